@@ -1,0 +1,30 @@
+# Two commands do all the set-up:  `make demo`  and  `make test`.
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.synfield-installed
+RUN     ?= runs/perceptron
+
+.PHONY: demo test lint venv clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@py=$$(tools/find-python) || exit 1; \
+	  [ -x $(BIN)/python ] || $$py -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[fem,test]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/synfield run -o $(RUN)
+
+test: $(STAMP)
+	$(BIN)/python -m ruff check .
+	$(BIN)/python -m pytest -m "not mpi"
+	$(BIN)/mpiexec -n 2 $(BIN)/python -m pytest -m mpi -p no:cacheprovider -q
+
+lint: $(STAMP)
+	$(BIN)/python -m ruff check .
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,1 @@
+"""The continuum limit: field theories, the finite-element solver, comparison, output, CLI."""

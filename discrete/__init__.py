@@ -1,0 +1,1 @@
+"""Discrete networks, data, training rules, indexing conventions and mechanics (numpy only)."""

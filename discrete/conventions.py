@@ -1,0 +1,168 @@
+"""Indexing conventions: where each neuron, weight and bias sits in coordinate space.
+
+SPEC 1.2.  A convention maps neuron ``(m, i)`` to a coordinate ``x_i ∈ Ω_m`` with a cell
+measure ``Δx_i`` (the quadrature weight of the Riemann sums), weights ``W_ij^(m)`` to points
+of the product domain ``Ω_{m+1} × Ω_m`` (``product``), to component ``s`` of a field at
+``x_i`` (``unit-cell``, banded layers), or to one position on a line (``linear``).
+
+Placements on the unit interval:
+
+* ``cell``:     x_i = (i + ½)/N, Δx_i = 1/N (midpoint rule);
+* ``vertex``:   x_i = i/(N − 1), Δx_i the trapezoid weights (halved at both ends);
+* ``periodic``: x_i = i/N on a circle of length 1, Δx_i = 1/N.
+
+A ``grid`` layer of width ``N = n²`` puts neuron ``i = r·n + c`` at ``(x_c, x_r)`` of the
+unit square, with measure ``Δx_c Δx_r``.
+
+Field normalisation: ``W_ij = Δy_j w(x_i, y_j)``, biases unscaled, so that
+``Σ_j W_ij h_j → ∫ w(x, y) h(y) dy``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .network import Network
+
+Array = np.ndarray
+
+PLACEMENTS = ("cell", "vertex", "periodic")
+LAYOUTS = ("line", "grid")
+WEIGHT_CONVENTIONS = ("product", "unit-cell", "linear")
+
+
+def placement_1d(n: int, placement: str) -> tuple[Array, Array]:
+    """Coordinates and cell measures of ``n`` neurons on [0, 1] for one placement."""
+    if placement == "cell":
+        return (np.arange(n) + 0.5) / n, np.full(n, 1.0 / n)
+    if placement == "periodic":
+        return np.arange(n) / n, np.full(n, 1.0 / n)
+    if placement == "vertex":
+        if n < 2:
+            raise ValueError("vertex placement needs at least 2 neurons per layer")
+        weights = np.full(n, 1.0 / (n - 1))
+        weights[[0, -1]] *= 0.5
+        return np.arange(n) / (n - 1), weights
+    raise ValueError(f"unknown placement {placement!r}; choose one of {PLACEMENTS}")
+
+
+@dataclass(frozen=True)
+class LayerCoordinates:
+    """Neuron coordinates ``points`` (N, d) and cell measures ``measure`` (N,) of one layer."""
+
+    points: Array
+    measure: Array
+    layout: str
+    placement: str
+    shape: tuple[int, ...]
+
+    @property
+    def dim(self) -> int:
+        return self.points.shape[1]
+
+    @property
+    def size(self) -> int:
+        return self.points.shape[0]
+
+    @property
+    def spacing(self) -> float:
+        """Lattice spacing ``a`` of one coordinate direction (1/N, or 1/(N−1) for vertex)."""
+        n = self.shape[0]
+        return 1.0 / (n - 1) if self.placement == "vertex" else 1.0 / n
+
+    @property
+    def domain(self) -> str:
+        if self.layout == "grid":
+            return "unit square [0,1]²" + (" (periodic)" if self.placement == "periodic" else "")
+        if self.size == 1:
+            return "a point (one neuron)"
+        return "circle of length 1" if self.placement == "periodic" else "interval [0,1]"
+
+
+def layer_coordinates(n: int, placement: str, layout: str = "line") -> LayerCoordinates:
+    """Coordinates of a layer of width ``n`` for a placement and a layout."""
+    if layout == "line":
+        x, dx = placement_1d(n, placement)
+        return LayerCoordinates(x[:, None], dx, layout, placement, (n,))
+    if layout == "grid":
+        side = int(round(np.sqrt(n)))
+        if side * side != n:
+            raise ValueError(f"a grid layer needs a square width, got {n}")
+        x, dx = placement_1d(side, placement)
+        rows, cols = np.divmod(np.arange(n), side)
+        points = np.column_stack([x[cols], x[rows]])
+        return LayerCoordinates(points, dx[cols] * dx[rows], layout, placement, (side, side))
+    raise ValueError(f"unknown layout {layout!r}; choose one of {LAYOUTS}")
+
+
+@dataclass(frozen=True)
+class Convention:
+    """The discrete → coordinates dictionary of a whole network (SPEC 1.2)."""
+
+    layers: tuple[LayerCoordinates, ...]
+    weights: str = "product"
+
+    @classmethod
+    def build(
+        cls,
+        network: Network,
+        placement: str = "cell",
+        layouts: tuple[str, ...] | None = None,
+        weights: str = "product",
+    ) -> Convention:
+        layouts = layouts or ("line",) * len(network.widths)
+        if weights not in WEIGHT_CONVENTIONS:
+            raise ValueError(f"unknown weight convention {weights!r}; choose {WEIGHT_CONVENTIONS}")
+        if weights != "product" and not all(layer.banded for layer in network.layers):
+            raise ValueError(f"the {weights!r} convention needs every layer banded")
+        coords = tuple(
+            layer_coordinates(n, placement, lay)
+            for n, lay in zip(network.widths, layouts, strict=True)
+        )
+        return cls(coords, weights)
+
+    def input_measure(self, network: Network, m: int) -> Array:
+        """``Δy`` of every stored weight of layer ``m`` (the field normalisation ``W = Δy w``)."""
+        dy = self.layers[m].measure
+        layer = network.layers[m]
+        if layer.banded:
+            return dy[layer.columns]
+        return np.broadcast_to(dy[None, :], layer.weight_shape)
+
+    def weight_points(self, network: Network, m: int) -> Array:
+        """Where each stored weight of layer ``m`` sits.
+
+        ``product``: ``(x_i, y_j)`` of shape ``weight_shape + (d_out + d_in,)``;
+        ``unit-cell``: ``x_i`` (component ``s`` is the column index), shape ``(N_out, S, d_out)``;
+        ``linear``: the position ``(i·S + k + ½)/(N_out·S)`` on a line, shape ``(N_out, S, 1)``.
+        """
+        layer = network.layers[m]
+        x = self.layers[m + 1].points
+        y = self.layers[m].points
+        if self.weights == "unit-cell":
+            return np.broadcast_to(x[:, None, :], layer.weight_shape + (x.shape[1],))
+        if self.weights == "linear":
+            n_out, S = layer.weight_shape
+            return ((np.arange(n_out * S) + 0.5) / (n_out * S)).reshape(n_out, S, 1)
+        if layer.banded:
+            yy = y[layer.columns]
+        else:
+            yy = np.broadcast_to(y[None, :, :], layer.weight_shape + (y.shape[1],))
+        xx = np.broadcast_to(x[:, None, :], layer.weight_shape + (x.shape[1],))
+        return np.concatenate([xx, yy], axis=-1)
+
+    def to_fields(self, network: Network, theta: Array) -> tuple[list[Array], list[Array]]:
+        """Field-normalised parameters ``w = W/Δy`` and ``b`` of every layer."""
+        w = [
+            network.params.W(theta, m) / self.input_measure(network, m)
+            for m in range(network.depth)
+        ]
+        b = [network.params.b(theta, m) for m in range(network.depth)]
+        return w, b
+
+    def from_fields(self, network: Network, w: list[Array], b: list[Array]) -> Array:
+        """θ from field values: ``W = Δy w``."""
+        weights = [w[m] * self.input_measure(network, m) for m in range(network.depth)]
+        return network.params.pack(weights, b)

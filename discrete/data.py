@@ -1,0 +1,152 @@
+"""Data sets (inputs ``X^l`` on the input layer, targets ``Y^l`` on the output layer).
+
+SPEC 1.1, 1.3.  Three kinds:
+
+* expressions in the neuron coordinates and the sample index ``l`` (SPEC 3.2 grammar);
+* ``probes``: the designed data sets whose kernel is local (SPEC 1.3), giving Goldstein's
+  chain and, with one-hot probes, a massive (Klein–Gordon) chain;
+* arrays ``X``, ``Y`` read from ``.npz`` or ``.h5``.
+
+The continuum limit needs field-normalised data: a sample ``X^l`` on the input layer is
+the value of a function ``X^l(y)`` at the neuron coordinates; discrete delta functions are
+``e_j/Δy_j``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .conventions import LayerCoordinates
+from .expressions import Expression
+
+Array = np.ndarray
+
+
+@dataclass(frozen=True)
+class DataSet:
+    """``L`` input/target pairs: ``X`` of shape ``(L, N_0)``, ``Y`` of shape ``(L, N_M)``."""
+
+    X: Array
+    Y: Array
+    description: str = ""
+
+    def __post_init__(self):
+        if self.X.ndim != 2 or self.Y.ndim != 2 or self.X.shape[0] != self.Y.shape[0]:
+            raise ValueError(
+                f"data shapes do not fit: X {self.X.shape}, Y {self.Y.shape} "
+                "(expected (L, N_in) and (L, N_out))"
+            )
+        for name, a in (("X", self.X), ("Y", self.Y)):
+            if not np.all(np.isfinite(a)):
+                raise ValueError(f"data array {name} holds NaN or inf")
+
+    @property
+    def samples(self) -> int:
+        return self.X.shape[0]
+
+
+def coordinate_values(coords: LayerCoordinates, prefix: str) -> dict[str, Array]:
+    """Coordinate arrays named as in expressions: ``x`` (line) or ``x1, x2`` (grid)."""
+    if coords.layout == "grid":
+        return {f"{prefix}1": coords.points[:, 0], f"{prefix}2": coords.points[:, 1]}
+    return {prefix: coords.points[:, 0]}
+
+
+def _sample_grid(expr: Expression, coords: LayerCoordinates, prefix: str, L: int) -> Array:
+    values = {k: v[None, :] for k, v in coordinate_values(coords, prefix).items()}
+    return np.broadcast_to(expr(l=np.arange(L)[:, None], **values), (L, coords.size)).copy()
+
+
+def from_expressions(
+    input_expr: Expression,
+    target_expr: Expression,
+    samples: int,
+    inputs: LayerCoordinates,
+    outputs: LayerCoordinates,
+    noise: float = 0.0,
+    seed: int = 0,
+) -> DataSet:
+    """``X^l_j = X(y_j, l)``, ``Y^l_i = Y(x_i, l)`` (plus seeded Gaussian noise on targets)."""
+    X = _sample_grid(input_expr, inputs, "y", samples)
+    Y = _sample_grid(target_expr, outputs, "x", samples)
+    if noise > 0:
+        Y = Y + noise * np.random.default_rng(seed).standard_normal(Y.shape)
+    return DataSet(X, Y, f"expressions: X = {input_expr.text}, Y = {target_expr.text}")
+
+
+@dataclass(frozen=True)
+class ProbeFactors:
+    """Amplitudes of the probe data set (printed in the theory's dictionary).
+
+    Derivative probe on bond ``(j, j+1)``: ``X = s_j (e_{j+1}/Δy_{j+1} − e_j/Δy_j)`` with
+    ``s_j = √(κ L a_j)/a_j`` (``a_j`` the bond length); one-hot probe at ``j``:
+    ``X = r_j e_j/Δy_j`` with ``r_j = √(m² L Δy_j)``.  With zero targets the cost is then
+
+        C = (1/L) Σ_l ½ Δx Z_l² = ½ Δx [Σ_j a_j κ ((w_{j+1} − w_j)/a_j)² + Σ_j Δy_j m² w_j²]
+
+    → ``½ ∫dx ∫dy [κ (∂_y w)² + m² w²]``: a string of tension κ and mass m².
+    """
+
+    stiffness: float
+    mass: float
+    bonds: int
+    onehots: int
+    bond_amplitude: Array
+    onehot_amplitude: Array
+
+
+def probes(
+    inputs: LayerCoordinates, n_out: int, stiffness: float, mass: float = 0.0
+) -> tuple[DataSet, ProbeFactors]:
+    """Derivative probes on every bond (wrapping for periodic placement), plus one-hot
+    probes on every site when ``mass > 0``; zero targets."""
+    if inputs.layout != "line":
+        raise ValueError("probe data sets are defined for line layers")
+    n = inputs.size
+    y, dy = inputs.points[:, 0], inputs.measure
+    periodic = inputs.placement == "periodic"
+    n_bonds = n if periodic else n - 1
+    n_onehot = n if mass > 0 else 0
+    L = n_bonds + n_onehot
+    left = np.arange(n_bonds)
+    right = (left + 1) % n
+    a = np.where(right > left, y[right] - y[left], y[right] + 1.0 - y[left])
+    s = np.sqrt(stiffness * L * a) / a
+    r = np.sqrt(mass * L * dy)
+    X = np.zeros((L, n))
+    X[left, right] += s / dy[right]
+    X[left, left] -= s / dy[left]
+    X[n_bonds + np.arange(n_onehot), np.arange(n_onehot)] = r[:n_onehot] / dy[:n_onehot]
+    factors = ProbeFactors(stiffness, mass, n_bonds, n_onehot, s, r[:n_onehot])
+    desc = f"probes: {n_bonds} derivative (κ = {stiffness:g}), {n_onehot} one-hot (m² = {mass:g})"
+    return DataSet(X, np.zeros((L, n_out)), desc), factors
+
+
+def from_file(path: str | Path, n_in: int, n_out: int) -> DataSet:
+    """Arrays ``X`` (L, N_0) and ``Y`` (L, N_M) from an ``.npz`` or ``.h5`` file."""
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"data file {path} does not exist")
+    if path.suffix == ".npz":
+        with np.load(path) as f:
+            missing = {"X", "Y"} - set(f.files)
+            if missing:
+                raise ValueError(f"data file {path} lacks array(s) {sorted(missing)}")
+            X, Y = np.asarray(f["X"], float), np.asarray(f["Y"], float)
+    else:
+        import h5py
+
+        with h5py.File(path, "r") as f:
+            missing = {"X", "Y"} - set(f.keys())
+            if missing:
+                raise ValueError(f"data file {path} lacks dataset(s) {sorted(missing)}")
+            X, Y = np.asarray(f["X"], float), np.asarray(f["Y"], float)
+    if X.ndim != 2 or X.shape[1] != n_in or Y.ndim != 2 or Y.shape[1] != n_out:
+        raise ValueError(
+            f"data file {path}: X has shape {X.shape}, Y {Y.shape}; the network needs "
+            f"(L, {n_in}) and (L, {n_out})"
+        )
+    return DataSet(X, Y, f"file: {path.name}")

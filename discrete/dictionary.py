@@ -1,0 +1,150 @@
+"""The discrete ↔ continuum dictionary: spacings, densities, rescaled rates, γ, H.
+
+SPEC 1.2.  With ``W_ij = Δy_j w(x_i, y_j)`` and the cost a Riemann sum over outputs,
+``∂C/∂W_ij = Δx_i (δC/δw)(x_i, y_j)`` and ``∂C/∂b_i = Δx_i (δC/δb)(x_i)``.  The discrete
+gradient flow ``θ̇ = −η_θ ∂C/∂θ`` therefore matches the continuum flow
+``∂_t φ = −η δC/δφ`` exactly when each parameter uses the rate (inverse kinetic metric)
+
+    η_W = η Δy/Δx,        η_b = η/Δx,
+
+and the second-order action ``∫ dt e^{γt} [½ Σ M_θ θ̇² − C]`` uses the masses
+``M_θ = η/η_θ`` (``Δx/Δy`` and ``Δx``).  With ``metric = "plain"`` every parameter uses the
+one rate ``η``; the continuum theory that run corresponds to then has the rates
+``η Δx/Δy`` (weights) and ``η Δx`` (biases): the two groups run on different clocks, and
+the bias clock stops as ``Δx → 0``.
+
+The damped dynamics' ``√−g = e^{γt}`` reads as a de Sitter metric ``a(t)^d`` with
+``a = e^{Ht}`` on a ``d``-dimensional field domain, so ``H = γ/d``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .conventions import Convention
+from .network import Network
+
+Array = np.ndarray
+
+
+@dataclass(frozen=True)
+class LayerEntry:
+    """Dictionary entries of weight layer ``m`` (representative values: mean cell sizes)."""
+
+    m: int
+    dx: float
+    dy: float
+    domain_dim: int
+    lr_weight: float
+    lr_bias: float
+    hubble: float
+
+    @property
+    def mass_weight(self) -> float:
+        return 1.0 / self.lr_weight
+
+    @property
+    def mass_bias(self) -> float:
+        return 1.0 / self.lr_bias
+
+
+class ScalingDictionary:
+    """Everything that turns the discrete run into a statement about the continuum theory."""
+
+    def __init__(
+        self,
+        network: Network,
+        convention: Convention,
+        lr: float,
+        gamma: float = 0.0,
+        metric: str = "continuum",
+    ):
+        if metric not in ("continuum", "plain"):
+            raise ValueError(f"metric must be 'continuum' or 'plain', got {metric!r}")
+        self.network = network
+        self.convention = convention
+        self.lr = float(lr)
+        self.gamma = float(gamma)
+        self.metric = metric
+        self.entries = [self._entry(m) for m in range(network.depth)]
+
+    def _entry(self, m: int) -> LayerEntry:
+        out, inp = self.convention.layers[m + 1], self.convention.layers[m]
+        dx, dy = float(np.mean(out.measure)), float(np.mean(inp.measure))
+        dim = (out.dim if out.size > 1 else 0) + (inp.dim if inp.size > 1 else 0)
+        if self.metric == "continuum":
+            lr_w, lr_b = self.lr * dy / dx, self.lr / dx
+        else:
+            lr_w, lr_b = self.lr, self.lr
+        hubble = self.gamma / dim if dim > 0 else float("nan")
+        return LayerEntry(m, dx, dy, dim, lr_w, lr_b, hubble)
+
+    def rates(self) -> Array:
+        """Per-parameter discrete rates ``η_θ`` as a vector on θ (exact per-neuron measures)."""
+        net, conv = self.network, self.convention
+        rates = net.params.zeros()
+        for m in range(net.depth):
+            dx = conv.layers[m + 1].measure
+            if self.metric == "continuum":
+                net.params.W(rates, m)[...] = self.lr * conv.input_measure(net, m) / dx[:, None]
+                if net.bias:
+                    net.params.b(rates, m)[...] = self.lr / dx
+            else:
+                rates[...] = self.lr
+        return rates
+
+    def continuum_rates(self) -> list[tuple[float, float]]:
+        """The continuum rates ``(η_w, η_b)`` that the discrete run realises, per layer."""
+        if self.metric == "continuum":
+            return [(self.lr, self.lr) for _ in self.entries]
+        return [(self.lr * e.dx / e.dy, self.lr * e.dx) for e in self.entries]
+
+    def as_dict(self) -> dict:
+        """Plain-data form (for HDF5 attributes and summary.json)."""
+        return {
+            "lr": self.lr,
+            "gamma": self.gamma,
+            "metric": self.metric,
+            "layers": [
+                {
+                    "m": e.m,
+                    "dx": e.dx,
+                    "dy": e.dy,
+                    "density_out": 1.0 / e.dx,
+                    "density_in": 1.0 / e.dy,
+                    "domain_dim": e.domain_dim,
+                    "lr_weight": e.lr_weight,
+                    "lr_bias": e.lr_bias,
+                    "mass_weight": e.mass_weight,
+                    "mass_bias": e.mass_bias,
+                    "hubble": e.hubble,
+                    "continuum_lr_weight": cw,
+                    "continuum_lr_bias": cb,
+                }
+                for e, (cw, cb) in zip(self.entries, self.continuum_rates(), strict=True)
+            ],
+        }
+
+    def __str__(self) -> str:
+        lines = [
+            f"dictionary (metric = {self.metric}, η = {self.lr:g}, γ = {self.gamma:g})",
+            "  layer  Δx        Δy        η_W=ηΔy/Δx  η_b=η/Δx    M_W       d  H=γ/d",
+        ]
+        for e in self.entries:
+            lines.append(
+                f"  {e.m:>5}  {e.dx:<9.4g} {e.dy:<9.4g} {e.lr_weight:<11.4g} {e.lr_bias:<11.4g}"
+                f" {e.mass_weight:<9.4g} {e.domain_dim}  {e.hubble:.4g}"
+            )
+        if self.metric == "plain":
+            lines.append("  one global rate: the continuum theory this run realises has")
+            for e, (cw, cb) in zip(self.entries, self.continuum_rates(), strict=True):
+                lines.append(
+                    f"    layer {e.m}: η_w = ηΔx/Δy = {cw:.4g}, η_b = ηΔx = {cb:.4g}"
+                )
+            lines.append(
+                "  weights and biases run on different clocks, and η_b → 0 as Δx → 0: "
+                "no width limit exists unless the rates are rescaled (metric = 'continuum')."
+            )
+        return "\n".join(lines)

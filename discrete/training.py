@@ -1,0 +1,214 @@
+"""Training rules as dynamical systems in a continuous time ``t``.
+
+SPEC 1.1.  All rules share one time variable, the per-parameter rates ``η_θ`` from the
+dictionary (:class:`~discrete.dictionary.ScalingDictionary`) and a time step ``h``:
+
+* ``flow``:      θ̇ = −η_θ ∂C/∂θ, integrated by classical RK4 (global error O(h⁴));
+* ``gd``:        θ_{k+1} = θ_k − h η_θ ∂C/∂θ (forward Euler of the flow; a plain learning
+  rate ε is ``η = 1``, ``h = ε``);
+* ``sgd``:       the same step with the cost of a seeded minibatch ``l(t)``: the data are
+  a source that changes at every step, ``C(t) = (1/B) Σ_{l ∈ batch(t)} ℓ(Z^l, Y^l)``;
+* ``momentum``:  θ̈ + γ θ̇ + η_θ ∂C/∂θ = 0, the Euler–Lagrange equation of
+  ``S = ∫ dt e^{γt} [½ Σ M_θ θ̇² − C]`` with masses ``M_θ = 1/η_θ``.  Two schemes:
+  ``heavy-ball`` (default) is the familiar momentum method
+
+      v_{k+1} = μ v_k − ε η_θ ∂C/∂θ(θ_k),     θ_{k+1} = θ_k + v_{k+1},
+
+  with ``ε = h²``, ``μ = e^{−γh}`` (``momentum_form = "exp"``) or ``1 − γh`` (``"linear"``),
+  and velocity ``θ̇ ≈ v/h``.  For ``γ = 0`` it is Störmer–Verlet (second order, symplectic);
+  for ``γ > 0`` it is first order.  ``rk4`` integrates the first-order system (θ, θ̇)
+  with RK4.  As ``γ → ∞`` the dynamics approach the flow with rate ``η_θ/γ``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from .cost import Cost
+
+Array = np.ndarray
+
+RULES = ("flow", "gd", "sgd", "momentum")
+
+
+def sample_schedule(samples: int, batch: int, steps: int, seed: int) -> Array:
+    """Seeded minibatch indices for every step, shape ``(steps, batch)``.
+
+    Epochs of random permutations (``numpy.random.default_rng(seed)``) are concatenated
+    and cut into consecutive batches, so every sample is seen once per epoch.
+    """
+    if not 1 <= batch <= samples:
+        raise ValueError(f"batch must lie in 1 … {samples}, got {batch}")
+    rng = np.random.default_rng(seed)
+    need = steps * batch
+    epochs = -(-need // samples)
+    order = np.concatenate([rng.permutation(samples) for _ in range(epochs)])
+    return order[:need].reshape(steps, batch)
+
+
+@dataclass
+class State:
+    """Time, step counter, parameters θ and (second-order rules) velocity θ̇."""
+
+    t: float
+    step: int
+    theta: Array
+    velocity: Array | None = None
+
+    def copy(self) -> State:
+        v = None if self.velocity is None else self.velocity.copy()
+        return State(self.t, self.step, self.theta.copy(), v)
+
+
+class Rule(ABC):
+    """A training rule: advances a :class:`State` by one step of size ``h``."""
+
+    second_order = False
+
+    def __init__(self, cost: Cost, rates: Array, h: float):
+        self.cost, self.rates, self.h = cost, rates, float(h)
+
+    def force(self, theta: Array, samples: Array | None = None) -> Array:
+        """``−η_θ ∂C/∂θ``."""
+        return -self.rates * self.cost.gradient(theta, samples)[1]
+
+    @abstractmethod
+    def step(self, state: State) -> State:
+        """The state one step of size ``h`` later."""
+
+    def initial(self, theta: Array) -> State:
+        return State(0.0, 0, theta.copy(), np.zeros_like(theta) if self.second_order else None)
+
+
+class Flow(Rule):
+    """Gradient flow by classical RK4."""
+
+    def step(self, state: State) -> State:
+        h, f, th = self.h, self.force, state.theta
+        k1 = f(th)
+        k2 = f(th + 0.5 * h * k1)
+        k3 = f(th + 0.5 * h * k2)
+        k4 = f(th + h * k3)
+        return State((state.step + 1) * h, state.step + 1, th + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4))
+
+
+class GradientDescent(Rule):
+    """Forward Euler of the flow, full batch or on a seeded sample schedule (SGD)."""
+
+    def __init__(self, cost: Cost, rates: Array, h: float, schedule: Array | None = None):
+        super().__init__(cost, rates, h)
+        self.schedule = schedule
+
+    def samples(self, step: int) -> Array | None:
+        return None if self.schedule is None else self.schedule[step]
+
+    def step(self, state: State) -> State:
+        theta = state.theta + self.h * self.force(state.theta, self.samples(state.step))
+        return State((state.step + 1) * self.h, state.step + 1, theta)
+
+
+class Momentum(Rule):
+    """Damped second-order dynamics θ̈ + γθ̇ + η_θ ∂C/∂θ = 0 (heavy-ball or RK4)."""
+
+    second_order = True
+
+    def __init__(
+        self, cost: Cost, rates: Array, h: float, gamma: float,
+        scheme: str = "heavy-ball", form: str = "exp",
+    ):
+        super().__init__(cost, rates, h)
+        if scheme not in ("heavy-ball", "rk4"):
+            raise ValueError(f"momentum scheme must be 'heavy-ball' or 'rk4', got {scheme!r}")
+        if form not in ("exp", "linear"):
+            raise ValueError(f"momentum_form must be 'exp' or 'linear', got {form!r}")
+        self.gamma, self.scheme = float(gamma), scheme
+        self.mu = np.exp(-gamma * h) if form == "exp" else 1.0 - gamma * h
+        self.epsilon = h * h
+
+    def acceleration(self, theta: Array, velocity: Array) -> Array:
+        return -self.gamma * velocity + self.force(theta)
+
+    def step(self, state: State) -> State:
+        h, th, v = self.h, state.theta, state.velocity
+        if self.scheme == "heavy-ball":
+            vh = self.mu * h * v + self.epsilon * self.force(th)
+            return State((state.step + 1) * h, state.step + 1, th + vh, vh / h)
+        a = self.acceleration
+        k1x, k1v = v, a(th, v)
+        k2x, k2v = v + 0.5 * h * k1v, a(th + 0.5 * h * k1x, v + 0.5 * h * k1v)
+        k3x, k3v = v + 0.5 * h * k2v, a(th + 0.5 * h * k2x, v + 0.5 * h * k2v)
+        k4x, k4v = v + h * k3v, a(th + h * k3x, v + h * k3v)
+        return State(
+            (state.step + 1) * h,
+            state.step + 1,
+            th + h / 6 * (k1x + 2 * k2x + 2 * k3x + k4x),
+            v + h / 6 * (k1v + 2 * k2v + 2 * k3v + k4v),
+        )
+
+
+def make_rule(
+    name: str, cost: Cost, rates: Array, h: float, *, gamma: float = 0.0,
+    schedule: Array | None = None, scheme: str = "heavy-ball", form: str = "exp",
+) -> Rule:
+    """The rule called ``name`` (``flow``, ``gd``, ``sgd``, ``momentum``)."""
+    if name == "flow":
+        return Flow(cost, rates, h)
+    if name == "gd":
+        return GradientDescent(cost, rates, h)
+    if name == "sgd":
+        if schedule is None:
+            raise ValueError("rule 'sgd' needs a sample schedule")
+        return GradientDescent(cost, rates, h, schedule)
+    if name == "momentum":
+        return Momentum(cost, rates, h, gamma, scheme, form)
+    raise ValueError(f"unknown training rule {name!r}; choose one of {RULES}")
+
+
+def integrate(
+    rule: Rule, state: State, steps: int, every: int = 1,
+    on_output: Callable[[State], None] | None = None,
+) -> Iterator[State]:
+    """Advance ``state`` to step ``steps``; yield it (a copy) at every ``every``-th step.
+
+    The starting state is yielded first when its step is a multiple of ``every``.  A
+    non-finite θ stops the run with a message naming the step.
+    """
+    if state.step % every == 0:
+        yield state.copy()
+    while state.step < steps:
+        state = rule.step(state)
+        if not np.all(np.isfinite(state.theta)):
+            raise FloatingPointError(
+                f"training diverged at step {state.step} (t = {state.t:.6g}): parameters "
+                "became NaN or inf; reduce dt or lr"
+            )
+        if state.step % every == 0 or state.step == steps:
+            yield state.copy()
+
+
+@dataclass
+class Trajectory:
+    """Recorded states: times ``(nt,)``, parameters ``(nt, P)``, velocities, costs."""
+
+    times: Array
+    thetas: Array
+    velocities: Array | None
+    costs: Array
+
+
+def run(rule: Rule, theta0: Array, steps: int, every: int = 1) -> Trajectory:
+    """Integrate from rest at ``θ₀`` and record every ``every`` steps (in memory)."""
+    states = list(integrate(rule, rule.initial(theta0), steps, every))
+    vel = None
+    if rule.second_order:
+        vel = np.array([s.velocity for s in states])
+    return Trajectory(
+        np.array([s.t for s in states]),
+        np.array([s.theta for s in states]),
+        vel,
+        np.array([rule.cost.value(s.theta) for s in states]),
+    )
