@@ -87,7 +87,7 @@ def layer_coordinates(n: int, placement: str, layout: str = "line") -> LayerCoor
         x, dx = placement_1d(n, placement)
         return LayerCoordinates(x[:, None], dx, layout, placement, (n,))
     if layout == "grid":
-        side = int(round(np.sqrt(n)))
+        side = round(np.sqrt(n))
         if side * side != n:
             raise ValueError(f"a grid layer needs a square width, got {n}")
         x, dx = placement_1d(side, placement)
@@ -140,17 +140,26 @@ class Convention:
         """
         layer = network.layers[m]
         x = self.layers[m + 1].points
-        y = self.layers[m].points
         if self.weights == "unit-cell":
-            return np.broadcast_to(x[:, None, :], layer.weight_shape + (x.shape[1],))
+            return np.broadcast_to(x[:, None, :], (*layer.weight_shape, x.shape[1]))
         if self.weights == "linear":
             n_out, S = layer.weight_shape
             return ((np.arange(n_out * S) + 0.5) / (n_out * S)).reshape(n_out, S, 1)
+        return self.product_points(network, m)
+
+    def product_points(self, network: Network, m: int) -> Array:
+        """``(x_i, y_j)`` of every stored weight of layer ``m``.
+
+        Shape ``weight_shape + (d_out + d_in,)``.
+        """
+        layer = network.layers[m]
+        x = self.layers[m + 1].points
+        y = self.layers[m].points
         if layer.banded:
             yy = y[layer.columns]
         else:
-            yy = np.broadcast_to(y[None, :, :], layer.weight_shape + (y.shape[1],))
-        xx = np.broadcast_to(x[:, None, :], layer.weight_shape + (x.shape[1],))
+            yy = np.broadcast_to(y[None, :, :], (*layer.weight_shape, y.shape[1]))
+        xx = np.broadcast_to(x[:, None, :], (*layer.weight_shape, x.shape[1]))
         return np.concatenate([xx, yy], axis=-1)
 
     def to_fields(self, network: Network, theta: Array) -> tuple[list[Array], list[Array]]:

@@ -140,9 +140,7 @@ class ScalingDictionary:
         if self.metric == "plain":
             lines.append("  one global rate: the continuum theory this run realises has")
             for e, (cw, cb) in zip(self.entries, self.continuum_rates(), strict=True):
-                lines.append(
-                    f"    layer {e.m}: η_w = ηΔx/Δy = {cw:.4g}, η_b = ηΔx = {cb:.4g}"
-                )
+                lines.append(f"    layer {e.m}: η_w = ηΔx/Δy = {cw:.4g}, η_b = ηΔx = {cb:.4g}")
             lines.append(
                 "  weights and biases run on different clocks, and η_b → 0 as Δx → 0: "
                 "no width limit exists unless the rates are rescaled (metric = 'continuum')."

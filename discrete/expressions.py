@@ -59,7 +59,8 @@ _NUMBER = re.compile(r"(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _WORD_TAIL = re.compile(r"[A-Za-z0-9_.]*")
 _OPERATORS = ("**", "+", "-", "*", "/", "(", ")", ",")
-_UNSUPPORTED = ("//", "==", "!=", "<=", ">=", "<<", ">>", "%", "@", "^", "&", "|", "~", "<", ">", "=", "!")
+# Operators Python has but the grammar does not; two-character ones first.
+_UNSUPPORTED = "// == != <= >= << >> % @ ^ & | ~ < > = !".split()
 _HINTS = {"//": "use '/' for division", "^": "use '**' for powers"}
 
 
@@ -158,13 +159,13 @@ class _Lexer:
             return self._take("number", number.group(), column)
         if name := _NAME.match(text, start):
             return self._take("name", name.group(), column)
-        for operator in _OPERATORS:
-            if text.startswith(operator, start):
-                return self._take("operator", operator, column)
         for operator in _UNSUPPORTED:
             if text.startswith(operator, start):
                 hint = _HINTS.get(operator, "")
                 raise _error(text, f"unsupported operator '{operator}'", column, hint)
+        for operator in _OPERATORS:
+            if text.startswith(operator, start):
+                return self._take("operator", operator, column)
 
         character = text[start]
         hint = "string literals are not allowed" if character in "'\"" else ""
@@ -220,7 +221,9 @@ class _Parser:
         """Count one level of nesting opened by ``token``, refusing to go deeper than allowed."""
         if self.depth == MAX_DEPTH:
             raise self._fail(
-                f"expression nested too deeply (more than {MAX_DEPTH} levels)", token.column
+                f"nesting too deep at '{token.text}'",
+                token.column,
+                f"at most {MAX_DEPTH} levels of parentheses, calls, signs and powers are allowed",
             )
         self.depth += 1
         try:
@@ -233,7 +236,7 @@ class _Parser:
         if self._at(")"):
             self._advance()
         elif self.token.kind == "end":
-            raise self._fail("unbalanced parentheses: '(' is never closed", opening.column)
+            raise self._fail("unbalanced parenthesis '('", opening.column, "it is never closed")
         else:
             raise self._unexpected("')' or an operator")
 
@@ -304,8 +307,12 @@ class _Parser:
             return self._call()
         if name == "pi" or name in self.variables:
             if self._followed_by_call(token):
-                role = "a constant" if name == "pi" else "a variable"
-                raise self._fail(f"'{name}' is {role}, not a function", token.column)
+                role = "constant" if name == "pi" else "variable"
+                raise self._fail(
+                    f"call of {role} '{name}'",
+                    token.column,
+                    f"only functions can be called: {', '.join(FUNCTIONS)}",
+                )
             self._advance()
             if name == "pi":
                 return _Constant(math.pi)
@@ -323,9 +330,9 @@ class _Parser:
         function = self._advance()
         if not self._at("("):
             raise self._fail(
-                f"function '{function.text}' must be called with parentheses, "
-                f"e.g. {function.text}(x)",
+                f"function '{function.text}' without parentheses",
                 function.column,
+                f"write {function.text}(...)",
             )
         opening = self._advance()
         arguments = []
@@ -338,8 +345,9 @@ class _Parser:
         self._close(opening)
         if len(arguments) != 1:
             raise self._fail(
-                f"function '{function.text}' takes exactly one argument, got {len(arguments)}",
+                f"wrong number of arguments to '{function.text}'",
                 function.column,
+                f"it takes exactly one, got {len(arguments)}",
             )
         return _Call(function.text, arguments[0])
 
@@ -386,7 +394,7 @@ class Expression:
         missing = sorted(self.used - set(values))
         if missing:
             raise ExpressionError(
-                f"cannot evaluate \"{self.text}\": no value given for "
+                f'cannot evaluate "{self.text}": no value given for '
                 + ", ".join(f"'{name}'" for name in missing)
             )
         arrays = {name: self._real_array(name, value) for name, value in values.items()}
@@ -418,18 +426,18 @@ class Expression:
     ) -> ExpressionError:
         """Describe the first entry of ``result`` that is NaN or infinite."""
         index = tuple(int(i) for i in np.argwhere(~finite)[0])
-        where = ", ".join(
+        value = "NaN" if np.isnan(result[index]) else f"{result[index]:g}"
+        inputs = ", ".join(
             f"{name}={np.broadcast_to(arrays[name], result.shape)[index]:g}"
             for name in self.variables
             if name in self.used
         )
-        location = f" at index {index}" if index else ""
-        if where:
-            location += f" ({where})"
+        where = f" where {inputs}" if inputs else ""
+        location = f" at index {index}{where}" if index else (f" at {inputs}" if inputs else "")
         count = int(np.count_nonzero(~finite))
         return ExpressionError(
-            f'expression "{self.text}" evaluated to a non-finite value '
-            f"({result[index]:g}){location}; {count} of {result.size} values are NaN or infinite"
+            f'expression "{self.text}" evaluated to {value}{location}; '
+            f"{count} of {result.size} values are NaN or infinite"
         )
 
 

@@ -9,7 +9,8 @@ Trading each bias for the pre-activation it creates,
 ``b^(m) = z^(m+1) − W^(m) σ(z^(m))`` (with ``σ(z^(0)) ≡ X``), splits ``L`` exactly into::
 
     L_bulk     = ½ Σ_{m=0}^{M−1} |Ẇ^(m)|² + ½ Σ_{m=1}^{M} |ż^(m)|²
-                 − Σ_{m=1}^{M−1} ż^(m+1)·∂_t(W^(m) σ(z^(m))) + ½ Σ_{m=1}^{M−1} |∂_t(W^(m) σ(z^(m)))|²
+                 − Σ_{m=1}^{M−1} ż^(m+1)·∂_t(W^(m) σ(z^(m)))
+                 + ½ Σ_{m=1}^{M−1} |∂_t(W^(m) σ(z^(m)))|²
     L_boundary = − ż^(1)·∂_t(W^(0) X) + ½ |∂_t(W^(0) X)|² − ℓ(Z, Y).
 
 Energy flow in depth.  For the damped dynamics ``M_θ θ̈ + γ M_θ θ̇ + ∂C/∂θ = 0`` let
@@ -80,8 +81,10 @@ def bulk_boundary(
 ) -> BulkBoundary:
     """Evaluate every term of the decomposition (needs biases: they are traded for ``z``)."""
     if not network.bias:
-        raise ValueError("the bulk–boundary decomposition trades biases for pre-activations: "
-                         "it needs a network with bias = true")
+        raise ValueError(
+            "the bulk–boundary decomposition trades biases for pre-activations: "
+            "it needs a network with bias = true"
+        )
     P = network.params
     trace = _sample(network, theta, x)
     zdot = network.tangent(theta, theta_dot, trace)
@@ -132,7 +135,11 @@ def layer_energies(network: Network, theta_dot: Array, masses: Array) -> Array:
 
 
 def energy_balance(
-    cost: Cost, theta: Array, theta_dot: Array, rates: Array, gamma: float,
+    cost: Cost,
+    theta: Array,
+    theta_dot: Array,
+    rates: Array,
+    gamma: float,
     samples: Array | None = None,
 ) -> EnergyBalance:
     """The balance of SPEC 1.4 at one instant of ``θ̈ + γθ̇ + η_θ ∂C/∂θ = 0``.

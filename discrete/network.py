@@ -143,14 +143,12 @@ class ParameterSpace:
 
     def W(self, theta: Array, m: int) -> Array:
         """View of ``W^(m)`` inside θ (writes go through)."""
-        return theta[..., self._w_slices[m]].reshape(
-            theta.shape[:-1] + self.layers[m].weight_shape
-        )
+        return theta[..., self._w_slices[m]].reshape(theta.shape[:-1] + self.layers[m].weight_shape)
 
     def b(self, theta: Array, m: int) -> Array:
         """View of ``b^(m)`` inside θ (zeros of shape ``(n_out,)`` when there is no bias)."""
         if not self.bias:
-            return np.zeros(theta.shape[:-1] + (self.layers[m].n_out,))
+            return np.zeros((*theta.shape[:-1], self.layers[m].n_out))
         return theta[..., self._b_slices[m]]
 
     def zeros(self) -> Array:
@@ -223,9 +221,7 @@ class Network:
         self.widths = [int(n) for n in widths]
         self.activation = activation
         self.output = output
-        self.layers = [
-            Layer.build(widths[m], widths[m + 1], c) for m, c in enumerate(connectivity)
-        ]
+        self.layers = [Layer.build(widths[m], widths[m + 1], c) for m, c in enumerate(connectivity)]
         self.params = ParameterSpace(self.layers, bias)
 
     @property

@@ -117,8 +117,13 @@ class Momentum(Rule):
     second_order = True
 
     def __init__(
-        self, cost: Cost, rates: Array, h: float, gamma: float,
-        scheme: str = "heavy-ball", form: str = "exp",
+        self,
+        cost: Cost,
+        rates: Array,
+        h: float,
+        gamma: float,
+        scheme: str = "heavy-ball",
+        form: str = "exp",
     ):
         super().__init__(cost, rates, h)
         if scheme not in ("heavy-ball", "rk4"):
@@ -151,8 +156,15 @@ class Momentum(Rule):
 
 
 def make_rule(
-    name: str, cost: Cost, rates: Array, h: float, *, gamma: float = 0.0,
-    schedule: Array | None = None, scheme: str = "heavy-ball", form: str = "exp",
+    name: str,
+    cost: Cost,
+    rates: Array,
+    h: float,
+    *,
+    gamma: float = 0.0,
+    schedule: Array | None = None,
+    scheme: str = "heavy-ball",
+    form: str = "exp",
 ) -> Rule:
     """The rule called ``name`` (``flow``, ``gd``, ``sgd``, ``momentum``)."""
     if name == "flow":
@@ -169,7 +181,10 @@ def make_rule(
 
 
 def integrate(
-    rule: Rule, state: State, steps: int, every: int = 1,
+    rule: Rule,
+    state: State,
+    steps: int,
+    every: int = 1,
     on_output: Callable[[State], None] | None = None,
 ) -> Iterator[State]:
     """Advance ``state`` to step ``steps``; yield it (a copy) at every ``every``-th step.

@@ -5,9 +5,8 @@ Every mesh is distributed over the given communicator (DOLFINx's default partiti
 
 from __future__ import annotations
 
-from mpi4py import MPI
-
 from dolfinx import mesh
+from mpi4py import MPI
 
 
 def interval(comm: MPI.Comm, cells: int) -> mesh.Mesh:

@@ -1,0 +1,144 @@
+"""The ``synfield`` command line (SPEC 3.1): a thin layer over the Python API.
+
+    synfield run [CONFIG.toml] [-o OUTDIR] [--resume OUTDIR] [--quiet]
+    synfield converge CONFIG.toml --widths 16 32 64 [--degrees 1 2] [--json]
+    synfield inspect OUTDIR/fields.h5
+    synfield examples
+
+Errors end every MPI rank: the rank that fails prints one line naming the cause and calls
+``MPI.Abort``, so no rank is left waiting in a collective.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from mpi4py import MPI
+
+from discrete.config import Config, ConfigError, default_config, parse_config
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def examples_dir() -> Path:
+    return EXAMPLES
+
+
+def load_on_root(path: str | None, comm: MPI.Comm) -> Config:
+    """Read and validate the config on rank 0, then share its text with every rank."""
+    payload = None
+    if comm.rank == 0:
+        config = default_config() if path is None else _load(path)
+        payload = (config.text, config.source, str(Path(path).resolve().parent) if path else None)
+    text, source, base = comm.bcast(payload, root=0)
+    return parse_config(text, source=source, base_dir=base)
+
+
+def _load(path: str) -> Config:
+    from discrete.config import load_config
+
+    return load_config(path)
+
+
+def cmd_run(args: argparse.Namespace, comm: MPI.Comm) -> int:
+    from .limit import continuum_model
+    from .run import run_experiment
+
+    if args.resume:
+        import h5py
+
+        outdir = Path(args.resume)
+        text = None
+        if comm.rank == 0:
+            with h5py.File(outdir / "fields.h5", "r", libver="latest", swmr=True) as h5:
+                text = str(h5.attrs["config"])
+        config = parse_config(comm.bcast(text, root=0), source=str(outdir / "fields.h5"))
+    else:
+        config = load_on_root(args.config, comm)
+        outdir = Path(args.output or Path("runs") / config.experiment.name)
+    run_experiment(
+        config,
+        outdir,
+        comm,
+        resume=bool(args.resume),
+        quiet=args.quiet,
+        model_factory=continuum_model,
+    )
+    return 0
+
+
+def cmd_converge(args: argparse.Namespace, comm: MPI.Comm) -> int:
+    from .convergence import convergence_study, format_table
+
+    config = load_on_root(args.config, comm)
+    result = convergence_study(config, args.widths, args.degrees, comm)
+    if comm.rank == 0:
+        print(json.dumps(result, indent=2) if args.json else format_table(result))
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace, comm: MPI.Comm) -> int:
+    from .output import describe
+
+    if comm.rank == 0:
+        path = Path(args.file)
+        if path.is_dir():
+            path = path / "fields.h5"
+        if not path.exists():
+            raise FileNotFoundError(f"no such file: {path}")
+        print(describe(path))
+    return 0
+
+
+def cmd_examples(args: argparse.Namespace, comm: MPI.Comm) -> int:
+    if comm.rank == 0:
+        for path in sorted(examples_dir().glob("*.toml")):
+            config = parse_config(path.read_text(), source=str(path), base_dir=str(path.parent))
+            print(f"{path.name:<22} {config.experiment.description}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="synfield", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="train, solve the continuum theory, compare, write output")
+    run.add_argument("config", nargs="?", help="TOML config (default: the built-in experiment)")
+    run.add_argument("-o", "--output", help="output folder (default runs/<experiment name>)")
+    run.add_argument("--resume", metavar="OUTDIR", help="continue an interrupted run")
+    run.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    run.set_defaults(func=cmd_run)
+    conv = sub.add_parser("converge", help="errors and observed orders over widths")
+    conv.add_argument("config")
+    conv.add_argument("--widths", type=int, nargs="+", required=True)
+    conv.add_argument("--degrees", type=int, nargs="+", default=None)
+    conv.add_argument("--json", action="store_true")
+    conv.set_defaults(func=cmd_converge)
+    ins = sub.add_parser("inspect", help="list the contents of a fields.h5")
+    ins.add_argument("file")
+    ins.set_defaults(func=cmd_inspect)
+    ex = sub.add_parser("examples", help="list the shipped example configs")
+    ex.set_defaults(func=cmd_examples)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    comm = MPI.COMM_WORLD
+    try:
+        return args.func(args, comm)
+    except KeyboardInterrupt:
+        raise
+    except Exception as error:
+        kind = "" if isinstance(error, ConfigError | ValueError) else f"{type(error).__name__}: "
+        where = f" (rank {comm.rank} of {comm.size})" if comm.size > 1 else ""
+        print(f"synfield: error{where}: {kind}{error}", file=sys.stderr, flush=True)
+        if comm.size > 1:
+            comm.Abort(1)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,149 @@
+"""The output file ``fields.h5`` (SPEC 3.3), written with plain h5py.
+
+Crash safety: the file is opened in HDF5's single-writer/multiple-reader mode, every output
+step appends one row to each time series and then — last — to the ``times`` datasets, and
+the file is flushed.  A reader (or ``--resume``) counts complete steps by the length of
+``/discrete/times``; rows beyond it belong to an interrupted step and are discarded.
+
+Only rank 0 writes; the other ranks hand their data to it (see :mod:`continuum.run`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from discrete.dictionary import ScalingDictionary
+
+Array = np.ndarray
+
+TIME_SERIES = ("/discrete/times", "/continuum/times")
+
+
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("synfield")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _set_attrs(group: h5py.Group, values: Mapping) -> None:
+    for key, value in values.items():
+        if isinstance(value, Mapping):
+            _set_attrs(group.require_group(key), value)
+        elif isinstance(value, list) and value and isinstance(value[0], Mapping):
+            for k, item in enumerate(value):
+                _set_attrs(group.require_group(f"layer{k}"), item)
+        else:
+            group.attrs[key] = value
+
+
+class FieldsFile:
+    """Append-only writer of ``fields.h5``.
+
+    ``series`` declares a time series (first axis grows by one per output step), ``static``
+    writes a dataset once, ``append`` adds one output step to every declared series.
+    """
+
+    def __init__(self, path: str | Path, handle: h5py.File):
+        self.path = Path(path)
+        self.h5 = handle
+        self._series: list[str] = []
+
+    @classmethod
+    def create(
+        cls, path: str | Path, config_text: str, ranks: int, dictionary: ScalingDictionary
+    ) -> FieldsFile:
+        h5 = h5py.File(path, "w", libver="latest")
+        h5.attrs["synfield_version"] = version()
+        h5.attrs["config"] = config_text
+        h5.attrs["ranks"] = ranks
+        h5.attrs["created"] = datetime.now(UTC).isoformat(timespec="seconds")
+        _set_attrs(h5.require_group("dictionary"), dictionary.as_dict())
+        h5["dictionary"].attrs["json"] = json.dumps(dictionary.as_dict())
+        return cls(path, h5)
+
+    @classmethod
+    def reopen(cls, path: str | Path) -> tuple[FieldsFile, int]:
+        """Open an interrupted file for appending; return it and its number of complete steps.
+
+        Rows of an interrupted step (beyond the length of the ``times`` series) are cut off.
+        """
+        h5 = h5py.File(path, "a", libver="latest")
+        complete = len(h5["/discrete/times"])
+        self = cls(path, h5)
+        for name, obj in _walk(h5):
+            if obj.maxshape and obj.maxshape[0] is None:
+                self._series.append(name)
+                if obj.shape[0] > complete:
+                    obj.resize(complete, axis=0)
+        h5.swmr_mode = True
+        return self, complete
+
+    def static(self, name: str, data: Array, attrs: Mapping | None = None) -> None:
+        ds = self.h5.create_dataset(name, data=np.asarray(data))
+        for k, v in (attrs or {}).items():
+            ds.attrs[k] = v
+
+    def series(self, name: str, tail: tuple[int, ...], dtype=np.float64) -> None:
+        self.h5.create_dataset(
+            name,
+            shape=(0, *tail),
+            maxshape=(None, *tail),
+            dtype=dtype,
+            chunks=(1, *tail) if tail else (1024,),
+        )
+        self._series.append(name)
+
+    def start(self) -> None:
+        """Switch to single-writer/multiple-reader mode: no new datasets from here on."""
+        self.h5.swmr_mode = True
+
+    def append(self, rows: Mapping[str, Array]) -> None:
+        """One output step: every series gets its row, the ``times`` series last, then flush."""
+        missing = set(self._series) - set(rows)
+        if missing:
+            raise KeyError(f"output step lacks series {sorted(missing)}")
+        ordered = [n for n in self._series if n not in TIME_SERIES] + [
+            n for n in self._series if n in TIME_SERIES
+        ]
+        for name in ordered:
+            ds = self.h5[name]
+            n = ds.shape[0]
+            ds.resize(n + 1, axis=0)
+            ds[n] = rows[name]
+        self.h5.flush()
+
+    def close(self) -> None:
+        self.h5.close()
+
+
+def _walk(h5: h5py.File) -> list[tuple[str, h5py.Dataset]]:
+    found: list[tuple[str, h5py.Dataset]] = []
+    h5.visititems(lambda n, o: found.append(("/" + n, o)) if isinstance(o, h5py.Dataset) else None)
+    return found
+
+
+def describe(path: str | Path) -> str:
+    """A human-readable listing of ``fields.h5`` (for ``synfield inspect``)."""
+    lines = []
+    with h5py.File(path, "r", libver="latest", swmr=True) as h5:
+        lines.append(f"{path}")
+        for key in ("synfield_version", "ranks", "created"):
+            lines.append(f"  {key}: {h5.attrs.get(key)}")
+        complete = len(h5["/discrete/times"]) if "/discrete/times" in h5 else 0
+        lines.append(f"  complete output steps: {complete}")
+        for name, ds in _walk(h5):
+            lines.append(f"  {name:<42} {ds.shape!s:<22} {ds.dtype}")
+        if "dictionary" in h5:
+            lines.append("  dictionary:")
+            lines.extend(f"    {k} = {v}" for k, v in h5["dictionary"].attrs.items() if k != "json")
+    return "\n".join(lines)

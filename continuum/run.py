@@ -1,0 +1,234 @@
+"""One experiment end to end: discrete training, continuum solve, comparison, output.
+
+``run_experiment`` is what ``synfield run`` calls.  Every rank builds and trains the same
+(replicated) discrete network; the continuum model distributes its output factor over the
+ranks; rank 0 alone writes ``fields.h5`` and ``summary.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+from mpi4py import MPI
+
+from discrete.config import Config
+from discrete.experiment import DiscreteSetup, build
+from discrete.training import State, integrate
+
+from .output import FieldsFile
+from .progress import Console
+
+Array = np.ndarray
+
+
+class ContinuumModel(Protocol):
+    """What the run needs from a continuum solver (see :mod:`continuum.limit`)."""
+
+    t: float
+
+    def advance_to(self, t: float) -> None: ...
+    def lattice_fields(self) -> tuple[list[Array], list[Array]]: ...
+    def cost(self) -> float: ...
+    def series(self) -> dict[str, tuple[int, ...]]: ...
+    def rows(self) -> dict[str, Array]: ...
+    def static(self) -> dict[str, Array]: ...
+    def restore(self, h5, step_index: int) -> None: ...
+
+
+def lattice_l2(diff: Array, dx: Array, dy: Array) -> float:
+    """``(Σ_ij Δx_i Δy_j d_ij²)^½``: the L2 norm over ``Ω_{m+1} × Ω_m`` by the lattice rule."""
+    return float(np.sqrt(np.sum(dx[:, None] * dy[None, :] * diff**2)))
+
+
+class Recorder:
+    """Declares the output series of a run and fills one row per output step."""
+
+    def __init__(self, setup: DiscreteSetup, model: ContinuumModel | None):
+        self.setup = setup
+        self.model = model
+
+    def declare(self, out: FieldsFile) -> None:
+        s = self.setup
+        net, conv = s.network, s.convention
+        out.series("/discrete/times", ())
+        for m, layer in enumerate(net.layers):
+            shape = (layer.n_out, layer.n_in)
+            for name in ("W", "w"):
+                out.series(f"/discrete/layer{m}/{name}", shape)
+            for name in ("b", "bias"):
+                out.series(f"/discrete/layer{m}/{name}", (layer.n_out,))
+        for m, c in enumerate(conv.layers):
+            out.static(
+                f"/discrete/coords/layer{m}",
+                c.points,
+                {"layout": c.layout, "placement": c.placement, "domain": c.domain},
+            )
+            out.static(f"/discrete/measure/layer{m}", c.measure)
+        out.series("/discrete/state/theta", (net.params.size,))
+        if s.rule.second_order:
+            out.series("/discrete/state/velocity", (net.params.size,))
+        out.series("/discrete/state/step", (), dtype=np.int64)
+        out.series("/diagnostics/cost_discrete", ())
+        out.series("/diagnostics/energy", ())
+        if self.model is not None:
+            out.series("/continuum/times", ())
+            out.series("/diagnostics/cost_continuum", ())
+            out.series("/comparison/l2_error_w", ())
+            out.series("/comparison/l2_error_b", ())
+            for m, layer in enumerate(net.layers):
+                out.series(f"/continuum/layer{m}/w_at_lattice", (layer.n_out, layer.n_in))
+                out.series(f"/continuum/layer{m}/b_at_lattice", (layer.n_out,))
+            for name, tail in self.model.series().items():
+                out.series(name, tail)
+            for name, data in self.model.static().items():
+                out.static(name, data)
+
+    def row(self, state: State) -> tuple[dict[str, Array], dict[str, float]]:
+        s = self.setup
+        net, conv = s.network, s.convention
+        w, b = conv.to_fields(net, state.theta)
+        cost = s.cost.value(state.theta)
+        kinetic = 0.0
+        if state.velocity is not None:
+            kinetic = 0.5 * float(np.sum(state.velocity**2 / s.dictionary.rates()))
+        rows: dict[str, Array] = {
+            "/discrete/times": np.float64(state.t),
+            "/discrete/state/theta": state.theta,
+            "/discrete/state/step": np.int64(state.step),
+            "/diagnostics/cost_discrete": np.float64(cost),
+            "/diagnostics/energy": np.float64(kinetic + cost),
+        }
+        if state.velocity is not None:
+            rows["/discrete/state/velocity"] = state.velocity
+        for m, layer in enumerate(net.layers):
+            rows[f"/discrete/layer{m}/W"] = layer.dense(net.params.W(state.theta, m))
+            rows[f"/discrete/layer{m}/w"] = layer.dense(w[m])
+            rows[f"/discrete/layer{m}/b"] = b[m]
+            rows[f"/discrete/layer{m}/bias"] = b[m]
+        figures = {"cost": cost}
+        if self.model is not None:
+            self.model.advance_to(state.t)
+            wc, bc = self.model.lattice_fields()
+            err_w = err_b = 0.0
+            for m, layer in enumerate(net.layers):
+                dx, dy = conv.layers[m + 1].measure, conv.layers[m].measure
+                wd = layer.dense(w[m])
+                wcd = layer.dense(wc[m]) if layer.banded else wc[m]
+                mask = layer.dense(np.ones(layer.weight_shape)) if layer.banded else 1.0
+                err_w += lattice_l2((wd - wcd) * mask, dx, dy) ** 2
+                err_b += float(np.sum(dx * (b[m] - bc[m]) ** 2)) if net.bias else 0.0
+                rows[f"/continuum/layer{m}/w_at_lattice"] = wcd
+                rows[f"/continuum/layer{m}/b_at_lattice"] = bc[m]
+            rows["/continuum/times"] = np.float64(self.model.t)
+            rows["/diagnostics/cost_continuum"] = np.float64(self.model.cost())
+            rows["/comparison/l2_error_w"] = np.float64(np.sqrt(err_w))
+            rows["/comparison/l2_error_b"] = np.float64(np.sqrt(err_b))
+            rows.update(self.model.rows())
+            figures["l2_error_w"] = float(np.sqrt(err_w))
+        return rows, figures
+
+
+def restore_state(h5, setup: DiscreteSetup, index: int) -> State:
+    theta = np.array(h5["/discrete/state/theta"][index])
+    velocity = None
+    if setup.rule.second_order:
+        velocity = np.array(h5["/discrete/state/velocity"][index])
+    step = int(h5["/discrete/state/step"][index])
+    return State(step * setup.dt, step, theta, velocity)
+
+
+def run_experiment(
+    config: Config,
+    outdir: str | Path,
+    comm: MPI.Comm = MPI.COMM_WORLD,
+    resume: bool = False,
+    quiet: bool = False,
+    model_factory=None,
+) -> dict:
+    """Train, solve, compare and write ``outdir/fields.h5`` and ``outdir/summary.json``.
+
+    ``model_factory(setup, comm)`` builds the continuum model (None: discrete only).
+    """
+    console = Console(comm, quiet or config.output.quiet)
+    outdir = Path(outdir)
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    setup = build(config)
+    console.print(f"synfield: experiment '{config.experiment.name}'")
+    console.print(f"  {setup.network}")
+    console.print(f"  data: {setup.data.description}")
+    console.print(str(setup.dictionary))
+    model = model_factory(setup, comm) if model_factory is not None else None
+    timings["setup"] = time.perf_counter() - t0
+    recorder = Recorder(setup, model)
+    path = outdir / "fields.h5"
+    state = setup.rule.initial(setup.theta0)
+    out = None
+    if comm.rank == 0:
+        outdir.mkdir(parents=True, exist_ok=True)
+    if resume:
+        if comm.rank == 0:
+            out, complete = FieldsFile.reopen(path)
+            index = complete - 1
+        else:
+            index = None
+        index = comm.bcast(index, root=0)
+        if index < 0:
+            raise RuntimeError(f"{path} holds no complete output step to resume from")
+        import h5py
+
+        with h5py.File(path, "r", libver="latest", swmr=True) if comm.rank == 0 else _null() as h5:
+            payload = None
+            if comm.rank == 0:
+                payload = restore_state(h5, setup, index)
+                if model is not None:
+                    model.restore(h5, index)
+            payload = comm.bcast(payload, root=0)
+        state = payload
+        console.print(f"  resuming from step {state.step} (t = {state.t:g})")
+    elif comm.rank == 0:
+        out = FieldsFile.create(path, config.text, comm.size, setup.dictionary)
+        recorder.declare(out)
+        out.start()
+    every = config.output.every
+    t1 = time.perf_counter()
+    figures: dict[str, float] = {}
+    try:
+        with console.progress(setup.steps, "training") as bar:
+            states = integrate(setup.rule, state, setup.steps, every)
+            if resume:
+                next(states)  # the restored step is already in the file
+            for s in states:
+                rows, figures = recorder.row(s)
+                if out is not None:
+                    out.append(rows)
+                bar.update(s.step, **figures)
+    finally:
+        if out is not None:
+            out.close()
+    timings["run"] = time.perf_counter() - t1
+    summary = {
+        "experiment": config.experiment.name,
+        "steps": setup.steps,
+        "dictionary": setup.dictionary.as_dict(),
+        "final": figures,
+        "timings_s": timings,
+        "ranks": comm.size,
+    }
+    if comm.rank == 0:
+        (outdir / "summary.json").write_text(json.dumps(summary, indent=2))
+    console.print("  final: " + ", ".join(f"{k} = {v:.4e}" for k, v in figures.items()))
+    console.print(f"  wrote {path}")
+    return summary
+
+
+class _null:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False

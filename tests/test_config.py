@@ -1,0 +1,252 @@
+"""TOML configuration: defaults, normalisation and precise validation errors."""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from discrete.config import (
+    DEFAULT_TOML,
+    ConfigError,
+    default_config,
+    load_config,
+    parse_config,
+)
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+MINIMAL = "[network]\nwidths = [4, 4]\n"
+
+
+def config_error(text: str) -> str:
+    """The message of the ConfigError that ``text`` raises."""
+    with pytest.raises(ConfigError) as info:
+        parse_config(text)
+    return str(info.value)
+
+
+# --------------------------------------------------------------------------- the default
+
+
+def test_default_config_is_the_linear_perceptron():
+    config = default_config()
+    assert config.text == DEFAULT_TOML
+    assert config.experiment.name == "perceptron"
+    assert config.network.widths == (32, 32)
+    assert config.network.activation == "linear"
+    assert config.network.connectivity == ("dense",)
+    assert config.coordinates.layout == ("line", "line")
+    assert config.data.samples == 3
+    assert config.training.rule == "flow"
+    assert config.training.steps == 100
+    assert config.training.t_end == 1.0
+    assert config.continuum.degree == 2
+    assert config.continuum.dt is None
+    assert config.output.every == 10
+
+
+def test_default_formulas_evaluate_as_written():
+    data = default_config().data
+    l = np.arange(3)[:, None]
+    y = np.linspace(0.0, 1.0, 5)[None, :]
+    np.testing.assert_allclose(
+        data.input(l=l, y=y),
+        np.sin(np.pi * (l + 1) * y) + 0.5 * np.cos(np.pi * l * y),
+        rtol=1e-15,
+    )
+    np.testing.assert_allclose(
+        data.target(l=l, x=y), np.cos(np.pi * (l + 1) * y) * (1 + y), rtol=1e-15
+    )
+
+
+def test_example_file_is_the_default_text():
+    path = EXAMPLES / "perceptron.toml"
+    assert path.read_text(encoding="utf-8") == DEFAULT_TOML
+    loaded = load_config(path)
+    default = default_config()
+    for section in ("experiment", "network", "coordinates", "data", "init", "training"):
+        assert getattr(loaded, section) == getattr(default, section)
+    assert loaded.source == str(path)
+
+
+def test_defaults_of_a_minimal_config():
+    config = parse_config(MINIMAL)
+    assert config.experiment.name == "experiment"
+    assert config.network.quadratic == (0.0, 1.0, 0.5)
+    assert config.network.offsets == (0, 1)
+    assert config.network.bias is True
+    assert config.coordinates.placement == "cell"
+    assert config.coordinates.weights == "product"
+    assert config.data.kind == "expression"
+    assert config.data.samples == 4
+    assert config.data.input.text == "sin(pi*(l+1)*y)"
+    assert config.data.path is None
+    assert config.init.weight.variables == ("x", "y", "x1", "x2", "y1", "y2", "m")
+    assert config.training.steps == 100 and config.training.t_end is None
+    assert config.continuum.integrator == "theta" and config.continuum.theta == 0.5
+    assert config.output.fields == ("w", "b", "cost", "energy")
+
+
+# --------------------------------------------------------------------------- normalisation
+
+
+def test_per_layer_choices_are_normalised_to_tuples():
+    config = parse_config(
+        '[network]\nwidths = [4, 9, 3]\nconnectivity = "banded"\n'
+        '[coordinates]\nlayout = ["line", "grid", "line"]\nweights = "unit-cell"\n'
+    )
+    assert config.network.connectivity == ("banded", "banded")
+    assert config.coordinates.layout == ("line", "grid", "line")
+
+
+def test_grid_layers_name_their_coordinates():
+    config = parse_config(
+        '[network]\nwidths = [9, 16]\n[coordinates]\nlayout = "grid"\n'
+        '[data]\ninput = "y1*y2 + l"\ntarget = "x1 - x2"\n'
+    )
+    assert config.data.input.variables == ("l", "y1", "y2")
+    assert config.data.target.variables == ("l", "x1", "x2")
+
+
+def test_integers_are_accepted_for_floats():
+    training = parse_config(MINIMAL + "[training]\nlr = 2\ndt = 0.1\nsteps = 7\n").training
+    assert training.lr == 2.0 and isinstance(training.lr, float)
+    assert training.steps == 7
+
+
+def test_t_end_is_converted_to_steps():
+    training = parse_config(MINIMAL + "[training]\ndt = 0.1\nt_end = 0.3\n").training
+    assert training.steps == 3 and training.t_end == 0.3
+
+
+def test_relative_data_path_is_resolved_against_the_config_file(tmp_path):
+    (tmp_path / "run").mkdir()
+    path = tmp_path / "run" / "config.toml"
+    path.write_text(MINIMAL + '[data]\nkind = "file"\npath = "../arrays/data.npz"\n')
+    config = load_config(path)
+    assert config.data.path == os.path.normpath(tmp_path / "arrays" / "data.npz")
+    assert parse_config(path.read_text()).data.path == "../arrays/data.npz"
+
+
+# --------------------------------------------------------------------------- errors
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "[network]\nwidht = [3, 3]\n",
+            "[network] unknown key 'widht' (did you mean 'widths'?)",
+        ),
+        ("[netwrk]\nwidths = [3, 3]\n", "unknown section [netwrk] (did you mean [network]?)"),
+        (MINIMAL + "[plots]\nx = 1\n", "unknown section [plots]; sections: [experiment]"),
+        (
+            "[network]\nwidths = [3, -1]\n",
+            "[network] widths: expected a list of positive integers, got [3, -1]",
+        ),
+        (
+            "[network]\nwidths = [3, true]\n",
+            "[network] widths: expected a list of positive integers, got [3, true]",
+        ),
+        ("[network]\nwidths = [3]\n", "[network] widths: expected at least 2 layers"),
+        ('[experiment]\nname = "x"\n', "[network] widths: required key is missing"),
+        (
+            MINIMAL + "[training]\nsteps = true\n",
+            "[training] steps: expected a positive integer, got true",
+        ),
+        (
+            MINIMAL + 'activation = "sigmoid"\n',
+            '[network] activation: expected one of "linear", "quadratic", "tanh", "softplus", '
+            '"relu", got "sigmoid"',
+        ),
+        (MINIMAL + 'activation = "tanhh"\n', '(did you mean "tanh"?)'),
+        (MINIMAL + "bias = 1\n", "[network] bias: expected true or false, got 1"),
+        (
+            MINIMAL + "offsets = [0, 1, 0]\n",
+            "[network] offsets: expected a non-empty list of distinct integers",
+        ),
+        (
+            MINIMAL + 'connectivity = ["dense", "dense"]\n',
+            "or a list of 1 of them (one per weight layer)",
+        ),
+        (
+            MINIMAL + "[training]\nsteps = 10\nt_end = 1.0\n",
+            "[training] t_end: cannot be combined with [training] steps = 10",
+        ),
+        (
+            MINIMAL + "[training]\nt_end = 1.005\n",
+            "[training] t_end: 1.005 is not a multiple of dt = 0.01",
+        ),
+        (MINIMAL + "[training]\nlr = -1\n", "[training] lr: expected a positive number, got -1"),
+        (MINIMAL + "[training]\nlr = nan\n", "[training] lr: expected a positive number, got nan"),
+        (
+            MINIMAL + '[training]\nlr = "fast"\n',
+            '[training] lr: expected a positive number, got "fast"',
+        ),
+        (MINIMAL + "[training]\nbatch = 5\n", "[training] batch: 5 exceeds [data] samples = 4"),
+        (
+            MINIMAL + "[data]\ninput = \"__import__('os')\"\n",
+            "[data] input: invalid formula: unknown name '__import__' at column 1",
+        ),
+        (
+            MINIMAL + '[data]\ninput = "y.real"\n',
+            "[data] input: invalid formula: unexpected character '.'",
+        ),
+        (MINIMAL + '[data]\ntarget = "y"\n', "[data] target: invalid formula: unknown name 'y'"),
+        (MINIMAL + "[data]\ninput = 3\n", "[data] input: expected a formula in quotes, got 3"),
+        (
+            '[network]\nwidths = [9, 10]\n[coordinates]\nlayout = "grid"\n',
+            "[coordinates] layout: grid layer 1 needs a square width (n*n neurons), "
+            "but [network] widths[1] = 10",
+        ),
+        (
+            '[network]\nwidths = [9, 4]\n[coordinates]\nlayout = "grid"\n',
+            "[data] input: invalid formula (the default \"sin(pi*(l+1)*y)\"): unknown name 'y'",
+        ),
+        (
+            MINIMAL + '[coordinates]\nweights = "unit-cell"\n',
+            '[coordinates] weights: "unit-cell" requires every layer to be banded, '
+            'but [network] connectivity is "dense" for weight layer 0',
+        ),
+        (
+            '[network]\nwidths = [4, 1]\n[coordinates]\nplacement = "vertex"\n',
+            "vertex placement needs at least 2 neurons per layer",
+        ),
+        (MINIMAL + '[data]\nkind = "file"\n', '[data] path: required when kind = "file"'),
+        (
+            MINIMAL + '[data]\nkind = "file"\npath = "x.csv"\n',
+            "[data] path: expected a .npz, .h5 or .hdf5 file",
+        ),
+        (MINIMAL + '[data]\npath = "x.npz"\n', '[data] path: only used when kind = "file"'),
+        (MINIMAL + "[continuum]\ndegree = 3\n", "[continuum] degree: expected one of 1, 2, got 3"),
+        (
+            MINIMAL + "[continuum]\ntheta = 1.5\n",
+            "[continuum] theta: expected a number in [0, 1], got 1.5",
+        ),
+        (
+            MINIMAL + '[output]\nfields = ["w", "w"]\n',
+            "[output] fields: expected a list of distinct names",
+        ),
+        (
+            MINIMAL + '[experiment]\nname = "my run"\n',
+            "[experiment] name: expected letters, digits",
+        ),
+        (MINIMAL + "[[output]]\nevery = 1\n", "[output] must be a table"),
+        ('name = "x"\n' + MINIMAL, "unknown top-level key 'name'"),
+        ("[network\nwidths = [3, 3]\n", "<string>: TOML syntax error: Expected ']'"),
+    ],
+)
+def test_malformed_configs_name_section_key_and_problem(text, message):
+    assert message in config_error(text)
+
+
+def test_syntax_error_names_the_file(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text("[network]\nwidths = [3, 3\n")
+    with pytest.raises(ConfigError, match=r"config\.toml: TOML syntax error: "):
+        load_config(path)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="configuration file not found"):
+        load_config(tmp_path / "absent.toml")
