@@ -124,9 +124,16 @@ class Convention:
         return cls(coords, weights)
 
     def input_measure(self, network: Network, m: int) -> Array:
-        """``Δy`` of every stored weight of layer ``m`` (the field normalisation ``W = Δy w``)."""
+        """``Δy`` of every stored weight of layer ``m`` (the field normalisation ``W = Δy w``).
+
+        Under the ``unit-cell`` and ``linear`` conventions a banded layer's ``S`` weights per
+        output are components of a field at ``x_i``, not a Riemann sum over inputs, so they
+        are not scaled: ``W_is = w_s(x_i)`` (the factor is 1).
+        """
         dy = self.layers[m].measure
         layer = network.layers[m]
+        if self.weights != "product":
+            return np.ones(layer.weight_shape)
         if layer.banded:
             return dy[layer.columns]
         return np.broadcast_to(dy[None, :], layer.weight_shape)

@@ -72,8 +72,11 @@ class ScalingDictionary:
 
     def _entry(self, m: int) -> LayerEntry:
         out, inp = self.convention.layers[m + 1], self.convention.layers[m]
-        dx, dy = float(np.mean(out.measure)), float(np.mean(inp.measure))
-        dim = (out.dim if out.size > 1 else 0) + (inp.dim if inp.size > 1 else 0)
+        dx = float(np.mean(out.measure))
+        dy = float(np.mean(inp.measure)) if self.convention.weights == "product" else 1.0
+        dim = out.dim if out.size > 1 else 0
+        if self.convention.weights == "product":
+            dim += inp.dim if inp.size > 1 else 0
         if self.metric == "continuum":
             lr_w, lr_b = self.lr * dy / dx, self.lr / dx
         else:

@@ -1,0 +1,80 @@
+"""The field theory a discrete setup becomes in the continuum limit (SPEC 1.3, 3.4).
+
+``print(FieldTheory(setup))`` shows the dictionary, the fields and their domains, the data
+kernels in factored form and, where the discrete Hessian is banded, the local coefficients.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from discrete.experiment import DiscreteSetup
+from discrete.locality import LocalCoefficients, local_coefficients
+
+Array = np.ndarray
+
+
+@dataclass(frozen=True)
+class LowRankKernel:
+    """``K(u, v) = Σ_l c_l f_l(u) g_l(v)``, kept as its factors (never a dense matrix)."""
+
+    formula: str
+    rank: int
+    left: str
+    right: str
+    coefficient: float
+
+    def __str__(self) -> str:
+        return f"{self.formula}   (rank ≤ {self.rank}; factors {self.left} ⊗ {self.right})"
+
+
+class FieldTheory:
+    """Fields, kernels and (where they exist) local coefficients of a setup's continuum."""
+
+    def __init__(self, setup: DiscreteSetup):
+        self.setup = setup
+        net, conv = setup.network, setup.convention
+        self.fields = []
+        for m in range(net.depth):
+            out, inp = conv.layers[m + 1], conv.layers[m]
+            if conv.weights == "product":
+                self.fields.append((f"w^({m})(t, x, y)", f"{out.domain} × {inp.domain}"))
+            else:
+                S = net.layers[m].weight_shape[1]
+                self.fields.append((f"w_s^({m})(t, x), s = 1…{S}", out.domain))
+            if net.bias:
+                self.fields.append((f"b^({m})(t, x)", out.domain))
+        L = setup.data.samples
+        self.kernels = [
+            LowRankKernel("A(y, y') = (1/L) Σ_l X^l(y) X^l(y')", L, "X^l", "X^l", 1.0 / L),
+            LowRankKernel("B(x, y) = (1/L) Σ_l Y^l(x) X^l(y)", L, "Y^l", "X^l", 1.0 / L),
+        ]
+        self.local: LocalCoefficients | None = None
+        if net.depth == 1 and net.activation.name == "linear":
+            self.local = local_coefficients(setup.cost, setup.dictionary)
+
+    @property
+    def linear(self) -> bool:
+        return self.setup.network.activation.name == "linear"
+
+    def __str__(self) -> str:
+        s = self.setup
+        lines = [f"FieldTheory of {s.network}", str(s.dictionary), "fields:"]
+        lines += [f"  {name:<28} on {domain}" for name, domain in self.fields]
+        lines.append(f"data ({s.data.description}), kernels in factored form:")
+        lines += [f"  {k}" for k in self.kernels]
+        if s.probe_factors is not None:
+            p = s.probe_factors
+            lines.append(
+                f"probe amplitudes: s_j = √(κLa)/a ∈ [{p.bond_amplitude.min():.4g}, "
+                f"{p.bond_amplitude.max():.4g}] on {p.bonds} bonds, r_j = √(m²LΔy) on "
+                f"{p.onehots} sites → ½∫[κ(∂_y w)² + m² w²], κ = {p.stiffness:g}, "
+                f"m² = {p.mass:g}"
+            )
+        if self.local is not None:
+            lines.append(self.local.summary())
+        elif self.linear and s.network.depth == 1:
+            lines.append("the discrete Hessian is not banded: the theory is nonlocal")
+        return "\n".join(lines)
