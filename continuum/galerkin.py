@@ -1,0 +1,149 @@
+"""Galerkin semi-discretisation of the field equations of a deep network (SPEC 1.3, 2).
+
+Every weight field is a coefficient matrix in ``V_{m+1} ⊗ V_m`` and every bias field a
+vector in ``V_{m+1}`` (:mod:`continuum.spaces`).  For a batch of samples ``l`` the
+continuum forward pass, evaluated with FEM quadrature on each coordinate domain, is
+
+    η^(m)_b = ∫ ψ_b(y) h^(m)(y) dy,      h^(0) = X^l,  h^(m) = σ(z^(m)),
+    z^(m+1) = W^(m) η^(m) + b^(m)        (coefficients in V_{m+1}),
+
+the cost ``C = (1/L) Σ_l ½ ∫ (Z^l − Y^l)² dx`` and the backward fields
+
+    δ^(M) = σ'_out(z^(M)) (Z − Y),      d^(m+1)_a = ∫ φ_a δ^(m+1) dx,
+    δ^(m)(y) = σ'(z^(m)(y)) ∫ w^(m)(x, y) δ^(m+1)(x) dx = σ'(z^(m)) (ψ(y)ᵀ W^(m)ᵀ d^(m+1)).
+
+The L2 (Riesz) representatives of the functional derivatives are then of rank ≤ L:
+
+    δC/δw^(m) ↦ (1/L) M_{m+1}⁻¹ D^(m+1) (M_m⁻¹ H^(m))ᵀ,    δC/δb^(m) ↦ (1/L) M_{m+1}⁻¹ D^(m+1) 1,
+
+with ``D`` and ``H`` the ``d`` and ``η`` vectors of all samples as columns.  The object
+offers the same ``gradient``/``value`` interface as :class:`discrete.cost.Cost`, so the
+discrete training rules (RK4 flow, Euler/SGD, heavy-ball, RK4 momentum) integrate the
+continuum equations ``∂_t φ = −η δC/δφ`` and ``∂_t² φ + γ ∂_t φ + η δC/δφ = 0`` with
+exactly the time discretisation of the network they are compared with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from discrete.network import Network
+
+from .spaces import FactorSpace
+
+Array = np.ndarray
+DataFunction = Callable[[Array, Array], Array]  # (points (n, d), samples (L,)) -> (n, L)
+
+
+class GalerkinNetwork:
+    """Continuum fields of a dense network on tensor-product Lagrange spaces."""
+
+    def __init__(
+        self,
+        network: Network,
+        spaces: list[FactorSpace],
+        inputs: DataFunction,
+        targets: DataFunction,
+        samples: int,
+    ):
+        if any(layer.banded for layer in network.layers):
+            raise ValueError("tensor-product fields need dense layers (product convention)")
+        self.network = network
+        self.spaces = spaces
+        self.samples = samples
+        all_samples = np.arange(samples)
+        self.X_q = inputs(spaces[0].quadrature_points, all_samples)
+        self.Y_q = targets(spaces[-1].quadrature_points, all_samples)
+        self._shapes = [(spaces[m + 1].size, spaces[m].size) for m in range(network.depth)]
+        self._w, self._b = [], []
+        start = 0
+        for n_out, n_in in self._shapes:
+            self._w.append(slice(start, start + n_out * n_in))
+            start += n_out * n_in
+            nb = n_out if network.bias else 0
+            self._b.append(slice(start, start + nb))
+            start += nb
+        self.size = start
+
+    def W(self, theta: Array, m: int) -> Array:
+        return theta[self._w[m]].reshape(self._shapes[m])
+
+    def b(self, theta: Array, m: int) -> Array:
+        if not self.network.bias:
+            return np.zeros(self._shapes[m][0])
+        return theta[self._b[m]]
+
+    def pack(self, w: list[Array], b: list[Array]) -> Array:
+        theta = np.zeros(self.size)
+        for m in range(self.network.depth):
+            theta[self._w[m]] = w[m].ravel()
+            if self.network.bias:
+                theta[self._b[m]] = b[m]
+        return theta
+
+    def interpolate(
+        self, weight: Callable[[int, Array, Array], Array], bias: Callable[[int, Array], Array]
+    ) -> Array:
+        """Coefficients of the nodal interpolants of ``w^(m)(x, y)`` and ``b^(m)(x)``."""
+        w, b = [], []
+        for m in range(self.network.depth):
+            xs, ys = self.spaces[m + 1].dof_coordinates, self.spaces[m].dof_coordinates
+            w.append(weight(m, xs, ys))
+            b.append(bias(m, xs))
+        return self.pack(w, b)
+
+    def forward(self, theta: Array, samples: Array) -> tuple[list[Array], list[Array]]:
+        """Pre-activations at quadrature points ``z_q^(m)`` and moments ``η^(m)``."""
+        net = self.network
+        h_q = self.X_q[:, samples]
+        z_q: list[Array | None] = [None]
+        etas = []
+        for m in range(net.depth):
+            eta = self.spaces[m].load(h_q)
+            etas.append(eta)
+            z = self.W(theta, m) @ eta + self.b(theta, m)[:, None]
+            zq = self.spaces[m + 1].at_quadrature(z)
+            z_q.append(zq)
+            h_q = net.sigma(m + 1, zq)
+        return z_q, etas
+
+    def value(self, theta: Array, samples: Array | None = None) -> float:
+        samples = np.arange(self.samples) if samples is None else np.asarray(samples)
+        z_q, _ = self.forward(theta, samples)
+        r = self.network.sigma(self.network.depth, z_q[-1]) - self.Y_q[:, samples]
+        return 0.5 * float(np.mean(self.spaces[-1].integrate(r * r)))
+
+    def gradient(self, theta: Array, samples: Array | None = None) -> tuple[float, Array]:
+        """``C`` and the Riesz representative of ``δC/δθ`` in coefficient space."""
+        net = self.network
+        samples = np.arange(self.samples) if samples is None else np.asarray(samples)
+        L = len(samples)
+        z_q, etas = self.forward(theta, samples)
+        M = net.depth
+        r = net.sigma(M, z_q[M]) - self.Y_q[:, samples]
+        cost = 0.5 * float(np.mean(self.spaces[-1].integrate(r * r)))
+        delta_q = net.dsigma(M, z_q[M]) * r
+        grad = np.zeros(self.size)
+        for m in range(M - 1, -1, -1):
+            d = self.spaces[m + 1].load(delta_q)
+            rd = self.spaces[m + 1].solve_mass(d) / L
+            grad[self._w[m]] = (rd @ self.spaces[m].solve_mass(etas[m]).T).ravel()
+            if net.bias:
+                grad[self._b[m]] = rd.sum(axis=1)
+            if m > 0:
+                back = self.spaces[m].at_quadrature(self.W(theta, m).T @ d)
+                delta_q = net.dsigma(m, z_q[m]) * back
+        return cost, grad
+
+    def lattice_values(
+        self, theta: Array, evaluators: list
+    ) -> tuple[list[Array], list[Array]]:
+        """``w^(m)(x_i, y_j)`` and ``b^(m)(x_i)`` with point-evaluation matrices per layer."""
+        w, b = [], []
+        for m in range(self.network.depth):
+            Ex, Ey = evaluators[m + 1], evaluators[m]
+            w.append(Ex @ (Ey @ self.W(theta, m).T).T)
+            b.append(Ex @ self.b(theta, m))
+        return w, b
