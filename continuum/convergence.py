@@ -78,8 +78,11 @@ def convergence_study(
 ) -> dict:
     """Errors and observed orders for every FE degree and width."""
     degrees = degrees or [config.continuum.degree]
-    result = {"experiment": config.experiment.name, "t_end": config.training.steps
-              * config.training.dt, "degrees": {}}
+    result = {
+        "experiment": config.experiment.name,
+        "t_end": config.training.steps * config.training.dt,
+        "degrees": {},
+    }
     for p in degrees:
         cfg = with_degree(config, p)
         model = continuum_model(build(with_width(cfg, widths[0])), comm)
@@ -87,7 +90,10 @@ def convergence_study(
         errors = [width_error(cfg, N, model) for N in widths]
         pair, fit = observed_orders(widths, errors)
         result["degrees"][str(p)] = {
-            "widths": list(widths), "errors": errors, "orders": pair, "fitted_order": fit,
+            "widths": list(widths),
+            "errors": errors,
+            "orders": pair,
+            "fitted_order": fit,
         }
     return result
 

@@ -137,9 +137,7 @@ class GalerkinNetwork:
                 delta_q = net.dsigma(m, z_q[m]) * back
         return cost, grad
 
-    def lattice_values(
-        self, theta: Array, evaluators: list
-    ) -> tuple[list[Array], list[Array]]:
+    def lattice_values(self, theta: Array, evaluators: list) -> tuple[list[Array], list[Array]]:
         """``w^(m)(x_i, y_j)`` and ``b^(m)(x_i)`` with point-evaluation matrices per layer."""
         w, b = [], []
         for m in range(self.network.depth):

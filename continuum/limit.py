@@ -70,13 +70,20 @@ class GalerkinModel:
             data_function(cfg.data.target, conv.layers[-1], "x"),
             setup.data.samples,
         )
-        self.evaluators = [s.evaluation_matrix(c.points) for s, c in zip(self.spaces, conv.layers,
-                                                                             strict=True)]
+        self.evaluators = [
+            s.evaluation_matrix(c.points) for s, c in zip(self.spaces, conv.layers, strict=True)
+        ]
         tr = cfg.training
         rates = self._rates()
         self.rule = make_rule(
-            tr.rule, self.galerkin, rates, tr.dt, gamma=tr.gamma, schedule=setup.schedule,
-            scheme=tr.scheme, form=tr.momentum_form,
+            tr.rule,
+            self.galerkin,
+            rates,
+            tr.dt,
+            gamma=tr.gamma,
+            schedule=setup.schedule,
+            scheme=tr.scheme,
+            form=tr.momentum_form,
         )
         theta0 = self.galerkin.interpolate(self._weight_init(), self._bias_init())
         self.state = self.rule.initial(theta0)

@@ -64,7 +64,7 @@ class FactorSpace:
         dofs = self.V.dofmap.list
         ncells = dofs.shape[0]
         x = self.mesh.geometry.x
-        gdofs = self.mesh.geometry.dofmap
+        gdofs = self.mesh.geometry.dofmaps[0]
         cmap = self.mesh.geometry.cmaps[0]
         points, weights = [], []
         for c in range(ncells):
@@ -109,7 +109,7 @@ class FactorSpace:
         tree = geometry.bb_tree(self.mesh, self.tdim)
         candidates = geometry.compute_collisions_points(tree, padded)
         hits = geometry.compute_colliding_cells(self.mesh, candidates, padded)
-        x, gdofs = self.mesh.geometry.x, self.mesh.geometry.dofmap
+        x, gdofs = self.mesh.geometry.x, self.mesh.geometry.dofmaps[0]
         cmap = self.mesh.geometry.cmaps[0]
         rows, cols, vals = [], [], []
         for i, p in enumerate(padded):

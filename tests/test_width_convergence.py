@@ -1,0 +1,53 @@
+"""Discrete networks of width N against their continuum limit: observed order in 1/N.
+
+Each study solves the continuum once (P2, fine enough that its FE error is well below the
+width error at the largest N), trains the discrete network at N = 16, 32, 64 (cell
+placement) with the same rule, time step and sample schedule, and fits the slope of
+log e(N) against log N (SPEC 2: order 2 for smooth activations).
+"""
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from continuum.convergence import convergence_study
+from discrete.config import load_config
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def study(name: str, widths, cells: int | None = None, **training):
+    config = load_config(EXAMPLES / f"{name}.toml")
+    if cells is not None:
+        config = dataclasses.replace(
+            config, continuum=dataclasses.replace(config.continuum, cells=cells)
+        )
+    if training:
+        config = dataclasses.replace(
+            config, training=dataclasses.replace(config.training, **training)
+        )
+    return convergence_study(config, list(widths), [2])["degrees"]["2"]
+
+
+@pytest.mark.parametrize(
+    ("name", "cells"),
+    [("perceptron", 128), ("deep-tanh", 64), ("quadratic-toy", 64), ("sgd", 64)],
+)
+def test_width_order_two_on_line_layers(name, cells):
+    r = study(name, (16, 32, 64), cells)
+    assert 1.8 <= r["fitted_order"] <= 2.2, r
+
+
+def test_softplus_width_order():
+    config = load_config(EXAMPLES / "deep-tanh.toml")
+    net = dataclasses.replace(config.network, activation="softplus")
+    config = dataclasses.replace(config, network=net)
+    r = convergence_study(config, [16, 32, 64], [2])["degrees"]["2"]
+    assert 1.8 <= r["fitted_order"] <= 2.2, r
+
+
+def test_image_layer_width_order():
+    """Grid input layer (N² neurons on the unit square) → line layer of N neurons."""
+    r = study("image-layer", (8, 16, 32))
+    assert 1.8 <= r["fitted_order"] <= 2.2, r
