@@ -124,20 +124,29 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    comm = MPI.COMM_WORLD
+def guarded(func, comm: MPI.Comm = MPI.COMM_WORLD) -> int:
+    """Run ``func()``; on any error print one line naming it and end every rank.
+
+    With more than one rank the failing rank calls ``MPI.Abort``, which ends the whole job
+    at once: no rank is left waiting in a collective for a rank that has failed.
+    """
     try:
-        return args.func(args, comm)
+        return func()
     except KeyboardInterrupt:
         raise
-    except Exception as error:
+    except Exception as error:  # every failure ends all ranks with one message
         kind = "" if isinstance(error, ConfigError | ValueError) else f"{type(error).__name__}: "
         where = f" (rank {comm.rank} of {comm.size})" if comm.size > 1 else ""
         print(f"synfield: error{where}: {kind}{error}", file=sys.stderr, flush=True)
         if comm.size > 1:
             comm.Abort(1)
         return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    comm = MPI.COMM_WORLD
+    return guarded(lambda: args.func(args, comm), comm)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,12 @@ offers the same ``gradient``/``value`` interface as :class:`discrete.cost.Cost`,
 discrete training rules (RK4 flow, Euler/SGD, heavy-ball, RK4 momentum) integrate the
 continuum equations ``∂_t φ = −η δC/δφ`` and ``∂_t² φ + γ ∂_t φ + η δC/δφ = 0`` with
 exactly the time discretisation of the network they are compared with.
+
+MPI: the factor spaces are replicated on every rank (they are 1-D or 2-D and small); the
+rows of every weight matrix — the output factor — are split over the ranks.  Vectors of
+length ``n × L`` (moments, pre-activations, back-propagated ``d``) are replicated, so one
+gradient costs an ``Allgatherv`` of ``z`` and an ``Allreduce`` of ``Wᵀ d`` per layer:
+communication ``O(n·L)``, work ``O(n²·L/P)``.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+from mpi4py import MPI
 
 from discrete.network import Network
 
@@ -47,41 +54,77 @@ class GalerkinNetwork:
         inputs: DataFunction,
         targets: DataFunction,
         samples: int,
+        comm: MPI.Comm = MPI.COMM_SELF,
     ):
         if any(layer.banded for layer in network.layers):
             raise ValueError("tensor-product fields need dense layers (product convention)")
         self.network = network
         self.spaces = spaces
         self.samples = samples
+        self.comm = comm
         all_samples = np.arange(samples)
         self.X_q = inputs(spaces[0].quadrature_points, all_samples)
         self.Y_q = targets(spaces[-1].quadrature_points, all_samples)
         self._shapes = [(spaces[m + 1].size, spaces[m].size) for m in range(network.depth)]
+        self.row_counts = [
+            np.array([len(r) for r in np.array_split(np.arange(n), comm.size)])
+            for n, _ in self._shapes
+        ]
+        self.rows = [
+            slice(int(c[: comm.rank].sum()), int(c[: comm.rank + 1].sum())) for c in self.row_counts
+        ]
         self._w, self._b = [], []
         start = 0
-        for n_out, n_in in self._shapes:
-            self._w.append(slice(start, start + n_out * n_in))
-            start += n_out * n_in
-            nb = n_out if network.bias else 0
+        for m, (_, n_in) in enumerate(self._shapes):
+            n_local = self.rows[m].stop - self.rows[m].start
+            self._w.append(slice(start, start + n_local * n_in))
+            start += n_local * n_in
+            nb = self._shapes[m][0] if network.bias else 0
             self._b.append(slice(start, start + nb))
             start += nb
         self.size = start
 
     def W(self, theta: Array, m: int) -> Array:
-        return theta[self._w[m]].reshape(self._shapes[m])
+        """This rank's rows of the coefficient matrix ``W^(m)``."""
+        return theta[self._w[m]].reshape(-1, self._shapes[m][1])
 
     def b(self, theta: Array, m: int) -> Array:
+        """The (replicated) coefficient vector of ``b^(m)``."""
         if not self.network.bias:
             return np.zeros(self._shapes[m][0])
         return theta[self._b[m]]
 
+    def gather_rows(self, local: Array, m: int) -> Array:
+        """All rows of a row-distributed array (``Allgatherv``), on every rank."""
+        if self.comm.size == 1:
+            return local
+        tail = local.shape[1:]
+        width = int(np.prod(tail)) if tail else 1
+        out = np.empty((self._shapes[m][0], *tail))
+        counts = self.row_counts[m] * width
+        self.comm.Allgatherv(np.ascontiguousarray(local), [out, counts])
+        return out
+
+    def sum_over_ranks(self, a: Array) -> Array:
+        if self.comm.size == 1:
+            return a
+        out = np.empty_like(a)
+        self.comm.Allreduce(np.ascontiguousarray(a), out)
+        return out
+
     def pack(self, w: list[Array], b: list[Array]) -> Array:
+        """Local coefficients from full matrices ``w[m]`` (all rows) and vectors ``b[m]``."""
         theta = np.zeros(self.size)
         for m in range(self.network.depth):
-            theta[self._w[m]] = w[m].ravel()
+            theta[self._w[m]] = w[m][self.rows[m]].ravel()
             if self.network.bias:
                 theta[self._b[m]] = b[m]
         return theta
+
+    def unpack(self, theta: Array) -> tuple[list[Array], list[Array]]:
+        """Full coefficient matrices and bias vectors (gathered from every rank)."""
+        w = [self.gather_rows(self.W(theta, m), m) for m in range(self.network.depth)]
+        return w, [self.b(theta, m).copy() for m in range(self.network.depth)]
 
     def interpolate(
         self, weight: Callable[[int, Array, Array], Array], bias: Callable[[int, Array], Array]
@@ -103,7 +146,7 @@ class GalerkinNetwork:
         for m in range(net.depth):
             eta = self.spaces[m].load(h_q)
             etas.append(eta)
-            z = self.W(theta, m) @ eta + self.b(theta, m)[:, None]
+            z = self.gather_rows(self.W(theta, m) @ eta, m) + self.b(theta, m)[:, None]
             zq = self.spaces[m + 1].at_quadrature(z)
             z_q.append(zq)
             h_q = net.sigma(m + 1, zq)
@@ -129,11 +172,13 @@ class GalerkinNetwork:
         for m in range(M - 1, -1, -1):
             d = self.spaces[m + 1].load(delta_q)
             rd = self.spaces[m + 1].solve_mass(d) / L
-            grad[self._w[m]] = (rd @ self.spaces[m].solve_mass(etas[m]).T).ravel()
+            rows = self.rows[m]
+            grad[self._w[m]] = (rd[rows] @ self.spaces[m].solve_mass(etas[m]).T).ravel()
             if net.bias:
                 grad[self._b[m]] = rd.sum(axis=1)
             if m > 0:
-                back = self.spaces[m].at_quadrature(self.W(theta, m).T @ d)
+                back = self.W(theta, m).T @ d[self.rows[m]]
+                back = self.spaces[m].at_quadrature(self.sum_over_ranks(back))
                 delta_q = net.dsigma(m, z_q[m]) * back
         return cost, grad
 
@@ -142,6 +187,7 @@ class GalerkinNetwork:
         w, b = [], []
         for m in range(self.network.depth):
             Ex, Ey = evaluators[m + 1], evaluators[m]
-            w.append(Ex @ (Ey @ self.W(theta, m).T).T)
+            local = Ex[:, self.rows[m]] @ (Ey @ self.W(theta, m).T).T
+            w.append(self.sum_over_ranks(np.asarray(local)))
             b.append(Ex @ self.b(theta, m))
         return w, b

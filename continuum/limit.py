@@ -60,7 +60,7 @@ class GalerkinModel:
         conv = setup.convention
         self.setup = setup
         self.spaces = [
-            coordinate_space(c, cfg.continuum.cells, cfg.continuum.degree, comm)
+            coordinate_space(c, cfg.continuum.cells, cfg.continuum.degree, MPI.COMM_SELF)
             for c in conv.layers
         ]
         self.galerkin = GalerkinNetwork(
@@ -69,6 +69,7 @@ class GalerkinModel:
             data_function(cfg.data.input, conv.layers[0], "y"),
             data_function(cfg.data.target, conv.layers[-1], "x"),
             setup.data.samples,
+            comm,
         )
         self.evaluators = [
             s.evaluation_matrix(c.points) for s, c in zip(self.spaces, conv.layers, strict=True)
@@ -139,23 +140,31 @@ class GalerkinModel:
     def cost(self) -> float:
         return self.galerkin.value(self.state.theta)
 
+    def _layer_names(self, m: int) -> tuple[str, str, str, str]:
+        p = f"/continuum/layer{m}"
+        return f"{p}/coefficients", f"{p}/bias_coefficients", f"{p}/velocity", f"{p}/bias_velocity"
+
     def series(self) -> dict[str, tuple[int, ...]]:
-        out = {"/continuum/state/theta": (self.galerkin.size,)}
-        if self.state.velocity is not None:
-            out["/continuum/state/velocity"] = (self.galerkin.size,)
+        out = {}
         for m, shape in enumerate(self.galerkin._shapes):
-            out[f"/continuum/layer{m}/coefficients"] = shape
-            out[f"/continuum/layer{m}/bias_coefficients"] = (shape[0],)
+            w, b, vw, vb = self._layer_names(m)
+            out[w], out[b] = shape, (shape[0],)
+            if self.state.velocity is not None:
+                out[vw], out[vb] = shape, (shape[0],)
         return out
 
     def rows(self) -> dict[str, Array]:
-        th = self.state.theta
-        out = {"/continuum/state/theta": th}
+        """The FE coefficients of every field (gathered: a collective call)."""
+        out = {}
+        w, b = self.galerkin.unpack(self.state.theta)
+        vel = None
         if self.state.velocity is not None:
-            out["/continuum/state/velocity"] = self.state.velocity
+            vel = self.galerkin.unpack(self.state.velocity)
         for m in range(self.setup.network.depth):
-            out[f"/continuum/layer{m}/coefficients"] = self.galerkin.W(th, m)
-            out[f"/continuum/layer{m}/bias_coefficients"] = self.galerkin.b(th, m)
+            nw, nb, nvw, nvb = self._layer_names(m)
+            out[nw], out[nb] = w[m], b[m]
+            if vel is not None:
+                out[nvw], out[nvb] = vel[0][m], vel[1][m]
         return out
 
     def static(self) -> dict[str, Array]:
@@ -165,12 +174,18 @@ class GalerkinModel:
             out[f"/continuum/space{m}/degree"] = np.int64(s.degree)
         return out
 
-    def restore(self, h5, index: int) -> None:
-        theta = np.array(h5["/continuum/state/theta"][index])
+    def read_state(self, h5, index: int) -> dict[str, Array]:
+        """The coefficient arrays of output step ``index`` of an open ``fields.h5``."""
+        return {name: np.array(h5[name][index]) for name in self.series()}
+
+    def set_state(self, arrays: dict[str, Array], step: int) -> None:
+        """Continue from coefficients read by :meth:`read_state` at training step ``step``."""
+        depth = self.setup.network.depth
+        names = [self._layer_names(m) for m in range(depth)]
+        theta = self.galerkin.pack([arrays[n[0]] for n in names], [arrays[n[1]] for n in names])
         vel = None
         if self.state.velocity is not None:
-            vel = np.array(h5["/continuum/state/velocity"][index])
-        step = int(h5["/discrete/state/step"][index])
+            vel = self.galerkin.pack([arrays[n[2]] for n in names], [arrays[n[3]] for n in names])
         self.state = type(self.state)(step * self.rule.h, step, theta, vel)
 
 

@@ -421,12 +421,12 @@ def fem_eigenvalues(
     mesh-scale modes.
     """
     fem_ = LocalFEM(theory, comm, cells, degree, boundary)
-    A, M = fem_.dense(fem_.A), fem_.dense(fem_.M)
-    if A.shape[0] > DENSE_LIMIT:
+    if fem_.A.getSize()[0] > DENSE_LIMIT:
         raise ValueError(
             f"fem_eigenvalues uses dense eigensolvers: at most {DENSE_LIMIT} degrees of "
-            f"freedom, got {A.shape[0]}"
+            f"freedom, got {fem_.A.getSize()[0]}"
         )
+    A, M = fem_.dense(fem_.A), fem_.dense(fem_.M)
     if not 0 < n_modes <= A.shape[0]:
         raise ValueError(f"n_modes must lie in [1, {A.shape[0]}], got {n_modes}")
     return scipy.linalg.eigh(A, M, eigvals_only=True, subset_by_index=(0, n_modes - 1))

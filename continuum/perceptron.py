@@ -46,25 +46,27 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from mpi4py import MPI  # first: it loads the MPI library that DOLFINx links against
+
+# isort: split
 import dolfinx.fem.petsc
 import numpy as np
 import scipy.linalg
 import scipy.sparse
 import ufl
 from dolfinx import fem, geometry, la
-from mpi4py import MPI
 from petsc4py import PETSc
 
 import meshes
 
 from .lowrank import LowRankKernel
-from .timestepping import BDF2, ThetaMethod
+from .timestepping import BDF2, ThetaMethod, converged_reason_name
 
 LOAD_POINTS_EXTRA = 6
 """Gauss points per cell beyond the degree ``p`` for load vectors (``p + 6``)."""
 
 ERROR_POINTS_EXTRA = 4
-"""Gauss points per cell beyond ``p`` for the cost and for L2 errors."""
+"""Gauss points per cell beyond ``p`` for L2 errors (the cost uses the load rule)."""
 
 
 @dataclass
@@ -228,9 +230,11 @@ def project(space: fem.FunctionSpace, loads: np.ndarray) -> np.ndarray:
         load.x.array[:] = loads[:, l]
         load.x.scatter_reverse(la.InsertMode.add)
         ksp.solve(load.x.petsc_vec, projection.x.petsc_vec)
-        if ksp.getConvergedReason() < 0:
+        reason = ksp.getConvergedReason()
+        if reason < 0:
             raise RuntimeError(
-                f"L2 projection of target {l}: KSP diverged, reason {ksp.getConvergedReason()}"
+                f"L2 projection of target {l}: KSP diverged, converged reason "
+                f"{converged_reason_name(reason)} ({reason})"
             )
         projections[:, l] = projection.x.array[:owned]
     return projections
@@ -305,7 +309,7 @@ class PerceptronSolver:
 
         x_dofs = self.output_space.tabulate_dof_coordinates()[:, 0]
         y_dofs = self.input_space.tabulate_dof_coordinates()[:, 0]
-        self._frozen_bias = np.broadcast_to(problem.b0(x_dofs), x_dofs.shape).copy()
+        self._initial_bias = np.broadcast_to(problem.b0(x_dofs), x_dofs.shape).copy()
         owned = self.output_space.dofmap.index_map.size_local
         targets = project(
             self.output_space,
@@ -314,14 +318,16 @@ class PerceptronSolver:
             ),
         )
         if not problem.bias:
-            targets -= self._frozen_bias[:owned, None]
+            targets -= self._initial_bias[:owned, None]
         self.flow = RowFlow(mass, kernel, targets)
 
         self._state = la.vector(self.output_space.dofmap.index_map, bs=self._width)
         rows = self._state.array.reshape(-1, self._width)
-        rows[:, : self.n_y] = problem.w0(x_dofs[:, None], y_dofs[None, :])
+        rows[:, : self.n_y] = np.broadcast_to(
+            problem.w0(x_dofs[:, None], y_dofs[None, :]), (len(x_dofs), self.n_y)
+        )
         if problem.bias:
-            rows[:, self.n_y] = self._frozen_bias
+            rows[:, self.n_y] = self._initial_bias
         self._rows = [
             PETSc.Vec().createWithArray(rows[a], comm=MPI.COMM_SELF) for a in range(owned)
         ]
@@ -341,7 +347,11 @@ class PerceptronSolver:
         return self.stepper.steps * self.dt
 
     def advance(self, steps: int) -> None:
-        """Take ``steps`` time steps."""
+        """Take ``steps`` time steps.
+
+        A diverged implicit solve raises :class:`RuntimeError` naming the scheme, the step, the
+        row and the PETSc converged reason; the state is then partly advanced.
+        """
         for _ in range(steps):
             self.stepper.step(self._rows, self.t)
 
@@ -361,7 +371,7 @@ class PerceptronSolver:
         """Views of ``W`` and ``β`` on this rank's dofs, ghosts updated."""
         self._state.scatter_forward()
         rows = self._state.array.reshape(-1, self._width)
-        bias = rows[:, self.n_y] if self.problem.bias else self._frozen_bias
+        bias = rows[:, self.n_y] if self.problem.bias else self._initial_bias
         return rows[:, : self.n_y], bias
 
     def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -36,7 +36,8 @@ class ContinuumModel(Protocol):
     def series(self) -> dict[str, tuple[int, ...]]: ...
     def rows(self) -> dict[str, Array]: ...
     def static(self) -> dict[str, Array]: ...
-    def restore(self, h5, step_index: int) -> None: ...
+    def read_state(self, h5, index: int) -> dict[str, Array]: ...
+    def set_state(self, arrays: dict[str, Array], step: int) -> None: ...
 
 
 def lattice_l2(diff: Array, dx: Array, dy: Array) -> float:
@@ -171,24 +172,17 @@ def run_experiment(
     if comm.rank == 0:
         outdir.mkdir(parents=True, exist_ok=True)
     if resume:
+        payload = None
         if comm.rank == 0:
             out, complete = FieldsFile.reopen(path)
-            index = complete - 1
-        else:
-            index = None
-        index = comm.bcast(index, root=0)
-        if index < 0:
-            raise RuntimeError(f"{path} holds no complete output step to resume from")
-        import h5py
-
-        with h5py.File(path, "r", libver="latest", swmr=True) if comm.rank == 0 else _null() as h5:
-            payload = None
-            if comm.rank == 0:
-                payload = restore_state(h5, setup, index)
-                if model is not None:
-                    model.restore(h5, index)
-            payload = comm.bcast(payload, root=0)
-        state = payload
+            if complete == 0:
+                raise RuntimeError(f"{path} holds no complete output step to resume from")
+            state = restore_state(out.h5, setup, complete - 1)
+            arrays = model.read_state(out.h5, complete - 1) if model is not None else None
+            payload = (state, arrays)
+        state, arrays = comm.bcast(payload, root=0)
+        if model is not None:
+            model.set_state(arrays, state.step)
         console.print(f"  resuming from step {state.step} (t = {state.t:g})")
     elif comm.rank == 0:
         out = FieldsFile.create(path, config.text, comm.size, setup.dictionary)
@@ -224,11 +218,3 @@ def run_experiment(
     console.print("  final: " + ", ".join(f"{k} = {v:.4e}" for k, v in figures.items()))
     console.print(f"  wrote {path}")
     return summary
-
-
-class _null:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False

@@ -23,6 +23,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+import mpi4py.MPI  # noqa: F401  first: it loads the MPI library that PETSc links against
+
+# isort: split
 from petsc4py import PETSc
 
 _REASONS = {
@@ -111,6 +114,11 @@ class ThetaMethod:
         self._explicit, _ = flow.combination(1.0, -(1.0 - theta) * dt)
         self._rhs, self._force = self._solve.vectors(2)
 
+    @property
+    def ksps(self) -> list[PETSc.KSP]:
+        """The KSP of the implicit solve (to adjust its settings)."""
+        return [self._solve.ksp]
+
     def step(self, systems: Sequence[PETSc.Vec], t: float) -> None:
         """Advance every system from ``t`` to ``t + Δt`` in place."""
         dt, theta = self.dt, self.theta
@@ -142,6 +150,11 @@ class BDF2:
         self._mass, _ = flow.combination(1.0, 0.0)
         self._rhs, self._history, self._force = self._solve.vectors(3)
         self._previous: list[PETSc.Vec] | None = None
+
+    @property
+    def ksps(self) -> list[PETSc.KSP]:
+        """The KSPs of the Crank–Nicolson start and of the BDF2 steps, in that order."""
+        return [*self._start.ksps, self._solve.ksp]
 
     def step(self, systems: Sequence[PETSc.Vec], t: float) -> None:
         """Advance every system from ``t`` to ``t + Δt`` in place."""

@@ -1,0 +1,74 @@
+"""MPI: one rank and two ranks give the same fields; an error on one rank ends the job.
+
+Tests marked ``mpi`` run under ``mpiexec -n 2`` (``make test`` does this); the others start
+their own ``mpiexec`` in a subprocess.
+"""
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from mpi4py import MPI
+
+from continuum.limit import continuum_model
+from continuum.run import run_experiment
+from discrete.config import load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+MPIEXEC = Path(sys.executable).parent / "mpiexec"
+
+
+def shared_tmpdir(comm: MPI.Comm) -> Path:
+    path = tempfile.mkdtemp(prefix="synfield-mpi-") if comm.rank == 0 else None
+    return Path(comm.bcast(path, root=0))
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("example", ["deep-tanh", "sgd", "image-layer"])
+def test_two_ranks_give_the_fields_of_one_rank(example):
+    comm = MPI.COMM_WORLD
+    assert comm.size == 2, "run this test under mpiexec -n 2"
+    tmp = shared_tmpdir(comm)
+    config = load_config(ROOT / "examples" / f"{example}.toml")
+    run_experiment(config, tmp / "two", comm, quiet=True, model_factory=continuum_model)
+    if comm.rank == 0:
+        run_experiment(config, tmp / "one", MPI.COMM_SELF, quiet=True,
+                       model_factory=continuum_model)
+        with h5py.File(tmp / "one" / "fields.h5") as a, h5py.File(tmp / "two" / "fields.h5") as b:
+            assert a.attrs["ranks"] == 1 and b.attrs["ranks"] == 2
+            names = []
+            a.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
+            for name in names:
+                if name.startswith(("continuum", "discrete", "comparison")):
+                    np.testing.assert_allclose(b[name][()], a[name][()], rtol=0, atol=1e-10,
+                                               err_msg=name)
+    comm.Barrier()
+
+
+def test_error_on_one_rank_ends_the_job_quickly():
+    script = (
+        "from mpi4py import MPI\n"
+        "from continuum.cli import guarded\n"
+        "comm = MPI.COMM_WORLD\n"
+        "def work():\n"
+        "    if comm.rank == 1:\n"
+        "        raise RuntimeError('injected failure on rank 1')\n"
+        "    comm.Barrier()\n"
+        "    return 0\n"
+        "raise SystemExit(guarded(work, comm))\n"
+    )
+    start = time.monotonic()
+    proc = subprocess.run(
+        [str(MPIEXEC), "-n", "2", sys.executable, "-c", script],
+        capture_output=True, text=True, timeout=60, env=os.environ.copy(),
+    )
+    elapsed = time.monotonic() - start
+    assert proc.returncode != 0
+    assert elapsed < 30
+    assert proc.stderr.count("injected failure on rank 1") == 1
