@@ -21,10 +21,10 @@ from mpi4py import MPI
 from petsc4py import PETSc
 
 
-def dense_columns(columns: np.ndarray, comm: MPI.Comm = MPI.COMM_SELF) -> PETSc.Mat:
+def dense_columns(columns: np.ndarray) -> PETSc.Mat:
     """A sequential dense PETSc matrix (``n × k``) holding a copy of the array ``columns``."""
     rows, rank = columns.shape
-    factor = PETSc.Mat().createDense([rows, rank], comm=comm)
+    factor = PETSc.Mat().createDense([rows, rank], comm=MPI.COMM_SELF)
     factor.setUp()
     factor.getDenseArray()[:] = columns
     factor.assemble()

@@ -11,6 +11,7 @@ Only rank 0 writes; the other ranks hand their data to it (see :mod:`continuum.r
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -73,18 +74,24 @@ class FieldsFile:
 
     @classmethod
     def reopen(cls, path: str | Path) -> tuple[FieldsFile, int]:
-        """Open an interrupted file for appending; return it and its number of complete steps.
+        """Reopen an interrupted file for appending; return it and its complete step count.
 
-        Rows of an interrupted step (beyond the length of the ``times`` series) are cut off.
+        A killed single writer leaves HDF5's file-consistency flags set, so the complete
+        steps are copied (by a reader, which SWMR allows) into a fresh file that replaces
+        the old one; rows of an interrupted step beyond the ``times`` series are dropped.
         """
+        path = Path(path)
+        fresh = path.with_suffix(".resume.h5")
+        with (
+            h5py.File(path, "r", libver="latest", swmr=True) as old,
+            h5py.File(fresh, "w", libver="latest") as new,
+        ):
+            complete = len(old["/discrete/times"])
+            _copy_truncated(old, new, complete)
+        os.replace(fresh, path)
         h5 = h5py.File(path, "a", libver="latest")
-        complete = len(h5["/discrete/times"])
         self = cls(path, h5)
-        for name, obj in _walk(h5):
-            if obj.maxshape and obj.maxshape[0] is None:
-                self._series.append(name)
-                if obj.shape[0] > complete:
-                    obj.resize(complete, axis=0)
+        self._series = [n for n, o in _walk(h5) if o.maxshape and o.maxshape[0] is None]
         h5.swmr_mode = True
         return self, complete
 
@@ -124,6 +131,22 @@ class FieldsFile:
 
     def close(self) -> None:
         self.h5.close()
+
+
+def _copy_truncated(src: h5py.Group, dst: h5py.Group, rows: int) -> None:
+    """Copy groups, attributes and datasets; time series keep their first ``rows`` rows."""
+    dst.attrs.update(src.attrs)
+    for name, obj in src.items():
+        if isinstance(obj, h5py.Group):
+            _copy_truncated(obj, dst.create_group(name), rows)
+            continue
+        if obj.maxshape and obj.maxshape[0] is None:
+            ds = dst.create_dataset(
+                name, data=obj[:rows], maxshape=obj.maxshape, chunks=obj.chunks, dtype=obj.dtype
+            )
+        else:
+            ds = dst.create_dataset(name, data=obj[()])
+        ds.attrs.update(obj.attrs)
 
 
 def _walk(h5: h5py.File) -> list[tuple[str, h5py.Dataset]]:

@@ -21,6 +21,7 @@ from discrete.training import State, integrate
 
 from .output import FieldsFile
 from .progress import Console
+from .xdmf import write_xdmf
 
 Array = np.ndarray
 
@@ -69,6 +70,7 @@ class Recorder:
                 {"layout": c.layout, "placement": c.placement, "domain": c.domain},
             )
             out.static(f"/discrete/measure/layer{m}", c.measure)
+            out.static(f"/discrete/axes/layer{m}", c.points[:, 0])
         out.series("/discrete/state/theta", (net.params.size,))
         if s.rule.second_order:
             out.series("/discrete/state/velocity", (net.params.size,))
@@ -215,6 +217,7 @@ def run_experiment(
     }
     if comm.rank == 0:
         (outdir / "summary.json").write_text(json.dumps(summary, indent=2))
+        write_xdmf(path)
     console.print("  final: " + ", ".join(f"{k} = {v:.4e}" for k, v in figures.items()))
     console.print(f"  wrote {path}")
     return summary

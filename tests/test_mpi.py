@@ -38,16 +38,18 @@ def test_two_ranks_give_the_fields_of_one_rank(example):
     config = load_config(ROOT / "examples" / f"{example}.toml")
     run_experiment(config, tmp / "two", comm, quiet=True, model_factory=continuum_model)
     if comm.rank == 0:
-        run_experiment(config, tmp / "one", MPI.COMM_SELF, quiet=True,
-                       model_factory=continuum_model)
+        run_experiment(
+            config, tmp / "one", MPI.COMM_SELF, quiet=True, model_factory=continuum_model
+        )
         with h5py.File(tmp / "one" / "fields.h5") as a, h5py.File(tmp / "two" / "fields.h5") as b:
             assert a.attrs["ranks"] == 1 and b.attrs["ranks"] == 2
             names = []
             a.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
             for name in names:
                 if name.startswith(("continuum", "discrete", "comparison")):
-                    np.testing.assert_allclose(b[name][()], a[name][()], rtol=0, atol=1e-10,
-                                               err_msg=name)
+                    np.testing.assert_allclose(
+                        b[name][()], a[name][()], rtol=0, atol=1e-10, err_msg=name
+                    )
     comm.Barrier()
 
 
@@ -66,7 +68,10 @@ def test_error_on_one_rank_ends_the_job_quickly():
     start = time.monotonic()
     proc = subprocess.run(
         [str(MPIEXEC), "-n", "2", sys.executable, "-c", script],
-        capture_output=True, text=True, timeout=60, env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=os.environ.copy(),
     )
     elapsed = time.monotonic() - start
     assert proc.returncode != 0

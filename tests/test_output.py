@@ -1,0 +1,136 @@
+"""fields.h5: the SPEC 3.3 schema read without DOLFINx, crash safety and resume."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+SYNFIELD = Path(sys.executable).parent / "synfield"
+
+SLOW_CONFIG = """
+[experiment]
+name = "resume"
+[network]
+widths = [24, 24, 24]
+activation = "tanh"
+[data]
+samples = 3
+input = "sin(pi*(l+1)*y) + 0.5"
+target = "0.5*cos(pi*(l+1)*x)"
+[init]
+weight = "0.8*cos(pi*(x - y))"
+[training]
+rule = "momentum"
+gamma = 2.0
+scheme = "rk4"
+dt = 0.01
+steps = {steps}
+[continuum]
+degree = 2
+cells = 48
+[output]
+every = 2
+"""
+
+
+def run_cli(*args, **kwargs):
+    return subprocess.run([str(SYNFIELD), *args], capture_output=True, text=True, **kwargs)
+
+
+def test_schema_readable_with_plain_h5py(tmp_path):
+    """Every dataset SPEC 3.3 names, with its shape, read in a process without DOLFINx."""
+    out = tmp_path / "run"
+    proc = run_cli("run", str(ROOT / "examples" / "deep-tanh.toml"), "-o", str(out), "-q")
+    assert proc.returncode == 0, proc.stderr
+    reader = textwrap.dedent(f"""
+        import json, sys, h5py
+        f = h5py.File({str(out / "fields.h5")!r}, "r")
+        nt = len(f["/discrete/times"])
+        found = {{}}
+        f.visititems(lambda n, o: found.__setitem__(n, list(o.shape))
+                     if hasattr(o, "shape") else None)
+        attrs = {{k: str(f.attrs[k]) for k in ("synfield_version", "config", "ranks", "created")}}
+        print(json.dumps({{"nt": nt, "found": found, "attrs": attrs,
+                          "dictionary": sorted(f["dictionary"].attrs.keys()),
+                          "dolfinx": "dolfinx" in sys.modules}}))
+    """)
+    proc = subprocess.run([sys.executable, "-c", reader], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    info = json.loads(proc.stdout)
+    assert info["dolfinx"] is False
+    nt, found = info["nt"], info["found"]
+    widths = [32, 32, 32, 32]
+    assert nt == 6
+    assert found["discrete/times"] == [nt] and found["continuum/times"] == [nt]
+    for m in range(3):
+        assert found[f"discrete/coords/layer{m}"] == [widths[m], 1]
+        for name in ("W", "w", "w_at_lattice"):
+            group = "continuum" if name == "w_at_lattice" else "discrete"
+            assert found[f"{group}/layer{m}/{name}"] == [nt, widths[m + 1], widths[m]]
+        for name in (
+            "discrete/layer{m}/b",
+            "discrete/layer{m}/bias",
+            "continuum/layer{m}/b_at_lattice",
+        ):
+            assert found[name.format(m=m)] == [nt, widths[m + 1]]
+        assert f"continuum/layer{m}/coefficients" in found
+    for name in (
+        "diagnostics/cost_discrete",
+        "diagnostics/cost_continuum",
+        "diagnostics/energy",
+        "comparison/l2_error_w",
+        "comparison/l2_error_b",
+    ):
+        assert found[name] == [nt]
+    assert "[network]" in info["attrs"]["config"] and info["attrs"]["ranks"] == "1"
+    assert {"lr", "gamma", "metric"} <= set(info["dictionary"])
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["final"]["l2_error_w"] < 1e-3
+    assert (out / "fields.xdmf").exists()
+
+
+def complete_steps(path: Path) -> int:
+    try:
+        with h5py.File(path, "r", libver="latest", swmr=True) as f:
+            return len(f["/discrete/times"])
+    except (OSError, KeyError):
+        return 0
+
+
+def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
+    config = tmp_path / "slow.toml"
+    config.write_text(SLOW_CONFIG.format(steps=400))
+    killed, full = tmp_path / "killed", tmp_path / "full"
+    proc = subprocess.Popen([str(SYNFIELD), "run", str(config), "-o", str(killed), "-q"])
+    deadline = time.monotonic() + 120
+    while complete_steps(killed / "fields.h5") < 8 and time.monotonic() < deadline:
+        assert proc.poll() is None, "the run ended before it could be killed"
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    with h5py.File(killed / "fields.h5", "r", libver="latest", swmr=True) as f:
+        n = len(f["/discrete/times"])
+        assert 8 <= n < 201
+        np.testing.assert_allclose(f["/discrete/times"][:n], 0.02 * np.arange(n), atol=1e-12)
+        assert f["/discrete/layer1/W"].shape[0] >= n
+        assert np.all(np.isfinite(f["/continuum/layer1/w_at_lattice"][:n]))
+    resumed = run_cli("run", "--resume", str(killed), "-q")
+    assert resumed.returncode == 0, resumed.stderr
+    assert run_cli("run", str(config), "-o", str(full), "-q").returncode == 0
+    with h5py.File(killed / "fields.h5") as a, h5py.File(full / "fields.h5") as b:
+        assert len(a["/discrete/times"]) == len(b["/discrete/times"]) == 201
+        for name in (
+            "/discrete/layer1/W",
+            "/continuum/layer1/w_at_lattice",
+            "/continuum/layer0/coefficients",
+            "/comparison/l2_error_w",
+        ):
+            np.testing.assert_allclose(a[name][()], b[name][()], rtol=0, atol=1e-12, err_msg=name)
