@@ -52,8 +52,7 @@ def width_error(config: Config, N: int, model) -> float:
     theta = final_state(setup).theta
     net, conv = setup.network, setup.convention
     w, b = conv.to_fields(net, theta)
-    evals = [s.evaluation_matrix(c.points) for s, c in zip(model.spaces, conv.layers, strict=True)]
-    wc, bc = model.galerkin.lattice_values(model.state.theta, evals)
+    wc, bc = model.evaluate_lattice(conv)
     err2 = 0.0
     for m in range(net.depth):
         dx, dy = conv.layers[m + 1].measure, conv.layers[m].measure

@@ -2,8 +2,14 @@
 
 * dense networks of any depth (product convention): Galerkin tensor-product fields
   (:mod:`continuum.galerkin`) integrated with the training rule's own time scheme;
+* a linear one-layer perceptron with an implicit integrator (``theta``, ``bdf2``): the
+  row-decoupled solver with the factored kernel (:mod:`continuum.perceptron`);
 * probe data sets (Goldstein's chain, Klein–Gordon): the local wave equation
-  (:mod:`continuum.local`).
+  (:mod:`continuum.local`), Newmark for the damped dynamics, θ-method for the flow.
+
+All models answer the same questions (:class:`continuum.run.ContinuumModel`).  Coefficient
+arrays go to ``fields.h5`` in DOLFINx's global order (owned blocks in rank order), which
+is what ``--resume`` reads back with the same number of ranks.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ from discrete.training import make_rule
 from meshes import interval, unit_square
 
 from .galerkin import GalerkinNetwork
+from .local import FlowSolver, LocalTheory, WaveSolver
+from .perceptron import PerceptronProblem, PerceptronSolver
 from .spaces import FactorSpace, PointSpace
 
 Array = np.ndarray
@@ -137,6 +145,14 @@ class GalerkinModel:
     def lattice_fields(self) -> tuple[list[Array], list[Array]]:
         return self.galerkin.lattice_values(self.state.theta, self.evaluators)
 
+    def evaluate_lattice(self, convention) -> tuple[list[Array], list[Array]]:
+        """The fields at the lattice of another convention (another width)."""
+        evals = [
+            s.evaluation_matrix(c.points)
+            for s, c in zip(self.spaces, convention.layers, strict=True)
+        ]
+        return self.galerkin.lattice_values(self.state.theta, evals)
+
     def cost(self) -> float:
         return self.galerkin.value(self.state.theta)
 
@@ -189,8 +205,226 @@ class GalerkinModel:
         self.state = type(self.state)(step * self.rule.h, step, theta, vel)
 
 
+def gather_owned(comm: MPI.Comm, owned: Array) -> Array:
+    """Owned blocks of a distributed array, concatenated in rank order (global order)."""
+    return np.concatenate(comm.allgather(np.asarray(owned)))
+
+
+def owned_part(comm: MPI.Comm, full: Array, counts: Array) -> Array:
+    start = int(np.sum(counts[: comm.rank]))
+    return full[start : start + counts[comm.rank]]
+
+
+def _steps(t: float, t_now: float, dt: float) -> int:
+    return max(0, round((t - t_now) / dt))
+
+
+class PerceptronModel:
+    """The linear perceptron's field theory solved implicitly (θ-method or BDF2)."""
+
+    def __init__(self, setup: DiscreteSetup, comm: MPI.Comm):
+        cfg = setup.config
+        if setup.dictionary.metric != "continuum":
+            raise ValueError(
+                "the implicit perceptron solver needs [training] metric = "
+                "'continuum' (one rate η for weights and biases)"
+            )
+        conv = setup.convention
+        x_in, x_out = conv.layers[0], conv.layers[-1]
+        inputs = cfg.data.input
+        targets = cfg.data.target
+        w0, b0 = cfg.init.weight, cfg.init.bias
+        problem = PerceptronProblem(
+            inputs=lambda y, l: inputs(y=y, l=l),
+            targets=lambda x, l: targets(x=x, l=l),
+            samples=setup.data.samples,
+            w0=lambda x, y: w0(x=x, y=y, m=0),
+            b0=lambda x: b0(x=x, m=0),
+            lr=setup.dictionary.lr,
+            bias=setup.network.bias,
+        )
+        self.dt = cfg.continuum.dt or cfg.training.dt
+        self.comm = comm
+        self.solver = PerceptronSolver(
+            problem,
+            comm,
+            cfg.continuum.cells,
+            cfg.continuum.degree,
+            cfg.continuum.integrator,
+            cfg.continuum.theta,
+            self.dt,
+        )
+        self.x, self.y = x_out.points[:, 0], x_in.points[:, 0]
+        self.degree = cfg.continuum.degree
+        self.counts = np.array(comm.allgather(len(self.solver.W)))
+
+    @property
+    def t(self) -> float:
+        return self.solver.t
+
+    def advance_to(self, t: float) -> None:
+        self.solver.advance(_steps(t, self.t, self.dt))
+
+    def lattice_fields(self) -> tuple[list[Array], list[Array]]:
+        w, b = self.solver.evaluate(self.x, self.y)
+        return [w], [b]
+
+    def evaluate_lattice(self, convention) -> tuple[list[Array], list[Array]]:
+        w, b = self.solver.evaluate(
+            convention.layers[-1].points[:, 0], convention.layers[0].points[:, 0]
+        )
+        return [w], [b]
+
+    def cost(self) -> float:
+        return self.solver.cost()
+
+    def series(self) -> dict[str, tuple[int, ...]]:
+        n_x = int(self.counts.sum())
+        return {
+            "/continuum/layer0/coefficients": (n_x, self.solver.n_y),
+            "/continuum/layer0/bias_coefficients": (n_x,),
+        }
+
+    def rows(self) -> dict[str, Array]:
+        return {
+            "/continuum/layer0/coefficients": gather_owned(self.comm, self.solver.W),
+            "/continuum/layer0/bias_coefficients": gather_owned(self.comm, self.solver.b),
+        }
+
+    def static(self) -> dict[str, Array]:
+        owned = len(self.solver.W)
+        x = self.solver.output_space.tabulate_dof_coordinates()[:owned, :1]
+        return {
+            "/continuum/space1/dof_coordinates": gather_owned(self.comm, x),
+            "/continuum/space0/dof_coordinates": self.solver.input_space.tabulate_dof_coordinates()[
+                :, :1
+            ],
+            "/continuum/space0/degree": np.int64(
+                self.solver.input_space.element.basix_element.degree
+            ),
+        }
+
+    def read_state(self, h5, index: int) -> dict[str, Array]:
+        return {name: np.array(h5[name][index]) for name in self.series()}
+
+    def set_state(self, arrays: dict[str, Array], step: int) -> None:
+        rows = self.solver._state.array.reshape(-1, self.solver._width)
+        owned = len(self.solver.W)
+        rows[:owned, : self.solver.n_y] = owned_part(
+            self.comm, arrays["/continuum/layer0/coefficients"], self.counts
+        )
+        if self.solver.problem.bias:
+            rows[:owned, self.solver.n_y] = owned_part(
+                self.comm, arrays["/continuum/layer0/bias_coefficients"], self.counts
+            )
+        self.solver._state.scatter_forward()
+        self.solver.stepper.steps = step
+
+
+class LocalModel:
+    """Probe data sets: the local theory ``ρ(ẅ + γẇ) − ∂(κ ∂w) + m² w = 0`` on Ω_0."""
+
+    def __init__(self, setup: DiscreteSetup, comm: MPI.Comm):
+        cfg, conv = setup.config, setup.convention
+        if setup.network.bias or setup.network.widths[-1] != 1 or setup.network.depth != 1:
+            raise ValueError(
+                "probe data sets make Goldstein's chain from a one-layer, "
+                "single-output network without bias: set widths = [N, 1], "
+                "bias = false"
+            )
+        p = setup.probe_factors
+        rate = setup.dictionary.continuum_rates()[0][0]
+        self.theory = LocalTheory.constant(
+            p.stiffness,
+            p.mass,
+            0.0,
+            density=1.0 / rate,
+            gamma=cfg.training.gamma,
+            periodic=conv.layers[0].placement == "periodic",
+        )
+        x0 = float(conv.layers[1].points[0, 0])
+        weight = cfg.init.weight
+        w0 = lambda y: np.broadcast_to(weight(x=x0, y=y, m=0), np.shape(y))  # noqa: E731
+        self.dt = cfg.continuum.dt or cfg.training.dt
+        c = cfg.continuum
+        if cfg.training.rule == "momentum":
+            self.solver = WaveSolver(self.theory, comm, c.cells, c.degree, self.dt, w0)
+        else:
+            self.solver = FlowSolver(self.theory, comm, c.cells, c.degree, self.dt, w0, c.theta)
+        self.comm = comm
+        self.y = conv.layers[0].points[:, 0]
+        self.counts = np.array(comm.allgather(len(self.solver.w)))
+
+    @property
+    def t(self) -> float:
+        return self.solver.t
+
+    def advance_to(self, t: float) -> None:
+        self.solver.advance(_steps(t, self.t, self.dt))
+
+    def lattice_fields(self) -> tuple[list[Array], list[Array]]:
+        return [self.solver.evaluate(self.y)[None, :]], [np.zeros(1)]
+
+    def evaluate_lattice(self, convention) -> tuple[list[Array], list[Array]]:
+        return [self.solver.evaluate(convention.layers[0].points[:, 0])[None, :]], [np.zeros(1)]
+
+    def cost(self) -> float:
+        w = self.solver._w.x.petsc_vec
+        work = w.duplicate()
+        self.solver.fem.A.mult(w, work)
+        return 0.5 * w.dot(work)
+
+    def _fields(self) -> dict[str, object]:
+        s = self.solver
+        out = {"/continuum/layer0/coefficients": s._w}
+        if isinstance(s, WaveSolver):
+            out["/continuum/layer0/velocity"] = s._v
+            out["/continuum/layer0/acceleration"] = s._a
+        return out
+
+    def series(self) -> dict[str, tuple[int, ...]]:
+        return {name: (int(self.counts.sum()),) for name in self._fields()}
+
+    def rows(self) -> dict[str, Array]:
+        return {
+            name: gather_owned(self.comm, f.x.petsc_vec.getArray())
+            for name, f in self._fields().items()
+        }
+
+    def static(self) -> dict[str, Array]:
+        owned = int(self.counts[self.comm.rank])
+        y = self.solver.fem.V.tabulate_dof_coordinates()[:owned]
+        return {"/continuum/space0/dof_coordinates": gather_owned(self.comm, y)}
+
+    def read_state(self, h5, index: int) -> dict[str, Array]:
+        return {name: np.array(h5[name][index]) for name in self.series()}
+
+    def set_state(self, arrays: dict[str, Array], step: int) -> None:
+        for name, f in self._fields().items():
+            f.x.petsc_vec.getArray()[:] = owned_part(self.comm, arrays[name], self.counts)
+            f.x.scatter_forward()
+        self.solver.t = step * self.dt
+
+
 def continuum_model(setup: DiscreteSetup, comm: MPI.Comm):
-    """The continuum model for ``setup``, or None when the config disables it."""
-    if not setup.config.continuum.enabled:
+    """The continuum model for ``setup`` (see the module docstring), or None if disabled."""
+    cfg = setup.config
+    if not cfg.continuum.enabled:
         return None
+    if cfg.data.kind == "probes":
+        return LocalModel(setup, comm)
+    if cfg.continuum.integrator in ("theta", "bdf2"):
+        net = setup.network
+        if net.depth != 1 or net.activation.name != "linear" or net.layers[0].banded:
+            raise ValueError(
+                f"[continuum] integrator = {cfg.continuum.integrator!r} is the implicit solver "
+                "of the linear one-layer perceptron; use integrator = 'matched' (the training "
+                "rule's own explicit scheme) for this network"
+            )
+        return PerceptronModel(setup, comm)
+    if any(layer.banded for layer in setup.network.layers):
+        raise ValueError(
+            "banded layers have no tensor-product continuum here: their limit is ultra-local "
+            "(docs/toy-models.md); set [continuum] enabled = false and read the printed theory"
+        )
     return GalerkinModel(setup, comm)

@@ -21,6 +21,7 @@ from discrete.training import State, integrate
 
 from .output import FieldsFile
 from .progress import Console
+from .theory import FieldTheory
 from .xdmf import write_xdmf
 
 Array = np.ndarray
@@ -131,8 +132,28 @@ class Recorder:
             rows["/comparison/l2_error_w"] = np.float64(np.sqrt(err_w))
             rows["/comparison/l2_error_b"] = np.float64(np.sqrt(err_b))
             rows.update(self.model.rows())
+            figures["cost_continuum"] = float(rows["/diagnostics/cost_continuum"])
             figures["l2_error_w"] = float(np.sqrt(err_w))
+            figures["l2_error_b"] = float(np.sqrt(err_b))
         return rows, figures
+
+
+def comparison_table(table: list[tuple[float, dict[str, float]]], continuum: bool) -> str:
+    """Discrete against continuum at (at most ten of) the output times."""
+    head = f"  {'t':>10}  {'C discrete':>12}"
+    if continuum:
+        head += f"  {'C continuum':>12}  {'‖w − w_h‖':>12}  {'‖b − b_h‖':>12}"
+    lines = ["comparison (L2 norms over the lattice):", head]
+    stride = max(1, len(table) // 10)
+    for t, f in table[::stride] + ([table[-1]] if (len(table) - 1) % stride else []):
+        line = f"  {t:>10.4g}  {f['cost']:>12.5e}"
+        if continuum:
+            line += (
+                f"  {f['cost_continuum']:>12.5e}  {f['l2_error_w']:>12.4e}"
+                f"  {f['l2_error_b']:>12.4e}"
+            )
+        lines.append(line)
+    return "\n".join(lines)
 
 
 def restore_state(h5, setup: DiscreteSetup, index: int) -> State:
@@ -162,9 +183,7 @@ def run_experiment(
     t0 = time.perf_counter()
     setup = build(config)
     console.print(f"synfield: experiment '{config.experiment.name}'")
-    console.print(f"  {setup.network}")
-    console.print(f"  data: {setup.data.description}")
-    console.print(str(setup.dictionary))
+    console.print(str(FieldTheory(setup)))
     model = model_factory(setup, comm) if model_factory is not None else None
     timings["setup"] = time.perf_counter() - t0
     recorder = Recorder(setup, model)
@@ -193,6 +212,7 @@ def run_experiment(
     every = config.output.every
     t1 = time.perf_counter()
     figures: dict[str, float] = {}
+    table: list[tuple[float, dict[str, float]]] = []
     try:
         with console.progress(setup.steps, "training") as bar:
             states = integrate(setup.rule, state, setup.steps, every)
@@ -200,6 +220,7 @@ def run_experiment(
                 next(states)  # the restored step is already in the file
             for s in states:
                 rows, figures = recorder.row(s)
+                table.append((s.t, figures))
                 if out is not None:
                     out.append(rows)
                 bar.update(s.step, **figures)
@@ -218,6 +239,6 @@ def run_experiment(
     if comm.rank == 0:
         (outdir / "summary.json").write_text(json.dumps(summary, indent=2))
         write_xdmf(path)
-    console.print("  final: " + ", ".join(f"{k} = {v:.4e}" for k, v in figures.items()))
+    console.print(comparison_table(table, recorder.model is not None))
     console.print(f"  wrote {path}")
     return summary

@@ -47,7 +47,7 @@ METRICS = ("continuum", "plain")
 MOMENTUM_FORMS = ("exp", "linear")
 MOMENTUM_SCHEMES = ("heavy-ball", "rk4")
 DEGREES = (1, 2)
-INTEGRATORS = ("theta", "bdf2", "newmark", "rk4")
+INTEGRATORS = ("matched", "theta", "bdf2", "newmark")
 OUTPUT_FIELDS = ("w", "b", "cost", "energy")
 INIT_WEIGHT_VARIABLES = ("x", "y", "x1", "x2", "y1", "y2", "m")
 INIT_BIAS_VARIABLES = ("x", "x1", "x2", "m")
@@ -569,7 +569,7 @@ def _parse_continuum(section: _Section) -> ContinuumConfig:
     return ContinuumConfig(
         degree=degree,
         cells=section.integer("cells", 32, sign="positive"),
-        integrator=section.choice("integrator", INTEGRATORS, "theta"),
+        integrator=section.choice("integrator", INTEGRATORS, "matched"),
         theta=theta,
         dt=section.optional_number("dt", sign="positive"),
         enabled=section.boolean("enabled", True),
