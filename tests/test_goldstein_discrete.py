@@ -52,3 +52,16 @@ def test_chain_modes_match_lattice_dispersion(placement, mass):
         exact = np.sqrt((2 * np.sqrt(kappa) * N * np.sin(arg)) ** 2 + mass)
         assert abs(omega - exact) / exact < 1e-8
         assert leak < 1e-10
+
+
+def test_chain_modes_converge_to_the_string_with_order_two():
+    """ω_n(N) of the periodic chain → c·2πn with relative error (nπ/N)²/6: order 2 in 1/N."""
+    kappa, n = 1.0, 2
+    widths = np.array([16, 32, 64])
+    errors = []
+    for N in widths:
+        omega, _ = measured_mode_frequency("periodic", int(N), n, kappa, 0.0)
+        errors.append(abs(omega - np.sqrt(kappa) * 2 * np.pi * n) / (2 * np.pi * n))
+    order = -np.polyfit(np.log(widths), np.log(errors), 1)[0]
+    assert abs(order - 2.0) <= 0.1
+    assert errors[-1] == pytest.approx((n * np.pi / widths[-1]) ** 2 / 6, rel=0.01)
