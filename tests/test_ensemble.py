@@ -1,0 +1,65 @@
+"""Random-initialisation ensembles: sampling error σ/√S and rank independence."""
+
+import tempfile
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from mpi4py import MPI
+
+from continuum.ensemble import run_ensemble
+from discrete.config import parse_config
+
+CONFIG = parse_config("""
+[network]
+widths = [16, 16]
+[data]
+samples = 3
+input = "sin(pi*(l+1)*y)"
+target = "cos(pi*x)"
+[init]
+kind = "random"
+weight = "0.5*sin(pi*x)*cos(pi*y)"
+scale = 0.3
+seed = 10
+[training]
+rule = "flow"
+dt = 0.05
+steps = 20
+[continuum]
+cells = 32
+[output]
+every = 10
+""")
+
+
+def test_mean_field_error_is_the_sampling_error(tmp_path):
+    """Linear flow commutes with the average: ‖w̄_S − w_h‖ ≈ rms(σ_S)/√S (+ width error)."""
+    for seeds in (8, 32):
+        result = run_ensemble(CONFIG, seeds, tmp_path / str(seeds), MPI.COMM_SELF)
+        with h5py.File(tmp_path / str(seeds) / "ensemble.h5") as f:
+            sigma = np.sqrt(np.mean(f["/ensemble/layer0/w_std"][-1] ** 2))
+        predicted = sigma / np.sqrt(seeds)
+        assert result["l2_error_mean"][-1] == pytest.approx(predicted, rel=0.15)
+
+
+@pytest.mark.mpi
+def test_ensemble_on_two_ranks_equals_one_rank():
+    comm = MPI.COMM_WORLD
+    path = Path(comm.bcast(tempfile.mkdtemp() if comm.rank == 0 else None, root=0))
+    run_ensemble(CONFIG, 6, path / "two", comm)
+    if comm.rank == 0:
+        run_ensemble(CONFIG, 6, path / "one", MPI.COMM_SELF)
+        with (
+            h5py.File(path / "one" / "ensemble.h5") as a,
+            h5py.File(path / "two" / "ensemble.h5") as b,
+        ):
+            for name in (
+                "/ensemble/layer0/w_mean",
+                "/ensemble/layer0/w_std",
+                "/ensemble/layer0/b_mean",
+                "/continuum/layer0/w_at_lattice",
+            ):
+                np.testing.assert_allclose(b[name][()], a[name][()], rtol=0, atol=1e-10)
+    comm.Barrier()
