@@ -55,6 +55,26 @@ class FieldTheory:
         if net.depth == 1 and net.activation.name == "linear":
             self.local = local_coefficients(setup.cost, setup.dictionary)
 
+    def quadratic_couplings(self) -> str:
+        """The coupled two-field theory of a two-layer network with σ = c₀ + c₁z + c₂z².
+
+        With ``z⁽¹⁾(y) = ∫ w⁽⁰⁾(y, u) X(u) du + b⁽⁰⁾(y)`` the output expands as
+        ``z⁽²⁾ = c₀ ∫w⁽¹⁾ dy + c₁ ∫w⁽¹⁾ z⁽¹⁾ dy + c₂ ∫w⁽¹⁾ (z⁽¹⁾)² dy + b⁽¹⁾``, so the cost
+        ``½ ∫ (z⁽²⁾ − Y)²`` holds a mass-like term for ``w⁽¹⁾`` alone (from ``c₀``), a
+        bilinear ``w⁽¹⁾–w⁽⁰⁾`` coupling (``c₁``) and a ``w⁽¹⁾ (w⁽⁰⁾)²`` coupling (``c₂``).
+        """
+        c0, c1, c2 = self.setup.config.network.quadratic
+        return "\n".join(
+            [
+                f"two coupled fields (σ = {c0:g} + {c1:g} z + {c2:g} z²):",
+                "  z⁽¹⁾(y) = ∫ w⁽⁰⁾(y,u) X(u) du + b⁽⁰⁾(y)",
+                f"  z⁽²⁾(x) = {c0:g}·∫w⁽¹⁾(x,y)dy + {c1:g}·∫w⁽¹⁾ z⁽¹⁾ dy + {c2:g}·∫w⁽¹⁾ (z⁽¹⁾)² dy"
+                " + b⁽¹⁾(x)",
+                f"  mass-like term of the last layer only: ½ ({c0:g})² ∫dx (∫w⁽¹⁾ dy)²",
+                f"  couplings: {c1:g}·w⁽¹⁾w⁽⁰⁾X (bilinear), {c2:g}·w⁽¹⁾(w⁽⁰⁾X)² (cubic in z⁽²⁾)",
+            ]
+        )
+
     @property
     def linear(self) -> bool:
         return self.setup.network.activation.name == "linear"
@@ -75,6 +95,8 @@ class FieldTheory:
             )
         if self.local is not None:
             lines.append(self.local.summary())
+        if s.network.activation.name.startswith("quadratic") and s.network.depth == 2:
+            lines.append(self.quadratic_couplings())
         elif self.linear and s.network.depth == 1:
             lines.append("the discrete Hessian is not banded: the theory is nonlocal")
         return "\n".join(lines)
