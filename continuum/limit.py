@@ -24,6 +24,7 @@ from discrete.training import make_rule
 from meshes import interval, unit_square
 
 from .galerkin import GalerkinNetwork
+from .implicit import ImplicitFlow, ImplicitMomentum
 from .local import FlowSolver, LocalTheory, WaveSolver
 from .perceptron import PerceptronProblem, PerceptronSolver
 from .spaces import FactorSpace, PointSpace
@@ -55,6 +56,19 @@ def data_function(expr: Expression, coords: LayerCoordinates, prefix: str):
     return f
 
 
+def implicit_rule(galerkin: GalerkinNetwork, rates: Array, cfg):
+    """``[continuum] integrator = "implicit"``: Newton (SNES) θ-method or implicit midpoint."""
+    tr, dt = cfg.training, cfg.continuum.dt or cfg.training.dt
+    if tr.rule == "flow":
+        return ImplicitFlow(galerkin, rates, dt, cfg.continuum.theta)
+    if tr.rule == "momentum":
+        return ImplicitMomentum(galerkin, rates, dt, tr.gamma)
+    raise ValueError(
+        f"[continuum] integrator = 'implicit' integrates the flow or the damped dynamics; "
+        f"rule {tr.rule!r} is forward Euler by definition: use integrator = 'matched'"
+    )
+
+
 class GalerkinModel:
     """The continuum run beside a discrete one: same rule, same dt, same sample schedule."""
 
@@ -84,16 +98,19 @@ class GalerkinModel:
         ]
         tr = cfg.training
         rates = self._rates()
-        self.rule = make_rule(
-            tr.rule,
-            self.galerkin,
-            rates,
-            tr.dt,
-            gamma=tr.gamma,
-            schedule=setup.schedule,
-            scheme=tr.scheme,
-            form=tr.momentum_form,
-        )
+        if cfg.continuum.integrator == "implicit":
+            self.rule = implicit_rule(self.galerkin, rates, cfg)
+        else:
+            self.rule = make_rule(
+                tr.rule,
+                self.galerkin,
+                rates,
+                tr.dt,
+                gamma=tr.gamma,
+                schedule=setup.schedule,
+                scheme=tr.scheme,
+                form=tr.momentum_form,
+            )
         theta0 = self.galerkin.interpolate(self._weight_init(), self._bias_init())
         self.state = self.rule.initial(theta0)
 
@@ -202,7 +219,9 @@ class GalerkinModel:
         vel = None
         if self.state.velocity is not None:
             vel = self.galerkin.pack([arrays[n[2]] for n in names], [arrays[n[3]] for n in names])
-        self.state = type(self.state)(step * self.rule.h, step, theta, vel)
+        t = step * self.setup.dt
+        own_step = round(t / self.rule.h)
+        self.state = type(self.state)(own_step * self.rule.h, own_step, theta, vel)
 
 
 def gather_owned(comm: MPI.Comm, owned: Array) -> Array:
