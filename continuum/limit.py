@@ -276,6 +276,15 @@ class PerceptronModel:
         self.x, self.y = x_out.points[:, 0], x_in.points[:, 0]
         self.degree = cfg.continuum.degree
         self.counts = np.array(comm.allgather(len(self.solver.W)))
+        owned = len(self.solver.W)
+        x_dofs = self.solver.output_space.tabulate_dof_coordinates()[:owned, :1]
+        self._static = {  # gathered here: static() is called on rank 0 alone
+            "/continuum/space1/dof_coordinates": gather_owned(comm, x_dofs),
+            "/continuum/space0/dof_coordinates": (
+                self.solver.input_space.tabulate_dof_coordinates()[:, :1]
+            ),
+            "/continuum/space0/degree": np.int64(self.degree),
+        }
 
     @property
     def t(self) -> float:
@@ -311,17 +320,7 @@ class PerceptronModel:
         }
 
     def static(self) -> dict[str, Array]:
-        owned = len(self.solver.W)
-        x = self.solver.output_space.tabulate_dof_coordinates()[:owned, :1]
-        return {
-            "/continuum/space1/dof_coordinates": gather_owned(self.comm, x),
-            "/continuum/space0/dof_coordinates": self.solver.input_space.tabulate_dof_coordinates()[
-                :, :1
-            ],
-            "/continuum/space0/degree": np.int64(
-                self.solver.input_space.element.basix_element.degree
-            ),
-        }
+        return self._static
 
     def read_state(self, h5, index: int) -> dict[str, Array]:
         return {name: np.array(h5[name][index]) for name in self.series()}
@@ -373,6 +372,9 @@ class LocalModel:
         self.comm = comm
         self.y = conv.layers[0].points[:, 0]
         self.counts = np.array(comm.allgather(len(self.solver.w)))
+        owned = int(self.counts[comm.rank])
+        y_dofs = self.solver.fem.V.tabulate_dof_coordinates()[:owned]
+        self._static = {"/continuum/space0/dof_coordinates": gather_owned(comm, y_dofs)}
 
     @property
     def t(self) -> float:
@@ -411,9 +413,7 @@ class LocalModel:
         }
 
     def static(self) -> dict[str, Array]:
-        owned = int(self.counts[self.comm.rank])
-        y = self.solver.fem.V.tabulate_dof_coordinates()[:owned]
-        return {"/continuum/space0/dof_coordinates": gather_owned(self.comm, y)}
+        return self._static
 
     def read_state(self, h5, index: int) -> dict[str, Array]:
         return {name: np.array(h5[name][index]) for name in self.series()}

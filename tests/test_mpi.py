@@ -29,9 +29,19 @@ def shared_tmpdir(comm: MPI.Comm) -> Path:
     return Path(comm.bcast(path, root=0))
 
 
+DOLFINX_NUMBERED = ("coefficients", "velocity", "acceleration", "dof_coordinates")
+
+
 @pytest.mark.mpi
-@pytest.mark.parametrize("example", ["deep-tanh", "sgd", "image-layer"])
+@pytest.mark.parametrize(
+    "example", ["deep-tanh", "sgd", "image-layer", "perceptron", "goldstein", "klein-gordon"]
+)
 def test_two_ranks_give_the_fields_of_one_rank(example):
+    """Every field at the lattice, every discrete array and every comparison agree to 1e-10.
+
+    The implicit perceptron and the local theories distribute a DOLFINx mesh, whose global
+    DOF numbering depends on the partition: their coefficient arrays are compared through
+    the fields they represent (``w_at_lattice``), not entry by entry."""
     comm = MPI.COMM_WORLD
     assert comm.size == 2, "run this test under mpiexec -n 2"
     tmp = shared_tmpdir(comm)
@@ -45,7 +55,10 @@ def test_two_ranks_give_the_fields_of_one_rank(example):
             assert a.attrs["ranks"] == 1 and b.attrs["ranks"] == 2
             names = []
             a.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
+            renumbered = example in ("perceptron", "goldstein", "klein-gordon")
             for name in names:
+                if renumbered and any(key in name for key in DOLFINX_NUMBERED):
+                    continue
                 if name.startswith(("continuum", "discrete", "comparison")):
                     np.testing.assert_allclose(
                         b[name][()], a[name][()], rtol=0, atol=1e-10, err_msg=name
