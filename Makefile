@@ -21,7 +21,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m ruff check .
 	$(BIN)/python -m pytest -m "not mpi"
-	$(BIN)/mpiexec -n 2 $(BIN)/python -m pytest -m mpi -p no:cacheprovider -q
+	timeout 900 $(BIN)/mpiexec -n 2 $(BIN)/python -m pytest -m mpi -p no:cacheprovider -q
 
 lint: $(STAMP)
 	$(BIN)/python -m ruff check .
