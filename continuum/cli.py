@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -164,6 +165,7 @@ def guarded(func, comm: MPI.Comm = MPI.COMM_WORLD) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `synfield inspect … | head` ends quietly
     args = parser().parse_args(argv)
     comm = MPI.COMM_WORLD
     return guarded(lambda: args.func(args, comm), comm)

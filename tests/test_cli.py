@@ -1,0 +1,53 @@
+"""The command line: examples, converge --json, inspect."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SYNFIELD = Path(sys.executable).parent / "synfield"
+
+
+def synfield(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(SYNFIELD), *args], capture_output=True, text=True, timeout=300)
+
+
+def test_examples_lists_every_shipped_config():
+    proc = synfield("examples")
+    assert proc.returncode == 0, proc.stderr
+    listed = {line.split()[0] for line in proc.stdout.splitlines()}
+    assert listed == {p.name for p in (ROOT / "examples").glob("*.toml")}
+
+
+def test_converge_json_reports_errors_and_orders():
+    proc = synfield(
+        "converge",
+        str(ROOT / "examples" / "quadratic-toy.toml"),
+        "--widths",
+        "8",
+        "16",
+        "32",
+        "--degrees",
+        "2",
+        "--json",
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)["degrees"]["2"]
+    assert result["widths"] == [8, 16, 32]
+    assert result["orders"][0] is None
+    assert all(1.8 <= o <= 2.2 for o in result["orders"][1:])
+    assert result["errors"][0] > result["errors"][1] > result["errors"][2]
+
+
+def test_inspect_lists_the_datasets(tmp_path):
+    assert (
+        synfield(
+            "run", str(ROOT / "examples" / "goldstein.toml"), "-o", str(tmp_path), "-q"
+        ).returncode
+        == 0
+    )
+    proc = synfield("inspect", str(tmp_path / "fields.h5"))
+    assert proc.returncode == 0, proc.stderr
+    assert "complete output steps: 21" in proc.stdout
+    assert "/continuum/layer0/w_at_lattice" in proc.stdout
