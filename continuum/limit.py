@@ -234,11 +234,30 @@ def owned_part(comm: MPI.Comm, full: Array, counts: Array) -> Array:
     return full[start : start + counts[comm.rank]]
 
 
-def _steps(t: float, t_now: float, dt: float) -> int:
-    return max(0, round((t - t_now) / dt))
+class MeshSolverModel:
+    """Shared part of the models that wrap a time-stepping DOLFINx solver ``self.solver``
+    (with ``t`` and ``advance(steps)``) of step ``self.dt``."""
+
+    solver: PerceptronSolver | WaveSolver | FlowSolver
+    dt: float
+    _static: dict[str, Array]
+
+    @property
+    def t(self) -> float:
+        return self.solver.t
+
+    def advance_to(self, t: float) -> None:
+        self.solver.advance(max(0, round((t - self.t) / self.dt)))
+
+    def static(self) -> dict[str, Array]:
+        """FE data gathered at construction (``static`` is called on rank 0 alone)."""
+        return self._static
+
+    def read_state(self, h5, index: int) -> dict[str, Array]:
+        return {name: np.array(h5[name][index]) for name in self.series()}
 
 
-class PerceptronModel:
+class PerceptronModel(MeshSolverModel):
     """The linear perceptron's field theory solved implicitly (θ-method or BDF2)."""
 
     def __init__(self, setup: DiscreteSetup, comm: MPI.Comm):
@@ -286,13 +305,6 @@ class PerceptronModel:
             "/continuum/space0/degree": np.int64(self.degree),
         }
 
-    @property
-    def t(self) -> float:
-        return self.solver.t
-
-    def advance_to(self, t: float) -> None:
-        self.solver.advance(_steps(t, self.t, self.dt))
-
     def lattice_fields(self) -> tuple[list[Array], list[Array]]:
         w, b = self.solver.evaluate(self.x, self.y)
         return [w], [b]
@@ -319,11 +331,6 @@ class PerceptronModel:
             "/continuum/layer0/bias_coefficients": gather_owned(self.comm, self.solver.b),
         }
 
-    def static(self) -> dict[str, Array]:
-        return self._static
-
-    def read_state(self, h5, index: int) -> dict[str, Array]:
-        return {name: np.array(h5[name][index]) for name in self.series()}
 
     def set_state(self, arrays: dict[str, Array], step: int) -> None:
         rows = self.solver._state.array.reshape(-1, self.solver._width)
@@ -339,7 +346,7 @@ class PerceptronModel:
         self.solver.stepper.steps = step
 
 
-class LocalModel:
+class LocalModel(MeshSolverModel):
     """Probe data sets: the local theory ``ρ(ẅ + γẇ) − ∂(κ ∂w) + m² w = 0`` on Ω_0."""
 
     def __init__(self, setup: DiscreteSetup, comm: MPI.Comm):
@@ -376,13 +383,6 @@ class LocalModel:
         y_dofs = self.solver.fem.V.tabulate_dof_coordinates()[:owned]
         self._static = {"/continuum/space0/dof_coordinates": gather_owned(comm, y_dofs)}
 
-    @property
-    def t(self) -> float:
-        return self.solver.t
-
-    def advance_to(self, t: float) -> None:
-        self.solver.advance(_steps(t, self.t, self.dt))
-
     def lattice_fields(self) -> tuple[list[Array], list[Array]]:
         return [self.solver.evaluate(self.y)[None, :]], [np.zeros(1)]
 
@@ -412,11 +412,6 @@ class LocalModel:
             for name, f in self._fields().items()
         }
 
-    def static(self) -> dict[str, Array]:
-        return self._static
-
-    def read_state(self, h5, index: int) -> dict[str, Array]:
-        return {name: np.array(h5[name][index]) for name in self.series()}
 
     def set_state(self, arrays: dict[str, Array], step: int) -> None:
         for name, f in self._fields().items():
