@@ -67,3 +67,40 @@ def test_relu_width_order_is_lower_and_measured():
     )
     r = convergence_study(config, [8, 16, 32], [1])["degrees"]["1"]
     assert 1.0 <= r["fitted_order"] <= 2.2, r
+
+
+def test_damped_dynamics_width_order():
+    """The second-order dynamics (heavy-ball, γ = 1) of the 3-layer tanh network."""
+    r = study("deep-tanh", (16, 32, 64), rule="momentum", gamma=1.0, scheme="heavy-ball")
+    assert 1.8 <= r["fitted_order"] <= 2.2, r
+
+
+def test_continuum_damped_dynamics_approach_the_flow_with_order_one():
+    """SPEC 2: damped dynamics → gradient flow as γ → ∞ at matched time, in the continuum."""
+    import numpy as np
+    from mpi4py import MPI
+
+    from continuum.limit import continuum_model
+    from discrete.experiment import build
+    from discrete.training import Flow, Momentum, integrate
+
+    config = load_config(EXAMPLES / "deep-tanh.toml")
+    config = dataclasses.replace(
+        config,
+        network=dataclasses.replace(config.network, widths=(8, 8, 8, 8)),
+        continuum=dataclasses.replace(config.continuum, cells=8),
+    )
+    model = continuum_model(build(config), MPI.COMM_SELF)
+    galerkin, theta0 = model.galerkin, model.state.theta
+    rates = np.ones(galerkin.size)
+    h, steps = 0.005, 200
+    gammas = np.array([20.0, 40.0, 80.0])
+    diffs = []
+    for gamma in gammas:
+        flow_rule = Flow(galerkin, rates / gamma, h)
+        *_, flow = integrate(flow_rule, flow_rule.initial(theta0), steps, steps)
+        mom_rule = Momentum(galerkin, rates, h, gamma, scheme="rk4")
+        *_, mom = integrate(mom_rule, mom_rule.initial(theta0), steps, steps)
+        diffs.append(np.linalg.norm(mom.theta - flow.theta) / np.linalg.norm(flow.theta - theta0))
+    order = -np.polyfit(np.log(gammas), np.log(diffs), 1)[0]
+    assert abs(order - 1.0) <= 0.15, diffs
