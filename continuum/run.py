@@ -175,8 +175,12 @@ def run_experiment(
 ) -> dict:
     """Train, solve, compare and write ``outdir/fields.h5`` and ``outdir/summary.json``.
 
-    ``model_factory(setup, comm)`` builds the continuum model (None: discrete only).
+    ``model_factory(setup, comm)`` builds the continuum model; the default is
+    :func:`continuum.limit.continuum_model` (``[continuum] enabled = false`` runs the
+    discrete side alone).
     """
+    if model_factory is None:
+        from .limit import continuum_model as model_factory
     console = Console(comm, quiet or config.output.quiet)
     outdir = Path(outdir)
     timings: dict[str, float] = {}
@@ -184,7 +188,7 @@ def run_experiment(
     setup = build(config)
     console.print(f"synfield: experiment '{config.experiment.name}'")
     console.print(str(FieldTheory(setup)))
-    model = model_factory(setup, comm) if model_factory is not None else None
+    model = model_factory(setup, comm)
     timings["setup"] = time.perf_counter() - t0
     recorder = Recorder(setup, model)
     path = outdir / "fields.h5"

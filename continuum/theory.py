@@ -95,8 +95,8 @@ class FieldTheory:
             )
         if self.local is not None:
             lines.append(self.local.summary())
-        if s.network.activation.name.startswith("quadratic") and s.network.depth == 2:
-            lines.append(self.quadratic_couplings())
         elif self.linear and s.network.depth == 1:
             lines.append("the discrete Hessian is not banded: the theory is nonlocal")
+        if s.network.activation.name.startswith("quadratic") and s.network.depth == 2:
+            lines.append(self.quadratic_couplings())
         return "\n".join(lines)

@@ -25,6 +25,7 @@ def test_probe_chains_give_the_string_coefficients(name, kappa, mass):
     np.testing.assert_allclose(lc.density, 1.0, rtol=1e-12)
     np.testing.assert_allclose(lc.source, 0.0, atol=1e-12)
     assert not lc.negative_stiffness
+    assert "nonlocal" not in str(FieldTheory(setup))
 
 
 def test_banded_toy_linear_ordering_has_negative_stiffness_on_alternate_bonds():
