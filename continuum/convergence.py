@@ -22,7 +22,7 @@ from discrete.experiment import build
 from discrete.training import integrate
 
 from .limit import continuum_model
-from .run import lattice_l2
+from .run import field_errors
 
 
 def with_width(config: Config, N: int) -> Config:
@@ -53,13 +53,8 @@ def width_error(config: Config, N: int, model) -> float:
     net, conv = setup.network, setup.convention
     w, b = conv.to_fields(net, theta)
     wc, bc = model.evaluate_lattice(conv)
-    err2 = 0.0
-    for m in range(net.depth):
-        dx, dy = conv.layers[m + 1].measure, conv.layers[m].measure
-        err2 += lattice_l2(w[m] - wc[m], dx, dy) ** 2
-        if net.bias:
-            err2 += float(np.sum(dx * (b[m] - bc[m]) ** 2))
-    return float(np.sqrt(err2))
+    err_w, err_b = field_errors(net, conv, w, b, wc, bc)
+    return float(np.hypot(err_w, err_b))
 
 
 def observed_orders(widths: list[int], errors: list[float]) -> tuple[list[float | None], float]:
