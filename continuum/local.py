@@ -236,7 +236,23 @@ def _check_stability(fem_: LocalFEM, allow_unstable: bool) -> None:
         )
 
 
-class WaveSolver:
+class _FieldStepper:
+    """What both time steppers share: the field ``w`` (a DOLFINx Function) on ``self.fem``."""
+
+    fem: LocalFEM
+    _w: fem.Function
+
+    @property
+    def w(self) -> np.ndarray:
+        """Owned degree-of-freedom values of the field ``w``."""
+        return self._w.x.petsc_vec.getArray().copy()
+
+    def evaluate(self, y_points: np.ndarray) -> np.ndarray:
+        """``w(t, y)`` at the coordinates ``y_points`` (the same array on every rank)."""
+        return self.fem.evaluate(self._w, y_points)
+
+
+class WaveSolver(_FieldStepper):
     """Newmark-β time stepping (β = ¼, γ_N = ½) of ``M (ẅ + γ ẇ) + A w = f``.
 
     One step from ``(w, v, a)`` at ``t`` to ``t + h``:
@@ -319,18 +335,9 @@ class WaveSolver:
             field.x.scatter_forward()
 
     @property
-    def w(self) -> np.ndarray:
-        """Owned degree-of-freedom values of the field ``w``."""
-        return self._w.x.petsc_vec.getArray().copy()
-
-    @property
     def v(self) -> np.ndarray:
         """Owned degree-of-freedom values of the velocity ``∂_t w``."""
         return self._v.x.petsc_vec.getArray().copy()
-
-    def evaluate(self, y_points: np.ndarray) -> np.ndarray:
-        """``w(t, y)`` at the coordinates ``y_points`` (the same array on every rank)."""
-        return self.fem.evaluate(self._w, y_points)
 
     def energy(self) -> float:
         """``E = ½ v·Mv + ½ w·Aw − f·w`` (kinetic + stiffness + mass − source)."""
@@ -341,7 +348,7 @@ class WaveSolver:
         return kinetic + 0.5 * w.dot(self._work) - self.fem.f.x.petsc_vec.dot(w)
 
 
-class FlowSolver:
+class FlowSolver(_FieldStepper):
     """θ-method for the first-order flow ``ρ ∂_t w = −δC/δw``, i.e. ``M ẇ + A w = f``.
 
     ``C[w] = ½ w·Aw − f·w`` is the cost; ``ρ`` plays the inverse learning rate ``1/η``
@@ -388,15 +395,6 @@ class FlowSolver:
             self._solver.solve(self._rhs, w, f"θ-method step t = {self.t:.6g}")
             self.t += self.dt
         self._w.x.scatter_forward()
-
-    @property
-    def w(self) -> np.ndarray:
-        """Owned degree-of-freedom values of the field ``w``."""
-        return self._w.x.petsc_vec.getArray().copy()
-
-    def evaluate(self, y_points: np.ndarray) -> np.ndarray:
-        """``w(t, y)`` at the coordinates ``y_points`` (the same array on every rank)."""
-        return self.fem.evaluate(self._w, y_points)
 
     def cost(self) -> float:
         """``C = ½ w·Aw − f·w``: non-increasing along the flow."""

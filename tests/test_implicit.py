@@ -10,37 +10,15 @@ from mpi4py import MPI
 
 # isort: split
 from petsc4py import PETSc
+from problems import observed_order, tanh_problem
 
 from continuum.implicit import ImplicitFlow, ImplicitMomentum
 from continuum.limit import continuum_model
-from discrete.activations import activation
 from discrete.config import parse_config
-from discrete.conventions import Convention
-from discrete.cost import Cost
-from discrete.data import DataSet
-from discrete.dictionary import ScalingDictionary
 from discrete.experiment import build
-from discrete.network import Dense, Network
 from discrete.training import Flow, Momentum, integrate
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def observed_order(steps, errors) -> float:
-    """Least-squares slope of log(error) against log(step)."""
-    return float(np.polyfit(np.log(steps), np.log(errors), 1)[0])
-
-
-def tanh_problem(seed: int = 0) -> tuple[Cost, np.ndarray, np.ndarray]:
-    """A 6-5-4 tanh network on 5 random samples, with the dictionary's rates."""
-    rng = np.random.default_rng(seed)
-    net = Network([6, 5, 4], activation("tanh"), [Dense(), Dense()], bias=True)
-    conv = Convention.build(net, "cell")
-    data = DataSet(rng.standard_normal((5, 6)), rng.standard_normal((5, 4)))
-    cost = Cost(net, data, conv.layers[-1].measure)
-    rates = ScalingDictionary(net, conv, lr=1.0).rates()
-    theta0 = 0.5 * rng.standard_normal(net.params.size)
-    return cost, rates, theta0
 
 
 def galerkin_problem(comm: MPI.Comm):

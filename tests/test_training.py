@@ -1,30 +1,9 @@
 """Training rules: RK4 order of the flow, the high-viscosity limit, SGD schedules (SPEC 1.1)."""
 
 import numpy as np
+from problems import observed_order, tanh_problem
 
-from discrete.activations import activation
-from discrete.conventions import Convention
-from discrete.cost import Cost
-from discrete.data import DataSet
-from discrete.dictionary import ScalingDictionary
-from discrete.network import Dense, Network
 from discrete.training import Flow, Momentum, integrate, sample_schedule
-
-
-def observed_order(steps, errors) -> float:
-    """Least-squares slope of log(error) against log(step)."""
-    return float(np.polyfit(np.log(steps), np.log(errors), 1)[0])
-
-
-def tanh_problem(seed: int = 0) -> tuple[Cost, np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    net = Network([6, 5, 4], activation("tanh"), [Dense(), Dense()], bias=True)
-    conv = Convention.build(net, "cell")
-    data = DataSet(rng.standard_normal((5, 6)), rng.standard_normal((5, 4)))
-    cost = Cost(net, data, conv.layers[-1].measure)
-    rates = ScalingDictionary(net, conv, lr=1.0).rates()
-    theta0 = 0.5 * rng.standard_normal(net.params.size)
-    return cost, rates, theta0
 
 
 def final(rule, theta0, steps):
