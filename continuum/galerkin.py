@@ -65,6 +65,9 @@ class GalerkinNetwork:
         all_samples = np.arange(samples)
         self.X_q = inputs(spaces[0].quadrature_points, all_samples)
         self.Y_q = targets(spaces[-1].quadrature_points, all_samples)
+        # the data do not move: η⁽⁰⁾ = ∫ψ X and its Riesz image M₀⁻¹η⁽⁰⁾ are computed once
+        self.eta0 = spaces[0].load(self.X_q)
+        self.riesz0 = spaces[0].solve_mass(self.eta0)
         self._shapes = [(spaces[m + 1].size, spaces[m].size) for m in range(network.depth)]
         self.row_counts = [
             np.array([len(r) for r in np.array_split(np.arange(n), comm.size)])
@@ -140,16 +143,15 @@ class GalerkinNetwork:
     def forward(self, theta: Array, samples: Array) -> tuple[list[Array], list[Array]]:
         """Pre-activations at quadrature points ``z_q^(m)`` and moments ``η^(m)``."""
         net = self.network
-        h_q = self.X_q[:, samples]
         z_q: list[Array | None] = [None]
-        etas = []
+        etas = [self.eta0[:, samples]]
         for m in range(net.depth):
-            eta = self.spaces[m].load(h_q)
-            etas.append(eta)
+            eta = etas[m]
             z = self.gather_rows(self.W(theta, m) @ eta, m) + self.b(theta, m)[:, None]
             zq = self.spaces[m + 1].at_quadrature(z)
             z_q.append(zq)
-            h_q = net.sigma(m + 1, zq)
+            if m + 1 < net.depth:
+                etas.append(self.spaces[m + 1].load(net.sigma(m + 1, zq)))
         return z_q, etas
 
     def value(self, theta: Array, samples: Array | None = None) -> float:
@@ -173,7 +175,8 @@ class GalerkinNetwork:
             d = self.spaces[m + 1].load(delta_q)
             rd = self.spaces[m + 1].solve_mass(d) / L
             rows = self.rows[m]
-            grad[self._w[m]] = (rd[rows] @ self.spaces[m].solve_mass(etas[m]).T).ravel()
+            riesz = self.riesz0[:, samples] if m == 0 else self.spaces[m].solve_mass(etas[m])
+            grad[self._w[m]] = (rd[rows] @ riesz.T).ravel()
             if net.bias:
                 grad[self._b[m]] = rd.sum(axis=1)
             if m > 0:
