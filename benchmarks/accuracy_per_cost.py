@@ -1,0 +1,633 @@
+"""Accuracy per cost: wall time to reach a given error, discrete networks against the FEM.
+
+For three problems — the linear perceptron (``examples/perceptron.toml``), the 3-layer tanh
+network (``examples/deep-tanh.toml``) and the image-like input layer
+(``examples/image-layer.toml``) — every route to the infinite-width fields at the final time is
+timed and its error measured against one reference:
+
+* ``discrete``   a network of width ``N`` (grid layers ``N²``) built and trained with numpy
+  (``discrete.experiment.build`` + RK4 ``discrete.training.integrate``); error in the lattice L2
+  norm over its own lattice, weights and biases of every layer::
+
+      e = ( Σ_m Σ_ij Δx_i Δy_j (w_ij − w_ref(x_i, y_j))² + Σ_m Σ_i Δx_i (b_i − b_ref(x_i))² )^½
+
+* ``richardson`` networks of widths ``N`` and ``2N``, extrapolated at the coarse lattice points,
+  ``w_R = (4 I w_2N − w_N)/3`` (the cell placement's error expands in even powers of ``1/N``);
+  the fine lattice does not contain the coarse points (``(i+½)/N`` falls between two fine
+  midpoints), so ``I`` is 4-point cubic Lagrange interpolation along every coordinate axis
+  (``O(N⁻⁴)``, one-sided stencils at the ends); time = time(N) + time(2N);
+* ``FEM P1/P2``  the Galerkin tensor-product continuum (``continuum.limit.continuum_model`` with
+  ``integrator = "matched"``: the same RK4 and ``dt`` as the networks) on ``cells`` cells per
+  coordinate direction, built and advanced to the final time; error in the same norm on a fixed
+  evaluation lattice of width ``--eval-width`` (not aligned with the meshes);
+* perceptron only, ``FEM-CN P2``: the implicit row-decoupled perceptron solver
+  (``integrator = "theta"``, Crank–Nicolson at the config's ``dt``), shown for its cost; its
+  error includes its O(dt²) time error.
+
+Wall times are the best of up to ``--repeats`` runs (runs longer than 0.5 s run once), from the
+config to the final fields, with warm FFCx/JIT caches (one untimed FEM build first);
+measuring the error is not timed.
+
+References ("infinite width"):
+
+* perceptron and image-layer are one linear layer (identity output): the continuum flow has a
+  closed form (residuals ``r(t) = r(0) e^{−Kt}``, ``K = (η_w G + η_b 11ᵀ)/L`` with the Gram
+  matrix ``G`` of the inputs; see :func:`continuum.perceptron.exact_solution`), evaluated here
+  with composite Gauss–Legendre quadrature in ``y`` (1-D or tensor 2-D). It is exact in time, so
+  the RK4 time error of the routes (estimated by halving ``dt`` on the finest FEM) is printed;
+* deep-tanh: the FEM at P2 with ``--reference-cells`` cells (default 256) at the same RK4 ``dt``;
+  its own error is estimated as ``‖u_c/2 − u_c‖/(2³ − 1)`` (order 3).
+
+For each target error the table gives, per route, the first measured size that reaches it and
+its time, and in brackets the time interpolated in log-log between the bracketing sizes.
+Checks: on the image-layer problem the FEM (best of P1, P2) reaches 1e-4 at least 10× faster
+than the cheapest discrete route (plain or Richardson); on every problem the FEM is never
+slower than the plain discrete network at equal error (compared at every target both reach).
+
+    python benchmarks/accuracy_per_cost.py [--problems perceptron deep-tanh image-layer]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import itertools
+import os
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from mpi4py import MPI  # first: it loads the MPI library that DOLFINx links against
+
+# isort: split
+import scipy.linalg
+
+from continuum.convergence import final_state, with_width
+from continuum.limit import continuum_model
+from continuum.perceptron import PerceptronProblem, exact_solution
+from continuum.run import lattice_l2
+from discrete.config import Config, load_config
+from discrete.conventions import Convention
+from discrete.experiment import build
+
+Array = np.ndarray
+ROOT = Path(__file__).resolve().parent.parent
+COMM = MPI.COMM_SELF
+TARGETS = (1e-3, 1e-4, 1e-6)
+
+
+# ----------------------------------------------------------------------------- timing
+
+
+def best_time(run: Callable[[], object], repeats: int) -> tuple[float, object]:
+    """Best wall time of ``run()`` over up to ``repeats`` calls (one call when it is slow)."""
+    best, result = np.inf, None
+    for k in range(repeats):
+        start = time.perf_counter()
+        result = run()
+        elapsed = time.perf_counter() - start
+        best = min(best, elapsed)
+        if elapsed > 0.5 or (k >= 1 and best * (k + 1) > 1.0):
+            break
+    return best, result
+
+
+# ----------------------------------------------------------------------------- fields, norms
+
+
+@dataclass
+class Fields:
+    """Weights ``w[m]`` (N_{m+1}, N_m) and biases ``b[m]`` at the lattice of ``convention``."""
+
+    convention: Convention
+    w: list[Array]
+    b: list[Array]
+
+
+def error(fields: Fields, ref: Fields) -> float:
+    """Lattice L2 norm of the difference over all layers' weights and biases."""
+    conv = fields.convention
+    err2 = 0.0
+    for m in range(len(fields.w)):
+        dx, dy = conv.layers[m + 1].measure, conv.layers[m].measure
+        err2 += lattice_l2(fields.w[m] - ref.w[m], dx, dy) ** 2
+        err2 += float(np.sum(dx * (fields.b[m] - ref.b[m]) ** 2))
+    return float(np.sqrt(err2))
+
+
+def discrete_fields(setup, theta: Array) -> Fields:
+    w, b = setup.convention.to_fields(setup.network, theta)
+    return Fields(setup.convention, [np.array(a) for a in w], [np.array(a) for a in b])
+
+
+def midpoint_interpolation(n: int) -> Array:
+    """``P`` (n × 2n): cubic Lagrange interpolation from the 2n-cell midpoints to the n-cell ones.
+
+    Coarse point ``i`` lies halfway between fine points ``2i`` and ``2i+1``: weights
+    ``(−1, 9, 9, −1)/16`` inside, ``(5, 15, −5, 1)/16`` (and mirrored) at the ends.
+    """
+    P = np.zeros((n, 2 * n))
+    for i in range(n):
+        j = 2 * i
+        if j - 1 >= 0 and j + 2 < 2 * n:
+            P[i, j - 1 : j + 3] = np.array([-1.0, 9.0, 9.0, -1.0]) / 16
+        elif j - 1 < 0:
+            P[i, 0:4] = np.array([5.0, 15.0, -5.0, 1.0]) / 16
+        else:
+            P[i, 2 * n - 4 : 2 * n] = np.array([1.0, -5.0, 15.0, 5.0]) / 16
+    return P
+
+
+def restrict_axis(values: Array, axis: int, side: int, layout: str) -> Array:
+    """Interpolate one layer axis of ``values`` from a lattice of side ``2·side`` to ``side``."""
+    P = midpoint_interpolation(side)
+    if layout == "line":
+        return np.moveaxis(np.tensordot(P, values, axes=([1], [axis])), 0, axis)
+    shape = values.shape
+    grid = values.reshape((*shape[:axis], 2 * side, 2 * side, *shape[axis + 1 :]))
+    grid = np.moveaxis(np.tensordot(P, grid, axes=([1], [axis])), 0, axis)
+    grid = np.moveaxis(np.tensordot(P, grid, axes=([1], [axis + 1])), 0, axis + 1)
+    return grid.reshape((*shape[:axis], side * side, *shape[axis + 1 :]))
+
+
+def richardson(coarse: Fields, fine: Fields) -> Fields:
+    """``(4 I f_2N − f_N)/3`` at the coarse lattice (all layers, weights and biases)."""
+    conv = coarse.convention
+    w, b = [], []
+    for m in range(len(coarse.w)):
+        out, inp = conv.layers[m + 1], conv.layers[m]
+        wf = fine.w[m]
+        if out.size > 1:
+            wf = restrict_axis(wf, 0, out.shape[0], out.layout)
+        if inp.size > 1:
+            wf = restrict_axis(wf, 1, inp.shape[0], inp.layout)
+        bf = restrict_axis(fine.b[m], 0, out.shape[0], out.layout) if out.size > 1 else fine.b[m]
+        w.append((4.0 * wf - coarse.w[m]) / 3.0)
+        b.append((4.0 * bf - coarse.b[m]) / 3.0)
+    return Fields(conv, w, b)
+
+
+# ----------------------------------------------------------------------------- references
+
+
+def _names(layout: str, prefix: str) -> list[str]:
+    return [prefix] if layout == "line" else [f"{prefix}1", f"{prefix}2"]
+
+
+def gauss_panels(panels: int, points: int) -> tuple[Array, Array]:
+    nodes, weights = np.polynomial.legendre.leggauss(points)
+    edges = np.arange(panels)[:, None] / panels
+    points_ = (edges + (nodes[None, :] + 1) / 2 / panels).ravel()
+    return points_, np.tile(weights / 2 / panels, panels)
+
+
+class ExactLinearLayer:
+    """Closed-form continuum flow of one linear layer (identity output), inputs on 1-D or 2-D.
+
+    ``r^l(x, t) = ∫ w X^l dy + b − Y^l`` obeys ``ṙ = −r K``, ``K = (η_w G + η_b 11ᵀ)/L``; with
+    ``S(t) = ∫_0^t e^{−Ks} ds`` (from a block exponential, valid for singular ``K``)::
+
+        w = w_0 − (η_w/L) Σ_l (r(0) S)_l(x) X^l(y),   b = b_0 − (η_b/L) Σ_l (r(0) S)_l(x).
+    """
+
+    def __init__(self, config: Config, t: float, panels: int = 16, points: int = 12):
+        setup = build(with_width(config, 8))
+        net = setup.network
+        if net.depth != 1 or net.output != "identity":
+            raise ValueError("the closed form is that of one layer with identity output")
+        self.config = config
+        self.inp, self.out = setup.convention.layers[0].layout, setup.convention.layers[1].layout
+        if self.out != "line":
+            raise ValueError("output layer must be a line")
+        self.bias = net.bias
+        self.L = config.data.samples
+        (self.eta_w, self.eta_b) = setup.dictionary.continuum_rates()[0]
+        y1, w1 = gauss_panels(panels, points)
+        if self.inp == "line":
+            self.y_q, self.w_q = y1[:, None], w1
+        else:
+            # grid point i = r·n + c sits at (y1, y2) = (x_c, x_r)
+            self.y_q = np.column_stack([np.tile(y1, len(y1)), np.repeat(y1, len(y1))])
+            self.w_q = np.tile(w1, len(w1)) * np.repeat(w1, len(w1))
+        X_q = self.inputs(self.y_q)  # (nq, L)
+        gram = X_q.T @ (self.w_q[:, None] * X_q)
+        K = (self.eta_w * gram + (self.eta_b if self.bias else 0.0)) / self.L
+        L = self.L
+        block = np.zeros((2 * L, 2 * L))
+        block[:L, :L], block[:L, L:] = -K, np.eye(L)
+        self.S = scipy.linalg.expm(t * block)[:L, L:]
+        self.X_q = X_q
+
+    def _y(self, y: Array) -> dict[str, Array]:
+        return {n: y[..., k] for k, n in enumerate(_names(self.inp, "y"))}
+
+    def inputs(self, y: Array) -> Array:
+        """``X^l(y)`` of points ``y`` (n, d): shape (n, L)."""
+        values = {n: v[:, None] for n, v in self._y(y).items()}
+        out = self.config.data.input(l=np.arange(self.L)[None, :], **values)
+        return np.broadcast_to(out, (len(y), self.L))
+
+    def w0(self, x: Array, y: Array) -> Array:
+        values = {n: v[None, :] for n, v in self._y(y).items()}
+        return np.broadcast_to(
+            self.config.init.weight(x=x[:, None], m=0, **values), (len(x), len(y))
+        )
+
+    def b0(self, x: Array) -> Array:
+        return np.broadcast_to(self.config.init.bias(x=x, m=0), x.shape)
+
+    def fields(self, conv: Convention) -> Fields:
+        x, y = conv.layers[1].points[:, 0], conv.layers[0].points
+        outputs = self.w0(x, self.y_q) @ (self.w_q[:, None] * self.X_q) + self.b0(x)[:, None]
+        targets = np.broadcast_to(
+            self.config.data.target(x=x[:, None], l=np.arange(self.L)[None, :]), outputs.shape
+        )
+        integral = (outputs - targets) @ self.S  # ∫_0^t r ds, (N_out, L)
+        w = self.w0(x, y) - self.eta_w / self.L * integral @ self.inputs(y).T
+        b = self.b0(x) - (self.eta_b / self.L * integral.sum(axis=1) if self.bias else 0.0)
+        return Fields(conv, [np.array(w)], [np.array(b)])
+
+
+def library_exact_difference(cfg: Config, t: float, ref: ExactLinearLayer, conv) -> float:
+    """Max difference between :class:`ExactLinearLayer` and the library's closed form."""
+    c = cfg
+    problem = PerceptronProblem(
+        inputs=lambda y, l: c.data.input(y=y, l=l),
+        targets=lambda x, l: c.data.target(x=x, l=l),
+        samples=c.data.samples,
+        w0=lambda x, y: c.init.weight(x=x, y=y, m=0),
+        b0=lambda x: c.init.bias(x=x, m=0),
+        lr=c.training.lr,
+        bias=build(with_width(c, 8)).network.bias,
+    )
+    w, b = exact_solution(problem, t)
+    x, y = conv.layers[1].points[:, 0], conv.layers[0].points[:, 0]
+    mine = ref.fields(conv)
+    return float(
+        max(np.abs(w(x[:, None], y[None, :]) - mine.w[0]).max(), np.abs(b(x) - mine.b[0]).max())
+    )
+
+
+class ModelReference:
+    """A solved continuum model used as the reference (fields via its own evaluation)."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def fields(self, conv: Convention) -> Fields:
+        w, b = self.model.evaluate_lattice(conv)
+        return Fields(conv, [np.array(a) for a in w], [np.array(a) for a in b])
+
+
+# ----------------------------------------------------------------------------- routes
+
+
+def with_continuum(config: Config, **changes) -> Config:
+    return dataclasses.replace(config, continuum=dataclasses.replace(config.continuum, **changes))
+
+
+def with_dt(config: Config, dt: float) -> Config:
+    steps = round(config.training.steps * config.training.dt / dt)
+    return dataclasses.replace(
+        config, training=dataclasses.replace(config.training, dt=dt, steps=steps)
+    )
+
+
+def solve_fem(config: Config, degree: int, cells: int, integrator: str = "matched"):
+    """Continuum model of ``config`` (discrete side built at width 8), advanced to the end."""
+    cfg = with_continuum(config, degree=degree, cells=cells, integrator=integrator)
+    setup = build(with_width(cfg, 8))
+    model = continuum_model(setup, COMM)
+    model.advance_to(setup.steps * setup.dt)
+    return model
+
+
+def train(config: Config, N: int):
+    setup = build(with_width(config, N))
+    return setup, final_state(setup).theta
+
+
+def fem_dofs(config: Config, degree: int, cells: int) -> int:
+    """Number of field coefficients (all weight and bias fields) of the FEM at ``cells``."""
+    n1 = degree * cells + 1
+    sizes = [
+        1 if n == 1 else (n1 * n1 if lay == "grid" else n1)
+        for n, lay in zip(config.network.widths, config.coordinates.layout, strict=True)
+    ]
+    total = sum(sizes[m + 1] * sizes[m] for m in range(len(sizes) - 1))
+    if config.network.bias:
+        total += sum(sizes[1:])
+    return total
+
+
+def _params(config: Config, N: int) -> int:
+    widths = with_width(config, N).network.widths
+    total = sum(widths[m + 1] * widths[m] for m in range(len(widths) - 1))
+    return total + (sum(widths[1:]) if config.network.bias else 0)
+
+
+@dataclass
+class Row:
+    route: str
+    size: int  # N (networks) or cells (FEM)
+    unknowns: int
+    seconds: float
+    error: float
+    note: str = ""
+
+
+@dataclass
+class Problem:
+    name: str
+    config: Config
+    widths: list[int]
+    cells: dict[str, list[int]]
+    reference: str  # "exact" or "fem"
+    eval_width: int
+    rows: list[Row] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def run_problem(p: Problem, args) -> None:
+    cfg = p.config
+    t_end = cfg.training.steps * cfg.training.dt
+    print(f"\n=== {p.name}: {cfg.experiment.description}")
+    print(
+        f"    widths {list(cfg.network.widths)} -> N, RK4 dt = {cfg.training.dt:g}, "
+        f"t_end = {t_end:g}, {cfg.training.steps} steps"
+    )
+    # warm the JIT caches of every FEM flavour used (untimed)
+    for route in p.cells:
+        degree, integrator = (1 if "P1" in route else 2), ("theta" if "CN" in route else "matched")
+        solve_fem(with_dt(cfg, t_end), degree, 4, integrator)
+    train(cfg, 8)
+    eval_conv = build(with_width(cfg, p.eval_width)).convention
+
+    # reference
+    start = time.perf_counter()
+    if p.reference == "exact":
+        ref = ExactLinearLayer(cfg, t_end)
+        p.notes.append(
+            "reference: closed-form continuum flow (exact in time; composite Gauss-Legendre, "
+            "16 panels x 12 points per y axis); check: the FEM P2 errors below converge to it "
+            "at order ~3"
+        )
+        if cfg.coordinates.layout[0] == "line":
+            p.notes.append(
+                "check: closed form here vs continuum.perceptron.exact_solution: max diff "
+                f"{library_exact_difference(cfg, t_end, ref, eval_conv):.1e}"
+            )
+        c = 16
+        coarse_dt = ModelReference(solve_fem(cfg, 2, c))
+        halved = ModelReference(solve_fem(with_dt(cfg, cfg.training.dt / 2), 2, c))
+        dt_err = error(coarse_dt.fields(eval_conv), halved.fields(eval_conv)) * 16 / 15
+        p.notes.append(
+            f"RK4 time error shared by every route at dt = {cfg.training.dt:g} (FEM P2 {c} "
+            f"cells, dt vs dt/2, x16/15): {dt_err:.2e}  (the closed form has none)"
+        )
+    else:
+        c = args.reference_cells
+        ref = ModelReference(solve_fem(cfg, 2, c))
+        half = ModelReference(solve_fem(cfg, 2, c // 2))
+        self_err = error(half.fields(eval_conv), ref.fields(eval_conv)) / 7.0
+        p.notes.append(
+            f"reference: FEM P2 with {c} cells at the same RK4 dt; own error estimate "
+            f"|u_{c // 2} - u_{c}|/7 = {self_err:.2e} on the eval lattice"
+        )
+    p.notes.append(f"reference built in {time.perf_counter() - start:.1f} s (untimed)")
+    ref_eval = ref.fields(eval_conv)
+
+    # (a) discrete networks, (b) Richardson
+    trained: dict[int, tuple[float, Fields]] = {}
+    for N in p.widths:
+        seconds, (setup, theta) = best_time(lambda N=N: train(cfg, N), args.repeats)
+        f = discrete_fields(setup, theta)
+        trained[N] = (seconds, f)
+        e = error(f, ref.fields(f.convention))
+        p.rows.append(Row("discrete", N, _params(cfg, N), seconds, e))
+        print(f"    discrete N={N:<5} {seconds:9.4f} s  error {p.rows[-1].error:.3e}", flush=True)
+    for N in p.widths:
+        if 2 * N in trained:
+            (t1, f1), (t2, f2) = trained[N], trained[2 * N]
+            r = richardson(f1, f2)
+            e = error(r, ref.fields(r.convention))
+            p.rows.append(
+                Row(
+                    "richardson",
+                    N,
+                    _params(cfg, N) + _params(cfg, 2 * N),
+                    t1 + t2,
+                    e,
+                    f"N and 2N = {2 * N}",
+                )
+            )
+            print(f"    richardson N={N:<4} {t1 + t2:9.4f} s  error {e:.3e}", flush=True)
+    trained.clear()
+
+    # (c) FEM
+    for route, cells_list in p.cells.items():
+        degree = 1 if "P1" in route else 2
+        integrator = "theta" if "CN" in route else "matched"
+        for c in cells_list:
+            seconds, model = best_time(
+                lambda c=c, d=degree, i=integrator: solve_fem(cfg, d, c, i), args.repeats
+            )
+            e = error(ModelReference(model).fields(eval_conv), ref_eval)
+            p.rows.append(Row(route, c, fem_dofs(cfg, degree, c), seconds, e))
+            print(f"    {route} cells={c:<4} {seconds:9.4f} s  error {e:.3e}", flush=True)
+
+
+# ----------------------------------------------------------------------------- reporting
+
+
+def time_to_target(rows: list[Row], target: float) -> tuple[Row | None, float | None]:
+    """First row (by size) reaching ``target`` and the log-log interpolated time to it."""
+    rows = sorted(rows, key=lambda r: r.size)
+    for k, r in enumerate(rows):
+        if r.error <= target:
+            if k == 0:
+                return r, None
+            a = rows[k - 1]
+            if a.error <= r.error or a.seconds <= 0:
+                return r, r.seconds
+            s = np.log(a.error / target) / np.log(a.error / r.error)
+            return r, float(np.exp(np.log(a.seconds) + s * np.log(r.seconds / a.seconds)))
+    return None, None
+
+
+def interpolate_time(rows: list[Row], target: float) -> float | None:
+    """Time at error ``target`` interpolated in log-log between bracketing rows (None outside)."""
+    for a, b in itertools.pairwise(rows):
+        if b.error <= target <= a.error and a.error > b.error:
+            s = np.log(a.error / target) / np.log(a.error / b.error)
+            return float(np.exp(np.log(a.seconds) + s * np.log(b.seconds / a.seconds)))
+    return None
+
+
+def report(p: Problem) -> dict:
+    print(f"\n--- {p.name} ---")
+    for note in p.notes:
+        print(f"  {note}")
+    print(
+        f"  FEM errors on the lattice of width {p.eval_width}; times: best of repeats, "
+        "config -> final fields"
+    )
+    header = f"  {'route':<12} {'size':>6} {'unknowns':>10} {'wall s':>10} {'error':>10}  note"
+    print(header)
+    print("  " + "-" * (len(header) - 2))
+    for r in p.rows:
+        size = f"N={r.size}" if r.route in ("discrete", "richardson") else f"c={r.size}"
+        print(
+            f"  {r.route:<12} {size:>6} {r.unknowns:>10} {r.seconds:>10.4f} {r.error:>10.3e}"
+            f"  {r.note}"
+        )
+    routes = list(dict.fromkeys(r.route for r in p.rows))
+    orders = []
+    for route in routes:
+        rows = sorted((r for r in p.rows if r.route == route), key=lambda r: r.size)[-4:]
+        if len(rows) >= 2:
+            slope = np.polyfit(np.log([r.size for r in rows]), np.log([r.error for r in rows]), 1)
+            orders.append(f"{route} {-slope[0]:.2f}")
+    print("  observed order in 1/size over the 4 largest sizes: " + ", ".join(orders))
+    print("\n  time to target: first size reaching it, its wall time [log-log interpolated]")
+    print("  " + f"{'route':<12}" + "".join(f"{f'e <= {t:g}':>30}" for t in TARGETS))
+    best: dict[tuple[str, float], float] = {}
+    for route in routes:
+        cells = []
+        for t in TARGETS:
+            r, interp = time_to_target([x for x in p.rows if x.route == route], t)
+            if r is None:
+                cells.append("not reached")
+                continue
+            size = f"N={r.size}" if route in ("discrete", "richardson") else f"c={r.size}"
+            extra = f" [{interp:.4f}]" if interp is not None else ""
+            cells.append(f"{size} {r.seconds:.4f}s{extra}")
+            best[(route, t)] = interp if interp is not None else r.seconds
+        print("  " + f"{route:<12}" + "".join(f"{c:>30}" for c in cells))
+    return best
+
+
+def checks(p: Problem, best: dict) -> list[str]:
+    lines = []
+    fem_routes = [r for r in ("FEM P1", "FEM P2") if any(x.route == r for x in p.rows)]
+
+    def fem_best(t):
+        times = [best[(r, t)] for r in fem_routes if (r, t) in best]
+        return min(times) if times else None
+
+    disc_rows = sorted((r for r in p.rows if r.route == "discrete"), key=lambda r: r.size)
+    ratios = []
+    for r in p.rows:
+        if r.route in fem_routes:
+            t_disc = interpolate_time(disc_rows, r.error)
+            if t_disc is not None:
+                ratios.append((r.seconds / t_disc, r))
+    if ratios:
+        faster = [x for x in ratios if x[0] <= 1.0]
+        lo, hi = min(ratios, key=lambda x: x[0]), max(ratios, key=lambda x: x[0])
+        lines.append(
+            f"{p.name}: every FEM run against the plain discrete time at its error (log-log "
+            f"interpolated): FEM/discrete from {lo[0]:.2f} ({lo[1].route} c={lo[1].size}, "
+            f"e={lo[1].error:.1e}) to {hi[0]:.2f} ({hi[1].route} c={hi[1].size}, "
+            f"e={hi[1].error:.1e}); FEM faster in {len(faster)} of {len(ratios)}"
+        )
+    if p.name == "image-layer":
+        t_fem = fem_best(1e-4)
+        disc = [best[(r, 1e-4)] for r in ("discrete", "richardson") if (r, 1e-4) in best]
+        if t_fem is None or not disc:
+            lines.append(
+                "image-layer: FEM >= 10x faster than cheapest discrete at 1e-4: "
+                "UNDECIDED (a route did not reach 1e-4)"
+            )
+        else:
+            ratio = min(disc) / t_fem
+            lines.append(
+                f"image-layer: cheapest discrete / FEM time at 1e-4 = {min(disc):.4f} / "
+                f"{t_fem:.4f} = {ratio:.2f}x  (target >= 10x): {'MET' if ratio >= 10 else 'MISSED'}"
+            )
+    for t in TARGETS:
+        t_fem, t_disc = fem_best(t), best.get(("discrete", t))
+        if t_fem is None or t_disc is None:
+            continue
+        ok = t_fem <= t_disc
+        lines.append(
+            f"{p.name}: at {t:g} FEM {t_fem:.4f} s vs plain discrete {t_disc:.4f} s "
+            f"(FEM/discrete = {t_fem / t_disc:.2f}): FEM never slower -> "
+            f"{'MET' if ok else 'MISSED'}"
+        )
+    return lines
+
+
+def problems(args) -> list[Problem]:
+    perceptron = load_config(ROOT / "examples/perceptron.toml")
+    perceptron = with_continuum(perceptron, integrator="matched")
+    deep = load_config(ROOT / "examples/deep-tanh.toml")
+    image = load_config(ROOT / "examples/image-layer.toml")
+    out = {
+        "perceptron": Problem(
+            "perceptron",
+            perceptron,
+            [8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512],
+            {
+                "FEM P1": [4, 8, 16, 32, 64, 128, 256],
+                "FEM P2": [4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192],
+                "FEM-CN P2": [8, 16, 32, 64, 128],
+            },
+            "exact",
+            97,
+        ),
+        "deep-tanh": Problem(
+            "deep-tanh",
+            deep,
+            [8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384],
+            {"FEM P1": [4, 8, 16, 32, 64, 128], "FEM P2": [4, 6, 8, 12, 16, 24, 32, 48, 64, 96]},
+            "fem",
+            97,
+        ),
+        "image-layer": Problem(
+            "image-layer",
+            image,
+            [4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256],
+            {
+                "FEM P1": [4, 8, 16, 32, 48, 64],
+                "FEM P2": [2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96],
+            },
+            "exact",
+            29,
+        ),
+    }
+    return [out[name] for name in args.problems]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--problems",
+        nargs="+",
+        default=["perceptron", "deep-tanh", "image-layer"],
+        choices=["perceptron", "deep-tanh", "image-layer"],
+    )
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--reference-cells", type=int, default=256)
+    args = parser.parse_args()
+    print(
+        f"accuracy per cost — {platform.node()} {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}, one rank"
+    )
+    start = time.perf_counter()
+    summary = []
+    for p in problems(args):
+        run_problem(p, args)
+        best = report(p)
+        summary += checks(p, best)
+    print("\n=== targets")
+    for line in summary:
+        print(f"  {line}")
+    print(f"\ntotal {time.perf_counter() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
