@@ -21,7 +21,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m ruff check .
 	$(BIN)/python -m pytest -m "not mpi"
-	timeout 900 $(BIN)/mpiexec -n 2 $(BIN)/python -m pytest -m mpi -p no:cacheprovider -q
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 timeout 900 $(BIN)/mpiexec -n 2 $(BIN)/python -m pytest -m mpi -p no:cacheprovider -q
 
 lint: $(STAMP)
 	$(BIN)/python -m ruff check .

@@ -12,6 +12,14 @@ Errors end every MPI rank: the rank that fails prints one line naming the cause 
 
 from __future__ import annotations
 
+import os
+
+# Under mpiexec every rank would otherwise start one BLAS thread per core: two ranks on two
+# cores then run 3-5x slower than one (benchmarks/README.md, MPI scaling).  Set before numpy.
+if any(int(os.environ.get(v, "1")) > 1 for v in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE")):
+    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_var, "1")
+
 import argparse
 import json
 import signal

@@ -199,7 +199,9 @@ class LocalFEM:
 
 
 class _DirectSolver:
-    """LU (MUMPS) solve of one fixed matrix, failing loudly when PETSc reports divergence."""
+    """LU solve of one fixed matrix (PETSc's own LU on one rank, MUMPS on several), failing
+    loudly when PETSc reports divergence.  PETSc's serial LU is 15× faster than MUMPS on
+    these banded 1-D systems (benchmarks/README.md, step cost)."""
 
     def __init__(self, matrix: PETSc.Mat, comm: MPI.Comm, prefix: str) -> None:
         self.ksp = PETSc.KSP().create(comm)
@@ -207,7 +209,7 @@ class _DirectSolver:
         self.ksp.setType(PETSc.KSP.Type.PREONLY)
         pc = self.ksp.getPC()
         pc.setType(PETSc.PC.Type.LU)
-        pc.setFactorSolverType("mumps")
+        pc.setFactorSolverType("mumps" if comm.size > 1 else "petsc")
         self.ksp.setOptionsPrefix(prefix)
         self.ksp.setFromOptions()
 
