@@ -244,6 +244,23 @@ class _FieldStepper:
     fem: LocalFEM
     _w: fem.Function
 
+    def _discretise(
+        self,
+        theory: LocalTheory,
+        comm: MPI.Comm,
+        cells: int,
+        degree: int,
+        dt: float,
+        boundary: str,
+        allow_unstable: bool,
+    ) -> None:
+        """Build the FE discretisation with step ``dt`` (refusing ``K < 0`` unless allowed)."""
+        if dt <= 0.0:
+            raise ValueError(f"the time step must be positive, got {dt}")
+        self.fem = LocalFEM(theory, comm, cells, degree, boundary)
+        _check_stability(self.fem, allow_unstable)
+        self.dt = dt
+
     @property
     def w(self) -> np.ndarray:
         """Owned degree-of-freedom values of the field ``w``."""
@@ -283,11 +300,7 @@ class WaveSolver(_FieldStepper):
         boundary: str = "free",
         allow_unstable: bool = False,
     ) -> None:
-        if dt <= 0.0:
-            raise ValueError(f"the time step must be positive, got {dt}")
-        self.fem = LocalFEM(theory, comm, cells, degree, boundary)
-        _check_stability(self.fem, allow_unstable)
-        self.dt = dt
+        self._discretise(theory, comm, cells, degree, dt, boundary, allow_unstable)
         self.t = 0.0
         self.dissipated = 0.0
         self._w = self.fem.interpolate(w0)
@@ -370,13 +383,10 @@ class FlowSolver(_FieldStepper):
         boundary: str = "free",
         allow_unstable: bool = False,
     ) -> None:
-        if dt <= 0.0:
-            raise ValueError(f"the time step must be positive, got {dt}")
         if not 0.5 <= theta <= 1.0:
             raise ValueError(f"θ must lie in [½, 1] (unconditionally stable), got {theta}")
-        self.fem = LocalFEM(theory, comm, cells, degree, boundary)
-        _check_stability(self.fem, allow_unstable)
-        self.dt, self.theta, self.t = dt, theta, 0.0
+        self._discretise(theory, comm, cells, degree, dt, boundary, allow_unstable)
+        self.theta, self.t = theta, 0.0
         self._w = self.fem.interpolate(w0)
         self.fem.apply_bcs(self._w)
         M, A = self.fem.M, self.fem.A
