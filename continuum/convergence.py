@@ -80,6 +80,11 @@ def convergence_study(
     for p in degrees:
         cfg = with_degree(config, p)
         model = continuum_model(build(with_width(cfg, widths[0])), comm)
+        if model is None:
+            raise ValueError(
+                f"{config.source}: [continuum] enabled = false — there is no continuum to "
+                "converge to"
+            )
         model.advance_to(cfg.training.steps * cfg.training.dt)
         errors = [width_error(cfg, N, model) for N in widths]
         pair, fit = observed_orders(widths, errors)
