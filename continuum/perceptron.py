@@ -44,7 +44,7 @@ L2. :func:`exact_solution` is the closed form of the continuum flow.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from mpi4py import MPI  # first: it loads the MPI library that DOLFINx links against
 
@@ -60,7 +60,7 @@ from petsc4py import PETSc
 import meshes
 
 from .lowrank import LowRankKernel
-from .timestepping import BDF2, ThetaMethod, converged_reason_name
+from .timestepping import RowStepper, converged_reason_name
 
 LOAD_POINTS_EXTRA = 6
 """Gauss points per cell beyond the degree ``p`` for load vectors (``p + 6``)."""
@@ -244,17 +244,13 @@ def project(space: fem.FunctionSpace, loads: np.ndarray) -> np.ndarray:
 class RowFlow:
     """The shared y-system of every x-row: ``M̃ u̇_a = −Ξ̃ diag(η/L)(Ξ̃ᵀ u_a − p_a)``.
 
-    A :class:`continuum.timestepping.LinearFlow` with ``M = M̃``, ``K = Ξ̃ diag(η/L) Ξ̃ᵀ`` (kept
+    A :class:`continuum.timestepping.LowRankFlow` with ``M = M̃``, ``K = Ξ̃ diag(η/L) Ξ̃ᵀ`` (kept
     factored) and sources ``f_a = Ξ̃ diag(η/L) p_a``; ``targets`` holds the rows ``p_a``.
     """
 
     mass: PETSc.Mat
     kernel: LowRankKernel
     targets: np.ndarray
-    _weighted: PETSc.Vec = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        self._weighted = PETSc.Vec().createSeq(self.kernel.rank, comm=MPI.COMM_SELF)
 
     def combination(self, alpha: float, beta: float) -> tuple[PETSc.Mat, PETSc.Mat]:
         """``α M̃ + β K̃`` as a ``MATLRC`` (or sparse when ``β = 0``), and its sparse part."""
@@ -262,10 +258,9 @@ class RowFlow:
         sparse = operator.getLRCMats()[0] if operator.getType() == PETSc.Mat.Type.LRC else operator
         return operator, sparse
 
-    def source(self, t: float, system: int, out: PETSc.Vec) -> None:
-        """``f_a = Ξ̃ diag(η/L) p_a`` for row ``a = system`` (constant in time)."""
-        self._weighted.setArray(self.kernel.weights * self.targets[system])
-        self.kernel.factor.mult(self._weighted, out)
+    def factor(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``Ξ̃`` (dense copy), the weights ``η/L`` and the rows ``p_a``."""
+        return self.kernel.factor.getDenseArray().copy(), self.kernel.weights, self.targets
 
 
 class PerceptronSolver:
@@ -328,18 +323,7 @@ class PerceptronSolver:
         )
         if problem.bias:
             rows[:, self.n_y] = self._initial_bias
-        self._rows = [
-            PETSc.Vec().createWithArray(rows[a], comm=MPI.COMM_SELF) for a in range(owned)
-        ]
-
-        if integrator == "theta":
-            self.stepper: ThetaMethod | BDF2 = ThetaMethod(
-                self.flow, dt, theta, prefix="perceptron_"
-            )
-        elif integrator == "bdf2":
-            self.stepper = BDF2(self.flow, dt, prefix="perceptron_")
-        else:
-            raise ValueError(f"integrator must be 'theta' or 'bdf2', got {integrator!r}")
+        self.stepper = RowStepper(self.flow, dt, integrator, theta, prefix="perceptron_")
 
     @property
     def t(self) -> float:
@@ -352,8 +336,10 @@ class PerceptronSolver:
         A diverged implicit solve raises :class:`RuntimeError` naming the scheme, the step, the
         row and the PETSc converged reason; the state is then partly advanced.
         """
+        owned = self.output_space.dofmap.index_map.size_local
+        rows = self._state.array.reshape(-1, self._width)[:owned]
         for _ in range(steps):
-            self.stepper.step(self._rows, self.t)
+            self.stepper.step(rows, self.t)
 
     @property
     def W(self) -> np.ndarray:

@@ -1,29 +1,30 @@
-"""Implicit time stepping of linear first-order flows ``M u̇ + K u = f(t)``.
+"""Implicit time stepping of low-rank linear flows ``M u̇ + Ξ C (Ξᵀ u − p) = 0``.
 
-A flow supplies its operators only through the combinations ``α M + β K`` a step needs (so a
-nonlocal ``K`` may stay in factored low-rank form, and a local one may be a sparse stiffness
-matrix) and its source ``f``. It may hold several independent systems that share ``M`` and ``K``
-(the rows of a tensor-product field); each is a PETSc vector of the state, advanced in place.
+Many independent systems (the rows ``u_a`` of a tensor-product field, each with its own ``p_a``)
+share ``M`` and the factored operator ``K = Ξ C Ξᵀ`` of rank ``L``.  Every implicit step is then
+a rank-``L`` update of all rows at once.  For the θ-method
 
-Schemes, for a step ``Δt`` from ``t_n`` to ``t_{n+1}``:
+    (M + θΔt K)(u^{n+1} − u^n) = −Δt Ξ C (Ξᵀ u^n − p)
+        ⇒   U^{n+1} = U^n − Δt (U^n Ξ − P) C Y_θᵀ,      Y_θ = (M + θΔt K)⁻¹ Ξ,
 
-* θ-method: ``(M + θΔt K) u^{n+1} = (M − (1−θ)Δt K) u^n + Δt [θ f^{n+1} + (1−θ) f^n]``;
-  ``θ = ½`` is Crank–Nicolson (second order), ``θ = 1`` backward Euler (first order);
-* BDF2: ``(3/2 M + Δt K) u^{n+1} = M (2u^n − ½u^{n−1}) + Δt f^{n+1}``, second order, started
-  with one Crank–Nicolson step (local error ``O(Δt³)``, so the order is kept).
+(``θ = ½`` Crank–Nicolson, second order; ``θ = 1`` backward Euler, first order), and for BDF2
+``(3/2 M + Δt K) u^{n+1} = M (2u^n − ½u^{n−1}) + Δt f``, with ``u* = (4u^n − u^{n−1})/3``,
 
-Every implicit solve is a PETSc KSP (default: conjugate gradients, preconditioned by a
-factorisation of the flow's sparse preconditioning matrix) whose converged reason is checked; a
-diverged solve raises :class:`RuntimeError` naming the scheme, the step and the PETSc reason.
-The KSPs take PETSc options under the prefix given to the scheme.
+    U^{n+1} = U* − Δt (U* Ξ − P) C Zᵀ,      Z = (3/2 M + Δt K)⁻¹ Ξ,
+
+started with one Crank–Nicolson step (local error ``O(Δt³)``, so the order is kept).  The
+responses ``Y``, ``Z`` (``L`` columns) are PETSc KSP solves, done once, at the first step that
+needs them; their converged reason is checked and a diverged solve raises
+:class:`RuntimeError` naming the scheme, the step and the PETSc reason.  A step costs
+``O(rows · n · L)``; a non-finite state after a step is reported with the step.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Protocol
 
 import mpi4py.MPI  # noqa: F401  first: it loads the MPI library that PETSc links against
+import numpy as np
 
 # isort: split
 from petsc4py import PETSc
@@ -40,15 +41,15 @@ def converged_reason_name(code: int) -> str:
     return _REASONS.get(code, "UNKNOWN")
 
 
-class LinearFlow(Protocol):
-    """A linear first-order system ``M u̇ + K u = f(t)``, possibly several sharing ``M``, ``K``."""
+class LowRankFlow(Protocol):
+    """Rows ``u_a`` obeying ``M u̇_a + Ξ C (Ξᵀ u_a − p_a) = 0`` with one ``M`` and ``Ξ C Ξᵀ``."""
 
     def combination(self, alpha: float, beta: float) -> tuple[PETSc.Mat, PETSc.Mat]:
         """The operator ``α M + β K`` and a sparse matrix to build its preconditioner from."""
         ...
 
-    def source(self, t: float, system: int, out: PETSc.Vec) -> None:
-        """Write the source ``f(t)`` of system number ``system`` into ``out``."""
+    def factor(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``Ξ`` (n × L), the weights ``C`` (L,) and the rows ``P`` (rows × L)."""
         ...
 
 
@@ -57,7 +58,7 @@ class ImplicitSolve:
 
     def __init__(
         self,
-        flow: LinearFlow,
+        flow: LowRankFlow,
         alpha: float,
         beta: float,
         *,
@@ -92,85 +93,69 @@ class ImplicitSolve:
             )
 
 
-class ThetaMethod:
-    """The θ-method ``(M + θΔt K) u^{n+1} = (M − (1−θ)Δt K) u^n + Δt [θ f^{n+1} + (1−θ) f^n]``."""
+class RowStepper:
+    """θ-method or BDF2 for all rows of a :class:`LowRankFlow`, as rank-``L`` updates."""
 
     def __init__(
         self,
-        flow: LinearFlow,
+        flow: LowRankFlow,
         dt: float,
+        integrator: str = "theta",
         theta: float = 0.5,
         *,
-        name: str | None = None,
-        prefix: str = "theta_",
+        prefix: str = "rows_",
         pc_type: str = "cholesky",
     ) -> None:
-        if not 0.0 <= theta <= 1.0:
-            raise ValueError(f"θ must lie in [0, 1], got {theta}")
-        self.flow, self.dt, self.theta = flow, dt, theta
-        self.name = name or f"θ-method (θ = {theta:g})"
-        self.steps = 0
-        self._solve = ImplicitSolve(flow, 1.0, theta * dt, prefix=prefix, pc_type=pc_type)
-        self._explicit, _ = flow.combination(1.0, -(1.0 - theta) * dt)
-        self._rhs, self._force = self._solve.vectors(2)
+        if integrator == "theta":
+            if not 0.0 <= theta <= 1.0:
+                raise ValueError(f"θ must lie in [0, 1], got {theta}")
+            self.name, shifts = f"θ-method (θ = {theta:g})", [(1.0, theta * dt)]
+        elif integrator == "bdf2":
+            self.name, shifts = "BDF2", [(1.0, 0.5 * dt), (1.5, dt)]
+        else:
+            raise ValueError(f"integrator must be 'theta' or 'bdf2', got {integrator!r}")
+        self.integrator, self.dt, self.steps = integrator, dt, 0
+        self.xi, self.weights, self.targets = flow.factor()
+        self._solves = [
+            ImplicitSolve(flow, a, b, prefix=prefix, pc_type=pc_type) for a, b in shifts
+        ]
+        self._responses: list[np.ndarray | None] = [None] * len(shifts)
+        self._previous: np.ndarray | None = None
 
     @property
     def ksps(self) -> list[PETSc.KSP]:
-        """The KSP of the implicit solve (to adjust its settings)."""
-        return [self._solve.ksp]
+        """The KSPs of the implicit solves (θ: one; BDF2: its Crank–Nicolson start, then its
+        own), to adjust their settings before the first step."""
+        return [solve.ksp for solve in self._solves]
 
-    def step(self, systems: Sequence[PETSc.Vec], t: float) -> None:
-        """Advance every system from ``t`` to ``t + Δt`` in place."""
-        dt, theta = self.dt, self.theta
-        where = f"{self.name} step {self.steps + 1} (t = {t:.6g} → {t + dt:.6g})"
-        rhs, force = self._rhs, self._force
-        for i, u in enumerate(systems):
-            self._explicit.mult(u, rhs)
-            self.flow.source(t, i, force)
-            rhs.axpy((1.0 - theta) * dt, force)
-            self.flow.source(t + dt, i, force)
-            rhs.axpy(theta * dt, force)
-            self._solve(rhs, u, f"{where}, system {i}")
-        self.steps += 1
+    def _response(self, k: int, where: str) -> np.ndarray:
+        """``(α M + β K)⁻¹ Ξ`` of shift ``k`` (computed once)."""
+        if self._responses[k] is None:
+            solve = self._solves[k]
+            rhs, u = solve.vectors(2)
+            columns = np.empty_like(self.xi)
+            for l in range(self.xi.shape[1]):
+                rhs.getArray()[:] = self.xi[:, l]
+                solve(rhs, u, f"{where}, response {l}")
+                columns[:, l] = u.getArray()
+            self._responses[k] = columns
+        return self._responses[k]
 
+    def _update(self, base: np.ndarray, response: np.ndarray) -> np.ndarray:
+        """``U_base − Δt (U_base Ξ − P) C Yᵀ``."""
+        return base - self.dt * ((base @ self.xi - self.targets) * self.weights) @ response.T
 
-class BDF2:
-    """BDF2 ``(3/2 M + Δt K) u^{n+1} = M (2u^n − ½u^{n−1}) + Δt f^{n+1}``, CN-started."""
-
-    def __init__(
-        self, flow: LinearFlow, dt: float, *, prefix: str = "bdf2_", pc_type: str = "cholesky"
-    ) -> None:
-        self.flow, self.dt = flow, dt
-        self.name = "BDF2"
-        self.steps = 0
-        self._start = ThetaMethod(
-            flow, dt, 0.5, name="BDF2 start (Crank–Nicolson)", prefix=prefix, pc_type=pc_type
-        )
-        self._solve = ImplicitSolve(flow, 1.5, dt, prefix=prefix, pc_type=pc_type)
-        self._mass, _ = flow.combination(1.0, 0.0)
-        self._rhs, self._history, self._force = self._solve.vectors(3)
-        self._previous: list[PETSc.Vec] | None = None
-
-    @property
-    def ksps(self) -> list[PETSc.KSP]:
-        """The KSPs of the Crank–Nicolson start and of the BDF2 steps, in that order."""
-        return [*self._start.ksps, self._solve.ksp]
-
-    def step(self, systems: Sequence[PETSc.Vec], t: float) -> None:
-        """Advance every system from ``t`` to ``t + Δt`` in place."""
-        if self._previous is None:
-            self._previous = [u.copy() for u in systems]
-            self._start.step(systems, t)
-            self.steps += 1
-            return
+    def step(self, rows: np.ndarray, t: float) -> None:
+        """Advance every row of ``rows`` (owned rows × n, updated in place) by ``Δt``."""
         where = f"{self.name} step {self.steps + 1} (t = {t:.6g} → {t + self.dt:.6g})"
-        rhs, history, force = self._rhs, self._history, self._force
-        for i, (u, previous) in enumerate(zip(systems, self._previous, strict=True)):
-            history.waxpy(-0.25, previous, u)  # u^n − ¼u^{n−1}; times 2 below
-            self._mass.mult(history, rhs)
-            rhs.scale(2.0)
-            self.flow.source(t + self.dt, i, force)
-            rhs.axpy(self.dt, force)
-            u.copy(previous)
-            self._solve(rhs, u, f"{where}, system {i}")
+        if self.integrator == "theta" or self._previous is None:
+            if self.integrator == "bdf2":
+                self._previous = rows.copy()
+            rows[:] = self._update(rows, self._response(0, where))
+        else:
+            start = (4.0 * rows - self._previous) / 3.0
+            self._previous[:] = rows
+            rows[:] = self._update(start, self._response(1, where))
+        if not np.all(np.isfinite(rows)):
+            raise RuntimeError(f"{where}: the fields became NaN or inf")
         self.steps += 1
