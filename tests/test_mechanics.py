@@ -69,3 +69,32 @@ def test_layer_energy_balance_is_an_instantaneous_identity():
         # the last flux is the rate of change of the cost: dC/dt = ∂C/∂θ·θ̇
         _, grad = cost.gradient(theta)
         assert abs(eb.flux[-1] - grad @ theta_dot) < 1e-10 * eb.scale()
+
+
+def test_layer_energy_balance_along_a_time_stepped_trajectory_has_the_integrator_order():
+    """E_m(T) − E_m(0) = ∫ (F_m − F_{m+1} − 2γE_m) dt along an RK4 trajectory of the damped
+    dynamics, the integral by Simpson's rule on the steps: the defect is O(h⁴)."""
+    from discrete.training import Momentum, run
+
+    net = tanh_network()
+    rng = np.random.default_rng(2)
+    data = DataSet(rng.standard_normal((4, 5)), rng.standard_normal((4, 3)))
+    cost = Cost(net, data, np.full(3, 1 / 3))
+    rates = np.full(net.params.size, 0.8)
+    theta0 = 0.5 * rng.standard_normal(net.params.size)
+    gamma, T = 0.7, 1.0
+    steps, defects = np.array([10, 20, 40]), []
+    for n in steps:
+        traj = run(Momentum(cost, rates, T / n, gamma, scheme="rk4"), theta0, int(n))
+        balances = [
+            energy_balance(cost, th, v, rates, gamma)
+            for th, v in zip(traj.thetas, traj.velocities, strict=True)
+        ]
+        energy = np.array([b.energy for b in balances])
+        rhs = np.array([b.flux[:-1] - b.flux[1:] + b.friction for b in balances])
+        w = np.ones(n + 1)
+        w[1:-1:2], w[2:-1:2] = 4.0, 2.0
+        integral = (T / n) / 3.0 * (w[:, None] * rhs).sum(axis=0)
+        defects.append(np.max(np.abs(energy[-1] - energy[0] - integral)))
+    order = -np.polyfit(np.log(steps), np.log(defects), 1)[0]
+    assert order >= 3.8, defects
