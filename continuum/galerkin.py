@@ -87,6 +87,19 @@ class GalerkinNetwork:
             start += nb
         self.size = start
 
+    @property
+    def shapes(self) -> list[tuple[int, int]]:
+        """``(n_{m+1}, n_m)``: the full shape of every weight coefficient matrix."""
+        return list(self._shapes)
+
+    def per_group(self, values: list[tuple[float, float]]) -> Array:
+        """A local coefficient vector equal to ``values[m] = (weights, biases)`` per layer."""
+        v = np.zeros(self.size)
+        for m, (vw, vb) in enumerate(values):
+            v[self._w[m]] = vw
+            v[self._b[m]] = vb
+        return v
+
     def W(self, theta: Array, m: int) -> Array:
         """This rank's rows of the coefficient matrix ``W^(m)``."""
         return theta[self._w[m]].reshape(-1, self._shapes[m][1])

@@ -97,7 +97,7 @@ class GalerkinModel:
             s.evaluation_matrix(c.points) for s, c in zip(self.spaces, conv.layers, strict=True)
         ]
         tr = cfg.training
-        rates = self._rates()
+        rates = self.galerkin.per_group(setup.dictionary.continuum_rates())
         if cfg.continuum.integrator == "implicit":
             self.rule = implicit_rule(self.galerkin, rates, cfg)
         else:
@@ -113,14 +113,6 @@ class GalerkinModel:
             )
         theta0 = self.galerkin.interpolate(self._weight_init(), self._bias_init())
         self.state = self.rule.initial(theta0)
-
-    def _rates(self) -> Array:
-        g = self.galerkin
-        rates = np.zeros(g.size)
-        for m, (rw, rb) in enumerate(self.setup.dictionary.continuum_rates()):
-            rates[g._w[m]] = rw
-            rates[g._b[m]] = rb
-        return rates
 
     def _weight_init(self):
         cfg, conv = self.setup.config, self.setup.convention
@@ -179,7 +171,7 @@ class GalerkinModel:
 
     def series(self) -> dict[str, tuple[int, ...]]:
         out = {}
-        for m, shape in enumerate(self.galerkin._shapes):
+        for m, shape in enumerate(self.galerkin.shapes):
             w, b, vw, vb = self._layer_names(m)
             out[w], out[b] = shape, (shape[0],)
             if self.state.velocity is not None:

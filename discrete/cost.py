@@ -31,7 +31,8 @@ class Cost:
         self.data = data
         self.dx = np.asarray(output_measure, dtype=float)
 
-    def _batch(self, samples: Array | None) -> tuple[Array, Array]:
+    def batch(self, samples: Array | None) -> tuple[Array, Array]:
+        """Inputs and targets of the given samples (all of them for ``None``)."""
         if samples is None:
             return self.data.X, self.data.Y
         return self.data.X[samples], self.data.Y[samples]
@@ -40,7 +41,7 @@ class Cost:
         return trace.output - Y
 
     def value(self, theta: Array, samples: Array | None = None) -> float:
-        X, Y = self._batch(samples)
+        X, Y = self.batch(samples)
         r = self.network.forward(theta, X).output - Y
         return 0.5 * float(np.mean(np.sum(self.dx * r * r, axis=1)))
 
@@ -51,7 +52,7 @@ class Cost:
 
     def gradient(self, theta: Array, samples: Array | None = None) -> tuple[float, Array]:
         """``C`` and ``∂C/∂θ`` (back-propagation with ``∂C/∂Z = Δx (Z − Y)/L``)."""
-        X, Y = self._batch(samples)
+        X, Y = self.batch(samples)
         trace = self.network.forward(theta, X)
         r = trace.output - Y
         L = X.shape[0]

@@ -148,7 +148,7 @@ def energy_balance(
     fluxes come independently from the forward tangent ``ż`` and the backward ``δ``.
     """
     net = cost.network
-    X, Y = cost._batch(samples)
+    X, Y = cost.batch(samples)
     trace = net.forward(theta, X)
     L = X.shape[0]
     grad, deltas = net.backward(theta, trace, cost.dx * (trace.output - Y) / L)
