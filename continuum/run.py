@@ -70,15 +70,26 @@ class Recorder:
         self.model = model
 
     def declare(self, out: FieldsFile) -> None:
+        """Create every dataset; ``[output] fields`` selects the per-step field arrays
+        (``w``: W, w and w_at_lattice; ``b``: b, bias and b_at_lattice; ``cost``; ``energy``).
+        Times, the training state (for ``--resume``) and the comparison are always written."""
         s = self.setup
         net, conv = s.network, s.convention
+        fields = set(s.config.output.fields)
+        continuum = self.model is not None
         out.series("/discrete/times", ())
         for m, layer in enumerate(net.layers):
             shape = (layer.n_out, layer.n_in)
-            for name in ("W", "w"):
-                out.series(f"/discrete/layer{m}/{name}", shape)
-            for name in ("b", "bias"):
-                out.series(f"/discrete/layer{m}/{name}", (layer.n_out,))
+            if "w" in fields:
+                out.series(f"/discrete/layer{m}/W", shape)
+                out.series(f"/discrete/layer{m}/w", shape)
+                if continuum:
+                    out.series(f"/continuum/layer{m}/w_at_lattice", shape)
+            if "b" in fields:
+                out.series(f"/discrete/layer{m}/b", (layer.n_out,))
+                out.series(f"/discrete/layer{m}/bias", (layer.n_out,))
+                if continuum:
+                    out.series(f"/continuum/layer{m}/b_at_lattice", (layer.n_out,))
         for m, c in enumerate(conv.layers):
             out.static(
                 f"/discrete/coords/layer{m}",
@@ -91,16 +102,16 @@ class Recorder:
         if s.rule.second_order:
             out.series("/discrete/state/velocity", (net.params.size,))
         out.series("/discrete/state/step", (), dtype=np.int64)
-        out.series("/diagnostics/cost_discrete", ())
-        out.series("/diagnostics/energy", ())
-        if self.model is not None:
+        if "cost" in fields:
+            out.series("/diagnostics/cost_discrete", ())
+        if "energy" in fields:
+            out.series("/diagnostics/energy", ())
+        if continuum:
             out.series("/continuum/times", ())
-            out.series("/diagnostics/cost_continuum", ())
+            if "cost" in fields:
+                out.series("/diagnostics/cost_continuum", ())
             out.series("/comparison/l2_error_w", ())
             out.series("/comparison/l2_error_b", ())
-            for m, layer in enumerate(net.layers):
-                out.series(f"/continuum/layer{m}/w_at_lattice", (layer.n_out, layer.n_in))
-                out.series(f"/continuum/layer{m}/b_at_lattice", (layer.n_out,))
             for name, tail in self.model.series().items():
                 out.series(name, tail)
             for name, data in self.model.static().items():

@@ -134,3 +134,23 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
             "/comparison/l2_error_w",
         ):
             np.testing.assert_allclose(a[name][()], b[name][()], rtol=0, atol=1e-12, err_msg=name)
+
+
+def test_output_fields_select_the_per_step_arrays(tmp_path):
+    config = tmp_path / "few.toml"
+    config.write_text(
+        '[network]\nwidths = [8, 8]\n[data]\ninput = "sin(pi*y)"\n'
+        'target = "x"\n[training]\nsteps = 4\n[output]\nevery = 2\n'
+        'fields = ["cost"]\n'
+    )
+    assert run_cli("run", str(config), "-o", str(tmp_path / "o"), "-q").returncode == 0
+    with h5py.File(tmp_path / "o" / "fields.h5") as f:
+        assert len(f["/diagnostics/cost_discrete"]) == len(f["/diagnostics/cost_continuum"]) == 3
+        for absent in (
+            "/discrete/layer0/W",
+            "/continuum/layer0/w_at_lattice",
+            "/discrete/layer0/b",
+            "/diagnostics/energy",
+        ):
+            assert absent not in f
+        assert len(f["/comparison/l2_error_w"]) == 3 and len(f["/discrete/state/theta"]) == 3
