@@ -101,6 +101,12 @@ class GalerkinModel:
         if cfg.continuum.integrator == "implicit":
             self.rule = implicit_rule(self.galerkin, rates, cfg)
         else:
+            if cfg.continuum.dt not in (None, tr.dt):
+                raise ValueError(
+                    f"[continuum] dt = {cfg.continuum.dt:g} with integrator = 'matched': the "
+                    f"matched continuum steps with the training dt = {tr.dt:g}; drop the key "
+                    "or choose integrator = 'implicit'"
+                )
             self.rule = make_rule(
                 tr.rule,
                 self.galerkin,
