@@ -49,17 +49,16 @@ from dataclasses import dataclass
 from mpi4py import MPI  # first: it loads the MPI library that DOLFINx links against
 
 # isort: split
-import dolfinx.fem.petsc
 import numpy as np
 import scipy.linalg
 import scipy.sparse
-import ufl
-from dolfinx import fem, geometry, la
+from dolfinx import fem, la
 from petsc4py import PETSc
 
 import meshes
 
 from .lowrank import LowRankKernel
+from .spaces import local_dofs, mass_matrix, point_evaluation
 from .timestepping import RowStepper, converged_reason_name
 
 LOAD_POINTS_EXTRA = 6
@@ -130,7 +129,7 @@ class CellQuadrature:
                     np.broadcast_to(dofs[:, None, :], shape).ravel(),
                 ),
             ),
-            shape=(cells * points_per_cell, _local_dofs(space)),
+            shape=(cells * points_per_cell, local_dofs(space)),
         )
         points = start[:, None] + (end - start)[:, None] * reference[None, :]
         weights = np.abs(end - start)[:, None] * reference_weights[None, :]
@@ -139,60 +138,6 @@ class CellQuadrature:
     def loads(self, values: np.ndarray) -> np.ndarray:
         """Load vectors ``∫ f_l φ_j dx`` (local dofs × samples) of values ``f_l(points)``."""
         return self.basis.T @ (self.weights[:, None] * values)
-
-
-def _local_dofs(space: fem.FunctionSpace) -> int:
-    """Number of dofs on this rank, owned and ghosts."""
-    index_map = space.dofmap.index_map
-    return index_map.size_local + index_map.num_ghosts
-
-
-def point_evaluation(
-    space: fem.FunctionSpace, points: np.ndarray
-) -> tuple[scipy.sparse.csr_matrix, np.ndarray]:
-    """The point-evaluation matrix ``E[i, j] = φ_j(points[i])`` over this rank's owned cells.
-
-    Cells are found with a bounding-box tree and exact collision tests, points pulled back to
-    the reference cell by the coordinate map and the basis tabulated there. Returns ``E``
-    (columns: local dofs) and the mask of points found in an owned cell (a point on a shared
-    vertex uses the first cell found).
-    """
-    msh = space.mesh
-    tdim, gdim = msh.topology.dim, msh.geometry.dim
-    owned = np.arange(msh.topology.index_map(tdim).size_local, dtype=np.int32)
-    tree = geometry.bb_tree(msh, tdim, entities=owned)
-    xyz = np.zeros((len(points), 3))
-    xyz[:, 0] = points
-    colliding = geometry.compute_colliding_cells(
-        msh, geometry.compute_collisions_points(tree, xyz), xyz
-    )
-    found = colliding.offsets[1:] > colliding.offsets[:-1]
-    hit = np.flatnonzero(found)
-    first_cell = colliding.array[colliding.offsets[:-1][found]]
-    cmap, nodes, coordinates = msh.geometry.cmaps[0], msh.geometry.dofmaps[0], msh.geometry.x
-    rows, cols = [np.empty(0, dtype=np.int64)], [np.empty(0, dtype=np.int64)]
-    values = [np.empty(0)]
-    for cell in np.unique(first_cell):
-        indices = hit[first_cell == cell]
-        reference = cmap.pull_back(xyz[indices, :gdim], coordinates[nodes[cell], :gdim])
-        table = space.element.basix_element.tabulate(0, reference)[0, :, :, 0]
-        dofs = space.dofmap.cell_dofs(cell)
-        rows.append(np.repeat(indices, len(dofs)))
-        cols.append(np.tile(dofs, len(indices)))
-        values.append(table.ravel())
-    matrix = scipy.sparse.csr_matrix(
-        (np.concatenate(values), (np.concatenate(rows), np.concatenate(cols))),
-        shape=(len(points), _local_dofs(space)),
-    )
-    return matrix, found
-
-
-def mass_matrix(space: fem.FunctionSpace) -> PETSc.Mat:
-    """The mass matrix ``M_ij = ∫ φ_i φ_j dx`` (PETSc AIJ on the space's communicator)."""
-    u, v = ufl.TrialFunction(space), ufl.TestFunction(space)
-    mass = dolfinx.fem.petsc.assemble_matrix(fem.form(ufl.inner(u, v) * ufl.dx))
-    mass.assemble()
-    return mass
 
 
 def with_bias_row(mass: PETSc.Mat) -> PETSc.Mat:
@@ -289,7 +234,7 @@ class PerceptronSolver:
         self.input_space = fem.functionspace(
             meshes.interval(MPI.COMM_SELF, input_cells or cells), element
         )
-        self.n_y = _local_dofs(self.input_space)
+        self.n_y = local_dofs(self.input_space)
         self._width = self.n_y + 1 if problem.bias else self.n_y
         self._quadrature_x = CellQuadrature.on(self.output_space, degree + LOAD_POINTS_EXTRA)
         self._quadrature_y = CellQuadrature.on(self.input_space, degree + LOAD_POINTS_EXTRA)

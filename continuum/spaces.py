@@ -34,6 +34,62 @@ def petsc_to_csr(A) -> sp.csr_matrix:
     return sp.csr_matrix((data, indices, indptr), shape=A.getSize())
 
 
+def local_dofs(space: fem.FunctionSpace) -> int:
+    """Number of dofs on this rank, owned and ghosts."""
+    index_map = space.dofmap.index_map
+    return index_map.size_local + index_map.num_ghosts
+
+
+def point_evaluation(
+    space: fem.FunctionSpace, points: np.ndarray
+) -> tuple[sp.csr_matrix, np.ndarray]:
+    """The point-evaluation matrix ``E[i, j] = φ_j(points[i])`` over this rank's owned cells
+    (``points`` of shape ``(N,)`` or ``(N, d)``).
+
+    Cells are found with a bounding-box tree and exact collision tests, points pulled back to
+    the reference cell by the coordinate map and the basis tabulated there. Returns ``E``
+    (columns: local dofs) and the mask of points found in an owned cell (a point on a shared
+    vertex uses the first cell found).
+    """
+    msh = space.mesh
+    tdim, gdim = msh.topology.dim, msh.geometry.dim
+    owned = np.arange(msh.topology.index_map(tdim).size_local, dtype=np.int32)
+    tree = geometry.bb_tree(msh, tdim, entities=owned)
+    points = np.asarray(points, dtype=float).reshape(len(points), -1)
+    xyz = np.zeros((len(points), 3))
+    xyz[:, : points.shape[1]] = points
+    colliding = geometry.compute_colliding_cells(
+        msh, geometry.compute_collisions_points(tree, xyz), xyz
+    )
+    found = colliding.offsets[1:] > colliding.offsets[:-1]
+    hit = np.flatnonzero(found)
+    first_cell = colliding.array[colliding.offsets[:-1][found]]
+    cmap, nodes, coordinates = msh.geometry.cmaps[0], msh.geometry.dofmaps[0], msh.geometry.x
+    rows, cols = [np.empty(0, dtype=np.int64)], [np.empty(0, dtype=np.int64)]
+    values = [np.empty(0)]
+    for cell in np.unique(first_cell):
+        indices = hit[first_cell == cell]
+        reference = cmap.pull_back(xyz[indices, :gdim], coordinates[nodes[cell], :gdim])
+        table = space.element.basix_element.tabulate(0, reference)[0, :, :, 0]
+        dofs = space.dofmap.cell_dofs(cell)
+        rows.append(np.repeat(indices, len(dofs)))
+        cols.append(np.tile(dofs, len(indices)))
+        values.append(table.ravel())
+    matrix = sp.csr_matrix(
+        (np.concatenate(values), (np.concatenate(rows), np.concatenate(cols))),
+        shape=(len(points), local_dofs(space)),
+    )
+    return matrix, found
+
+
+def mass_matrix(space: fem.FunctionSpace):
+    """The mass matrix ``M_ij = ∫ φ_i φ_j dx`` (PETSc AIJ on the space's communicator)."""
+    u, v = ufl.TrialFunction(space), ufl.TestFunction(space)
+    mass = assemble_matrix(fem.form(ufl.inner(u, v) * ufl.dx))
+    mass.assemble()
+    return mass
+
+
 class FactorSpace:
     """A Lagrange space ``V`` of degree ``p`` on one coordinate domain, with M, T, ω and E."""
 
@@ -43,9 +99,7 @@ class FactorSpace:
         self.V = fem.functionspace(domain, ("Lagrange", degree))
         self.gdim = domain.geometry.dim
         self.tdim = domain.topology.dim
-        u, v = ufl.TrialFunction(self.V), ufl.TestFunction(self.V)
-        M = assemble_matrix(fem.form(u * v * ufl.dx))
-        M.assemble()
+        M = mass_matrix(self.V)
         self.mass_petsc = M
         self.mass = petsc_to_csr(M)
         self._mass_lu = spla.splu(self.mass.tocsc())
@@ -103,26 +157,11 @@ class FactorSpace:
 
     def evaluation_matrix(self, points: Array) -> sp.csr_matrix:
         """``E_ia = φ_a(p_i)`` for points ``p`` of shape ``(N, d)`` inside the domain."""
-        points = np.asarray(points, dtype=float).reshape(len(points), -1)
-        padded = np.zeros((len(points), 3))
-        padded[:, : points.shape[1]] = points
-        tree = geometry.bb_tree(self.mesh, self.tdim)
-        candidates = geometry.compute_collisions_points(tree, padded)
-        hits = geometry.compute_colliding_cells(self.mesh, candidates, padded)
-        x, gdofs = self.mesh.geometry.x, self.mesh.geometry.dofmaps[0]
-        cmap = self.mesh.geometry.cmaps[0]
-        rows, cols, vals = [], [], []
-        for i, p in enumerate(padded):
-            cells = hits.links(i)
-            if len(cells) == 0:
-                raise ValueError(f"point {points[i]} lies outside the mesh of this coordinate")
-            c = cells[0]
-            ref = cmap.pull_back(p[None, : self.gdim], x[gdofs[c]][:, : self.gdim])
-            phi = self.element.tabulate(0, ref)[0, 0, :, 0]
-            rows.extend([i] * len(phi))
-            cols.extend(self.V.dofmap.cell_dofs(c))
-            vals.extend(phi)
-        return sp.csr_matrix((vals, (rows, cols)), shape=(len(points), self.size))
+        matrix, found = point_evaluation(self.V, points)
+        if not found.all():
+            outside = np.asarray(points).reshape(len(points), -1)[~found]
+            raise ValueError(f"points {outside} lie outside the mesh of this coordinate")
+        return matrix
 
 
 def _jacobian_determinant(cell_x: Array, tdim: int) -> float:
