@@ -112,26 +112,27 @@ class FactorSpace:
         return self.V.element.basix_element
 
     def _quadrature(self, qdeg: int) -> None:
+        """Gauss points, weights ``ω_q = w_q |det J|`` and the tabulation ``T`` on all cells.
+
+        The geometry is affine-or-bilinear (degree 1): points and Jacobians come from the
+        degree-1 Lagrange basis of the cell, vectorised over cells.
+        """
         cell = basix.CellType.interval if self.tdim == 1 else basix.CellType.quadrilateral
         ref_points, ref_weights = basix.make_quadrature(cell, qdeg)
-        phi = self.element.tabulate(0, ref_points)[0, :, :, 0]  # (nq, ndofs_cell)
+        phi = self.element.tabulate(0, ref_points)[0, :, :, 0]  # (nq, ndofs per cell)
+        geometry_basis = basix.create_element(basix.ElementFamily.P, cell, 1)
+        shape = geometry_basis.tabulate(1, ref_points)[..., 0]  # (1 + tdim, nq, nodes)
+        nodes = self.mesh.geometry.x[self.mesh.geometry.dofmaps[0]][..., : self.tdim]
+        points = np.einsum("qk,ckd->cqd", shape[0], nodes)
+        jacobian = np.einsum("iqk,ckd->cqdi", shape[1:], nodes)
+        det = np.abs(np.linalg.det(jacobian)) if self.tdim > 1 else np.abs(jacobian[..., 0, 0])
         dofs = self.V.dofmap.list
-        ncells = dofs.shape[0]
-        x = self.mesh.geometry.x
-        gdofs = self.mesh.geometry.dofmaps[0]
-        cmap = self.mesh.geometry.cmaps[0]
-        points, weights = [], []
-        for c in range(ncells):
-            cell_x = x[gdofs[c]][:, : self.gdim]
-            pts = cmap.push_forward(ref_points, cell_x)
-            points.append(pts[:, : self.tdim])
-            weights.append(ref_weights * _jacobian_determinant(cell_x, self.tdim))
-        nq = len(ref_weights)
+        ncells, nq = dofs.shape[0], len(ref_weights)
         rows = np.repeat(np.arange(ncells * nq), dofs.shape[1])
         cols = np.repeat(dofs, nq, axis=0).ravel()
         vals = np.tile(phi, (ncells, 1)).ravel()
-        self.quadrature_points = np.concatenate(points)
-        self.quadrature_weights = np.concatenate(weights)
+        self.quadrature_points = points.reshape(-1, self.tdim)
+        self.quadrature_weights = (det * ref_weights[None, :]).ravel()
         self.tabulation = sp.csr_matrix((vals, (rows, cols)), shape=(ncells * nq, self.size))
         self._load = (self.tabulation.T @ sp.diags(self.quadrature_weights)).tocsr()
 
@@ -162,14 +163,6 @@ class FactorSpace:
             outside = np.asarray(points).reshape(len(points), -1)[~found]
             raise ValueError(f"points {outside} lie outside the mesh of this coordinate")
         return matrix
-
-
-def _jacobian_determinant(cell_x: Array, tdim: int) -> float:
-    """|det J| of an affine interval or parallelogram cell (vertices in DOLFINx order)."""
-    if tdim == 1:
-        return float(np.linalg.norm(cell_x[1] - cell_x[0]))
-    e1, e2 = cell_x[1] - cell_x[0], cell_x[2] - cell_x[0]
-    return float(abs(e1[0] * e2[1] - e1[1] * e2[0]))
 
 
 class PointSpace:
