@@ -102,7 +102,7 @@ def run_ensemble(config: Config, seeds: int, outdir: str | Path, comm: MPI.Comm)
             rows.setdefault(f"/ensemble/layer{m}/b_std", []).append(sparts[net.depth + m])
         if model is not None:
             model.advance_to(t)
-            wc, _ = model.lattice_fields()
+            wc = [net.layers[m].dense(a) for m, a in enumerate(model.lattice_fields()[0])]
             err = np.sqrt(
                 sum(
                     lattice_l2(wm[m] - wc[m], conv.layers[m + 1].measure, conv.layers[m].measure)

@@ -28,6 +28,7 @@ from .implicit import ImplicitFlow, ImplicitMomentum
 from .local import FlowSolver, LocalTheory, WaveSolver
 from .perceptron import PerceptronProblem, PerceptronSolver
 from .spaces import FactorSpace, PointSpace
+from .unitcell import UnitCellNetwork
 
 Array = np.ndarray
 
@@ -85,7 +86,8 @@ class GalerkinModel:
             coordinate_space(c, cfg.continuum.cells, cfg.continuum.degree, MPI.COMM_SELF)
             for c in conv.layers
         ]
-        self.galerkin = GalerkinNetwork(
+        fields = UnitCellNetwork if conv.weights == "unit-cell" else GalerkinNetwork
+        self.galerkin = fields(
             setup.network,
             self.spaces,
             data_function(cfg.data.input, conv.layers[0], "y"),
@@ -329,7 +331,6 @@ class PerceptronModel(MeshSolverModel):
             "/continuum/layer0/bias_coefficients": gather_owned(self.comm, self.solver.b),
         }
 
-
     def set_state(self, arrays: dict[str, Array], step: int) -> None:
         rows = self.solver._state.array.reshape(-1, self.solver._width)
         owned = len(self.solver.W)
@@ -410,7 +411,6 @@ class LocalModel(MeshSolverModel):
             for name, f in self._fields().items()
         }
 
-
     def set_state(self, arrays: dict[str, Array], step: int) -> None:
         for name, f in self._fields().items():
             f.x.petsc_vec.getArray()[:] = owned_part(self.comm, arrays[name], self.counts)
@@ -434,9 +434,17 @@ def continuum_model(setup: DiscreteSetup, comm: MPI.Comm):
                 "rule's own explicit scheme) for this network"
             )
         return PerceptronModel(setup, comm)
-    if any(layer.banded for layer in setup.network.layers):
+    if setup.convention.weights == "linear":
         raise ValueError(
-            "banded layers have no tensor-product continuum here: their limit is ultra-local "
-            "(docs/toy-models.md); set [continuum] enabled = false and read the printed theory"
+            "the linear ordering is a statement at fixed lattice spacing (its stiffness vanishes "
+            "like a²); solve the banded layers' continuum with [coordinates] weights = "
+            "'unit-cell' (docs/toy-models.md), or set [continuum] enabled = false"
+        )
+    if any(layer.banded for layer in setup.network.layers) and (
+        setup.convention.weights != "unit-cell"
+    ):
+        raise ValueError(
+            "banded layers have no product-domain continuum: use [coordinates] weights = "
+            "'unit-cell' (their ultra-local limit), or set [continuum] enabled = false"
         )
     return GalerkinModel(setup, comm)

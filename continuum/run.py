@@ -51,12 +51,14 @@ def field_errors(
     network, convention, w: list[Array], b: list[Array], wc: list[Array], bc: list[Array]
 ) -> tuple[float, float]:
     """Distances of the discrete fields ``(w, b)`` from the continuum ``(w_h, b_h)`` at the
-    lattice, summed over layers: ``(Σ_m ‖w − w_h‖²)^½`` and ``(Σ_m Σ_i Δx_i (b − b_h)²)^½``.
-    (Dense layers: the continuum exists for the product convention.)"""
+    lattice, summed over layers: ``(Σ_m ‖w − w_h‖²)^½`` and ``(Σ_m Σ_i Δx_i (b − b_h)²)^½``;
+    both in the network's storage (banded layers: one column per offset)."""
     err_w = err_b = 0.0
     for m in range(network.depth):
         dx, dy = convention.layers[m + 1].measure, convention.layers[m].measure
-        err_w += lattice_l2(w[m] - wc[m], dx, dy) ** 2
+        if convention.weights != "product":  # components of a field at x_i: Σ_i Δx_i Σ_s
+            dy = np.ones_like(dy)
+        err_w += lattice_l2(network.layers[m].dense(w[m] - wc[m]), dx, dy) ** 2
         if network.bias:
             err_b += float(np.sum(dx * (b[m] - bc[m]) ** 2))
     return float(np.sqrt(err_w)), float(np.sqrt(err_b))
@@ -145,7 +147,7 @@ class Recorder:
             wc, bc = self.model.lattice_fields()
             err_w, err_b = field_errors(net, conv, w, b, wc, bc)
             for m in range(net.depth):
-                rows[f"/continuum/layer{m}/w_at_lattice"] = wc[m]
+                rows[f"/continuum/layer{m}/w_at_lattice"] = net.layers[m].dense(wc[m])
                 rows[f"/continuum/layer{m}/b_at_lattice"] = bc[m]
             rows["/continuum/times"] = np.float64(self.model.t)
             rows["/diagnostics/cost_continuum"] = np.float64(self.model.cost())

@@ -95,6 +95,11 @@ class FieldTheory:
             )
         if self.local is not None:
             lines.append(self.local.summary())
+        elif s.convention.weights == "unit-cell":
+            lines.append(
+                "unit-cell limit (a → 0): ultra-local, z(x) = Σ_s w_s(x) h(x) + b(x); "
+                "δC/δw_s is the same for every s, so only Σ_s w_s is fixed by the data"
+            )
         elif self.linear and s.network.depth == 1:
             lines.append("the discrete Hessian is not banded: the theory is nonlocal")
         if s.network.activation.name.startswith("quadratic") and s.network.depth == 2:

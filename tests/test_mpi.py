@@ -34,7 +34,16 @@ DOLFINX_NUMBERED = ("coefficients", "velocity", "acceleration", "dof_coordinates
 
 @pytest.mark.mpi
 @pytest.mark.parametrize(
-    "example", ["deep-tanh", "sgd", "image-layer", "perceptron", "goldstein", "klein-gordon"]
+    "example",
+    [
+        "deep-tanh",
+        "sgd",
+        "image-layer",
+        "perceptron",
+        "goldstein",
+        "klein-gordon",
+        "toy-banded-unit-cell",
+    ],
 )
 def test_two_ranks_give_the_fields_of_one_rank(example):
     """Every field at the lattice, every discrete array and every comparison agree to 1e-10.
