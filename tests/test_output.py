@@ -11,6 +11,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SYNFIELD = Path(sys.executable).parent / "synfield"
@@ -154,3 +155,32 @@ def test_output_fields_select_the_per_step_arrays(tmp_path):
         ):
             assert absent not in f
         assert len(f["/comparison/l2_error_w"]) == 3 and len(f["/discrete/state/theta"]) == 3
+
+
+@pytest.mark.parametrize("example", ["perceptron", "goldstein", "sgd", "toy-banded-unit-cell"])
+def test_resume_from_a_truncated_file_equals_the_uninterrupted_run(tmp_path, example):
+    """Every kind of continuum model restores its state: the file of an uninterrupted run is
+    cut after a few output steps (as a kill would leave it) and resumed."""
+    from continuum.output import _copy_truncated
+
+    full, cut = tmp_path / "full", tmp_path / "cut"
+    config = ROOT / "examples" / f"{example}.toml"
+    assert run_cli("run", str(config), "-o", str(full), "-q").returncode == 0
+    cut.mkdir()
+    with (
+        h5py.File(full / "fields.h5") as src,
+        h5py.File(cut / "fields.h5", "w", libver="latest") as dst,
+    ):
+        steps = len(src["/discrete/times"])
+        _copy_truncated(src, dst, steps // 2)
+    resumed = run_cli("run", "--resume", str(cut), "-q")
+    assert resumed.returncode == 0, resumed.stderr
+    with h5py.File(full / "fields.h5") as a, h5py.File(cut / "fields.h5") as b:
+        assert len(b["/discrete/times"]) == steps
+        for name in (
+            "/continuum/layer0/w_at_lattice",
+            "/comparison/l2_error_w",
+            "/discrete/layer0/W",
+            "/continuum/layer0/coefficients",
+        ):
+            np.testing.assert_allclose(b[name][()], a[name][()], rtol=0, atol=1e-12, err_msg=name)
