@@ -1,7 +1,10 @@
 """The continuum limit of a discrete setup: which field theory, and which solver.
 
 * dense networks of any depth (product convention): Galerkin tensor-product fields
-  (:mod:`continuum.galerkin`) integrated with the training rule's own time scheme;
+  (:mod:`continuum.galerkin`) integrated with the training rule's own time scheme, or with
+  Newton's method (``integrator = "implicit"``, :mod:`continuum.implicit`);
+* banded networks under the unit-cell convention: their ultra-local limit
+  (:mod:`continuum.unitcell`), with the same schemes;
 * a linear one-layer perceptron with an implicit integrator (``theta``, ``bdf2``): the
   row-decoupled solver with the factored kernel (:mod:`continuum.perceptron`);
 * probe data sets (Goldstein's chain, Klein–Gordon): the local wave equation
