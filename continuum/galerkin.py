@@ -175,6 +175,15 @@ class GalerkinNetwork:
 
     def gradient(self, theta: Array, samples: Array | None = None) -> tuple[float, Array]:
         """``C`` and the Riesz representative of ``δC/δθ`` in coefficient space."""
+        cost, grad, _ = self.backward(theta, samples)
+        return cost, grad
+
+    def backward(
+        self, theta: Array, samples: Array | None = None
+    ) -> tuple[float, Array, list[Array]]:
+        """``C``, the Riesz gradient, and the loads ``d^(m) = ∫ φ δ^(m)`` (m = 1 … M) of the
+        back-propagated fields, one column per sample (``δ`` includes the factor 1 of the
+        cost density; divide by ``L`` for ``∂C``)."""
         net = self.network
         samples = np.arange(self.samples) if samples is None else np.asarray(samples)
         L = len(samples)
@@ -184,8 +193,10 @@ class GalerkinNetwork:
         cost = 0.5 * float(np.mean(self.spaces[-1].integrate(r * r)))
         delta_q = net.dsigma(M, z_q[M]) * r
         grad = np.zeros(self.size)
+        loads: list[Array] = [np.empty(0)] * M
         for m in range(M - 1, -1, -1):
             d = self.spaces[m + 1].load(delta_q)
+            loads[m] = d
             rd = self.spaces[m + 1].solve_mass(d) / L
             rows = self.rows[m]
             riesz = self.riesz0[:, samples] if m == 0 else self.spaces[m].solve_mass(etas[m])
@@ -196,7 +207,26 @@ class GalerkinNetwork:
                 back = self.W(theta, m).T @ d[self.rows[m]]
                 back = self.spaces[m].at_quadrature(self.sum_over_ranks(back))
                 delta_q = net.dsigma(m, z_q[m]) * back
-        return cost, grad
+        return cost, grad, loads
+
+    def tangent(self, theta: Array, theta_dot: Array, samples: Array) -> list[Array]:
+        """Coefficients of ``ż^(m+1) = Ẇ^(m) η^(m) + W^(m) η̇^(m) + ḃ^(m)`` (m = 0 … M−1),
+        with ``η̇^(m) = ∫ ψ σ'(z^(m)) ż^(m)`` and ``η̇^(0) = 0`` (one process: full rows)."""
+        net = self.network
+        z_q, etas = self.forward(theta, samples)
+        zdot: list[Array] = []
+        eta_dot = np.zeros_like(etas[0])
+        for m in range(net.depth):
+            c = (
+                self.W(theta_dot, m) @ etas[m]
+                + self.W(theta, m) @ eta_dot
+                + self.b(theta_dot, m)[:, None]
+            )
+            zdot.append(c)
+            if m + 1 < net.depth:
+                zq_dot = self.spaces[m + 1].at_quadrature(c)
+                eta_dot = self.spaces[m + 1].load(net.dsigma(m + 1, z_q[m + 1]) * zq_dot)
+        return zdot
 
     def lattice_values(self, theta: Array, evaluators: list) -> tuple[list[Array], list[Array]]:
         """``w^(m)(x_i, y_j)`` and ``b^(m)(x_i)`` with point-evaluation matrices per layer."""

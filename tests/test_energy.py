@@ -1,0 +1,58 @@
+"""Energy flow in depth for the continuum fields (SPEC 1.4): the per-layer balance closes for
+the Galerkin system, and its energies and fluxes are the width limit of the network's."""
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+from mpi4py import MPI
+
+from continuum.energy import continuum_energy_balance
+from continuum.limit import continuum_model
+from discrete.config import load_config
+from discrete.experiment import build
+from discrete.mechanics import energy_balance
+from discrete.training import integrate
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def damped_config(N: int):
+    config = load_config(EXAMPLES / "deep-tanh.toml")
+    return dataclasses.replace(
+        config,
+        network=dataclasses.replace(config.network, widths=(N,) * 4),
+        training=dataclasses.replace(
+            config.training, rule="momentum", gamma=1.0, scheme="rk4", steps=25
+        ),
+    )
+
+
+def final(rule, theta0, steps):
+    *_, last = integrate(rule, rule.initial(theta0), steps, steps)
+    return last
+
+
+def test_continuum_layer_balance_closes_and_is_the_width_limit():
+    balances, widths = {}, [16, 32, 64]
+    model = continuum_model(build(damped_config(16)), MPI.COMM_SELF)
+    g = model.galerkin
+    rates = model.rule.rates
+    model.advance_to(0.5)
+    cont = continuum_energy_balance(g, model.state.theta, model.state.velocity, rates, 1.0)
+    assert np.max(np.abs(cont.residual())) < 1e-12 * cont.scale()
+    for N in widths:
+        setup = build(damped_config(N))
+        state = final(setup.rule, setup.theta0, setup.steps)
+        balances[N] = energy_balance(
+            setup.cost, state.theta, state.velocity, setup.dictionary.rates(), 1.0
+        )
+    errors = [
+        np.max(
+            np.abs(np.concatenate([balances[N].energy - cont.energy, balances[N].flux - cont.flux]))
+        )
+        / np.max(np.abs(np.concatenate([cont.energy, cont.flux])))
+        for N in widths
+    ]
+    order = -np.polyfit(np.log(widths), np.log(errors), 1)[0]
+    assert 1.8 <= order <= 2.2, errors
