@@ -44,7 +44,45 @@ Array = np.ndarray
 DataFunction = Callable[[Array, Array], Array]  # (points (n, d), samples (L,)) -> (n, L)
 
 
-class GalerkinNetwork:
+class CoefficientLayout:
+    """Where each layer's weight block (this rank's rows) and bias vector sit in θ."""
+
+    network: Network
+    _shapes: list[tuple[int, int]]
+
+    def _lay_out(self, local_rows: list[int]) -> None:
+        """Blocks ``(local_rows[m] × n_in)`` of weights, then the ``n_out`` biases, per layer."""
+        self._w, self._b = [], []
+        start = 0
+        for m, (n_out, n_in) in enumerate(self._shapes):
+            self._w.append(slice(start, start + local_rows[m] * n_in))
+            start += local_rows[m] * n_in
+            nb = n_out if self.network.bias else 0
+            self._b.append(slice(start, start + nb))
+            start += nb
+        self.size = start
+
+    @property
+    def shapes(self) -> list[tuple[int, int]]:
+        """The full shape of every weight coefficient matrix."""
+        return list(self._shapes)
+
+    def per_group(self, values: list[tuple[float, float]]) -> Array:
+        """A local coefficient vector equal to ``values[m] = (weights, biases)`` per layer."""
+        v = np.zeros(self.size)
+        for m, (vw, vb) in enumerate(values):
+            v[self._w[m]] = vw
+            v[self._b[m]] = vb
+        return v
+
+    def b(self, theta: Array, m: int) -> Array:
+        """The (replicated) coefficient vector of ``b^(m)`` (zeros without biases)."""
+        if not self.network.bias:
+            return np.zeros(self._shapes[m][0])
+        return theta[self._b[m]]
+
+
+class GalerkinNetwork(CoefficientLayout):
     """Continuum fields of a dense network on tensor-product Lagrange spaces."""
 
     def __init__(
@@ -76,39 +114,11 @@ class GalerkinNetwork:
         self.rows = [
             slice(int(c[: comm.rank].sum()), int(c[: comm.rank + 1].sum())) for c in self.row_counts
         ]
-        self._w, self._b = [], []
-        start = 0
-        for m, (_, n_in) in enumerate(self._shapes):
-            n_local = self.rows[m].stop - self.rows[m].start
-            self._w.append(slice(start, start + n_local * n_in))
-            start += n_local * n_in
-            nb = self._shapes[m][0] if network.bias else 0
-            self._b.append(slice(start, start + nb))
-            start += nb
-        self.size = start
-
-    @property
-    def shapes(self) -> list[tuple[int, int]]:
-        """``(n_{m+1}, n_m)``: the full shape of every weight coefficient matrix."""
-        return list(self._shapes)
-
-    def per_group(self, values: list[tuple[float, float]]) -> Array:
-        """A local coefficient vector equal to ``values[m] = (weights, biases)`` per layer."""
-        v = np.zeros(self.size)
-        for m, (vw, vb) in enumerate(values):
-            v[self._w[m]] = vw
-            v[self._b[m]] = vb
-        return v
+        self._lay_out([r.stop - r.start for r in self.rows])
 
     def W(self, theta: Array, m: int) -> Array:
         """This rank's rows of the coefficient matrix ``W^(m)``."""
         return theta[self._w[m]].reshape(-1, self._shapes[m][1])
-
-    def b(self, theta: Array, m: int) -> Array:
-        """The (replicated) coefficient vector of ``b^(m)``."""
-        if not self.network.bias:
-            return np.zeros(self._shapes[m][0])
-        return theta[self._b[m]]
 
     def gather_rows(self, local: Array, m: int) -> Array:
         """All rows of a row-distributed array (``Allgatherv``), on every rank."""

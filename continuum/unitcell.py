@@ -26,13 +26,13 @@ from mpi4py import MPI
 
 from discrete.network import Network
 
-from .galerkin import DataFunction
+from .galerkin import CoefficientLayout, DataFunction
 from .spaces import FactorSpace
 
 Array = np.ndarray
 
 
-class UnitCellNetwork:
+class UnitCellNetwork(CoefficientLayout):
     """Fields ``w_s^(m)(x)``, ``b^(m)(x)`` of a banded network in one Lagrange space."""
 
     def __init__(
@@ -58,35 +58,18 @@ class UnitCellNetwork:
         self.Y_q = targets(self.space.quadrature_points, every)
         n, S = self.space.size, network.layers[0].weight_shape[1]
         self._shapes = [(n, S)] * network.depth
-        block = n * S + (n if network.bias else 0)
-        self.size = block * network.depth
-        self._w = [slice(m * block, m * block + n * S) for m in range(network.depth)]
-        self._b = [slice(m * block + n * S, (m + 1) * block) for m in range(network.depth)]
-
-    @property
-    def shapes(self) -> list[tuple[int, int]]:
-        return list(self._shapes)
-
-    def per_group(self, values: list[tuple[float, float]]) -> Array:
-        v = np.zeros(self.size)
-        for m, (vw, vb) in enumerate(values):
-            v[self._w[m]], v[self._b[m]] = vw, vb
-        return v
+        self._lay_out([n] * network.depth)
 
     def W(self, theta: Array, m: int) -> Array:
         """The coefficients of ``w_s^(m)`` as columns: ``(n, S)``."""
         return theta[self._w[m]].reshape(self._shapes[m])
 
-    def b(self, theta: Array, m: int) -> Array:
-        if not self.network.bias:
-            return np.zeros(self._shapes[m][0])
-        return theta[self._b[m]]
-
     def pack(self, w: list[Array], b: list[Array]) -> Array:
         theta = np.zeros(self.size)
         for m in range(self.network.depth):
             theta[self._w[m]] = w[m].ravel()
-            theta[self._b[m]] = b[m] if self.network.bias else theta[self._b[m]]
+            if self.network.bias:
+                theta[self._b[m]] = b[m]
         return theta
 
     def unpack(self, theta: Array) -> tuple[list[Array], list[Array]]:
