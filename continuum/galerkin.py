@@ -38,6 +38,7 @@ from mpi4py import MPI
 
 from discrete.network import Network
 
+from .dataspan import DataSpan
 from .spaces import FactorSpace
 
 Array = np.ndarray
@@ -88,7 +89,7 @@ class GalerkinNetwork(CoefficientLayout):
     def __init__(
         self,
         network: Network,
-        spaces: list[FactorSpace],
+        spaces: list[FactorSpace | DataSpan],
         inputs: DataFunction,
         targets: DataFunction,
         samples: int,
@@ -106,6 +107,8 @@ class GalerkinNetwork(CoefficientLayout):
         # the data do not move: η⁽⁰⁾ = ∫ψ X and its Riesz image M₀⁻¹η⁽⁰⁾ are computed once
         self.eta0 = spaces[0].load(self.X_q)
         self.riesz0 = spaces[0].solve_mass(self.eta0)
+        # an input layer in the span of the data carries its initial field as an offset
+        self.span = spaces[0] if isinstance(spaces[0], DataSpan) else None
         self._shapes = [(spaces[m + 1].size, spaces[m].size) for m in range(network.depth)]
         self.row_counts = [
             np.array([len(r) for r in np.array_split(np.arange(n), comm.size)])
@@ -158,13 +161,17 @@ class GalerkinNetwork(CoefficientLayout):
         """Coefficients of the nodal interpolants of ``w^(m)(x, y)`` and ``b^(m)(x)``."""
         w, b = [], []
         for m in range(self.network.depth):
-            xs, ys = self.spaces[m + 1].dof_coordinates, self.spaces[m].dof_coordinates
-            w.append(weight(m, xs, ys))
+            xs = self.spaces[m + 1].dof_coordinates
+            if m == 0 and self.span is not None:
+                w.append(np.zeros(self._shapes[0]))  # w^(0)(0) is the span's offset
+            else:
+                w.append(weight(m, xs, self.spaces[m].dof_coordinates))
             b.append(bias(m, xs))
         return self.pack(w, b)
 
-    def forward(self, theta: Array, samples: Array) -> tuple[list[Array], list[Array]]:
-        """Pre-activations at quadrature points ``z_q^(m)`` and moments ``η^(m)``."""
+    def forward(self, theta: Array, samples: Array | slice) -> tuple[list[Array], list[Array]]:
+        """Pre-activations at quadrature points ``z_q^(m)`` and moments ``η^(m)`` of the
+        samples (columns) ``samples``."""
         net = self.network
         z_q: list[Array | None] = [None]
         etas = [self.eta0[:, samples]]
@@ -172,16 +179,28 @@ class GalerkinNetwork(CoefficientLayout):
             eta = etas[m]
             z = self.gather_rows(self.W(theta, m) @ eta, m) + self.b(theta, m)[:, None]
             zq = self.spaces[m + 1].at_quadrature(z)
+            if m == 0 and self.span is not None:
+                zq = zq + self.span.initial_moments[:, samples]
             z_q.append(zq)
             if m + 1 < net.depth:
                 etas.append(self.spaces[m + 1].load(net.sigma(m + 1, zq)))
         return z_q, etas
 
+    def _columns(self, samples: Array | None) -> tuple[Array | slice, int]:
+        """The sample columns of the data arrays (a slice for the full batch: no copies)."""
+        if samples is None:
+            return slice(None), self.samples
+        samples = np.asarray(samples)
+        return samples, len(samples)
+
+    def _cost(self, r: Array, L: int) -> float:
+        """``C = (1/L) Σ_l ½ ∫ (r^l)² dx`` for residuals at the output quadrature points."""
+        return 0.5 * float(self.spaces[-1].integrate(r * r).sum()) / L
+
     def value(self, theta: Array, samples: Array | None = None) -> float:
-        samples = np.arange(self.samples) if samples is None else np.asarray(samples)
-        z_q, _ = self.forward(theta, samples)
-        r = self.network.sigma(self.network.depth, z_q[-1]) - self.Y_q[:, samples]
-        return 0.5 * float(np.mean(self.spaces[-1].integrate(r * r)))
+        cols, L = self._columns(samples)
+        z_q, _ = self.forward(theta, cols)
+        return self._cost(self.network.sigma(self.network.depth, z_q[-1]) - self.Y_q[:, cols], L)
 
     def gradient(self, theta: Array, samples: Array | None = None) -> tuple[float, Array]:
         """``C`` and the Riesz representative of ``δC/δθ`` in coefficient space."""
@@ -195,12 +214,11 @@ class GalerkinNetwork(CoefficientLayout):
         back-propagated fields, one column per sample (``δ`` includes the factor 1 of the
         cost density; divide by ``L`` for ``∂C``)."""
         net = self.network
-        samples = np.arange(self.samples) if samples is None else np.asarray(samples)
-        L = len(samples)
-        z_q, etas = self.forward(theta, samples)
+        cols, L = self._columns(samples)
+        z_q, etas = self.forward(theta, cols)
         M = net.depth
-        r = net.sigma(M, z_q[M]) - self.Y_q[:, samples]
-        cost = 0.5 * float(np.mean(self.spaces[-1].integrate(r * r)))
+        r = net.sigma(M, z_q[M]) - self.Y_q[:, cols]
+        cost = self._cost(r, L)
         delta_q = net.dsigma(M, z_q[M]) * r
         grad = np.zeros(self.size)
         loads: list[Array] = [np.empty(0)] * M
@@ -209,7 +227,7 @@ class GalerkinNetwork(CoefficientLayout):
             loads[m] = d
             rd = self.spaces[m + 1].solve_mass(d) / L
             rows = self.rows[m]
-            riesz = self.riesz0[:, samples] if m == 0 else self.spaces[m].solve_mass(etas[m])
+            riesz = self.riesz0[:, cols] if m == 0 else self.spaces[m].solve_mass(etas[m])
             grad[self._w[m]] = (rd[rows] @ riesz.T).ravel()
             if net.bias:
                 grad[self._b[m]] = rd.sum(axis=1)
@@ -239,7 +257,9 @@ class GalerkinNetwork(CoefficientLayout):
         return zdot
 
     def lattice_values(self, theta: Array, evaluators: list) -> tuple[list[Array], list[Array]]:
-        """``w^(m)(x_i, y_j)`` and ``b^(m)(x_i)`` with point-evaluation matrices per layer."""
+        """``w^(m)(x_i, y_j)`` and ``b^(m)(x_i)`` with point-evaluation matrices per layer
+        (for an input layer in the data span, ``w^(0) − w^(0)(0)``: the offset is the
+        span's :meth:`~continuum.dataspan.DataSpan.initial_field`)."""
         w, b = [], []
         for m in range(self.network.depth):
             Ex, Ey = evaluators[m + 1], evaluators[m]

@@ -26,6 +26,7 @@ from discrete.expressions import Expression
 from discrete.training import make_rule
 from meshes import interval, unit_square
 
+from .dataspan import DataSpan
 from .galerkin import GalerkinNetwork
 from .implicit import ImplicitFlow, ImplicitMomentum
 from .local import FlowSolver, LocalTheory, WaveSolver
@@ -36,12 +37,23 @@ from .unitcell import UnitCellNetwork
 Array = np.ndarray
 
 
-def coordinate_space(coords: LayerCoordinates, cells: int, degree: int, comm: MPI.Comm):
-    """The FE space of one neuron layer's coordinate domain."""
-    if coords.size == 1:
-        return PointSpace(coords.points[0])
-    domain = interval(comm, cells) if coords.layout == "line" else unit_square(comm, cells)
-    return FactorSpace(domain, degree)
+def coordinate_spaces(
+    layers: list[LayerCoordinates], cells: int, degree: int
+) -> list[FactorSpace | PointSpace]:
+    """The FE space of every neuron layer's coordinate domain (replicated on every rank);
+    layers on the same domain (the interval, the square) share one space."""
+    shared: dict[str, FactorSpace] = {}
+    spaces: list[FactorSpace | PointSpace] = []
+    for coords in layers:
+        if coords.size == 1:
+            spaces.append(PointSpace(coords.points[0]))
+            continue
+        if coords.layout not in shared:
+            comm = MPI.COMM_SELF
+            domain = interval(comm, cells) if coords.layout == "line" else unit_square(comm, cells)
+            shared[coords.layout] = FactorSpace(domain, degree)
+        spaces.append(shared[coords.layout])
+    return spaces
 
 
 def _names(coords: LayerCoordinates, prefix: str) -> list[str]:
@@ -85,22 +97,22 @@ class GalerkinModel:
             )
         conv = setup.convention
         self.setup = setup
-        self.spaces = [
-            coordinate_space(c, cfg.continuum.cells, cfg.continuum.degree, MPI.COMM_SELF)
-            for c in conv.layers
-        ]
+        inputs = data_function(cfg.data.input, conv.layers[0], "y")
+        span = cfg.continuum.input_layer == "data-span"
+        layers = conv.layers[1:] if span else conv.layers
+        self.spaces = coordinate_spaces(layers, cfg.continuum.cells, cfg.continuum.degree)
+        if span:
+            self.spaces.insert(0, self._data_span(inputs, self.spaces[0]))
         fields = UnitCellNetwork if conv.weights == "unit-cell" else GalerkinNetwork
         self.galerkin = fields(
             setup.network,
             self.spaces,
-            data_function(cfg.data.input, conv.layers[0], "y"),
+            inputs,
             data_function(cfg.data.target, conv.layers[-1], "x"),
             setup.data.samples,
             comm,
         )
-        self.evaluators = [
-            s.evaluation_matrix(c.points) for s, c in zip(self.spaces, conv.layers, strict=True)
-        ]
+        self.evaluators, self.offset = self._lattice(conv)
         tr = cfg.training
         rates = self.galerkin.per_group(setup.dictionary.continuum_rates())
         if cfg.continuum.integrator == "implicit":
@@ -124,6 +136,44 @@ class GalerkinModel:
             )
         theta0 = self.galerkin.interpolate(self._weight_init(), self._bias_init())
         self.state = self.rule.initial(theta0)
+
+    def _data_span(self, inputs, output: FactorSpace | PointSpace) -> DataSpan:
+        """``[continuum] input_layer = "data-span"``: ``w^(0)`` in ``V_1 ⊗ span{X^l}``."""
+        conv = self.setup.convention
+        if conv.weights == "unit-cell" or conv.layers[0].size == 1:
+            raise ValueError(
+                "[continuum] input_layer = 'data-span' represents a dense input layer on a "
+                "line or a grid; use input_layer = 'tensor' for this network"
+            )
+        weight = self._weight_init()
+        return DataSpan(
+            inputs,
+            self.setup.data.samples,
+            lambda x, y: weight(0, x, y),
+            conv.layers[0].points.shape[1],
+            output.quadrature_points,
+        )
+
+    def _lattice(self, convention) -> tuple[list, Array | None]:
+        """Point-evaluation matrices at the lattice of ``convention`` (shared by layers with
+        one space and one lattice), and the data span's offset ``w^(0)(0)`` there."""
+        matrices: dict[tuple[int, bytes], object] = {}
+        evaluators = []
+        for s, c in zip(self.spaces, convention.layers, strict=True):
+            key = (id(s), c.points.tobytes())
+            if key not in matrices:
+                matrices[key] = s.evaluation_matrix(c.points)
+            evaluators.append(matrices[key])
+        span = self.galerkin.span if isinstance(self.galerkin, GalerkinNetwork) else None
+        layers = convention.layers
+        offset = None if span is None else span.initial_field(layers[1].points, layers[0].points)
+        return evaluators, offset
+
+    def _lattice_values(self, evaluators: list, offset: Array | None):
+        w, b = self.galerkin.lattice_values(self.state.theta, evaluators)
+        if offset is not None:
+            w[0] = w[0] + offset
+        return w, b
 
     def _weight_init(self):
         cfg, conv = self.setup.config, self.setup.convention
@@ -163,15 +213,11 @@ class GalerkinModel:
                 )
 
     def lattice_fields(self) -> tuple[list[Array], list[Array]]:
-        return self.galerkin.lattice_values(self.state.theta, self.evaluators)
+        return self._lattice_values(self.evaluators, self.offset)
 
     def evaluate_lattice(self, convention) -> tuple[list[Array], list[Array]]:
         """The fields at the lattice of another convention (another width)."""
-        evals = [
-            s.evaluation_matrix(c.points)
-            for s, c in zip(self.spaces, convention.layers, strict=True)
-        ]
-        return self.galerkin.lattice_values(self.state.theta, evals)
+        return self._lattice_values(*self._lattice(convention))
 
     def cost(self) -> float:
         return self.galerkin.value(self.state.theta)
@@ -206,8 +252,7 @@ class GalerkinModel:
     def static(self) -> dict[str, Array]:
         out = {}
         for m, s in enumerate(self.spaces):
-            out[f"/continuum/space{m}/dof_coordinates"] = s.dof_coordinates
-            out[f"/continuum/space{m}/degree"] = np.int64(s.degree)
+            out.update(s.static(f"/continuum/space{m}"))
         return out
 
     def read_state(self, h5, index: int) -> dict[str, Array]:

@@ -90,8 +90,19 @@ def mass_matrix(space: fem.FunctionSpace):
     return mass
 
 
+DENSE_ENTRIES = 16384
+"""Operators of a factor space with at most this many entries are stored dense: below it one
+BLAS product (about 1–3 µs) beats a sparse product or a sparse LU solve, whose fixed cost is
+4–6 µs per call on this project's reference machine (``benchmarks/README.md``)."""
+
+
 class FactorSpace:
-    """A Lagrange space ``V`` of degree ``p`` on one coordinate domain, with M, T, ω and E."""
+    """A Lagrange space ``V`` of degree ``p`` on one coordinate domain, with M, T, ω and E.
+
+    The mass matrix is assembled from the same quadrature as every load, ``M = Tᵀ diag(ω) T``
+    (exact: the rule has degree ``2p + 2``); it equals DOLFINx's assembled ``∫ φ_a φ_b``
+    to rounding (:func:`mass_matrix`, checked in the tests).
+    """
 
     def __init__(self, domain: dmesh.Mesh, degree: int, quadrature_degree: int | None = None):
         self.mesh = domain
@@ -99,13 +110,18 @@ class FactorSpace:
         self.V = fem.functionspace(domain, ("Lagrange", degree))
         self.gdim = domain.geometry.dim
         self.tdim = domain.topology.dim
-        M = mass_matrix(self.V)
-        self.mass_petsc = M
-        self.mass = petsc_to_csr(M)
-        self._mass_lu = spla.splu(self.mass.tocsc())
         self.dof_coordinates = self.V.tabulate_dof_coordinates()[:, : self.tdim]
         self.size = self.dof_coordinates.shape[0]
         self._quadrature(quadrature_degree or 2 * degree + 2)
+        self.mass = (self._load @ self.tabulation).tocsr()
+        if self.size**2 <= DENSE_ENTRIES:
+            inverse = np.linalg.inv(self.mass.toarray())
+            self._mass_solve = lambda rhs: inverse @ rhs
+        else:
+            lu = spla.splu(self.mass.tocsc())
+            self._mass_solve = lambda rhs: lu.solve(np.asarray(rhs, dtype=float))
+        if self.tabulation.shape[0] * self.size <= DENSE_ENTRIES:
+            self.tabulation, self._load = self.tabulation.toarray(), self._load.toarray()
 
     @property
     def element(self):
@@ -138,7 +154,7 @@ class FactorSpace:
 
     def solve_mass(self, rhs: Array) -> Array:
         """``M⁻¹ rhs`` (``rhs`` of shape ``(n,)`` or ``(n, k)``)."""
-        return self._mass_lu.solve(np.asarray(rhs, dtype=float))
+        return self._mass_solve(rhs)
 
     def load(self, values_q: Array) -> Array:
         """``∫ f φ_a`` for ``f`` given at the quadrature points (shape ``(nq,)`` or ``(nq, k)``)."""
@@ -155,6 +171,13 @@ class FactorSpace:
     def interpolate(self, f: Callable[[Array], Array]) -> Array:
         """Nodal interpolant of ``f(points (n, d))`` (Lagrange DOFs are point values)."""
         return np.asarray(f(self.dof_coordinates), dtype=float)
+
+    def static(self, prefix: str) -> dict[str, Array]:
+        """What the output records of this factor: DOF coordinates and degree."""
+        return {
+            f"{prefix}/dof_coordinates": self.dof_coordinates,
+            f"{prefix}/degree": np.int64(self.degree),
+        }
 
     def evaluation_matrix(self, points: Array) -> sp.csr_matrix:
         """``E_ia = φ_a(p_i)`` for points ``p`` of shape ``(N, d)`` inside the domain."""
@@ -195,3 +218,5 @@ class PointSpace:
 
     def evaluation_matrix(self, points: Array) -> sp.csr_matrix:
         return sp.csr_matrix(np.ones((len(points), 1)))
+
+    static = FactorSpace.static

@@ -48,6 +48,7 @@ MOMENTUM_FORMS = ("exp", "linear")
 MOMENTUM_SCHEMES = ("heavy-ball", "rk4")
 DEGREES = (1, 2)
 INTEGRATORS = ("matched", "theta", "bdf2", "newmark", "implicit")
+INPUT_LAYERS = ("tensor", "data-span")
 OUTPUT_FIELDS = ("w", "b", "cost", "energy")
 INIT_WEIGHT_VARIABLES = ("x", "y", "x1", "x2", "y1", "y2", "m")
 INIT_BIAS_VARIABLES = ("x", "x1", "x2", "m")
@@ -192,7 +193,8 @@ class TrainingConfig:
 
 @dataclass(frozen=True)
 class ContinuumConfig:
-    """``[continuum]``: the finite-element model; ``dt`` is ``None`` to use the training dt."""
+    """``[continuum]``: the finite-element model; ``dt`` is ``None`` to use the training dt;
+    ``input_layer`` represents ``w^(0)`` in ``V_1 ⊗ V_0`` or in the span of the data."""
 
     degree: int
     cells: int
@@ -200,6 +202,7 @@ class ContinuumConfig:
     theta: float
     dt: float | None
     enabled: bool
+    input_layer: str
 
 
 @dataclass(frozen=True)
@@ -573,6 +576,7 @@ def _parse_continuum(section: _Section) -> ContinuumConfig:
         theta=theta,
         dt=section.optional_number("dt", sign="positive"),
         enabled=section.boolean("enabled", True),
+        input_layer=section.choice("input_layer", INPUT_LAYERS, "tensor"),
     )
 
 
