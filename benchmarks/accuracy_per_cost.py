@@ -296,9 +296,17 @@ def with_dt(config: Config, dt: float) -> Config:
     )
 
 
-def solve_fem(config: Config, degree: int, cells: int, integrator: str = "matched"):
+def solve_fem(
+    config: Config,
+    degree: int,
+    cells: int,
+    integrator: str = "matched",
+    input_layer: str = "tensor",
+):
     """Continuum model of ``config`` (discrete side built at width 8), advanced to the end."""
-    cfg = with_continuum(config, degree=degree, cells=cells, integrator=integrator)
+    cfg = with_continuum(
+        config, degree=degree, cells=cells, integrator=integrator, input_layer=input_layer
+    )
     setup = build(with_width(cfg, 8))
     model = continuum_model(setup, COMM)
     model.advance_to(setup.steps * setup.dt)
@@ -310,13 +318,25 @@ def train(config: Config, N: int):
     return setup, final_state(setup).theta
 
 
-def fem_dofs(config: Config, degree: int, cells: int) -> int:
+def route_options(route: str, cells: int) -> tuple[int, int, str, str]:
+    """``solve_fem`` arguments of an FEM route: ``"FEM P2"``, ``"FEM span P1"``, ``"FEM-CN P2"``."""
+    return (
+        1 if "P1" in route else 2,
+        cells,
+        "theta" if "CN" in route else "matched",
+        "data-span" if "span" in route else "tensor",
+    )
+
+
+def fem_dofs(config: Config, degree: int, cells: int, input_layer: str) -> int:
     """Number of field coefficients (all weight and bias fields) of the FEM at ``cells``."""
     n1 = degree * cells + 1
     sizes = [
         1 if n == 1 else (n1 * n1 if lay == "grid" else n1)
         for n, lay in zip(config.network.widths, config.coordinates.layout, strict=True)
     ]
+    if input_layer == "data-span":
+        sizes[0] = config.data.samples
     total = sum(sizes[m + 1] * sizes[m] for m in range(len(sizes) - 1))
     if config.network.bias:
         total += sum(sizes[1:])
@@ -361,8 +381,7 @@ def run_problem(p: Problem, args) -> None:
     )
     # warm the JIT caches of every FEM flavour used (untimed)
     for route in p.cells:
-        degree, integrator = (1 if "P1" in route else 2), ("theta" if "CN" in route else "matched")
-        solve_fem(with_dt(cfg, t_end), degree, 4, integrator)
+        solve_fem(with_dt(cfg, t_end), *route_options(route, 4))
     train(cfg, 8)
     eval_conv = build(with_width(cfg, p.eval_width)).convention
 
@@ -429,14 +448,12 @@ def run_problem(p: Problem, args) -> None:
 
     # (c) FEM
     for route, cells_list in p.cells.items():
-        degree = 1 if "P1" in route else 2
-        integrator = "theta" if "CN" in route else "matched"
         for c in cells_list:
-            seconds, model = best_time(
-                lambda c=c, d=degree, i=integrator: solve_fem(cfg, d, c, i), args.repeats
-            )
+            options = route_options(route, c)
+            seconds, model = best_time(lambda o=options: solve_fem(cfg, *o), args.repeats)
             e = error(ModelReference(model).fields(eval_conv), ref_eval)
-            p.rows.append(Row(route, c, fem_dofs(cfg, degree, c), seconds, e))
+            degree, _, _, input_layer = options
+            p.rows.append(Row(route, c, fem_dofs(cfg, degree, c, input_layer), seconds, e))
             print(f"    {route} cells={c:<4} {seconds:9.4f} s  error {e:.3e}", flush=True)
 
 
@@ -512,7 +529,7 @@ def report(p: Problem) -> dict:
 
 def checks(p: Problem, best: dict) -> list[str]:
     lines = []
-    fem_routes = [r for r in ("FEM P1", "FEM P2") if any(x.route == r for x in p.rows)]
+    fem_routes = sorted({x.route for x in p.rows if x.route.startswith("FEM ")})
 
     def fem_best(t):
         times = [best[(r, t)] for r in fem_routes if (r, t) in best]
@@ -574,6 +591,8 @@ def problems(args) -> list[Problem]:
             {
                 "FEM P1": [4, 8, 16, 32, 64, 128, 256],
                 "FEM P2": [4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192],
+                "FEM span P1": [4, 8, 16, 32, 64, 128, 256],
+                "FEM span P2": [4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192],
                 "FEM-CN P2": [8, 16, 32, 64, 128],
             },
             "exact",
@@ -583,7 +602,11 @@ def problems(args) -> list[Problem]:
             "deep-tanh",
             deep,
             [8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384],
-            {"FEM P1": [4, 8, 16, 32, 64, 128], "FEM P2": [4, 6, 8, 12, 16, 24, 32, 48, 64, 96]},
+            {
+                "FEM P1": [4, 8, 16, 32, 64, 128],
+                "FEM P2": [4, 6, 8, 12, 16, 24, 32, 48, 64, 96],
+                "FEM span P2": [4, 6, 8, 12, 16, 24, 32, 48, 64, 96],
+            },
             "fem",
             97,
         ),
@@ -594,6 +617,8 @@ def problems(args) -> list[Problem]:
             {
                 "FEM P1": [4, 8, 16, 32, 48, 64],
                 "FEM P2": [2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96],
+                "FEM span P1": [4, 8, 16, 32, 64, 128, 256],
+                "FEM span P2": [2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128],
             },
             "exact",
             29,

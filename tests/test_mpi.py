@@ -4,6 +4,7 @@ Tests marked ``mpi`` run under ``mpiexec -n 2`` (``make test`` does this); the o
 their own ``mpiexec`` in a subprocess.
 """
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -34,18 +35,19 @@ DOLFINX_NUMBERED = ("coefficients", "velocity", "acceleration", "dof_coordinates
 
 @pytest.mark.mpi
 @pytest.mark.parametrize(
-    "example",
+    ("example", "input_layer"),
     [
-        "deep-tanh",
-        "sgd",
-        "image-layer",
-        "perceptron",
-        "goldstein",
-        "klein-gordon",
-        "toy-banded-unit-cell",
+        ("deep-tanh", "tensor"),
+        ("sgd", "tensor"),
+        ("image-layer", "tensor"),
+        ("image-layer", "data-span"),
+        ("perceptron", "tensor"),
+        ("goldstein", "tensor"),
+        ("klein-gordon", "tensor"),
+        ("toy-banded-unit-cell", "tensor"),
     ],
 )
-def test_two_ranks_give_the_fields_of_one_rank(example):
+def test_two_ranks_give_the_fields_of_one_rank(example, input_layer):
     """Every field at the lattice, every discrete array and every comparison agree to 1e-10.
 
     The implicit perceptron and the local theories distribute a DOLFINx mesh, whose global
@@ -55,6 +57,8 @@ def test_two_ranks_give_the_fields_of_one_rank(example):
     assert comm.size == 2, "run this test under mpiexec -n 2"
     tmp = shared_tmpdir(comm)
     config = load_config(ROOT / "examples" / f"{example}.toml")
+    continuum = dataclasses.replace(config.continuum, input_layer=input_layer)
+    config = dataclasses.replace(config, continuum=continuum)
     run_experiment(config, tmp / "two", comm, quiet=True, model_factory=continuum_model)
     if comm.rank == 0:
         run_experiment(

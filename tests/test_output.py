@@ -157,7 +157,9 @@ def test_output_fields_select_the_per_step_arrays(tmp_path):
         assert len(f["/comparison/l2_error_w"]) == 3 and len(f["/discrete/state/theta"]) == 3
 
 
-@pytest.mark.parametrize("example", ["perceptron", "goldstein", "sgd", "toy-banded-unit-cell"])
+@pytest.mark.parametrize(
+    "example", ["perceptron", "goldstein", "sgd", "toy-banded-unit-cell", "image-layer"]
+)
 def test_resume_from_a_truncated_file_equals_the_uninterrupted_run(tmp_path, example):
     """Every kind of continuum model restores its state: the file of an uninterrupted run is
     cut after a few output steps (as a kill would leave it) and resumed."""
