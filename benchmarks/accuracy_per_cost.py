@@ -529,7 +529,7 @@ def report(p: Problem) -> dict:
 
 def checks(p: Problem, best: dict) -> list[str]:
     lines = []
-    fem_routes = sorted({x.route for x in p.rows if x.route.startswith("FEM ")})
+    fem_routes = sorted({x.route for x in p.rows if x.route.startswith("FEM")})
 
     def fem_best(t):
         times = [best[(r, t)] for r in fem_routes if (r, t) in best]

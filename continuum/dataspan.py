@@ -58,20 +58,21 @@ def gauss_rule(dim: int, points: int) -> tuple[Array, Array]:
 
 def converged_rule(
     dim: int, integrals: Callable[[Array, Array], Array], tol: float = 1e-13, most: int = 256
-) -> tuple[Array, Array]:
-    """The first Gauss rule of 8, 16, … ``most`` points per direction whose ``integrals(points,
-    weights)`` agree with the previous rule's to ``tol`` relative (max norm)."""
-    previous = None
-    points = 4
-    while points < most:
-        points *= 2
+) -> tuple[Array, Array, Array]:
+    """The Gauss rule of 8, 16, … points per direction whose ``integrals(points, weights)``
+    agree with those of the next finer rule to ``tol`` relative (max norm): the difference
+    bounds its error.  Returns its points, weights and integrals."""
+    coarse = None
+    points = 8
+    while points <= most:
         rule = gauss_rule(dim, points)
         values = integrals(*rule)
-        if previous is not None:
+        if coarse is not None:
             scale = max(1.0, float(np.abs(values).max()))
-            if float(np.abs(values - previous).max()) <= tol * scale:
-                return rule
-        previous = values
+            if float(np.abs(values - coarse[2]).max()) <= tol * scale:
+                return coarse
+        coarse = (*rule, values)
+        points *= 2
     raise ValueError(
         f"[continuum] input_layer = 'data-span': the integrals of the input data and the "
         f"initial input weights over y do not converge with {most} Gauss points per direction "
@@ -95,16 +96,15 @@ class DataSpan:
         self._initial = initial
 
         def integrals(y: Array, w: Array) -> Array:
+            """``G`` (L × L) and ``z_0`` at ``x_q`` (n × L), stacked."""
             basis = w[:, None] * inputs(y, every)
-            gram = inputs(y, every).T @ basis
-            return np.concatenate([gram.ravel(), (initial(x_q, y) @ basis).ravel()])
+            return np.vstack([inputs(y, every).T @ basis, initial(x_q, y) @ basis])
 
-        self.quadrature_points, self.quadrature_weights = converged_rule(dim, integrals)
+        self.quadrature_points, self.quadrature_weights, values = converged_rule(dim, integrals)
         self._weighted_basis = self.quadrature_weights[:, None] * inputs(
             self.quadrature_points, every
         )
-        self.mass = self.load(inputs(self.quadrature_points, every))
-        self.initial_moments = initial(x_q, self.quadrature_points) @ self._weighted_basis
+        self.mass, self.initial_moments = values[:samples], values[samples:]
         try:
             self._cholesky = scipy.linalg.cho_factor(self.mass)
         except scipy.linalg.LinAlgError:

@@ -16,7 +16,9 @@ The L2 (Riesz) representatives of the functional derivatives are then of rank �
 
     δC/δw^(m) ↦ (1/L) M_{m+1}⁻¹ D^(m+1) (M_m⁻¹ H^(m))ᵀ,    δC/δb^(m) ↦ (1/L) M_{m+1}⁻¹ D^(m+1) 1,
 
-with ``D`` and ``H`` the ``d`` and ``η`` vectors of all samples as columns.  The object
+with ``D`` and ``H`` the ``d`` and ``η`` vectors of all samples as columns.  The input
+factor may instead be the span of the data (:mod:`continuum.dataspan`): then ``W^(0)`` holds
+the coefficients ``a_l`` of ``w^(0) − w^(0)(0) = Σ_l a_l(x) X^l(y)``.  The object
 offers the same ``gradient``/``value`` interface as :class:`discrete.cost.Cost`, so the
 discrete training rules (RK4 flow, Euler/SGD, heavy-ball, RK4 momentum) integrate the
 continuum equations ``∂_t φ = −η δC/δφ`` and ``∂_t² φ + γ ∂_t φ + η δC/δφ = 0`` with
