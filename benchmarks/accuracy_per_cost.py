@@ -20,6 +20,8 @@ timed and its error measured against one reference:
   ``integrator = "matched"``: the same RK4 and ``dt`` as the networks) on ``cells`` cells per
   coordinate direction, built and advanced to the final time; error in the same norm on a fixed
   evaluation lattice of width ``--eval-width`` (not aligned with the meshes);
+* ``FEM span P1/P2``  the same with the input layer in the span of the data
+  (``[continuum] input_layer = "data-span"``, :mod:`continuum.dataspan`);
 * perceptron only, ``FEM-CN P2``: the implicit row-decoupled perceptron solver
   (``integrator = "theta"``, Crank–Nicolson at the config's ``dt``), shown for its cost; its
   error includes its O(dt²) time error.
@@ -40,7 +42,7 @@ References ("infinite width"):
 
 For each target error the table gives, per route, the first measured size that reaches it and
 its time, and in brackets the time interpolated in log-log between the bracketing sizes.
-Checks: on the image-layer problem the FEM (best of P1, P2) reaches 1e-4 at least 10× faster
+Checks: on the image-layer problem the FEM (best of its routes) reaches 1e-4 at least 10× faster
 than the cheapest discrete route (plain or Richardson); on every problem the FEM is never
 slower than the plain discrete network at equal error (compared at every target both reach).
 
