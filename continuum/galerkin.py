@@ -222,7 +222,7 @@ class GalerkinNetwork(CoefficientLayout):
         r = net.sigma(M, z_q[M]) - self.Y_q[:, cols]
         cost = self._cost(r, L)
         delta_q = net.dsigma(M, z_q[M]) * r
-        grad = np.zeros(self.size)
+        grad = np.empty(self.size)  # every weight block and bias slice is written below
         loads: list[Array] = [np.empty(0)] * M
         for m in range(M - 1, -1, -1):
             d = self.spaces[m + 1].load(delta_q)
@@ -230,7 +230,7 @@ class GalerkinNetwork(CoefficientLayout):
             rd = self.spaces[m + 1].solve_mass(d) / L
             rows = self.rows[m]
             riesz = self.riesz0[:, cols] if m == 0 else self.spaces[m].solve_mass(etas[m])
-            grad[self._w[m]] = (rd[rows] @ riesz.T).ravel()
+            np.matmul(rd[rows], riesz.T, out=self.W(grad, m))
             if net.bias:
                 grad[self._b[m]] = rd.sum(axis=1)
             if m > 0:
