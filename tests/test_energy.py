@@ -5,6 +5,7 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
+import pytest
 from mpi4py import MPI
 
 from continuum.energy import continuum_energy_balance
@@ -17,11 +18,12 @@ from discrete.training import integrate
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
-def damped_config(N: int):
+def damped_config(N: int, input_layer: str = "tensor"):
     config = load_config(EXAMPLES / "deep-tanh.toml")
     return dataclasses.replace(
         config,
         network=dataclasses.replace(config.network, widths=(N,) * 4),
+        continuum=dataclasses.replace(config.continuum, input_layer=input_layer),
         training=dataclasses.replace(
             config.training, rule="momentum", gamma=1.0, scheme="rk4", steps=25
         ),
@@ -33,9 +35,11 @@ def final(rule, theta0, steps):
     return last
 
 
-def test_continuum_layer_balance_closes_and_is_the_width_limit():
+@pytest.mark.parametrize("input_layer", ["tensor", "data-span"])
+def test_continuum_layer_balance_closes_and_is_the_width_limit(input_layer):
+    """The input layer's kinetic energy in the data span is ``tr(Ȧᵀ M_1 Ȧ G)/(2η)``."""
     balances, widths = {}, [16, 32, 64]
-    model = continuum_model(build(damped_config(16)), MPI.COMM_SELF)
+    model = continuum_model(build(damped_config(16, input_layer)), MPI.COMM_SELF)
     g = model.galerkin
     rates = model.rule.rates
     model.advance_to(0.5)
