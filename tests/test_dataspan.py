@@ -136,3 +136,12 @@ def test_linearly_dependent_inputs_are_refused_by_name():
     config = dataclasses.replace(config, data=dataclasses.replace(config.data, input=repeated))
     with pytest.raises(ValueError, match="linearly dependent"):
         continuum_model(build(with_width(config, 8)), MPI.COMM_SELF)
+
+
+def test_inputs_the_gauss_rules_cannot_resolve_are_refused_by_name():
+    """A kink in the data: the y-integrals converge only algebraically, never to rounding."""
+    config = configured("perceptron", integrator="matched", input_layer="data-span")
+    kinked = parse_expression("abs(y - 0.3) + l*y", config.data.input.variables)
+    config = dataclasses.replace(config, data=dataclasses.replace(config.data, input=kinked))
+    with pytest.raises(ValueError, match="do not converge with 256 Gauss points"):
+        continuum_model(build(with_width(config, 8)), MPI.COMM_SELF)
