@@ -91,9 +91,14 @@ def mass_matrix(space: fem.FunctionSpace):
 
 
 DENSE_ENTRIES = 16384
-"""Operators of a factor space with at most this many entries are stored dense: below it one
-BLAS product (about 1–3 µs) beats a sparse product or a sparse LU solve, whose fixed cost is
-4–6 µs per call on this project's reference machine (``benchmarks/README.md``)."""
+"""The quadrature tabulation and load operators of a factor space with at most this many
+entries are stored dense: below it one BLAS product (about 1–3 µs) beats a sparse product,
+whose fixed cost is 3–5 µs per call on this project's reference machine."""
+
+DENSE_INVERSE_SIZE = 400
+"""Spaces of at most this many DOFs apply ``M⁻¹`` as a dense matrix: for ``L = 3`` columns it
+takes 2 / 8 / 13 µs at n = 65 / 193 / 257 against 10 / 26 / 30 µs for a SuperLU solve (the two
+meet near n = 500)."""
 
 
 class FactorSpace:
@@ -114,7 +119,7 @@ class FactorSpace:
         self.size = self.dof_coordinates.shape[0]
         self._quadrature(quadrature_degree or 2 * degree + 2)
         self.mass = (self._load @ self.tabulation).tocsr()
-        if self.size**2 <= DENSE_ENTRIES:
+        if self.size <= DENSE_INVERSE_SIZE:
             inverse = np.linalg.inv(self.mass.toarray())
             self._mass_solve = lambda rhs: inverse @ rhs
         else:

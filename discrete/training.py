@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .allocator import retain_freed_memory
 from .cost import Cost
 
 Array = np.ndarray
@@ -71,6 +72,7 @@ class Rule(ABC):
 
     def __init__(self, cost: Cost, rates: Array, h: float):
         self.cost, self.rates, self.h = cost, rates, float(h)
+        retain_freed_memory()  # a step's temporaries reuse pages instead of faulting them in
 
     def force(self, theta: Array, samples: Array | None = None) -> Array:
         """``−η_θ ∂C/∂θ``."""
