@@ -97,8 +97,9 @@ class DataSpan:
 
         def integrals(y: Array, w: Array) -> Array:
             """``G`` (L × L) and ``z_0`` at ``x_q`` (n × L), stacked."""
-            basis = w[:, None] * inputs(y, every)
-            return np.vstack([inputs(y, every).T @ basis, initial(x_q, y) @ basis])
+            values = inputs(y, every)
+            basis = w[:, None] * values
+            return np.vstack([values.T @ basis, initial(x_q, y) @ basis])
 
         self.quadrature_points, self.quadrature_weights, values = converged_rule(dim, integrals)
         self._weighted_basis = self.quadrature_weights[:, None] * inputs(

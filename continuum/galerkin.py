@@ -120,6 +120,22 @@ class GalerkinNetwork(CoefficientLayout):
             slice(int(c[: comm.rank].sum()), int(c[: comm.rank + 1].sum())) for c in self.row_counts
         ]
         self._lay_out([r.stop - r.start for r in self.rows])
+        linear = network.output == "identity" or network.activation.name == "linear"
+        self._readout = self._linear_readout() if network.depth == 1 and linear else None
+
+    def _linear_readout(self) -> tuple[Array, Array]:
+        """For one layer with a linear output, the residual ``r = z + f`` is ``z ∈ V_1`` plus
+        the fixed ``f = z_0 − Y`` (``z_0`` the data span's offset, else 0), so its Galerkin
+        image is affine in the coefficients:
+
+            M⁻¹ ∫ r φ = z + P_h f,      ∫ r² = ‖z + P_h f‖²_M + ‖(I − P_h) f‖².
+
+        Returns ``P_h f`` (n × L) and ``‖(I − P_h) f^l‖²`` (L,), computed once."""
+        space = self.spaces[1]
+        f = -self.Y_q if self.span is None else self.span.initial_moments - self.Y_q
+        projected = space.solve_mass(space.load(f))
+        rest = f - space.at_quadrature(projected)
+        return projected, space.integrate(rest * rest)
 
     def W(self, theta: Array, m: int) -> Array:
         """This rank's rows of the coefficient matrix ``W^(m)``."""
@@ -217,6 +233,8 @@ class GalerkinNetwork(CoefficientLayout):
         cost density; divide by ``L`` for ``∂C``)."""
         net = self.network
         cols, L = self._columns(samples)
+        if self._readout is not None:
+            return self._backward_linear_readout(theta, cols, L)
         z_q, etas = self.forward(theta, cols)
         M = net.depth
         r = net.sigma(M, z_q[M]) - self.Y_q[:, cols]
@@ -238,6 +256,24 @@ class GalerkinNetwork(CoefficientLayout):
                 back = self.spaces[m].at_quadrature(self.sum_over_ranks(back))
                 delta_q = net.dsigma(m, z_q[m]) * back
         return cost, grad, loads
+
+    def _backward_linear_readout(
+        self, theta: Array, cols: Array | slice, L: int
+    ) -> tuple[float, Array, list[Array]]:
+        """:meth:`backward` of one layer with a linear output, in coefficient space
+        (:meth:`_linear_readout`): no quadrature per call, equal to the general path to
+        rounding."""
+        projected, rest = self._readout
+        z = self.gather_rows(self.W(theta, 0) @ self.eta0[:, cols], 0)
+        u = z + self.b(theta, 0)[:, None] + projected[:, cols]  # P_h r
+        d = self.spaces[1].mass @ u  # ∫ r φ
+        cost = 0.5 * (float(np.sum(u * d)) + float(np.sum(rest[cols]))) / L
+        rd = u / L
+        grad = np.empty(self.size)
+        np.matmul(rd[self.rows[0]], self.riesz0[:, cols].T, out=self.W(grad, 0))
+        if self.network.bias:
+            grad[self._b[0]] = rd.sum(axis=1)
+        return cost, grad, [d]
 
     def tangent(self, theta: Array, theta_dot: Array, samples: Array) -> list[Array]:
         """Coefficients of ``ż^(m+1) = Ẇ^(m) η^(m) + W^(m) η̇^(m) + ḃ^(m)`` (m = 0 … M−1),

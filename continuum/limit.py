@@ -17,6 +17,8 @@ is what ``--resume`` reads back with the same number of ranks.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from mpi4py import MPI
 
@@ -112,7 +114,6 @@ class GalerkinModel:
             setup.data.samples,
             comm,
         )
-        self.evaluators, self.offset = self._lattice(conv)
         tr = cfg.training
         rates = self.galerkin.per_group(setup.dictionary.continuum_rates())
         if cfg.continuum.integrator == "implicit":
@@ -212,8 +213,13 @@ class GalerkinModel:
                     f"(t = {self.state.t:.6g}): fields became NaN or inf; reduce dt"
                 )
 
+    @functools.cached_property
+    def _own_lattice(self) -> tuple[list, Array | None]:
+        """Evaluation at the run's own lattice, built when first asked for."""
+        return self._lattice(self.setup.convention)
+
     def lattice_fields(self) -> tuple[list[Array], list[Array]]:
-        return self._lattice_values(self.evaluators, self.offset)
+        return self._lattice_values(*self._own_lattice)
 
     def evaluate_lattice(self, convention) -> tuple[list[Array], list[Array]]:
         """The fields at the lattice of another convention (another width)."""

@@ -117,23 +117,32 @@ class FactorSpace:
         self.tdim = domain.topology.dim
         self.dof_coordinates = self.V.tabulate_dof_coordinates()[:, : self.tdim]
         self.size = self.dof_coordinates.shape[0]
-        self._quadrature(quadrature_degree or 2 * degree + 2)
-        self.mass = (self._load @ self.tabulation).tocsr()
+        rows, cols, values = self._quadrature(quadrature_degree or 2 * degree + 2)
+        shape, weights = (len(self.quadrature_weights), self.size), self.quadrature_weights
+        if shape[0] * shape[1] <= DENSE_ENTRIES:
+            self.tabulation = np.zeros(shape)
+            self.tabulation[rows, cols] = values
+            self._load = np.ascontiguousarray((weights[:, None] * self.tabulation).T)
+        else:
+            self.tabulation = sp.csr_matrix((values, (rows, cols)), shape=shape)
+            self._load = (self.tabulation.T @ sp.diags(weights)).tocsr()
+        self.mass = self._load @ self.tabulation  # dense or CSR, as the tabulation
         if self.size <= DENSE_INVERSE_SIZE:
-            inverse = np.linalg.inv(self.mass.toarray())
+            inverse = np.linalg.inv(
+                self.mass if isinstance(self.mass, np.ndarray) else self.mass.toarray()
+            )
             self._mass_solve = lambda rhs: inverse @ rhs
         else:
-            lu = spla.splu(self.mass.tocsc())
+            lu = spla.splu(sp.csc_matrix(self.mass))
             self._mass_solve = lambda rhs: lu.solve(np.asarray(rhs, dtype=float))
-        if self.tabulation.shape[0] * self.size <= DENSE_ENTRIES:
-            self.tabulation, self._load = self.tabulation.toarray(), self._load.toarray()
 
     @property
     def element(self):
         return self.V.element.basix_element
 
-    def _quadrature(self, qdeg: int) -> None:
-        """Gauss points, weights ``ω_q = w_q |det J|`` and the tabulation ``T`` on all cells.
+    def _quadrature(self, qdeg: int) -> tuple[Array, Array, Array]:
+        """Gauss points, weights ``ω_q = w_q |det J|`` on all cells, and the entries
+        ``(rows, columns, values)`` of the tabulation ``T_qa = φ_a(x_q)``.
 
         The geometry is affine-or-bilinear (degree 1): points and Jacobians come from the
         degree-1 Lagrange basis of the cell, vectorised over cells.
@@ -154,8 +163,7 @@ class FactorSpace:
         vals = np.tile(phi, (ncells, 1)).ravel()
         self.quadrature_points = points.reshape(-1, self.tdim)
         self.quadrature_weights = (det * ref_weights[None, :]).ravel()
-        self.tabulation = sp.csr_matrix((vals, (rows, cols)), shape=(ncells * nq, self.size))
-        self._load = (self.tabulation.T @ sp.diags(self.quadrature_weights)).tocsr()
+        return rows, cols, vals
 
     def solve_mass(self, rhs: Array) -> Array:
         """``M⁻¹ rhs`` (``rhs`` of shape ``(n,)`` or ``(n, k)``)."""
