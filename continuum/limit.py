@@ -1,7 +1,9 @@
 """The continuum limit of a discrete setup: which field theory, and which solver.
 
 * dense networks of any depth (product convention): Galerkin tensor-product fields
-  (:mod:`continuum.galerkin`) integrated with the training rule's own time scheme, or with
+  (:mod:`continuum.galerkin`; with ``input_layer = "data-span"`` the input layer's field in
+  the span of the data, :mod:`continuum.dataspan`) integrated with the training rule's own
+  time scheme, or with
   Newton's method (``integrator = "implicit"``, :mod:`continuum.implicit`);
 * banded networks under the unit-cell convention: their ultra-local limit
   (:mod:`continuum.unitcell`), with the same schemes;

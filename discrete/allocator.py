@@ -4,7 +4,7 @@ Every stage of a time step allocates parameter-sized temporaries (``θ + ½hk``,
 ``η ∂C/∂θ``).  glibc serves arrays above its mmap threshold (adaptive, 128 KiB … 32 MiB) from
 fresh pages and returns the top of its heap to the system once more than its trim threshold
 is free, so every step faults the pages of its temporaries in again: an RK4 step of a
-three-layer network with 2·10⁵ parameters took 9.2 ms instead of 2.4 ms
+three-layer network with 2·10⁵ parameters took 6.9 ms instead of 2.2 ms
 (``benchmarks/allocator.py``).  Raising both thresholds keeps those pages in the process.
 Elsewhere than glibc this does nothing.
 """
