@@ -28,12 +28,6 @@ from dolfinx.fem.petsc import assemble_matrix
 Array = np.ndarray
 
 
-def petsc_to_csr(A) -> sp.csr_matrix:
-    """A copy of an assembled (serial) PETSc AIJ matrix as SciPy CSR."""
-    indptr, indices, data = A.getValuesCSR()
-    return sp.csr_matrix((data, indices, indptr), shape=A.getSize())
-
-
 def local_dofs(space: fem.FunctionSpace) -> int:
     """Number of dofs on this rank, owned and ghosts."""
     index_map = space.dofmap.index_map
