@@ -172,7 +172,10 @@ class GalerkinModel:
         offset = None if span is None else span.initial_field(layers[1].points, layers[0].points)
         return evaluators, offset
 
-    def _lattice_values(self, evaluators: list, offset: Array | None):
+    def _lattice_values(
+        self, evaluators: list, offset: Array | None
+    ) -> tuple[list[Array], list[Array]]:
+        """The fields at a lattice: the coefficient part plus the data span's offset."""
         w, b = self.galerkin.lattice_values(self.state.theta, evaluators)
         if offset is not None:
             w[0] = w[0] + offset
