@@ -167,7 +167,7 @@ class GalerkinModel:
             if key not in matrices:
                 matrices[key] = s.evaluation_matrix(c.points)
             evaluators.append(matrices[key])
-        span = self.galerkin.span if isinstance(self.galerkin, GalerkinNetwork) else None
+        span = self.spaces[0] if isinstance(self.spaces[0], DataSpan) else None
         layers = convention.layers
         offset = None if span is None else span.initial_field(layers[1].points, layers[0].points)
         return evaluators, offset

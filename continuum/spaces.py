@@ -122,9 +122,7 @@ class FactorSpace:
             self._load = (self.tabulation.T @ sp.diags(weights)).tocsr()
         self.mass = self._load @ self.tabulation  # dense or CSR, as the tabulation
         if self.size <= DENSE_INVERSE_SIZE:
-            inverse = np.linalg.inv(
-                self.mass if isinstance(self.mass, np.ndarray) else self.mass.toarray()
-            )
+            inverse = np.linalg.inv(self.mass.toarray() if sp.issparse(self.mass) else self.mass)
             self._mass_solve = lambda rhs: inverse @ rhs
         else:
             lu = spla.splu(sp.csc_matrix(self.mass))

@@ -132,22 +132,20 @@ def test_factor_space_mass_from_the_load_quadrature_equals_dolfinx_assembly(doma
     assert difference < 1e-15 * np.abs(assembled).max(), difference
 
 
-def test_linearly_dependent_inputs_are_refused_by_name():
-    """Samples that repeat one input function span a smaller space: the Gram matrix is
-    singular and the data span cannot be built."""
+@pytest.mark.parametrize(
+    ("inputs", "message"),
+    [
+        # samples that repeat one input function: the Gram matrix is singular
+        ("sin(pi*y) + 0*l", "linearly dependent"),
+        # a kink: the y-integrals converge only algebraically, never to rounding
+        ("abs(y - 0.3) + l*y", "do not converge with 256 Gauss points"),
+    ],
+)
+def test_inputs_the_data_span_cannot_represent_are_refused_by_name(inputs, message):
     config = configured("perceptron", integrator="matched", input_layer="data-span")
-    repeated = parse_expression("sin(pi*y) + 0*l", config.data.input.variables)
-    config = dataclasses.replace(config, data=dataclasses.replace(config.data, input=repeated))
-    with pytest.raises(ValueError, match="linearly dependent"):
-        continuum_model(build(with_width(config, 8)), MPI.COMM_SELF)
-
-
-def test_inputs_the_gauss_rules_cannot_resolve_are_refused_by_name():
-    """A kink in the data: the y-integrals converge only algebraically, never to rounding."""
-    config = configured("perceptron", integrator="matched", input_layer="data-span")
-    kinked = parse_expression("abs(y - 0.3) + l*y", config.data.input.variables)
-    config = dataclasses.replace(config, data=dataclasses.replace(config.data, input=kinked))
-    with pytest.raises(ValueError, match="do not converge with 256 Gauss points"):
+    expression = parse_expression(inputs, config.data.input.variables)
+    config = dataclasses.replace(config, data=dataclasses.replace(config.data, input=expression))
+    with pytest.raises(ValueError, match=message):
         continuum_model(build(with_width(config, 8)), MPI.COMM_SELF)
 
 
