@@ -95,16 +95,16 @@ class DataSpan:
         self._inputs = inputs
         self._initial = initial
 
+        weighted: dict[int, Array] = {}  # ω_q X^l(y_q) of every rule tried, by its size
+
         def integrals(y: Array, w: Array) -> Array:
             """``G`` (L × L) and ``z_0`` at ``x_q`` (n × L), stacked."""
             values = inputs(y, every)
-            basis = w[:, None] * values
+            basis = weighted[len(w)] = w[:, None] * values
             return np.vstack([values.T @ basis, initial(x_q, y) @ basis])
 
         self.quadrature_points, self.quadrature_weights, values = converged_rule(dim, integrals)
-        self._weighted_basis = self.quadrature_weights[:, None] * inputs(
-            self.quadrature_points, every
-        )
+        self._weighted_basis = weighted[len(self.quadrature_weights)]
         self.mass, self.initial_moments = values[:samples], values[samples:]
         try:
             self._cholesky = scipy.linalg.cho_factor(self.mass)

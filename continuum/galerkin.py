@@ -137,6 +137,11 @@ class GalerkinNetwork(CoefficientLayout):
         rest = f - space.at_quadrature(projected)
         return projected, space.integrate(rest * rest)
 
+    @property
+    def affine_readout(self) -> bool:
+        """One layer with a linear output: the residual is affine in the coefficients."""
+        return self._readout is not None
+
     def W(self, theta: Array, m: int) -> Array:
         """This rank's rows of the coefficient matrix ``W^(m)``."""
         return theta[self._w[m]].reshape(-1, self._shapes[m][1])
@@ -263,9 +268,8 @@ class GalerkinNetwork(CoefficientLayout):
         """:meth:`backward` of one layer with a linear output, in coefficient space
         (:meth:`_linear_readout`): no quadrature per call, equal to the general path to
         rounding."""
-        projected, rest = self._readout
-        z = self.gather_rows(self.W(theta, 0) @ self.eta0[:, cols], 0)
-        u = z + self.b(theta, 0)[:, None] + projected[:, cols]  # P_h r
+        rest = self._readout[1]
+        u = self.gather_rows(self.readout_residual(theta, cols), 0)  # P_h r
         d = self.spaces[1].mass @ u  # ∫ r φ
         cost = 0.5 * (float(np.sum(u * d)) + float(np.sum(rest[cols]))) / L
         rd = u / L
@@ -274,6 +278,13 @@ class GalerkinNetwork(CoefficientLayout):
         if self.network.bias:
             grad[self._b[0]] = rd.sum(axis=1)
         return cost, grad, [d]
+
+    def readout_residual(self, theta: Array, cols: Array | slice = slice(None)) -> Array:
+        """This rank's rows of ``u = M_1⁻¹ ∫ r φ = W η⁽⁰⁾ + b 1ᵀ + P_h f`` (one layer with a
+        linear output, :meth:`_linear_readout`), one column per sample."""
+        rows = self.rows[0]
+        b = self.b(theta, 0)[rows, None]
+        return self.W(theta, 0) @ self.eta0[:, cols] + b + self._readout[0][rows, cols]
 
     def tangent(self, theta: Array, theta_dot: Array, samples: Array) -> list[Array]:
         """Coefficients of ``ż^(m+1) = Ẇ^(m) η^(m) + W^(m) η̇^(m) + ḃ^(m)`` (m = 0 … M−1),

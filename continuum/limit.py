@@ -31,6 +31,7 @@ from discrete.training import make_rule
 from meshes import interval, unit_square
 
 from .dataspan import DataSpan
+from .exponential import ExponentialFlow
 from .galerkin import GalerkinNetwork
 from .implicit import ImplicitFlow, ImplicitMomentum
 from .local import FlowSolver, LocalTheory, WaveSolver
@@ -89,6 +90,25 @@ def implicit_rule(galerkin: GalerkinNetwork, rates: Array, cfg):
     )
 
 
+def exponential_rule(galerkin: GalerkinNetwork, setup: DiscreteSetup, cfg) -> ExponentialFlow:
+    """``[continuum] integrator = "exponential"``: the exact flow of one linear layer."""
+    affine = isinstance(galerkin, GalerkinNetwork) and galerkin.affine_readout
+    if not affine or cfg.training.rule != "flow":
+        raise ValueError(
+            "[continuum] integrator = 'exponential' is the exact full-batch flow of one layer "
+            f"with a linear output; this run has {setup.network.depth} layer(s), output "
+            f"{setup.network.output!r} after activation {setup.network.activation.name!r} and "
+            f"rule {cfg.training.rule!r}: use integrator = 'matched'"
+        )
+    if cfg.continuum.dt not in (None, cfg.training.dt):
+        raise ValueError(
+            f"[continuum] dt = {cfg.continuum.dt:g} with integrator = 'exponential': its exact "
+            f"steps are taken at the output times, i.e. with the training dt = "
+            f"{cfg.training.dt:g}; drop the key"
+        )
+    return ExponentialFlow(galerkin, setup.dictionary.continuum_rates()[0], cfg.training.dt)
+
+
 class GalerkinModel:
     """The continuum run beside a discrete one: same rule, same dt, same sample schedule."""
 
@@ -120,6 +140,8 @@ class GalerkinModel:
         rates = self.galerkin.per_group(setup.dictionary.continuum_rates())
         if cfg.continuum.integrator == "implicit":
             self.rule = implicit_rule(self.galerkin, rates, cfg)
+        elif cfg.continuum.integrator == "exponential":
+            self.rule = exponential_rule(self.galerkin, setup, cfg)
         else:
             if cfg.continuum.dt not in (None, tr.dt):
                 raise ValueError(
@@ -210,13 +232,14 @@ class GalerkinModel:
         return self.state.t
 
     def advance_to(self, t: float) -> None:
-        while self.state.t < t - 1e-9 * self.rule.h:
-            self.state = self.rule.step(self.state)
-            if not np.all(np.isfinite(self.state.theta)):
+        steps = int(np.ceil((t - self.state.t) / self.rule.h - 1e-9))
+        for state in self.rule.advance(self.state, steps):
+            if not np.all(np.isfinite(state.theta)):
                 raise FloatingPointError(
-                    f"continuum solve diverged at step {self.state.step} "
-                    f"(t = {self.state.t:.6g}): fields became NaN or inf; reduce dt"
+                    f"continuum solve diverged at step {state.step} "
+                    f"(t = {state.t:.6g}): fields became NaN or inf; reduce dt"
                 )
+            self.state = state
 
     @functools.cached_property
     def _own_lattice(self) -> tuple[list, Array | None]:

@@ -82,6 +82,13 @@ class Rule(ABC):
     def step(self, state: State) -> State:
         """The state one step of size ``h`` later."""
 
+    def advance(self, state: State, steps: int) -> Iterator[State]:
+        """The state after each of the next ``steps`` steps (a rule with a closed form may
+        leap over the intermediate ones)."""
+        for _ in range(steps):
+            state = self.step(state)
+            yield state
+
     def initial(self, theta: Array) -> State:
         return State(0.0, 0, theta.copy(), np.zeros_like(theta) if self.second_order else None)
 

@@ -1,8 +1,9 @@
 """The input layer in the span of the data (``[continuum] input_layer = "data-span"``).
 
-Measured: the linear perceptron of ``examples/perceptron.toml`` (RK4, ``dt = 0.01``) against
-the closed-form flow at ``t = ½`` on a lattice of width 301, 8/16/32 cells: P1 errors
-1.31e-2 / 2.94e-3 / 7.16e-4 (order 2.10), P2 1.65e-3 / 2.36e-4 / 3.07e-5 (order 2.87); the
+Measured: the linear perceptron of ``examples/perceptron.toml`` (RK4 at ``dt = 0.01``, or the
+exact flow: the same figures) against the closed-form flow at ``t = ½`` on a lattice of width
+301, 8/16/32 cells: P1 errors 1.31e-2 / 2.94e-3 / 7.16e-4 (order 2.10), P2 1.65e-3 / 2.36e-4 /
+3.07e-5 (order 2.87); the
 three-layer tanh network's data-span and tensor-product fields approach each other at the
 P2 order (max distance 8.2e-4 / 8.3e-5 / 1.0e-5, order 3.15); the tensor-product
 ``W(t) − W(0)`` of a linear layer has numerical rank ``L``.
@@ -53,8 +54,11 @@ def solved(config: Config, width: int = 8):
     return model
 
 
+@pytest.mark.parametrize("integrator", ["matched", "exponential"])
 @pytest.mark.parametrize(("degree", "band"), [(1, (1.8, 2.3)), (2, (2.6, 3.3))])
-def test_perceptron_data_span_converges_to_the_closed_form_at_order_p_plus_one(degree, band):
+def test_perceptron_data_span_converges_to_the_closed_form_at_order_p_plus_one(
+    degree, band, integrator
+):
     t_end, width = 0.5, 301
     lattice = build(with_width(load_config(EXAMPLES / "perceptron.toml"), width)).convention
     x, y = lattice.layers[1].points[:, 0], lattice.layers[0].points[:, 0]
@@ -66,7 +70,7 @@ def test_perceptron_data_span_converges_to_the_closed_form_at_order_p_plus_one(d
         config = configured(
             "perceptron",
             t_end,
-            integrator="matched",
+            integrator=integrator,
             input_layer="data-span",
             cells=c,
             degree=degree,
