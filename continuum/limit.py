@@ -4,7 +4,9 @@
   (:mod:`continuum.galerkin`; with ``input_layer = "data-span"`` the input layer's field in
   the span of the data, :mod:`continuum.dataspan`) integrated with the training rule's own
   time scheme, or with
-  Newton's method (``integrator = "implicit"``, :mod:`continuum.implicit`);
+  Newton's method (``integrator = "implicit"``, :mod:`continuum.implicit`), or — one layer
+  with a linear output under the flow — exactly in time (``integrator = "exponential"``,
+  :mod:`continuum.exponential`);
 * banded networks under the unit-cell convention: their ultra-local limit
   (:mod:`continuum.unitcell`), with the same schemes;
 * a linear one-layer perceptron with an implicit integrator (``theta``, ``bdf2``): the
