@@ -1,4 +1,4 @@
-"""Apply the perceptron's data kernel ``A_h = Ξ diag(1/L) Ξᵀ``: factored (MATLRC) versus dense.
+"""Apply the perceptron's data kernel ``A_h = Ξ diag(1/L) Ξᵀ``: factored versus dense.
 
 ``Ξ`` holds the load vectors ``ξ_l = ∫ X^l ψ_b dy`` of P1 elements with ``n`` dofs on
 ``[0, 1]``, ``X^l(y) = sin(π(l+1)y) + ½cos(πly)``. For every ``n`` and ``L`` the table gives the

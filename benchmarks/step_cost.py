@@ -9,7 +9,7 @@ Three implicit solvers, one MPI rank, setup (mesh, assembly, factorisation) time
   ``M (ẅ + γẇ) + A w = f`` (γ = 0.5), same theory and mesh;
 * ``perceptron rows`` — the implicit perceptron solver
   (:class:`continuum.perceptron.PerceptronSolver`, θ = ½, P1): each step solves, for every
-  x-row, ``(M̃ + θΔt Ξ̃ diag(η/L) Ξ̃ᵀ) u = r`` with the factored ``MATLRC`` operator (CG,
+  x-row, ``(M̃ + θΔt Ξ̃ diag(η/L) Ξ̃ᵀ) u = r`` with the factored operator (CG,
   Cholesky of ``M̃``). Two sweeps: ``per-row`` with 4 x-rows and ``n = n_y`` input dofs (the
   cost of one row solve, ``O(n·L)`` expected), and ``square`` with ``n = n_x·(n_y + 1)`` total
   coefficients on equal meshes (``O(n·L)`` per step expected, i.e. ``O(n_x)`` row solves of

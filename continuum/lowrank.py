@@ -8,8 +8,14 @@ the kernel matrix
 
 with the load vectors ``ξ_l = (∫ X^l ψ_b dy)_b`` as the columns of the tall-skinny factor ``Ξ``
 (``n × L``). ``K`` is dense but of rank ``≤ L``: it is never formed. The implicit operators of a
-time step, ``α S + β K`` with a sparse ``S`` (a mass matrix), are PETSc ``MATLRC`` matrices
-``α S + Ξ diag(β c) Ξᵀ``: memory and work per application are ``O(nnz(S) + n·L)``, not ``O(n²)``.
+time step, ``α S + β K`` with a sparse ``S`` (a mass matrix), are PETSc matrices of type
+``python`` (:class:`FactoredOperator`) applying ``α S x + Ξ (β c ⊙ (Ξᵀ x))``: memory and work per
+application are ``O(nnz(S) + n·L)``, not ``O(n²)``.
+
+The factored apply is memory-bound: it streams ``Ξ`` twice (``v = Ξᵀ x`` must be complete
+before ``y = Ξ v``). Both passes are BLAS ``gemv`` calls on PETSc's own column-major storage of
+``Ξ`` (through numpy), so they run on the BLAS threads of the process; PETSc's ``MATLRC``
+computes the same product on one thread (``benchmarks/bandwidth.py`` measures both).
 """
 
 from __future__ import annotations
@@ -63,28 +69,42 @@ class LowRankKernel:
         """Bytes held by the factors: ``(n + 1)·L`` doubles."""
         return (self.size + 1) * self.rank * np.dtype(PETSc.ScalarType).itemsize
 
-    def shifted(self, sparse: PETSc.Mat, alpha: float, beta: float) -> PETSc.Mat:
-        """The operator ``α S + β K = α S + Ξ diag(β c) Ξᵀ`` as a PETSc ``MATLRC``.
-
-        ``S`` is copied and scaled (``α S`` alone is returned as a sparse matrix when ``β = 0``);
-        the factor ``Ξ`` is shared, not copied.
-        """
+    def shifted(self, sparse: PETSc.Mat, alpha: float, beta: float) -> tuple[PETSc.Mat, PETSc.Mat]:
+        """The operator ``α S + β K = α S + Ξ diag(β c) Ξᵀ`` and its sparse part ``α S`` (a copy
+        of ``S``, to build a preconditioner from); ``α S`` alone when ``β = 0``. The factor
+        ``Ξ`` is shared, not copied."""
         scaled = sparse.copy()
         scaled.scale(alpha)
         if beta == 0.0:
-            return scaled
-        operator = PETSc.Mat().createLRC(scaled, self.factor, self._diagonal(beta), None)
-        operator.setUp()
-        return operator
+            return scaled, scaled
+        return FactoredOperator.matrix(scaled, self.factor, beta * self.weights), scaled
 
     def matrix(self) -> PETSc.Mat:
-        """``K`` alone as a ``MATLRC`` (no sparse part): ``Ξ diag(c) Ξᵀ`` applied in ``O(n·L)``."""
-        operator = PETSc.Mat().createLRC(None, self.factor, self._diagonal(1.0), None)
+        """``K`` alone (no sparse part): ``Ξ diag(c) Ξᵀ`` applied in ``O(n·L)``."""
+        return FactoredOperator.matrix(None, self.factor, self.weights)
+
+
+class FactoredOperator:
+    """The context of a PETSc ``python`` matrix ``y = S x + Ξ (d ⊙ (Ξᵀ x))`` (``S`` optional)."""
+
+    def __init__(self, sparse: PETSc.Mat | None, factor: PETSc.Mat, diagonal: np.ndarray):
+        self.sparse, self.factor = sparse, factor
+        self.columns = factor.getDenseArray(readonly=True)  # n × L, column-major: no copy
+        self.diagonal = np.asarray(diagonal, dtype=float).copy()
+
+    @classmethod
+    def matrix(cls, sparse: PETSc.Mat | None, factor: PETSc.Mat, diagonal: np.ndarray) -> PETSc.Mat:
+        n = factor.getSize()[0]
+        operator = PETSc.Mat().createPython([n, n], cls(sparse, factor, diagonal), MPI.COMM_SELF)
         operator.setUp()
         return operator
 
-    def _diagonal(self, scale: float) -> PETSc.Vec:
-        """The diagonal ``scale · c`` as a PETSc vector owning its storage."""
-        diagonal = PETSc.Vec().createSeq(self.rank, comm=MPI.COMM_SELF)
-        diagonal.setArray(scale * self.weights)
-        return diagonal
+    def mult(self, mat: PETSc.Mat, x: PETSc.Vec, y: PETSc.Vec) -> None:
+        """``y = S x + Ξ (d ⊙ (Ξᵀ x))``: two streaming passes over ``Ξ``."""
+        projections = self.columns.T @ x.getArray(readonly=True)
+        with y as out:
+            np.matmul(self.columns, self.diagonal * projections, out=out)
+        if self.sparse is not None:
+            self.sparse.multAdd(x, y, y)
+
+    multTranspose = mult  # the operator is symmetric

@@ -28,7 +28,7 @@ with ``P = M_x⁻¹ Υ`` (the L2 projections of the targets). Every x-row decoup
 
 i.e. ``M̃ u̇_a = −Ξ̃ diag(η/L)(Ξ̃ᵀ u_a − p_a)`` where ``Ξ̃ᵀ u_a − p_a`` are the residuals at node
 ``a``. Without a trained bias, ``u_a = W_a·``, ``Ξ̃ = Ξ`` and ``p_a = P_a· − β_{0,a}``. The
-implicit operators ``α M̃ + β K̃`` are ``MATLRC`` matrices (:mod:`continuum.lowrank`), solved by
+implicit operators ``α M̃ + β K̃`` are applied in factored form (:mod:`continuum.lowrank`), solved by
 CG preconditioned with the factorised sparse ``α M̃`` (at most ``L + 1`` iterations); the time
 schemes are those of :mod:`continuum.timestepping`.
 
@@ -198,10 +198,8 @@ class RowFlow:
     targets: np.ndarray
 
     def combination(self, alpha: float, beta: float) -> tuple[PETSc.Mat, PETSc.Mat]:
-        """``α M̃ + β K̃`` as a ``MATLRC`` (or sparse when ``β = 0``), and its sparse part."""
-        operator = self.kernel.shifted(self.mass, alpha, beta)
-        sparse = operator.getLRCMats()[0] if operator.getType() == PETSc.Mat.Type.LRC else operator
-        return operator, sparse
+        """``α M̃ + β K̃`` applied in factored form (sparse when ``β = 0``), and its sparse part."""
+        return self.kernel.shifted(self.mass, alpha, beta)
 
     def factor(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``Ξ̃`` (dense copy), the weights ``η/L`` and the rows ``p_a``."""

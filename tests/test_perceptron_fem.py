@@ -164,7 +164,7 @@ def _stored_arrays(root: object, depth: int = 3) -> list[np.ndarray | PETSc.Mat]
 
 
 def test_low_rank_operator_equals_quadrature_kernel_and_stores_only_factors() -> None:
-    """``M_y + β η A_h`` (MATLRC) against the dense quadrature kernel; sizes are O(n·L)."""
+    """``M_y + β η A_h`` (factored) against the dense quadrature kernel; sizes are O(n·L)."""
     problem = smooth_problem(bias=False)
     solver = PerceptronSolver(problem, MPI.COMM_WORLD, 4, 2, input_cells=10)
     n_y, beta = 21, 0.7
@@ -184,10 +184,9 @@ def test_low_rank_operator_equals_quadrature_kernel_and_stores_only_factors() ->
     expected = vectors @ dense.T
     assert np.abs(applied - expected).max() < 1e-12 * np.abs(expected).max()
 
-    sparse_part, factor, weights, _ = operator.getLRCMats()
-    assert operator.getType() == PETSc.Mat.Type.LRC
-    assert factor.getSize() == (n_y, SAMPLES) and weights.getSize() == SAMPLES
-    assert sparse_part.getType() == PETSc.Mat.Type.SEQAIJ
+    factored = operator.getPythonContext()
+    assert factored.factor.getSize() == (n_y, SAMPLES) and factored.diagonal.shape == (SAMPLES,)
+    assert factored.sparse.getType() == PETSc.Mat.Type.SEQAIJ
     for stored in _stored_arrays(solver):
         if isinstance(stored, PETSc.Mat):
             assert "dense" not in stored.getType() or stored.getSize()[1] <= SAMPLES
