@@ -92,6 +92,17 @@ def implicit_rule(galerkin: GalerkinNetwork, rates: Array, cfg):
     )
 
 
+def require_training_dt(cfg) -> None:
+    """The explicit and exact integrators step with the training ``dt`` (the output times)."""
+    if cfg.continuum.dt not in (None, cfg.training.dt):
+        raise ValueError(
+            f"[continuum] dt = {cfg.continuum.dt:g} with integrator = "
+            f"{cfg.continuum.integrator!r}: this integrator steps with the training dt = "
+            f"{cfg.training.dt:g}; drop the key, or choose integrator = 'implicit' for a step "
+            "of its own"
+        )
+
+
 def exponential_rule(galerkin: GalerkinNetwork, setup: DiscreteSetup, cfg) -> ExponentialFlow:
     """``[continuum] integrator = "exponential"``: the exact flow of one linear layer."""
     affine = isinstance(galerkin, GalerkinNetwork) and galerkin.affine_readout
@@ -102,12 +113,7 @@ def exponential_rule(galerkin: GalerkinNetwork, setup: DiscreteSetup, cfg) -> Ex
             f"{setup.network.output!r} after activation {setup.network.activation.name!r} and "
             f"rule {cfg.training.rule!r}: use integrator = 'matched'"
         )
-    if cfg.continuum.dt not in (None, cfg.training.dt):
-        raise ValueError(
-            f"[continuum] dt = {cfg.continuum.dt:g} with integrator = 'exponential': its exact "
-            f"steps are taken at the output times, i.e. with the training dt = "
-            f"{cfg.training.dt:g}; drop the key"
-        )
+    require_training_dt(cfg)
     return ExponentialFlow(galerkin, setup.dictionary.continuum_rates()[0], cfg.training.dt)
 
 
@@ -145,12 +151,7 @@ class GalerkinModel:
         elif cfg.continuum.integrator == "exponential":
             self.rule = exponential_rule(self.galerkin, setup, cfg)
         else:
-            if cfg.continuum.dt not in (None, tr.dt):
-                raise ValueError(
-                    f"[continuum] dt = {cfg.continuum.dt:g} with integrator = 'matched': the "
-                    f"matched continuum steps with the training dt = {tr.dt:g}; drop the key "
-                    "or choose integrator = 'implicit'"
-                )
+            require_training_dt(cfg)
             self.rule = make_rule(
                 tr.rule,
                 self.galerkin,
