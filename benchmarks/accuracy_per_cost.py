@@ -26,6 +26,10 @@ timed and its error measured against one reference:
   time (``[continuum] integrator = "exponential"``, :mod:`continuum.exponential`): one layer
   with a linear output has residuals ``u(t) = u(0) e^{−Kt}``, so the solve is its set-up plus
   one leap to the final time, and its error is the spatial one alone;
+* deep-tanh, ``FEM span P2 adapt``: the data span with the gradient flow integrated to a
+  tolerance (``[continuum] integrator = "adaptive"``, :mod:`continuum.adaptive`: PETSc's
+  Verner 8(7) pair with steps of its own, ``tolerance =`` :data:`ADAPTIVE_TOLERANCE`); its
+  time error against the RK4 reference is printed;
 * perceptron only, ``FEM-CN P2``: the implicit row-decoupled perceptron solver
   (``integrator = "theta"``, Crank–Nicolson at the config's ``dt``), shown for its cost; its
   error includes its O(dt²) time error.
@@ -49,8 +53,9 @@ its time, and in brackets the time interpolated in log-log between the bracketin
 Checks: on the image-layer problem the FEM (best of its routes) reaches 1e-4 at least 10× faster
 than the cheapest discrete route (plain or Richardson); on every problem the FEM is never
 slower than the plain discrete network at equal error (compared at every target both reach).
-Where some FEM routes integrate in time otherwise than the networks (``exp``, ``CN``), the
-checks are repeated for the routes that step with the networks' own RK4 and ``dt``.
+Where some FEM routes integrate in time otherwise than the networks (``exp``, ``adapt``,
+``CN``), the checks are repeated for the routes that step with the networks' own RK4 and
+``dt``.
 
     python benchmarks/accuracy_per_cost.py [--problems perceptron deep-tanh image-layer]
 """
@@ -85,6 +90,9 @@ Array = np.ndarray
 ROOT = Path(__file__).resolve().parent.parent
 COMM = MPI.COMM_SELF
 TARGETS = (1e-3, 1e-4, 1e-6)
+ADAPTIVE_TOLERANCE = 1e-8
+"""``[continuum] tolerance`` of the adaptive routes: 100× below the tightest target; the time
+error it leaves is measured and printed."""
 
 
 # ----------------------------------------------------------------------------- timing
@@ -313,7 +321,12 @@ def solve_fem(
 ):
     """Continuum model of ``config`` (discrete side built at width 8), advanced to the end."""
     cfg = with_continuum(
-        config, degree=degree, cells=cells, integrator=integrator, input_layer=input_layer
+        config,
+        degree=degree,
+        cells=cells,
+        integrator=integrator,
+        input_layer=input_layer,
+        tolerance=ADAPTIVE_TOLERANCE,
     )
     setup = build(with_width(cfg, 8))
     model = continuum_model(setup, COMM)
@@ -330,12 +343,14 @@ def route_integrator(route: str) -> str:
     """The ``[continuum] integrator`` of an FEM route."""
     if route.endswith(" exp"):
         return "exponential"
+    if route.endswith(" adapt"):
+        return "adaptive"
     return "theta" if "CN" in route else "matched"
 
 
 def route_options(route: str, cells: int) -> tuple[int, int, str, str]:
     """``solve_fem`` arguments of an FEM route: ``"FEM P2"``, ``"FEM span P1"``,
-    ``"FEM span P2 exp"``, ``"FEM-CN P2"``."""
+    ``"FEM span P2 exp"``, ``"FEM span P2 adapt"``, ``"FEM-CN P2"``."""
     return (
         1 if "P1" in route else 2,
         cells,
@@ -387,6 +402,25 @@ class Problem:
     notes: list[str] = field(default_factory=list)
 
 
+def adaptive_time_error(cfg: Config, route: str, eval_conv: Convention) -> str:
+    """The adaptive route's time error on 16 cells: its distance to RK4 at ``dt/2``, beside
+    RK4's own error there (``|u_dt − u_dt/2|/15``)."""
+    degree, cells, integrator, input_layer = route_options(route, 16)
+    fields = {
+        name: ModelReference(solve_fem(c, degree, cells, i, input_layer)).fields(eval_conv)
+        for name, c, i in [
+            ("adaptive", cfg, integrator),
+            ("rk4", cfg, "matched"),
+            ("rk4/2", with_dt(cfg, cfg.training.dt / 2), "matched"),
+        ]
+    }
+    return (
+        f"time error of {route} at tolerance {ADAPTIVE_TOLERANCE:g} (16 cells, against RK4 at "
+        f"dt/2): {error(fields['adaptive'], fields['rk4/2']):.2e}; RK4's own at dt/2: "
+        f"{error(fields['rk4'], fields['rk4/2']) / 15:.2e}"
+    )
+
+
 def run_problem(p: Problem, args) -> None:
     cfg = p.config
     t_end = cfg.training.steps * cfg.training.dt
@@ -432,6 +466,9 @@ def run_problem(p: Problem, args) -> None:
             f"reference: FEM P2 with {c} cells at the same RK4 dt; own error estimate "
             f"|u_{c // 2} - u_{c}|/7 = {self_err:.2e} on the eval lattice"
         )
+    adaptive = [r for r in p.cells if route_integrator(r) == "adaptive"]
+    if adaptive:
+        p.notes.append(adaptive_time_error(cfg, adaptive[0], eval_conv))
     p.notes.append(f"reference built in {time.perf_counter() - start:.1f} s (untimed)")
     ref_eval = ref.fields(eval_conv)
 
@@ -508,13 +545,13 @@ def report(p: Problem) -> dict:
         f"  FEM errors on the lattice of width {p.eval_width}; times: best of repeats, "
         "config -> final fields"
     )
-    header = f"  {'route':<16} {'size':>6} {'unknowns':>10} {'wall s':>10} {'error':>10}  note"
+    header = f"  {'route':<18} {'size':>6} {'unknowns':>10} {'wall s':>10} {'error':>10}  note"
     print(header)
     print("  " + "-" * (len(header) - 2))
     for r in p.rows:
         size = f"N={r.size}" if r.route in ("discrete", "richardson") else f"c={r.size}"
         print(
-            f"  {r.route:<16} {size:>6} {r.unknowns:>10} {r.seconds:>10.4f} {r.error:>10.3e}"
+            f"  {r.route:<18} {size:>6} {r.unknowns:>10} {r.seconds:>10.4f} {r.error:>10.3e}"
             f"  {r.note}"
         )
     routes = list(dict.fromkeys(r.route for r in p.rows))
@@ -526,7 +563,7 @@ def report(p: Problem) -> dict:
             orders.append(f"{route} {-slope[0]:.2f}")
     print("  observed order in 1/size over the 4 largest sizes: " + ", ".join(orders))
     print("\n  time to target: first size reaching it, its wall time [log-log interpolated]")
-    print("  " + f"{'route':<16}" + "".join(f"{f'e <= {t:g}':>30}" for t in TARGETS))
+    print("  " + f"{'route':<18}" + "".join(f"{f'e <= {t:g}':>30}" for t in TARGETS))
     best: dict[tuple[str, float], float] = {}
     for route in routes:
         cells = []
@@ -539,7 +576,7 @@ def report(p: Problem) -> dict:
             extra = f" [{interp:.4f}]" if interp is not None else ""
             cells.append(f"{size} {r.seconds:.4f}s{extra}")
             best[(route, t)] = interp if interp is not None else r.seconds
-        print("  " + f"{route:<16}" + "".join(f"{c:>30}" for c in cells))
+        print("  " + f"{route:<18}" + "".join(f"{c:>30}" for c in cells))
     return best
 
 
@@ -634,6 +671,7 @@ def problems(args) -> list[Problem]:
                 "FEM P1": [4, 8, 16, 32, 64, 128],
                 "FEM P2": [4, 6, 8, 12, 16, 24, 32, 48, 64, 96],
                 "FEM span P2": [4, 6, 8, 12, 16, 24, 32, 48, 64, 96],
+                "FEM span P2 adapt": [4, 6, 8, 12, 16, 24, 32, 48, 64, 96],
             },
             "fem",
             97,

@@ -120,8 +120,10 @@ class GalerkinNetwork(CoefficientLayout):
             slice(int(c[: comm.rank].sum()), int(c[: comm.rank + 1].sum())) for c in self.row_counts
         ]
         self._lay_out([r.stop - r.start for r in self.rows])
-        linear = network.output == "identity" or network.activation.name == "linear"
-        self._readout = self._linear_readout() if network.depth == 1 and linear else None
+        self._linear_output = network.output == "identity" or network.activation.name == "linear"
+        self._readout = (
+            self._linear_readout() if network.depth == 1 and self._linear_output else None
+        )
 
     def _linear_readout(self) -> tuple[Array, Array]:
         """For one layer with a linear output, the residual ``r = z + f`` is ``z ∈ V_1`` plus
@@ -192,22 +194,25 @@ class GalerkinNetwork(CoefficientLayout):
             b.append(bias(m, xs))
         return self.pack(w, b)
 
-    def forward(self, theta: Array, samples: Array | slice) -> tuple[list[Array], list[Array]]:
-        """Pre-activations at quadrature points ``z_q^(m)`` and moments ``η^(m)`` of the
-        samples (columns) ``samples``."""
+    def forward(
+        self, theta: Array, samples: Array | slice
+    ) -> tuple[list[Array], list[Array], list[Array]]:
+        """Pre-activations at quadrature points ``z_q^(m)``, moments ``η^(m)`` and their Riesz
+        images ``M_m⁻¹ η^(m)`` of the samples (columns) ``samples``."""
         net = self.network
         z_q: list[Array | None] = [None]
-        etas = [self.eta0[:, samples]]
+        etas, rieszes = [self.eta0[:, samples]], [self.riesz0[:, samples]]
         for m in range(net.depth):
-            eta = etas[m]
-            z = self.gather_rows(self.W(theta, m) @ eta, m) + self.b(theta, m)[:, None]
+            z = self.gather_rows(self.W(theta, m) @ etas[m], m) + self.b(theta, m)[:, None]
             zq = self.spaces[m + 1].at_quadrature(z)
             if m == 0 and self.span is not None:
-                zq = zq + self.span.initial_moments[:, samples]
+                zq += self.span.initial_moments[:, samples]
             z_q.append(zq)
             if m + 1 < net.depth:
-                etas.append(self.spaces[m + 1].load(net.sigma(m + 1, zq)))
-        return z_q, etas
+                eta, riesz = self.spaces[m + 1].moments(net.sigma(m + 1, zq))
+                etas.append(eta)
+                rieszes.append(riesz)
+        return z_q, etas, rieszes
 
     def _columns(self, samples: Array | None) -> tuple[Array | slice, int]:
         """The sample columns of the data arrays (a slice for the full batch: no copies)."""
@@ -222,7 +227,7 @@ class GalerkinNetwork(CoefficientLayout):
 
     def value(self, theta: Array, samples: Array | None = None) -> float:
         cols, L = self._columns(samples)
-        z_q, _ = self.forward(theta, cols)
+        z_q = self.forward(theta, cols)[0]
         return self._cost(self.network.sigma(self.network.depth, z_q[-1]) - self.Y_q[:, cols], L)
 
     def gradient(self, theta: Array, samples: Array | None = None) -> tuple[float, Array]:
@@ -240,26 +245,23 @@ class GalerkinNetwork(CoefficientLayout):
         cols, L = self._columns(samples)
         if self._readout is not None:
             return self._backward_linear_readout(theta, cols, L)
-        z_q, etas = self.forward(theta, cols)
+        z_q, _, rieszes = self.forward(theta, cols)
         M = net.depth
         r = net.sigma(M, z_q[M]) - self.Y_q[:, cols]
         cost = self._cost(r, L)
-        delta_q = net.dsigma(M, z_q[M]) * r
+        delta_q = r if self._linear_output else net.dsigma(M, z_q[M]) * r
         grad = np.empty(self.size)  # every weight block and bias slice is written below
         loads: list[Array] = [np.empty(0)] * M
         for m in range(M - 1, -1, -1):
-            d = self.spaces[m + 1].load(delta_q)
+            d, rd = self.spaces[m + 1].moments(delta_q)
             loads[m] = d
-            rd = self.spaces[m + 1].solve_mass(d) / L
-            rows = self.rows[m]
-            riesz = self.riesz0[:, cols] if m == 0 else self.spaces[m].solve_mass(etas[m])
-            np.matmul(rd[rows], riesz.T, out=self.W(grad, m))
+            rd = rd / L
+            np.matmul(rd[self.rows[m]], rieszes[m].T, out=self.W(grad, m))
             if net.bias:
                 grad[self._b[m]] = rd.sum(axis=1)
             if m > 0:
-                back = self.W(theta, m).T @ d[self.rows[m]]
-                back = self.spaces[m].at_quadrature(self.sum_over_ranks(back))
-                delta_q = net.dsigma(m, z_q[m]) * back
+                back = self.sum_over_ranks(self.W(theta, m).T @ d[self.rows[m]])
+                delta_q = net.dsigma(m, z_q[m]) * self.spaces[m].at_quadrature(back)
         return cost, grad, loads
 
     def _backward_linear_readout(
@@ -290,7 +292,7 @@ class GalerkinNetwork(CoefficientLayout):
         """Coefficients of ``ż^(m+1) = Ẇ^(m) η^(m) + W^(m) η̇^(m) + ḃ^(m)`` (m = 0 … M−1),
         with ``η̇^(m) = ∫ ψ σ'(z^(m)) ż^(m)`` and ``η̇^(0) = 0`` (one process: full rows)."""
         net = self.network
-        z_q, etas = self.forward(theta, samples)
+        z_q, etas, _ = self.forward(theta, samples)
         zdot: list[Array] = []
         eta_dot = np.zeros_like(etas[0])
         for m in range(net.depth):

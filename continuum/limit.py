@@ -6,7 +6,8 @@
   time scheme, or with
   Newton's method (``integrator = "implicit"``, :mod:`continuum.implicit`), or — one layer
   with a linear output under the flow — exactly in time (``integrator = "exponential"``,
-  :mod:`continuum.exponential`);
+  :mod:`continuum.exponential`), or — the flow — to a local error tolerance with steps of
+  its own (``integrator = "adaptive"``, :mod:`continuum.adaptive`);
 * banded networks under the unit-cell convention: their ultra-local limit
   (:mod:`continuum.unitcell`), with the same schemes;
 * a linear one-layer perceptron with an implicit integrator (``theta``, ``bdf2``): the
@@ -32,6 +33,7 @@ from discrete.expressions import Expression
 from discrete.training import make_rule
 from meshes import interval, unit_square
 
+from .adaptive import AdaptiveFlow
 from .dataspan import DataSpan
 from .exponential import ExponentialFlow
 from .galerkin import GalerkinNetwork
@@ -103,6 +105,22 @@ def require_training_dt(cfg) -> None:
         )
 
 
+def adaptive_rule(galerkin, rates: Array, cfg) -> AdaptiveFlow:
+    """``[continuum] integrator = "adaptive"``: the full-batch flow to ``[continuum] tolerance``."""
+    if cfg.training.rule != "flow":
+        raise ValueError(
+            "[continuum] integrator = 'adaptive' integrates the full-batch gradient flow; "
+            f"rule {cfg.training.rule!r} has a time scheme of its own: use integrator = 'matched'"
+        )
+    if cfg.continuum.dt not in (None, cfg.training.dt):
+        raise ValueError(
+            f"[continuum] dt = {cfg.continuum.dt:g} with integrator = 'adaptive': this "
+            "integrator chooses its own steps to [continuum] tolerance and reports at the "
+            "training dt; drop the key"
+        )
+    return AdaptiveFlow(galerkin, rates, cfg.training.dt, cfg.continuum.tolerance)
+
+
 def exponential_rule(galerkin: GalerkinNetwork, setup: DiscreteSetup, cfg) -> ExponentialFlow:
     """``[continuum] integrator = "exponential"``: the exact flow of one linear layer."""
     affine = isinstance(galerkin, GalerkinNetwork) and galerkin.affine_readout
@@ -150,6 +168,8 @@ class GalerkinModel:
             self.rule = implicit_rule(self.galerkin, rates, cfg)
         elif cfg.continuum.integrator == "exponential":
             self.rule = exponential_rule(self.galerkin, setup, cfg)
+        elif cfg.continuum.integrator == "adaptive":
+            self.rule = adaptive_rule(self.galerkin, rates, cfg)
         else:
             require_training_dt(cfg)
             self.rule = make_rule(

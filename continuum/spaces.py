@@ -121,9 +121,12 @@ class FactorSpace:
             self.tabulation = sp.csr_matrix((values, (rows, cols)), shape=shape)
             self._load = (self.tabulation.T @ sp.diags(weights)).tocsr()
         self.mass = self._load @ self.tabulation  # dense or CSR, as the tabulation
+        self._moments = None
         if self.size <= DENSE_INVERSE_SIZE:
             inverse = np.linalg.inv(self.mass.toarray() if sp.issparse(self.mass) else self.mass)
             self._mass_solve = lambda rhs: inverse @ rhs
+            if not sp.issparse(self._load):
+                self._moments = np.vstack([self._load, inverse @ self._load])
         else:
             lu = spla.splu(sp.csc_matrix(self.mass))
             self._mass_solve = lambda rhs: lu.solve(np.asarray(rhs, dtype=float))
@@ -164,6 +167,15 @@ class FactorSpace:
     def load(self, values_q: Array) -> Array:
         """``∫ f φ_a`` for ``f`` given at the quadrature points (shape ``(nq,)`` or ``(nq, k)``)."""
         return self._load @ values_q
+
+    def moments(self, values_q: Array) -> tuple[Array, Array]:
+        """``∫ f φ_a`` and its Riesz image ``M⁻¹ ∫ f φ`` (one product ``[Tᵀω; M⁻¹Tᵀω] f`` for
+        a small dense space)."""
+        if self._moments is None:
+            load = self.load(values_q)
+            return load, self.solve_mass(load)
+        both = self._moments @ values_q
+        return both[: self.size], both[self.size :]
 
     def at_quadrature(self, coefficients: Array) -> Array:
         """``u_h(x_q)`` for coefficient vectors (or matrices of them, one per column)."""
@@ -211,6 +223,10 @@ class PointSpace:
 
     def load(self, values_q: Array) -> Array:
         return np.asarray(values_q, dtype=float)
+
+    def moments(self, values_q: Array) -> tuple[Array, Array]:
+        values = self.load(values_q)
+        return values, values
 
     def at_quadrature(self, coefficients: Array) -> Array:
         return np.asarray(coefficients, dtype=float)

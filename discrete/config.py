@@ -47,7 +47,7 @@ METRICS = ("continuum", "plain")
 MOMENTUM_FORMS = ("exp", "linear")
 MOMENTUM_SCHEMES = ("heavy-ball", "rk4")
 DEGREES = (1, 2)
-INTEGRATORS = ("matched", "exponential", "theta", "bdf2", "newmark", "implicit")
+INTEGRATORS = ("matched", "exponential", "adaptive", "theta", "bdf2", "newmark", "implicit")
 INPUT_LAYERS = ("tensor", "data-span")
 OUTPUT_FIELDS = ("w", "b", "cost", "energy")
 INIT_WEIGHT_VARIABLES = ("x", "y", "x1", "x2", "y1", "y2", "m")
@@ -194,13 +194,15 @@ class TrainingConfig:
 @dataclass(frozen=True)
 class ContinuumConfig:
     """``[continuum]``: the finite-element model; ``dt`` is ``None`` to use the training dt;
-    ``input_layer`` represents ``w^(0)`` in ``V_1 ⊗ V_0`` or in the span of the data."""
+    ``tolerance`` is the local error tolerance of the adaptive integrator; ``input_layer``
+    represents ``w^(0)`` in ``V_1 ⊗ V_0`` or in the span of the data."""
 
     degree: int
     cells: int
     integrator: str
     theta: float
     dt: float | None
+    tolerance: float
     enabled: bool
     input_layer: str
 
@@ -575,6 +577,7 @@ def _parse_continuum(section: _Section) -> ContinuumConfig:
         integrator=section.choice("integrator", INTEGRATORS, "matched"),
         theta=theta,
         dt=section.optional_number("dt", sign="positive"),
+        tolerance=section.number("tolerance", 1e-10, sign="positive"),
         enabled=section.boolean("enabled", True),
         input_layer=section.choice("input_layer", INPUT_LAYERS, "tensor"),
     )

@@ -183,6 +183,10 @@ def test_relative_data_path_is_resolved_against_the_config_file(tmp_path):
             MINIMAL + '[training]\nlr = "fast"\n',
             '[training] lr: expected a positive number, got "fast"',
         ),
+        (
+            MINIMAL + "[continuum]\ntolerance = 0\n",
+            "[continuum] tolerance: expected a positive number, got 0",
+        ),
         (MINIMAL + "[training]\nbatch = 5\n", "[training] batch: 5 exceeds [data] samples = 4"),
         (
             MINIMAL + "[data]\ninput = \"__import__('os')\"\n",
