@@ -1,9 +1,10 @@
 """The output file ``fields.h5`` (SPEC 3.3), written with plain h5py.
 
 Crash safety: the file is opened in HDF5's single-writer/multiple-reader mode, every output
-step appends one row to each time series and then — last — to the ``times`` datasets, and
-the file is flushed.  A reader (or ``--resume``) counts complete steps by the length of
-``/discrete/times``; rows beyond it belong to an interrupted step and are discarded.
+step appends one row to each time series and flushes the file, and then — last — to the
+``times`` datasets, and flushes it again.  A reader (or ``--resume``) counts complete steps
+by the length of ``/discrete/times``; rows beyond it belong to an interrupted step and are
+discarded.
 
 Only rank 0 writes; the other ranks hand their data to it (see :mod:`continuum.run`).
 """
@@ -115,19 +116,27 @@ class FieldsFile:
         self.h5.swmr_mode = True
 
     def append(self, rows: Mapping[str, Array]) -> None:
-        """One output step: every series gets its row, the ``times`` series last, then flush."""
+        """One output step: every series gets its row and the file is flushed; then the
+        ``times`` series get theirs, and the file is flushed again.
+
+        The first flush puts every data row on disk before any ``times`` series grows (within
+        one flush HDF5 writes its metadata in no set order, so a process killed during a single
+        flush could leave ``times`` longer than a data series)."""
         missing = set(self._series) - set(rows)
         if missing:
             raise KeyError(f"output step lacks series {sorted(missing)}")
-        ordered = [n for n in self._series if n not in TIME_SERIES] + [
-            n for n in self._series if n in TIME_SERIES
-        ]
-        for name in ordered:
-            ds = self.h5[name]
-            n = ds.shape[0]
-            ds.resize(n + 1, axis=0)
-            ds[n] = rows[name]
-        self.h5.flush()
+        data = [name for name in self._series if name not in TIME_SERIES]
+        times = [name for name in self._series if name in TIME_SERIES]
+        for names in (data, times):
+            for name in names:
+                self._append_row(name, rows[name])
+            self.h5.flush()
+
+    def _append_row(self, name: str, row: Array) -> None:
+        ds = self.h5[name]
+        n = ds.shape[0]
+        ds.resize(n + 1, axis=0)
+        ds[n] = row
 
     def close(self) -> None:
         self.h5.close()
