@@ -195,13 +195,15 @@ class GalerkinNetwork(CoefficientLayout):
         return self.pack(w, b)
 
     def forward(
-        self, theta: Array, samples: Array | slice
+        self, theta: Array, samples: Array | slice, riesz: bool = False
     ) -> tuple[list[Array], list[Array], list[Array]]:
-        """Pre-activations at quadrature points ``z_q^(m)``, moments ``η^(m)`` and their Riesz
-        images ``M_m⁻¹ η^(m)`` of the samples (columns) ``samples``."""
+        """Pre-activations at quadrature points ``z_q^(m)``, moments ``η^(m)`` and (with
+        ``riesz``, what the gradient needs; else empty) their Riesz images ``M_m⁻¹ η^(m)`` of
+        the samples (columns) ``samples``."""
         net = self.network
         z_q: list[Array | None] = [None]
-        etas, rieszes = [self.eta0[:, samples]], [self.riesz0[:, samples]]
+        etas = [self.eta0[:, samples]]
+        rieszes = [self.riesz0[:, samples]] if riesz else []
         for m in range(net.depth):
             z = self.gather_rows(self.W(theta, m) @ etas[m], m) + self.b(theta, m)[:, None]
             zq = self.spaces[m + 1].at_quadrature(z)
@@ -209,9 +211,13 @@ class GalerkinNetwork(CoefficientLayout):
                 zq += self.span.initial_moments[:, samples]
             z_q.append(zq)
             if m + 1 < net.depth:
-                eta, riesz = self.spaces[m + 1].moments(net.sigma(m + 1, zq))
+                h_q = net.sigma(m + 1, zq)
+                if riesz:
+                    eta, image = self.spaces[m + 1].moments(h_q)
+                    rieszes.append(image)
+                else:
+                    eta = self.spaces[m + 1].load(h_q)
                 etas.append(eta)
-                rieszes.append(riesz)
         return z_q, etas, rieszes
 
     def _columns(self, samples: Array | None) -> tuple[Array | slice, int]:
@@ -245,7 +251,7 @@ class GalerkinNetwork(CoefficientLayout):
         cols, L = self._columns(samples)
         if self._readout is not None:
             return self._backward_linear_readout(theta, cols, L)
-        z_q, _, rieszes = self.forward(theta, cols)
+        z_q, _, rieszes = self.forward(theta, cols, riesz=True)
         M = net.depth
         r = net.sigma(M, z_q[M]) - self.Y_q[:, cols]
         cost = self._cost(r, L)
