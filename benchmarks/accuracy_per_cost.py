@@ -82,9 +82,11 @@ from continuum.convergence import final_state, with_width
 from continuum.limit import continuum_model
 from continuum.perceptron import PerceptronProblem, exact_solution
 from continuum.run import lattice_l2
+from continuum.spaces import FactorSpace
 from discrete.config import Config, load_config
 from discrete.conventions import Convention
 from discrete.experiment import build
+from meshes.domains import interval
 
 Array = np.ndarray
 ROOT = Path(__file__).resolve().parent.parent
@@ -400,6 +402,7 @@ class Problem:
     eval_width: int
     rows: list[Row] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    floor: str = ""
 
 
 def adaptive_time_error(cfg: Config, route: str, eval_conv: Convention) -> str:
@@ -418,6 +421,23 @@ def adaptive_time_error(cfg: Config, route: str, eval_conv: Convention) -> str:
         f"time error of {route} at tolerance {ADAPTIVE_TOLERANCE:g} (16 cells, against RK4 at "
         f"dt/2): {error(fields['adaptive'], fields['rk4/2']):.2e}; RK4's own at dt/2: "
         f"{error(fields['rk4'], fields['rk4/2']) / 15:.2e}"
+    )
+
+
+def library_floor(rows: list[Row], target: float, repeats: int) -> str:
+    """What the fastest FEM run reaching ``target`` spends in DOLFINx alone: its interval mesh,
+    and the mesh with the Lagrange space of its degree (best of ``repeats``, side by side)."""
+    reached = [r for r in rows if r.route.startswith("FEM") and r.error <= target]
+    if not reached:
+        return ""
+    fastest = min(reached, key=lambda r: r.seconds)
+    degree = 1 if " P1" in fastest.route else 2
+    mesh_s, _ = best_time(lambda: interval(COMM, fastest.size), repeats)
+    space_s, _ = best_time(lambda: FactorSpace(interval(COMM, fastest.size), degree), repeats)
+    return (
+        f"set-up floor of the fastest FEM run at {target:g} ({fastest.route} c={fastest.size}, "
+        f"{fastest.seconds * 1e3:.2f} ms): DOLFINx interval mesh {mesh_s * 1e3:.2f} ms, mesh "
+        f"and P{degree} factor space {space_s * 1e3:.2f} ms"
     )
 
 
@@ -508,6 +528,8 @@ def run_problem(p: Problem, args) -> None:
             degree, _, _, input_layer = options
             p.rows.append(Row(route, c, fem_dofs(cfg, degree, c, input_layer), seconds, e))
             print(f"    {route} cells={c:<4} {seconds:9.4f} s  error {e:.3e}", flush=True)
+    if p.name == "image-layer":
+        p.floor = library_floor(p.rows, 1e-4, 50)
 
 
 # ----------------------------------------------------------------------------- reporting
@@ -629,6 +651,11 @@ def checks(p: Problem, best: dict) -> list[str]:
                     f"{t_fem:.4f} = {ratio:.2f}x  (target >= 10x): "
                     f"{'MET' if ratio >= 10 else 'MISSED'}"
                 )
+                if family == "FEM" and p.floor:
+                    lines.append(
+                        f"image-layer: {p.floor}; 10x needs the whole run under "
+                        f"{min(disc) / 10 * 1e3:.2f} ms"
+                    )
         for t in TARGETS:
             t_fem, t_disc = fem_best(t), best.get(("discrete", t))
             if t_fem is None or t_disc is None:
