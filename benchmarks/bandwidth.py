@@ -21,7 +21,8 @@ bytes fit in this machine's 32 MiB L3 (those may beat the DRAM copy bound). ``Ξ
 numpy (:func:`p1_load_columns`, checked against the DOLFINx loads) because a DOLFINx mesh of
 10⁷ cells takes minutes to create. ``ratio`` = copy bandwidth / achieved bandwidth (compulsory
 bytes): the target is that the factored apply comes within 3× of the bound (``ratio ≤ 3``) on
-out-of-cache sizes.
+out-of-cache sizes. The verdict is printed twice: counting the compulsory bytes, and counting
+the bytes the product streams (``Ξ`` twice), whose achieved bandwidth is the memory system's.
 
     python benchmarks/bandwidth.py [--sizes 100000 1000000 10000000] [--samples 3 10]
 """
@@ -187,19 +188,24 @@ def main() -> None:
             )
             in_l3 = "yes" if compulsory < L3_BYTES else "no"
             print(" ".join(f"{c:>{w}}" for c, w in zip(cells, widths, strict=True)) + f"  {in_l3}")
-            results.append((n, L, copy_bw / bw_p, in_l3))
+            results.append((n, L, copy_bw / bw_p, copy_bw * t_petsc / two_pass, in_l3))
             matrix.destroy()
             lrc.destroy()
     print()
-    out_of_cache = [r for r in results if r[3] == "no"]
-    worst = max(out_of_cache, key=lambda r: r[2]) if out_of_cache else None
-    if worst is None:
+    out_of_cache = [r for r in results if r[4] == "no"]
+    if not out_of_cache:
         print("target (ratio <= 3 out of cache): no out-of-cache size measured")
-    else:
-        verdict = "MET" if all(r[2] <= 3 for r in out_of_cache) else "MISSED"
+        return
+    for column, bytes_counted in (
+        (2, "the compulsory bytes (Ξ once)"),
+        (3, "the bytes the product streams (Ξ twice)"),
+    ):
+        worst = max(out_of_cache, key=lambda r: r[column])
+        verdict = "MET" if worst[column] <= 3 else "MISSED"
         print(
-            f"target: factored apply within 3x of the copy bound on out-of-cache sizes: "
-            f"worst ratio {worst[2]:.2f} (n = {worst[0]}, L = {worst[1]}): {verdict}"
+            f"target: factored apply within 3x of the copy bound on out-of-cache sizes, counting "
+            f"{bytes_counted}: worst ratio {worst[column]:.2f} (n = {worst[0]}, L = {worst[1]}): "
+            f"{verdict}"
         )
 
 
