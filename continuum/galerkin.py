@@ -34,8 +34,10 @@ communication ``O(n·L)``, work ``O(n²·L/P)``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
+import scipy.linalg.blas
 from mpi4py import MPI
 
 from discrete.network import Network
@@ -45,6 +47,20 @@ from .spaces import FactorSpace
 
 Array = np.ndarray
 DataFunction = Callable[[Array, Array], Array]  # (points (n, d), samples (L,)) -> (n, L)
+
+
+@dataclass
+class FactoredForce:
+    """The full-batch force ``−η ⊙ δC/δθ`` with every weight block kept as its factors,
+    ``F^(m) = A_m B_mᵀ`` (``A_m = −(η_w/L) M_{m+1}⁻¹ D^(m+1)``, this rank's rows × L;
+    ``B_m = M_m⁻¹ H^(m)``, ``n_m × L``), and the bias forces ``−(η_b/L) M⁻¹ D 1`` (replicated)."""
+
+    weights: list[tuple[Array, Array]]
+    biases: list[Array]
+
+
+Shift = tuple[float, FactoredForce]
+"""``(s, F)``: the coefficients ``θ + s F``, applied without forming ``F``."""
 
 
 class CoefficientLayout:
@@ -162,8 +178,9 @@ class GalerkinNetwork(CoefficientLayout):
     def sum_over_ranks(self, a: Array) -> Array:
         if self.comm.size == 1:
             return a
-        out = np.empty_like(a)
-        self.comm.Allreduce(np.ascontiguousarray(a), out)
+        send = np.ascontiguousarray(a)  # the receive buffer has the same (C) layout
+        out = np.empty_like(send)
+        self.comm.Allreduce(send, out)
         return out
 
     def pack(self, w: list[Array], b: list[Array]) -> Array:
@@ -194,18 +211,49 @@ class GalerkinNetwork(CoefficientLayout):
             b.append(bias(m, xs))
         return self.pack(w, b)
 
+    def _apply(self, theta: Array, m: int, x: Array, shift: Shift | None) -> Array:
+        """This rank's rows of ``(W^(m) + s A Bᵀ) x``."""
+        out = self.W(theta, m) @ x
+        if shift is not None:
+            s, force = shift
+            a, b = force.weights[m]
+            out += a @ (s * (b.T @ x))
+        return out
+
+    def _apply_transposed(self, theta: Array, m: int, y: Array, shift: Shift | None) -> Array:
+        """``(W^(m) + s A Bᵀ)ᵀ y`` over this rank's rows ``y`` (the caller sums over ranks);
+        computed as ``(yᵀ W)ᵀ``, which streams a large ``W`` about twice as fast as ``Wᵀ y``."""
+        out = (y.T @ self.W(theta, m)).T
+        if shift is not None:
+            s, force = shift
+            a, b = force.weights[m]
+            out += b @ (s * (a.T @ y))
+        return out
+
+    def _bias(self, theta: Array, m: int, shift: Shift | None) -> Array:
+        """``b^(m) + s f_b^(m)``."""
+        if shift is None or not self.network.bias:
+            return self.b(theta, m)
+        s, force = shift
+        return self.b(theta, m) + s * force.biases[m]
+
     def forward(
-        self, theta: Array, samples: Array | slice, riesz: bool = False
+        self,
+        theta: Array,
+        samples: Array | slice,
+        riesz: bool = False,
+        shift: Shift | None = None,
     ) -> tuple[list[Array], list[Array], list[Array]]:
         """Pre-activations at quadrature points ``z_q^(m)``, moments ``η^(m)`` and (with
         ``riesz``, what the gradient needs; else empty) their Riesz images ``M_m⁻¹ η^(m)`` of
-        the samples (columns) ``samples``."""
+        the samples (columns) ``samples``, at the coefficients ``θ`` (or ``θ + s F``)."""
         net = self.network
         z_q: list[Array | None] = [None]
         etas = [self.eta0[:, samples]]
         rieszes = [self.riesz0[:, samples]] if riesz else []
         for m in range(net.depth):
-            z = self.gather_rows(self.W(theta, m) @ etas[m], m) + self.b(theta, m)[:, None]
+            z = self.gather_rows(self._apply(theta, m, etas[m], shift), m)
+            z += self._bias(theta, m, shift)[:, None]
             zq = self.spaces[m + 1].at_quadrature(z)
             if m == 0 and self.span is not None:
                 zq += self.span.initial_moments[:, samples]
@@ -247,52 +295,91 @@ class GalerkinNetwork(CoefficientLayout):
         """``C``, the Riesz gradient, and the loads ``d^(m) = ∫ φ δ^(m)`` (m = 1 … M) of the
         back-propagated fields, one column per sample (``δ`` includes the factor 1 of the
         cost density; divide by ``L`` for ``∂C``)."""
+        cost, factors, biases, loads = self._gradient_factors(theta, samples)
+        grad = np.empty(self.size)  # every weight block and bias slice is written below
+        for m, (r, s) in enumerate(factors):
+            np.matmul(r, s.T, out=self.W(grad, m))
+            if self.network.bias:
+                grad[self._b[m]] = biases[m]
+        return cost, grad, loads
+
+    def factored_force(
+        self, theta: Array, rates: list[tuple[float, float]], shift: Shift | None = None
+    ) -> FactoredForce:
+        """The full-batch force ``−η ⊙ δC/δθ`` at ``θ`` (or ``θ + s F``) in factored form, with
+        the continuum rates ``(η_w, η_b)`` of every layer."""
+        _, factors, biases, _ = self._gradient_factors(theta, None, shift)
+        layers = list(zip(factors, biases, rates, strict=True))
+        return FactoredForce(
+            [(-eta_w * r, s) for (r, s), _, (eta_w, _) in layers],
+            [-eta_b * g for _, g, (_, eta_b) in layers],
+        )
+
+    def add_forces(self, theta: Array, weighted: list[tuple[float, FactoredForce]]) -> None:
+        """``θ += Σ_i c_i F_i`` in place, one GEMM per weight block:
+        ``W += [A_1 … A_k] diag(c) [B_1 … B_k]ᵀ`` (rank ``k·L``)."""
+        for m in range(self.network.depth):
+            a = np.hstack([c * f.weights[m][0] for c, f in weighted])
+            b = np.hstack([f.weights[m][1] for _, f in weighted])
+            w = self.W(theta, m)
+            if w.size:  # Wᵀ (column-major, no copy) += B Aᵀ
+                scipy.linalg.blas.dgemm(1.0, b, a, beta=1.0, c=w.T, trans_b=True, overwrite_c=True)
+            if self.network.bias:
+                theta[self._b[m]] += sum(c * f.biases[m] for c, f in weighted)
+
+    def _gradient_factors(
+        self, theta: Array, samples: Array | None, shift: Shift | None = None
+    ) -> tuple[float, list[tuple[Array, Array]], list[Array], list[Array]]:
+        """``C`` and the gradient in factored form: ``δC/δW^(m) ↦ R_m S_mᵀ`` with
+        ``R_m = (1/L) M_{m+1}⁻¹ D^(m+1)`` (this rank's rows) and ``S_m = M_m⁻¹ H^(m)``, the bias
+        gradients ``R_m 1`` (all rows), and the loads ``d^(m)``."""
         net = self.network
         cols, L = self._columns(samples)
         if self._readout is not None:
-            return self._backward_linear_readout(theta, cols, L)
-        z_q, _, rieszes = self.forward(theta, cols, riesz=True)
+            return self._linear_readout_factors(theta, cols, L, shift)
+        z_q, _, rieszes = self.forward(theta, cols, riesz=True, shift=shift)
         M = net.depth
         r = net.sigma(M, z_q[M]) - self.Y_q[:, cols]
         cost = self._cost(r, L)
         delta_q = r if self._linear_output else net.dsigma(M, z_q[M]) * r
-        grad = np.empty(self.size)  # every weight block and bias slice is written below
+        factors: list[tuple[Array, Array]] = [(np.empty(0), np.empty(0))] * M
+        biases: list[Array] = [np.empty(0)] * M
         loads: list[Array] = [np.empty(0)] * M
         for m in range(M - 1, -1, -1):
             d, rd = self.spaces[m + 1].moments(delta_q)
             loads[m] = d
             rd = rd / L
-            np.matmul(rd[self.rows[m]], rieszes[m].T, out=self.W(grad, m))
+            factors[m] = (rd[self.rows[m]], rieszes[m])
             if net.bias:
-                grad[self._b[m]] = rd.sum(axis=1)
+                biases[m] = rd.sum(axis=1)
             if m > 0:
-                back = self.sum_over_ranks(self.W(theta, m).T @ d[self.rows[m]])
+                back = self._apply_transposed(theta, m, d[self.rows[m]], shift)
+                back = self.sum_over_ranks(back)
                 delta_q = net.dsigma(m, z_q[m]) * self.spaces[m].at_quadrature(back)
-        return cost, grad, loads
+        return cost, factors, biases, loads
 
-    def _backward_linear_readout(
-        self, theta: Array, cols: Array | slice, L: int
-    ) -> tuple[float, Array, list[Array]]:
-        """:meth:`backward` of one layer with a linear output, in coefficient space
+    def _linear_readout_factors(
+        self, theta: Array, cols: Array | slice, L: int, shift: Shift | None
+    ) -> tuple[float, list[tuple[Array, Array]], list[Array], list[Array]]:
+        """:meth:`_gradient_factors` of one layer with a linear output, in coefficient space
         (:meth:`_linear_readout`): no quadrature per call, equal to the general path to
         rounding."""
         rest = self._readout[1]
-        u = self.gather_rows(self.readout_residual(theta, cols), 0)  # P_h r
+        u = self.gather_rows(self.readout_residual(theta, cols, shift), 0)  # P_h r
         d = self.spaces[1].mass @ u  # ∫ r φ
         cost = 0.5 * (float(np.sum(u * d)) + float(np.sum(rest[cols]))) / L
         rd = u / L
-        grad = np.empty(self.size)
-        np.matmul(rd[self.rows[0]], self.riesz0[:, cols].T, out=self.W(grad, 0))
-        if self.network.bias:
-            grad[self._b[0]] = rd.sum(axis=1)
-        return cost, grad, [d]
+        bias = rd.sum(axis=1) if self.network.bias else np.empty(0)
+        return cost, [(rd[self.rows[0]], self.riesz0[:, cols])], [bias], [d]
 
-    def readout_residual(self, theta: Array, cols: Array | slice = slice(None)) -> Array:
+    def readout_residual(
+        self, theta: Array, cols: Array | slice = slice(None), shift: Shift | None = None
+    ) -> Array:
         """This rank's rows of ``u = M_1⁻¹ ∫ r φ = W η⁽⁰⁾ + b 1ᵀ + P_h f`` (one layer with a
         linear output, :meth:`_linear_readout`), one column per sample."""
         rows = self.rows[0]
-        b = self.b(theta, 0)[rows, None]
-        return self.W(theta, 0) @ self.eta0[:, cols] + b + self._readout[0][rows, cols]
+        b = self._bias(theta, 0, shift)[rows, None]
+        return self._apply(theta, 0, self.eta0[:, cols], shift) + b + self._readout[0][rows, cols]
 
     def tangent(self, theta: Array, theta_dot: Array, samples: Array) -> list[Array]:
         """Coefficients of ``ż^(m+1) = Ẇ^(m) η^(m) + W^(m) η̇^(m) + ḃ^(m)`` (m = 0 … M−1),

@@ -36,6 +36,7 @@ from meshes import interval, unit_square
 from .adaptive import AdaptiveFlow
 from .dataspan import DataSpan
 from .exponential import ExponentialFlow
+from .factored_flow import FACTORED_STEP_SIZE, FactoredFlow
 from .galerkin import GalerkinNetwork
 from .implicit import ImplicitFlow, ImplicitMomentum
 from .local import FlowSolver, LocalTheory, WaveSolver
@@ -121,6 +122,15 @@ def adaptive_rule(galerkin, rates: Array, cfg) -> AdaptiveFlow:
     return AdaptiveFlow(galerkin, rates, cfg.training.dt, cfg.continuum.tolerance)
 
 
+def uses_factored_flow(galerkin, cfg) -> bool:
+    """``integrator = "matched"`` with ``rule = "flow"`` steps a dense Galerkin network of at
+    least :data:`~continuum.factored_flow.FACTORED_STEP_SIZE` weight coefficients (all ranks)
+    with its weight forces in factored form: the same RK4, fewer passes over the coefficients."""
+    if cfg.training.rule != "flow" or not isinstance(galerkin, GalerkinNetwork):
+        return False
+    return sum(n_out * n_in for n_out, n_in in galerkin.shapes) >= FACTORED_STEP_SIZE
+
+
 def exponential_rule(galerkin: GalerkinNetwork, setup: DiscreteSetup, cfg) -> ExponentialFlow:
     """``[continuum] integrator = "exponential"``: the exact flow of one linear layer."""
     affine = isinstance(galerkin, GalerkinNetwork) and galerkin.affine_readout
@@ -170,6 +180,9 @@ class GalerkinModel:
             self.rule = exponential_rule(self.galerkin, setup, cfg)
         elif cfg.continuum.integrator == "adaptive":
             self.rule = adaptive_rule(self.galerkin, rates, cfg)
+        elif uses_factored_flow(self.galerkin, cfg):
+            require_training_dt(cfg)
+            self.rule = FactoredFlow(self.galerkin, setup.dictionary.continuum_rates(), tr.dt)
         else:
             require_training_dt(cfg)
             self.rule = make_rule(
