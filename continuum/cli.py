@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import os
 
-# Under mpiexec every rank would otherwise start one BLAS thread per core: two ranks on two
-# cores then run 3-5x slower than one (benchmarks/README.md, MPI scaling).  Set before numpy.
-if any(int(os.environ.get(v, "1")) > 1 for v in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE")):
-    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(_var, "1")
+# One BLAS thread per process unless the environment says otherwise; synfield parallelises
+# with MPI ranks.  Under mpiexec every rank would otherwise start one BLAS thread per core (two
+# ranks on two cores ran 3-5x slower than one), and on one rank two threads made the skinny
+# products of a large continuum step 2-3x slower (benchmarks/README.md, MPI scaling and
+# factored flow).  Set before numpy is imported.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import argparse
 import json

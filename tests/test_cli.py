@@ -1,6 +1,7 @@
 """The command line: examples, converge --json, inspect."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -51,3 +52,19 @@ def test_inspect_lists_the_datasets(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "complete output steps: 21" in proc.stdout
     assert "/continuum/layer0/w_at_lattice" in proc.stdout
+
+
+def test_the_command_runs_one_blas_thread_unless_told_otherwise():
+    """The CLI sets one BLAS thread per process before numpy loads; a user's setting wins."""
+    script = (
+        "import os, continuum.cli\n"
+        "print(os.environ['OPENBLAS_NUM_THREADS'], os.environ['OMP_NUM_THREADS'])\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    for preset, expected in ((None, "1 1"), ("2", "2 1")):
+        run_env = env if preset is None else {**env, "OPENBLAS_NUM_THREADS": preset}
+        proc = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, env=run_env, cwd=ROOT
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.split() == expected.split()
