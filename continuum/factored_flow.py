@@ -14,9 +14,10 @@ then never needs a ``k_i`` as a matrix: a stage applies ``(W + c h A Bᵀ) x = W
 
     W' = W + [A_1 A_2 A_3 A_4] diag(h/6, h/3, h/3, h/6) [B_1 B_2 B_3 B_4]ᵀ.
 
-A step reads every weight block twice per stage and updates it once in place, about ten
-passes over ``θ``; the generic :class:`discrete.training.Flow` forms each ``k_i``, scales it by
-the rates and combines whole vectors, about sixty.  It is the same RK4 to rounding.
+A step reads every weight block twice per stage, copies ``θ`` once and updates it in place,
+about a dozen passes over the coefficients; the generic :class:`discrete.training.Flow`
+forms each ``k_i``, scales it by the rates and combines whole vectors, about sixty.  It is
+the same RK4 to rounding.
 """
 
 from __future__ import annotations
@@ -28,9 +29,10 @@ from .galerkin import GalerkinNetwork
 FACTORED_STEP_SIZE = 1 << 15
 """Galerkin networks with at least this many weight coefficients (all ranks) step the flow in
 factored form. Below it the few whole-vector operations of the generic RK4 cost less than the
-extra low-rank products of every stage: measured side by side on deep-tanh, a step takes
-0.71–0.79× the generic time up to 3·10³ coefficients, 1.09× at 3.4·10⁴, 1.75× at 5·10⁴,
-2.5× at 7.9·10⁵ and 1.6× at 3.2·10⁶ (``benchmarks/factored_flow.py``)."""
+extra low-rank products of every stage. Measured side by side on deep-tanh
+(``benchmarks/factored_flow.py``), the generic step takes 0.70–0.92× the factored one's time
+up to 1.3·10⁴ coefficients, 1.1× at 5·10⁴, 1.7–2.0× at 2·10⁵, 2.8–3.5× at 7.9·10⁵ and
+2.1–2.3× at 3.2·10⁶."""
 
 RK4_STAGES = ((0.0, 1 / 6), (0.5, 1 / 3), (0.5, 1 / 3), (1.0, 1 / 6))
 """``(c_i, b_i)`` of classical RK4: stage ``i`` at ``θ + c_i h k_{i−1}``, weight ``b_i h``."""
@@ -41,11 +43,10 @@ class FactoredFlow(Rule):
 
     def __init__(self, galerkin: GalerkinNetwork, rates: list[tuple[float, float]], h: float):
         super().__init__(galerkin, galerkin.per_group(rates), h)
-        self.galerkin = galerkin
         self.layer_rates = rates
 
     def step(self, state: State) -> State:
-        h, g = self.h, self.galerkin
+        h, g = self.h, self.cost
         forces = []
         for c, _ in RK4_STAGES:
             shift = (c * h, forces[-1]) if forces else None
