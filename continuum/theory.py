@@ -12,6 +12,7 @@ import numpy as np
 
 from discrete.experiment import DiscreteSetup
 from discrete.locality import LocalCoefficients, local_coefficients
+from discrete.training import Momentum
 
 Array = np.ndarray
 
@@ -81,7 +82,15 @@ class FieldTheory:
 
     def __str__(self) -> str:
         s = self.setup
-        lines = [f"FieldTheory of {s.network}", str(s.dictionary), "fields:"]
+        lines = [f"FieldTheory of {s.network}", str(s.dictionary)]
+        if isinstance(s.rule, Momentum) and s.rule.scheme == "heavy-ball":
+            tr = s.config.training
+            lines.append(
+                f"heavy ball ({tr.momentum_form} friction): v ← μv − ε η_θ ∂C/∂θ, θ ← θ + v with "
+                f"μ = {s.rule.mu:.10g}, ε = {s.rule.epsilon:.6g} (h = {s.rule.h:g}, "
+                f"γ = {tr.gamma:g})"
+            )
+        lines.append("fields:")
         lines += [f"  {name:<28} on {domain}" for name, domain in self.fields]
         lines.append(f"data ({s.data.description}), kernels in factored form:")
         lines += [f"  {k}" for k in self.kernels]

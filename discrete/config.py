@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from .expressions import Expression, ExpressionError, parse_expression
+from .training import MOMENTUM_FORMS, MOMENTUM_SCHEMES, RULES
 
 ACTIVATIONS = ("linear", "quadratic", "tanh", "softplus", "relu")
 OUTPUTS = ("identity", "activation")
@@ -42,10 +43,7 @@ WEIGHT_MAPS = ("product", "unit-cell", "linear")
 DATA_KINDS = ("expression", "probes", "file")
 DATA_SUFFIXES = (".npz", ".h5", ".hdf5")
 INIT_KINDS = ("expression", "random")
-RULES = ("flow", "gd", "sgd", "momentum")
 METRICS = ("continuum", "plain")
-MOMENTUM_FORMS = ("exp", "linear")
-MOMENTUM_SCHEMES = ("heavy-ball", "rk4")
 DEGREES = (1, 2)
 INTEGRATORS = ("matched", "exponential", "adaptive", "theta", "bdf2", "newmark", "implicit")
 INPUT_LAYERS = ("tensor", "data-span")
@@ -559,7 +557,7 @@ def _parse_training(section: _Section, data: DataConfig) -> TrainingConfig:
         batch=batch,
         seed=section.integer("seed", 0, sign="non-negative"),
         metric=section.choice("metric", METRICS, "continuum"),
-        momentum_form=section.choice("momentum_form", MOMENTUM_FORMS, "exp"),
+        momentum_form=section.choice("momentum_form", MOMENTUM_FORMS, "central"),
         scheme=section.choice("scheme", MOMENTUM_SCHEMES, "heavy-ball"),
     )
 

@@ -14,10 +14,15 @@ dictionary (:class:`~discrete.dictionary.ScalingDictionary`) and a time step ``h
 
       v_{k+1} = μ v_k − ε η_θ ∂C/∂θ(θ_k),     θ_{k+1} = θ_k + v_{k+1},
 
-  with ``ε = h²``, ``μ = e^{−γh}`` (``momentum_form = "exp"``) or ``1 − γh`` (``"linear"``),
-  and velocity ``θ̇ ≈ v/h``.  For ``γ = 0`` it is Störmer–Verlet (second order, symplectic);
-  for ``γ > 0`` it is first order.  ``rk4`` integrates the first-order system (θ, θ̇)
-  with RK4.  As ``γ → ∞`` the dynamics approach the flow with rate ``η_θ/γ``.
+  with the central-friction reading ``μ = (1 − γh/2)/(1 + γh/2)``, ``ε = h²/(1 + γh/2)``
+  (``momentum_form = "central"``, the default: second order at every γ), or the one-sided
+  ``ε = h²`` with ``μ = e^{−γh}`` (``"exp"``) or ``1 − γh`` (``"linear"``): first order for
+  ``γ > 0``.  The velocity ``v/h`` is the staggered ``(θ_k − θ_{k−1})/h`` at ``t_k − h/2``, so a
+  run from rest starts consistently from ``θ_{−1} = θ_0 + ½h² θ̈_0`` (``v_0 = −½h² θ̈_0``;
+  docs/physics.md, "Training rules"): with ``v_0 = 0`` the scheme would be first order even
+  at ``γ = 0``.  At ``γ = 0`` it is Störmer–Verlet (second order, symplectic).  ``rk4``
+  integrates the first-order system (θ, θ̇) with RK4.  As ``γ → ∞`` the dynamics approach the
+  flow with rate ``η_θ/γ``.
 """
 
 from __future__ import annotations
@@ -34,6 +39,20 @@ from .cost import Cost
 Array = np.ndarray
 
 RULES = ("flow", "gd", "sgd", "momentum")
+MOMENTUM_SCHEMES = ("heavy-ball", "rk4")
+MOMENTUM_FORMS = ("central", "exp", "linear")
+
+
+def heavy_ball_coefficients(gamma: float, h: float, form: str) -> tuple[float, float]:
+    """``(μ, ε)`` of the heavy-ball iteration ``v ← μv + ε F(θ)``, ``θ ← θ + v`` for the
+    damped dynamics ``θ̈ + γθ̇ = F(θ)`` at step ``h`` (docs/physics.md, "Training rules")."""
+    if form == "central":
+        return (1.0 - 0.5 * gamma * h) / (1.0 + 0.5 * gamma * h), h * h / (1.0 + 0.5 * gamma * h)
+    if form == "exp":
+        return float(np.exp(-gamma * h)), h * h
+    if form == "linear":
+        return 1.0 - gamma * h, h * h
+    raise ValueError(f"momentum_form must be one of {MOMENTUM_FORMS}, got {form!r}")
 
 
 def sample_schedule(samples: int, batch: int, steps: int, seed: int) -> Array:
@@ -132,16 +151,21 @@ class Momentum(Rule):
         h: float,
         gamma: float,
         scheme: str = "heavy-ball",
-        form: str = "exp",
+        form: str = "central",
     ):
         super().__init__(cost, rates, h)
-        if scheme not in ("heavy-ball", "rk4"):
-            raise ValueError(f"momentum scheme must be 'heavy-ball' or 'rk4', got {scheme!r}")
-        if form not in ("exp", "linear"):
-            raise ValueError(f"momentum_form must be 'exp' or 'linear', got {form!r}")
+        if scheme not in MOMENTUM_SCHEMES:
+            raise ValueError(f"momentum scheme must be one of {MOMENTUM_SCHEMES}, got {scheme!r}")
         self.gamma, self.scheme = float(gamma), scheme
-        self.mu = np.exp(-gamma * h) if form == "exp" else 1.0 - gamma * h
-        self.epsilon = h * h
+        self.mu, self.epsilon = heavy_ball_coefficients(self.gamma, self.h, form)
+
+    def initial(self, theta: Array) -> State:
+        """At rest at ``θ₀``.  For the heavy ball the stored velocity is the staggered one at
+        ``−h/2``: ``v_0/h = (θ_0 − θ_{−1})/h = −½h θ̈_0`` with ``θ̈_0 = F(θ_0)``."""
+        state = super().initial(theta)
+        if self.scheme == "heavy-ball":
+            state.velocity = -0.5 * self.h * self.force(state.theta)
+        return state
 
     def acceleration(self, theta: Array, velocity: Array) -> Array:
         return -self.gamma * velocity + self.force(theta)
@@ -173,7 +197,7 @@ def make_rule(
     gamma: float = 0.0,
     schedule: Array | None = None,
     scheme: str = "heavy-ball",
-    form: str = "exp",
+    form: str = "central",
 ) -> Rule:
     """The rule called ``name`` (``flow``, ``gd``, ``sgd``, ``momentum``)."""
     if name == "flow":

@@ -1,9 +1,16 @@
 """Training rules: RK4 order of the flow, the high-viscosity limit, SGD schedules (SPEC 1.1)."""
 
 import numpy as np
+import pytest
 from problems import observed_order, tanh_problem
 
-from discrete.training import Flow, Momentum, integrate, sample_schedule
+from discrete.training import (
+    Flow,
+    Momentum,
+    heavy_ball_coefficients,
+    integrate,
+    sample_schedule,
+)
 
 
 def final(rule, theta0, steps):
@@ -47,3 +54,36 @@ def test_sample_schedule_visits_every_sample_once_per_epoch_and_is_seeded():
     assert all(sorted(e) == list(range(7)) for e in epochs)
     np.testing.assert_array_equal(s, sample_schedule(7, 3, 14, seed=4))
     assert not np.array_equal(s, sample_schedule(7, 3, 14, seed=5))
+
+
+def heavy_ball_errors(gamma: float, form: str, hs=(0.02, 0.01, 0.005), T: float = 1.0):
+    """Heavy-ball positions at ``T`` against RK4 of the damped dynamics at a 16× finer step."""
+    cost, rates, theta0 = tanh_problem(2)
+    ref = final(
+        Momentum(cost, rates, hs[-1] / 16, gamma, scheme="rk4"), theta0, round(T * 16 / hs[-1])
+    )
+    errors = []
+    for h in hs:
+        hb = final(Momentum(cost, rates, h, gamma, form=form), theta0, round(T / h))
+        errors.append(np.linalg.norm(hb.theta - ref.theta))
+    return list(hs), errors
+
+
+@pytest.mark.parametrize("gamma", [0.0, 2.0])
+def test_heavy_ball_started_consistently_is_second_order(gamma):
+    """Central friction and the staggered start ``v_0 = −½h²θ̈_0``: order 2 at every γ
+    (docs/physics.md, "Training rules"); from ``v_0 = 0`` it was 1.0 even at γ = 0."""
+    hs, errors = heavy_ball_errors(gamma, "central")
+    assert abs(observed_order(hs, errors) - 2.0) <= 0.2
+
+
+def test_one_sided_friction_is_first_order():
+    """``μ = e^{−γh}``, ``ε = h²``: the friction is one-sided, first order for γ > 0."""
+    hs, errors = heavy_ball_errors(2.0, "exp")
+    assert abs(observed_order(hs, errors) - 1.0) <= 0.2
+
+
+def test_heavy_ball_coefficients_keep_the_users_reading():
+    mu, eps = heavy_ball_coefficients(2.0, 0.01, "central")
+    assert mu == pytest.approx(0.99 / 1.01, rel=1e-15) and eps == pytest.approx(1e-4 / 1.01)
+    assert heavy_ball_coefficients(2.0, 0.01, "exp") == (np.exp(-0.02), 1e-4)
