@@ -1,1 +1,33 @@
-"""The continuum limit: field theories, the finite-element solver, comparison, output, CLI."""
+"""The continuum limit: field theories, the finite-element solver, comparison, output, CLI.
+
+The configuration loaders here are those of :mod:`discrete.config` followed by
+:func:`continuum.registry.resolve`: a combination that no continuum solves is refused when
+the file is read, and the returned configuration names the scheme that will run.
+"""
+
+from __future__ import annotations
+
+import os
+
+from discrete import config as _config
+
+from .registry import resolve
+
+__all__ = ["default_config", "load_config", "parse_config", "resolve"]
+
+
+def load_config(path: str | os.PathLike[str]) -> _config.Config:
+    """Read, validate and resolve the TOML configuration at ``path`` (ConfigError if not)."""
+    return resolve(_config.load_config(path))
+
+
+def parse_config(
+    text: str, source: str = "<string>", base_dir: str | os.PathLike[str] | None = None
+) -> _config.Config:
+    """Parse, validate and resolve TOML ``text`` (ConfigError if not)."""
+    return resolve(_config.parse_config(text, source, base_dir))
+
+
+def default_config() -> _config.Config:
+    """The built-in experiment, resolved."""
+    return resolve(_config.default_config())

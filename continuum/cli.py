@@ -31,7 +31,9 @@ from pathlib import Path
 
 from mpi4py import MPI
 
-from discrete.config import Config, ConfigError, default_config, parse_config
+from discrete.config import Config, ConfigError
+
+from . import default_config, parse_config
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -51,13 +53,12 @@ def load_on_root(path: str | None, comm: MPI.Comm) -> Config:
 
 
 def _load(path: str) -> Config:
-    from discrete.config import load_config
+    from . import load_config
 
     return load_config(path)
 
 
 def cmd_run(args: argparse.Namespace, comm: MPI.Comm) -> int:
-    from .limit import continuum_model
     from .run import run_experiment
 
     if args.resume:
@@ -78,7 +79,6 @@ def cmd_run(args: argparse.Namespace, comm: MPI.Comm) -> int:
         comm,
         resume=bool(args.resume),
         quiet=args.quiet,
-        model_factory=continuum_model,
     )
     return 0
 

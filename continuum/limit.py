@@ -22,7 +22,9 @@ is what ``--resume`` reads back with the same number of ranks.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+from collections.abc import Callable
 
 import numpy as np
 from mpi4py import MPI
@@ -30,7 +32,7 @@ from mpi4py import MPI
 from discrete.conventions import LayerCoordinates
 from discrete.experiment import DiscreteSetup
 from discrete.expressions import Expression
-from discrete.training import make_rule
+from discrete.training import Rule, make_rule
 from meshes import interval, unit_square
 
 from .adaptive import AdaptiveFlow
@@ -41,6 +43,7 @@ from .galerkin import GalerkinNetwork
 from .implicit import ImplicitFlow, ImplicitMomentum
 from .local import FlowSolver, LocalTheory, WaveSolver
 from .perceptron import PerceptronProblem, PerceptronSolver
+from .registry import lookup, resolve
 from .spaces import FactorSpace, PointSpace
 from .unitcell import UnitCellNetwork
 
@@ -82,79 +85,63 @@ def data_function(expr: Expression, coords: LayerCoordinates, prefix: str):
     return f
 
 
-def implicit_rule(galerkin: GalerkinNetwork, rates: Array, cfg):
-    """``[continuum] integrator = "implicit"``: Newton (SNES) θ-method or implicit midpoint."""
-    tr, dt = cfg.training, cfg.continuum.dt or cfg.training.dt
-    if tr.rule == "flow":
-        return ImplicitFlow(galerkin, rates, dt, cfg.continuum.theta)
-    if tr.rule == "momentum":
-        return ImplicitMomentum(galerkin, rates, dt, tr.gamma)
-    raise ValueError(
-        f"[continuum] integrator = 'implicit' integrates the flow or the damped dynamics; "
-        f"rule {tr.rule!r} is forward Euler by definition: use integrator = 'matched'"
+def _continuum_dt(cfg) -> float:
+    return cfg.continuum.dt or cfg.training.dt
+
+
+def matched_rule(galerkin: GalerkinNetwork, setup: DiscreteSetup) -> Rule:
+    """``scheme = "matched"``: the training rule's own scheme and step, on the same sample
+    schedule; the flow of a dense network of at least
+    :data:`~continuum.factored_flow.FACTORED_STEP_SIZE` weight coefficients (all ranks) keeps
+    its weight forces factored (the same RK4, fewer passes over the coefficients)."""
+    tr = setup.config.training
+    coefficients = sum(n_out * n_in for n_out, n_in in galerkin.shapes)
+    if tr.rule == "flow" and isinstance(galerkin, GalerkinNetwork):
+        if coefficients >= FACTORED_STEP_SIZE:
+            return FactoredFlow(galerkin, setup.dictionary.continuum_rates(), tr.dt)
+    return make_rule(
+        tr.rule,
+        galerkin,
+        galerkin.per_group(setup.dictionary.continuum_rates()),
+        tr.dt,
+        gamma=tr.gamma,
+        schedule=setup.schedule,
+        scheme=tr.scheme,
+        form=tr.momentum_form,
     )
 
 
-def require_training_dt(cfg) -> None:
-    """The explicit and exact integrators step with the training ``dt`` (the output times)."""
-    if cfg.continuum.dt not in (None, cfg.training.dt):
-        raise ValueError(
-            f"[continuum] dt = {cfg.continuum.dt:g} with integrator = "
-            f"{cfg.continuum.integrator!r}: this integrator steps with the training dt = "
-            f"{cfg.training.dt:g}; drop the key, or choose integrator = 'implicit' for a step "
-            "of its own"
-        )
+def exponential_rule(galerkin: GalerkinNetwork, setup: DiscreteSetup) -> Rule:
+    """``scheme = "exponential"``: the exact flow of one layer with a linear output."""
+    return ExponentialFlow(galerkin, setup.dictionary.continuum_rates()[0], setup.dt)
 
 
-def adaptive_rule(galerkin, rates: Array, cfg) -> AdaptiveFlow:
-    """``[continuum] integrator = "adaptive"``: the full-batch flow to ``[continuum] tolerance``."""
-    if cfg.training.rule != "flow":
-        raise ValueError(
-            "[continuum] integrator = 'adaptive' integrates the full-batch gradient flow; "
-            f"rule {cfg.training.rule!r} has a time scheme of its own: use integrator = 'matched'"
-        )
-    if cfg.continuum.dt not in (None, cfg.training.dt):
-        raise ValueError(
-            f"[continuum] dt = {cfg.continuum.dt:g} with integrator = 'adaptive': this "
-            "integrator chooses its own steps to [continuum] tolerance and reports at the "
-            "training dt; drop the key"
-        )
-    return AdaptiveFlow(galerkin, rates, cfg.training.dt, cfg.continuum.tolerance)
+def adaptive_rule(galerkin: GalerkinNetwork, setup: DiscreteSetup) -> Rule:
+    """``scheme = "adaptive"``: the full-batch flow to ``[continuum] tolerance``."""
+    rates = galerkin.per_group(setup.dictionary.continuum_rates())
+    return AdaptiveFlow(galerkin, rates, setup.dt, setup.config.continuum.tolerance)
 
 
-def uses_factored_flow(galerkin, cfg) -> bool:
-    """``integrator = "matched"`` with ``rule = "flow"`` steps a dense Galerkin network of at
-    least :data:`~continuum.factored_flow.FACTORED_STEP_SIZE` weight coefficients (all ranks)
-    with its weight forces in factored form: the same RK4, fewer passes over the coefficients."""
-    if cfg.training.rule != "flow" or not isinstance(galerkin, GalerkinNetwork):
-        return False
-    return sum(n_out * n_in for n_out, n_in in galerkin.shapes) >= FACTORED_STEP_SIZE
-
-
-def exponential_rule(galerkin: GalerkinNetwork, setup: DiscreteSetup, cfg) -> ExponentialFlow:
-    """``[continuum] integrator = "exponential"``: the exact flow of one linear layer."""
-    affine = isinstance(galerkin, GalerkinNetwork) and galerkin.affine_readout
-    if not affine or cfg.training.rule != "flow":
-        raise ValueError(
-            "[continuum] integrator = 'exponential' is the exact full-batch flow of one layer "
-            f"with a linear output; this run has {setup.network.depth} layer(s), output "
-            f"{setup.network.output!r} after activation {setup.network.activation.name!r} and "
-            f"rule {cfg.training.rule!r}: use integrator = 'matched'"
-        )
-    require_training_dt(cfg)
-    return ExponentialFlow(galerkin, setup.dictionary.continuum_rates()[0], cfg.training.dt)
+def implicit_rule(galerkin: GalerkinNetwork, setup: DiscreteSetup) -> Rule:
+    """``scheme = "implicit"``: Newton (SNES) θ-method of the flow or implicit midpoint of the
+    damped dynamics, at ``[continuum] dt``."""
+    cfg = setup.config
+    rates = galerkin.per_group(setup.dictionary.continuum_rates())
+    if cfg.training.rule == "momentum":
+        return ImplicitMomentum(galerkin, rates, _continuum_dt(cfg), cfg.training.gamma)
+    return ImplicitFlow(galerkin, rates, _continuum_dt(cfg), cfg.continuum.theta)
 
 
 class GalerkinModel:
     """The continuum run beside a discrete one: same rule, same dt, same sample schedule."""
 
-    def __init__(self, setup: DiscreteSetup, comm: MPI.Comm):
+    def __init__(
+        self,
+        setup: DiscreteSetup,
+        comm: MPI.Comm,
+        time_scheme: Callable[[GalerkinNetwork, DiscreteSetup], Rule],
+    ):
         cfg = setup.config
-        if cfg.data.kind != "expression":
-            raise ValueError(
-                f"[data] kind = {cfg.data.kind!r}: the tensor-product continuum needs data "
-                "given as expressions of the coordinates"
-            )
         conv = setup.convention
         self.setup = setup
         inputs = data_function(cfg.data.input, conv.layers[0], "y")
@@ -172,29 +159,7 @@ class GalerkinModel:
             setup.data.samples,
             comm,
         )
-        tr = cfg.training
-        rates = self.galerkin.per_group(setup.dictionary.continuum_rates())
-        if cfg.continuum.integrator == "implicit":
-            self.rule = implicit_rule(self.galerkin, rates, cfg)
-        elif cfg.continuum.integrator == "exponential":
-            self.rule = exponential_rule(self.galerkin, setup, cfg)
-        elif cfg.continuum.integrator == "adaptive":
-            self.rule = adaptive_rule(self.galerkin, rates, cfg)
-        elif uses_factored_flow(self.galerkin, cfg):
-            require_training_dt(cfg)
-            self.rule = FactoredFlow(self.galerkin, setup.dictionary.continuum_rates(), tr.dt)
-        else:
-            require_training_dt(cfg)
-            self.rule = make_rule(
-                tr.rule,
-                self.galerkin,
-                rates,
-                tr.dt,
-                gamma=tr.gamma,
-                schedule=setup.schedule,
-                scheme=tr.scheme,
-                form=tr.momentum_form,
-            )
+        self.rule = time_scheme(self.galerkin, setup)
         theta0 = self.galerkin.interpolate(self._weight_init(), self._bias_init())
         self.state = self.rule.initial(theta0)
 
@@ -380,11 +345,6 @@ class PerceptronModel(MeshSolverModel):
 
     def __init__(self, setup: DiscreteSetup, comm: MPI.Comm):
         cfg = setup.config
-        if setup.dictionary.metric != "continuum":
-            raise ValueError(
-                "the implicit perceptron solver needs [training] metric = "
-                "'continuum' (one rate η for weights and biases)"
-            )
         conv = setup.convention
         x_in, x_out = conv.layers[0], conv.layers[-1]
         inputs = cfg.data.input
@@ -406,7 +366,7 @@ class PerceptronModel(MeshSolverModel):
             comm,
             cfg.continuum.cells,
             cfg.continuum.degree,
-            cfg.continuum.integrator,
+            cfg.continuum.scheme,
             cfg.continuum.theta,
             self.dt,
         )
@@ -468,12 +428,6 @@ class LocalModel(MeshSolverModel):
 
     def __init__(self, setup: DiscreteSetup, comm: MPI.Comm):
         cfg, conv = setup.config, setup.convention
-        if setup.network.bias or setup.network.widths[-1] != 1 or setup.network.depth != 1:
-            raise ValueError(
-                "probe data sets make Goldstein's chain from a one-layer, "
-                "single-output network without bias: set widths = [N, 1], "
-                "bias = false"
-            )
         p = setup.probe_factors
         rate = setup.dictionary.continuum_rates()[0][0]
         self.theory = LocalTheory.constant(
@@ -489,7 +443,7 @@ class LocalModel(MeshSolverModel):
         w0 = lambda y: np.broadcast_to(weight(x=x0, y=y, m=0), np.shape(y))  # noqa: E731
         self.dt = cfg.continuum.dt or cfg.training.dt
         c = cfg.continuum
-        if cfg.training.rule == "momentum":
+        if cfg.continuum.scheme == "newmark":
             self.solver = WaveSolver(self.theory, comm, c.cells, c.degree, self.dt, w0)
         else:
             self.solver = FlowSolver(self.theory, comm, c.cells, c.degree, self.dt, w0, c.theta)
@@ -536,33 +490,32 @@ class LocalModel(MeshSolverModel):
         self.solver.t = step * self.dt
 
 
+def galerkin_matched(setup: DiscreteSetup, comm: MPI.Comm) -> GalerkinModel:
+    return GalerkinModel(setup, comm, matched_rule)
+
+
+def galerkin_exponential(setup: DiscreteSetup, comm: MPI.Comm) -> GalerkinModel:
+    return GalerkinModel(setup, comm, exponential_rule)
+
+
+def galerkin_adaptive(setup: DiscreteSetup, comm: MPI.Comm) -> GalerkinModel:
+    return GalerkinModel(setup, comm, adaptive_rule)
+
+
+def galerkin_implicit(setup: DiscreteSetup, comm: MPI.Comm) -> GalerkinModel:
+    return GalerkinModel(setup, comm, implicit_rule)
+
+
 def continuum_model(setup: DiscreteSetup, comm: MPI.Comm):
-    """The continuum model for ``setup`` (see the module docstring), or None if disabled."""
-    cfg = setup.config
-    if not cfg.continuum.enabled:
+    """The continuum model of ``setup``, looked up in :mod:`continuum.registry` (None when
+    ``[continuum] enabled = false``).
+
+    Raises:
+        ConfigError: no registered model and scheme solve this run.
+    """
+    config = resolve(setup.config)
+    if not config.continuum.enabled:
         return None
-    if cfg.data.kind == "probes":
-        return LocalModel(setup, comm)
-    if cfg.continuum.integrator in ("theta", "bdf2"):
-        net = setup.network
-        if net.depth != 1 or net.activation.name != "linear" or net.layers[0].banded:
-            raise ValueError(
-                f"[continuum] integrator = {cfg.continuum.integrator!r} is the implicit solver "
-                "of the linear one-layer perceptron; use integrator = 'matched' (the training "
-                "rule's own explicit scheme) for this network"
-            )
-        return PerceptronModel(setup, comm)
-    if setup.convention.weights == "linear":
-        raise ValueError(
-            "the linear ordering is a statement at fixed lattice spacing (its stiffness vanishes "
-            "like a²); solve the banded layers' continuum with [coordinates] weights = "
-            "'unit-cell' (docs/toy-models.md), or set [continuum] enabled = false"
-        )
-    if any(layer.banded for layer in setup.network.layers) and (
-        setup.convention.weights != "unit-cell"
-    ):
-        raise ValueError(
-            "banded layers have no product-domain continuum: use [coordinates] weights = "
-            "'unit-cell' (their ultra-local limit), or set [continuum] enabled = false"
-        )
-    return GalerkinModel(setup, comm)
+    if config is not setup.config:
+        setup = dataclasses.replace(setup, config=config)
+    return lookup(config).builder()(setup, comm)

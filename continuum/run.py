@@ -21,6 +21,7 @@ from discrete.training import State, integrate
 
 from .output import FieldsFile
 from .progress import Console
+from .registry import resolve
 from .theory import FieldTheory
 from .xdmf import write_xdmf
 
@@ -193,16 +194,17 @@ def run_experiment(
     comm: MPI.Comm = MPI.COMM_WORLD,
     resume: bool = False,
     quiet: bool = False,
-    model_factory=None,
 ) -> dict:
     """Train, solve, compare and write ``outdir/fields.h5`` and ``outdir/summary.json``.
 
-    ``model_factory(setup, comm)`` builds the continuum model; the default is
-    :func:`continuum.limit.continuum_model` (``[continuum] enabled = false`` runs the
+    The configuration is resolved first (:func:`continuum.registry.resolve`: refused if no
+    continuum solves it), and the resolved one is what ``fields.h5`` records; the continuum
+    model is :func:`continuum.limit.continuum_model` (``[continuum] enabled = false`` runs the
     discrete side alone).
     """
-    if model_factory is None:
-        from .limit import continuum_model as model_factory
+    from .limit import continuum_model
+
+    config = resolve(config)
     console = Console(comm, quiet or config.output.quiet)
     outdir = Path(outdir)
     timings: dict[str, float] = {}
@@ -210,7 +212,7 @@ def run_experiment(
     setup = build(config)
     console.print(f"synfield: experiment '{config.experiment.name}'")
     console.print(str(FieldTheory(setup)))
-    model = model_factory(setup, comm)
+    model = continuum_model(setup, comm)
     timings["setup"] = time.perf_counter() - t0
     recorder = Recorder(setup, model)
     path = outdir / "fields.h5"

@@ -26,7 +26,7 @@ import math
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,6 @@ DATA_SUFFIXES = (".npz", ".h5", ".hdf5")
 INIT_KINDS = ("expression", "random")
 METRICS = ("continuum", "plain")
 DEGREES = (1, 2)
-INTEGRATORS = ("matched", "exponential", "adaptive", "theta", "bdf2", "newmark", "implicit")
 INPUT_LAYERS = ("tensor", "data-span")
 OUTPUT_FIELDS = ("w", "b", "cost", "energy")
 INIT_WEIGHT_VARIABLES = ("x", "y", "x1", "x2", "y1", "y2", "m")
@@ -191,13 +190,15 @@ class TrainingConfig:
 
 @dataclass(frozen=True)
 class ContinuumConfig:
-    """``[continuum]``: the finite-element model; ``dt`` is ``None`` to use the training dt;
-    ``tolerance`` is the local error tolerance of the adaptive integrator; ``input_layer``
-    represents ``w^(0)`` in ``V_1 ⊗ V_0`` or in the span of the data."""
+    """``[continuum]``: the finite-element model; ``scheme`` is the time scheme (its choices and
+    what each solves are declared by :mod:`continuum.registry`, which resolves ``None`` to the
+    scheme that runs; ``integrator`` is accepted as its former spelling); ``dt`` is ``None`` to
+    use the training dt; ``tolerance`` is the local error tolerance of the adaptive scheme;
+    ``input_layer`` represents ``w^(0)`` in ``V_1 ⊗ V_0`` or in the span of the data."""
 
     degree: int
     cells: int
-    integrator: str
+    scheme: str | None
     theta: float
     dt: float | None
     tolerance: float
@@ -216,7 +217,8 @@ class OutputConfig:
 
 @dataclass(frozen=True)
 class Config:
-    """A validated experiment configuration, with the TOML ``text`` it was read from."""
+    """A validated experiment configuration; :attr:`text` is its resolved TOML (every key with
+    the value that runs), which :func:`parse_config` reads back to an equal ``Config``."""
 
     experiment: ExperimentConfig
     network: NetworkConfig
@@ -226,8 +228,46 @@ class Config:
     training: TrainingConfig
     continuum: ContinuumConfig
     output: OutputConfig
-    text: str = field(repr=False)
     source: str
+
+    def document(self) -> dict[str, dict[str, Any]]:
+        """The resolved configuration as a TOML document (``{section: {key: value}}``)."""
+        doc: dict[str, dict[str, Any]] = {}
+        for name in _SECTIONS:
+            values: dict[str, Any] = {}
+            for item in fields(getattr(self, name)):
+                value = _plain(getattr(getattr(self, name), item.name))
+                if value is not None:
+                    values[item.name] = value
+            doc[name] = values
+        if self.training.t_end is not None:
+            del doc["training"]["steps"]
+        return doc
+
+    @property
+    def text(self) -> str:
+        """The resolved configuration as TOML text."""
+        return "".join(
+            f"[{name}]\n" + "".join(f"{key} = {_show(v)}\n" for key, v in values.items()) + "\n"
+            for name, values in self.document().items()
+        )
+
+    def replace(self, **changes: dict[str, Any]) -> Config:
+        """A copy with ``changes`` (``section={key: value}``, TOML values) applied and the whole
+        configuration validated again, exactly as if the file had said so.
+
+        Raises:
+            ConfigError: an unknown section or key, or the changed configuration is invalid.
+        """
+        doc = self.document()
+        for name, keys in changes.items():
+            if name not in doc:
+                raise ConfigError(f"{self.source}: unknown section [{name}]")
+            if name == "training" and {"steps", "t_end"} & set(keys):
+                doc[name].pop("steps", None)
+                doc[name].pop("t_end", None)
+            doc[name].update(keys)
+        return _build_config(doc, self.source, base_dir=None)
 
 
 _SECTIONS: dict[str, type] = {
@@ -253,6 +293,15 @@ _SIGNS = {
     "non-negative": lambda value: value >= 0,
 }
 """Sign qualifiers of integers and numbers: the word used in messages and its check."""
+
+
+def _plain(value: object) -> Any:
+    """A parsed value back as a TOML value (expressions as their text, tuples as lists)."""
+    if isinstance(value, Expression):
+        return value.text
+    if isinstance(value, tuple):
+        return [_plain(item) for item in value]
+    return value
 
 
 def _show(value: object) -> str:
@@ -572,7 +621,7 @@ def _parse_continuum(section: _Section) -> ContinuumConfig:
     return ContinuumConfig(
         degree=degree,
         cells=section.integer("cells", 32, sign="positive"),
-        integrator=section.choice("integrator", INTEGRATORS, "matched"),
+        scheme=section.string("scheme") if section.has("scheme") else None,
         theta=theta,
         dt=section.optional_number("dt", sign="positive"),
         tolerance=section.number("tolerance", 1e-10, sign="positive"),
@@ -592,9 +641,17 @@ def _parse_output(section: _Section) -> OutputConfig:
 # --------------------------------------------------------------------------- public API
 
 
+_ALIASES = {("continuum", "integrator"): "scheme"}
+"""Former spellings of keys, read as the key they name."""
+
+
 def _split_sections(document: dict[str, Any], source: str) -> dict[str, _Section]:
     """Wrap each section of ``document``, rejecting unknown sections and keys."""
     names = tuple(_SECTIONS)
+    document = {
+        name: _unalias(name, values, source) if isinstance(values, dict) else values
+        for name, values in document.items()
+    }
     for name, values in document.items():
         if name not in _SECTIONS:
             what = f"section [{name}]" if isinstance(values, dict) else f"top-level key '{name}'"
@@ -612,11 +669,26 @@ def _split_sections(document: dict[str, Any], source: str) -> dict[str, _Section
     return {name: _Section(name, document.get(name, {}), source) for name in names}
 
 
-def _build_config(text: str, source: str, base_dir: Path | None) -> Config:
+def _unalias(name: str, values: dict[str, Any], source: str) -> dict[str, Any]:
+    out = dict(values)
+    for (section, old), new in _ALIASES.items():
+        if section == name and old in out:
+            if new in out:
+                raise ConfigError(
+                    f"{source}: [{name}] {old}: the former spelling of '{new}'; give one of them"
+                )
+            out[new] = out.pop(old)
+    return out
+
+
+def _parse_text(text: str, source: str) -> dict[str, Any]:
     try:
-        document = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: TOML syntax error: {exc}") from None
+
+
+def _build_config(document: dict[str, Any], source: str, base_dir: Path | None) -> Config:
     sections = _split_sections(document, source)
     experiment = _parse_experiment(sections["experiment"])
     network = _parse_network(sections["network"])
@@ -631,7 +703,6 @@ def _build_config(text: str, source: str, base_dir: Path | None) -> Config:
         training=_parse_training(sections["training"], data),
         continuum=_parse_continuum(sections["continuum"]),
         output=_parse_output(sections["output"]),
-        text=text,
         source=source,
     )
 
@@ -647,7 +718,8 @@ def parse_config(
     Raises:
         ConfigError: The text is not valid TOML or not a valid configuration.
     """
-    return _build_config(text, source, base_dir=None if base_dir is None else Path(base_dir))
+    base = None if base_dir is None else Path(base_dir)
+    return _build_config(_parse_text(text, source), source, base_dir=base)
 
 
 def load_config(path: str | os.PathLike[str]) -> Config:
@@ -665,7 +737,7 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         raise ConfigError(f"{path}: configuration file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read configuration file: {exc}") from None
-    return _build_config(text, str(path), base_dir=path.absolute().parent)
+    return _build_config(_parse_text(text, str(path)), str(path), base_dir=path.absolute().parent)
 
 
 def default_config() -> Config:

@@ -34,7 +34,7 @@ def deep_tanh(**training) -> Config:
 
 
 def solved(config: Config, integrator: str, tolerance: float = 1e-10):
-    continuum = dataclasses.replace(config.continuum, integrator=integrator, tolerance=tolerance)
+    continuum = dataclasses.replace(config.continuum, scheme=integrator, tolerance=tolerance)
     model = continuum_model(
         build(with_width(dataclasses.replace(config, continuum=continuum), 8)), MPI.COMM_SELF
     )
@@ -102,7 +102,7 @@ def test_a_resumed_solve_agrees_with_the_uninterrupted_one_to_the_tolerance():
     config = deep_tanh()
     config = dataclasses.replace(
         config,
-        continuum=dataclasses.replace(config.continuum, integrator="adaptive", tolerance=1e-9),
+        continuum=dataclasses.replace(config.continuum, scheme="adaptive", tolerance=1e-9),
     )
     setup = build(with_width(config, 8))
     through = continuum_model(setup, MPI.COMM_SELF)

@@ -30,7 +30,8 @@ def config_error(text: str) -> str:
 
 def test_default_config_is_the_linear_perceptron():
     config = default_config()
-    assert config.text == DEFAULT_TOML
+    assert parse_config(DEFAULT_TOML, source="<default>") == config
+    assert parse_config(config.text, source="<default>") == config  # the resolved text
     assert config.experiment.name == "perceptron"
     assert config.network.widths == (32, 32)
     assert config.network.activation == "linear"
@@ -83,7 +84,7 @@ def test_defaults_of_a_minimal_config():
     assert config.data.path is None
     assert config.init.weight.variables == ("x", "y", "x1", "x2", "y1", "y2", "m")
     assert config.training.steps == 100 and config.training.t_end is None
-    assert config.continuum.integrator == "matched" and config.continuum.theta == 0.5
+    assert config.continuum.scheme is None and config.continuum.theta == 0.5
     assert config.output.fields == ("w", "b", "cost", "energy")
 
 

@@ -70,7 +70,7 @@ def test_perceptron_data_span_converges_to_the_closed_form_at_order_p_plus_one(
         config = configured(
             "perceptron",
             t_end,
-            integrator=integrator,
+            scheme=integrator,
             input_layer="data-span",
             cells=c,
             degree=degree,
@@ -103,7 +103,7 @@ def test_deep_network_data_span_and_tensor_fields_share_one_limit():
 def test_tensor_product_update_of_a_linear_layer_has_rank_L():
     """Under full-batch flow ``W(t) − W(0)`` lies in ``V_1 ⊗ span{M_0⁻¹ η^(0),l}``: rank ≤ L
     (the structure the data span exploits)."""
-    config = configured("perceptron", 0.5, integrator="matched", input_layer="tensor", cells=16)
+    config = configured("perceptron", 0.5, scheme="matched", input_layer="tensor", cells=16)
     model = solved(config)
     (w_end,), _ = model.galerkin.unpack(model.state.theta)
     model = continuum_model(build(with_width(config, 8)), MPI.COMM_SELF)
@@ -146,7 +146,7 @@ def test_factor_space_mass_from_the_load_quadrature_equals_dolfinx_assembly(doma
     ],
 )
 def test_inputs_the_data_span_cannot_represent_are_refused_by_name(inputs, message):
-    config = configured("perceptron", integrator="matched", input_layer="data-span")
+    config = configured("perceptron", scheme="matched", input_layer="data-span")
     expression = parse_expression(inputs, config.data.input.variables)
     config = dataclasses.replace(config, data=dataclasses.replace(config.data, input=expression))
     with pytest.raises(ValueError, match=message):
@@ -161,7 +161,7 @@ def test_linear_readout_in_coefficient_space_equals_the_quadrature_path(name, in
     """One layer, linear output: cost, Riesz gradient and loads from the affine residual
     ``P_h r = z + P_h f`` agree with the forward/backward quadrature path to rounding, for the
     full batch and for a minibatch."""
-    config = configured(name, integrator="matched", input_layer=input_layer, cells=8)
+    config = configured(name, scheme="matched", input_layer=input_layer, cells=8)
     g = continuum_model(build(with_width(config, 8)), MPI.COMM_SELF).galerkin
     assert g._readout is not None
     theta = np.random.default_rng(3).standard_normal(g.size)

@@ -18,7 +18,7 @@ from test_dataspan import configured
 
 from continuum.convergence import with_width
 from continuum.limit import continuum_model
-from discrete.config import Config
+from discrete.config import Config, ConfigError
 from discrete.experiment import build
 
 
@@ -32,7 +32,7 @@ def image_layer(input_layer: str = "data-span", **training) -> Config:
 
 def final_coefficients(config: Config, integrator: str) -> np.ndarray:
     config = dataclasses.replace(
-        config, continuum=dataclasses.replace(config.continuum, integrator=integrator)
+        config, continuum=dataclasses.replace(config.continuum, scheme=integrator)
     )
     model = continuum_model(build(with_width(config, 8)), MPI.COMM_SELF)
     model.advance_to(1.0)
@@ -69,11 +69,11 @@ def test_one_leap_equals_every_step_taken_singly():
 @pytest.mark.parametrize(
     ("config", "message"),
     [
-        (configured("deep-tanh", cells=4), "3 layer"),
+        (configured("deep-tanh", cells=4), "one layer with a linear output"),
         (image_layer(rule="momentum", gamma=1.0), "rule 'momentum'"),
         (configured("image-layer", dt=0.01), "dt = 0.01"),
     ],
 )
 def test_what_has_no_closed_form_is_refused_by_name(config, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ConfigError, match=message):
         final_coefficients(config, "exponential")

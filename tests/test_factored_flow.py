@@ -42,7 +42,7 @@ def without_bias(config: Config) -> Config:
 )
 def test_factored_rk4_is_the_rk4_of_the_flow(example, input_layer, change):
     """Three steps of the factored RK4 equal three steps of the generic one to rounding."""
-    config = configured(example, cells=4, input_layer=input_layer, integrator="matched")
+    config = configured(example, cells=4, input_layer=input_layer, scheme="matched")
     config = change(config) if change else config
     model = model_of(config)
     galerkin, setup = model.galerkin, model.setup
@@ -69,7 +69,7 @@ def test_the_matched_flow_of_a_large_dense_network_is_factored(
     (here lowered to 0; 4 cells are below the real one) and the training rule otherwise."""
     if threshold is not None:
         monkeypatch.setattr(continuum.limit, "FACTORED_STEP_SIZE", threshold)
-    config = configured("deep-tanh", cells=4, integrator="matched")
+    config = configured("deep-tanh", cells=4, scheme="matched")
     config = dataclasses.replace(
         config, training=dataclasses.replace(config.training, rule=rule, gamma=1.0)
     )

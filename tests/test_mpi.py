@@ -17,7 +17,6 @@ import numpy as np
 import pytest
 from mpi4py import MPI
 
-from continuum.limit import continuum_model
 from continuum.run import run_experiment
 from discrete.config import load_config
 
@@ -62,13 +61,13 @@ def test_two_ranks_give_the_fields_of_one_rank(example, input_layer, integrator)
     continuum = dataclasses.replace(
         config.continuum,
         input_layer=input_layer,
-        integrator=integrator or config.continuum.integrator,
+        scheme=integrator or config.continuum.scheme,
     )
     config = dataclasses.replace(config, continuum=continuum)
-    run_experiment(config, tmp / "two", comm, quiet=True, model_factory=continuum_model)
+    run_experiment(config, tmp / "two", comm, quiet=True)
     if comm.rank == 0:
         run_experiment(
-            config, tmp / "one", MPI.COMM_SELF, quiet=True, model_factory=continuum_model
+            config, tmp / "one", MPI.COMM_SELF, quiet=True
         )
         with h5py.File(tmp / "one" / "fields.h5") as a, h5py.File(tmp / "two" / "fields.h5") as b:
             assert a.attrs["ranks"] == 1 and b.attrs["ranks"] == 2
