@@ -62,8 +62,8 @@ SCHEMES: dict[str, Scheme] = {
             "adaptive",
         ),
         Scheme("implicit", "Newton (PETSc SNES): θ-method (flow) or implicit midpoint", "own"),
-        Scheme("theta", "θ-method of the linear flow, row-decoupled implicit solves", "own"),
-        Scheme("bdf2", "BDF2 of the linear flow, row-decoupled implicit solves", "own"),
+        Scheme("theta", "θ-method (`[continuum] theta`) of a linear flow", "own"),
+        Scheme("bdf2", "BDF2 of a linear flow", "own"),
         Scheme("newmark", "Newmark β = ¼ of the damped wave equation", "own"),
     )
 }
@@ -109,11 +109,14 @@ class Family:
     """A continuum model family: the networks and data it represents as fields.
 
     ``accepts(cfg)`` returns ``None`` when the family represents the run, else the reason it
-    does not (naming the keys)."""
+    does not (naming the keys); ``width_order`` is the order in ``1/N`` at which networks of
+    width ``N`` (cell or periodic placement, smooth data) approach the family's fields
+    (docs/convergence.md)."""
 
     name: str
     summary: str
     accepts: Callable[[Config], str | None]
+    width_order: int
 
 
 def _galerkin(kind: str) -> Callable[[Config], str | None]:
@@ -167,14 +170,32 @@ def _probes(cfg: Config) -> str | None:
 FAMILIES: dict[str, Family] = {
     f.name: f
     for f in (
-        Family("galerkin", "dense networks of any depth: tensor-product Galerkin fields",
-               _galerkin("dense")),
-        Family("unit-cell", "banded networks with weights = 'unit-cell': the ultra-local "
-               "limit z = Σ_s w_s(x) h(x) + b(x)", _galerkin("unit-cell")),
-        Family("perceptron", "the linear one-layer perceptron: row-decoupled implicit solves "
-               "with the kernel kept factored", _perceptron),
-        Family("local", "probe data sets (Goldstein, Klein–Gordon): the local wave equation",
-               _probes),
+        Family(
+            "galerkin",
+            "dense networks of any depth: tensor-product Galerkin fields",
+            _galerkin("dense"),
+            width_order=2,
+        ),
+        Family(
+            "unit-cell",
+            "banded networks with weights = 'unit-cell': the ultra-local limit "
+            "z = Σ_s w_s(x) h(x) + b(x), which drops the input shift s·a",
+            _galerkin("unit-cell"),
+            width_order=1,
+        ),
+        Family(
+            "perceptron",
+            "the linear one-layer perceptron: row-decoupled implicit solves with the kernel "
+            "kept factored",
+            _perceptron,
+            width_order=2,
+        ),
+        Family(
+            "local",
+            "probe data sets (Goldstein, Klein–Gordon): the local wave equation",
+            _probes,
+            width_order=2,
+        ),
     )
 }
 
@@ -183,6 +204,7 @@ FAMILIES: dict[str, Family] = {
 
 
 def _one_linear_layer(cfg: Config) -> str | None:
+    """one layer with a linear output"""
     net = cfg.network
     affine = net.activation == "linear" or net.output == "identity"
     if len(net.widths) != 2 or not affine:
@@ -194,6 +216,7 @@ def _one_linear_layer(cfg: Config) -> str | None:
 
 
 def _theta_for_the_local_flow(cfg: Config) -> str | None:
+    """`theta` in [0.5, 1]"""
     theta = cfg.continuum.theta
     if cfg.training.rule == "flow" and not 0.5 <= theta <= 1.0:
         return f"[continuum] theta = {theta:g}: the local flow solver is stable for θ in [0.5, 1]"
@@ -317,7 +340,7 @@ def lookup(cfg: Config) -> Entry:
         )
         if problem is None:
             return entry
-        problems.append(f"{problem} (scheme {entry.scheme!r})")
+        problems.append(f"[continuum] scheme = {entry.scheme!r} needs: {problem}")
     raise ConfigError(f"{src}: " + "; ".join(problems))
 
 
@@ -339,11 +362,22 @@ def resolve(cfg: Config) -> Config:
 
 
 def table() -> str:
-    """The registry as a Markdown table (model family × scheme × rules), as the README shows it."""
-    lines = ["| scheme | family | rules | dt | scheme does |", "|---|---|---|---|---|"]
+    """The registry in Markdown, as the README shows it: one row per entry, then what each
+    family and scheme is."""
+    lines = [
+        "| `[continuum] scheme` | model family | rules | dt | also needs |",
+        "|---|---|---|---|---|",
+    ]
     for e in ENTRIES:
-        s = SCHEMES[e.scheme]
+        needs = (e.requires.__doc__ or "").strip() if e.requires else ""
         lines.append(
-            f"| `{e.scheme}` | {e.family} | {', '.join(e.rules)} | {s.dt} | {s.summary} |"
+            f"| `{e.scheme}` | {e.family} | {', '.join(e.rules)} | {SCHEMES[e.scheme].dt} "
+            f"| {needs} |"
         )
+    lines += ["", "Model families (chosen by the network and the data):", ""]
+    lines += [
+        f"- {f.name}: {f.summary} (width order {f.width_order})" for f in FAMILIES.values()
+    ]
+    lines += ["", "Schemes:", ""]
+    lines += [f"- `{s.name}`: {s.summary}" for s in SCHEMES.values()]
     return "\n".join(lines)

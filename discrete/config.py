@@ -253,8 +253,9 @@ class Config:
         )
 
     def replace(self, **changes: dict[str, Any]) -> Config:
-        """A copy with ``changes`` (``section={key: value}``, TOML values) applied and the whole
-        configuration validated again, exactly as if the file had said so.
+        """A copy with ``changes`` (``section={key: value}``, TOML values; ``None`` returns a
+        key to its default) applied and the whole configuration validated again, exactly as
+        if the file had said so.
 
         Raises:
             ConfigError: an unknown section or key, or the changed configuration is invalid.
@@ -267,6 +268,8 @@ class Config:
                 doc[name].pop("steps", None)
                 doc[name].pop("t_end", None)
             doc[name].update(keys)
+            for key in [key for key, value in keys.items() if value is None]:
+                del doc[name][key]
         return _build_config(doc, self.source, base_dir=None)
 
 

@@ -1,0 +1,258 @@
+"""The registry of continuum models and schemes (continuum/registry.py): every combination of
+network, data, training rule and ``[continuum] scheme`` either runs, with a continuum that
+agrees with the discrete network at the width order 2, or is refused when the config is
+loaded with one message naming the keys."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mpi4py import MPI
+from problems import observed_order
+
+from continuum import load_config, parse_config, resolve
+from continuum.limit import continuum_model
+from continuum.registry import ENTRIES, FAMILIES, SCHEMES, lookup, table
+from continuum.run import field_errors, run_experiment
+from discrete.config import ConfigError
+from discrete.experiment import build
+from discrete.training import RULES, integrate
+
+ROOT = Path(__file__).resolve().parents[1]
+
+NETWORKS = {
+    "perceptron": """
+[network]
+widths = [{N}, {N}]
+[data]
+samples = 3
+input = "sin(pi*(l+1)*y) + 0.5*cos(pi*l*y)"
+target = "cos(pi*(l+1)*x) * (1 + x)"
+[init]
+weight = "0.5*sin(pi*x)*cos(pi*y)"
+bias = "0.1*x"
+""",
+    "tanh": """
+[network]
+widths = [{N}, {N}, {N}]
+activation = "tanh"
+[data]
+samples = 3
+input = "sin(pi*(l+1)*y) + 0.5"
+target = "0.5*cos(pi*(l+1)*x)"
+[init]
+weight = "0.8*cos(pi*(x - y)) + 0.2*m"
+bias = "0.1*sin(pi*x)"
+""",
+    "banded": """
+[network]
+widths = [{N}, {N}]
+bias = false
+connectivity = "banded"
+[coordinates]
+placement = "periodic"
+weights = "unit-cell"
+[data]
+samples = 3
+input = "1 + 0.5*sin(2*pi*(l+1)*y)"
+target = "cos(2*pi*x)"
+[init]
+weight = "0.5 + 0.2*sin(2*pi*x)"
+""",
+    "probes": """
+[network]
+widths = [{N}, 1]
+bias = false
+[coordinates]
+placement = "periodic"
+[data]
+kind = "probes"
+[init]
+weight = "0.3*sin(2*pi*y) + 0.1*cos(4*pi*y)"
+""",
+}
+
+SCHEME_CHOICES = [None, *SCHEMES]
+
+
+def config_text(network: str, N: int, rule: str, scheme: str | None) -> str:
+    """A small run; the clock keeps each side's time error below the width error at N = 32:
+    the probe chain's flow is stiff (rates ~ N²), and the implicit midpoint rule of the damped
+    dynamics steps at dt/8 beside the network's RK4 (both second order otherwise)."""
+    dt, t_end, extra = 0.01, 0.1, ""
+    if network == "probes" and rule == "flow":
+        dt, t_end = 2e-4, 0.01
+    elif network == "probes":
+        dt = 0.0025
+    if rule == "momentum" and scheme == "implicit":
+        extra = f"dt = {dt / 8}\n"
+    momentum = 'scheme = "rk4"' if rule == "momentum" and scheme == "implicit" else ""
+    line = "" if scheme is None else f'scheme = "{scheme}"\n'
+    return NETWORKS[network].format(N=N) + f"""
+[training]
+rule = "{rule}"
+gamma = 1.0
+dt = {dt}
+t_end = {t_end}
+batch = 1
+{momentum}
+[continuum]
+degree = 2
+cells = 64
+{line}{extra}"""
+
+
+def lattice_error(config) -> float:
+    """‖w − w_h‖ at ``t_end`` between the network and its continuum, at the lattice."""
+    setup = build(config)
+    model = continuum_model(setup, MPI.COMM_SELF)
+    *_, last = integrate(setup.rule, setup.rule.initial(setup.theta0), setup.steps, setup.steps)
+    model.advance_to(last.t)
+    w, b = setup.convention.to_fields(setup.network, last.theta)
+    wc, bc = model.lattice_fields()
+    err_w, err_b = field_errors(setup.network, setup.convention, w, b, wc, bc)
+    return float(np.hypot(err_w, err_b))
+
+
+COMBINATIONS = list(itertools.product(NETWORKS, RULES, SCHEME_CHOICES))
+
+
+def _id(combination) -> str:
+    network, rule, scheme = combination
+    return f"{network}-{rule}-{scheme or 'default'}"
+
+
+@pytest.mark.parametrize("combination", COMBINATIONS, ids=[_id(c) for c in COMBINATIONS])
+def test_every_combination_runs_at_width_order_two_or_is_refused_naming_the_keys(combination):
+    network, rule, scheme = combination
+    widths = (16, 32, 64) if network == "banded" else (8, 16, 32)  # asymptotic range
+    try:
+        configs = [parse_config(config_text(network, N, rule, scheme)) for N in widths]
+    except ConfigError as exc:
+        message = str(exc)
+        assert message.count("\n") == 0
+        keys = set(re.findall(r"\[(\w+)\] (\w+)", message))
+        if scheme is None:  # nothing solves this rule on this network: the rule is named
+            assert ("training", "rule") in keys or ("data", "kind") in keys, message
+        else:  # the rule, or what selects the family, is named beside the scheme
+            assert ("continuum", "scheme") in keys and len(keys) >= 2, message
+        return
+    resolved = configs[0].continuum.scheme
+    assert resolved in SCHEMES and (scheme is None or resolved == scheme)
+    errors = [lattice_error(c) for c in configs]
+    expected = FAMILIES[lookup(configs[0]).family].width_order
+    assert abs(observed_order(1 / np.array(widths), errors) - expected) <= 0.25, errors
+
+
+def test_the_silent_combinations_of_the_old_integrator_key_are_refused():
+    """Each was accepted before the registry and solved something else without a word."""
+    perceptron = (ROOT / "examples" / "perceptron.toml").read_text()
+    goldstein = (ROOT / "examples" / "goldstein.toml").read_text()
+    deep = (ROOT / "examples" / "deep-tanh.toml").read_text()
+    cases = [
+        # the gradient flow solved for momentum, gd, sgd (θ-method and BDF2 of the flow)
+        *[
+            (perceptron.replace('rule = "flow"', f'rule = "{r}"\ngamma = 1.0'), "[training] rule")
+            for r in ("momentum", "gd", "sgd")
+        ],
+        (
+            perceptron.replace('rule = "flow"', 'rule = "momentum"').replace('"theta"', '"bdf2"'),
+            "[continuum] scheme = 'bdf2'",
+        ),
+        # probe data: the wave solver built whatever the integrator said
+        *[
+            (goldstein.replace('"newmark"', f'"{s}"'), f"[continuum] scheme = '{s}'")
+            for s in ("adaptive", "bdf2", "implicit", "exponential")
+        ],
+        # Newmark on a dense network
+        (deep.replace("cells = 64", 'cells = 64\nintegrator = "newmark"'), "'newmark'"),
+        # θ < ½ for the local flow solver
+        (
+            goldstein.replace('rule = "momentum"', 'rule = "flow"').replace(
+                'integrator = "newmark"', "theta = 0.25"
+            ),
+            "[continuum] theta = 0.25",
+        ),
+    ]
+    for text, fragment in cases:
+        with pytest.raises(ConfigError) as info:
+            parse_config(text)
+        assert fragment in str(info.value), str(info.value)
+
+
+def test_file_data_are_refused_by_the_continuum_that_would_ignore_them(tmp_path):
+    """A file's samples are vectors at the lattice, not functions of the coordinates: the
+    Galerkin fields cannot use them (before: the default expressions were used instead)."""
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "data.npz", X=rng.standard_normal((3, 8)), Y=rng.standard_normal((3, 8)))
+    text = config_text("perceptron", 8, "flow", None).replace(
+        "samples = 3", 'kind = "file"\npath = "data.npz"'
+    )
+    (tmp_path / "c.toml").write_text(text)
+    with pytest.raises(ConfigError, match=r"\[data\] kind = 'file'.*\[continuum\] enabled"):
+        load_config(tmp_path / "c.toml")
+    off = text + "enabled = false\n"
+    (tmp_path / "c.toml").write_text(off)
+    assert load_config(tmp_path / "c.toml").continuum.enabled is False
+
+
+def test_unknown_scheme_and_both_spellings_are_errors():
+    text = config_text("tanh", 8, "flow", "matchd")
+    with pytest.raises(ConfigError, match="did you mean 'matched'"):
+        parse_config(text)
+    both = config_text("tanh", 8, "flow", "matched") + 'integrator = "matched"\n'
+    with pytest.raises(ConfigError, match="former spelling"):
+        parse_config(both)
+    alias = config_text("tanh", 8, "flow", None) + 'integrator = "adaptive"\n'
+    assert parse_config(alias).continuum.scheme == "adaptive"
+
+
+def test_the_registry_declares_every_scheme_and_family_it_builds():
+    assert {e.scheme for e in ENTRIES} == set(SCHEMES)
+    assert {e.family for e in ENTRIES} == set(FAMILIES)
+    for entry in ENTRIES:
+        assert callable(entry.builder())
+        assert set(entry.rules) <= set(RULES)
+
+
+def test_readme_integrator_table_is_the_registry():
+    readme = (ROOT / "README.md").read_text()
+    assert table() in readme
+
+
+def test_a_config_changed_through_the_api_records_what_ran_and_reproduces_it(tmp_path):
+    """``Config.replace`` re-validates; ``fields.h5`` stores the resolved config that ran, and
+    that config, loaded again, reproduces the run bit for bit."""
+    import h5py
+
+    base = load_config(ROOT / "examples" / "deep-tanh.toml")
+    changed = base.replace(
+        network={"widths": [8, 8, 8, 8]},
+        training={"steps": 6, "rule": "momentum", "gamma": 1.0},
+        continuum={"cells": 4, "scheme": None},
+        output={"every": 3},
+    )
+    with pytest.raises(ConfigError, match=r"\[training\] rule = 'momentum'"):
+        resolve(changed.replace(continuum={"scheme": "adaptive"}))
+    run_experiment(changed, tmp_path / "a", MPI.COMM_SELF, quiet=True)
+    with h5py.File(tmp_path / "a" / "fields.h5", "r") as h5:
+        stored = str(h5.attrs["config"])
+        first = np.array(h5["/continuum/layer1/coefficients"])
+    again = parse_config(stored, source=base.source)
+    assert again == dataclasses.replace(changed, continuum=again.continuum)
+    assert again.continuum.scheme == "matched" and again.training.steps == 6
+    run_experiment(again, tmp_path / "b", MPI.COMM_SELF, quiet=True)
+    with h5py.File(tmp_path / "b" / "fields.h5", "r") as h5:
+        assert str(h5.attrs["config"]) == stored
+        np.testing.assert_array_equal(np.array(h5["/continuum/layer1/coefficients"]), first)
+
+
+def test_lookup_is_what_the_model_is_built_from():
+    config = load_config(ROOT / "examples" / "goldstein.toml")
+    entry = lookup(config)
+    assert (entry.family, entry.scheme) == ("local", "newmark")
