@@ -1,23 +1,21 @@
-"""The continuum limit of a discrete setup: which field theory, and which solver.
+"""The continuum models of a discrete setup, built by their :mod:`continuum.registry` entries.
 
-* dense networks of any depth (product convention): Galerkin tensor-product fields
-  (:mod:`continuum.galerkin`; with ``input_layer = "data-span"`` the input layer's field in
-  the span of the data, :mod:`continuum.dataspan`) integrated with the training rule's own
-  time scheme, or with
-  Newton's method (``integrator = "implicit"``, :mod:`continuum.implicit`), or — one layer
-  with a linear output under the flow — exactly in time (``integrator = "exponential"``,
-  :mod:`continuum.exponential`), or — the flow — to a local error tolerance with steps of
-  its own (``integrator = "adaptive"``, :mod:`continuum.adaptive`);
-* banded networks under the unit-cell convention: their ultra-local limit
-  (:mod:`continuum.unitcell`), with the same schemes;
-* a linear one-layer perceptron with an implicit integrator (``theta``, ``bdf2``): the
-  row-decoupled solver with the factored kernel (:mod:`continuum.perceptron`);
-* probe data sets (Goldstein's chain, Klein–Gordon): the local wave equation
-  (:mod:`continuum.local`), Newmark for the damped dynamics, θ-method for the flow.
+* ``galerkin`` (dense networks of any depth, product convention) and ``unit-cell`` (banded
+  networks, their ultra-local limit): tensor-product Galerkin fields
+  (:mod:`continuum.galerkin`, :mod:`continuum.unitcell`; with ``input_layer = "data-span"``
+  the input layer's field in the span of the data, :mod:`continuum.dataspan`), stepped by the
+  time scheme of the entry: the training rule's own (``matched``), Newton's method
+  (``implicit``, :mod:`continuum.implicit`), the exact flow of one linear layer
+  (``exponential``, :mod:`continuum.exponential`) or the flow to a tolerance (``adaptive``,
+  :mod:`continuum.adaptive`);
+* ``perceptron``: the linear one-layer perceptron's row-decoupled implicit solver with the
+  factored kernel (``theta``, ``bdf2``; :mod:`continuum.perceptron`);
+* ``local``: probe data sets (Goldstein's chain, Klein–Gordon), the local wave equation
+  (:mod:`continuum.local`): Newmark for the damped dynamics, θ-method for the flow.
 
-All models answer the same questions (:class:`continuum.run.ContinuumModel`).  Coefficient
-arrays go to ``fields.h5`` in DOLFINx's global order (owned blocks in rank order), which
-is what ``--resume`` reads back with the same number of ranks.
+Every model offers :class:`continuum.model.ContinuumModel`.  Coefficient arrays go to
+``fields.h5`` in DOLFINx's global order (owned blocks in rank order), which is what
+``--resume`` reads back with the same number of ranks.
 """
 
 from __future__ import annotations

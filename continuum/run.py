@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 from mpi4py import MPI
@@ -19,6 +18,7 @@ from discrete.config import Config
 from discrete.experiment import DiscreteSetup, build
 from discrete.training import State, integrate
 
+from .model import ContinuumModel
 from .output import FieldsFile
 from .progress import Console
 from .registry import resolve
@@ -26,21 +26,6 @@ from .theory import FieldTheory
 from .xdmf import write_xdmf
 
 Array = np.ndarray
-
-
-class ContinuumModel(Protocol):
-    """What the run needs from a continuum solver (see :mod:`continuum.limit`)."""
-
-    t: float
-
-    def advance_to(self, t: float) -> None: ...
-    def lattice_fields(self) -> tuple[list[Array], list[Array]]: ...
-    def cost(self) -> float: ...
-    def series(self) -> dict[str, tuple[int, ...]]: ...
-    def rows(self) -> dict[str, Array]: ...
-    def static(self) -> dict[str, Array]: ...
-    def read_state(self, h5, index: int) -> dict[str, Array]: ...
-    def set_state(self, arrays: dict[str, Array], step: int) -> None: ...
 
 
 def lattice_l2(diff: Array, dx: Array, dy: Array) -> float:

@@ -17,6 +17,7 @@ from problems import observed_order
 
 from continuum import load_config, parse_config, resolve
 from continuum.limit import continuum_model
+from continuum.model import ContinuumModel
 from continuum.registry import ENTRIES, FAMILIES, SCHEMES, lookup, table
 from continuum.run import field_errors, run_experiment
 from discrete.config import ConfigError
@@ -111,6 +112,7 @@ def lattice_error(config) -> float:
     """‖w − w_h‖ at ``t_end`` between the network and its continuum, at the lattice."""
     setup = build(config)
     model = continuum_model(setup, MPI.COMM_SELF)
+    assert isinstance(model, ContinuumModel)
     *_, last = integrate(setup.rule, setup.rule.initial(setup.theta0), setup.steps, setup.steps)
     model.advance_to(last.t)
     w, b = setup.convention.to_fields(setup.network, last.theta)
