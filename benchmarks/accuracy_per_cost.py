@@ -326,7 +326,7 @@ def solve_fem(
         config,
         degree=degree,
         cells=cells,
-        integrator=integrator,
+        scheme=integrator,
         input_layer=input_layer,
         tolerance=ADAPTIVE_TOLERANCE,
     )

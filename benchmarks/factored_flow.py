@@ -62,7 +62,7 @@ def main() -> None:
     print(header + "  rel diff")
     print("-" * (len(header) + 10))
     for cells in args.cells:
-        continuum = dataclasses.replace(config.continuum, cells=cells, integrator="matched")
+        continuum = dataclasses.replace(config.continuum, cells=cells, scheme="matched")
         setup = build(with_width(dataclasses.replace(config, continuum=continuum), 8))
         model = continuum_model(setup, MPI.COMM_SELF)
         galerkin, state = model.galerkin, model.state

@@ -82,7 +82,7 @@ t_end = 1.0
 [continuum]
 degree = 2
 cells = 32
-integrator = "theta"
+scheme = "theta"
 
 [output]
 every = 10

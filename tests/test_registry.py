@@ -176,7 +176,7 @@ def test_the_silent_combinations_of_the_old_integrator_key_are_refused():
         # θ < ½ for the local flow solver
         (
             goldstein.replace('rule = "momentum"', 'rule = "flow"').replace(
-                'integrator = "newmark"', "theta = 0.25"
+                'scheme = "newmark"', "theta = 0.25"
             ),
             "[continuum] theta = 0.25",
         ),
