@@ -38,7 +38,6 @@ from .cost import Cost
 
 Array = np.ndarray
 
-RULES = ("flow", "gd", "sgd", "momentum")
 MOMENTUM_SCHEMES = ("heavy-ball", "rk4")
 MOMENTUM_FORMS = ("central", "exp", "linear")
 
@@ -188,6 +187,24 @@ class Momentum(Rule):
         )
 
 
+def _sgd(cost: Cost, rates: Array, h: float, schedule: Array | None, **_) -> Rule:
+    if schedule is None:
+        raise ValueError("rule 'sgd' needs a sample schedule")
+    return GradientDescent(cost, rates, h, schedule)
+
+
+_RULES: dict[str, Callable[..., Rule]] = {
+    "flow": lambda cost, rates, h, **_: Flow(cost, rates, h),
+    "gd": lambda cost, rates, h, **_: GradientDescent(cost, rates, h),
+    "sgd": _sgd,
+    "momentum": lambda cost, rates, h, gamma, scheme, form, **_: Momentum(
+        cost, rates, h, gamma, scheme, form
+    ),
+}
+"""Every training rule by its ``[training] rule`` name: ``(cost, rates, h, *, gamma,
+schedule, scheme, form) -> Rule``.  A new rule is one :class:`Rule` subclass and one line."""
+
+
 def make_rule(
     name: str,
     cost: Cost,
@@ -199,18 +216,13 @@ def make_rule(
     scheme: str = "heavy-ball",
     form: str = "central",
 ) -> Rule:
-    """The rule called ``name`` (``flow``, ``gd``, ``sgd``, ``momentum``)."""
-    if name == "flow":
-        return Flow(cost, rates, h)
-    if name == "gd":
-        return GradientDescent(cost, rates, h)
-    if name == "sgd":
-        if schedule is None:
-            raise ValueError("rule 'sgd' needs a sample schedule")
-        return GradientDescent(cost, rates, h, schedule)
-    if name == "momentum":
-        return Momentum(cost, rates, h, gamma, scheme, form)
-    raise ValueError(f"unknown training rule {name!r}; choose one of {RULES}")
+    """The rule called ``name`` (one of :data:`RULES`)."""
+    if name not in _RULES:
+        raise ValueError(f"unknown training rule {name!r}; choose one of {RULES}")
+    return _RULES[name](cost, rates, h, gamma=gamma, schedule=schedule, scheme=scheme, form=form)
+
+
+RULES = tuple(_RULES)
 
 
 def integrate(
