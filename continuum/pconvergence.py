@@ -80,6 +80,25 @@ def solved(config: Config, degree: int, comm: MPI.Comm):
     return setup, model
 
 
+def fields_at(config: Config, degree: int, lattice: Convention, comm: MPI.Comm):
+    """``(w, b)`` of the continuum of ``degree`` at ``t_end`` on the points of ``lattice``, and
+    the seconds its set-up and solve took."""
+    start = time.perf_counter()
+    _, model = solved(config, degree, comm)
+    seconds = time.perf_counter() - start
+    return (*model.evaluate_lattice(lattice), seconds)
+
+
+def degree_distance(config: Config, degree: int, other: int, comm: MPI.Comm) -> float:
+    """The L2 distance ``e`` of the continua of two degrees at ``t_end`` on the same mesh (the
+    module docstring's norm): with ``other = degree + 2`` it bounds the error of ``degree``."""
+    setup = build(config)
+    lattice = quadrature_lattice(setup.convention, config.continuum.cells, max(degree, other) + 2)
+    w, b, _ = fields_at(config, degree, lattice, comm)
+    w_other, b_other, _ = fields_at(config, other, lattice, comm)
+    return float(np.hypot(*field_errors(setup.network, lattice, w, b, w_other, b_other)))
+
+
 def exponential_fit(degrees: list[int], errors: list[float]) -> tuple[float, float]:
     """``(r, C)`` of the least-squares fit ``log e = log C − r p``."""
     slope, intercept = np.polyfit(degrees, np.log(errors), 1)
@@ -104,17 +123,13 @@ def p_convergence_study(
             f"[coordinates] weights = {config.coordinates.weights!r} has none"
         )
     reference = max(degrees) + REFERENCE_EXTRA
-    start = time.perf_counter()
-    setup, model = solved(config, reference, comm)
-    reference_seconds = time.perf_counter() - start
+    setup = build(config)
     lattice = quadrature_lattice(setup.convention, config.continuum.cells, reference + 2)
-    w_ref, b_ref = model.evaluate_lattice(lattice)
+    w_ref, b_ref, reference_seconds = fields_at(config, reference, lattice, comm)
     errors, seconds = [], []
     for p in degrees:
-        start = time.perf_counter()
-        _, model = solved(config, p, comm)
-        seconds.append(time.perf_counter() - start)
-        w, b = model.evaluate_lattice(lattice)
+        w, b, elapsed = fields_at(config, p, lattice, comm)
+        seconds.append(elapsed)
         errors.append(float(np.hypot(*field_errors(setup.network, lattice, w, b, w_ref, b_ref))))
     rates = [None] + [
         float(np.log(errors[k - 1] / errors[k]) / (degrees[k] - degrees[k - 1]))
