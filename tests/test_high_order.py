@@ -167,3 +167,14 @@ def test_converge_prints_the_p_convergence_in_json(tmp_path):
     )
     assert refused.returncode == 1
     assert "--degrees" in refused.stderr and "[continuum] degree" in refused.stderr
+
+
+@pytest.mark.mpi
+def test_two_ranks_give_the_p_convergence_of_one_rank():
+    """The Gauss rule is chosen from the change over all ranks, so both ranks keep the same
+    rule; errors of degrees 4 … 6 (against 8) agree with one rank's to 1e-10 relative."""
+    comm = MPI.COMM_WORLD
+    assert comm.size == 2, "run this test under mpiexec -n 2"
+    config = small("deep-tanh", 4, 0.1)
+    one, two = (p_convergence_study(config, [4, 5, 6], c)["errors"] for c in (MPI.COMM_SELF, comm))
+    np.testing.assert_allclose(two, one, rtol=1e-10, atol=0)
