@@ -2,6 +2,7 @@
 
     synfield run [CONFIG.toml] [-o OUTDIR] [--resume OUTDIR] [--quiet]
     synfield converge CONFIG.toml --widths 16 32 64 [--degrees 1 2] [--json]
+    synfield converge CONFIG.toml --degrees 1 2 3 4 5 6 7 8 [--json]   (p on a fixed mesh)
     synfield inspect OUTDIR/fields.h5
     synfield examples
     synfield ensemble CONFIG.toml --seeds S [-o OUTDIR]
@@ -87,9 +88,19 @@ def cmd_converge(args: argparse.Namespace, comm: MPI.Comm) -> int:
     from .convergence import convergence_study, format_table
 
     config = load_on_root(args.config, comm)
-    result = convergence_study(config, args.widths, args.degrees, comm)
+    if args.widths is None:
+        from .pconvergence import format_p_table, p_convergence_study
+
+        if args.degrees is None:
+            raise ValueError(
+                "converge needs --widths (width study) or --degrees (p on a fixed mesh)"
+            )
+        result, table = p_convergence_study(config, args.degrees, comm), format_p_table
+    else:
+        result = convergence_study(config, args.widths, args.degrees, comm)
+        table = format_table
     if comm.rank == 0:
-        print(json.dumps(result, indent=2) if args.json else format_table(result))
+        print(json.dumps(result, indent=2) if args.json else table(result))
     return 0
 
 
@@ -137,9 +148,12 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", metavar="OUTDIR", help="continue an interrupted run")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     run.set_defaults(func=cmd_run)
-    conv = sub.add_parser("converge", help="errors and observed orders over widths")
+    conv = sub.add_parser(
+        "converge",
+        help="errors and observed orders over widths, or (no --widths) over degrees p",
+    )
     conv.add_argument("config")
-    conv.add_argument("--widths", type=int, nargs="+", required=True)
+    conv.add_argument("--widths", type=int, nargs="+", default=None)
     conv.add_argument("--degrees", type=int, nargs="+", default=None)
     conv.add_argument("--json", action="store_true")
     conv.set_defaults(func=cmd_converge)

@@ -41,6 +41,7 @@ from .galerkin import GalerkinNetwork
 from .implicit import ImplicitFlow, ImplicitMomentum
 from .local import FlowSolver, LocalTheory, WaveSolver
 from .perceptron import PerceptronProblem, PerceptronSolver
+from .quadrature import converged_quadrature, with_quadrature
 from .registry import lookup, resolve
 from .spaces import FactorSpace, PointSpace
 from .unitcell import UnitCellNetwork
@@ -145,18 +146,24 @@ class GalerkinModel:
         inputs = data_function(cfg.data.input, conv.layers[0], "y")
         span = cfg.continuum.input_layer == "data-span"
         layers = conv.layers[1:] if span else conv.layers
-        self.spaces = coordinate_spaces(layers, cfg.continuum.cells, cfg.continuum.degree)
-        if span:
-            self.spaces.insert(0, self._data_span(inputs, self.spaces[0]))
+        degree = cfg.continuum.degree
+        mesh_spaces = coordinate_spaces(layers, cfg.continuum.cells, degree)
         fields = UnitCellNetwork if conv.weights == "unit-cell" else GalerkinNetwork
-        self.galerkin = fields(
-            setup.network,
-            self.spaces,
-            inputs,
-            data_function(cfg.data.target, conv.layers[-1], "x"),
-            setup.data.samples,
-            comm,
+        targets = data_function(cfg.data.target, conv.layers[-1], "x")
+
+        def build(quadrature_degree: int):
+            spaces = with_quadrature(mesh_spaces, quadrature_degree)
+            if span:
+                spaces.insert(0, self._data_span(inputs, spaces[0]))
+            return fields(setup.network, spaces, inputs, targets, setup.data.samples, comm)
+
+        self.galerkin = converged_quadrature(
+            build,
+            lambda g: g.interpolate(self._weight_init(), self._bias_init()),
+            degree,
+            setup.network.activation.smooth,
         )
+        self.spaces = self.galerkin.spaces
         self.rule = time_scheme(self.galerkin, setup)
         theta0 = self.galerkin.interpolate(self._weight_init(), self._bias_init())
         self.state = self.rule.initial(theta0)

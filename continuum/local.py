@@ -41,6 +41,8 @@ from petsc4py import PETSc
 
 import meshes
 
+from .spaces import lagrange_element
+
 Profile = Callable[[np.ndarray], np.ndarray]
 
 BOUNDARIES = ("free", "fixed")
@@ -122,7 +124,7 @@ class LocalFEM:
         self.theory = theory
         self.comm = comm
         self.mesh = meshes.circle(comm, cells) if theory.periodic else meshes.interval(comm, cells)
-        self.V = fem.functionspace(self.mesh, ("Lagrange", degree))
+        self.V = fem.functionspace(self.mesh, lagrange_element(self.mesh, degree))
 
         K, J, j = (self.interpolate(p) for p in (theory.stiffness, theory.mass, theory.source))
         rho = fem.Constant(self.mesh, PETSc.ScalarType(theory.density))

@@ -58,7 +58,7 @@ from petsc4py import PETSc
 import meshes
 
 from .lowrank import LowRankKernel
-from .spaces import local_dofs, mass_matrix, point_evaluation
+from .spaces import lagrange_element, local_dofs, mass_matrix, point_evaluation
 from .timestepping import RowStepper, converged_reason_name
 
 LOAD_POINTS_EXTRA = 6
@@ -227,11 +227,11 @@ class PerceptronSolver:
         input_cells: int | None = None,
     ) -> None:
         self.problem, self.dt = problem, dt
-        samples, element = problem.samples, ("Lagrange", degree)
-        self.output_space = fem.functionspace(meshes.interval(comm, cells), element)
-        self.input_space = fem.functionspace(
-            meshes.interval(MPI.COMM_SELF, input_cells or cells), element
-        )
+        samples = problem.samples
+        x_mesh = meshes.interval(comm, cells)
+        y_mesh = meshes.interval(MPI.COMM_SELF, input_cells or cells)
+        self.output_space = fem.functionspace(x_mesh, lagrange_element(x_mesh, degree))
+        self.input_space = fem.functionspace(y_mesh, lagrange_element(y_mesh, degree))
         self.n_y = local_dofs(self.input_space)
         self._width = self.n_y + 1 if problem.bias else self.n_y
         self._quadrature_x = CellQuadrature.on(self.output_space, degree + LOAD_POINTS_EXTRA)

@@ -9,14 +9,20 @@ Every integral over one factor then needs, per space,
   ``T_qa = φ_a(x_q)``, so that ``∫ f φ_a ≈ (Tᵀ (ω ⊙ f))_a`` and ``u_h(x_q) = (T u)_q``;
 * point evaluation ``E_ia = φ_a(p_i)`` at the neuron lattice.
 
-Lagrange degrees 1 and 2 on intervals and quadrilaterals; no DOF transformations are needed.
+Lagrange degrees 1 … 8 (and the references above them, :mod:`continuum.pconvergence`) on
+intervals and quadrilaterals, with the Gauss–Lobatto–Legendre node variant of basix
+(:func:`lagrange_element`): the nodal basis stays well conditioned at high degree, and DOLFINx
+applies the DOF permutations of quadrilateral edges to the dofmap, so no DOF transformations
+are needed on the tabulated reference basis.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 
 import basix
+import basix.ufl
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
@@ -26,6 +32,16 @@ from dolfinx import mesh as dmesh
 from dolfinx.fem.petsc import assemble_matrix
 
 Array = np.ndarray
+
+
+def lagrange_element(domain: dmesh.Mesh, degree: int) -> ufl.AbstractFiniteElement:
+    """The continuous Lagrange element of ``degree`` on the cells of ``domain`` with its nodes
+    at the (warped) Gauss–Lobatto–Legendre points: at degree ``p`` the Lebesgue constant of
+    the interpolation grows like ``log p`` instead of ``2^p / p`` for equispaced nodes, and the
+    mass matrix stays well conditioned (docs/convergence.md, high order)."""
+    return basix.ufl.element(
+        "Lagrange", domain.basix_cell(), degree, lagrange_variant=basix.LagrangeVariant.gll_warped
+    )
 
 
 def local_dofs(space: fem.FunctionSpace) -> int:
@@ -99,19 +115,31 @@ class FactorSpace:
     """A Lagrange space ``V`` of degree ``p`` on one coordinate domain, with M, T, ω and E.
 
     The mass matrix is assembled from the same quadrature as every load, ``M = Tᵀ diag(ω) T``
-    (exact: the rule has degree ``2p + 2``); it equals DOLFINx's assembled ``∫ φ_a φ_b``
-    to rounding (:func:`mass_matrix`, checked in the tests).
+    (exact: the rule has degree ``≥ 2p``; by default ``2p + 2``); it equals DOLFINx's
+    assembled ``∫ φ_a φ_b`` to rounding (:func:`mass_matrix`, checked in the tests).
+    Operators are dense or sparse by size (:data:`DENSE_ENTRIES`, :data:`DENSE_INVERSE_SIZE`).
     """
 
     def __init__(self, domain: dmesh.Mesh, degree: int, quadrature_degree: int | None = None):
         self.mesh = domain
         self.degree = degree
-        self.V = fem.functionspace(domain, ("Lagrange", degree))
+        self.V = fem.functionspace(domain, lagrange_element(domain, degree))
         self.gdim = domain.geometry.dim
         self.tdim = domain.topology.dim
         self.dof_coordinates = self.V.tabulate_dof_coordinates()[:, : self.tdim]
         self.size = self.dof_coordinates.shape[0]
-        rows, cols, values = self._quadrature(quadrature_degree or 2 * degree + 2)
+        self._set_quadrature(quadrature_degree or 2 * degree + 2)
+
+    def with_quadrature(self, quadrature_degree: int) -> FactorSpace:
+        """The same space (mesh, ``V``, DOF numbering) with a Gauss rule of another degree."""
+        space = copy.copy(self)
+        space._set_quadrature(quadrature_degree)
+        return space
+
+    def _set_quadrature(self, quadrature_degree: int) -> None:
+        """Quadrature, tabulation, load operator, mass matrix and its inverse for one rule."""
+        self.quadrature_degree = quadrature_degree
+        rows, cols, values = self._quadrature(quadrature_degree)
         shape, weights = (len(self.quadrature_weights), self.size), self.quadrature_weights
         if shape[0] * shape[1] <= DENSE_ENTRIES:
             self.tabulation = np.zeros(shape)

@@ -44,7 +44,7 @@ DATA_KINDS = ("expression", "probes", "file")
 DATA_SUFFIXES = (".npz", ".h5", ".hdf5")
 INIT_KINDS = ("expression", "random")
 METRICS = ("continuum", "plain")
-DEGREES = (1, 2)
+DEGREES = tuple(range(1, 9))
 INPUT_LAYERS = ("tensor", "data-span")
 OUTPUT_FIELDS = ("w", "b", "cost", "energy")
 INIT_WEIGHT_VARIABLES = ("x", "y", "x1", "x2", "y1", "y2", "m")
@@ -240,8 +240,11 @@ class Config:
                 if value is not None:
                     values[item.name] = value
             doc[name] = values
-        if self.training.t_end is not None:
+        tr = self.training
+        if tr.t_end is not None and math.isclose(tr.steps * tr.dt, tr.t_end, rel_tol=1e-9):
             del doc["training"]["steps"]
+        else:  # no t_end, or one left stale by dataclasses.replace: the steps are what run
+            doc["training"].pop("t_end", None)
         return doc
 
     @property

@@ -223,7 +223,10 @@ def test_relative_data_path_is_resolved_against_the_config_file(tmp_path):
             "[data] path: expected a .npz, .h5 or .hdf5 file",
         ),
         (MINIMAL + '[data]\npath = "x.npz"\n', '[data] path: only used when kind = "file"'),
-        (MINIMAL + "[continuum]\ndegree = 3\n", "[continuum] degree: expected one of 1, 2, got 3"),
+        (
+            MINIMAL + "[continuum]\ndegree = 9\n",
+            "[continuum] degree: expected one of 1, 2, 3, 4, 5, 6, 7, 8, got 9",
+        ),
         (
             MINIMAL + "[continuum]\ntheta = 1.5\n",
             "[continuum] theta: expected a number in [0, 1], got 1.5",

@@ -125,7 +125,7 @@ def test_data_span_input_moments_are_the_gram_matrix_with_identity_riesz_image()
 
 
 @pytest.mark.parametrize("domain", [interval, unit_square])
-@pytest.mark.parametrize("degree", [1, 2])
+@pytest.mark.parametrize("degree", [1, 2, 8])
 def test_factor_space_mass_from_the_load_quadrature_equals_dolfinx_assembly(domain, degree):
     space = FactorSpace(domain(MPI.COMM_SELF, 5), degree)
     petsc = mass_matrix(space.V)
@@ -133,7 +133,7 @@ def test_factor_space_mass_from_the_load_quadrature_equals_dolfinx_assembly(doma
     assembled = scipy.sparse.csr_matrix((values, indices, indptr), shape=petsc.getSize()).toarray()
     mine = space.mass if isinstance(space.mass, np.ndarray) else space.mass.toarray()
     difference = np.abs(mine - assembled).max()
-    assert difference < 1e-15 * np.abs(assembled).max(), difference
+    assert difference < 1e-14 * np.abs(assembled).max(), difference  # rounding: 1.8e-15 at p = 8
 
 
 @pytest.mark.parametrize(
