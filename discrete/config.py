@@ -46,6 +46,7 @@ RULES = ("flow", "gd", "sgd", "momentum")
 METRICS = ("continuum", "plain")
 MOMENTUM_FORMS = ("exp", "linear")
 MOMENTUM_SCHEMES = ("heavy-ball", "rk4")
+SAMPLINGS = ("epochs", "replacement")
 DEGREES = (1, 2)
 INTEGRATORS = ("matched", "exponential", "adaptive", "theta", "bdf2", "newmark", "implicit")
 INPUT_LAYERS = ("tensor", "data-span")
@@ -175,7 +176,9 @@ class TrainingConfig:
     """``[training]``: the update rule and its clock.
 
     ``steps`` is always resolved: given directly, computed as ``t_end / dt`` when ``t_end`` is
-    given (``t_end`` is ``None`` otherwise), or 100 by default.
+    given (``t_end`` is ``None`` otherwise), or 100 by default.  ``sampling`` draws the
+    batches of ``rule = "sgd"``: seeded permutations (``epochs``) or i.i.d. uniform draws
+    (``replacement``).
     """
 
     rule: str
@@ -189,6 +192,7 @@ class TrainingConfig:
     metric: str
     momentum_form: str
     scheme: str
+    sampling: str
 
 
 @dataclass(frozen=True)
@@ -549,8 +553,16 @@ def _parse_training(section: _Section, data: DataConfig) -> TrainingConfig:
             f"{batch} exceeds [data] samples = {data.samples} (a batch cannot hold more samples "
             "than the data set)",
         )
+    rule = section.choice("rule", RULES, "flow")
+    sampling = section.choice("sampling", SAMPLINGS, "epochs")
+    if sampling != "epochs" and rule != "sgd":
+        raise section.error(
+            "sampling",
+            f"{_show(sampling)} draws the batches of rule = \"sgd\", but [training] rule = "
+            f"{_show(rule)} uses the full batch",
+        )
     return TrainingConfig(
-        rule=section.choice("rule", RULES, "flow"),
+        rule=rule,
         lr=section.number("lr", 1.0, sign="positive"),
         gamma=section.number("gamma", 0.0, sign="non-negative"),
         steps=steps,
@@ -561,6 +573,7 @@ def _parse_training(section: _Section, data: DataConfig) -> TrainingConfig:
         metric=section.choice("metric", METRICS, "continuum"),
         momentum_form=section.choice("momentum_form", MOMENTUM_FORMS, "exp"),
         scheme=section.choice("scheme", MOMENTUM_SCHEMES, "heavy-ball"),
+        sampling=sampling,
     )
 
 
