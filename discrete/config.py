@@ -558,7 +558,7 @@ def _parse_training(section: _Section, data: DataConfig) -> TrainingConfig:
     if sampling != "epochs" and rule != "sgd":
         raise section.error(
             "sampling",
-            f"{_show(sampling)} draws the batches of rule = \"sgd\", but [training] rule = "
+            f'{_show(sampling)} draws the batches of rule = "sgd", but [training] rule = '
             f"{_show(rule)} uses the full batch",
         )
     return TrainingConfig(
