@@ -5,7 +5,7 @@ SPEC 1.8, docs/physics.md "SGD fluctuations".  Row ``i`` of a linear one-layer n
 its residual is ``r_i^l = φ^l·u_i − Y_i^l``.  One SGD step on the batch ``β`` with per-row
 rates ``η_i`` and output measure ``Δx_i`` is
 
-    u_i ← u_i − h diag(d_i) Φ S_β r_i,     d_i = Δx_i η_i,     S_β = (1/B) Σ_{b ∈ β} e_{l_b} e_{l_b}ᵀ,
+    u_i ← u_i − h diag(d_i) Φ S_β r_i,   d_i = Δx_i η_i,   S_β = (1/B) Σ_{b∈β} e_{l_b} e_{l_b}ᵀ,
 
 so ``u_i`` moves in the span of the data, ``u_i = u_i(0) + diag(d_i) Φ a_i``, and the pair
 ``z_i = (a_i, r_i)`` of ``2L`` numbers obeys a *linear* recursion with one random matrix
