@@ -47,6 +47,7 @@ METRICS = ("continuum", "plain")
 MOMENTUM_FORMS = ("exp", "linear")
 MOMENTUM_SCHEMES = ("heavy-ball", "rk4")
 SAMPLINGS = ("epochs", "replacement")
+FLUCTUATIONS = ("none", "moments")
 DEGREES = (1, 2)
 INTEGRATORS = ("matched", "exponential", "adaptive", "theta", "bdf2", "newmark", "implicit")
 INPUT_LAYERS = ("tensor", "data-span")
@@ -199,7 +200,8 @@ class TrainingConfig:
 class ContinuumConfig:
     """``[continuum]``: the finite-element model; ``dt`` is ``None`` to use the training dt;
     ``tolerance`` is the local error tolerance of the adaptive integrator; ``input_layer``
-    represents ``w^(0)`` in ``V_1 ⊗ V_0`` or in the span of the data."""
+    represents ``w^(0)`` in ``V_1 ⊗ V_0`` or in the span of the data; ``fluctuations =
+    "moments"`` solves for the mean field and the SGD covariance instead (SPEC 1.8)."""
 
     degree: int
     cells: int
@@ -209,6 +211,7 @@ class ContinuumConfig:
     tolerance: float
     enabled: bool
     input_layer: str
+    fluctuations: str
 
 
 @dataclass(frozen=True)
@@ -593,7 +596,53 @@ def _parse_continuum(section: _Section) -> ContinuumConfig:
         tolerance=section.number("tolerance", 1e-10, sign="positive"),
         enabled=section.boolean("enabled", True),
         input_layer=section.choice("input_layer", INPUT_LAYERS, "tensor"),
+        fluctuations=section.choice("fluctuations", FLUCTUATIONS, "none"),
     )
+
+
+def _check_fluctuations(
+    section: _Section,
+    continuum: ContinuumConfig,
+    network: NetworkConfig,
+    data: DataConfig,
+    training: TrainingConfig,
+) -> None:
+    """``fluctuations = "moments"``: the exact SGD law of one dense linear layer under i.i.d.
+    batches, stepped with the training dt (docs/physics.md "SGD fluctuations")."""
+    if continuum.fluctuations == "none":
+        return
+    if not continuum.enabled or data.kind != "expression":
+        raise section.error(
+            "fluctuations",
+            f"{_show(continuum.fluctuations)} solves the continuum of data given as expressions, "
+            f"but [continuum] enabled = {_show(continuum.enabled)}, [data] kind = "
+            f"{_show(data.kind)}",
+        )
+    linear = network.output == "identity" or network.activation == "linear"
+    if len(network.widths) != 2 or network.connectivity != ("dense",) or not linear:
+        raise section.error(
+            "fluctuations",
+            f"{_show(continuum.fluctuations)} is the exact law of one dense linear layer, but "
+            f"[network] widths = {_show(network.widths)}, connectivity = "
+            f"{_show(network.connectivity)}, activation = {_show(network.activation)}",
+        )
+    if (
+        training.rule != "sgd"
+        or training.sampling != "replacement"
+        or training.metric != ("continuum")
+    ):
+        raise section.error(
+            "fluctuations",
+            f'{_show(continuum.fluctuations)} needs [training] rule = "sgd", sampling = '
+            f'"replacement" and metric = "continuum", got {_show(training.rule)}, '
+            f"{_show(training.sampling)}, {_show(training.metric)}",
+        )
+    if continuum.integrator != "matched" or continuum.dt is not None:
+        raise section.error(
+            "fluctuations",
+            f"{_show(continuum.fluctuations)} steps the law with the training dt: drop "
+            "[continuum] integrator and dt",
+        )
 
 
 def _parse_output(section: _Section) -> OutputConfig:
@@ -637,14 +686,17 @@ def _build_config(text: str, source: str, base_dir: Path | None) -> Config:
     network = _parse_network(sections["network"])
     coordinates = _parse_coordinates(sections["coordinates"], network)
     data = _parse_data(sections["data"], coordinates, base_dir)
+    training = _parse_training(sections["training"], data)
+    continuum = _parse_continuum(sections["continuum"])
+    _check_fluctuations(sections["continuum"], continuum, network, data, training)
     return Config(
         experiment=experiment,
         network=network,
         coordinates=coordinates,
         data=data,
         init=_parse_init(sections["init"]),
-        training=_parse_training(sections["training"], data),
-        continuum=_parse_continuum(sections["continuum"]),
+        training=training,
+        continuum=continuum,
         output=_parse_output(sections["output"]),
         text=text,
         source=source,
