@@ -1,10 +1,15 @@
 """SGD fluctuations of a linear layer: the exact moment recursion against Monte Carlo (SPEC 1.8)."""
 
+import tempfile
+from pathlib import Path
+
 import h5py
 import numpy as np
 import pytest
+from mpi4py import MPI
 from problems import observed_order
 
+from continuum.ensemble import run_ensemble
 from continuum.fluctuations import MomentsModel
 from continuum.run import lattice_l2, run_experiment
 from discrete.config import ConfigError, parse_config
@@ -38,7 +43,7 @@ MEMBERS = 2000
 EVERY = 8
 
 
-def ensemble(setup, sampling: str) -> tuple[np.ndarray, np.ndarray]:
+def ensemble(setup, sampling: str, members: int = MEMBERS) -> tuple[np.ndarray, np.ndarray]:
     """``W``, ``b`` of ``MEMBERS`` SGD runs on the schedules of seeds ``seed + s`` (vectorised
     forward Euler on the batch cost, written out here independently of the training code),
     at every ``EVERY``-th step: shapes ``(times, S, N_out, N_in)`` and ``(times, S, N_out)``."""
@@ -49,12 +54,12 @@ def ensemble(setup, sampling: str) -> tuple[np.ndarray, np.ndarray]:
     schedules = np.stack(
         [
             sample_schedule(len(X), tr.batch, tr.steps, tr.seed + s, sampling)
-            for s in range(MEMBERS)
+            for s in range(members)
         ],
         axis=1,
     )  # (steps, S, B)
-    W = np.broadcast_to(net.params.W(setup.theta0, 0), (MEMBERS, *net.layers[0].weight_shape))
-    b = np.broadcast_to(net.params.b(setup.theta0, 0), (MEMBERS, net.layers[0].n_out))
+    W = np.broadcast_to(net.params.W(setup.theta0, 0), (members, *net.layers[0].weight_shape))
+    b = np.broadcast_to(net.params.b(setup.theta0, 0), (members, net.layers[0].n_out))
     W, b = W.copy(), b.copy()
     Ws, bs = [W.copy()], [b.copy()]
     for k, batch in enumerate(schedules, start=1):
@@ -215,3 +220,75 @@ def test_moments_refuse_what_they_cannot_solve(change, message):
     with pytest.raises(ConfigError, match="fluctuations") as info:
         parse_config(MOMENTS.replace(*change).format(n=8))
     assert message in str(info.value)
+
+
+# --------------------------------------------------------------------------- ensembles
+
+
+def test_schedule_ensemble_statistics_and_covariance_sketch(tmp_path):
+    """``ensemble --over schedule``: the members are the SGD runs of seeds ``seed + s`` (their
+    mean and spread agree with the independent vectorised runs above to rounding); the rank-16
+    Nyström sketch reproduces the sample covariance of the fields, whose rank is at most
+    L² = 16; the mean and variance lie within sampling error of the continuum moments."""
+    members, n = 300, 8
+    config = parse_config(MOMENTS.format(n=n))
+    result = run_ensemble(config, members, tmp_path, MPI.COMM_SELF, over="schedule")
+    setup = build(config)
+    Ws, bs = ensemble(setup, "replacement", members)
+    dy = setup.convention.layers[0].measure
+    flat = np.concatenate([(Ws / dy).reshape(*Ws.shape[:2], -1), bs], axis=2)  # (nt, S, P)
+    with h5py.File(tmp_path / "ensemble.h5", "r") as f:
+        w_mean, w_std = f["/ensemble/layer0/w_mean"][()], f["/ensemble/layer0/w_std"][()]
+        b_std = f["/ensemble/layer0/b_std"][()]
+        values, vectors = (
+            f["/ensemble/covariance/values"][()],
+            f["/ensemble/covariance/vectors"][()],
+        )
+        var_c = f["/continuum/layer0/w_var_at_lattice"][()]
+    np.testing.assert_allclose(w_mean, (Ws / dy).mean(axis=1), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(w_std, (Ws / dy).std(axis=1, ddof=1), rtol=0, atol=1e-10)
+    np.testing.assert_allclose(b_std, bs.std(axis=1, ddof=1), rtol=0, atol=1e-10)
+    for k in range(1, len(flat)):
+        sample = np.cov(flat[k], rowvar=False)
+        sketch = (vectors[k] * values[k]) @ vectors[k].T
+        assert np.linalg.matrix_rank(sample, tol=1e-12 * np.abs(sample).max()) <= 16
+        assert np.abs(sketch - sample).max() <= 1e-8 * np.abs(sample).max()
+    dx = setup.convention.layers[1].measure
+    se_mean = lattice_l2(w_std[-1], dx, dy) / np.sqrt(members)
+    assert result["l2_error_mean"][-1] <= 4 * se_mean
+    se_var = np.sqrt(2.0 / (members - 1)) * lattice_l2(var_c[-1], dx, dy)
+    assert result["l2_error_var"][-1] <= 4 * se_var
+    assert result["l2_error_var"][-1] > 1e-3 * se_var  # a sampling error, not an identity
+
+
+def test_schedule_ensemble_needs_sgd(tmp_path):
+    config = parse_config(
+        MOMENTS.format(n=4)
+        .replace('[continuum]\nfluctuations = "moments"\n', "")
+        .replace('rule = "sgd"\nsampling = "replacement"', 'rule = "gd"')
+    )
+    with pytest.raises(ValueError, match="over schedule needs \\[training\\] rule = 'sgd'"):
+        run_ensemble(config, 4, tmp_path, MPI.COMM_SELF, over="schedule")
+
+
+@pytest.mark.mpi
+def test_schedule_ensemble_on_two_ranks_is_bit_identical_to_one_rank():
+    comm = MPI.COMM_WORLD
+    path = Path(comm.bcast(tempfile.mkdtemp() if comm.rank == 0 else None, root=0))
+    config = parse_config(MOMENTS.format(n=6))
+    run_ensemble(config, 7, path / "two", comm, over="schedule")
+    if comm.rank == 0:
+        run_ensemble(config, 7, path / "one", MPI.COMM_SELF, over="schedule")
+        with (
+            h5py.File(path / "one" / "ensemble.h5") as a,
+            h5py.File(path / "two" / "ensemble.h5") as b,
+        ):
+            for name in (
+                "/ensemble/layer0/w_mean",
+                "/ensemble/layer0/w_std",
+                "/ensemble/layer0/b_std",
+                "/ensemble/covariance/values",
+                "/continuum/layer0/w_var_at_lattice",
+            ):
+                np.testing.assert_array_equal(b[name][()], a[name][()])
+    comm.Barrier()
