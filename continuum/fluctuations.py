@@ -43,16 +43,17 @@ def _variables(layout: str, prefix: str, points: Array) -> dict[str, Array]:
     return {name: points[:, k] for k, name in enumerate(names)}
 
 
-class MomentsModel:
-    """``[continuum] fluctuations = "moments"``: mean field and variance field of SGD."""
+class SpanLayer:
+    """The continuum layer in the span of the data: Gram matrix, initial residuals ``r(0, x_i)``
+    at the output lattice, and the map from propagator moments to fields at the lattice."""
 
     def __init__(self, setup: DiscreteSetup):
         require_linear_layer(setup)
         cfg, conv = setup.config, setup.convention
         if setup.dictionary.metric != "continuum":
             raise ValueError(
-                "[continuum] fluctuations = 'moments' needs [training] metric = 'continuum' "
-                "(one rate η for weights and biases)"
+                f"[continuum] fluctuations = {cfg.continuum.fluctuations!r} needs [training] "
+                "metric = 'continuum' (one rate η for weights and biases)"
             )
         self.setup = setup
         self.lr = setup.dictionary.lr
@@ -60,7 +61,7 @@ class MomentsModel:
         inputs, outputs = conv.layers
         self.samples = setup.data.samples
         every = np.arange(self.samples)
-        self.x = outputs.points
+        x = outputs.points
         data = cfg.data
 
         def input_values(y: Array) -> Array:  # (n_y, L)
@@ -68,32 +69,56 @@ class MomentsModel:
             out = data.input(l=every[None, :], **{k: a[:, None] for k, a in v.items()})
             return np.broadcast_to(out, (len(y), self.samples))
 
-        def weight0(x: Array, y: Array) -> Array:  # (n_x, n_y)
+        def weight0(y: Array) -> Array:  # (n_x, n_y)
             vx = {k: a[:, None] for k, a in _variables(outputs.layout, "x", x).items()}
             vy = {k: a[None, :] for k, a in _variables(inputs.layout, "y", y).items()}
             return np.broadcast_to(cfg.init.weight(m=0, **vx, **vy), (len(x), len(y)))
 
         def integrals(y: Array, w: Array) -> Array:
             basis = w[:, None] * input_values(y)
-            return np.vstack([input_values(y).T @ basis, weight0(self.x, y) @ basis])
+            return np.vstack([input_values(y).T @ basis, weight0(y) @ basis])
 
         _, _, values = converged_rule(inputs.dim, integrals)
         gram, moments = values[: self.samples], values[self.samples :]
-        b0 = np.broadcast_to(
-            cfg.init.bias(m=0, **_variables(outputs.layout, "x", self.x)), (len(self.x),)
-        )
-        b0 = b0 if self.bias else np.zeros(len(self.x))
-        target = data.target(
-            l=every[None, :],
-            **{k: a[:, None] for k, a in _variables(outputs.layout, "x", self.x).items()},
-        )
+        vx = _variables(outputs.layout, "x", x)
+        b0 = np.zeros(len(x))
+        if self.bias:
+            b0 = np.broadcast_to(cfg.init.bias(m=0, **vx), (len(x),)).copy()
+        target = data.target(l=every[None, :], **{k: a[:, None] for k, a in vx.items()})
         self.r0 = moments + b0[:, None] - np.broadcast_to(target, moments.shape)
         self.gram = self.lr * (gram + (1.0 if self.bias else 0.0))
-        self.law = SpanLaw(self.gram, setup.dt, cfg.training.batch)
-        self.y = inputs.points
-        self.X_lattice = input_values(self.y)  # (N_in, L)
-        self.w0 = weight0(self.x, self.y)
+        self.X = input_values(inputs.points)  # X^l(y_j), (N_in, L)
+        self.w0 = weight0(inputs.points)
         self.b0 = b0
+
+    def fields(self, propagator: Array) -> tuple[Array, Array]:
+        """``w(x_i, y_j)``, ``b(x_i)`` for a propagator (or its mean) ``Ξ`` (``(2L, L)``)."""
+        a = self.r0 @ propagator[: self.samples].T
+        w = self.w0 + self.lr * a @ self.X.T
+        return w, self.b0 + (self.lr * a.sum(axis=1) if self.bias else 0.0)
+
+    def variances(self, second: Array) -> tuple[Array, Array]:
+        """``Var w(x_i, y_j) = η² X(y_j)ᵀ Cov(a(x_i)) X(y_j)`` and ``Var b(x_i) = η² 1ᵀ Cov 1``
+        from the centred second moments ``T`` (``(L, L, 2L, 2L)``)."""
+        L = self.samples
+        cov = np.einsum("ia,ib,abpq->ipq", self.r0, self.r0, second[:, :, :L, :L])
+        var_w = self.lr**2 * np.einsum("jk,ikl,jl->ij", self.X, cov, self.X)
+        var_b = self.lr**2 * cov.sum(axis=(1, 2)) if self.bias else np.zeros(len(cov))
+        return var_w, var_b
+
+    def cost(self, propagator: Array) -> float:
+        """``(1/L) Σ_l ½ Σ_i Δx_i r_l(x_i)²`` of the fields of ``Ξ``, on the output lattice."""
+        r = self.r0 @ propagator[self.samples :].T
+        dx = self.setup.convention.layers[1].measure
+        return 0.5 * float(np.sum(dx[:, None] * r**2)) / self.samples
+
+
+class MomentsModel:
+    """``[continuum] fluctuations = "moments"``: mean field and variance field of SGD."""
+
+    def __init__(self, setup: DiscreteSetup):
+        self.layer = SpanLayer(setup)
+        self.law = SpanLaw(self.layer.gram, setup.dt, setup.config.training.batch)
         self.steps = 0
 
     @property
@@ -105,38 +130,21 @@ class MomentsModel:
             self.law.step()
             self.steps += 1
 
-    def span_moments(self) -> tuple[Array, Array]:
-        """Mean ``(N_out, L)`` and covariance ``(N_out, L, L)`` of ``a(x_i)``."""
-        L = self.samples
-        mean, cov = self.law.moments(self.r0)
-        return mean[:, :L], cov[:, :L, :L]
-
     def lattice_fields(self) -> tuple[list[Array], list[Array]]:
         """The mean fields ``E[w](x_i, y_j)``, ``E[b](x_i)``."""
-        a, _ = self.span_moments()
-        w = self.w0 + self.lr * a @ self.X_lattice.T
-        b = self.b0 + (self.lr * a.sum(axis=1) if self.bias else 0.0)
+        w, b = self.layer.fields(self.law.mean)
         return [w], [b]
 
     def variance_fields(self) -> tuple[Array, Array]:
-        """``Var w(x_i, y_j) = η² X(y_j)ᵀ Cov(a(x_i)) X(y_j)`` and ``Var b(x_i) = η² 1ᵀ Cov 1``."""
-        _, cov = self.span_moments()
-        X = self.X_lattice
-        var_w = self.lr**2 * np.einsum("jk,ikl,jl->ij", X, cov, X)
-        var_b = self.lr**2 * cov.sum(axis=(1, 2)) if self.bias else np.zeros(len(cov))
-        return var_w, var_b
+        return self.layer.variances(self.law.second)
 
     def cost(self) -> float:
-        """The cost of the mean field on the lattice of the output coordinate,
-        ``(1/L) Σ_l ½ Σ_i Δx_i r̄_l(x_i)²``."""
-        mean, _ = self.law.moments(self.r0)
-        r = mean[:, self.samples :]
-        dx = self.setup.convention.layers[1].measure
-        return 0.5 * float(np.sum(dx[:, None] * r**2)) / self.samples
+        """The cost of the mean field (on the output lattice)."""
+        return self.layer.cost(self.law.mean)
 
     def series(self) -> dict[str, tuple[int, ...]]:
-        n_out, n_in = self.w0.shape
-        L = self.samples
+        n_out, n_in = self.layer.w0.shape
+        L = self.layer.samples
         return {
             "/continuum/layer0/w_var_at_lattice": (n_out, n_in),
             "/continuum/layer0/b_var_at_lattice": (n_out,),
@@ -155,8 +163,8 @@ class MomentsModel:
 
     def static(self) -> dict[str, Array]:
         return {
-            "/continuum/fluctuations/gram": self.gram,
-            "/continuum/fluctuations/initial_residuals": self.r0,
+            "/continuum/fluctuations/gram": self.layer.gram,
+            "/continuum/fluctuations/initial_residuals": self.layer.r0,
         }
 
     def read_state(self, h5, index: int) -> dict[str, Array]:
