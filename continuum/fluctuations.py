@@ -21,9 +21,11 @@ factored through the data,
     Cov(a(x), a(x')) = Σ_ab r_a(0, x) r_b(0, x') T(E_ab),
 
 so ``Var w(x, y)`` costs ``O(L²)`` per point and nothing of size ``N⁴`` (nor ``N²``) is formed.
-The integrals over ``y`` use the Gauss rule refined to rounding error
-(:func:`continuum.dataspan.converged_rule`); in ``x`` the fields are exact pointwise.  The
-model is replicated on every rank (its cost is independent of the width).
+With ``fluctuations = "sde"`` the same layer follows one seeded path of the stochastic
+modified equation (:mod:`continuum.sme`) instead.  The integrals over ``y`` use the Gauss
+rule refined to rounding error (:func:`continuum.dataspan.converged_rule`); in ``x`` the
+fields are exact pointwise.  The model is replicated on every rank (its cost is independent
+of the width).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from discrete.experiment import DiscreteSetup
 from discrete.fluctuations import SpanLaw, require_linear_layer
 
 from .dataspan import converged_rule
+from .sme import SME, Scheme
 
 Array = np.ndarray
 
@@ -174,3 +177,58 @@ class MomentsModel:
         self.law.mean = arrays["/continuum/fluctuations/propagator_mean"]
         self.law.second = arrays["/continuum/fluctuations/propagator_second"]
         self.steps = step
+
+
+class PathModel:
+    """``[continuum] fluctuations = "sde"``: one path of the SME with ``sde_scheme``, step
+    ``[continuum] dt`` (default the training dt); the increments of step ``k`` are drawn from
+    ``numpy.random.default_rng([seed, 1, k])`` (``[training] seed``), so a path does not
+    depend on where a run was resumed or on the number of ranks."""
+
+    def __init__(self, setup: DiscreteSetup):
+        cfg = setup.config
+        self.layer = SpanLayer(setup)
+        self.sme = SME(self.layer.gram, setup.dt, cfg.training.batch)
+        dt = cfg.continuum.dt or setup.dt
+        self.scheme = Scheme(self.sme, cfg.continuum.sde_scheme, dt)
+        self.seed = cfg.training.seed
+        self.propagator = self.sme.start()
+        self.steps = 0
+
+    @property
+    def t(self) -> float:
+        return self.steps * self.scheme.dt
+
+    def advance_to(self, t: float) -> None:
+        while self.t < t - 1e-9 * self.scheme.dt:
+            rng = np.random.default_rng([self.seed, 1, self.steps])
+            dW, V = self.scheme.increments(rng, ())
+            self.propagator = self.scheme.matrices(dW, V) @ self.propagator
+            self.steps += 1
+
+    def lattice_fields(self) -> tuple[list[Array], list[Array]]:
+        w, b = self.layer.fields(self.propagator)
+        return [w], [b]
+
+    def cost(self) -> float:
+        return self.layer.cost(self.propagator)
+
+    def series(self) -> dict[str, tuple[int, ...]]:
+        L = self.layer.samples
+        return {"/continuum/fluctuations/propagator": (2 * L, L)}
+
+    def rows(self) -> dict[str, Array]:
+        return {"/continuum/fluctuations/propagator": self.propagator}
+
+    def static(self) -> dict[str, Array]:
+        return {
+            "/continuum/fluctuations/gram": self.layer.gram,
+            "/continuum/fluctuations/initial_residuals": self.layer.r0,
+        }
+
+    def read_state(self, h5, index: int) -> dict[str, Array]:
+        return {name: np.array(h5[name][index]) for name in self.series()}
+
+    def set_state(self, arrays: dict[str, Array], step: int) -> None:
+        self.propagator = arrays["/continuum/fluctuations/propagator"]
+        self.steps = round(step * self.layer.setup.dt / self.scheme.dt)

@@ -541,10 +541,10 @@ def continuum_model(setup: DiscreteSetup, comm: MPI.Comm):
     cfg = setup.config
     if not cfg.continuum.enabled:
         return None
-    if cfg.continuum.fluctuations == "moments":
-        from .fluctuations import MomentsModel
+    if cfg.continuum.fluctuations != "none":
+        from .fluctuations import MomentsModel, PathModel
 
-        return MomentsModel(setup)
+        return MomentsModel(setup) if cfg.continuum.fluctuations == "moments" else PathModel(setup)
     if cfg.data.kind == "probes":
         return LocalModel(setup, comm)
     if cfg.continuum.integrator in ("theta", "bdf2"):

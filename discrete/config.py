@@ -47,7 +47,8 @@ METRICS = ("continuum", "plain")
 MOMENTUM_FORMS = ("exp", "linear")
 MOMENTUM_SCHEMES = ("heavy-ball", "rk4")
 SAMPLINGS = ("epochs", "replacement")
-FLUCTUATIONS = ("none", "moments")
+FLUCTUATIONS = ("none", "moments", "sde")
+SDE_SCHEMES = ("euler-maruyama", "weak-order-2")
 DEGREES = (1, 2)
 INTEGRATORS = ("matched", "exponential", "adaptive", "theta", "bdf2", "newmark", "implicit")
 INPUT_LAYERS = ("tensor", "data-span")
@@ -201,7 +202,8 @@ class ContinuumConfig:
     """``[continuum]``: the finite-element model; ``dt`` is ``None`` to use the training dt;
     ``tolerance`` is the local error tolerance of the adaptive integrator; ``input_layer``
     represents ``w^(0)`` in ``V_1 ⊗ V_0`` or in the span of the data; ``fluctuations =
-    "moments"`` solves for the mean field and the SGD covariance instead (SPEC 1.8)."""
+    "moments"`` solves for the mean field and the SGD covariance instead, ``"sde"`` for one
+    seeded path of the stochastic modified equation with ``sde_scheme`` (SPEC 1.8)."""
 
     degree: int
     cells: int
@@ -212,6 +214,7 @@ class ContinuumConfig:
     enabled: bool
     input_layer: str
     fluctuations: str
+    sde_scheme: str
 
 
 @dataclass(frozen=True)
@@ -597,6 +600,7 @@ def _parse_continuum(section: _Section) -> ContinuumConfig:
         enabled=section.boolean("enabled", True),
         input_layer=section.choice("input_layer", INPUT_LAYERS, "tensor"),
         fluctuations=section.choice("fluctuations", FLUCTUATIONS, "none"),
+        sde_scheme=section.choice("sde_scheme", SDE_SCHEMES, "euler-maruyama"),
     )
 
 
@@ -608,7 +612,14 @@ def _check_fluctuations(
     training: TrainingConfig,
 ) -> None:
     """``fluctuations = "moments"``: the exact SGD law of one dense linear layer under i.i.d.
-    batches, stepped with the training dt (docs/physics.md "SGD fluctuations")."""
+    batches, stepped with the training dt; ``"sde"``: the stochastic modified equation of the
+    same layer, with a step that divides the training dt (docs/physics.md "SGD fluctuations")."""
+    if section.has("sde_scheme") and continuum.fluctuations != "sde":
+        raise section.error(
+            "sde_scheme",
+            f'integrates fluctuations = "sde", but [continuum] fluctuations = '
+            f"{_show(continuum.fluctuations)}",
+        )
     if continuum.fluctuations == "none":
         return
     if not continuum.enabled or data.kind != "expression":
@@ -637,12 +648,25 @@ def _check_fluctuations(
             f'"replacement" and metric = "continuum", got {_show(training.rule)}, '
             f"{_show(training.sampling)}, {_show(training.metric)}",
         )
-    if continuum.integrator != "matched" or continuum.dt is not None:
+    if continuum.integrator != "matched":
         raise section.error(
             "fluctuations",
-            f"{_show(continuum.fluctuations)} steps the law with the training dt: drop "
-            "[continuum] integrator and dt",
+            f"{_show(continuum.fluctuations)} has a time scheme of its own: drop "
+            "[continuum] integrator",
         )
+    if continuum.dt is not None and continuum.fluctuations == "moments":
+        raise section.error(
+            "fluctuations",
+            '"moments" steps the law with the training dt: drop [continuum] dt',
+        )
+    if continuum.dt is not None:
+        ratio = training.dt / continuum.dt
+        if abs(ratio - round(ratio)) > 1e-9 * ratio or round(ratio) < 1:
+            raise section.error(
+                "dt",
+                f"{_show(continuum.dt)}: the SDE step must divide [training] dt = "
+                f"{_show(training.dt)} (the output times)",
+            )
 
 
 def _parse_output(section: _Section) -> OutputConfig:
