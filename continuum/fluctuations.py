@@ -36,6 +36,7 @@ from discrete.experiment import DiscreteSetup
 from discrete.fluctuations import SpanLaw, require_linear_layer
 
 from .dataspan import converged_rule
+from .equilibrium import equilibrium
 from .sme import SME, Scheme
 
 Array = np.ndarray
@@ -165,9 +166,18 @@ class MomentsModel:
         }
 
     def static(self) -> dict[str, Array]:
+        """The data span and the Lyapunov equilibrium (:mod:`continuum.equilibrium`)."""
+        eq = equilibrium(self.layer, self.law.h, self.law.batch)
+        p = "/continuum/fluctuations"
         return {
-            "/continuum/fluctuations/gram": self.layer.gram,
-            "/continuum/fluctuations/initial_residuals": self.layer.r0,
+            f"{p}/gram": self.layer.gram,
+            f"{p}/initial_residuals": self.layer.r0,
+            f"{p}/equilibrium/w_var_at_lattice": eq.w_var,
+            f"{p}/equilibrium/b_var_at_lattice": eq.b_var,
+            f"{p}/equilibrium/minimum_residuals": eq.minimum,
+            f"{p}/equilibrium/relaxation_times": eq.relaxation_times,
+            f"{p}/equilibrium/temperatures": eq.temperatures,
+            f"{p}/equilibrium/layer_temperature": np.float64(eq.layer_temperature),
         }
 
     def read_state(self, h5, index: int) -> dict[str, Array]:

@@ -10,7 +10,8 @@ from mpi4py import MPI
 from problems import observed_order
 
 from continuum.ensemble import run_ensemble
-from continuum.fluctuations import MomentsModel
+from continuum.equilibrium import equilibrium
+from continuum.fluctuations import MomentsModel, SpanLayer
 from continuum.run import lattice_l2, run_experiment
 from discrete.config import ConfigError, parse_config
 from discrete.experiment import build
@@ -43,10 +44,12 @@ MEMBERS = 2000
 EVERY = 8
 
 
-def ensemble(setup, sampling: str, members: int = MEMBERS) -> tuple[np.ndarray, np.ndarray]:
+def ensemble(
+    setup, sampling: str, members: int = MEMBERS, every: int = EVERY
+) -> tuple[np.ndarray, np.ndarray]:
     """``W``, ``b`` of ``MEMBERS`` SGD runs on the schedules of seeds ``seed + s`` (vectorised
     forward Euler on the batch cost, written out here independently of the training code),
-    at every ``EVERY``-th step: shapes ``(times, S, N_out, N_in)`` and ``(times, S, N_out)``."""
+    at every ``every``-th step: shapes ``(times, S, N_out, N_in)`` and ``(times, S, N_out)``."""
     tr = setup.config.training
     X, Y = setup.data.X, setup.data.Y
     dy = setup.convention.layers[0].measure
@@ -68,7 +71,7 @@ def ensemble(setup, sampling: str, members: int = MEMBERS) -> tuple[np.ndarray, 
         # η_W = lr Δy/Δx, η_b = lr/Δx; ∂C/∂W_ij = (1/B) Σ_b Δx_i r_i X_j
         W -= tr.dt * tr.lr * dy[None, None, :] * np.einsum("sbi,sbj->sij", r, Xb) / tr.batch
         b -= tr.dt * tr.lr * r.sum(axis=1) / tr.batch
-        if k % EVERY == 0:
+        if k % every == 0:
             Ws.append(W.copy())
             bs.append(b.copy())
     return np.array(Ws), np.array(bs)
@@ -292,3 +295,68 @@ def test_schedule_ensemble_on_two_ranks_is_bit_identical_to_one_rank():
             ):
                 np.testing.assert_array_equal(b[name][()], a[name][()])
     comm.Barrier()
+
+
+# --------------------------------------------------------------------------- equilibrium
+
+EQUILIBRIUM = (
+    MOMENTS.replace('input = "sin(pi*(l+1)*y) + 0.3*l"', 'input = "sin(pi*y + pi*l/2)"')
+    .replace("dt = 0.08", "dt = {dt}")
+    .replace("steps = 40", "t_end = 16.0")
+)
+
+
+def test_lyapunov_covariance_is_the_small_step_limit_of_the_sgd_law():
+    """Data the layer cannot fit (four inputs in a 3-dimensional span: r* ≠ 0, Gram
+    eigenvalues 1, 1, 4): the exact SGD law at t = 16 (eight variance relaxation times)
+    against the Lyapunov solution, h = 0.04, 0.02, 0.01: Var w at relative order 1 in h."""
+    hs = np.array([0.04, 0.02, 0.01])
+    errors = []
+    for h in hs:
+        setup = build(parse_config(EQUILIBRIUM.format(n=8, dt=h)))
+        model = MomentsModel(setup)
+        model.advance_to(16.0)
+        var_w, _ = model.variance_fields()
+        stationary = equilibrium(model.layer, h, 2)
+        errors.append(np.linalg.norm(var_w - stationary.w_var) / np.linalg.norm(stationary.w_var))
+    assert abs(observed_order(hs, errors) - 1.0) <= 0.2, errors
+    assert errors[-1] < 0.05
+
+
+def test_lyapunov_covariance_against_a_long_time_ensemble():
+    """2000 SGD runs of width 8 (h = 0.01) at t = 16: (i) the ensemble variance of every w_ij
+    within 4 standard errors of the exact law; (ii) the total variance ∫∫ Var w and the
+    temperature T_k of every mode (the residual variance along the Gram eigenvector u_k over
+    L, averaged over x) within 4 standard errors plus 1 % (the O(h) distance of the law from
+    its Lyapunov limit) of the Lyapunov equilibrium; (iii) the mean residual is the
+    unrepresentable part r* of the targets."""
+    setup = build(parse_config(EQUILIBRIUM.format(n=8, dt=0.01)))
+    Ws, bs = ensemble(setup, "replacement", every=setup.steps)
+    layer = SpanLayer(setup)
+    stationary = equilibrium(layer, 0.01, 2)
+    dx, dy = setup.convention.layers[1].measure, setup.convention.layers[0].measure
+    w = Ws[-1] / dy
+    S = len(w)
+    _, z_var = z_scores(w, w.mean(axis=0), law_variance(setup))
+    assert z_var < 4.0
+    total = np.einsum("i,j,sij->s", dx, dy, (w - w.mean(axis=0)) ** 2) * S / (S - 1)
+    expected = np.sum(dx[:, None] * dy[None, :] * stationary.w_var)
+    assert abs(total.mean() - expected) <= 4 * total.std() / np.sqrt(S) + 0.01 * expected
+    X, Y = setup.data.X, setup.data.Y
+    r = np.einsum("sij,lj->sil", Ws[-1], X) + bs[-1][:, :, None] - Y.T[None]  # (S, N_out, L)
+    g, U = np.linalg.eigh(layer.gram)
+    modes = np.einsum("sil,lk->sik", r - r.mean(axis=0), U[:, g > 1e-12 * g.max()])
+    temperature = np.einsum("i,sik->sk", dx, modes**2) / layer.samples * S / (S - 1)
+    expected_t = dx @ stationary.temperatures
+    se_t = temperature.std(axis=0) / np.sqrt(S)
+    assert np.all(np.abs(temperature.mean(axis=0) - expected_t) <= 4 * se_t + 0.01 * expected_t)
+    assert (
+        np.abs(r.mean(axis=0) - stationary.minimum).max() < 0.02 * np.abs(stationary.minimum).max()
+    )
+
+
+def law_variance(setup) -> np.ndarray:
+    """The exact law's Var w at the end of the run (the continuum's, at this width)."""
+    model = MomentsModel(setup)
+    model.advance_to(setup.steps * setup.dt)
+    return model.variance_fields()[0]
