@@ -5,7 +5,7 @@
     synfield converge CONFIG.toml --degrees 1 2 3 4 5 6 7 8 [--json]   (p on a fixed mesh)
     synfield inspect OUTDIR/fields.h5
     synfield examples
-    synfield ensemble CONFIG.toml --seeds S [-o OUTDIR]
+    synfield ensemble CONFIG.toml --seeds S [--over init|schedule] [-o OUTDIR]
 
 Errors end every MPI rank: the rank that fails prints one line naming the cause and calls
 ``MPI.Abort``, so no rank is left waiting in a collective.
@@ -109,11 +109,13 @@ def cmd_ensemble(args: argparse.Namespace, comm: MPI.Comm) -> int:
 
     config = load_on_root(args.config, comm)
     outdir = Path(args.output or Path("runs") / f"{config.experiment.name}-ensemble")
-    result = run_ensemble(config, args.seeds, outdir, comm)
+    result = run_ensemble(config, args.seeds, outdir, comm, args.over)
     if comm.rank == 0:
         errors = result["l2_error_mean"]
         final = f", final ‖w̄_S − w_h‖ = {errors[-1]:.4e}" if errors else ""
-        print(f"ensemble of {args.seeds} seeds on {comm.size} rank(s){final}")
+        if result.get("l2_error_var"):
+            final += f", ‖σ_S² − Var w‖ = {result['l2_error_var'][-1]:.4e}"
+        print(f"ensemble of {args.seeds} seeds over {args.over} on {comm.size} rank(s){final}")
         print(f"wrote {outdir / 'ensemble.h5'}")
     return 0
 
@@ -157,9 +159,15 @@ def parser() -> argparse.ArgumentParser:
     conv.add_argument("--degrees", type=int, nargs="+", default=None)
     conv.add_argument("--json", action="store_true")
     conv.set_defaults(func=cmd_converge)
-    ens = sub.add_parser("ensemble", help="random-initialisation ensemble: mean and spread")
+    ens = sub.add_parser("ensemble", help="ensemble over seeds: mean, spread, covariance sketch")
     ens.add_argument("config")
     ens.add_argument("--seeds", type=int, required=True)
+    ens.add_argument(
+        "--over",
+        choices=("init", "schedule"),
+        default="init",
+        help="what the members' seeds change: the initial noise or the SGD sample schedule",
+    )
     ens.add_argument("-o", "--output")
     ens.set_defaults(func=cmd_ensemble)
     ins = sub.add_parser("inspect", help="list the contents of a fields.h5")

@@ -511,6 +511,20 @@ def galerkin_implicit(setup: DiscreteSetup, comm: MPI.Comm) -> GalerkinModel:
     return GalerkinModel(setup, comm, implicit_rule)
 
 
+def sgd_moments(setup: DiscreteSetup, comm: MPI.Comm):
+    """The SGD law of a linear layer (:mod:`continuum.fluctuations`; replicated on every rank)."""
+    from .fluctuations import MomentsModel
+
+    return MomentsModel(setup)
+
+
+def sme_path(setup: DiscreteSetup, comm: MPI.Comm):
+    """One path of the stochastic modified equation (:mod:`continuum.fluctuations`)."""
+    from .fluctuations import PathModel
+
+    return PathModel(setup)
+
+
 def continuum_model(setup: DiscreteSetup, comm: MPI.Comm):
     """The continuum model of ``setup``, looked up in :mod:`continuum.registry` (None when
     ``[continuum] enabled = false``).

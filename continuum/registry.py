@@ -65,6 +65,17 @@ SCHEMES: dict[str, Scheme] = {
         Scheme("theta", "θ-method (`[continuum] theta`) of a linear flow", "own"),
         Scheme("bdf2", "BDF2 of a linear flow", "own"),
         Scheme("newmark", "Newmark β = ¼ of the damped wave equation", "own"),
+        Scheme(
+            "law",
+            "the exact SGD law (mean and factored covariance) stepped with the training dt",
+            "training",
+        ),
+        Scheme(
+            "sde",
+            "one seeded path of the stochastic modified equation (`[continuum] sde_scheme`: "
+            "Euler–Maruyama or weak order 2) at a step dividing the training dt",
+            "own",
+        ),
     )
 }
 
@@ -108,7 +119,8 @@ def _no_continuum_of_layers(cfg: Config) -> str | None:
 class Family:
     """A continuum model family: the networks and data it represents as fields.
 
-    ``accepts(cfg)`` returns ``None`` when the family represents the run, else the reason it
+    A family is considered for runs whose ``[continuum] fluctuations`` equals its own;
+    ``accepts(cfg)`` returns ``None`` when it represents the run, else the reason it
     does not (naming the keys); ``width_order`` is the order in ``1/N`` at which networks of
     width ``N`` (cell or periodic placement, smooth data) approach the family's fields
     (docs/convergence.md)."""
@@ -117,6 +129,7 @@ class Family:
     summary: str
     accepts: Callable[[Config], str | None]
     width_order: int
+    fluctuations: str = "none"
 
 
 def _galerkin(kind: str) -> Callable[[Config], str | None]:
@@ -167,6 +180,22 @@ def _probes(cfg: Config) -> str | None:
     return None
 
 
+def _linear_layer_law(cfg: Config) -> str | None:
+    net = cfg.network
+    reason = _galerkin("dense")(cfg)
+    if reason is not None:
+        return reason
+    linear = net.output == "identity" or net.activation == "linear"
+    if len(net.widths) != 2 or not linear:
+        return (
+            f"[network] widths = {list(net.widths)}, activation = {net.activation!r}: the SGD "
+            "law is that of one dense layer with a linear output"
+        )
+    if cfg.training.metric != "continuum":
+        return "[training] metric = 'plain': the SGD law needs metric = 'continuum'"
+    return None
+
+
 FAMILIES: dict[str, Family] = {
     f.name: f
     for f in (
@@ -196,6 +225,23 @@ FAMILIES: dict[str, Family] = {
             _probes,
             width_order=2,
         ),
+        Family(
+            "moments",
+            "`fluctuations = \"moments\"`, SGD with i.i.d. batches of one linear layer: the "
+            "mean field and the covariance "
+            "Q, factored through the data (docs/physics.md, \"SGD fluctuations\")",
+            _linear_layer_law,
+            width_order=2,
+            fluctuations="moments",
+        ),
+        Family(
+            "sme",
+            "`fluctuations = \"sde\"`, SGD with i.i.d. batches of one linear layer: paths of "
+            "the stochastic modified equation with L noise channels",
+            _linear_layer_law,
+            width_order=2,
+            fluctuations="sde",
+        ),
     )
 }
 
@@ -213,6 +259,29 @@ def _one_linear_layer(cfg: Config) -> str | None:
             "that of one layer with a linear output"
         )
     return None
+
+
+def _iid_batches(cfg: Config) -> str | None:
+    """`[training] sampling = "replacement"`"""
+    if cfg.training.sampling != "replacement":
+        return (
+            f"[training] sampling = {cfg.training.sampling!r}: the SGD law has a field limit "
+            "for i.i.d. batches, sampling = 'replacement'"
+        )
+    return None
+
+
+def _sde_step(cfg: Config) -> str | None:
+    """`sampling = "replacement"`; `[continuum] dt` divides the training dt"""
+    dt = cfg.continuum.dt
+    if dt is not None:
+        ratio = cfg.training.dt / dt
+        if abs(ratio - round(ratio)) > 1e-9 * ratio or round(ratio) < 1:
+            return (
+                f"[continuum] dt = {dt:g}: the SDE step must divide [training] dt = "
+                f"{cfg.training.dt:g} (the output times)"
+            )
+    return _iid_batches(cfg)
 
 
 def _theta_for_the_local_flow(cfg: Config) -> str | None:
@@ -256,6 +325,8 @@ ENTRIES: tuple[Entry, ...] = (
     Entry("perceptron", "bdf2", ("flow",), f"{_LIMIT}:PerceptronModel"),
     Entry("local", "newmark", ("momentum",), f"{_LIMIT}:LocalModel"),
     Entry("local", "theta", ("flow",), f"{_LIMIT}:LocalModel", _theta_for_the_local_flow),
+    Entry("moments", "law", ("sgd",), f"{_LIMIT}:sgd_moments", _iid_batches),
+    Entry("sme", "sde", ("sgd",), f"{_LIMIT}:sme_path", _sde_step),
 )
 
 
@@ -287,6 +358,8 @@ def candidates(cfg: Config) -> tuple[list[Entry], list[str]]:
     not (the scheme and rule are not looked at)."""
     found, reasons = [], []
     for family in FAMILIES.values():
+        if family.fluctuations != cfg.continuum.fluctuations:
+            continue
         reason = family.accepts(cfg)
         if reason is None:
             found += [e for e in ENTRIES if e.family == family.name]
@@ -310,9 +383,11 @@ def lookup(cfg: Config) -> Entry:
             f"{src}: [continuum] scheme: expected one of {_choices(SCHEMES)}, got {wanted!r}{near}"
         )
     found, reasons = candidates(cfg)
+    fluctuations = cfg.continuum.fluctuations
+    model = "" if fluctuations == "none" else f" [continuum] fluctuations = {fluctuations!r}:"
     if not found:
         raise ConfigError(
-            f"{src}: no continuum solves this run: " + "; ".join(dict.fromkeys(reasons))
+            f"{src}: no continuum solves this run:{model} " + "; ".join(dict.fromkeys(reasons))
             + "; or set [continuum] enabled = false"
         )
     schemes = list(dict.fromkeys(e.scheme for e in found))
@@ -341,7 +416,7 @@ def lookup(cfg: Config) -> Entry:
         if problem is None:
             return entry
         problems.append(f"[continuum] scheme = {entry.scheme!r} needs: {problem}")
-    raise ConfigError(f"{src}: " + "; ".join(problems))
+    raise ConfigError(f"{src}:{model} " + "; ".join(problems))
 
 
 def _rules(found: list[Entry], scheme: str | None) -> list[str]:

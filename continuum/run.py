@@ -60,7 +60,8 @@ class Recorder:
     def declare(self, out: FieldsFile) -> None:
         """Create every dataset; ``[output] fields`` selects the per-step field arrays
         (``w``: W, w and w_at_lattice; ``b``: b, bias and b_at_lattice; ``cost``; ``energy``).
-        Times, the training state (for ``--resume``) and the comparison are always written."""
+        Times, the training state (for ``--resume``), the SGD sample schedule and the comparison
+        are always written."""
         s = self.setup
         net, conv = s.network, s.convention
         fields = set(s.config.output.fields)
@@ -86,6 +87,12 @@ class Recorder:
             )
             out.static(f"/discrete/measure/layer{m}", c.measure)
             out.static(f"/discrete/axes/layer{m}", c.points[:, 0])
+        if s.schedule is not None:
+            out.static(
+                "/discrete/schedule",
+                s.schedule.astype(np.int64),
+                {"sampling": s.config.training.sampling, "batch": s.config.training.batch},
+            )
         out.series("/discrete/state/theta", (net.params.size,))
         if s.rule.second_order:
             out.series("/discrete/state/velocity", (net.params.size,))

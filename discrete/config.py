@@ -44,6 +44,9 @@ DATA_KINDS = ("expression", "probes", "file")
 DATA_SUFFIXES = (".npz", ".h5", ".hdf5")
 INIT_KINDS = ("expression", "random")
 METRICS = ("continuum", "plain")
+SAMPLINGS = ("epochs", "replacement")
+FLUCTUATIONS = ("none", "moments", "sde")
+SDE_SCHEMES = ("euler-maruyama", "weak-order-2")
 DEGREES = tuple(range(1, 9))
 INPUT_LAYERS = ("tensor", "data-span")
 OUTPUT_FIELDS = ("w", "b", "cost", "energy")
@@ -172,7 +175,9 @@ class TrainingConfig:
     """``[training]``: the update rule and its clock.
 
     ``steps`` is always resolved: given directly, computed as ``t_end / dt`` when ``t_end`` is
-    given (``t_end`` is ``None`` otherwise), or 100 by default.
+    given (``t_end`` is ``None`` otherwise), or 100 by default.  ``sampling`` draws the
+    batches of ``rule = "sgd"``: seeded permutations (``epochs``) or i.i.d. uniform draws
+    (``replacement``).
     """
 
     rule: str
@@ -186,6 +191,7 @@ class TrainingConfig:
     metric: str
     momentum_form: str
     scheme: str
+    sampling: str
 
 
 @dataclass(frozen=True)
@@ -194,7 +200,10 @@ class ContinuumConfig:
     what each solves are declared by :mod:`continuum.registry`, which resolves ``None`` to the
     scheme that runs; ``integrator`` is accepted as its former spelling); ``dt`` is ``None`` to
     use the training dt; ``tolerance`` is the local error tolerance of the adaptive scheme;
-    ``input_layer`` represents ``w^(0)`` in ``V_1 ⊗ V_0`` or in the span of the data."""
+    ``input_layer`` represents ``w^(0)`` in ``V_1 ⊗ V_0`` or in the span of the data;
+    ``fluctuations = "moments"`` solves for the mean field and the SGD covariance instead,
+    ``"sde"`` for one seeded path of the stochastic modified equation with ``sde_scheme``
+    (``None`` for the other models; SPEC 1.8)."""
 
     degree: int
     cells: int
@@ -204,6 +213,8 @@ class ContinuumConfig:
     tolerance: float
     enabled: bool
     input_layer: str
+    fluctuations: str
+    sde_scheme: str | None
 
 
 @dataclass(frozen=True)
@@ -602,8 +613,16 @@ def _parse_training(section: _Section, data: DataConfig) -> TrainingConfig:
             f"{batch} exceeds [data] samples = {data.samples} (a batch cannot hold more samples "
             "than the data set)",
         )
+    rule = section.choice("rule", RULES, "flow")
+    sampling = section.choice("sampling", SAMPLINGS, "epochs")
+    if sampling != "epochs" and rule != "sgd":
+        raise section.error(
+            "sampling",
+            f'{_show(sampling)} draws the batches of rule = "sgd", but [training] rule = '
+            f"{_show(rule)} uses the full batch",
+        )
     return TrainingConfig(
-        rule=section.choice("rule", RULES, "flow"),
+        rule=rule,
         lr=section.number("lr", 1.0, sign="positive"),
         gamma=section.number("gamma", 0.0, sign="non-negative"),
         steps=steps,
@@ -614,6 +633,7 @@ def _parse_training(section: _Section, data: DataConfig) -> TrainingConfig:
         metric=section.choice("metric", METRICS, "continuum"),
         momentum_form=section.choice("momentum_form", MOMENTUM_FORMS, "central"),
         scheme=section.choice("scheme", MOMENTUM_SCHEMES, "heavy-ball"),
+        sampling=sampling,
     )
 
 
@@ -624,6 +644,7 @@ def _parse_continuum(section: _Section) -> ContinuumConfig:
     theta = section.number("theta", 0.5)
     if not 0.0 <= theta <= 1.0:
         raise section.error("theta", f"expected a number in [0, 1], got {_show(theta)}")
+    fluctuations = section.choice("fluctuations", FLUCTUATIONS, "none")
     return ContinuumConfig(
         degree=degree,
         cells=section.integer("cells", 32, sign="positive"),
@@ -633,7 +654,24 @@ def _parse_continuum(section: _Section) -> ContinuumConfig:
         tolerance=section.number("tolerance", 1e-10, sign="positive"),
         enabled=section.boolean("enabled", True),
         input_layer=section.choice("input_layer", INPUT_LAYERS, "tensor"),
+        fluctuations=fluctuations,
+        sde_scheme=(
+            section.choice("sde_scheme", SDE_SCHEMES, "euler-maruyama")
+            if fluctuations == "sde"
+            else None
+        ),
     )
+
+
+def _check_fluctuations(section: _Section, continuum: ContinuumConfig) -> None:
+    """``sde_scheme`` belongs to ``fluctuations = "sde"`` (which networks and rules the
+    fluctuation models solve is declared by :mod:`continuum.registry`)."""
+    if section.has("sde_scheme") and continuum.fluctuations != "sde":
+        raise section.error(
+            "sde_scheme",
+            f'integrates fluctuations = "sde", but [continuum] fluctuations = '
+            f"{_show(continuum.fluctuations)}",
+        )
 
 
 def _parse_output(section: _Section) -> OutputConfig:
@@ -700,14 +738,17 @@ def _build_config(document: dict[str, Any], source: str, base_dir: Path | None) 
     network = _parse_network(sections["network"])
     coordinates = _parse_coordinates(sections["coordinates"], network)
     data = _parse_data(sections["data"], coordinates, base_dir)
+    training = _parse_training(sections["training"], data)
+    continuum = _parse_continuum(sections["continuum"])
+    _check_fluctuations(sections["continuum"], continuum)
     return Config(
         experiment=experiment,
         network=network,
         coordinates=coordinates,
         data=data,
         init=_parse_init(sections["init"]),
-        training=_parse_training(sections["training"], data),
-        continuum=_parse_continuum(sections["continuum"]),
+        training=training,
+        continuum=continuum,
         output=_parse_output(sections["output"]),
         source=source,
     )

@@ -112,7 +112,9 @@ def build(config: Config) -> DiscreteSetup:
     dictionary = ScalingDictionary(network, convention, tr.lr, tr.gamma, tr.metric)
     cost = Cost(network, data, convention.layers[-1].measure)
     schedule = (
-        sample_schedule(data.samples, tr.batch, tr.steps, tr.seed) if tr.rule == "sgd" else None
+        sample_schedule(data.samples, tr.batch, tr.steps, tr.seed, tr.sampling)
+        if tr.rule == "sgd"
+        else None
     )
     rule = make_rule(
         tr.rule,

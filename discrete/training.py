@@ -54,15 +54,26 @@ def heavy_ball_coefficients(gamma: float, h: float, form: str) -> tuple[float, f
     raise ValueError(f"momentum_form must be one of {MOMENTUM_FORMS}, got {form!r}")
 
 
-def sample_schedule(samples: int, batch: int, steps: int, seed: int) -> Array:
+SAMPLINGS = ("epochs", "replacement")
+
+
+def sample_schedule(
+    samples: int, batch: int, steps: int, seed: int, sampling: str = "epochs"
+) -> Array:
     """Seeded minibatch indices for every step, shape ``(steps, batch)``.
 
-    Epochs of random permutations (``numpy.random.default_rng(seed)``) are concatenated
-    and cut into consecutive batches, so every sample is seen once per epoch.
+    ``epochs``: epochs of random permutations (``numpy.random.default_rng(seed)``) are
+    concatenated and cut into consecutive batches, so every sample is seen once per epoch.
+    ``replacement``: every index is an independent uniform draw from ``0 … L−1`` (i.i.d.
+    batches, the law whose moments close, SPEC 1.8 and docs/physics.md "SGD fluctuations").
     """
     if not 1 <= batch <= samples:
         raise ValueError(f"batch must lie in 1 … {samples}, got {batch}")
     rng = np.random.default_rng(seed)
+    if sampling == "replacement":
+        return rng.integers(0, samples, size=(steps, batch))
+    if sampling != "epochs":
+        raise ValueError(f"unknown sampling {sampling!r}; choose one of {SAMPLINGS}")
     need = steps * batch
     epochs = -(-need // samples)
     order = np.concatenate([rng.permutation(samples) for _ in range(epochs)])
