@@ -32,6 +32,7 @@ from typing import Any
 
 from .expressions import Expression, ExpressionError, parse_expression
 
+ARCHITECTURES = ("feedforward", "residual")
 ACTIVATIONS = ("linear", "quadratic", "tanh", "softplus", "relu")
 OUTPUTS = ("identity", "activation")
 CONNECTIVITIES = ("dense", "banded")
@@ -52,6 +53,7 @@ INPUT_LAYERS = ("tensor", "data-span")
 OUTPUT_FIELDS = ("w", "b", "cost", "energy")
 INIT_WEIGHT_VARIABLES = ("x", "y", "x1", "x2", "y1", "y2", "m")
 INIT_BIAS_VARIABLES = ("x", "x1", "x2", "m")
+RESIDUAL_INIT_PARTS = ("input layer", "blocks", "readout")
 
 DEFAULT_TOML = """\
 [experiment]
@@ -116,7 +118,9 @@ class NetworkConfig:
 
     ``connectivity`` holds one entry per weight layer (``len(widths) - 1``); ``offsets`` and
     ``ends`` describe the band of the banded layers; ``quadratic`` holds the coefficients
-    ``(c0, c1, c2)`` of the quadratic activation.
+    ``(c0, c1, c2)`` of the quadratic activation.  ``architecture = "residual"`` (SPEC 1.7)
+    reads ``widths = [N_in, N, N_out]`` with ``depth`` residual blocks on the stream of width
+    ``N`` (``depth`` is ``None`` for a feed-forward network).
     """
 
     widths: tuple[int, ...]
@@ -127,6 +131,8 @@ class NetworkConfig:
     connectivity: tuple[str, ...]
     offsets: tuple[int, ...]
     ends: str
+    architecture: str
+    depth: int | None
 
 
 @dataclass(frozen=True)
@@ -161,11 +167,15 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class InitConfig:
-    """``[init]``: initial weights and biases, as formulas or seeded noise of size ``scale``."""
+    """``[init]``: initial weights and biases, as formulas or seeded noise of size ``scale``.
+
+    A residual network takes one formula for all its layers or a list of three (input layer,
+    blocks, readout); its formulas may use the depth ``tau`` (the blocks' ``τ_k``; 0 for the
+    input layer and 1 for the readout when one formula serves all three)."""
 
     kind: str
-    weight: Expression
-    bias: Expression
+    weight: Expression | tuple[Expression, ...]
+    bias: Expression | tuple[Expression, ...]
     scale: float
     seed: int
 
@@ -205,6 +215,7 @@ class ContinuumConfig:
     tolerance: float
     enabled: bool
     input_layer: str
+    depth_cells: int | None
 
 
 @dataclass(frozen=True)
@@ -439,7 +450,19 @@ def _parse_network(section: _Section) -> NetworkConfig:
         raise section.error(
             "offsets", f"expected a non-empty list of distinct integers, got {_show(offsets)}"
         )
-    return NetworkConfig(
+    architecture = section.choice("architecture", ARCHITECTURES, "feedforward")
+    depth = None
+    if architecture == "residual":
+        if len(widths) != 3:
+            raise section.error(
+                "widths",
+                'architecture = "residual" expects [N_in, N, N_out] (input, stream, output), '
+                f"got {_show(widths)}",
+            )
+        depth = section.integer("depth", sign="positive")
+    elif section.has("depth"):
+        raise section.error("depth", 'only used with architecture = "residual"')
+    network = NetworkConfig(
         widths=widths,
         activation=section.choice("activation", ACTIVATIONS, "linear"),
         quadratic=section.numbers("quadratic", (0.0, 1.0, 0.5), length=3),
@@ -450,7 +473,14 @@ def _parse_network(section: _Section) -> NetworkConfig:
         ),
         offsets=offsets,
         ends=section.choice("ends", ENDS, "periodic"),
+        architecture=architecture,
+        depth=depth,
     )
+    if architecture == "residual" and "banded" in network.connectivity:
+        raise section.error(
+            "connectivity", 'architecture = "residual" has dense layers and blocks only'
+        )
+    return network
 
 
 def _parse_coordinates(section: _Section, network: NetworkConfig) -> CoordinatesConfig:
@@ -516,11 +546,37 @@ def _parse_data(
     )
 
 
-def _parse_init(section: _Section) -> InitConfig:
+def _init_expressions(
+    section: _Section, key: str, variables: tuple[str, ...], network: NetworkConfig
+) -> Expression | tuple[Expression, ...]:
+    """One formula, or (residual networks) a list of three: input layer, blocks, readout."""
+    if network.architecture != "residual":
+        return section.expression(key, "0", variables)
+    variables = (*variables, "tau")
+    value = section.values.get(key, "0")
+    if not isinstance(value, list):
+        return section.expression(key, "0", variables)
+    if len(value) != len(RESIDUAL_INIT_PARTS):
+        raise section.error(
+            key,
+            "expected one formula or a list of 3 (" + ", ".join(RESIDUAL_INIT_PARTS) + "), "
+            f"got {_show(value)}",
+        )
+    parts = []
+    for part, item in zip(RESIDUAL_INIT_PARTS, value, strict=True):
+        entry = _Section(section.name, {key: item}, section.source)
+        try:
+            parts.append(entry.expression(key, "0", variables))
+        except ConfigError as exc:
+            raise ConfigError(f"{exc} (the {part} entry)") from None
+    return tuple(parts)
+
+
+def _parse_init(section: _Section, network: NetworkConfig) -> InitConfig:
     return InitConfig(
         kind=section.choice("kind", INIT_KINDS, "expression"),
-        weight=section.expression("weight", "0", INIT_WEIGHT_VARIABLES),
-        bias=section.expression("bias", "0", INIT_BIAS_VARIABLES),
+        weight=_init_expressions(section, "weight", INIT_WEIGHT_VARIABLES, network),
+        bias=_init_expressions(section, "bias", INIT_BIAS_VARIABLES, network),
         scale=section.number("scale", 0.0, sign="non-negative"),
         seed=section.integer("seed", 0, sign="non-negative"),
     )
@@ -580,7 +636,51 @@ def _parse_continuum(section: _Section) -> ContinuumConfig:
         tolerance=section.number("tolerance", 1e-10, sign="positive"),
         enabled=section.boolean("enabled", True),
         input_layer=section.choice("input_layer", INPUT_LAYERS, "tensor"),
+        depth_cells=section.integer("depth_cells", sign="positive")
+        if section.has("depth_cells")
+        else None,
     )
+
+
+def _check_residual(
+    sections: dict[str, _Section],
+    network: NetworkConfig,
+    coordinates: CoordinatesConfig,
+    data: DataConfig,
+    continuum: ContinuumConfig,
+) -> None:
+    """Keys that a residual network (SPEC 1.7) constrains: line layers; and for its depth
+    continuum (:mod:`continuum.residual`) expression data and the training rule's own scheme."""
+    residual = network.architecture == "residual"
+    if not residual:
+        if sections["continuum"].has("depth_cells"):
+            raise sections["continuum"].error(
+                "depth_cells", 'only used with [network] architecture = "residual"'
+            )
+        return
+    if "grid" in coordinates.layout:
+        raise sections["coordinates"].error(
+            "layout", 'expected "line" layers with [network] architecture = "residual"'
+        )
+    if not continuum.enabled:
+        return
+    if continuum.integrator != "matched":
+        raise sections["continuum"].error(
+            "integrator",
+            f"{_show(continuum.integrator)} is not available for [network] architecture = "
+            '"residual": its depth continuum steps with the training rule\'s own scheme '
+            '(integrator = "matched")',
+        )
+    if continuum.input_layer != "tensor":
+        raise sections["continuum"].error(
+            "input_layer", 'expected "tensor" with [network] architecture = "residual"'
+        )
+    if data.kind != "expression":
+        raise sections["data"].error(
+            "kind",
+            f'{_show(data.kind)}: the depth continuum of [network] architecture = "residual" '
+            "needs data given as expressions (or set [continuum] enabled = false)",
+        )
 
 
 def _parse_output(section: _Section) -> OutputConfig:
@@ -624,14 +724,16 @@ def _build_config(text: str, source: str, base_dir: Path | None) -> Config:
     network = _parse_network(sections["network"])
     coordinates = _parse_coordinates(sections["coordinates"], network)
     data = _parse_data(sections["data"], coordinates, base_dir)
+    continuum = _parse_continuum(sections["continuum"])
+    _check_residual(sections, network, coordinates, data, continuum)
     return Config(
         experiment=experiment,
         network=network,
         coordinates=coordinates,
         data=data,
-        init=_parse_init(sections["init"]),
+        init=_parse_init(sections["init"], network),
         training=_parse_training(sections["training"], data),
-        continuum=_parse_continuum(sections["continuum"]),
+        continuum=continuum,
         output=_parse_output(sections["output"]),
         text=text,
         source=source,
