@@ -30,6 +30,7 @@ from mpi4py import MPI
 from discrete.conventions import LayerCoordinates
 from discrete.experiment import DiscreteSetup
 from discrete.expressions import Expression
+from discrete.residual import ResidualNetwork
 from discrete.training import make_rule
 from meshes import interval, unit_square
 
@@ -541,6 +542,10 @@ def continuum_model(setup: DiscreteSetup, comm: MPI.Comm):
     cfg = setup.config
     if not cfg.continuum.enabled:
         return None
+    if isinstance(setup.network, ResidualNetwork):
+        from .residual import ResidualModel  # it builds on GalerkinModel, defined here
+
+        return ResidualModel(setup, comm)
     if cfg.data.kind == "probes":
         return LocalModel(setup, comm)
     if cfg.continuum.integrator in ("theta", "bdf2"):

@@ -170,8 +170,8 @@ class InitConfig:
     """``[init]``: initial weights and biases, as formulas or seeded noise of size ``scale``.
 
     A residual network takes one formula for all its layers or a list of three (input layer,
-    blocks, readout); its formulas may use the depth ``tau`` (the blocks' ``τ_k``; 0 for the
-    input layer and 1 for the readout when one formula serves all three)."""
+    blocks, readout); its formulas use the depth ``tau`` in place of ``m`` (the blocks' ``τ_k``;
+    0 for the input layer and 1 for the readout when one formula serves all three)."""
 
     kind: str
     weight: Expression | tuple[Expression, ...]
@@ -552,7 +552,7 @@ def _init_expressions(
     """One formula, or (residual networks) a list of three: input layer, blocks, readout."""
     if network.architecture != "residual":
         return section.expression(key, "0", variables)
-    variables = (*variables, "tau")
+    variables = (*(name for name in variables if name != "m"), "tau")
     value = section.values.get(key, "0")
     if not isinstance(value, list):
         return section.expression(key, "0", variables)

@@ -91,18 +91,18 @@ def field_values(
 ) -> Array:
     """The weight field ``w^(m)`` of a formula at every stored weight's ``(x_i, y_j)`` (and,
     for a residual block, its depth ``τ_k``)."""
-    expr, depth = layer_formula(formula, network, m)
+    expr, layer = layer_formula(formula, network, m)
     pts = convention.product_points(network, m)
     values = _weight_variables(convention.layers[m + 1], convention.layers[m], pts)
-    return np.broadcast_to(expr(m=m, **values, **depth), network.layers[m].weight_shape)
+    return np.broadcast_to(expr(**values, **layer), network.layers[m].weight_shape)
 
 
 def bias_values(
     formula: Expression | tuple[Expression, ...], convention: Convention, network: Network, m: int
 ) -> Array:
-    expr, depth = layer_formula(formula, network, m)
+    expr, layer = layer_formula(formula, network, m)
     out = convention.layers[m + 1]
-    return np.broadcast_to(expr(m=m, **coordinate_values(out, "x"), **depth), (out.size,))
+    return np.broadcast_to(expr(**coordinate_values(out, "x"), **layer), (out.size,))
 
 
 def initial_parameters(config: Config, network: Network, convention: Convention) -> Array:

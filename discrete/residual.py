@@ -149,11 +149,12 @@ def neuron_layouts(network: Network, layouts: tuple[str, ...]) -> tuple[str, ...
 def layer_formula(
     formula: Expression | tuple[Expression, ...], network: Network, m: int
 ) -> tuple[Expression, dict[str, float]]:
-    """The initial-field formula of weight layer ``m`` and its depth variable: for a residual
-    network the entry of the input layer, the blocks or the readout (or the one formula),
-    evaluated at ``tau`` = 0, ``τ_k``, 1; an ordinary network has no depth variable."""
+    """The initial-field formula of weight layer ``m`` and the value of its layer variable:
+    ``m`` itself for a feed-forward network; for a residual network the entry of the input
+    layer, the blocks or the readout (or the one formula) with the depth ``tau`` = 0, ``τ_k``,
+    1 (the blocks are points of one field in ``τ``, so their formulas have no ``m``)."""
     if not isinstance(network, ResidualNetwork):
-        return formula, {}
+        return formula, {"m": m}
     if m == 0:
         part, tau = 0, 0.0
     elif network.is_block(m):
