@@ -1,11 +1,13 @@
 """The depth continuum of residual networks (SPEC 1.7): exact gradient, orders in M, N and
 depth_cells (docs/convergence.md, "Residual networks")."""
 
+import h5py
 import numpy as np
 import pytest
 from mpi4py import MPI
 
 from continuum.limit import continuum_model
+from continuum.run import run_experiment
 from discrete.config import parse_config
 from discrete.experiment import build
 from discrete.training import run
@@ -120,3 +122,44 @@ def test_residual_network_width_order_at_fixed_depth():
         s = setup_for(n=n, blocks=4)
         costs.append(run(s.rule, s.theta0, s.steps, every=s.steps).costs[-1])
     assert abs(-observed_order([16, 32, 64], np.abs(np.diff(costs))) - 2.0) < 0.2
+
+
+RUN = TEMPLATE.replace('rule = "flow"', 'rule = "momentum"\ngamma = 2.0\nscheme = "rk4"').replace(
+    "steps = 10", "steps = 8"
+)
+
+
+def test_residual_run_writes_blocks_and_the_stream_and_resumes_exactly(tmp_path):
+    """fields.h5 (SPEC 3.3): /discrete/block{k}, /continuum/block{k} at τ_k, the stream
+    s(t, τ, x); a run cut after three output steps resumes to the uninterrupted result."""
+    text = RUN.format(n=8, blocks=3, cells=4, depth_cells=4, w=SMOOTH, act="tanh", bias="true")
+    config = parse_config(text + "[output]\nevery = 2\nquiet = true\n")
+    full, cut = tmp_path / "full", tmp_path / "cut"
+    run_experiment(config, full, MPI.COMM_SELF)
+    run_experiment(config, cut, MPI.COMM_SELF)
+    with h5py.File(cut / "fields.h5", "a") as f:  # as if killed after three output steps
+        for name in ("/discrete/times", "/continuum/times"):
+            f[name].resize((3,))
+    run_experiment(config, cut, MPI.COMM_SELF, resume=True)
+    setup = build(config)
+    model = continuum_model(setup, MPI.COMM_SELF)
+    tau = (np.arange(3) + 0.5) / 3
+    with h5py.File(full / "fields.h5") as a, h5py.File(cut / "fields.h5") as b:
+        assert len(a["/discrete/times"]) == len(b["/discrete/times"]) == 5
+        for name in ("/discrete/block2/W", "/continuum/block1/w_at_lattice", "/continuum/stream/s"):
+            np.testing.assert_allclose(a[name][()], b[name][()], rtol=0, atol=1e-12, err_msg=name)
+        assert a["/discrete/block0/w"].shape == (5, 8, 8)
+        # the discrete block fields at t = 0 are the block formula at τ_k
+        x = (np.arange(8) + 0.5) / 8
+        w_init = 1.5 * np.sin(np.pi * (x[:, None] + 2 * x[None, :]))
+        for k in range(3):
+            expected = w_init * np.cos(2 * np.pi * tau[k])
+            np.testing.assert_allclose(a[f"/discrete/block{k}/w"][0], expected, atol=1e-14)
+        # the stream starts at s(0) = ∫ w^in X dy + b^in and its last τ is the readout's input
+        s = a["/continuum/stream/s"][0]
+        assert s.shape == (3, 5, 8)
+        fields = model.galerkin
+        s0 = fields.forward(model.state.theta, slice(None)).s
+        E = model.spaces[1].evaluation_matrix(setup.convention.layers[1].points).toarray()
+        np.testing.assert_allclose(s, np.einsum("ia,nal->lni", E, s0), atol=1e-13)
+        np.testing.assert_allclose(a["/continuum/stream/tau"][()], np.linspace(0, 1, 5))
