@@ -106,8 +106,10 @@ class ResidualNetwork(Network):
     def backward(  # type: ignore[override]
         self, theta: Array, trace: StreamTrace, dZ: Array
     ) -> tuple[Array, list[Array]]:
-        """Gradient of a cost with ``∂C/∂Z = dZ`` and the adjoint stream ``p^(k)``, k = 0 … M
-        (the discrete adjoint of the module docstring)."""
+        """Gradient of a cost with ``∂C/∂Z = dZ`` and ``∂C/∂`` of every neuron layer: the
+        adjoint stream ``p^(k)``, k = 0 … M (the discrete adjoint of the module docstring), then
+        ``δ^out = ∂C/∂z^out`` — one per weight layer's output, as for a feed-forward network
+        (what :func:`discrete.mechanics.energy_balance` pairs with :meth:`tangent`)."""
         P, act = self.params, self.activation
         grad = P.zeros()
         last = self.depth - 1
@@ -127,7 +129,31 @@ class ResidualNetwork(Network):
         P.W(grad, 0)[...] = p.T @ trace.X
         if self.bias:
             P.b(grad, 0)[...] = p.sum(axis=0)
-        return grad, adjoint
+        return grad, [*adjoint, delta]
+
+    def tangent(self, theta: Array, theta_dot: Array, trace: StreamTrace) -> list[Array | None]:
+        """Time derivatives along a trajectory θ(t): ``[None, ṡ^(0), …, ṡ^(M), ż^out]`` with
+
+            ṡ^(0) = Ẇ^in X + ḃ^in,
+            ṡ^(k+1) = ṡ^(k) + Δτ (Ẇ^(k) σ(s^(k)) + W^(k) (σ'(s^(k)) ṡ^(k)) + ḃ^(k)),
+            ż^out = Ẇ^out s^(M) + W^out ṡ^(M) + ḃ^out.
+
+        With the adjoint of :meth:`backward`, ``p^(k+1)·ṡ^(k+1) − p^(k)·ṡ^(k)`` is the power
+        ``θ̇_k·∂C/∂θ_k`` of block k: the per-layer energy balance of a feed-forward network
+        holds block by block."""
+        P, act = self.params, self.activation
+        sdot = trace.X @ P.W(theta_dot, 0).T + P.b(theta_dot, 0)
+        out: list[Array | None] = [None, sdot]
+        for m in range(1, self.blocks + 1):
+            s = trace.s[m - 1]
+            drive = act.sigma(s) @ P.W(theta_dot, m).T + (act.dsigma(s) * sdot) @ P.W(theta, m).T
+            sdot = sdot + self.dtau * (drive + P.b(theta_dot, m))
+            out.append(sdot)
+        last = self.depth - 1
+        out.append(
+            trace.s[-1] @ P.W(theta_dot, last).T + sdot @ P.W(theta, last).T + P.b(theta_dot, last)
+        )
+        return out
 
     def __str__(self) -> str:
         n_in, n, n_out = self.widths[0], self.stream_width, self.widths[-1]
