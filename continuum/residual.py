@@ -205,6 +205,15 @@ class DepthFields:
         self, theta: Array, samples: Array | None = None
     ) -> tuple[float, Array]:
         """``C`` and ``∂C/∂θ`` of the discretised forward map (the discrete adjoint of RK4)."""
+        cost, grad, _ = self.adjoint(theta, samples)
+        return cost, grad
+
+    def adjoint(
+        self, theta: Array, samples: Array | None = None
+    ) -> tuple[float, Array, list[Array]]:
+        """``C``, ``∂C/∂θ`` and the adjoint ``λ = ∂C/∂`` of the stream's coefficients at the
+        τ-cell ends (``cells + 1`` arrays ``(n_x, L)``) followed by ``∂C/∂Z`` (the readout's
+        output coefficients)."""
         net, h = self.network, self.h
         cols, L = self._columns(samples)
         sol = self.forward(theta, cols)
@@ -215,6 +224,7 @@ class DepthFields:
         grad = np.zeros(self.size)
         self.W(grad, 2)[...] = d_out @ sol.eta_out.T
         lam = self.stream.mass @ (self.W(theta, 2).T @ d_out)
+        lams = [lam]
         Wst = np.einsum("jk,kab->jab", self.stage_basis, self.W(theta, 1))
         gW = np.zeros_like(Wst)
         gb = np.zeros(Wst.shape[:2])
@@ -233,13 +243,49 @@ class DepthFields:
             a2 = pull(i0 + 1, j0 + 1, h / 3 * lam + 0.5 * h * a3)
             a1 = pull(i0, j0, h / 6 * lam + 0.5 * h * a2)
             lam = lam + a1 + a2 + a3 + a4
+            lams.insert(0, lam)
         self.W(grad, 1)[...] = np.einsum("jk,jab->kab", self.stage_basis, gW)
         self.W(grad, 0)[...] = lam @ self.eta0[:, cols].T
         if net.bias:
             self.b(grad, 2)[...] = d_out.sum(axis=1)
             self.b(grad, 1)[...] = self.stage_basis.T @ gb
             self.b(grad, 0)[...] = lam.sum(axis=1)
-        return cost, grad
+        return cost, grad, [*lams, d_out]
+
+    def tangent(self, theta: Array, theta_dot: Array) -> list[Array]:
+        """Time derivatives of the stream's coefficients at the τ-cell ends along θ(t) with
+        velocity θ̇ (the forward-mode derivative of the RK4 map, all samples), followed by
+        that of the readout's output coefficients ``Ż``."""
+        h, act = self.h, self.network.activation
+        basis = self.stage_basis
+        Wst = np.einsum("jk,kab->jab", basis, self.W(theta, 1))
+        Wdot = np.einsum("jk,kab->jab", basis, self.W(theta_dot, 1))
+        bdot = basis @ self.b(theta_dot, 1)
+        s = self.W(theta, 0) @ self.eta0 + self.b(theta, 0)[:, None]
+        sd = self.W(theta_dot, 0) @ self.eta0 + self.b(theta_dot, 0)[:, None]
+        out = [sd]
+        bst = basis @ self.b(theta, 1)
+
+        def slope(j: int, u: Array, ud: Array) -> tuple[Array, Array]:
+            uq = self.stream.at_quadrature(u)
+            eta = self.stream.load(act.sigma(uq))
+            eta_dot = self.stream.load(act.dsigma(uq) * self.stream.at_quadrature(ud))
+            k = Wst[j] @ eta + bst[j][:, None]
+            return k, Wdot[j] @ eta + Wst[j] @ eta_dot + bdot[j][:, None]
+
+        for n in range(self.cells):
+            j = 2 * n
+            k1, q1 = slope(j, s, sd)
+            k2, q2 = slope(j + 1, s + 0.5 * h * k1, sd + 0.5 * h * q1)
+            k3, q3 = slope(j + 1, s + 0.5 * h * k2, sd + 0.5 * h * q2)
+            k4, q4 = slope(j + 2, s + h * k3, sd + h * q3)
+            s = s + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+            sd = sd + h / 6 * (q1 + 2 * q2 + 2 * q3 + q4)
+            out.append(sd)
+        M = self.stream.mass
+        out.append(self.W(theta_dot, 2) @ (M @ s) + self.W(theta, 2) @ (M @ sd))
+        out[-1] += self.b(theta_dot, 2)[:, None]
+        return out
 
     def riesz(self, grad: Array) -> Array:
         """The L2 representatives: ``M_x⁻¹ G M_in⁻¹``, ``(M_τ ⊗ M_x ⊗ M_x)⁻¹ G`` and
