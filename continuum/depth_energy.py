@@ -11,11 +11,12 @@ and they obey the continuity equation ``∂_t e + ∂_τ f = −2γ e``; the inp
 readout close it at the ends as the ordinary layers of SPEC 1.4 (``dE_in/dt + f(0) = −2γE_in``,
 ``dE_out/dt + F_out − f(1) = −2γE_out``, ``F_out`` the power into the cost).
 
-Here ``f`` is evaluated at the τ-cell ends from the exact adjoint and the tangent of the RK4
-map (``DepthFields.adjoint`` and ``DepthFields.tangent``), and ``e`` integrated over each τ-cell with the τ space's Gauss rule; ``∂_t e`` comes from the
-equation of motion.  The balance per cell, ``∫_cell (∂_t e + 2γ e) dτ + f(τ_{n+1}) − f(τ_n)``,
-closes to the depth discretisation error (the Galerkin gradient couples neighbouring cells
-through ``M_τ⁻¹``); summed over the cells it closes to rounding, and so do the end layers.
+Here ``f`` is evaluated at the τ-cell ends from the exact adjoint and the tangent of the
+RK4 map (``DepthFields.adjoint`` and ``DepthFields.tangent``), and ``e`` integrated over
+each τ-cell with the τ space's Gauss rule; ``∂_t e`` comes from the equation of motion.  The
+balance per cell, ``∫_cell (∂_t e + 2γ e) dτ + f(τ_{n+1}) − f(τ_n)``, closes to the depth
+discretisation error (the Galerkin gradient couples neighbouring cells through ``M_τ⁻¹``);
+summed over the cells it closes to rounding, and so do the end layers.
 The result is a :class:`~discrete.mechanics.EnergyBalance` whose "layers" are the input
 layer, the τ-cells and the readout — the discrete balance of a residual network has the same
 shape with one block per cell (``E_k ≈ ∫_cell e``, ``F_k ≈ f(k/M)``).
