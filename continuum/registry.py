@@ -132,8 +132,19 @@ class Family:
     fluctuations: str = "none"
 
 
+def _feedforward(cfg: Config) -> str | None:
+    if cfg.network.architecture != "feedforward":
+        return (
+            f"[network] architecture = {cfg.network.architecture!r}: a residual network's "
+            "continuum is the depth continuum"
+        )
+    return None
+
+
 def _galerkin(kind: str) -> Callable[[Config], str | None]:
     def accepts(cfg: Config) -> str | None:
+        if _feedforward(cfg) is not None:
+            return _feedforward(cfg)
         if cfg.data.kind != "expression":
             return (
                 f"[data] kind = {cfg.data.kind!r}: the {kind} Galerkin fields need data given as "
@@ -171,6 +182,8 @@ def _probes(cfg: Config) -> str | None:
     net = cfg.network
     if cfg.data.kind != "probes":
         return f"[data] kind = {cfg.data.kind!r}: the local theory is that of probe data sets"
+    if _feedforward(cfg) is not None:
+        return _feedforward(cfg)
     if net.bias or net.widths[-1] != 1 or len(net.widths) != 2:
         return (
             f"[network] widths = {list(net.widths)}, bias = {str(net.bias).lower()}: probe data "
@@ -193,6 +206,22 @@ def _linear_layer_law(cfg: Config) -> str | None:
         )
     if cfg.training.metric != "continuum":
         return "[training] metric = 'plain': the SGD law needs metric = 'continuum'"
+    return None
+
+
+def _depth(cfg: Config) -> str | None:
+    if cfg.network.architecture != "residual":
+        return "[network] architecture = 'feedforward': the depth continuum is a residual network's"
+    if cfg.data.kind != "expression":
+        return (
+            f"[data] kind = {cfg.data.kind!r}: the depth continuum needs data given as "
+            "expressions of the coordinates"
+        )
+    if cfg.continuum.input_layer != "tensor":
+        return (
+            f"[continuum] input_layer = {cfg.continuum.input_layer!r}: the depth continuum "
+            "represents its input layer in the tensor space (input_layer = 'tensor')"
+        )
     return None
 
 
@@ -223,6 +252,14 @@ FAMILIES: dict[str, Family] = {
             "local",
             "probe data sets (Goldstein, Klein–Gordon): the local wave equation",
             _probes,
+            width_order=2,
+        ),
+        Family(
+            "residual",
+            "residual networks, depth as a coordinate: fields w(τ, x, y), b(τ, x) in "
+            "V_τ ⊗ V_x ⊗ V_x, the stream ∂_τ s = ∫ w σ(s) dy + b by RK4 in τ with its exact "
+            "adjoint (docs/physics.md, \"Depth as a coordinate\")",
+            _depth,
             width_order=2,
         ),
         Family(
@@ -325,6 +362,7 @@ ENTRIES: tuple[Entry, ...] = (
     Entry("perceptron", "bdf2", ("flow",), f"{_LIMIT}:PerceptronModel"),
     Entry("local", "newmark", ("momentum",), f"{_LIMIT}:LocalModel"),
     Entry("local", "theta", ("flow",), f"{_LIMIT}:LocalModel", _theta_for_the_local_flow),
+    Entry("residual", "matched", RULES, "continuum.residual:ResidualModel"),
     Entry("moments", "law", ("sgd",), f"{_LIMIT}:sgd_moments", _iid_batches),
     Entry("sme", "sde", ("sgd",), f"{_LIMIT}:sme_path", _sde_step),
 )

@@ -37,16 +37,18 @@ def field_errors(
     network, convention, w: list[Array], b: list[Array], wc: list[Array], bc: list[Array]
 ) -> tuple[float, float]:
     """Distances of the discrete fields ``(w, b)`` from the continuum ``(w_h, b_h)`` at the
-    lattice, summed over layers: ``(Σ_m ‖w − w_h‖²)^½`` and ``(Σ_m Σ_i Δx_i (b − b_h)²)^½``;
+    lattice, summed over layers (residual blocks weighted by ``Δτ``): ``(Σ_m ‖w − w_h‖²)^½``
+    and ``(Σ_m Σ_i Δx_i (b − b_h)²)^½``;
     both in the network's storage (banded layers: one column per offset)."""
     err_w = err_b = 0.0
     for m in range(network.depth):
         dx, dy = convention.layers[m + 1].measure, convention.layers[m].measure
         if convention.weights != "product":  # components of a field at x_i: Σ_i Δx_i Σ_s
             dy = np.ones_like(dy)
-        err_w += lattice_l2(network.layers[m].dense(w[m] - wc[m]), dx, dy) ** 2
+        dtau = network.depth_measure(m)  # a residual block is a cell of the depth τ as well
+        err_w += dtau * lattice_l2(network.layers[m].dense(w[m] - wc[m]), dx, dy) ** 2
         if network.bias:
-            err_b += float(np.sum(dx * (b[m] - bc[m]) ** 2))
+            err_b += dtau * float(np.sum(dx * (b[m] - bc[m]) ** 2))
     return float(np.sqrt(err_w)), float(np.sqrt(err_b))
 
 
@@ -70,15 +72,15 @@ class Recorder:
         for m, layer in enumerate(net.layers):
             shape = (layer.n_out, layer.n_in)
             if "w" in fields:
-                out.series(f"/discrete/layer{m}/W", shape)
-                out.series(f"/discrete/layer{m}/w", shape)
+                out.series(f"/discrete/{net.layer_name(m)}/W", shape)
+                out.series(f"/discrete/{net.layer_name(m)}/w", shape)
                 if continuum:
-                    out.series(f"/continuum/layer{m}/w_at_lattice", shape)
+                    out.series(f"/continuum/{net.layer_name(m)}/w_at_lattice", shape)
             if "b" in fields:
-                out.series(f"/discrete/layer{m}/b", (layer.n_out,))
-                out.series(f"/discrete/layer{m}/bias", (layer.n_out,))
+                out.series(f"/discrete/{net.layer_name(m)}/b", (layer.n_out,))
+                out.series(f"/discrete/{net.layer_name(m)}/bias", (layer.n_out,))
                 if continuum:
-                    out.series(f"/continuum/layer{m}/b_at_lattice", (layer.n_out,))
+                    out.series(f"/continuum/{net.layer_name(m)}/b_at_lattice", (layer.n_out,))
         for m, c in enumerate(conv.layers):
             out.static(
                 f"/discrete/coords/layer{m}",
@@ -130,18 +132,18 @@ class Recorder:
         if state.velocity is not None:
             rows["/discrete/state/velocity"] = state.velocity
         for m, layer in enumerate(net.layers):
-            rows[f"/discrete/layer{m}/W"] = layer.dense(net.params.W(state.theta, m))
-            rows[f"/discrete/layer{m}/w"] = layer.dense(w[m])
-            rows[f"/discrete/layer{m}/b"] = b[m]
-            rows[f"/discrete/layer{m}/bias"] = b[m]
+            rows[f"/discrete/{net.layer_name(m)}/W"] = layer.dense(net.params.W(state.theta, m))
+            rows[f"/discrete/{net.layer_name(m)}/w"] = layer.dense(w[m])
+            rows[f"/discrete/{net.layer_name(m)}/b"] = b[m]
+            rows[f"/discrete/{net.layer_name(m)}/bias"] = b[m]
         figures = {"cost": cost}
         if self.model is not None:
             self.model.advance_to(state.t)
             wc, bc = self.model.lattice_fields()
             err_w, err_b = field_errors(net, conv, w, b, wc, bc)
             for m in range(net.depth):
-                rows[f"/continuum/layer{m}/w_at_lattice"] = net.layers[m].dense(wc[m])
-                rows[f"/continuum/layer{m}/b_at_lattice"] = bc[m]
+                rows[f"/continuum/{net.layer_name(m)}/w_at_lattice"] = net.layers[m].dense(wc[m])
+                rows[f"/continuum/{net.layer_name(m)}/b_at_lattice"] = bc[m]
             rows["/continuum/times"] = np.float64(self.model.t)
             rows["/diagnostics/cost_continuum"] = np.float64(self.model.cost())
             rows["/comparison/l2_error_w"] = np.float64(err_w)

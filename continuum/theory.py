@@ -10,8 +10,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from discrete.conventions import Convention
 from discrete.experiment import DiscreteSetup
 from discrete.locality import LocalCoefficients, local_coefficients
+from discrete.residual import ResidualNetwork
 from discrete.training import Momentum
 
 Array = np.ndarray
@@ -31,6 +33,21 @@ class LowRankKernel:
         return f"{self.formula}   (rank ≤ {self.rank}; factors {self.left} ⊗ {self.right})"
 
 
+def residual_fields(net: ResidualNetwork, conv: Convention) -> list[tuple[str, str]]:
+    """The fields of a residual network's depth continuum (SPEC 1.7): the end layers and
+    one block field on the depth coordinate τ, with the stream ``s(t, τ, x)`` they drive."""
+    inp, stream, out = conv.layers[0].domain, conv.layers[1].domain, conv.layers[-1].domain
+    depth = f"[0,1]_τ ({net.blocks} blocks at τ_k = (k+½)/{net.blocks})"
+    fields = [("w^in(t, x, y)", f"{stream} × {inp}")]
+    fields += [("b^in(t, x)", stream)] if net.bias else []
+    fields += [("w(t, τ, x, y)", f"{depth} × {stream} × {stream}")]
+    fields += [("b(t, τ, x)", f"{depth} × {stream}")] if net.bias else []
+    fields += [("w^out(t, x, y)", f"{out} × {stream}")]
+    fields += [("b^out(t, x)", out)] if net.bias else []
+    fields.append(("s(t, τ, x): ∂_τ s = ∫ w σ(s) dy + b", f"[0,1]_τ × {stream}"))
+    return fields
+
+
 class FieldTheory:
     """Fields, kernels and (where they exist) local coefficients of a setup's continuum."""
 
@@ -38,7 +55,9 @@ class FieldTheory:
         self.setup = setup
         net, conv = setup.network, setup.convention
         self.fields = []
-        for m in range(net.depth):
+        if isinstance(net, ResidualNetwork):
+            self.fields = residual_fields(net, conv)
+        for m in range(0 if isinstance(net, ResidualNetwork) else net.depth):
             out, inp = conv.layers[m + 1], conv.layers[m]
             if conv.weights == "product":
                 self.fields.append((f"w^({m})(t, x, y)", f"{out.domain} × {inp.domain}"))

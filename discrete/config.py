@@ -33,6 +33,7 @@ from typing import Any
 from .expressions import Expression, ExpressionError, parse_expression
 from .training import MOMENTUM_FORMS, MOMENTUM_SCHEMES, RULES
 
+ARCHITECTURES = ("feedforward", "residual")
 ACTIVATIONS = ("linear", "quadratic", "tanh", "softplus", "relu")
 OUTPUTS = ("identity", "activation")
 CONNECTIVITIES = ("dense", "banded")
@@ -52,6 +53,7 @@ INPUT_LAYERS = ("tensor", "data-span")
 OUTPUT_FIELDS = ("w", "b", "cost", "energy")
 INIT_WEIGHT_VARIABLES = ("x", "y", "x1", "x2", "y1", "y2", "m")
 INIT_BIAS_VARIABLES = ("x", "x1", "x2", "m")
+RESIDUAL_INIT_PARTS = ("input layer", "blocks", "readout")
 
 DEFAULT_TOML = """\
 [experiment]
@@ -116,7 +118,9 @@ class NetworkConfig:
 
     ``connectivity`` holds one entry per weight layer (``len(widths) - 1``); ``offsets`` and
     ``ends`` describe the band of the banded layers; ``quadratic`` holds the coefficients
-    ``(c0, c1, c2)`` of the quadratic activation.
+    ``(c0, c1, c2)`` of the quadratic activation.  ``architecture = "residual"`` (SPEC 1.7)
+    reads ``widths = [N_in, N, N_out]`` with ``depth`` residual blocks on the stream of width
+    ``N`` (``depth`` is ``None`` for a feed-forward network).
     """
 
     widths: tuple[int, ...]
@@ -127,6 +131,8 @@ class NetworkConfig:
     connectivity: tuple[str, ...]
     offsets: tuple[int, ...]
     ends: str
+    architecture: str
+    depth: int | None
 
 
 @dataclass(frozen=True)
@@ -161,11 +167,15 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class InitConfig:
-    """``[init]``: initial weights and biases, as formulas or seeded noise of size ``scale``."""
+    """``[init]``: initial weights and biases, as formulas or seeded noise of size ``scale``.
+
+    A residual network takes one formula for all its layers or a list of three (input layer,
+    blocks, readout); its formulas use the depth ``tau`` in place of ``m`` (the blocks' ``τ_k``;
+    0 for the input layer and 1 for the readout when one formula serves all three)."""
 
     kind: str
-    weight: Expression
-    bias: Expression
+    weight: Expression | tuple[Expression, ...]
+    bias: Expression | tuple[Expression, ...]
     scale: float
     seed: int
 
@@ -215,6 +225,7 @@ class ContinuumConfig:
     input_layer: str
     fluctuations: str
     sde_scheme: str | None
+    depth_cells: int | None
 
 
 @dataclass(frozen=True)
@@ -503,7 +514,19 @@ def _parse_network(section: _Section) -> NetworkConfig:
         raise section.error(
             "offsets", f"expected a non-empty list of distinct integers, got {_show(offsets)}"
         )
-    return NetworkConfig(
+    architecture = section.choice("architecture", ARCHITECTURES, "feedforward")
+    depth = None
+    if architecture == "residual":
+        if len(widths) != 3:
+            raise section.error(
+                "widths",
+                'architecture = "residual" expects [N_in, N, N_out] (input, stream, output), '
+                f"got {_show(widths)}",
+            )
+        depth = section.integer("depth", sign="positive")
+    elif section.has("depth"):
+        raise section.error("depth", 'only used with architecture = "residual"')
+    network = NetworkConfig(
         widths=widths,
         activation=section.choice("activation", ACTIVATIONS, "linear"),
         quadratic=section.numbers("quadratic", (0.0, 1.0, 0.5), length=3),
@@ -514,7 +537,14 @@ def _parse_network(section: _Section) -> NetworkConfig:
         ),
         offsets=offsets,
         ends=section.choice("ends", ENDS, "periodic"),
+        architecture=architecture,
+        depth=depth,
     )
+    if architecture == "residual" and "banded" in network.connectivity:
+        raise section.error(
+            "connectivity", 'architecture = "residual" has dense layers and blocks only'
+        )
+    return network
 
 
 def _parse_coordinates(section: _Section, network: NetworkConfig) -> CoordinatesConfig:
@@ -580,11 +610,37 @@ def _parse_data(
     )
 
 
-def _parse_init(section: _Section) -> InitConfig:
+def _init_expressions(
+    section: _Section, key: str, variables: tuple[str, ...], network: NetworkConfig
+) -> Expression | tuple[Expression, ...]:
+    """One formula, or (residual networks) a list of three: input layer, blocks, readout."""
+    if network.architecture != "residual":
+        return section.expression(key, "0", variables)
+    variables = (*(name for name in variables if name != "m"), "tau")
+    value = section.values.get(key, "0")
+    if not isinstance(value, list):
+        return section.expression(key, "0", variables)
+    if len(value) != len(RESIDUAL_INIT_PARTS):
+        raise section.error(
+            key,
+            "expected one formula or a list of 3 (" + ", ".join(RESIDUAL_INIT_PARTS) + "), "
+            f"got {_show(value)}",
+        )
+    parts = []
+    for part, item in zip(RESIDUAL_INIT_PARTS, value, strict=True):
+        entry = _Section(section.name, {key: item}, section.source)
+        try:
+            parts.append(entry.expression(key, "0", variables))
+        except ConfigError as exc:
+            raise ConfigError(f"{exc} (the {part} entry)") from None
+    return tuple(parts)
+
+
+def _parse_init(section: _Section, network: NetworkConfig) -> InitConfig:
     return InitConfig(
         kind=section.choice("kind", INIT_KINDS, "expression"),
-        weight=section.expression("weight", "0", INIT_WEIGHT_VARIABLES),
-        bias=section.expression("bias", "0", INIT_BIAS_VARIABLES),
+        weight=_init_expressions(section, "weight", INIT_WEIGHT_VARIABLES, network),
+        bias=_init_expressions(section, "bias", INIT_BIAS_VARIABLES, network),
         scale=section.number("scale", 0.0, sign="non-negative"),
         seed=section.integer("seed", 0, sign="non-negative"),
     )
@@ -660,6 +716,9 @@ def _parse_continuum(section: _Section) -> ContinuumConfig:
             if fluctuations == "sde"
             else None
         ),
+        depth_cells=section.integer("depth_cells", sign="positive")
+        if section.has("depth_cells")
+        else None,
     )
 
 
@@ -671,6 +730,24 @@ def _check_fluctuations(section: _Section, continuum: ContinuumConfig) -> None:
             "sde_scheme",
             f'integrates fluctuations = "sde", but [continuum] fluctuations = '
             f"{_show(continuum.fluctuations)}",
+        )
+
+
+def _check_residual(
+    sections: dict[str, _Section], network: NetworkConfig, coordinates: CoordinatesConfig
+) -> None:
+    """Keys that a residual network (SPEC 1.7) constrains: ``depth_cells`` belongs to it, and
+    its stream lies on a line (which continuum solves it is declared by
+    :mod:`continuum.registry`)."""
+    if network.architecture != "residual":
+        if sections["continuum"].has("depth_cells"):
+            raise sections["continuum"].error(
+                "depth_cells", 'only used with [network] architecture = "residual"'
+            )
+        return
+    if "grid" in coordinates.layout:
+        raise sections["coordinates"].error(
+            "layout", 'expected "line" layers with [network] architecture = "residual"'
         )
 
 
@@ -741,12 +818,13 @@ def _build_config(document: dict[str, Any], source: str, base_dir: Path | None) 
     training = _parse_training(sections["training"], data)
     continuum = _parse_continuum(sections["continuum"])
     _check_fluctuations(sections["continuum"], continuum)
+    _check_residual(sections, network, coordinates)
     return Config(
         experiment=experiment,
         network=network,
         coordinates=coordinates,
         data=data,
-        init=_parse_init(sections["init"]),
+        init=_parse_init(sections["init"], network),
         training=training,
         continuum=continuum,
         output=_parse_output(sections["output"]),

@@ -8,10 +8,12 @@ gradient flow ``θ̇ = −η_θ ∂C/∂θ`` therefore matches the continuum flo
     η_W = η Δy/Δx,        η_b = η/Δx,
 
 and the second-order action ``∫ dt e^{γt} [½ Σ M_θ θ̇² − C]`` uses the masses
-``M_θ = η/η_θ`` (``Δx/Δy`` and ``Δx``).  With ``metric = "plain"`` every parameter uses the
-one rate ``η``; the continuum theory that run corresponds to then has the rates
-``η Δx/Δy`` (weights) and ``η Δx`` (biases): the two groups run on different clocks, and
-the bias clock stops as ``Δx → 0``.
+``M_θ = η/η_θ`` (``Δx/Δy`` and ``Δx``).  A residual block (SPEC 1.7) is a depth cell
+``Δτ`` as well, so its rates are ``η_W = η Δy/(Δτ Δx)`` and ``η_b = η/(Δτ Δx)``.
+
+With ``metric = "plain"`` every parameter uses the one rate ``η``; the continuum theory
+that run corresponds to then has the rates ``η Δx/Δy`` (weights) and ``η Δx`` (biases):
+the two groups run on different clocks, and the bias clock stops as ``Δx → 0``.
 
 The damped dynamics' ``√−g = e^{γt}`` reads as a de Sitter metric ``a(t)^d`` with
 ``a = e^{Ht}`` on a ``d``-dimensional field domain, so ``H = γ/d``.
@@ -40,6 +42,7 @@ class LayerEntry:
     lr_weight: float
     lr_bias: float
     hubble: float
+    dtau: float = 1.0
 
     @property
     def mass_weight(self) -> float:
@@ -77,19 +80,22 @@ class ScalingDictionary:
         dim = out.dim if out.size > 1 else 0
         if self.convention.weights == "product":
             dim += inp.dim if inp.size > 1 else 0
+        dtau = self.network.depth_measure(m)
+        if dtau != 1.0:
+            dim += 1  # a residual block's field also lives on the depth coordinate τ
         if self.metric == "continuum":
-            lr_w, lr_b = self.lr * dy / dx, self.lr / dx
+            lr_w, lr_b = self.lr * dy / (dtau * dx), self.lr / (dtau * dx)
         else:
             lr_w, lr_b = self.lr, self.lr
         hubble = self.gamma / dim if dim > 0 else float("nan")
-        return LayerEntry(m, dx, dy, dim, lr_w, lr_b, hubble)
+        return LayerEntry(m, dx, dy, dim, lr_w, lr_b, hubble, dtau)
 
     def rates(self) -> Array:
         """Per-parameter discrete rates ``η_θ`` as a vector on θ (exact per-neuron measures)."""
         net, conv = self.network, self.convention
         rates = net.params.zeros()
         for m in range(net.depth):
-            dx = conv.layers[m + 1].measure
+            dx = conv.layers[m + 1].measure * net.depth_measure(m)
             if self.metric == "continuum":
                 net.params.W(rates, m)[...] = self.lr * conv.input_measure(net, m) / dx[:, None]
                 if net.bias:
@@ -102,7 +108,7 @@ class ScalingDictionary:
         """The continuum rates ``(η_w, η_b)`` that the discrete run realises, per layer."""
         if self.metric == "continuum":
             return [(self.lr, self.lr) for _ in self.entries]
-        return [(self.lr * e.dx / e.dy, self.lr * e.dx) for e in self.entries]
+        return [(self.lr * e.dtau * e.dx / e.dy, self.lr * e.dtau * e.dx) for e in self.entries]
 
     def as_dict(self) -> dict:
         """Plain-data form (for HDF5 attributes and summary.json)."""
@@ -123,6 +129,7 @@ class ScalingDictionary:
                     "mass_weight": e.mass_weight,
                     "mass_bias": e.mass_bias,
                     "hubble": e.hubble,
+                    "dtau": e.dtau,
                     "continuum_lr_weight": cw,
                     "continuum_lr_bias": cb,
                 }
@@ -131,6 +138,8 @@ class ScalingDictionary:
         }
 
     def __str__(self) -> str:
+        if any(e.dtau != 1.0 for e in self.entries):
+            return self._residual_table()
         lines = [
             f"dictionary (metric = {self.metric}, η = {self.lr:g}, γ = {self.gamma:g})",
             "  layer  Δx        Δy        η_W=ηΔy/Δx  η_b=η/Δx    M_W       d  H=γ/d",
@@ -140,12 +149,33 @@ class ScalingDictionary:
                 f"  {e.m:>5}  {e.dx:<9.4g} {e.dy:<9.4g} {e.lr_weight:<11.4g} {e.lr_bias:<11.4g}"
                 f" {e.mass_weight:<9.4g} {e.domain_dim}  {e.hubble:.4g}"
             )
+        return "\n".join(lines + self._plain_lines())
+
+    def _residual_table(self) -> str:
+        """The table of a residual network: the blocks are depth cells ``Δτ`` as well."""
+        lines = [
+            f"dictionary (metric = {self.metric}, η = {self.lr:g}, γ = {self.gamma:g})",
+            "  layer     Δτ        Δx        Δy        η_W=ηΔy/(ΔτΔx) η_b=η/(ΔτΔx)  d  H=γ/d",
+        ]
+        for e in self.entries:
+            name = self.network.layer_name(e.m)
+            lines.append(
+                f"  {name:<9} {e.dtau:<9.4g} {e.dx:<9.4g} {e.dy:<9.4g} {e.lr_weight:<14.4g} "
+                f"{e.lr_bias:<13.4g} {e.domain_dim}  {e.hubble:.4g}"
+            )
+        return "\n".join(lines + self._plain_lines())
+
+    def _plain_lines(self) -> list[str]:
+        lines: list[str] = []
         if self.metric == "plain":
             lines.append("  one global rate: the continuum theory this run realises has")
             for e, (cw, cb) in zip(self.entries, self.continuum_rates(), strict=True):
-                lines.append(f"    layer {e.m}: η_w = ηΔx/Δy = {cw:.4g}, η_b = ηΔx = {cb:.4g}")
+                cell = "Δτ" if e.dtau != 1.0 else ""
+                lines.append(
+                    f"    layer {e.m}: η_w = η{cell}Δx/Δy = {cw:.4g}, η_b = η{cell}Δx = {cb:.4g}"
+                )
             lines.append(
                 "  weights and biases run on different clocks, and η_b → 0 as Δx → 0: "
                 "no width limit exists unless the rates are rescaled (metric = 'continuum')."
             )
-        return "\n".join(lines)
+        return lines

@@ -19,6 +19,7 @@ from .data import DataSet, ProbeFactors, coordinate_values, from_expressions, fr
 from .dictionary import ScalingDictionary
 from .expressions import Expression
 from .network import Banded, Connectivity, Dense, Network
+from .residual import ResidualNetwork, layer_formula, neuron_layouts
 from .training import Rule, make_rule, sample_schedule
 
 Array = np.ndarray
@@ -50,6 +51,14 @@ class DiscreteSetup:
 
 def network_from_config(config: Config) -> Network:
     net = config.network
+    if net.architecture == "residual":
+        return ResidualNetwork(
+            list(net.widths),
+            activation(net.activation, net.quadratic),
+            net.depth,
+            net.bias,
+            net.output,
+        )
     conn: list[Connectivity] = [
         Banded(tuple(net.offsets), net.ends) if c == "banded" else Dense() for c in net.connectivity
     ]
@@ -77,16 +86,23 @@ def _weight_variables(out: LayerCoordinates, inp: LayerCoordinates, pts: Array) 
     return {name: pts[..., k] for k, name in enumerate(names)}
 
 
-def field_values(expr: Expression, convention: Convention, network: Network, m: int) -> Array:
-    """The weight field ``w^(m)`` of an expression at every stored weight's ``(x_i, y_j)``."""
+def field_values(
+    formula: Expression | tuple[Expression, ...], convention: Convention, network: Network, m: int
+) -> Array:
+    """The weight field ``w^(m)`` of a formula at every stored weight's ``(x_i, y_j)`` (and,
+    for a residual block, its depth ``τ_k``)."""
+    expr, layer = layer_formula(formula, network, m)
     pts = convention.product_points(network, m)
     values = _weight_variables(convention.layers[m + 1], convention.layers[m], pts)
-    return np.broadcast_to(expr(m=m, **values), network.layers[m].weight_shape)
+    return np.broadcast_to(expr(**values, **layer), network.layers[m].weight_shape)
 
 
-def bias_values(expr: Expression, convention: Convention, m: int) -> Array:
+def bias_values(
+    formula: Expression | tuple[Expression, ...], convention: Convention, network: Network, m: int
+) -> Array:
+    expr, layer = layer_formula(formula, network, m)
     out = convention.layers[m + 1]
-    return np.broadcast_to(expr(m=m, **coordinate_values(out, "x")), (out.size,))
+    return np.broadcast_to(expr(**coordinate_values(out, "x"), **layer), (out.size,))
 
 
 def initial_parameters(config: Config, network: Network, convention: Convention) -> Array:
@@ -94,7 +110,7 @@ def initial_parameters(config: Config, network: Network, convention: Convention)
     ``kind = "random"`` plus ``scale`` times seeded standard normal noise on ``w`` and ``b``."""
     init = config.init
     w = [field_values(init.weight, convention, network, m) for m in range(network.depth)]
-    b = [bias_values(init.bias, convention, m) for m in range(network.depth)]
+    b = [bias_values(init.bias, convention, network, m) for m in range(network.depth)]
     if init.kind == "random":
         rng = np.random.default_rng(init.seed)
         w = [wm + init.scale * rng.standard_normal(wm.shape) for wm in w]
@@ -106,7 +122,8 @@ def build(config: Config) -> DiscreteSetup:
     """The discrete experiment described by ``config``."""
     network = network_from_config(config)
     coords = config.coordinates
-    convention = Convention.build(network, coords.placement, coords.layout, coords.weights)
+    layouts = neuron_layouts(network, coords.layout)
+    convention = Convention.build(network, coords.placement, layouts, coords.weights)
     data, factors = data_from_config(config, network, convention)
     tr = config.training
     dictionary = ScalingDictionary(network, convention, tr.lr, tr.gamma, tr.metric)

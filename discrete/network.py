@@ -233,6 +233,15 @@ class Network:
     def bias(self) -> bool:
         return self.params.bias
 
+    def depth_measure(self, m: int) -> float:
+        """The depth cell of weight layer ``m`` in the dictionary's rates: 1 for an ordinary
+        layer (``Δτ`` for a residual block, :mod:`discrete.residual`)."""
+        return 1.0
+
+    def layer_name(self, m: int) -> str:
+        """The name of weight layer ``m`` in ``fields.h5``."""
+        return f"layer{m}"
+
     def sigma(self, m: int, z: Array) -> Array:
         """``h^(m) = σ(z^(m))``, the identity at the output when ``output = "identity"``."""
         if m == self.depth and self.output == "identity":

@@ -45,6 +45,7 @@ DOLFINX_NUMBERED = ("coefficients", "velocity", "acceleration", "dof_coordinates
         ("goldstein", "tensor", None),
         ("klein-gordon", "tensor", None),
         ("toy-banded-unit-cell", "tensor", None),
+        ("resnet", "tensor", None),
     ],
 )
 def test_two_ranks_give_the_fields_of_one_rank(example, input_layer, integrator):

@@ -1,0 +1,215 @@
+"""The depth continuum of residual networks (SPEC 1.7): exact gradient, orders in M, N and
+depth_cells (docs/convergence.md, "Residual networks")."""
+
+import h5py
+import numpy as np
+import pytest
+from mpi4py import MPI
+
+from continuum.depth_energy import depth_energy_balance
+from continuum.limit import continuum_model
+from continuum.run import run_experiment
+from discrete.config import parse_config
+from discrete.experiment import build
+from discrete.mechanics import energy_balance
+from discrete.training import integrate, run
+from tests.problems import observed_order
+
+TEMPLATE = """
+[network]
+architecture = "residual"
+widths = [{n}, {n}, {n}]
+depth = {blocks}
+activation = "{act}"
+bias = {bias}
+[data]
+samples = 3
+input = "sin(pi*(l+1)*y) + 0.5"
+target = "0.5*cos(pi*(l+1)*x)"
+[init]
+weight = ["{w[0]}", "{w[1]}", "{w[2]}"]
+bias = ["0.1*x", "{w[3]}", "0"]
+[training]
+rule = "flow"
+dt = 0.02
+steps = 10
+[continuum]
+cells = {cells}
+degree = 2
+depth_cells = {depth_cells}
+"""
+# quadratic in x, y and τ: the FE spaces hold them exactly, so only the depth and width
+# discretisations of the network separate it from the continuum at t = 0
+POLYNOMIAL = ("1 + x*y", "0.8*(x - y)*(1 + tau) - 0.5*x*y", "1 - x*y", "0.3*x*(1 - x)*tau")
+SMOOTH = (
+    "cos(pi*(x - y))",
+    "1.5*sin(pi*(x + 2*y))*cos(2*pi*tau)",
+    "1 + x*y",
+    "0.5*cos(pi*x)*sin(pi*tau)",
+)
+
+
+def setup_for(n=8, blocks=4, cells=4, depth_cells=4, fields=SMOOTH, act="tanh", bias="true"):
+    text = TEMPLATE.format(
+        n=n, blocks=blocks, cells=cells, depth_cells=depth_cells, w=fields, act=act, bias=bias
+    )
+    return build(parse_config(text))
+
+
+@pytest.mark.parametrize(("act", "bias"), [("tanh", "true"), ("softplus", "false")])
+def test_depth_continuum_gradient_is_the_exact_gradient_of_its_forward_map(act, bias):
+    """The adjoint of RK4 in τ against central differences of the continuum cost."""
+    model = continuum_model(setup_for(cells=3, depth_cells=3, act=act, bias=bias), MPI.COMM_SELF)
+    fields = model.galerkin
+    rng = np.random.default_rng(5)
+    theta = model.state.theta + 0.2 * rng.standard_normal(fields.size)
+    _, grad = fields.coefficient_gradient(theta)
+    picks = rng.choice(fields.size, 60, replace=False)
+    eps = 1e-6
+    fd = []
+    for k in picks:
+        e = np.zeros(fields.size)
+        e[k] = eps
+        fd.append((fields.value(theta + e) - fields.value(theta - e)) / (2 * eps))
+    assert np.linalg.norm(np.array(fd) - grad[picks]) < 1e-8 * np.linalg.norm(grad[picks])
+
+
+def test_depth_discretisation_converges_at_its_design_order():
+    """RK4 with one step per τ-cell, stages at the degree-2 nodes: design order 4 in
+    depth_cells (measured 4.5 for the cost and 4.6 for s(1, x) at 4, 8, 16, 32 cells)."""
+    solutions = {}
+    for depth_cells in (4, 8, 16, 32, 128):
+        model = continuum_model(setup_for(n=8, blocks=2, depth_cells=depth_cells), MPI.COMM_SELF)
+        s = model.galerkin.forward(model.state.theta, slice(None)).s
+        solutions[depth_cells] = (model.cost(), s[-1])
+    ref_cost, ref_s = solutions.pop(128)
+    cells = list(solutions)
+    cost_errors = [abs(c - ref_cost) for c, _ in solutions.values()]
+    stream_errors = [np.abs(s - ref_s).max() for _, s in solutions.values()]
+    assert 3.5 < -observed_order(cells, cost_errors) < 5.0
+    assert 3.5 < -observed_order(cells, stream_errors) < 5.0
+
+
+def test_residual_networks_converge_to_the_depth_continuum_at_order_one_in_blocks():
+    """N = 128, M = 4, 8, 16 against the continuum (16 cells in x and τ): the cost at t = 0
+    and after a flow to t = 0.2, and the change of the block fields over the flow, at the
+    blocks' τ_k (measured orders 0.99, 0.99, 0.99)."""
+    model = continuum_model(
+        setup_for(n=8, blocks=4, cells=16, depth_cells=16, fields=POLYNOMIAL), MPI.COMM_SELF
+    )
+    nets = {M: setup_for(n=128, blocks=M, fields=POLYNOMIAL) for M in (4, 8, 16)}
+    cost0 = model.cost()
+    start = {M: np.array(model.evaluate_lattice(s.convention)[0][1:-1]) for M, s in nets.items()}
+    model.advance_to(0.2)
+    cost1 = model.cost()
+    errors: dict[str, list[float]] = {"cost0": [], "cost1": [], "w": []}
+    for M, s in nets.items():
+        traj = run(s.rule, s.theta0, s.steps, every=s.steps)
+        w0 = np.array(s.convention.to_fields(s.network, traj.thetas[0])[0][1:-1])
+        w1 = np.array(s.convention.to_fields(s.network, traj.thetas[-1])[0][1:-1])
+        wc = np.array(model.evaluate_lattice(s.convention)[0][1:-1])
+        change = (w1 - w0) - (wc - start[M])
+        errors["cost0"].append(abs(traj.costs[0] - cost0))
+        errors["cost1"].append(abs(traj.costs[-1] - cost1))
+        errors["w"].append(float(np.sqrt(np.sum(change**2) / (M * 128**2))))
+    for name, errs in errors.items():
+        assert abs(-observed_order(list(nets), errs) - 1.0) < 0.15, (name, errs)
+
+
+def test_residual_network_width_order_at_fixed_depth():
+    """M = 4 fixed, N = 16, 32, 64, 128: successive differences of the cost after the flow
+    fall at order 2 in 1/N (cell placement; measured 2.00)."""
+    costs = []
+    for n in (16, 32, 64, 128):
+        s = setup_for(n=n, blocks=4)
+        costs.append(run(s.rule, s.theta0, s.steps, every=s.steps).costs[-1])
+    assert abs(-observed_order([16, 32, 64], np.abs(np.diff(costs))) - 2.0) < 0.2
+
+
+RUN = TEMPLATE.replace('rule = "flow"', 'rule = "momentum"\ngamma = 2.0\nscheme = "rk4"').replace(
+    "steps = 10", "steps = 8"
+)
+
+
+def test_residual_run_writes_blocks_and_the_stream_and_resumes_exactly(tmp_path):
+    """fields.h5 (SPEC 3.3): /discrete/block{k}, /continuum/block{k} at τ_k, the stream
+    s(t, τ, x); a run cut after three output steps resumes to the uninterrupted result."""
+    text = RUN.format(n=8, blocks=3, cells=4, depth_cells=4, w=SMOOTH, act="tanh", bias="true")
+    config = parse_config(text + "[output]\nevery = 2\nquiet = true\n")
+    full, cut = tmp_path / "full", tmp_path / "cut"
+    run_experiment(config, full, MPI.COMM_SELF)
+    run_experiment(config, cut, MPI.COMM_SELF)
+    with h5py.File(cut / "fields.h5", "a") as f:  # as if killed after three output steps
+        for name in ("/discrete/times", "/continuum/times"):
+            f[name].resize((3,))
+    run_experiment(config, cut, MPI.COMM_SELF, resume=True)
+    setup = build(config)
+    model = continuum_model(setup, MPI.COMM_SELF)
+    tau = (np.arange(3) + 0.5) / 3
+    with h5py.File(full / "fields.h5") as a, h5py.File(cut / "fields.h5") as b:
+        assert len(a["/discrete/times"]) == len(b["/discrete/times"]) == 5
+        for name in ("/discrete/block2/W", "/continuum/block1/w_at_lattice", "/continuum/stream/s"):
+            np.testing.assert_allclose(a[name][()], b[name][()], rtol=0, atol=1e-12, err_msg=name)
+        assert a["/discrete/block0/w"].shape == (5, 8, 8)
+        # the discrete block fields at t = 0 are the block formula at τ_k
+        x = (np.arange(8) + 0.5) / 8
+        w_init = 1.5 * np.sin(np.pi * (x[:, None] + 2 * x[None, :]))
+        for k in range(3):
+            expected = w_init * np.cos(2 * np.pi * tau[k])
+            np.testing.assert_allclose(a[f"/discrete/block{k}/w"][0], expected, atol=1e-14)
+        # the stream starts at s(0) = ∫ w^in X dy + b^in and its last τ is the readout's input
+        s = a["/continuum/stream/s"][0]
+        assert s.shape == (3, 5, 8)
+        fields = model.galerkin
+        s0 = fields.forward(model.state.theta, slice(None)).s
+        E = model.spaces[1].evaluation_matrix(setup.convention.layers[1].points).toarray()
+        np.testing.assert_allclose(s, np.einsum("ia,nal->lni", E, s0), atol=1e-13)
+        np.testing.assert_allclose(a["/continuum/stream/tau"][()], np.linspace(0, 1, 5))
+
+
+def damped(n: int, blocks: int, depth_cells: int):
+    text = RUN.format(
+        n=n, blocks=blocks, cells=8, depth_cells=depth_cells, w=SMOOTH, act="tanh", bias="true"
+    )
+    return build(parse_config(text))
+
+
+def continuum_balance(setup):
+    model = continuum_model(setup, MPI.COMM_SELF)
+    model.advance_to(setup.steps * setup.dt)
+    state = model.state
+    return depth_energy_balance(model.galerkin, state.theta, state.velocity, list(model.rates), 2.0)
+
+
+def test_depth_energy_continuity_closes():
+    """``∂_t e + ∂_τ f = −2γe`` per τ-cell to the depth discretisation error (the density
+    residual, relative, falls at order 3.16: 3.0e-5, 3.2e-6, 3.7e-7 at 8, 16, 32 cells), and to
+    rounding (≤ 3e-16 relative) for the end layers and summed over depth."""
+    cells, densities = [8, 16, 32], []
+    for depth_cells in cells:
+        balance = continuum_balance(damped(8, 4, depth_cells))
+        r = balance.residual()
+        assert np.max(np.abs(r[[0, -1]])) < 1e-13 * balance.scale()
+        assert abs(r.sum()) < 1e-13 * balance.scale()
+        densities.append(np.max(np.abs(r[1:-1])) * depth_cells / balance.scale())
+    assert -observed_order(cells, densities) > 2.7
+
+
+def test_block_energies_and_fluxes_converge_to_the_depth_continuum():
+    """N = 128, M = 8, 16, 32 blocks against the continuum on M τ-cells, after the damped
+    dynamics to t = 0.16: the energy densities ``E_k/Δτ → e`` (measured order 1.03) and the
+    fluxes ``F_k → f(k/M)`` (measured 1.17; the power into the cost dominates)."""
+    blocks, energy, flux = [8, 16, 32], [], []
+    for M in blocks:
+        setup = damped(128, M, M)
+        *_, last = integrate(setup.rule, setup.rule.initial(setup.theta0), setup.steps, setup.steps)
+        discrete = energy_balance(
+            setup.cost, last.theta, last.velocity, setup.dictionary.rates(), 2.0
+        )
+        cont = continuum_balance(setup)
+        assert np.max(np.abs(discrete.residual())) < 1e-12 * discrete.scale()
+        density = np.abs(discrete.energy - cont.energy)[1:-1] * M
+        energy.append(np.max(density) / np.max(np.abs(cont.energy[1:-1]) * M))
+        flux.append(np.max(np.abs(discrete.flux - cont.flux)) / np.max(np.abs(cont.flux)))
+    assert abs(-observed_order(blocks, energy) - 1.0) < 0.15, energy
+    assert 0.85 < -observed_order(blocks, flux) < 1.35, flux
