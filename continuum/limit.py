@@ -27,7 +27,7 @@ import functools
 import numpy as np
 from mpi4py import MPI
 
-from discrete.conventions import LayerCoordinates
+from discrete.conventions import LayerCoordinates, coordinate_names
 from discrete.experiment import DiscreteSetup
 from discrete.expressions import Expression
 from discrete.training import make_rule
@@ -67,7 +67,7 @@ def coordinate_spaces(
 
 
 def _names(coords: LayerCoordinates, prefix: str) -> list[str]:
-    return [prefix] if coords.layout == "line" else [f"{prefix}1", f"{prefix}2"]
+    return list(coordinate_names(coords.layout, prefix))
 
 
 def data_function(expr: Expression, coords: LayerCoordinates, prefix: str):
@@ -241,9 +241,9 @@ class GalerkinModel:
 
     def _weight_init(self):
         cfg, conv = self.setup.config, self.setup.convention
-        expr = cfg.init.weight
 
         def w(m: int, xs: Array, ys: Array) -> Array:
+            expr = cfg.init.layer_weight(m)
             names = _names(conv.layers[m + 1], "x") + _names(conv.layers[m], "y")
             cols = [xs[:, k, None] for k in range(xs.shape[1])]
             cols += [ys[None, :, k] for k in range(ys.shape[1])]
@@ -254,9 +254,9 @@ class GalerkinModel:
 
     def _bias_init(self):
         cfg, conv = self.setup.config, self.setup.convention
-        expr = cfg.init.bias
 
         def b(m: int, xs: Array) -> Array:
+            expr = cfg.init.layer_bias(m)
             names = _names(conv.layers[m + 1], "x")
             values = {n: xs[:, k] for k, n in enumerate(names)}
             return np.broadcast_to(expr(m=m, **values), (len(xs),))
@@ -389,7 +389,7 @@ class PerceptronModel(MeshSolverModel):
         x_in, x_out = conv.layers[0], conv.layers[-1]
         inputs = cfg.data.input
         targets = cfg.data.target
-        w0, b0 = cfg.init.weight, cfg.init.bias
+        w0, b0 = cfg.init.layer_weight(0), cfg.init.layer_bias(0)
         problem = PerceptronProblem(
             inputs=lambda y, l: inputs(y=y, l=l),
             targets=lambda x, l: targets(x=x, l=l),
@@ -485,7 +485,7 @@ class LocalModel(MeshSolverModel):
             periodic=conv.layers[0].placement == "periodic",
         )
         x0 = float(conv.layers[1].points[0, 0])
-        weight = cfg.init.weight
+        weight = cfg.init.layer_weight(0)
         w0 = lambda y: np.broadcast_to(weight(x=x0, y=y, m=0), np.shape(y))  # noqa: E731
         self.dt = cfg.continuum.dt or cfg.training.dt
         c = cfg.continuum
