@@ -108,6 +108,8 @@ class Recorder:
             out.series("/diagnostics/cost_discrete", ())
         if "energy" in fields:
             out.series("/diagnostics/energy", ())
+        for name in held_out_figures(s):
+            out.series(f"/diagnostics/{name}", ())
         if continuum:
             out.series("/continuum/times", ())
             if "cost" in fields:
@@ -142,6 +144,9 @@ class Recorder:
             rows[f"/discrete/layer{m}/b"] = b[m]
             rows[f"/discrete/layer{m}/bias"] = b[m]
         figures = {"cost": cost}
+        held_out = held_out_figures(s, state.theta)
+        figures.update(held_out)
+        rows.update({f"/diagnostics/{k}": np.float64(v) for k, v in held_out.items()})
         if self.model is not None:
             self.model.advance_to(state.t)
             wc, bc = self.model.lattice_fields()
@@ -160,11 +165,36 @@ class Recorder:
         return rows, figures
 
 
+def held_out_figures(setup: DiscreteSetup, theta: Array | None = None) -> dict[str, float]:
+    """Accuracy on the training rows (class labels) and cost and accuracy on the test rows
+    (when held out) of the discrete network at ``θ`` (SPEC 1.6); with ``θ = None`` the
+    names only (NaN)."""
+    data, cost = setup.data, setup.cost
+    out: dict[str, float] = {}
+    if data.classes:
+        out["accuracy_train"] = cost.on(theta, data.X, data.Y)[1] if theta is not None else np.nan
+    if data.tested:
+        c, a = cost.on(theta, data.X_test, data.Y_test) if theta is not None else (np.nan,) * 2
+        out["cost_test"] = c
+        if data.classes:
+            out["accuracy_test"] = a
+    return out
+
+
+HELD_OUT_COLUMNS = (
+    ("accuracy_train", "acc. train"),
+    ("cost_test", "C test"),
+    ("accuracy_test", "acc. test"),
+)
+
+
 def comparison_table(table: list[tuple[float, dict[str, float]]], continuum: bool) -> str:
     """Discrete against continuum at (at most ten of) the output times."""
     head = f"  {'t':>10}  {'C discrete':>12}"
     if continuum:
         head += f"  {'C continuum':>12}  {'‖w − w_h‖':>12}  {'‖b − b_h‖':>12}"
+    held_out = [(k, title) for k, title in HELD_OUT_COLUMNS if table and k in table[0][1]]
+    head += "".join(f"  {title:>10}" for _, title in held_out)
     lines = ["comparison (L2 norms over the lattice):", head]
     stride = max(1, len(table) // 10)
     for t, f in table[::stride] + ([table[-1]] if (len(table) - 1) % stride else []):
@@ -174,6 +204,7 @@ def comparison_table(table: list[tuple[float, dict[str, float]]], continuum: boo
                 f"  {f['cost_continuum']:>12.5e}  {f['l2_error_w']:>12.4e}"
                 f"  {f['l2_error_b']:>12.4e}"
             )
+        line += "".join(f"  {f[k]:>10.4g}" for k, _ in held_out)
         lines.append(line)
     return "\n".join(lines)
 

@@ -523,11 +523,10 @@ def _parse_table(
     ``"dataset"`` or ``"file"``); a bundled set is loaded and its split checked here."""
     from .datasets import SHAPES, DataError, bundled, split
 
-    for key in ("test", "standardize", "name"):
-        if section.has(key) and (
-            kind not in ("dataset", "file") or (key == "name") != (kind == "dataset")
-        ):
-            wanted = '"dataset"' if key == "name" else '"dataset" or "file"'
+    tabular = ("dataset", "file")
+    for key, kinds in (("test", tabular), ("standardize", tabular), ("name", ("dataset",))):
+        if section.has(key) and kind not in kinds:
+            wanted = " or ".join(_show(k) for k in kinds)
             raise section.error(key, f"only used when kind = {wanted}, but kind = {_show(kind)}")
     if kind not in ("dataset", "file"):
         return None, section.integer("samples", 4, sign="positive"), 0, False
@@ -679,8 +678,9 @@ def _parse_training(section: _Section, data: DataConfig) -> TrainingConfig:
     if data.kind in ("expression", "dataset") and batch > data.samples - data.test:
         raise section.error(
             "batch",
-            f"{batch} exceeds [data] samples = {data.samples} (a batch cannot hold more samples "
-            "than the data set)",
+            f"{batch} exceeds [data] samples = {data.samples}"
+            + (f" less test = {data.test}" if data.test else "")
+            + " (a batch cannot hold more samples than the training set)",
         )
     return TrainingConfig(
         rule=section.choice("rule", RULES, "flow"),
