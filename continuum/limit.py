@@ -41,7 +41,7 @@ from .galerkin import GalerkinNetwork
 from .implicit import ImplicitFlow, ImplicitMomentum
 from .local import FlowSolver, LocalTheory, WaveSolver
 from .perceptron import PerceptronProblem, PerceptronSolver
-from .spaces import FactorSpace, PointSpace
+from .spaces import FactorSpace, IndexSpace, PointSpace
 from .unitcell import UnitCellNetwork
 
 Array = np.ndarray
@@ -55,6 +55,9 @@ def coordinate_spaces(
     shared: dict[str, FactorSpace] = {}
     spaces: list[FactorSpace | PointSpace] = []
     for coords in layers:
+        if coords.index:
+            spaces.append(IndexSpace.of_size(coords.size))
+            continue
         if coords.size == 1:
             spaces.append(PointSpace(coords.points[0]))
             continue
@@ -78,6 +81,16 @@ def data_function(expr: Expression, coords: LayerCoordinates, prefix: str):
         values = {n: points[:, k, None] for k, n in enumerate(names)}
         out = expr(l=np.asarray(samples)[None, :], **values)
         return np.broadcast_to(out, (len(points), len(samples))).copy()
+
+    return f
+
+
+def array_function(values: Array):
+    """``(points (n, 1), samples (L,)) -> (n, L)`` of data rows ``values`` (L, d) on an index
+    layer, whose points are the indices ``0 … d − 1``."""
+
+    def f(points: Array, samples: Array) -> Array:
+        return values[np.asarray(samples)][:, points[:, 0].astype(int)].T
 
     return f
 
@@ -150,14 +163,22 @@ class GalerkinModel:
 
     def __init__(self, setup: DiscreteSetup, comm: MPI.Comm):
         cfg = setup.config
-        if cfg.data.kind != "expression":
+        conv = setup.convention
+        tabular = cfg.data.kind in ("dataset", "file")
+        if cfg.data.kind != "expression" and not (
+            tabular and conv.layers[0].index and conv.layers[-1].index
+        ):
             raise ValueError(
                 f"[data] kind = {cfg.data.kind!r}: the tensor-product continuum needs data "
-                "given as expressions of the coordinates"
+                "given as expressions of the coordinates, or arrays on index input and output "
+                "layers"
             )
-        conv = setup.convention
         self.setup = setup
-        inputs = data_function(cfg.data.input, conv.layers[0], "y")
+        if tabular:
+            inputs, targets = array_function(setup.data.X), array_function(setup.data.Y)
+        else:
+            inputs = data_function(cfg.data.input, conv.layers[0], "y")
+            targets = data_function(cfg.data.target, conv.layers[-1], "x")
         span = cfg.continuum.input_layer == "data-span"
         layers = conv.layers[1:] if span else conv.layers
         self.spaces = coordinate_spaces(layers, cfg.continuum.cells, cfg.continuum.degree)
@@ -168,9 +189,10 @@ class GalerkinModel:
             setup.network,
             self.spaces,
             inputs,
-            data_function(cfg.data.target, conv.layers[-1], "x"),
+            targets,
             setup.data.samples,
             comm,
+            setup.cost.loss,
         )
         tr = cfg.training
         rates = self.galerkin.per_group(setup.dictionary.continuum_rates())
@@ -201,7 +223,7 @@ class GalerkinModel:
     def _data_span(self, inputs, output: FactorSpace | PointSpace) -> DataSpan:
         """``[continuum] input_layer = "data-span"``: ``w^(0)`` in ``V_1 ⊗ span{X^l}``."""
         conv = self.setup.convention
-        if conv.weights == "unit-cell" or conv.layers[0].size == 1:
+        if conv.weights == "unit-cell" or conv.layers[0].size == 1 or conv.layers[0].index:
             raise ValueError(
                 "[continuum] input_layer = 'data-span' represents a dense input layer on a "
                 "line or a grid; use input_layer = 'tensor' for this network"
@@ -543,6 +565,14 @@ def continuum_model(setup: DiscreteSetup, comm: MPI.Comm):
         return None
     if cfg.data.kind == "probes":
         return LocalModel(setup, comm)
+    if cfg.network.loss != "mse" and (
+        cfg.continuum.integrator in ("theta", "bdf2") or setup.convention.weights != "product"
+    ):
+        raise ValueError(
+            f"[network] loss = {cfg.network.loss!r} is solved by the Galerkin network: use "
+            "[continuum] integrator = 'matched' (or 'adaptive', 'implicit') and "
+            "[coordinates] weights = 'product'"
+        )
     if cfg.continuum.integrator in ("theta", "bdf2"):
         net = setup.network
         if net.depth != 1 or net.activation.name != "linear" or net.layers[0].banded:
