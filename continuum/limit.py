@@ -184,7 +184,11 @@ class GalerkinModel:
         self.spaces = coordinate_spaces(layers, cfg.continuum.cells, cfg.continuum.degree)
         if span:
             self.spaces.insert(0, self._data_span(inputs, self.spaces[0]))
-        fields = UnitCellNetwork if conv.weights == "unit-cell" else GalerkinNetwork
+        fields = (
+            UnitCellNetwork
+            if conv.weights == "unit-cell"
+            else functools.partial(GalerkinNetwork, loss=setup.cost.loss)
+        )
         self.galerkin = fields(
             setup.network,
             self.spaces,
@@ -192,7 +196,6 @@ class GalerkinModel:
             targets,
             setup.data.samples,
             comm,
-            setup.cost.loss,
         )
         tr = cfg.training
         rates = self.galerkin.per_group(setup.dictionary.continuum_rates())

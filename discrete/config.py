@@ -151,7 +151,8 @@ class DataConfig:
     ``stiffness`` and ``mass`` are the probe amplitudes κ and m² of ``kind = "probes"``.
     ``name`` is the scikit-learn set of ``kind = "dataset"``; for it and for files ``samples``
     is the number of rows used (``None``: all rows of a file), ``test`` of them held out, and
-    ``standardize`` scales the features on the training rows (:mod:`discrete.datasets`).
+    ``standardize`` scales the features on the training rows, and ``scale`` multiplies them
+    after that (:mod:`discrete.datasets`).
     """
 
     kind: str
@@ -166,6 +167,7 @@ class DataConfig:
     name: str | None
     test: int
     standardize: bool
+    scale: float
 
 
 @dataclass(frozen=True)
@@ -524,7 +526,12 @@ def _parse_table(
     from .datasets import SHAPES, DataError, bundled, split
 
     tabular = ("dataset", "file")
-    for key, kinds in (("test", tabular), ("standardize", tabular), ("name", ("dataset",))):
+    for key, kinds in (
+        ("test", tabular),
+        ("standardize", tabular),
+        ("scale", tabular),
+        ("name", ("dataset",)),
+    ):
         if section.has(key) and kind not in kinds:
             wanted = " or ".join(_show(k) for k in kinds)
             raise section.error(key, f"only used when kind = {wanted}, but kind = {_show(kind)}")
@@ -606,6 +613,7 @@ def _parse_data(
         name=name,
         test=test,
         standardize=standardize,
+        scale=section.number("scale", 1.0, sign="positive"),
     )
 
 

@@ -8,7 +8,9 @@ A split is seeded: of a permutation of all rows (``numpy.random.default_rng(seed
 first ``samples`` rows are used, the first ``test`` of them held out for testing; both parts
 keep the rows' original order (all rows and no test: the data exactly as given).  With
 ``standardize`` every feature is shifted and scaled to mean 0 and population standard
-deviation 1 *on the training rows* (the test rows get the same affine map).
+deviation 1 *on the training rows* (the test rows get the same affine map); then every
+feature is multiplied by ``scale`` (e.g. 1/16 maps the digits' pixel values 0 … 16 to
+[0, 1], since their constant border pixels cannot be standardized).
 
 Every defect of the data is a :class:`DataError` naming the ``[data]`` key it concerns.
 """
@@ -102,9 +104,12 @@ class Split:
     classes: bool
     mean: Array
     scale: Array
+    """The features are ``(X − mean) ⊙ scale``."""
 
 
-def split(data: Table, samples: int | None, test: int, standardize: bool, seed: int) -> Split:
+def split(
+    data: Table, samples: int | None, test: int, standardize: bool, seed: int, scale: float = 1.0
+) -> Split:
     """The seeded split of ``samples`` rows (all for ``None``), ``test`` of them held out."""
     rows = data.X.shape[0]
     for name, a in (("X", data.X), ("Y", data.Y)):
@@ -122,10 +127,10 @@ def split(data: Table, samples: int | None, test: int, standardize: bool, seed: 
     order = np.random.default_rng(seed).permutation(rows)[:samples]
     held, train = np.sort(order[:test]), np.sort(order[test:])
     X, X_test = data.X[train], data.X[held]
-    mean, scale = np.zeros(X.shape[1]), np.ones(X.shape[1])
+    mean, factor = np.zeros(X.shape[1]), np.ones(X.shape[1])
     if standardize:
-        mean, scale = X.mean(axis=0), X.std(axis=0)
-        constant = np.flatnonzero(scale == 0)
+        mean, factor = X.mean(axis=0), X.std(axis=0)
+        constant = np.flatnonzero(factor == 0)
         if constant.size:
             raise DataError(
                 "standardize",
@@ -133,10 +138,11 @@ def split(data: Table, samples: int | None, test: int, standardize: bool, seed: 
                 f"constant on the {len(train)} training rows (zero variance): they cannot be "
                 "scaled to unit variance; set standardize = false",
             )
+    scale = scale / factor
     return Split(
-        (X - mean) / scale,
+        (X - mean) * scale,
         data.Y[train],
-        (X_test - mean) / scale,
+        (X_test - mean) * scale,
         data.Y[held],
         data.classes,
         mean,

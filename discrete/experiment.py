@@ -82,7 +82,7 @@ def tabular_data(config: Config, network: Network) -> DataSet:
             read_arrays(d.path, network.widths[0], network.widths[-1]),
         )
     try:
-        rows = split(table, d.samples, d.test, d.standardize, d.seed)
+        rows = split(table, d.samples, d.test, d.standardize, d.seed, d.scale)
     except DataError as exc:
         raise ConfigError(f"{config.source}: [data] {exc.key}: {exc}") from None
     scaled = ", standardized" if d.standardize else ""
