@@ -7,6 +7,7 @@ flow (RK4) and SGD (batches of the same seeded schedule for the network and the 
 """
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -124,3 +125,33 @@ def test_continuum_of_index_layers_converges_at_its_mesh_order(degree, cells, ex
     errors = [continuum_error(config, n, reference, lattice) for n in cells]
     order = -np.polyfit(np.log(cells), np.log(errors), 1)[0]
     assert abs(order - expected) <= 0.25, errors
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("text", [TWO_LAYERS, THREE_LAYERS], ids=["iris-2", "wine-3"])
+@pytest.mark.parametrize("rule", ["flow", "sgd"])
+def test_two_ranks_give_the_index_fields_of_one_rank(text, rule):
+    """Rows of every weight block (the 3 classes, the multiplet's hidden rows) split over two
+    ranks: every array of fields.h5 equal to one rank's to 1e-10."""
+    import tempfile
+
+    import h5py
+
+    from continuum.run import run_experiment
+
+    comm = MPI.COMM_WORLD
+    assert comm.size == 2, "run this test under mpiexec -n 2"
+    tmp = Path(comm.bcast(tempfile.mkdtemp(prefix="synfield-mpi-") if comm.rank == 0 else None))
+    config = parse_config(text.format(rule=rule))
+    run_experiment(config, tmp / "two", comm, quiet=True)
+    if comm.rank == 0:
+        run_experiment(config, tmp / "one", MPI.COMM_SELF, quiet=True)
+        with h5py.File(tmp / "one" / "fields.h5") as a, h5py.File(tmp / "two" / "fields.h5") as b:
+            names = []
+            a.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
+            assert "diagnostics/accuracy_test" in names
+            for name in names:
+                np.testing.assert_allclose(
+                    b[name][()], a[name][()], rtol=0, atol=1e-10, err_msg=name
+                )
+    comm.Barrier()
