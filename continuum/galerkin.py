@@ -272,6 +272,21 @@ class GalerkinNetwork(CoefficientLayout):
                 etas.append(eta)
         return z_q, etas, rieszes
 
+    def outputs(self, theta: Array, inputs_q: Array) -> Array:
+        """``Z = σ_out(z^(M))`` at the output quadrature points for other inputs (values at
+        the input quadrature points, one column per sample: e.g. held-out test rows)."""
+        if self.span is not None:
+            raise ValueError(
+                "an input layer in the span of the training data has no value at other inputs"
+            )
+        saved = self.eta0
+        self.eta0 = self.spaces[0].load(inputs_q)
+        try:
+            z_q = self.forward(theta, slice(None))[0]
+        finally:
+            self.eta0 = saved
+        return self.network.sigma(self.network.depth, z_q[-1])
+
     def _columns(self, samples: Array | None) -> tuple[Array | slice, int]:
         """The sample columns of the data arrays (a slice for the full batch: no copies)."""
         if samples is None:

@@ -28,6 +28,7 @@ import numpy as np
 from mpi4py import MPI
 
 from discrete.conventions import LayerCoordinates, coordinate_names
+from discrete.cost import accuracy
 from discrete.experiment import DiscreteSetup
 from discrete.expressions import Expression
 from discrete.training import make_rule
@@ -316,6 +317,23 @@ class GalerkinModel:
 
     def cost(self) -> float:
         return self.galerkin.value(self.state.theta)
+
+    def held_out(self) -> dict[str, float]:
+        """The continuum classifier's accuracy on the training rows and its cost and accuracy
+        on the test rows (tabular data on index layers, SPEC 1.6; else nothing)."""
+        data, g = self.setup.data, self.galerkin
+        if self.setup.config.data.kind not in ("dataset", "file"):
+            return {}
+        out: dict[str, float] = {}
+        if data.classes:
+            out["accuracy_train"] = accuracy(g.outputs(self.state.theta, data.X.T).T, data.Y)
+        if data.tested:
+            Z = g.outputs(self.state.theta, data.X_test.T)
+            weights = g.spaces[-1].quadrature_weights
+            out["cost_test"] = float(np.mean(g.loss.per_sample(Z, data.Y_test.T, weights, axis=0)))
+            if data.classes:
+                out["accuracy_test"] = accuracy(Z.T, data.Y_test)
+        return out
 
     def _layer_names(self, m: int) -> tuple[str, str, str, str]:
         p = f"/continuum/layer{m}"

@@ -118,6 +118,8 @@ class Recorder:
             out.series("/comparison/l2_error_b", ())
             for name, tail in self.model.series().items():
                 out.series(name, tail)
+            for name in continuum_held_out(self.model):
+                out.series(f"/diagnostics/continuum_{name}", ())
             for name, data in self.model.static().items():
                 out.static(name, data)
 
@@ -159,6 +161,9 @@ class Recorder:
             rows["/comparison/l2_error_w"] = np.float64(err_w)
             rows["/comparison/l2_error_b"] = np.float64(err_b)
             rows.update(self.model.rows())
+            for name, value in continuum_held_out(self.model).items():
+                rows[f"/diagnostics/continuum_{name}"] = np.float64(value)
+                figures[f"continuum_{name}"] = value
             figures["cost_continuum"] = float(rows["/diagnostics/cost_continuum"])
             figures["l2_error_w"] = err_w
             figures["l2_error_b"] = err_b
@@ -181,10 +186,17 @@ def held_out_figures(setup: DiscreteSetup, theta: Array | None = None) -> dict[s
     return out
 
 
+def continuum_held_out(model: ContinuumModel) -> dict[str, float]:
+    """The continuum's held-out figures, for the models that classify tabular data."""
+    held_out = getattr(model, "held_out", None)
+    return held_out() if held_out is not None else {}
+
+
 HELD_OUT_COLUMNS = (
     ("accuracy_train", "acc. train"),
     ("cost_test", "C test"),
     ("accuracy_test", "acc. test"),
+    ("continuum_accuracy_test", "acc. test ∞"),
 )
 
 

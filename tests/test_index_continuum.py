@@ -19,6 +19,7 @@ from continuum.run import field_errors
 from continuum.spaces import IndexSpace
 from discrete.config import parse_config
 from discrete.experiment import build
+from discrete.training import integrate
 
 TWO_LAYERS = """
 [network]
@@ -155,3 +156,23 @@ def test_two_ranks_give_the_index_fields_of_one_rank(text, rule):
                     b[name][()], a[name][()], rtol=0, atol=1e-10, err_msg=name
                 )
     comm.Barrier()
+
+
+def test_continuum_classifier_on_test_rows_is_the_limit_of_the_networks():
+    """The continuum's outputs at the held-out rows, ``Z_∞ = Σ_k ∫ v_k h``, are reached by
+    the trained networks' outputs at order 2 (N = 32, 64, 128; max over rows and classes)."""
+    config = parse_config(TWO_LAYERS.format(rule="flow"))
+    T = config.training.steps * config.training.dt
+    model = continuum_model(build(config), MPI.COMM_SELF)
+    model.advance_to(T)
+    data = model.setup.data
+    Z_inf = model.galerkin.outputs(model.state.theta, data.X_test.T).T
+    errors = []
+    for N in (32, 64, 128):
+        setup = build(with_width(config, N))
+        *_, last = integrate(setup.rule, setup.rule.initial(setup.theta0), setup.steps, setup.steps)
+        errors.append(np.abs(setup.network.forward(last.theta, data.X_test).output - Z_inf).max())
+    orders = np.log2(np.array(errors[:-1]) / errors[1:])
+    assert np.all(np.abs(orders - 2) <= 0.2), errors
+    figures = model.held_out()
+    assert figures["accuracy_test"] == np.mean(Z_inf.argmax(axis=1) == data.Y_test.argmax(axis=1))
