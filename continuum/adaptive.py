@@ -62,7 +62,7 @@ DEFAULT_OPTIONS = {"ts_adapt_type": "basic", "ts_adapt_wnormtype": "infinity"}
 
 
 class AdaptiveFlow(Rule):
-    """``[continuum] integrator = "adaptive"``: the gradient flow ``θ̇ = −η ⊙ ∂C/∂θ`` to a
+    """``[continuum] scheme = "adaptive"``: the gradient flow ``θ̇ = −η ⊙ ∂C/∂θ`` to a
     local error tolerance, reported every ``h`` (the training ``dt``)."""
 
     def __init__(

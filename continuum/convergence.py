@@ -26,10 +26,11 @@ from .run import field_errors
 
 
 def with_width(config: Config, N: int) -> Config:
-    """The config with every line layer of width > 1 set to ``N`` (grid layers to ``N²``)."""
+    """The config with every line layer of width > 1 set to ``N`` (grid layers to ``N²``;
+    index layers are never refined)."""
     layouts = config.coordinates.layout
     widths = tuple(
-        n if n == 1 else (N * N if layout == "grid" else N)
+        n if n == 1 or layout == "index" else (N * N if layout == "grid" else N)
         for n, layout in zip(config.network.widths, layouts, strict=True)
     )
     return dataclasses.replace(config, network=dataclasses.replace(config.network, widths=widths))

@@ -39,7 +39,7 @@ Array = np.ndarray
 
 
 class ExponentialFlow(Rule):
-    """``[continuum] integrator = "exponential"``: exact steps of the full-batch gradient flow
+    """``[continuum] scheme = "exponential"``: exact steps of the full-batch gradient flow
     of one layer with a linear output (rates ``η_w``, ``η_b`` of that layer)."""
 
     def __init__(self, galerkin: GalerkinNetwork, rates: tuple[float, float], h: float):

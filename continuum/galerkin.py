@@ -7,7 +7,9 @@ continuum forward pass, evaluated with FEM quadrature on each coordinate domain,
     η^(m)_b = ∫ ψ_b(y) h^(m)(y) dy,      h^(0) = X^l,  h^(m) = σ(z^(m)),
     z^(m+1) = W^(m) η^(m) + b^(m)        (coefficients in V_{m+1}),
 
-the cost ``C = (1/L) Σ_l ½ ∫ (Z^l − Y^l)² dx`` and the backward fields
+the cost ``C = (1/L) Σ_l ½ ∫ (Z^l − Y^l)² dx`` (or the softmax cross-entropy on an index
+output layer, :mod:`discrete.cost`; its density ``g`` replaces ``Z − Y``) and the backward
+fields
 
     δ^(M) = σ'_out(z^(M)) (Z − Y),      d^(m+1)_a = ∫ φ_a δ^(m+1) dx,
     δ^(m)(y) = σ'(z^(m)(y)) ∫ w^(m)(x, y) δ^(m+1)(x) dx = σ'(z^(m)) (ψ(y)ᵀ W^(m)ᵀ d^(m+1)).
@@ -40,6 +42,7 @@ import numpy as np
 import scipy.linalg.blas
 from mpi4py import MPI
 
+from discrete.cost import Loss, SquaredError
 from discrete.network import Network
 
 from .dataspan import DataSpan
@@ -112,6 +115,7 @@ class GalerkinNetwork(CoefficientLayout):
         targets: DataFunction,
         samples: int,
         comm: MPI.Comm = MPI.COMM_SELF,
+        loss: Loss | None = None,
     ):
         if any(layer.banded for layer in network.layers):
             raise ValueError("tensor-product fields need dense layers (product convention)")
@@ -119,6 +123,7 @@ class GalerkinNetwork(CoefficientLayout):
         self.spaces = spaces
         self.samples = samples
         self.comm = comm
+        self.loss = loss or SquaredError()
         all_samples = np.arange(samples)
         self.X_q = inputs(spaces[0].quadrature_points, all_samples)
         self.Y_q = targets(spaces[-1].quadrature_points, all_samples)
@@ -137,9 +142,8 @@ class GalerkinNetwork(CoefficientLayout):
         ]
         self._lay_out([r.stop - r.start for r in self.rows])
         self._linear_output = network.output == "identity" or network.activation.name == "linear"
-        self._readout = (
-            self._linear_readout() if network.depth == 1 and self._linear_output else None
-        )
+        affine = network.depth == 1 and self._linear_output and self.loss.name == "mse"
+        self._readout = self._linear_readout() if affine else None
 
     def _linear_readout(self) -> tuple[Array, Array]:
         """For one layer with a linear output, the residual ``r = z + f`` is ``z ∈ V_1`` plus
@@ -268,6 +272,21 @@ class GalerkinNetwork(CoefficientLayout):
                 etas.append(eta)
         return z_q, etas, rieszes
 
+    def outputs(self, theta: Array, inputs_q: Array) -> Array:
+        """``Z = σ_out(z^(M))`` at the output quadrature points for other inputs (values at
+        the input quadrature points, one column per sample: e.g. held-out test rows)."""
+        if self.span is not None:
+            raise ValueError(
+                "an input layer in the span of the training data has no value at other inputs"
+            )
+        saved = self.eta0
+        self.eta0 = self.spaces[0].load(inputs_q)
+        try:
+            z_q = self.forward(theta, slice(None))[0]
+        finally:
+            self.eta0 = saved
+        return self.network.sigma(self.network.depth, z_q[-1])
+
     def _columns(self, samples: Array | None) -> tuple[Array | slice, int]:
         """The sample columns of the data arrays (a slice for the full batch: no copies)."""
         if samples is None:
@@ -275,14 +294,16 @@ class GalerkinNetwork(CoefficientLayout):
         samples = np.asarray(samples)
         return samples, len(samples)
 
-    def _cost(self, r: Array, L: int) -> float:
-        """``C = (1/L) Σ_l ½ ∫ (r^l)² dx`` for residuals at the output quadrature points."""
-        return 0.5 * float(self.spaces[-1].integrate(r * r).sum()) / L
+    def _cost(self, Z: Array, Y: Array, L: int) -> float:
+        """``C = (1/L) Σ_l ℓ(Z^l, Y^l)`` for outputs at the output quadrature points (one
+        column per sample; the loss's measure is the quadrature weights)."""
+        weights = self.spaces[-1].quadrature_weights
+        return float(self.loss.per_sample(Z, Y, weights, axis=0).sum()) / L
 
     def value(self, theta: Array, samples: Array | None = None) -> float:
         cols, L = self._columns(samples)
         z_q = self.forward(theta, cols)[0]
-        return self._cost(self.network.sigma(self.network.depth, z_q[-1]) - self.Y_q[:, cols], L)
+        return self._cost(self.network.sigma(self.network.depth, z_q[-1]), self.Y_q[:, cols], L)
 
     def gradient(self, theta: Array, samples: Array | None = None) -> tuple[float, Array]:
         """``C`` and the Riesz representative of ``δC/δθ`` in coefficient space."""
@@ -339,9 +360,10 @@ class GalerkinNetwork(CoefficientLayout):
             return self._linear_readout_factors(theta, cols, L, shift)
         z_q, _, rieszes = self.forward(theta, cols, riesz=True, shift=shift)
         M = net.depth
-        r = net.sigma(M, z_q[M]) - self.Y_q[:, cols]
-        cost = self._cost(r, L)
-        delta_q = r if self._linear_output else net.dsigma(M, z_q[M]) * r
+        Z, Y = net.sigma(M, z_q[M]), self.Y_q[:, cols]
+        cost = self._cost(Z, Y, L)
+        g = self.loss.density(Z, Y, axis=0)
+        delta_q = g if self._linear_output else net.dsigma(M, z_q[M]) * g
         factors: list[tuple[Array, Array]] = [(np.empty(0), np.empty(0))] * M
         biases: list[Array] = [np.empty(0)] * M
         loads: list[Array] = [np.empty(0)] * M

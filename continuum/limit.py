@@ -27,7 +27,8 @@ from collections.abc import Callable
 import numpy as np
 from mpi4py import MPI
 
-from discrete.conventions import LayerCoordinates
+from discrete.conventions import LayerCoordinates, coordinate_names
+from discrete.cost import accuracy
 from discrete.experiment import DiscreteSetup
 from discrete.expressions import Expression
 from discrete.training import Rule, make_rule
@@ -43,7 +44,7 @@ from .local import FlowSolver, LocalTheory, WaveSolver
 from .perceptron import PerceptronProblem, PerceptronSolver
 from .quadrature import converged_quadrature, with_quadrature
 from .registry import lookup, resolve
-from .spaces import FactorSpace, PointSpace
+from .spaces import FactorSpace, IndexSpace, PointSpace
 from .unitcell import UnitCellNetwork
 
 Array = np.ndarray
@@ -57,6 +58,9 @@ def coordinate_spaces(
     shared: dict[str, FactorSpace] = {}
     spaces: list[FactorSpace | PointSpace] = []
     for coords in layers:
+        if coords.index:
+            spaces.append(IndexSpace.of_size(coords.size))
+            continue
         if coords.size == 1:
             spaces.append(PointSpace(coords.points[0]))
             continue
@@ -69,7 +73,7 @@ def coordinate_spaces(
 
 
 def _names(coords: LayerCoordinates, prefix: str) -> list[str]:
-    return [prefix] if coords.layout == "line" else [f"{prefix}1", f"{prefix}2"]
+    return list(coordinate_names(coords.layout, prefix))
 
 
 def data_function(expr: Expression, coords: LayerCoordinates, prefix: str):
@@ -80,6 +84,16 @@ def data_function(expr: Expression, coords: LayerCoordinates, prefix: str):
         values = {n: points[:, k, None] for k, n in enumerate(names)}
         out = expr(l=np.asarray(samples)[None, :], **values)
         return np.broadcast_to(out, (len(points), len(samples))).copy()
+
+    return f
+
+
+def array_function(values: Array):
+    """``(points (n, 1), samples (L,)) -> (n, L)`` of data rows ``values`` (L, d) on an index
+    layer, whose points are the indices ``0 … d − 1``."""
+
+    def f(points: Array, samples: Array) -> Array:
+        return values[np.asarray(samples)][:, points[:, 0].astype(int)].T
 
     return f
 
@@ -142,14 +156,22 @@ class GalerkinModel:
     ):
         cfg = setup.config
         conv = setup.convention
+        tabular = cfg.data.kind in ("dataset", "file")
         self.setup = setup
-        inputs = data_function(cfg.data.input, conv.layers[0], "y")
+        if tabular:
+            inputs, targets = array_function(setup.data.X), array_function(setup.data.Y)
+        else:
+            inputs = data_function(cfg.data.input, conv.layers[0], "y")
+            targets = data_function(cfg.data.target, conv.layers[-1], "x")
         span = cfg.continuum.input_layer == "data-span"
         layers = conv.layers[1:] if span else conv.layers
         degree = cfg.continuum.degree
         mesh_spaces = coordinate_spaces(layers, cfg.continuum.cells, degree)
-        fields = UnitCellNetwork if conv.weights == "unit-cell" else GalerkinNetwork
-        targets = data_function(cfg.data.target, conv.layers[-1], "x")
+        fields = (
+            UnitCellNetwork
+            if conv.weights == "unit-cell"
+            else functools.partial(GalerkinNetwork, loss=setup.cost.loss)
+        )
 
         def build(quadrature_degree: int):
             spaces = with_quadrature(mesh_spaces, quadrature_degree)
@@ -171,11 +193,6 @@ class GalerkinModel:
     def _data_span(self, inputs, output: FactorSpace | PointSpace) -> DataSpan:
         """``[continuum] input_layer = "data-span"``: ``w^(0)`` in ``V_1 ⊗ span{X^l}``."""
         conv = self.setup.convention
-        if conv.weights == "unit-cell" or conv.layers[0].size == 1:
-            raise ValueError(
-                "[continuum] input_layer = 'data-span' represents a dense input layer on a "
-                "line or a grid; use input_layer = 'tensor' for this network"
-            )
         weight = self._weight_init()
         return DataSpan(
             inputs,
@@ -211,9 +228,9 @@ class GalerkinModel:
 
     def _weight_init(self):
         cfg, conv = self.setup.config, self.setup.convention
-        expr = cfg.init.weight
 
         def w(m: int, xs: Array, ys: Array) -> Array:
+            expr = cfg.init.layer_weight(m)
             names = _names(conv.layers[m + 1], "x") + _names(conv.layers[m], "y")
             cols = [xs[:, k, None] for k in range(xs.shape[1])]
             cols += [ys[None, :, k] for k in range(ys.shape[1])]
@@ -224,9 +241,9 @@ class GalerkinModel:
 
     def _bias_init(self):
         cfg, conv = self.setup.config, self.setup.convention
-        expr = cfg.init.bias
 
         def b(m: int, xs: Array) -> Array:
+            expr = cfg.init.layer_bias(m)
             names = _names(conv.layers[m + 1], "x")
             values = {n: xs[:, k] for k, n in enumerate(names)}
             return np.broadcast_to(expr(m=m, **values), (len(xs),))
@@ -261,6 +278,23 @@ class GalerkinModel:
 
     def cost(self) -> float:
         return self.galerkin.value(self.state.theta)
+
+    def held_out(self) -> dict[str, float]:
+        """The continuum classifier's accuracy on the training rows and its cost and accuracy
+        on the test rows (tabular data on index layers, SPEC 1.6; else nothing)."""
+        data, g = self.setup.data, self.galerkin
+        if self.setup.config.data.kind not in ("dataset", "file"):
+            return {}
+        out: dict[str, float] = {}
+        if data.classes:
+            out["accuracy_train"] = accuracy(g.outputs(self.state.theta, data.X.T).T, data.Y)
+        if data.tested:
+            Z = g.outputs(self.state.theta, data.X_test.T)
+            weights = g.spaces[-1].quadrature_weights
+            out["cost_test"] = float(np.mean(g.loss.per_sample(Z, data.Y_test.T, weights, axis=0)))
+            if data.classes:
+                out["accuracy_test"] = accuracy(Z.T, data.Y_test)
+        return out
 
     def _layer_names(self, m: int) -> tuple[str, str, str, str]:
         p = f"/continuum/layer{m}"
@@ -354,7 +388,7 @@ class PerceptronModel(MeshSolverModel):
         x_in, x_out = conv.layers[0], conv.layers[-1]
         inputs = cfg.data.input
         targets = cfg.data.target
-        w0, b0 = cfg.init.weight, cfg.init.bias
+        w0, b0 = cfg.init.layer_weight(0), cfg.init.layer_bias(0)
         problem = PerceptronProblem(
             inputs=lambda y, l: inputs(y=y, l=l),
             targets=lambda x, l: targets(x=x, l=l),
@@ -444,7 +478,7 @@ class LocalModel(MeshSolverModel):
             periodic=conv.layers[0].placement == "periodic",
         )
         x0 = float(conv.layers[1].points[0, 0])
-        weight = cfg.init.weight
+        weight = cfg.init.layer_weight(0)
         w0 = lambda y: np.broadcast_to(weight(x=x0, y=y, m=0), np.shape(y))  # noqa: E731
         self.dt = cfg.continuum.dt or cfg.training.dt
         c = cfg.continuum

@@ -141,14 +141,42 @@ def _feedforward(cfg: Config) -> str | None:
     return None
 
 
+def _tabular_on_index_layers(cfg: Config) -> bool:
+    """Arrays of samples (a data set, a file) are data of the continuum only on index input and
+    output layers, whose points are the features and the classes (SPEC 1.6)."""
+    layout = cfg.coordinates.layout
+    return cfg.data.kind in ("dataset", "file") and layout[0] == layout[-1] == "index"
+
+
+def _mse(cfg: Config) -> str | None:
+    if cfg.network.loss != "mse":
+        return (
+            f"[network] loss = {cfg.network.loss!r}: only the tensor-product Galerkin fields "
+            "of dense networks solve it"
+        )
+    return None
+
+
 def _galerkin(kind: str) -> Callable[[Config], str | None]:
     def accepts(cfg: Config) -> str | None:
         if _feedforward(cfg) is not None:
             return _feedforward(cfg)
-        if cfg.data.kind != "expression":
+        tabular = kind == "dense" and _tabular_on_index_layers(cfg)
+        if cfg.data.kind != "expression" and not tabular:
             return (
                 f"[data] kind = {cfg.data.kind!r}: the {kind} Galerkin fields need data given as "
-                "expressions of the coordinates ([data] input and target)"
+                "expressions of the coordinates ([data] input and target), or arrays on index "
+                "input and output layers ([coordinates] layout)"
+            )
+        if kind != "dense" and _mse(cfg) is not None:
+            return _mse(cfg)
+        if kind != "dense" and "index" in cfg.coordinates.layout:
+            return f"[coordinates] layout = 'index': the {kind} fields are those of line layers"
+        single = cfg.network.widths[0] == 1 or cfg.coordinates.layout[0] == "index"
+        if cfg.continuum.input_layer == "data-span" and (kind != "dense" or single):
+            return (
+                "[continuum] input_layer = 'data-span' represents a dense input layer on a line "
+                "or a grid; use input_layer = 'tensor' for this network"
             )
         reason = _no_continuum_of_layers(cfg)
         if reason is not None:
@@ -170,6 +198,10 @@ def _perceptron(cfg: Config) -> str | None:
             f"[network] widths = {list(net.widths)}, activation = {net.activation!r}: the "
             "row-decoupled solver is the linear one-layer perceptron's"
         )
+    if _mse(cfg) is not None or "index" in cfg.coordinates.layout:
+        return _mse(cfg) or (
+            "[coordinates] layout = 'index': the row-decoupled solver is that of line layers"
+        )
     if cfg.training.metric != "continuum":
         return (
             "[training] metric = 'plain': the row-decoupled solver needs metric = 'continuum' "
@@ -182,8 +214,8 @@ def _probes(cfg: Config) -> str | None:
     net = cfg.network
     if cfg.data.kind != "probes":
         return f"[data] kind = {cfg.data.kind!r}: the local theory is that of probe data sets"
-    if _feedforward(cfg) is not None:
-        return _feedforward(cfg)
+    if _feedforward(cfg) is not None or _mse(cfg) is not None:
+        return _feedforward(cfg) or _mse(cfg)
     if net.bias or net.widths[-1] != 1 or len(net.widths) != 2:
         return (
             f"[network] widths = {list(net.widths)}, bias = {str(net.bias).lower()}: probe data "
@@ -199,10 +231,11 @@ def _linear_layer_law(cfg: Config) -> str | None:
     if reason is not None:
         return reason
     linear = net.output == "identity" or net.activation == "linear"
-    if len(net.widths) != 2 or not linear:
+    if len(net.widths) != 2 or not linear or _mse(cfg) is not None:
         return (
-            f"[network] widths = {list(net.widths)}, activation = {net.activation!r}: the SGD "
-            "law is that of one dense layer with a linear output"
+            f"[network] widths = {list(net.widths)}, activation = {net.activation!r}, loss = "
+            f"{net.loss!r}: the SGD law is that of one dense layer with a linear output and "
+            "the squared error"
         )
     if cfg.training.metric != "continuum":
         return "[training] metric = 'plain': the SGD law needs metric = 'continuum'"
@@ -216,6 +249,10 @@ def _depth(cfg: Config) -> str | None:
         return (
             f"[data] kind = {cfg.data.kind!r}: the depth continuum needs data given as "
             "expressions of the coordinates"
+        )
+    if _mse(cfg) is not None or "index" in cfg.coordinates.layout:
+        return _mse(cfg) or (
+            "[coordinates] layout = 'index': the depth continuum is that of line layers"
         )
     if cfg.continuum.input_layer != "tensor":
         return (
@@ -287,13 +324,14 @@ FAMILIES: dict[str, Family] = {
 
 
 def _one_linear_layer(cfg: Config) -> str | None:
-    """one layer with a linear output"""
+    """one layer with a linear output and the squared error"""
     net = cfg.network
     affine = net.activation == "linear" or net.output == "identity"
-    if len(net.widths) != 2 or not affine:
+    if len(net.widths) != 2 or not affine or net.loss != "mse":
         return (
-            f"[network] widths = {list(net.widths)}, output = {net.output!r}: the exact flow is "
-            "that of one layer with a linear output"
+            f"[network] widths = {list(net.widths)}, output = {net.output!r}, loss = "
+            f"{net.loss!r}: the exact flow is that of one layer with a linear output and the "
+            "squared error"
         )
     return None
 

@@ -103,6 +103,8 @@ class Recorder:
             out.series("/diagnostics/cost_discrete", ())
         if "energy" in fields:
             out.series("/diagnostics/energy", ())
+        for name in held_out_figures(s):
+            out.series(f"/diagnostics/{name}", ())
         if continuum:
             out.series("/continuum/times", ())
             if "cost" in fields:
@@ -111,6 +113,8 @@ class Recorder:
             out.series("/comparison/l2_error_b", ())
             for name, tail in self.model.series().items():
                 out.series(name, tail)
+            for name in continuum_held_out(self.model):
+                out.series(f"/diagnostics/continuum_{name}", ())
             for name, data in self.model.static().items():
                 out.static(name, data)
 
@@ -137,6 +141,9 @@ class Recorder:
             rows[f"/discrete/{net.layer_name(m)}/b"] = b[m]
             rows[f"/discrete/{net.layer_name(m)}/bias"] = b[m]
         figures = {"cost": cost}
+        held_out = held_out_figures(s, state.theta)
+        figures.update(held_out)
+        rows.update({f"/diagnostics/{k}": np.float64(v) for k, v in held_out.items()})
         if self.model is not None:
             self.model.advance_to(state.t)
             wc, bc = self.model.lattice_fields()
@@ -149,10 +156,43 @@ class Recorder:
             rows["/comparison/l2_error_w"] = np.float64(err_w)
             rows["/comparison/l2_error_b"] = np.float64(err_b)
             rows.update(self.model.rows())
+            for name, value in continuum_held_out(self.model).items():
+                rows[f"/diagnostics/continuum_{name}"] = np.float64(value)
+                figures[f"continuum_{name}"] = value
             figures["cost_continuum"] = float(rows["/diagnostics/cost_continuum"])
             figures["l2_error_w"] = err_w
             figures["l2_error_b"] = err_b
         return rows, figures
+
+
+def held_out_figures(setup: DiscreteSetup, theta: Array | None = None) -> dict[str, float]:
+    """Accuracy on the training rows (class labels) and cost and accuracy on the test rows
+    (when held out) of the discrete network at ``θ`` (SPEC 1.6); with ``θ = None`` the
+    names only (NaN)."""
+    data, cost = setup.data, setup.cost
+    out: dict[str, float] = {}
+    if data.classes:
+        out["accuracy_train"] = cost.on(theta, data.X, data.Y)[1] if theta is not None else np.nan
+    if data.tested:
+        c, a = cost.on(theta, data.X_test, data.Y_test) if theta is not None else (np.nan,) * 2
+        out["cost_test"] = c
+        if data.classes:
+            out["accuracy_test"] = a
+    return out
+
+
+def continuum_held_out(model: ContinuumModel) -> dict[str, float]:
+    """The continuum's held-out figures, for the models that classify tabular data."""
+    held_out = getattr(model, "held_out", None)
+    return held_out() if held_out is not None else {}
+
+
+HELD_OUT_COLUMNS = (
+    ("accuracy_train", "acc. train"),
+    ("cost_test", "C test"),
+    ("accuracy_test", "acc. test"),
+    ("continuum_accuracy_test", "acc. test ∞"),
+)
 
 
 def comparison_table(table: list[tuple[float, dict[str, float]]], continuum: bool) -> str:
@@ -160,6 +200,8 @@ def comparison_table(table: list[tuple[float, dict[str, float]]], continuum: boo
     head = f"  {'t':>10}  {'C discrete':>12}"
     if continuum:
         head += f"  {'C continuum':>12}  {'‖w − w_h‖':>12}  {'‖b − b_h‖':>12}"
+    held_out = [(k, title) for k, title in HELD_OUT_COLUMNS if table and k in table[0][1]]
+    head += "".join(f"  {title:>10}" for _, title in held_out)
     lines = ["comparison (L2 norms over the lattice):", head]
     stride = max(1, len(table) // 10)
     for t, f in table[::stride] + ([table[-1]] if (len(table) - 1) % stride else []):
@@ -169,6 +211,7 @@ def comparison_table(table: list[tuple[float, dict[str, float]]], continuum: boo
                 f"  {f['cost_continuum']:>12.5e}  {f['l2_error_w']:>12.4e}"
                 f"  {f['l2_error_b']:>12.4e}"
             )
+        line += "".join(f"  {f[k]:>10.4g}" for k, _ in held_out)
         lines.append(line)
     return "\n".join(lines)
 

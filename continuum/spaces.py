@@ -233,18 +233,29 @@ class FactorSpace:
         return matrix
 
 
-class PointSpace:
-    """The 'space' of a one-neuron layer: a single point, one coefficient, unit measure."""
+class IndexSpace:
+    """The 'space' of an index layer (SPEC 1.6): ``d`` points with the counting measure.
+
+    One coefficient per point (the field's value there), quadrature at the points with unit
+    weights, so the mass matrix, the tabulation and the load operator are identities:
+    ``∫ f φ_a = f_a`` and ``∫ f = Σ_a f_a``.  A Galerkin network with such a factor is the
+    network itself on that side — a multiplet of ``d`` fields ``w_j(x)`` on an input index
+    layer, ``k`` fields ``v_k(y)`` on an output one."""
 
     degree = 0
-    size = 1
     tdim = 0
 
-    def __init__(self, coordinate: Array):
-        self.dof_coordinates = np.atleast_2d(coordinate)
+    def __init__(self, points: Array):
+        self.dof_coordinates = np.asarray(points, dtype=float).reshape(len(points), -1)
+        self.size = len(self.dof_coordinates)
         self.quadrature_points = self.dof_coordinates
-        self.quadrature_weights = np.ones(1)
-        self.mass = sp.identity(1, format="csr")
+        self.quadrature_weights = np.ones(self.size)
+        self.mass = sp.identity(self.size, format="csr")
+
+    @classmethod
+    def of_size(cls, d: int) -> IndexSpace:
+        """The index set ``0, …, d − 1``."""
+        return cls(np.arange(d, dtype=float))
 
     def solve_mass(self, rhs: Array) -> Array:
         return np.asarray(rhs, dtype=float)
@@ -266,6 +277,21 @@ class PointSpace:
         return np.asarray(f(self.dof_coordinates), dtype=float)
 
     def evaluation_matrix(self, points: Array) -> sp.csr_matrix:
-        return sp.csr_matrix(np.ones((len(points), 1)))
+        """Selection of the coefficients at ``points`` (each one of the index points)."""
+        points = np.asarray(points, dtype=float).reshape(len(points), -1)
+        match = np.all(points[:, None, :] == self.dof_coordinates[None, :, :], axis=2)
+        if not match.any(axis=1).all():
+            raise ValueError(f"points {points[~match.any(axis=1)]} are not in this index set")
+        return sp.csr_matrix(match.astype(float))
 
     static = FactorSpace.static
+
+
+class PointSpace(IndexSpace):
+    """The 'space' of a one-neuron layer: a single point, one coefficient, unit measure."""
+
+    def __init__(self, coordinate: Array):
+        super().__init__(np.atleast_2d(coordinate))
+
+    def evaluation_matrix(self, points: Array) -> sp.csr_matrix:
+        return sp.csr_matrix(np.ones((len(points), 1)))

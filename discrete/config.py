@@ -39,9 +39,11 @@ OUTPUTS = ("identity", "activation")
 CONNECTIVITIES = ("dense", "banded")
 ENDS = ("periodic", "open")
 PLACEMENTS = ("cell", "vertex", "periodic")
-LAYOUTS = ("line", "grid")
+LAYOUTS = ("line", "grid", "index")
+LOSSES = ("mse", "cross-entropy")
 WEIGHT_MAPS = ("product", "unit-cell", "linear")
-DATA_KINDS = ("expression", "probes", "file")
+DATA_KINDS = ("expression", "probes", "file", "dataset")
+DATASET_NAMES = ("digits", "iris", "wine", "breast_cancer", "diabetes")
 DATA_SUFFIXES = (".npz", ".h5", ".hdf5")
 INIT_KINDS = ("expression", "random")
 METRICS = ("continuum", "plain")
@@ -51,8 +53,8 @@ SDE_SCHEMES = ("euler-maruyama", "weak-order-2")
 DEGREES = tuple(range(1, 9))
 INPUT_LAYERS = ("tensor", "data-span")
 OUTPUT_FIELDS = ("w", "b", "cost", "energy")
-INIT_WEIGHT_VARIABLES = ("x", "y", "x1", "x2", "y1", "y2", "m")
-INIT_BIAS_VARIABLES = ("x", "x1", "x2", "m")
+INIT_WEIGHT_VARIABLES = ("x", "y", "x1", "x2", "y1", "y2", "i", "j", "m")
+INIT_BIAS_VARIABLES = ("x", "x1", "x2", "i", "m")
 RESIDUAL_INIT_PARTS = ("input layer", "blocks", "readout")
 
 DEFAULT_TOML = """\
@@ -133,6 +135,7 @@ class NetworkConfig:
     ends: str
     architecture: str
     depth: int | None
+    loss: str
 
 
 @dataclass(frozen=True)
@@ -152,10 +155,14 @@ class DataConfig:
     ``target`` one in ``l`` and the output-layer coordinates (``x`` or ``x1, x2``). ``path`` is
     set only for ``kind = "file"``, resolved against the directory of the configuration file.
     ``stiffness`` and ``mass`` are the probe amplitudes κ and m² of ``kind = "probes"``.
+    ``name`` is the scikit-learn set of ``kind = "dataset"``; for it and for files ``samples``
+    is the number of rows used (``None``: all rows of a file), ``test`` of them held out, and
+    ``standardize`` scales the features on the training rows, and ``scale`` multiplies them
+    after that (:mod:`discrete.datasets`).
     """
 
     kind: str
-    samples: int
+    samples: int | None
     input: Expression
     target: Expression
     path: str | None
@@ -163,11 +170,16 @@ class DataConfig:
     stiffness: float
     mass: float
     noise: float
+    name: str | None
+    test: int
+    standardize: bool
+    scale: float
 
 
 @dataclass(frozen=True)
 class InitConfig:
-    """``[init]``: initial weights and biases, as formulas or seeded noise of size ``scale``.
+    """``[init]``: initial weights and biases, as formulas (one, or a list with one per weight
+    layer) or seeded noise of size ``scale``.
 
     A residual network takes one formula for all its layers or a list of three (input layer,
     blocks, readout); its formulas use the depth ``tau`` in place of ``m`` (the blocks' ``τ_k``;
@@ -178,6 +190,14 @@ class InitConfig:
     bias: Expression | tuple[Expression, ...]
     scale: float
     seed: int
+
+    def layer_weight(self, m: int) -> Expression:
+        """The weight formula of layer ``m`` (one for all layers, or one per layer)."""
+        return self.weight[m] if isinstance(self.weight, tuple) else self.weight
+
+    def layer_bias(self, m: int) -> Expression:
+        """The bias formula of layer ``m`` (one for all layers, or one per layer)."""
+        return self.bias[m] if isinstance(self.bias, tuple) else self.bias
 
 
 @dataclass(frozen=True)
@@ -259,7 +279,8 @@ class Config:
             values: dict[str, Any] = {}
             for item in fields(getattr(self, name)):
                 value = _plain(getattr(getattr(self, name), item.name))
-                if value is not None:
+                applies = _APPLIES.get((name, item.name), lambda config: True)
+                if value is not None and applies(self):
                     values[item.name] = value
             doc[name] = values
         tr = self.training
@@ -321,6 +342,17 @@ _SIGNS = {
     "non-negative": lambda value: value >= 0,
 }
 """Sign qualifiers of integers and numbers: the word used in messages and its check."""
+
+
+_TABULAR = ("dataset", "file")
+
+_APPLIES: dict[tuple[str, str], Any] = {
+    ("data", "test"): lambda config: config.data.kind in _TABULAR,
+    ("data", "standardize"): lambda config: config.data.kind in _TABULAR,
+    ("data", "scale"): lambda config: config.data.kind in _TABULAR,
+}
+"""Keys that a section accepts only beside others (the parser refuses them elsewhere): the
+resolved document leaves them out where they do not apply."""
 
 
 def _plain(value: object) -> Any:
@@ -539,6 +571,7 @@ def _parse_network(section: _Section) -> NetworkConfig:
         ends=section.choice("ends", ENDS, "periodic"),
         architecture=architecture,
         depth=depth,
+        loss=section.choice("loss", LOSSES, "mse"),
     )
     if architecture == "residual" and "banded" in network.connectivity:
         raise section.error(
@@ -550,13 +583,21 @@ def _parse_network(section: _Section) -> NetworkConfig:
 def _parse_coordinates(section: _Section, network: NetworkConfig) -> CoordinatesConfig:
     widths = network.widths
     placement = section.choice("placement", PLACEMENTS, "cell")
-    if placement == "vertex" and min(widths) < 2:
+    layout = section.per_layer("layout", LAYOUTS, "line", len(widths), "neuron layer")
+    field_widths = [n for n, kind in zip(widths, layout, strict=True) if kind != "index"]
+    if placement == "vertex" and field_widths and min(field_widths) < 2:
         raise section.error(
             "placement",
             "vertex placement needs at least 2 neurons per layer, "
             f"but [network] widths = {_show(widths)}",
         )
-    layout = section.per_layer("layout", LAYOUTS, "line", len(widths), "neuron layer")
+    if network.loss == "cross-entropy" and (layout[-1] != "index" or widths[-1] < 2):
+        raise section.error(
+            "layout",
+            '[network] loss = "cross-entropy" is a softmax over classes: it needs an output '
+            f'layer with layout "index" and at least 2 neurons, got layout {_show(layout[-1])} '
+            f"and [network] widths[-1] = {widths[-1]}",
+        )
     for index, (kind, width) in enumerate(zip(layout, widths, strict=True)):
         if kind == "grid" and math.isqrt(width) ** 2 != width:
             raise section.error(
@@ -576,12 +617,75 @@ def _parse_coordinates(section: _Section, network: NetworkConfig) -> Coordinates
 
 
 def _coordinate_names(layout: str, prefix: str) -> tuple[str, ...]:
-    """Names of a layer's coordinates in formulas: ``y`` on a line, ``y1, y2`` on a grid."""
+    """Names of a layer's coordinates in formulas: ``y`` on a line, ``y1, y2`` on a grid,
+    the index ``j`` (input side) or ``i`` (output side) on an index layer."""
+    if layout == "index":
+        return ("j",) if prefix == "y" else ("i",)
     return (prefix,) if layout == "line" else (f"{prefix}1", f"{prefix}2")
 
 
+def _parse_table(
+    section: _Section, kind: str, network: NetworkConfig, coordinates: CoordinatesConfig
+) -> tuple[str | None, int | None, int, bool]:
+    """``name``, ``samples``, ``test`` and ``standardize`` of tabular data (``kind`` =
+    ``"dataset"`` or ``"file"``); a bundled set is loaded and its split checked here."""
+    from .datasets import SHAPES, DataError, bundled, split
+
+    tabular = _TABULAR
+    for key, kinds in (
+        ("test", tabular),
+        ("standardize", tabular),
+        ("scale", tabular),
+        ("name", ("dataset",)),
+    ):
+        if section.has(key) and kind not in kinds:
+            wanted = " or ".join(_show(k) for k in kinds)
+            raise section.error(key, f"only used when kind = {wanted}, but kind = {_show(kind)}")
+    if kind not in ("dataset", "file"):
+        return None, section.integer("samples", 4, sign="positive"), 0, False
+    samples = section.integer("samples", sign="positive") if section.has("samples") else None
+    test = section.integer("test", 0, sign="non-negative")
+    standardize = section.boolean("standardize", False)
+    if kind == "file":
+        if samples is not None and test >= samples:
+            raise section.error(
+                "test",
+                f"{test} rows held out leave none of [data] samples = {samples} for training",
+            )
+        return None, samples, test, standardize
+    name = section.choice("name", DATASET_NAMES, "") if section.has("name") else None
+    if name is None:
+        raise section.error("name", f'required when kind = "dataset"; {_one_of(DATASET_NAMES)}')
+    rows, d, k = SHAPES[name]
+    ends = (coordinates.layout[0], coordinates.layout[-1])
+    if ends != ("index", "index"):
+        raise section.error(
+            "kind",
+            f"the data set {name!r} has {d} features and {k} output(s) and no coordinates: it "
+            f'needs [coordinates] layout "index" on the input and the output layer, got '
+            f"{_show(list(ends))}",
+        )
+    if (network.widths[0], network.widths[-1]) != (d, k):
+        raise section.error(
+            "name",
+            f"{name!r} has {d} features and {k} output(s), but [network] widths = "
+            f"{_show(network.widths)} (the first must be {d}, the last {k})",
+        )
+    try:
+        split(
+            bundled(name),
+            samples,
+            test,
+            standardize,
+            section.integer("seed", 0, sign="non-negative"),
+        )
+    except DataError as exc:
+        raise section.error(exc.key, str(exc)) from None
+    return name, rows if samples is None else samples, test, standardize
+
+
 def _parse_data(
-    section: _Section, coordinates: CoordinatesConfig, base_dir: Path | None
+    section: _Section, network: NetworkConfig, coordinates: CoordinatesConfig, base_dir: Path | None
 ) -> DataConfig:
     kind = section.choice("kind", DATA_KINDS, "expression")
     path = None
@@ -597,16 +701,25 @@ def _parse_data(
         raise section.error("path", f'only used when kind = "file", but kind = {_show(kind)}')
     input_names = _coordinate_names(coordinates.layout[0], "y")
     target_names = _coordinate_names(coordinates.layout[-1], "x")
+    name, samples, test, standardize = _parse_table(section, kind, network, coordinates)
     return DataConfig(
         kind=kind,
-        samples=section.integer("samples", 4, sign="positive"),
-        input=section.expression("input", "sin(pi*(l+1)*y)", ("l", *input_names)),
+        samples=samples,
+        input=section.expression(
+            "input",
+            "sin(pi*(l+1)*" + ("j" if coordinates.layout[0] == "index" else "y") + ")",
+            ("l", *input_names),
+        ),
         target=section.expression("target", "0", ("l", *target_names)),
         path=path,
         seed=section.integer("seed", 0, sign="non-negative"),
         stiffness=section.number("stiffness", 1.0, sign="non-negative"),
         mass=section.number("mass", 0.0, sign="non-negative"),
         noise=section.number("noise", 0.0, sign="non-negative"),
+        name=name,
+        test=test,
+        standardize=standardize,
+        scale=section.number("scale", 1.0, sign="positive"),
     )
 
 
@@ -636,11 +749,57 @@ def _init_expressions(
     return tuple(parts)
 
 
-def _parse_init(section: _Section, network: NetworkConfig) -> InitConfig:
+def _init_formulas(
+    section: _Section, key: str, layers: list[tuple[str, ...]]
+) -> Expression | tuple[Expression, ...]:
+    """One formula for every weight layer, or a list with one per layer; ``layers[m]`` holds
+    the variables layer ``m`` offers (besides ``m``), and a formula may use only those."""
+    value = section.values.get(key, "0")
+    if isinstance(value, list):
+        if len(value) != len(layers) or not all(isinstance(item, str) for item in value):
+            raise section.error(
+                key,
+                f"expected a formula, or a list of {len(layers)} (one per weight layer), "
+                f"got {_show(value)}",
+            )
+        formulas = []
+        for m, (text, names) in enumerate(zip(value, layers, strict=True)):
+            try:
+                formulas.append(parse_expression(text, (*names, "m")))
+            except ExpressionError as exc:
+                raise section.error(key, f"invalid formula for weight layer {m}: {exc}") from None
+        return tuple(formulas)
+    variables = INIT_WEIGHT_VARIABLES if key == "weight" else INIT_BIAS_VARIABLES
+    formula = section.expression(key, "0", variables)
+    for m, names in enumerate(layers):
+        absent = sorted(formula.used - {*names, "m"})
+        if absent:
+            raise section.error(
+                key,
+                f"{_show(formula.text)} uses {', '.join(absent)}, which weight layer {m} does not "
+                f"have (its variables: {', '.join(names)}, m); give a list with one formula per "
+                "layer",
+            )
+    return formula
+
+
+def _parse_init(
+    section: _Section, network: NetworkConfig, coordinates: CoordinatesConfig
+) -> InitConfig:
+    if network.architecture == "residual":
+        weight = _init_expressions(section, "weight", INIT_WEIGHT_VARIABLES, network)
+        bias = _init_expressions(section, "bias", INIT_BIAS_VARIABLES, network)
+    else:
+        layout = coordinates.layout
+        outputs = [_coordinate_names(kind, "x") for kind in layout[1:]]
+        inputs = [_coordinate_names(kind, "y") for kind in layout[:-1]]
+        pairs = [o + i for o, i in zip(outputs, inputs, strict=True)]
+        weight = _init_formulas(section, "weight", pairs)
+        bias = _init_formulas(section, "bias", outputs)
     return InitConfig(
         kind=section.choice("kind", INIT_KINDS, "expression"),
-        weight=_init_expressions(section, "weight", INIT_WEIGHT_VARIABLES, network),
-        bias=_init_expressions(section, "bias", INIT_BIAS_VARIABLES, network),
+        weight=weight,
+        bias=bias,
         scale=section.number("scale", 0.0, sign="non-negative"),
         seed=section.integer("seed", 0, sign="non-negative"),
     )
@@ -663,11 +822,12 @@ def _parse_training(section: _Section, data: DataConfig) -> TrainingConfig:
         if steps < 1 or abs(steps * dt - t_end) > 1e-9 * t_end:
             raise section.error("t_end", f"{_show(t_end)} is not a multiple of dt = {_show(dt)}")
     batch = section.integer("batch", 1, sign="positive")
-    if data.kind == "expression" and batch > data.samples:
+    if data.kind in ("expression", "dataset") and batch > data.samples - data.test:
         raise section.error(
             "batch",
-            f"{batch} exceeds [data] samples = {data.samples} (a batch cannot hold more samples "
-            "than the data set)",
+            f"{batch} exceeds [data] samples = {data.samples}"
+            + (f" less test = {data.test}" if data.test else "")
+            + " (a batch cannot hold more samples than the training set)",
         )
     rule = section.choice("rule", RULES, "flow")
     sampling = section.choice("sampling", SAMPLINGS, "epochs")
@@ -814,7 +974,7 @@ def _build_config(document: dict[str, Any], source: str, base_dir: Path | None) 
     experiment = _parse_experiment(sections["experiment"])
     network = _parse_network(sections["network"])
     coordinates = _parse_coordinates(sections["coordinates"], network)
-    data = _parse_data(sections["data"], coordinates, base_dir)
+    data = _parse_data(sections["data"], network, coordinates, base_dir)
     training = _parse_training(sections["training"], data)
     continuum = _parse_continuum(sections["continuum"])
     _check_fluctuations(sections["continuum"], continuum)
@@ -824,7 +984,7 @@ def _build_config(document: dict[str, Any], source: str, base_dir: Path | None) 
         network=network,
         coordinates=coordinates,
         data=data,
-        init=_parse_init(sections["init"], network),
+        init=_parse_init(sections["init"], network, coordinates),
         training=training,
         continuum=continuum,
         output=_parse_output(sections["output"]),

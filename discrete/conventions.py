@@ -14,6 +14,11 @@ Placements on the unit interval:
 A ``grid`` layer of width ``N = n²`` puts neuron ``i = r·n + c`` at ``(x_c, x_r)`` of the
 unit square, with measure ``Δx_c Δx_r``.
 
+An ``index`` layer (SPEC 1.6) is a fixed set of ``d`` features or classes: neuron ``j`` sits
+at the integer ``j`` with the counting measure ``Δ = 1`` and is never refined, whatever the
+placement of the field layers.  In expressions its variable is the index itself: ``j`` on
+the input side of a weight, ``i`` on the output side (in place of ``y`` and ``x``).
+
 Field normalisation: ``W_ij = Δy_j w(x_i, y_j)``, biases unscaled, so that
 ``Σ_j W_ij h_j → ∫ w(x, y) h(y) dy``.
 """
@@ -29,7 +34,7 @@ from .network import Network
 Array = np.ndarray
 
 PLACEMENTS = ("cell", "vertex", "periodic")
-LAYOUTS = ("line", "grid")
+LAYOUTS = ("line", "grid", "index")
 WEIGHT_CONVENTIONS = ("product", "unit-cell", "linear")
 
 
@@ -68,12 +73,27 @@ class LayerCoordinates:
 
     @property
     def spacing(self) -> float:
-        """Lattice spacing ``a`` of one coordinate direction (1/N, or 1/(N−1) for vertex)."""
+        """Lattice spacing ``a`` of one coordinate direction (1/N, or 1/(N−1) for vertex; 1 on
+        an index layer)."""
+        if self.index:
+            return 1.0
         n = self.shape[0]
         return 1.0 / (n - 1) if self.placement == "vertex" else 1.0 / n
 
     @property
+    def index(self) -> bool:
+        """An index layer: fixed features or classes, counting measure (SPEC 1.6)."""
+        return self.layout == "index"
+
+    @property
+    def field_dim(self) -> int:
+        """Dimension of the coordinate domain in the limit (0 for a point or an index set)."""
+        return 0 if self.index or self.size == 1 else self.dim
+
+    @property
     def domain(self) -> str:
+        if self.index:
+            return f"index set {{0, …, {self.size - 1}}} (counting measure)"
         if self.layout == "grid":
             return "unit square [0,1]²" + (" (periodic)" if self.placement == "periodic" else "")
         if self.size == 1:
@@ -94,7 +114,20 @@ def layer_coordinates(n: int, placement: str, layout: str = "line") -> LayerCoor
         rows, cols = np.divmod(np.arange(n), side)
         points = np.column_stack([x[cols], x[rows]])
         return LayerCoordinates(points, dx[cols] * dx[rows], layout, placement, (side, side))
+    if layout == "index":
+        return LayerCoordinates(
+            np.arange(n, dtype=float)[:, None], np.ones(n), layout, "index", (n,)
+        )
     raise ValueError(f"unknown layout {layout!r}; choose one of {LAYOUTS}")
+
+
+def coordinate_names(layout: str, prefix: str) -> tuple[str, ...]:
+    """Names of a layer's variables in expressions, for the input (``prefix = "y"``) or the
+    output (``"x"``) side: ``y`` on a line, ``y1, y2`` on a grid, ``j`` (``i``) on an index
+    layer."""
+    if layout == "index":
+        return ("j",) if prefix == "y" else ("i",)
+    return (prefix,) if layout == "line" else (f"{prefix}1", f"{prefix}2")
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .conventions import LayerCoordinates
+from .conventions import LayerCoordinates, coordinate_names
+from .datasets import Table, table
 from .expressions import Expression
 
 Array = np.ndarray
@@ -27,11 +28,16 @@ Array = np.ndarray
 
 @dataclass(frozen=True)
 class DataSet:
-    """``L`` input/target pairs: ``X`` of shape ``(L, N_0)``, ``Y`` of shape ``(L, N_M)``."""
+    """``L`` input/target pairs: ``X`` of shape ``(L, N_0)``, ``Y`` of shape ``(L, N_M)``;
+    optionally held-out test pairs ``X_test``, ``Y_test`` (SPEC 1.6), and ``classes`` when the
+    targets are one-hot class labels (then accuracies are reported)."""
 
     X: Array
     Y: Array
     description: str = ""
+    X_test: Array | None = None
+    Y_test: Array | None = None
+    classes: bool = False
 
     def __post_init__(self):
         if self.X.ndim != 2 or self.Y.ndim != 2 or self.X.shape[0] != self.Y.shape[0]:
@@ -39,9 +45,19 @@ class DataSet:
                 f"data shapes do not fit: X {self.X.shape}, Y {self.Y.shape} "
                 "(expected (L, N_in) and (L, N_out))"
             )
-        for name, a in (("X", self.X), ("Y", self.Y)):
-            if not np.all(np.isfinite(a)):
+        for name, a in (
+            ("X", self.X),
+            ("Y", self.Y),
+            ("X_test", self.X_test),
+            ("Y_test", self.Y_test),
+        ):
+            if a is not None and not np.all(np.isfinite(a)):
                 raise ValueError(f"data array {name} holds NaN or inf")
+
+    @property
+    def tested(self) -> bool:
+        """Whether test rows are held out."""
+        return self.X_test is not None and self.X_test.shape[0] > 0
 
     @property
     def samples(self) -> int:
@@ -49,10 +65,10 @@ class DataSet:
 
 
 def coordinate_values(coords: LayerCoordinates, prefix: str) -> dict[str, Array]:
-    """Coordinate arrays named as in expressions: ``x`` (line) or ``x1, x2`` (grid)."""
-    if coords.layout == "grid":
-        return {f"{prefix}1": coords.points[:, 0], f"{prefix}2": coords.points[:, 1]}
-    return {prefix: coords.points[:, 0]}
+    """Coordinate arrays named as in expressions: ``x`` (line), ``x1, x2`` (grid) or the
+    index ``i`` (index layer; ``y``, ``j`` on the input side)."""
+    names = coordinate_names(coords.layout, prefix)
+    return {name: coords.points[:, k] for k, name in enumerate(names)}
 
 
 def _sample_grid(expr: Expression, coords: LayerCoordinates, prefix: str, L: int) -> Array:
@@ -125,28 +141,41 @@ def probes(
     return DataSet(X, np.zeros((L, n_out)), desc), factors
 
 
-def from_file(path: str | Path, n_in: int, n_out: int) -> DataSet:
-    """Arrays ``X`` (L, N_0) and ``Y`` (L, N_M) from an ``.npz`` or ``.h5`` file."""
+def read_arrays(path: str | Path, n_in: int, n_out: int) -> Table:
+    """Features ``X`` (L, N_0) and targets from an ``.npz`` or ``.h5`` file: ``Y`` (L, N_M), or
+    ``y`` (L,) — integer class labels (one-hot on ``N_M`` classes) or one regression target."""
     path = Path(path)
     if not path.exists():
         raise ValueError(f"data file {path} does not exist")
     if path.suffix == ".npz":
         with np.load(path) as f:
-            missing = {"X", "Y"} - set(f.files)
-            if missing:
-                raise ValueError(f"data file {path} lacks array(s) {sorted(missing)}")
-            X, Y = np.asarray(f["X"], float), np.asarray(f["Y"], float)
+            arrays = {name: np.asarray(f[name]) for name in f.files}
     else:
         import h5py
 
         with h5py.File(path, "r") as f:
-            missing = {"X", "Y"} - set(f.keys())
-            if missing:
-                raise ValueError(f"data file {path} lacks dataset(s) {sorted(missing)}")
-            X, Y = np.asarray(f["X"], float), np.asarray(f["Y"], float)
-    if X.ndim != 2 or X.shape[1] != n_in or Y.ndim != 2 or Y.shape[1] != n_out:
+            arrays = {name: np.asarray(f[name]) for name in f.keys()}
+    if "X" not in arrays or not {"Y", "y"} & set(arrays):
+        raise ValueError(f"data file {path} lacks array(s) X and Y (or y), has {sorted(arrays)}")
+    X = np.asarray(arrays["X"], float)
+    if "Y" in arrays:
+        Y = np.asarray(arrays["Y"], float)
+        if X.ndim != 2 or X.shape[1] != n_in or Y.ndim != 2 or Y.shape[1] != n_out:
+            raise ValueError(
+                f"data file {path}: X has shape {X.shape}, Y {Y.shape}; the network needs "
+                f"(L, {n_in}) and (L, {n_out})"
+            )
+        return Table(X, Y, False)
+    y = arrays["y"]
+    if X.ndim != 2 or X.shape[1] != n_in or y.ndim != 1:
         raise ValueError(
-            f"data file {path}: X has shape {X.shape}, Y {Y.shape}; the network needs "
-            f"(L, {n_in}) and (L, {n_out})"
+            f"data file {path}: X has shape {X.shape}, y {y.shape}; the network needs "
+            f"(L, {n_in}) and (L,)"
         )
-    return DataSet(X, Y, f"file: {path.name}")
+    labels = np.issubdtype(y.dtype, np.integer)
+    if not labels and n_out != 1:
+        raise ValueError(
+            f"data file {path}: y holds {y.dtype} values (a regression target), so the output "
+            f"layer needs 1 neuron, not {n_out}; store integer class labels for a classifier"
+        )
+    return table(X, y, labels, n_out)

@@ -15,6 +15,12 @@ With ``metric = "plain"`` every parameter uses the one rate ``η``; the continuu
 that run corresponds to then has the rates ``η Δx/Δy`` (weights) and ``η Δx`` (biases):
 the two groups run on different clocks, and the bias clock stops as ``Δx → 0``.
 
+Index layers (SPEC 1.6) have the counting measure ``Δ = 1`` and every rule holds with it:
+an input index layer ``j`` into a field layer ``x`` has ``W_ij = w_j(x_i)`` and
+``η_W = η/Δx`` (a multiplet of ``d`` fields), a field layer ``y`` into an output index layer
+``k`` has ``W_kj = Δy_j v_k(y_j)`` and ``η_W = η Δy``, and a bias on an index layer has
+``η_b = η``.
+
 The damped dynamics' ``√−g = e^{γt}`` reads as a de Sitter metric ``a(t)^d`` with
 ``a = e^{Ht}`` on a ``d``-dimensional field domain, so ``H = γ/d``.
 """
@@ -43,6 +49,19 @@ class LayerEntry:
     lr_bias: float
     hubble: float
     dtau: float = 1.0
+    kinds: tuple[str, str] = ("line", "line")
+
+    @property
+    def weight_map(self) -> str:
+        """The field the weights of this layer sample (SPEC 1.2, 1.6)."""
+        out, inp = self.kinds
+        if out == "index" and inp == "index":
+            return "W_kj = w_kj (index to index)"
+        if inp == "index":
+            return "W_ij = w_j(x_i): a multiplet of input fields"
+        if out == "index":
+            return "W_kj = Δy_j v_k(y_j): one readout field per class"
+        return "W_ij = Δy_j w(x_i, y_j)"
 
     @property
     def mass_weight(self) -> float:
@@ -77,9 +96,9 @@ class ScalingDictionary:
         out, inp = self.convention.layers[m + 1], self.convention.layers[m]
         dx = float(np.mean(out.measure))
         dy = float(np.mean(inp.measure)) if self.convention.weights == "product" else 1.0
-        dim = out.dim if out.size > 1 else 0
+        dim = out.field_dim
         if self.convention.weights == "product":
-            dim += inp.dim if inp.size > 1 else 0
+            dim += inp.field_dim
         dtau = self.network.depth_measure(m)
         if dtau != 1.0:
             dim += 1  # a residual block's field also lives on the depth coordinate τ
@@ -88,7 +107,7 @@ class ScalingDictionary:
         else:
             lr_w, lr_b = self.lr, self.lr
         hubble = self.gamma / dim if dim > 0 else float("nan")
-        return LayerEntry(m, dx, dy, dim, lr_w, lr_b, hubble, dtau)
+        return LayerEntry(m, dx, dy, dim, lr_w, lr_b, hubble, dtau, (out.layout, inp.layout))
 
     def rates(self) -> Array:
         """Per-parameter discrete rates ``η_θ`` as a vector on θ (exact per-neuron measures)."""
@@ -130,6 +149,7 @@ class ScalingDictionary:
                     "mass_bias": e.mass_bias,
                     "hubble": e.hubble,
                     "dtau": e.dtau,
+                    "weight_map": e.weight_map,
                     "continuum_lr_weight": cw,
                     "continuum_lr_bias": cb,
                 }
@@ -149,6 +169,9 @@ class ScalingDictionary:
                 f"  {e.m:>5}  {e.dx:<9.4g} {e.dy:<9.4g} {e.lr_weight:<11.4g} {e.lr_bias:<11.4g}"
                 f" {e.mass_weight:<9.4g} {e.domain_dim}  {e.hubble:.4g}"
             )
+        if any("index" in e.kinds for e in self.entries):
+            lines.append("  index layers (counting measure Δ = 1, never refined):")
+            lines.extend(f"    layer {e.m}: {e.weight_map}" for e in self.entries)
         return "\n".join(lines + self._plain_lines())
 
     def _residual_table(self) -> str:

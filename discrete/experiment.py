@@ -12,10 +12,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from .activations import activation
-from .config import Config
-from .conventions import Convention, LayerCoordinates
-from .cost import Cost
-from .data import DataSet, ProbeFactors, coordinate_values, from_expressions, from_file, probes
+from .config import Config, ConfigError
+from .conventions import Convention, LayerCoordinates, coordinate_names
+from .cost import Cost, loss
+from .data import DataSet, ProbeFactors, coordinate_values, from_expressions, probes, read_arrays
+from .datasets import DataError, bundled, split
 from .dictionary import ScalingDictionary
 from .expressions import Expression
 from .network import Banded, Connectivity, Dense, Network
@@ -74,15 +75,34 @@ def data_from_config(
     inputs, outputs = convention.layers[0], convention.layers[-1]
     if d.kind == "probes":
         return probes(inputs, outputs.size, d.stiffness, d.mass)
-    if d.kind == "file":
-        return from_file(d.path, network.widths[0], network.widths[-1]), None
+    if d.kind in ("file", "dataset"):
+        return tabular_data(config, network), None
     return from_expressions(d.input, d.target, d.samples, inputs, outputs, d.noise, d.seed), None
 
 
-def _weight_variables(out: LayerCoordinates, inp: LayerCoordinates, pts: Array) -> dict:
-    names = (["x"] if out.layout == "line" else ["x1", "x2"]) + (
-        ["y"] if inp.layout == "line" else ["y1", "y2"]
+def tabular_data(config: Config, network: Network) -> DataSet:
+    """The training and test rows of a bundled set or a file (:mod:`discrete.datasets`)."""
+    d = config.data
+    if d.kind == "dataset":
+        source, table = f"data set {d.name!r}", bundled(d.name)
+    else:
+        source, table = (
+            f"file: {d.path}",
+            read_arrays(d.path, network.widths[0], network.widths[-1]),
+        )
+    try:
+        rows = split(table, d.samples, d.test, d.standardize, d.seed, d.scale)
+    except DataError as exc:
+        raise ConfigError(f"{config.source}: [data] {exc.key}: {exc}") from None
+    scaled = ", standardized" if d.standardize else ""
+    description = (
+        f"{source}: {rows.X.shape[0]} training rows, {rows.X_test.shape[0]} test rows{scaled}"
     )
+    return DataSet(rows.X, rows.Y, description, rows.X_test, rows.Y_test, rows.classes)
+
+
+def _weight_variables(out: LayerCoordinates, inp: LayerCoordinates, pts: Array) -> dict:
+    names = coordinate_names(out.layout, "x") + coordinate_names(inp.layout, "y")
     return {name: pts[..., k] for k, name in enumerate(names)}
 
 
@@ -127,7 +147,7 @@ def build(config: Config) -> DiscreteSetup:
     data, factors = data_from_config(config, network, convention)
     tr = config.training
     dictionary = ScalingDictionary(network, convention, tr.lr, tr.gamma, tr.metric)
-    cost = Cost(network, data, convention.layers[-1].measure)
+    cost = Cost(network, data, convention.layers[-1].measure, loss(config.network.loss))
     schedule = (
         sample_schedule(data.samples, tr.batch, tr.steps, tr.seed, tr.sampling)
         if tr.rule == "sgd"

@@ -151,7 +151,7 @@ def energy_balance(
     X, Y = cost.batch(samples)
     trace = net.forward(theta, X)
     L = X.shape[0]
-    grad, deltas = net.backward(theta, trace, cost.dx * (trace.output - Y) / L)
+    grad, deltas = net.backward(theta, trace, cost.output_gradient(trace.output, Y) / L)
     zdot = net.tangent(theta, theta_dot, trace)
     masses = 1.0 / rates
     accel = -gamma * theta_dot - rates * grad
@@ -160,11 +160,10 @@ def energy_balance(
     rate = np.array([np.sum(P.W(power, m)) + np.sum(P.b(power, m)) for m in range(net.depth)])
     flux = np.array([0.0] + [_dot(deltas[m - 1], zdot[m]) for m in range(1, net.depth + 1)])
     energy = layer_energies(net, theta_dot, masses)
-    r = trace.output - Y
     return EnergyBalance(
         energy=energy,
         rate=rate,
         flux=flux,
         friction=-2.0 * gamma * energy,
-        cost=0.5 * float(np.sum(cost.dx * r * r)) / L,
+        cost=float(np.sum(cost.loss.per_sample(trace.output, Y, cost.dx))) / L,
     )

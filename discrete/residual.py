@@ -176,11 +176,12 @@ def layer_formula(
     formula: Expression | tuple[Expression, ...], network: Network, m: int
 ) -> tuple[Expression, dict[str, float]]:
     """The initial-field formula of weight layer ``m`` and the value of its layer variable:
-    ``m`` itself for a feed-forward network; for a residual network the entry of the input
+    ``m`` itself for a feed-forward network (its formula, or its entry of one per layer);
+    for a residual network the entry of the input
     layer, the blocks or the readout (or the one formula) with the depth ``tau`` = 0, ``τ_k``,
     1 (the blocks are points of one field in ``τ``, so their formulas have no ``m``)."""
     if not isinstance(network, ResidualNetwork):
-        return formula, {"m": m}
+        return (formula[m] if isinstance(formula, tuple) else formula), {"m": m}
     if m == 0:
         part, tau = 0, 0.0
     elif network.is_block(m):

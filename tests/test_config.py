@@ -82,7 +82,7 @@ def test_defaults_of_a_minimal_config():
     assert config.data.samples == 4
     assert config.data.input.text == "sin(pi*(l+1)*y)"
     assert config.data.path is None
-    assert config.init.weight.variables == ("x", "y", "x1", "x2", "y1", "y2", "m")
+    assert config.init.weight.variables == ("x", "y", "x1", "x2", "y1", "y2", "i", "j", "m")
     assert config.training.steps == 100 and config.training.t_end is None
     assert config.continuum.scheme is None and config.continuum.theta == 0.5
     assert config.output.fields == ("w", "b", "cost", "energy")

@@ -258,3 +258,11 @@ def test_lookup_is_what_the_model_is_built_from():
     config = load_config(ROOT / "examples" / "goldstein.toml")
     entry = lookup(config)
     assert (entry.family, entry.scheme) == ("local", "newmark")
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "examples").glob("*.toml")), ids=lambda p: p.stem)
+def test_every_example_resolves_and_its_resolved_text_reads_back_equal(path):
+    """``Config.text`` is the configuration that runs: read again, it is the same config."""
+    config = load_config(path)
+    assert config.continuum.scheme in SCHEMES or not config.continuum.enabled
+    assert parse_config(config.text, source=config.source) == config

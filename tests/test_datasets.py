@@ -1,0 +1,158 @@
+"""Tabular data on index layers (SPEC 1.6, 3.2): bundled sets, splits, bad data, diagnostics."""
+
+import h5py
+import numpy as np
+import pytest
+import sklearn.datasets
+
+from continuum.run import run_experiment
+from discrete.config import ConfigError, parse_config
+from discrete.datasets import DATASETS, SHAPES, bundled
+from discrete.experiment import build
+
+IRIS = """\
+[network]
+widths = [4, 8, 3]
+activation = "tanh"
+loss = "cross-entropy"
+[coordinates]
+layout = ["index", "line", "index"]
+[data]
+kind = "dataset"
+name = "iris"
+samples = 60
+test = 20
+standardize = true
+seed = 5
+[init]
+weight = ["0.5*cos(pi*(j+1)*x)", "sin(pi*(i+1)*y)"]
+[training]
+rule = "flow"
+lr = 1.0
+dt = 0.05
+steps = 6
+[continuum]
+enabled = false
+[output]
+every = 3
+quiet = true
+"""
+
+
+@pytest.mark.parametrize("name", list(DATASETS))
+def test_bundled_sets_have_their_shapes_and_one_hot_targets(name):
+    rows, d, k = SHAPES[name]
+    data = bundled(name)
+    assert data.X.shape == (rows, d) and data.Y.shape == (rows, k)
+    _, y = getattr(sklearn.datasets, DATASETS[name][0])(return_X_y=True)
+    if data.classes:
+        np.testing.assert_array_equal(np.argmax(data.Y, axis=1), y)
+        np.testing.assert_array_equal(data.Y.sum(axis=1), 1.0)
+    else:
+        np.testing.assert_array_equal(data.Y[:, 0], y)
+
+
+def test_split_is_seeded_disjoint_and_standardized_on_the_training_rows():
+    setup = build(parse_config(IRIS))
+    again = build(parse_config(IRIS))
+    np.testing.assert_array_equal(setup.data.X, again.data.X)
+    assert setup.data.X.shape == (40, 4) and setup.data.X_test.shape == (20, 4)
+    np.testing.assert_allclose(setup.data.X.mean(axis=0), 0.0, atol=1e-14)
+    np.testing.assert_allclose(setup.data.X.std(axis=0), 1.0, rtol=1e-14)
+    # the rows are iris rows under one affine map fitted on the training rows
+    X, _ = sklearn.datasets.load_iris(return_X_y=True)
+    order = np.random.default_rng(5).permutation(150)[:60]
+    train, test = np.sort(order[20:]), np.sort(order[:20])
+    mean, std = X[train].mean(axis=0), X[train].std(axis=0)
+    np.testing.assert_allclose(setup.data.X, (X[train] - mean) / std, rtol=1e-13, atol=1e-14)
+    np.testing.assert_allclose(setup.data.X_test, (X[test] - mean) / std, rtol=1e-13, atol=1e-14)
+    other = build(parse_config(IRIS.replace("seed = 5", "seed = 6")))
+    assert not np.array_equal(other.data.X_test, setup.data.X_test)
+
+
+def file_config(tmp_path, X, y, extra=""):
+    np.savez(tmp_path / "data.npz", X=X, y=y)
+    return IRIS.replace(
+        'kind = "dataset"\nname = "iris"\nsamples = 60\ntest = 20', 'kind = "file"'
+    ).replace("[data]\n", f'[data]\npath = "{tmp_path / "data.npz"}"\n{extra}')
+
+
+def test_file_with_labels_gives_one_hot_targets(tmp_path):
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((12, 4)), rng.integers(0, 3, 12)
+    setup = build(parse_config(file_config(tmp_path, X, y, "test = 3\n")))
+    assert setup.data.classes and setup.data.X.shape == (9, 4)
+    rows = np.sort(np.random.default_rng(5).permutation(12)[3:])
+    np.testing.assert_array_equal(setup.data.Y, np.eye(3)[y[rows]])
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_nan_or_inf_features_are_refused(tmp_path, bad):
+    X = np.ones((6, 4)) + np.arange(6)[:, None]
+    X[4, 1] = bad
+    text = file_config(tmp_path, X, np.zeros(6, dtype=int))
+    with pytest.raises(
+        ConfigError, match=r"\[data\] path: data array X holds NaN or inf \(rows \[4\]\)"
+    ):
+        build(parse_config(text))
+
+
+def test_constant_feature_with_standardize_is_refused(tmp_path):
+    with pytest.raises(
+        ConfigError, match=r"\[data\] standardize: feature\(s\) \[0, 32, 39\] are constant"
+    ):
+        parse_config(
+            IRIS.replace("iris", "digits")
+            .replace("[4, 8, 3]", "[64, 8, 10]")
+            .replace("samples = 60\n", "")
+        )
+    X = np.column_stack([np.arange(6.0), np.full(6, 2.0), np.arange(6.0) ** 2, np.ones(6)])
+    with pytest.raises(ConfigError, match=r"\[data\] standardize: feature\(s\) \[1, 3\]"):
+        build(parse_config(file_config(tmp_path, X, np.zeros(6, dtype=int))))
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            ("test = 20", "test = 60"),
+            r"\[data\] test: 60 rows held out leave none of \[data\] samples = 60",
+        ),
+        (("samples = 60", "samples = 151"), r"\[data\] samples: 151 exceeds the 150 rows"),
+        (
+            ('name = "iris"', 'name = "irises"'),
+            r'\[data\] name: expected one of .* got "irises" \(did you mean "iris"\?\)',
+        ),
+        (("[4, 8, 3]", "[4, 8, 2]"), r"\[data\] name: 'iris' has 4 features and 3 output\(s\)"),
+        (
+            ('["index", "line", "index"]', '["line", "line", "index"]'),
+            r'\[data\] kind: .* needs \[coordinates\] layout "index"',
+        ),
+        (("steps = 6", "steps = 6\nbatch = 41"), r"\[training\] batch: 41 exceeds"),
+    ],
+)
+def test_bad_data_configs_are_refused_naming_the_key(edit, message):
+    text = IRIS.replace(*edit)
+    with pytest.raises(ConfigError, match=message):
+        parse_config(text)
+
+
+def test_accuracies_and_test_cost_are_written_and_recomputable(tmp_path):
+    config = parse_config(IRIS)
+    summary = run_experiment(config, tmp_path / "run")
+    setup = build(config)
+    with h5py.File(tmp_path / "run" / "fields.h5", "r") as f:
+        theta = f["/discrete/state/theta"][-1]
+        acc_train = f["/diagnostics/accuracy_train"][:]
+        acc_test = f["/diagnostics/accuracy_test"][:]
+        cost_test = f["/diagnostics/cost_test"][:]
+    assert len(acc_train) == 3
+    Z = setup.network.forward(theta, setup.data.X_test).output
+    p = np.exp(Z - Z.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    expected = -np.mean(np.log(p[setup.data.Y_test.astype(bool)]))
+    assert cost_test[-1] == pytest.approx(expected, rel=1e-12)
+    assert acc_test[-1] == np.mean(Z.argmax(axis=1) == setup.data.Y_test.argmax(axis=1))
+    Zt = setup.network.forward(theta, setup.data.X).output
+    assert acc_train[-1] == np.mean(Zt.argmax(axis=1) == setup.data.Y.argmax(axis=1))
+    assert summary["final"]["accuracy_test"] == acc_test[-1]
