@@ -126,7 +126,9 @@ def build(config: Config) -> DiscreteSetup:
     """The discrete experiment described by ``config``."""
     network = network_from_config(config)
     coords = config.coordinates
-    convention = Convention.build(network, coords.placement, coords.layout, coords.weights)
+    convention = Convention.build(
+        network, coords.placement, coords.layout, coords.weights, coords.seed
+    )
     data, factors = data_from_config(config, network, convention)
     tr = config.training
     dictionary = ScalingDictionary(network, convention, tr.lr, tr.gamma, tr.metric)
