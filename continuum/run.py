@@ -58,6 +58,9 @@ class Recorder:
     def __init__(self, setup: DiscreteSetup, model: ContinuumModel | None):
         self.setup = setup
         self.model = model
+        # collective (the continuum's outputs are gathered over the ranks): here, on every
+        # rank, not in declare(), which rank 0 alone calls
+        self.continuum_figures = list(continuum_held_out(model)) if model is not None else []
 
     def declare(self, out: FieldsFile) -> None:
         """Create every dataset; ``[output] fields`` selects the per-step field arrays
@@ -113,7 +116,7 @@ class Recorder:
             out.series("/comparison/l2_error_b", ())
             for name, tail in self.model.series().items():
                 out.series(name, tail)
-            for name in continuum_held_out(self.model):
+            for name in self.continuum_figures:
                 out.series(f"/diagnostics/continuum_{name}", ())
             for name, data in self.model.static().items():
                 out.static(name, data)

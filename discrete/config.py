@@ -38,7 +38,7 @@ ACTIVATIONS = ("linear", "quadratic", "tanh", "softplus", "relu")
 OUTPUTS = ("identity", "activation")
 CONNECTIVITIES = ("dense", "banded")
 ENDS = ("periodic", "open")
-PLACEMENTS = ("cell", "vertex", "periodic")
+PLACEMENTS = ("cell", "vertex", "periodic", "random")
 LAYOUTS = ("line", "grid", "index")
 LOSSES = ("mse", "cross-entropy")
 WEIGHT_MAPS = ("product", "unit-cell", "linear")
@@ -140,11 +140,13 @@ class NetworkConfig:
 
 @dataclass(frozen=True)
 class CoordinatesConfig:
-    """``[coordinates]``: neuron placement, one ``layout`` per neuron layer, weight map."""
+    """``[coordinates]``: neuron placement, one ``layout`` per neuron layer, weight map;
+    ``seed`` draws the labels of ``placement = "random"``."""
 
     placement: str
     layout: tuple[str, ...]
     weights: str
+    seed: int
 
 
 @dataclass(frozen=True)
@@ -613,7 +615,12 @@ def _parse_coordinates(section: _Section, network: NetworkConfig) -> Coordinates
             f"{_show(weights)} requires every layer to be banded, "
             f'but [network] connectivity is "dense" for weight layer {index}',
         )
-    return CoordinatesConfig(placement=placement, layout=layout, weights=weights)
+    if placement == "random" and "grid" in layout:
+        raise section.error(
+            "placement", f'"random" places neurons on line layers, but layout = {_show(layout)}'
+        )
+    seed = section.integer("seed", 0, sign="non-negative")
+    return CoordinatesConfig(placement=placement, layout=layout, weights=weights, seed=seed)
 
 
 def _coordinate_names(layout: str, prefix: str) -> tuple[str, ...]:

@@ -143,7 +143,7 @@ def build(config: Config) -> DiscreteSetup:
     network = network_from_config(config)
     coords = config.coordinates
     layouts = neuron_layouts(network, coords.layout)
-    convention = Convention.build(network, coords.placement, layouts, coords.weights)
+    convention = Convention.build(network, coords.placement, layouts, coords.weights, coords.seed)
     data, factors = data_from_config(config, network, convention)
     tr = config.training
     dictionary = ScalingDictionary(network, convention, tr.lr, tr.gamma, tr.metric)

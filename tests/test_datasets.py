@@ -156,3 +156,18 @@ def test_accuracies_and_test_cost_are_written_and_recomputable(tmp_path):
     Zt = setup.network.forward(theta, setup.data.X).output
     assert acc_train[-1] == np.mean(Zt.argmax(axis=1) == setup.data.Y.argmax(axis=1))
     assert summary["final"]["accuracy_test"] == acc_test[-1]
+
+
+def test_digits_sgd_example_classifies_held_out_digits(tmp_path):
+    """examples/digits-sgd.toml end to end: the network (N = 32) and its continuum classify
+    the 300 held-out digits (measured 0.913 and 0.897 test accuracy at t = 10)."""
+    from pathlib import Path
+
+    from discrete.config import load_config
+
+    root = Path(__file__).resolve().parent.parent
+    config = load_config(root / "examples" / "digits-sgd.toml")
+    final = run_experiment(config, tmp_path / "run", quiet=True)["final"]
+    assert final["accuracy_test"] > 0.85 and final["continuum_accuracy_test"] > 0.85, final
+    assert abs(final["cost"] - final["cost_continuum"]) < 0.05 * final["cost"], final
+    assert parse_config((root / "examples" / "digits.toml").read_text()).data.name == "digits"

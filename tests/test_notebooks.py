@@ -56,7 +56,7 @@ def execute(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return client.execute()
 
 
-def test_the_seven_notebooks_are_there():
+def test_the_notebooks_are_there():
     expected = {
         "01-goldstein-chain",
         "02-perceptron-limit",
@@ -65,6 +65,7 @@ def test_the_seven_notebooks_are_there():
         "05-bulk-boundary",
         "06-reading-output",
         "07-depth-as-a-coordinate",
+        "08-digits-field-theory",
     }
     assert expected <= {p.stem for p in NOTEBOOKS}
 
