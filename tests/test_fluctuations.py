@@ -1,5 +1,6 @@
 """SGD fluctuations of a linear layer: the exact moment recursion against Monte Carlo (SPEC 1.8)."""
 
+import json
 import tempfile
 from pathlib import Path
 
@@ -206,6 +207,10 @@ def test_run_writes_the_variance_field(tmp_path):
     assert var_w.shape == (6, 16, 16) and var_b.shape == (6, 16)
     np.testing.assert_allclose(times, 0.08 * 8 * np.arange(6), rtol=0, atol=1e-12)
     assert np.all(var_w[0] == 0.0)
+    fluctuations = json.loads((tmp_path / "summary.json").read_text())["fluctuations"]
+    assert fluctuations["total_variance_w"] == pytest.approx(
+        float(np.mean(var_w[-1])), rel=1e-12
+    )  # the lattice integral of the last row over the unit square (cell measures 1/16²)
     ref_w, ref_b = discrete_variance(build(config))
     assert np.abs(var_w[-1] - ref_w).max() <= 3e-3 * ref_w.max()
     assert np.abs(var_b[-1] - ref_b).max() <= 3e-3 * ref_b.max()
