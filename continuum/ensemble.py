@@ -145,6 +145,11 @@ def check_ensemble(config: Config, seeds: int, over: str) -> None:
         raise ValueError(
             "an ensemble over init needs [init] kind = 'random' (a smooth mean plus noise)"
         )
+    if over == "init" and config.continuum.fluctuations != "none":
+        raise ValueError(
+            "[continuum] fluctuations describes the law over SGD schedules: use --over "
+            "schedule, or drop the key for an ensemble over init"
+        )
     if over == "schedule" and config.training.rule != "sgd":
         raise ValueError(
             f"an ensemble over schedule needs [training] rule = 'sgd', got {config.training.rule!r}"

@@ -165,6 +165,20 @@ class MomentsModel:
             "/continuum/fluctuations/propagator_second": self.law.second,
         }
 
+    def summary(self) -> dict:
+        """The equilibrium in numbers (for the run's printout and ``summary.json``)."""
+        eq = equilibrium(self.layer, self.law.h, self.law.batch)
+        dx = self.layer.setup.convention.layers[1].measure
+        dy = self.layer.setup.convention.layers[0].measure
+        var_w, _ = self.variance_fields()
+        return {
+            "relaxation_times": [float(t) for t in eq.relaxation_times],
+            "mode_temperatures": [float(t) for t in dx @ eq.temperatures],
+            "layer_temperature": eq.layer_temperature,
+            "total_variance_w": float(np.sum(dx[:, None] * dy[None, :] * var_w)),
+            "total_variance_w_equilibrium": float(np.sum(dx[:, None] * dy[None, :] * eq.w_var)),
+        }
+
     def static(self) -> dict[str, Array]:
         """The data span and the Lyapunov equilibrium (:mod:`continuum.equilibrium`)."""
         eq = equilibrium(self.layer, self.law.h, self.law.batch)

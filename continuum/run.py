@@ -304,9 +304,17 @@ def run_experiment(
         "timings_s": timings,
         "ranks": comm.size,
     }
+    fluctuations = getattr(model, "summary", None)
+    if fluctuations is not None:  # SGD fluctuations: the law now and its equilibrium (1.8)
+        summary["fluctuations"] = fluctuations()
     if comm.rank == 0:
         (outdir / "summary.json").write_text(json.dumps(summary, indent=2))
         write_xdmf(path)
     console.print(comparison_table(table, recorder.model is not None))
+    if fluctuations is not None:
+        console.print(
+            "SGD fluctuations: "
+            + ", ".join(f"{k} = {json.dumps(v)}" for k, v in summary["fluctuations"].items())
+        )
     console.print(f"  wrote {path}")
     return summary

@@ -66,6 +66,7 @@ def test_the_notebooks_are_there():
         "06-reading-output",
         "07-depth-as-a-coordinate",
         "08-digits-field-theory",
+        "09-sgd-noise",
     }
     assert expected <= {p.stem for p in NOTEBOOKS}
 
