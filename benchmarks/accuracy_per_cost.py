@@ -33,8 +33,9 @@ timed and its error measured against one reference:
 * perceptron only, ``FEM-CN P2``: the implicit row-decoupled perceptron solver
   (``integrator = "theta"``, Crank–Nicolson at the config's ``dt``), shown for its cost; its
   error includes its O(dt²) time error;
-* ``FEM p c=C`` (and ``FEM span p c=C exp``): p-refinement on a fixed mesh of ``C`` cells,
-  Lagrange degrees ``p = 1 … 8`` with Gauss–Lobatto–Legendre nodes (the row's size is ``p``);
+* ``FEM p c=C`` (and ``FEM span p c=C``, ``… exp``, ``… adapt``): p-refinement on a fixed mesh
+  of ``C`` cells, Lagrange degrees ``p = 1 … 8`` with Gauss–Lobatto–Legendre nodes (the row's
+  size is ``p``);
 * deep-tanh, ``jax`` and ``jax richardson``: the same networks and RK4 flow written in JAX
   (:mod:`jax_flow`: jitted, float64, gradient by ``jax.grad``, all steps in one
   ``fori_loop``), plain and Richardson-extrapolated; compile time excluded (printed), the
@@ -439,9 +440,10 @@ class Problem:
 
 
 def adaptive_time_error(cfg: Config, route: str, eval_conv: Convention) -> str:
-    """The adaptive route's time error on 16 cells: its distance to RK4 at ``dt/2``, beside
-    RK4's own error there (``|u_dt − u_dt/2|/15``)."""
-    degree, cells, integrator, input_layer = route_options(route, 16)
+    """An adaptive route's time error (P2 on 16 cells, or degree 8 for a p route): its distance
+    to RK4 at ``dt/2``, beside RK4's own error there (``|u_dt − u_dt/2|/15``)."""
+    size = 8 if " p c=" in route else 16
+    degree, cells, integrator, input_layer = route_options(route, size)
     fields = {
         name: ModelReference(solve_fem(c, degree, cells, i, input_layer)).fields(eval_conv)
         for name, c, i in [
@@ -451,8 +453,9 @@ def adaptive_time_error(cfg: Config, route: str, eval_conv: Convention) -> str:
         ]
     }
     return (
-        f"time error of {route} at tolerance {ADAPTIVE_TOLERANCE:g} (16 cells, against RK4 at "
-        f"dt/2): {error(fields['adaptive'], fields['rk4/2']):.2e}; RK4's own at dt/2: "
+        f"time error of {route} {size_label(route, size)} at tolerance "
+        f"{ADAPTIVE_TOLERANCE:g} (against RK4 at dt/2): "
+        f"{error(fields['adaptive'], fields['rk4/2']):.2e}; RK4's own at dt/2: "
         f"{error(fields['rk4'], fields['rk4/2']) / 15:.2e}"
     )
 
@@ -521,9 +524,8 @@ def run_problem(p: Problem, args) -> None:
             f"its own error is below |u_{REFERENCE_DEGREE - 2} - u_{REFERENCE_DEGREE}| = "
             f"{self_err:.2e} on the eval lattice"
         )
-    adaptive = [r for r in p.cells if route_integrator(r) == "adaptive"]
-    if adaptive:
-        p.notes.append(adaptive_time_error(cfg, adaptive[0], eval_conv))
+    for route in (r for r in p.cells if route_integrator(r) == "adaptive"):
+        p.notes.append(adaptive_time_error(cfg, route, eval_conv))
     p.notes.append(f"reference built in {time.perf_counter() - start:.1f} s (untimed)")
     ref_eval = ref.fields(eval_conv)
 
@@ -817,6 +819,7 @@ def problems(args) -> list[Problem]:
                 "FEM p c=4": list(DEGREES),
                 "FEM p c=8": list(DEGREES),
                 "FEM span p c=4 exp": list(DEGREES),
+                "FEM span p c=8 exp": list(DEGREES),
             },
             "exact",
             97,
@@ -833,6 +836,7 @@ def problems(args) -> list[Problem]:
                 "FEM p c=4": list(DEGREES),
                 "FEM p c=8": list(DEGREES),
                 "FEM span p c=4": list(DEGREES),
+                "FEM span p c=8 adapt": list(DEGREES),
             },
             "fem",
             97,
@@ -851,6 +855,7 @@ def problems(args) -> list[Problem]:
                 "FEM span P2 exp": [2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128],
                 "FEM span p c=2 exp": list(DEGREES),
                 "FEM span p c=4 exp": list(DEGREES),
+                "FEM span p c=8 exp": list(DEGREES),
             },
             "exact",
             29,
