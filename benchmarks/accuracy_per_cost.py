@@ -32,7 +32,14 @@ timed and its error measured against one reference:
   time error against the RK4 reference is printed;
 * perceptron only, ``FEM-CN P2``: the implicit row-decoupled perceptron solver
   (``integrator = "theta"``, Crank–Nicolson at the config's ``dt``), shown for its cost; its
-  error includes its O(dt²) time error.
+  error includes its O(dt²) time error;
+* ``FEM p c=C`` (and ``FEM span p c=C``, ``… exp``, ``… adapt``): p-refinement on a fixed mesh
+  of ``C`` cells, Lagrange degrees ``p = 1 … 8`` with Gauss–Lobatto–Legendre nodes (the row's
+  size is ``p``);
+* deep-tanh, ``jax`` and ``jax richardson``: the same networks and RK4 flow written in JAX
+  (:mod:`jax_flow`: jitted, float64, gradient by ``jax.grad``, all steps in one
+  ``fori_loop``), plain and Richardson-extrapolated; compile time excluded (printed), the
+  final coefficients checked against the numpy network's.
 
 Wall times are the best of up to ``--repeats`` runs (runs longer than 0.5 s run once), from the
 config to the final fields, with warm FFCx/JIT caches (one untimed FEM build first);
@@ -45,8 +52,13 @@ References ("infinite width"):
   matrix ``G`` of the inputs; see :func:`continuum.perceptron.exact_solution`), evaluated here
   with composite Gauss–Legendre quadrature in ``y`` (1-D or tensor 2-D). It is exact in time, so
   the RK4 time error of the routes (estimated by halving ``dt`` on the finest FEM) is printed;
-* deep-tanh: the FEM at P2 with ``--reference-cells`` cells (default 256) at the same RK4 ``dt``;
-  its own error is estimated as ``‖u_c/2 − u_c‖/(2³ − 1)`` (order 3).
+* deep-tanh: the FEM at degree 10 with ``--reference-cells`` cells (default 16) at the same
+  RK4 ``dt``; its own error is below the distance ``‖u_8 − u_10‖`` of degrees 8 and 10 on that
+  mesh, which is printed.
+
+The continuum gradient's FLOP rate at the largest deep-tanh FEM size (and at 1024 P2 cells) is
+printed beside the machine's dgemm rate measured in the same run: the gradient's dense work is
+``Σ_m 6 n_{m+1} n_m L`` (``W η``, ``Wᵀ d`` and the rank-L product ``R Sᵀ`` per layer).
 
 For each target error the table gives, per route, the first measured size that reaches it and
 its time, and in brackets the time interpolated in log-log between the bracketing sizes.
@@ -72,18 +84,29 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# One thread per route, as `synfield` runs (continuum/cli.py): numpy's BLAS and XLA's CPU
+# backend alike, so that no route gains or loses by threading on a shared machine.  Set
+# before numpy and jax load; the caller's environment wins.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault(
+    "XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+)
+
 import numpy as np
 from mpi4py import MPI  # first: it loads the MPI library that DOLFINx links against
 
 # isort: split
 import scipy.linalg
+from jax_flow import jax_flow  # benchmarks/, the script's directory
 
 from continuum.convergence import final_state, with_width
+from continuum.galerkin import GalerkinNetwork
 from continuum.limit import continuum_model
 from continuum.perceptron import PerceptronProblem, exact_solution
 from continuum.run import lattice_l2
 from continuum.spaces import FactorSpace
-from discrete.config import Config, load_config
+from discrete.config import DEGREES, Config, load_config
 from discrete.conventions import Convention
 from discrete.experiment import build
 from meshes.domains import interval
@@ -91,7 +114,10 @@ from meshes.domains import interval
 Array = np.ndarray
 ROOT = Path(__file__).resolve().parent.parent
 COMM = MPI.COMM_SELF
-TARGETS = (1e-3, 1e-4, 1e-6)
+TARGETS = (1e-3, 1e-4, 1e-6, 1e-9)
+NETWORK_ROUTES = ("discrete", "richardson", "jax", "jax richardson")
+REFERENCE_DEGREE = 10
+"""Degree of the deep-tanh reference continuum (on ``--reference-cells`` cells)."""
 ADAPTIVE_TOLERANCE = 1e-8
 """``[continuum] tolerance`` of the adaptive routes: 100× below the tightest target; the time
 error it leaves is measured and printed."""
@@ -350,15 +376,22 @@ def route_integrator(route: str) -> str:
     return "theta" if "CN" in route else "matched"
 
 
-def route_options(route: str, cells: int) -> tuple[int, int, str, str]:
-    """``solve_fem`` arguments of an FEM route: ``"FEM P2"``, ``"FEM span P1"``,
-    ``"FEM span P2 exp"``, ``"FEM span P2 adapt"``, ``"FEM-CN P2"``."""
-    return (
-        1 if "P1" in route else 2,
-        cells,
-        route_integrator(route),
-        "data-span" if "span" in route else "tensor",
-    )
+def route_options(route: str, size: int) -> tuple[int, int, str, str]:
+    """``solve_fem`` arguments ``(degree, cells, integrator, input_layer)`` of an FEM route of
+    size ``size``: ``"FEM P2"``, ``"FEM span P1"``, ``"FEM span P2 exp"``,
+    ``"FEM span P2 adapt"``, ``"FEM-CN P2"`` (size = cells), or ``"FEM p c=8"``,
+    ``"FEM span p c=4 exp"`` (fixed cells, size = degree)."""
+    if " p c=" in route:
+        degree, cells = size, int(route.split("c=")[1].split()[0])
+    else:
+        degree, cells = (1 if "P1" in route else 2), size
+    return degree, cells, route_integrator(route), "data-span" if "span" in route else "tensor"
+
+
+def size_label(route: str, size: int) -> str:
+    if route in NETWORK_ROUTES:
+        return f"N={size}"
+    return f"p={size}" if " p c=" in route else f"c={size}"
 
 
 def fem_dofs(config: Config, degree: int, cells: int, input_layer: str) -> int:
@@ -400,15 +433,17 @@ class Problem:
     cells: dict[str, list[int]]
     reference: str  # "exact" or "fem"
     eval_width: int
+    jax_widths: list[int] = field(default_factory=list)
     rows: list[Row] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     floor: str = ""
 
 
 def adaptive_time_error(cfg: Config, route: str, eval_conv: Convention) -> str:
-    """The adaptive route's time error on 16 cells: its distance to RK4 at ``dt/2``, beside
-    RK4's own error there (``|u_dt − u_dt/2|/15``)."""
-    degree, cells, integrator, input_layer = route_options(route, 16)
+    """An adaptive route's time error (P2 on 16 cells, or degree 8 for a p route): its distance
+    to RK4 at ``dt/2``, beside RK4's own error there (``|u_dt − u_dt/2|/15``)."""
+    size = 8 if " p c=" in route else 16
+    degree, cells, integrator, input_layer = route_options(route, size)
     fields = {
         name: ModelReference(solve_fem(c, degree, cells, i, input_layer)).fields(eval_conv)
         for name, c, i in [
@@ -418,8 +453,9 @@ def adaptive_time_error(cfg: Config, route: str, eval_conv: Convention) -> str:
         ]
     }
     return (
-        f"time error of {route} at tolerance {ADAPTIVE_TOLERANCE:g} (16 cells, against RK4 at "
-        f"dt/2): {error(fields['adaptive'], fields['rk4/2']):.2e}; RK4's own at dt/2: "
+        f"time error of {route} {size_label(route, size)} at tolerance "
+        f"{ADAPTIVE_TOLERANCE:g} (against RK4 at dt/2): "
+        f"{error(fields['adaptive'], fields['rk4/2']):.2e}; RK4's own at dt/2: "
         f"{error(fields['rk4'], fields['rk4/2']) / 15:.2e}"
     )
 
@@ -431,11 +467,12 @@ def library_floor(rows: list[Row], target: float, repeats: int) -> str:
     if not reached:
         return ""
     fastest = min(reached, key=lambda r: r.seconds)
-    degree = 1 if " P1" in fastest.route else 2
-    mesh_s, _ = best_time(lambda: interval(COMM, fastest.size), repeats)
-    space_s, _ = best_time(lambda: FactorSpace(interval(COMM, fastest.size), degree), repeats)
+    degree, cells, _, _ = route_options(fastest.route, fastest.size)
+    mesh_s, _ = best_time(lambda: interval(COMM, cells), repeats)
+    space_s, _ = best_time(lambda: FactorSpace(interval(COMM, cells), degree), repeats)
+    label = size_label(fastest.route, fastest.size)
     return (
-        f"set-up floor of the fastest FEM run at {target:g} ({fastest.route} c={fastest.size}, "
+        f"set-up floor of the fastest FEM run at {target:g} ({fastest.route} {label}, "
         f"{fastest.seconds * 1e3:.2f} ms): DOLFINx interval mesh {mesh_s * 1e3:.2f} ms, mesh "
         f"and P{degree} factor space {space_s * 1e3:.2f} ms"
     )
@@ -479,16 +516,16 @@ def run_problem(p: Problem, args) -> None:
         )
     else:
         c = args.reference_cells
-        ref = ModelReference(solve_fem(cfg, 2, c))
-        half = ModelReference(solve_fem(cfg, 2, c // 2))
-        self_err = error(half.fields(eval_conv), ref.fields(eval_conv)) / 7.0
+        ref = ModelReference(solve_fem(cfg, REFERENCE_DEGREE, c))
+        lower = ModelReference(solve_fem(cfg, REFERENCE_DEGREE - 2, c))
+        self_err = error(lower.fields(eval_conv), ref.fields(eval_conv))
         p.notes.append(
-            f"reference: FEM P2 with {c} cells at the same RK4 dt; own error estimate "
-            f"|u_{c // 2} - u_{c}|/7 = {self_err:.2e} on the eval lattice"
+            f"reference: FEM degree {REFERENCE_DEGREE} (GLL) with {c} cells at the same RK4 dt; "
+            f"its own error is below |u_{REFERENCE_DEGREE - 2} - u_{REFERENCE_DEGREE}| = "
+            f"{self_err:.2e} on the eval lattice"
         )
-    adaptive = [r for r in p.cells if route_integrator(r) == "adaptive"]
-    if adaptive:
-        p.notes.append(adaptive_time_error(cfg, adaptive[0], eval_conv))
+    for route in (r for r in p.cells if route_integrator(r) == "adaptive"):
+        p.notes.append(adaptive_time_error(cfg, route, eval_conv))
     p.notes.append(f"reference built in {time.perf_counter() - start:.1f} s (untimed)")
     ref_eval = ref.fields(eval_conv)
 
@@ -518,6 +555,8 @@ def run_problem(p: Problem, args) -> None:
             )
             print(f"    richardson N={N:<4} {t1 + t2:9.4f} s  error {e:.3e}", flush=True)
     trained.clear()
+    if p.jax_widths:
+        jax_routes(p, ref, args.repeats)
 
     # (c) FEM
     for route, cells_list in p.cells.items():
@@ -525,11 +564,83 @@ def run_problem(p: Problem, args) -> None:
             options = route_options(route, c)
             seconds, model = best_time(lambda o=options: solve_fem(cfg, *o), args.repeats)
             e = error(ModelReference(model).fields(eval_conv), ref_eval)
-            degree, _, _, input_layer = options
-            p.rows.append(Row(route, c, fem_dofs(cfg, degree, c, input_layer), seconds, e))
-            print(f"    {route} cells={c:<4} {seconds:9.4f} s  error {e:.3e}", flush=True)
+            degree, cells, _, input_layer = options
+            p.rows.append(Row(route, c, fem_dofs(cfg, degree, cells, input_layer), seconds, e))
+            label = size_label(route, c)
+            print(f"    {route} {label:<6} {seconds:9.4f} s  error {e:.3e}", flush=True)
     if p.name == "image-layer":
         p.floor = library_floor(p.rows, 1e-4, 50)
+    if p.name == "deep-tanh":
+        p.notes += gradient_rates(p, args.repeats)
+
+
+def jax_routes(p: Problem, ref, repeats: int) -> None:
+    """The JAX networks (compiled untimed first) and their Richardson extrapolation."""
+    cfg = p.config
+    trained: dict[int, tuple[float, Fields]] = {}
+    compile_seconds, worst = [], 0.0
+    for N in p.jax_widths:
+        setup = build(with_width(cfg, N))
+        run = jax_flow(setup)
+        start = time.perf_counter()
+        theta = run()
+        compile_seconds.append(time.perf_counter() - start)
+        seconds, theta = best_time(run, repeats)
+        if N <= 64:
+            numpy_theta = final_state(setup).theta
+            worst = max(worst, float(np.abs(theta - numpy_theta).max() / np.abs(numpy_theta).max()))
+        f = discrete_fields(setup, theta)
+        trained[N] = (seconds, f)
+        e = error(f, ref.fields(f.convention))
+        p.rows.append(Row("jax", N, _params(cfg, N), seconds, e))
+        print(f"    jax N={N:<10} {seconds:9.4f} s  error {e:.3e}", flush=True)
+    for N in p.jax_widths:
+        if 2 * N in trained:
+            (t1, f1), (t2, f2) = trained[N], trained[2 * N]
+            r = richardson(f1, f2)
+            e = error(r, ref.fields(r.convention))
+            row = Row("jax richardson", N, _params(cfg, N) + _params(cfg, 2 * N), t1 + t2, e)
+            row.note = f"N and 2N = {2 * N}"
+            p.rows.append(row)
+            print(f"    jax richardson N={N:<4} {t1 + t2:9.4f} s  error {e:.3e}", flush=True)
+    p.notes.append(
+        f"jax: compile + first run {min(compile_seconds):.1f}-{max(compile_seconds):.1f} s per "
+        f"width (untimed); final coefficients vs the numpy network (N <= 64): max relative "
+        f"difference {worst:.1e}"
+    )
+
+
+def dgemm_rate(n: int = 2048, repeats: int = 3) -> float:
+    """FLOP/s of numpy's ``A @ B`` (dgemm, ``n × n``), best of ``repeats``."""
+    a, b = np.random.default_rng(0).random((2, n, n))
+    seconds, _ = best_time(lambda: a @ b, repeats)
+    return 2.0 * n**3 / seconds
+
+
+def gradient_rates(p: Problem, repeats: int) -> list[str]:
+    """Achieved FLOP/s of the continuum gradient (dense work ``Σ_m 6 n_{m+1} n_m L``) at the
+    largest tensor-input FEM size of the run and at P2 on 1024 cells, beside dgemm."""
+    cfg = p.config
+    rows = [r for r in p.rows if r.route.startswith("FEM") and "span" not in r.route]
+    largest = max(rows, key=lambda r: r.unknowns)
+    peak = dgemm_rate()
+    lines = [f"dgemm (numpy, 2048^3, this run): {peak / 1e9:.1f} GFLOP/s"]
+    calls = 10
+    for degree, cells in (route_options(largest.route, largest.size)[:2], (2, 1024)):
+        model = solve_fem(with_dt(cfg, cfg.training.steps * cfg.training.dt), degree, cells)
+        g: GalerkinNetwork = model.galerkin
+        theta = model.state.theta
+        seconds, _ = best_time(
+            lambda g=g, theta=theta: [g.gradient(theta) for _ in range(calls)], repeats
+        )
+        flops = sum(6 * n_out * n_in * g.samples for n_out, n_in in g.shapes)
+        rate = flops * calls / seconds
+        lines.append(
+            f"continuum gradient, P{degree} {cells} cells ({sum(a * b for a, b in g.shapes)} "
+            f"weight coefficients): {seconds / calls * 1e3:.3f} ms, {rate / 1e9:.2f} GFLOP/s "
+            f"= {rate / peak:.1%} of dgemm"
+        )
+    return lines
 
 
 # ----------------------------------------------------------------------------- reporting
@@ -571,7 +682,7 @@ def report(p: Problem) -> dict:
     print(header)
     print("  " + "-" * (len(header) - 2))
     for r in p.rows:
-        size = f"N={r.size}" if r.route in ("discrete", "richardson") else f"c={r.size}"
+        size = size_label(r.route, r.size)
         print(
             f"  {r.route:<18} {size:>6} {r.unknowns:>10} {r.seconds:>10.4f} {r.error:>10.3e}"
             f"  {r.note}"
@@ -594,7 +705,7 @@ def report(p: Problem) -> dict:
             if r is None:
                 cells.append("not reached")
                 continue
-            size = f"N={r.size}" if route in ("discrete", "richardson") else f"c={r.size}"
+            size = size_label(route, r.size)
             extra = f" [{interp:.4f}]" if interp is not None else ""
             cells.append(f"{size} {r.seconds:.4f}s{extra}")
             best[(route, t)] = interp if interp is not None else r.seconds
@@ -633,8 +744,9 @@ def checks(p: Problem, best: dict) -> list[str]:
             lines.append(
                 f"{p.name}, {family}: every run against the plain discrete time at its error "
                 f"(log-log interpolated): {family}/discrete from {lo[0]:.2f} ({lo[1].route} "
-                f"c={lo[1].size}, e={lo[1].error:.1e}) to {hi[0]:.2f} ({hi[1].route} "
-                f"c={hi[1].size}, e={hi[1].error:.1e}); faster in {len(faster)} of {len(ratios)}"
+                f"{size_label(lo[1].route, lo[1].size)}, e={lo[1].error:.1e}) to {hi[0]:.2f} "
+                f"({hi[1].route} {size_label(hi[1].route, hi[1].size)}, e={hi[1].error:.1e}); "
+                f"faster in {len(faster)} of {len(ratios)}"
             )
         if p.name == "image-layer":
             t_fem = fem_best(1e-4)
@@ -656,6 +768,24 @@ def checks(p: Problem, best: dict) -> list[str]:
                         f"image-layer: {p.floor}; 10x needs the whole run under "
                         f"{min(disc) / 10 * 1e3:.2f} ms"
                     )
+        for t, factor in ((1e-6, 30.0), (1e-9, 100.0)):
+            t_fem = fem_best(t)
+            networks = {r: best[(r, t)] for r in NETWORK_ROUTES if (r, t) in best}
+            if t_fem is None:
+                continue
+            if not networks:
+                lines.append(
+                    f"{p.name}: at {t:g} {family} {t_fem:.4f} s; no network route reaches it "
+                    f"(target >= {factor:g}x faster or unreachable): MET"
+                )
+                continue
+            fastest = min(networks, key=networks.get)
+            ratio = networks[fastest] / t_fem
+            lines.append(
+                f"{p.name}: at {t:g} fastest network route ({fastest}) {networks[fastest]:.4f} s "
+                f"/ {family} {t_fem:.4f} s = {ratio:.1f}x (target >= {factor:g}x): "
+                f"{'MET' if ratio >= factor else 'MISSED'}"
+            )
         for t in TARGETS:
             t_fem, t_disc = fem_best(t), best.get(("discrete", t))
             if t_fem is None or t_disc is None:
@@ -686,6 +816,10 @@ def problems(args) -> list[Problem]:
                 "FEM span P1 exp": [4, 8, 16, 32, 64, 128, 256],
                 "FEM span P2 exp": [4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192],
                 "FEM-CN P2": [8, 16, 32, 64, 128],
+                "FEM p c=4": list(DEGREES),
+                "FEM p c=8": list(DEGREES),
+                "FEM span p c=4 exp": list(DEGREES),
+                "FEM span p c=8 exp": list(DEGREES),
             },
             "exact",
             97,
@@ -699,9 +833,14 @@ def problems(args) -> list[Problem]:
                 "FEM P2": [4, 6, 8, 12, 16, 24, 32, 48, 64, 96],
                 "FEM span P2": [4, 6, 8, 12, 16, 24, 32, 48, 64, 96],
                 "FEM span P2 adapt": [4, 6, 8, 12, 16, 24, 32, 48, 64, 96],
+                "FEM p c=4": list(DEGREES),
+                "FEM p c=8": list(DEGREES),
+                "FEM span p c=4": list(DEGREES),
+                "FEM span p c=8 adapt": list(DEGREES),
             },
             "fem",
             97,
+            [8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256],
         ),
         "image-layer": Problem(
             "image-layer",
@@ -714,6 +853,9 @@ def problems(args) -> list[Problem]:
                 "FEM span P2": [2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128],
                 "FEM span P1 exp": [4, 8, 16, 32, 64, 128, 256],
                 "FEM span P2 exp": [2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128],
+                "FEM span p c=2 exp": list(DEGREES),
+                "FEM span p c=4 exp": list(DEGREES),
+                "FEM span p c=8 exp": list(DEGREES),
             },
             "exact",
             29,
@@ -731,7 +873,7 @@ def main() -> None:
         choices=["perceptron", "deep-tanh", "image-layer"],
     )
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--reference-cells", type=int, default=256)
+    parser.add_argument("--reference-cells", type=int, default=16)
     args = parser.parse_args()
     print(
         f"accuracy per cost — {platform.node()} {platform.processor() or platform.machine()}, "

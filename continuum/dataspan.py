@@ -28,6 +28,7 @@ linear layer this is the structure ``w(t) − w(0)`` of rank ``≤ L``; the unkn
 
 from __future__ import annotations
 
+import copy
 import functools
 from collections.abc import Callable
 
@@ -113,6 +114,14 @@ class DataSpan:
                 "[continuum] input_layer = 'data-span': the input data X^l are linearly "
                 "dependent (their Gram matrix is singular); use input_layer = 'tensor'"
             ) from None
+
+    def at_points(self, x_q: Array) -> DataSpan:
+        """The same span, Gram matrix and converged ``y`` rule with the initial moments
+        ``z_0^l`` at other points ``x_q`` of the next layer (another Gauss rule on the same
+        cells: the ``y`` integrand ``w^(0)(0, x, y) X^l(y)`` is the same smooth family)."""
+        span = copy.copy(self)
+        span.initial_moments = self._initial(x_q, self.quadrature_points) @ self._weighted_basis
+        return span
 
     def load(self, values_q: Array) -> Array:
         """``∫ f X^k dy`` for ``f`` given at the quadrature points (columns)."""

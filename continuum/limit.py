@@ -173,10 +173,14 @@ class GalerkinModel:
             else functools.partial(GalerkinNetwork, loss=setup.cost.loss)
         )
 
+        data_span: list[DataSpan] = []  # built once, moved to each rule's points
+
         def build(quadrature_degree: int):
             spaces = with_quadrature(mesh_spaces, quadrature_degree)
             if span:
-                spaces.insert(0, self._data_span(inputs, spaces[0]))
+                if not data_span:
+                    data_span.append(self._data_span(inputs, spaces[0]))
+                spaces.insert(0, data_span[0].at_points(spaces[0].quadrature_points))
             return fields(setup.network, spaces, inputs, targets, setup.data.samples, comm)
 
         self.galerkin = converged_quadrature(
