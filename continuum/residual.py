@@ -345,8 +345,8 @@ class ResidualModel(GalerkinModel):
     Output series: the coefficients of ``/continuum/layer0`` (input layer), ``/continuum/blocks``
     (``(n_τ, n_x, n_x)`` and ``(n_τ, n_x)``) and ``/continuum/layer{M+1}`` (readout), their
     velocities under second-order rules, and ``/continuum/stream/s``: the stream ``s(t, τ, x)``
-    of every sample at the τ-cell ends and the lattice's stream coordinates
-    (``(L, depth_cells + 1, N)``).
+    of every sample on the grid of the τ-cell ends and the stream space's nodes
+    (``(L, depth_cells + 1, n_x)``), written for ParaView by :mod:`continuum.stream_output`.
     """
 
     def __init__(self, setup: DiscreteSetup, comm: MPI.Comm):
@@ -412,13 +412,16 @@ class ResidualModel(GalerkinModel):
         return self.galerkin.lattice_values(self.state.theta, evaluators, tau)
 
     @functools.cached_property
-    def _stream_evaluation(self):
-        return self.spaces[1].evaluation_matrix(self.setup.convention.layers[1].points)
+    def _stream_order(self) -> Array:
+        """The stream space's DOFs sorted by coordinate: Lagrange coefficients are the values
+        of ``s`` on the uniform grid of the nodes (step ``1/(degree · cells)``)."""
+        return np.argsort(self.spaces[1].dof_coordinates[:, 0], kind="stable")
 
     def stream(self) -> Array:
-        """``s(t, τ_n, x_i)`` of every sample at the τ-cell ends: ``(L, depth_cells + 1, N)``."""
+        """``s(t, τ_n, x_a)`` of every sample on the grid of the τ-cell ends and the stream
+        space's nodes: ``(L, depth_cells + 1, n_x)``."""
         s = self.galerkin.forward(self.state.theta, slice(None)).s
-        return np.einsum("ia,nal->lni", self._stream_evaluation.toarray(), s)
+        return np.transpose(s[:, self._stream_order, :], (2, 0, 1))
 
     def _series_names(self, part: int) -> tuple[str, str, str, str]:
         p = self._names[part]
@@ -431,7 +434,7 @@ class ResidualModel(GalerkinModel):
             out[w], out[b] = w_shape, b_shape
             if self.state.velocity is not None:
                 out[vw], out[vb] = w_shape, b_shape
-        n = self.setup.convention.layers[1].size
+        n = self.spaces[1].size
         out["/continuum/stream/s"] = (self.setup.data.samples, self.galerkin.cells + 1, n)
         return out
 
@@ -453,7 +456,7 @@ class ResidualModel(GalerkinModel):
             out.update(s.static(f"/continuum/space{m}"))
         out.update(self.depth_space.static("/continuum/depth_space"))
         out["/continuum/stream/tau"] = np.arange(self.galerkin.cells + 1) * self.galerkin.h
-        out["/continuum/stream/x"] = self.setup.convention.layers[1].points[:, 0]
+        out["/continuum/stream/x"] = self.spaces[1].dof_coordinates[self._stream_order, 0]
         return out
 
     def read_state(self, h5, index: int) -> dict[str, Array]:

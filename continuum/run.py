@@ -21,6 +21,7 @@ from discrete.training import State, integrate
 
 from .output import FieldsFile
 from .progress import Console
+from .stream_output import write_stream_xdmf
 from .theory import FieldTheory
 from .xdmf import write_xdmf
 
@@ -267,6 +268,7 @@ def run_experiment(
     if comm.rank == 0:
         (outdir / "summary.json").write_text(json.dumps(summary, indent=2))
         write_xdmf(path)
+        write_stream_xdmf(path)
     console.print(comparison_table(table, recorder.model is not None))
     console.print(f"  wrote {path}")
     return summary

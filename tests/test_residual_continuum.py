@@ -159,12 +159,24 @@ def test_residual_run_writes_blocks_and_the_stream_and_resumes_exactly(tmp_path)
             np.testing.assert_allclose(a[f"/discrete/block{k}/w"][0], expected, atol=1e-14)
         # the stream starts at s(0) = ∫ w^in X dy + b^in and its last τ is the readout's input
         s = a["/continuum/stream/s"][0]
-        assert s.shape == (3, 5, 8)
-        fields = model.galerkin
-        s0 = fields.forward(model.state.theta, slice(None)).s
-        E = model.spaces[1].evaluation_matrix(setup.convention.layers[1].points).toarray()
+        assert s.shape == (3, 5, 9)
+        s0 = model.galerkin.forward(model.state.theta, slice(None)).s
+        grid = np.column_stack([a["/continuum/stream/x"][()]])
+        E = model.spaces[1].evaluation_matrix(grid).toarray()
         np.testing.assert_allclose(s, np.einsum("ia,nal->lni", E, s0), atol=1e-13)
         np.testing.assert_allclose(a["/continuum/stream/tau"][()], np.linspace(0, 1, 5))
+        np.testing.assert_allclose(a["/continuum/stream/x"][()], np.linspace(0, 1, 9))
+    # stream.xdmf: the same values as P1 functions on the DOLFINx mesh of the rectangle
+    with h5py.File(full / "stream.h5") as x:
+        steps = sorted(x["/Function/s_sample2"], key=float)
+        assert len(steps) == 5
+        values = x["/Function/s_sample2"][steps[0]][()].ravel()
+        geometry = x["/Mesh/mesh/geometry"][()]
+    expected = s[2][
+        np.rint(geometry[:, 0] * 4).astype(int), np.rint(geometry[:, 1] * 8).astype(int)
+    ]
+    np.testing.assert_allclose(values, expected, atol=1e-14)
+    assert len(geometry) == 45 and (full / "stream.xdmf").exists()
 
 
 def damped(n: int, blocks: int, depth_cells: int):
