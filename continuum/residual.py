@@ -70,6 +70,19 @@ class StreamSolution:
     residual: Array
 
 
+@dataclass
+class StreamMotion:
+    """The stream ``s`` and its time derivative ``ṡ`` at the τ-cell ends (``cells + 1``
+    arrays ``(n_x, L)``), the RK4 stage states ``u_i`` and their derivatives ``u̇_i`` (four per
+    cell, in order), and the derivative ``Ż`` of the readout's output coefficients."""
+
+    s: list[Array]
+    sdot: list[Array]
+    stages: list[Array]
+    stage_rates: list[Array]
+    zdot: Array | None
+
+
 class DepthFields:
     """Coefficients of a residual network's depth continuum and its cost (module docstring)."""
 
@@ -256,17 +269,25 @@ class DepthFields:
         """Time derivatives of the stream's coefficients at the τ-cell ends along θ(t) with
         velocity θ̇ (the forward-mode derivative of the RK4 map, all samples), followed by
         that of the readout's output coefficients ``Ż``."""
+        motion = self.stream_motion(theta, theta_dot, slice(None))
+        return [*motion.sdot, motion.zdot]
+
+    def stream_motion(self, theta: Array, theta_dot: Array, cols: Array | slice) -> StreamMotion:
+        """The stream and its time derivative along θ(t): at the τ-cell ends and at every RK4
+        stage, by the forward-mode derivative of the RK4 map, for the samples ``cols``."""
         h, act = self.h, self.network.activation
         basis = self.stage_basis
         Wst = np.einsum("jk,kab->jab", basis, self.W(theta, 1))
         Wdot = np.einsum("jk,kab->jab", basis, self.W(theta_dot, 1))
-        bdot = basis @ self.b(theta_dot, 1)
-        s = self.W(theta, 0) @ self.eta0 + self.b(theta, 0)[:, None]
-        sd = self.W(theta_dot, 0) @ self.eta0 + self.b(theta_dot, 0)[:, None]
-        out = [sd]
-        bst = basis @ self.b(theta, 1)
+        bst, bdot = basis @ self.b(theta, 1), basis @ self.b(theta_dot, 1)
+        eta0 = self.eta0[:, cols]
+        s = self.W(theta, 0) @ eta0 + self.b(theta, 0)[:, None]
+        sd = self.W(theta_dot, 0) @ eta0 + self.b(theta_dot, 0)[:, None]
+        motion = StreamMotion([s], [sd], [], [], None)
 
         def slope(j: int, u: Array, ud: Array) -> tuple[Array, Array]:
+            motion.stages.append(u)
+            motion.stage_rates.append(ud)
             uq = self.stream.at_quadrature(u)
             eta = self.stream.load(act.sigma(uq))
             eta_dot = self.stream.load(act.dsigma(uq) * self.stream.at_quadrature(ud))
@@ -281,11 +302,12 @@ class DepthFields:
             k4, q4 = slope(j + 2, s + h * k3, sd + h * q3)
             s = s + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
             sd = sd + h / 6 * (q1 + 2 * q2 + 2 * q3 + q4)
-            out.append(sd)
+            motion.s.append(s)
+            motion.sdot.append(sd)
         M = self.stream.mass
-        out.append(self.W(theta_dot, 2) @ (M @ s) + self.W(theta, 2) @ (M @ sd))
-        out[-1] += self.b(theta_dot, 2)[:, None]
-        return out
+        motion.zdot = self.W(theta_dot, 2) @ (M @ s) + self.W(theta, 2) @ (M @ sd)
+        motion.zdot += self.b(theta_dot, 2)[:, None]
+        return motion
 
     def riesz(self, grad: Array) -> Array:
         """The L2 representatives: ``M_x⁻¹ G M_in⁻¹``, ``(M_τ ⊗ M_x ⊗ M_x)⁻¹ G`` and

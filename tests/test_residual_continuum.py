@@ -1,12 +1,14 @@
 """The depth continuum of residual networks (SPEC 1.7): exact gradient, orders in M, N and
 depth_cells (docs/convergence.md, "Residual networks")."""
 
+import dataclasses
+
 import h5py
 import numpy as np
 import pytest
 from mpi4py import MPI
 
-from continuum.depth_energy import depth_energy_balance
+from continuum.depth_mechanics import depth_bulk_boundary, depth_energy_balance, layer_pairs
 from continuum.limit import continuum_model
 from continuum.run import run_experiment
 from discrete.config import parse_config
@@ -225,3 +227,21 @@ def test_block_energies_and_fluxes_converge_to_the_depth_continuum():
         flux.append(np.max(np.abs(discrete.flux - cont.flux)) / np.max(np.abs(cont.flux)))
     assert abs(-observed_order(blocks, energy) - 1.0) < 0.15, energy
     assert 0.85 < -observed_order(blocks, flux) < 1.35, flux
+
+
+def test_depth_continuum_bulk_boundary_identity_on_a_trajectory():
+    """``L = (1/2η) ∫ φ̇² − C_l`` of the depth continuum equals ``L_bulk + L_boundary`` with the
+    block biases traded for the stream's stage slopes (the continuum of Δs/Δτ), for every
+    sample, on a damped trajectory at t = 0.16, for degree 2 and degree 1 in τ."""
+    for degree in (2, 1):
+        setup = damped(8, 4, 5)
+        cfg = setup.config
+        cfg = dataclasses.replace(cfg, continuum=dataclasses.replace(cfg.continuum, degree=degree))
+        model = continuum_model(build(cfg), MPI.COMM_SELF)
+        model.advance_to(0.16)
+        g, state, rates = model.galerkin, model.state, list(model.rates)
+        kinetic = 0.5 * layer_pairs(g, state.velocity, state.velocity, rates).sum()
+        for sample in range(3):
+            parts = depth_bulk_boundary(g, state.theta, state.velocity, rates, sample)
+            L = kinetic - g.value(state.theta, np.array([sample]))
+            assert abs(L - parts.bulk - parts.boundary) < 1e-12 * abs(parts.bulk)
