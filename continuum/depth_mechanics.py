@@ -130,8 +130,8 @@ def depth_bulk_boundary(
         u2, u3, u4 = motion.stage_rates[4 * n + 1 : 4 * n + 4]
         q1, q2, q3 = 2 * (u2 - sd0) / h, 2 * (u3 - sd0) / h, (u4 - sd0) / h
         slopes += [q1, q2, q3, 6 * (sd1 - sd0) / h - q1 - 2 * q2 - 2 * q3]
-    W, Wdot = fields.W(theta, 1), fields.W(theta_dot, 1)
-    basis = fields.stage_basis
+    Wdot = fields.W(theta_dot, 1)
+    W_stage, Wdot_stage = fields.at_stages(fields.W(theta, 1)), fields.at_stages(Wdot)
     D, A = [], []
     for j in _tau_nodes(fields):
         i = 4 * (j // 2) + (j % 2) if j < 2 * fields.cells else 4 * fields.cells - 1
@@ -139,9 +139,8 @@ def depth_bulk_boundary(
         uq = x.at_quadrature(u)
         eta = x.load(act.sigma(uq))
         eta_dot = x.load(act.dsigma(uq) * x.at_quadrature(ud))
-        W_j, Wdot_j = np.tensordot(basis[j], W, 1), np.tensordot(basis[j], Wdot, 1)
         D.append(slopes[i][:, 0])
-        A.append((Wdot_j @ eta + W_j @ eta_dot)[:, 0])
+        A.append((Wdot_stage[j] @ eta + W_stage[j] @ eta_dot)[:, 0])
     D, A = np.array(D), np.array(A)
     Mt, Mx = fields.depth.mass, x.mass
     eta_b = rates[1][1]

@@ -104,7 +104,8 @@ class DepthFields:
         self.cells = cells
         # RK4 stages at τ = j h/2 (j = 0 … 2 cells): the fields there from the τ basis
         stage_tau = np.arange(2 * cells + 1) * (0.5 * self.h)
-        self.stage_basis = np.asarray(depth_space.evaluation_matrix(stage_tau[:, None]).todense())
+        self._stage_matrix = depth_space.evaluation_matrix(stage_tau[:, None]).tocsr()
+        self.stage_basis = self._stage_matrix.toarray()
         all_samples = np.arange(samples)
         self.eta0 = self.inputs.load(inputs(self.inputs.quadrature_points, all_samples))
         self.Y_q = targets(self.outputs.quadrature_points, all_samples)
@@ -174,6 +175,15 @@ class DepthFields:
 
     # ----------------------------------------------------------------- forward and adjoint
 
+    def at_stages(self, a: Array) -> Array:
+        """Block coefficients ``(n_τ, …)`` evaluated at the RK4 stage points ``(2 cells + 1, …)``
+        (a sparse product: for degree 2 a permutation, for degree 1 the cells' averages)."""
+        return (self._stage_matrix @ a.reshape(a.shape[0], -1)).reshape(-1, *a.shape[1:])
+
+    def from_stages(self, g: Array) -> Array:
+        """The transpose of :meth:`at_stages`: stage gradients to the τ coefficients."""
+        return (self._stage_matrix.T @ g.reshape(g.shape[0], -1)).reshape(-1, *g.shape[1:])
+
     def _slope(self, W: Array, b: Array, u: Array) -> tuple[Array, Array, Array]:
         """``f(u) = W η(u) + b``, with the moments ``η(u)`` and ``σ'(T u)``."""
         uq = self.stream.at_quadrature(u)
@@ -183,8 +193,7 @@ class DepthFields:
     def forward(self, theta: Array, cols: Array | slice) -> StreamSolution:
         """RK4 in τ, one step per cell, for the samples ``cols``."""
         net, h = self.network, self.h
-        Wst = np.einsum("jk,kab->jab", self.stage_basis, self.W(theta, 1))
-        bst = self.stage_basis @ self.b(theta, 1)
+        Wst, bst = self.at_stages(self.W(theta, 1)), self.at_stages(self.b(theta, 1))
         s = self.W(theta, 0) @ self.eta0[:, cols] + self.b(theta, 0)[:, None]
         path, etas, slopes = [s], [], []
         for n in range(self.cells):
@@ -238,7 +247,7 @@ class DepthFields:
         self.W(grad, 2)[...] = d_out @ sol.eta_out.T
         lam = self.stream.mass @ (self.W(theta, 2).T @ d_out)
         lams = [lam]
-        Wst = np.einsum("jk,kab->jab", self.stage_basis, self.W(theta, 1))
+        Wst = self.at_stages(self.W(theta, 1))
         gW = np.zeros_like(Wst)
         gb = np.zeros(Wst.shape[:2])
 
@@ -257,11 +266,11 @@ class DepthFields:
             a1 = pull(i0, j0, h / 6 * lam + 0.5 * h * a2)
             lam = lam + a1 + a2 + a3 + a4
             lams.insert(0, lam)
-        self.W(grad, 1)[...] = np.einsum("jk,jab->kab", self.stage_basis, gW)
+        self.W(grad, 1)[...] = self.from_stages(gW)
         self.W(grad, 0)[...] = lam @ self.eta0[:, cols].T
         if net.bias:
             self.b(grad, 2)[...] = d_out.sum(axis=1)
-            self.b(grad, 1)[...] = self.stage_basis.T @ gb
+            self.b(grad, 1)[...] = self.from_stages(gb)
             self.b(grad, 0)[...] = lam.sum(axis=1)
         return cost, grad, [*lams, d_out]
 
@@ -276,10 +285,8 @@ class DepthFields:
         """The stream and its time derivative along θ(t): at the τ-cell ends and at every RK4
         stage, by the forward-mode derivative of the RK4 map, for the samples ``cols``."""
         h, act = self.h, self.network.activation
-        basis = self.stage_basis
-        Wst = np.einsum("jk,kab->jab", basis, self.W(theta, 1))
-        Wdot = np.einsum("jk,kab->jab", basis, self.W(theta_dot, 1))
-        bst, bdot = basis @ self.b(theta, 1), basis @ self.b(theta_dot, 1)
+        Wst, Wdot = self.at_stages(self.W(theta, 1)), self.at_stages(self.W(theta_dot, 1))
+        bst, bdot = self.at_stages(self.b(theta, 1)), self.at_stages(self.b(theta_dot, 1))
         eta0 = self.eta0[:, cols]
         s = self.W(theta, 0) @ eta0 + self.b(theta, 0)[:, None]
         sd = self.W(theta_dot, 0) @ eta0 + self.b(theta_dot, 0)[:, None]
