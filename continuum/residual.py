@@ -70,6 +70,19 @@ class StreamSolution:
     residual: Array
 
 
+@dataclass
+class StreamMotion:
+    """The stream ``s`` and its time derivative ``ṡ`` at the τ-cell ends (``cells + 1``
+    arrays ``(n_x, L)``), the RK4 stage states ``u_i`` and their derivatives ``u̇_i`` (four per
+    cell, in order), and the derivative ``Ż`` of the readout's output coefficients."""
+
+    s: list[Array]
+    sdot: list[Array]
+    stages: list[Array]
+    stage_rates: list[Array]
+    zdot: Array | None
+
+
 class DepthFields:
     """Coefficients of a residual network's depth continuum and its cost (module docstring)."""
 
@@ -91,7 +104,8 @@ class DepthFields:
         self.cells = cells
         # RK4 stages at τ = j h/2 (j = 0 … 2 cells): the fields there from the τ basis
         stage_tau = np.arange(2 * cells + 1) * (0.5 * self.h)
-        self.stage_basis = np.asarray(depth_space.evaluation_matrix(stage_tau[:, None]).todense())
+        self._stage_matrix = depth_space.evaluation_matrix(stage_tau[:, None]).tocsr()
+        self.stage_basis = self._stage_matrix.toarray()
         all_samples = np.arange(samples)
         self.eta0 = self.inputs.load(inputs(self.inputs.quadrature_points, all_samples))
         self.Y_q = targets(self.outputs.quadrature_points, all_samples)
@@ -161,6 +175,15 @@ class DepthFields:
 
     # ----------------------------------------------------------------- forward and adjoint
 
+    def at_stages(self, a: Array) -> Array:
+        """Block coefficients ``(n_τ, …)`` evaluated at the RK4 stage points ``(2 cells + 1, …)``
+        (a sparse product: for degree 2 a permutation, for degree 1 the cells' averages)."""
+        return (self._stage_matrix @ a.reshape(a.shape[0], -1)).reshape(-1, *a.shape[1:])
+
+    def from_stages(self, g: Array) -> Array:
+        """The transpose of :meth:`at_stages`: stage gradients to the τ coefficients."""
+        return (self._stage_matrix.T @ g.reshape(g.shape[0], -1)).reshape(-1, *g.shape[1:])
+
     def _slope(self, W: Array, b: Array, u: Array) -> tuple[Array, Array, Array]:
         """``f(u) = W η(u) + b``, with the moments ``η(u)`` and ``σ'(T u)``."""
         uq = self.stream.at_quadrature(u)
@@ -170,8 +193,7 @@ class DepthFields:
     def forward(self, theta: Array, cols: Array | slice) -> StreamSolution:
         """RK4 in τ, one step per cell, for the samples ``cols``."""
         net, h = self.network, self.h
-        Wst = np.einsum("jk,kab->jab", self.stage_basis, self.W(theta, 1))
-        bst = self.stage_basis @ self.b(theta, 1)
+        Wst, bst = self.at_stages(self.W(theta, 1)), self.at_stages(self.b(theta, 1))
         s = self.W(theta, 0) @ self.eta0[:, cols] + self.b(theta, 0)[:, None]
         path, etas, slopes = [s], [], []
         for n in range(self.cells):
@@ -225,7 +247,7 @@ class DepthFields:
         self.W(grad, 2)[...] = d_out @ sol.eta_out.T
         lam = self.stream.mass @ (self.W(theta, 2).T @ d_out)
         lams = [lam]
-        Wst = np.einsum("jk,kab->jab", self.stage_basis, self.W(theta, 1))
+        Wst = self.at_stages(self.W(theta, 1))
         gW = np.zeros_like(Wst)
         gb = np.zeros(Wst.shape[:2])
 
@@ -244,11 +266,11 @@ class DepthFields:
             a1 = pull(i0, j0, h / 6 * lam + 0.5 * h * a2)
             lam = lam + a1 + a2 + a3 + a4
             lams.insert(0, lam)
-        self.W(grad, 1)[...] = np.einsum("jk,jab->kab", self.stage_basis, gW)
+        self.W(grad, 1)[...] = self.from_stages(gW)
         self.W(grad, 0)[...] = lam @ self.eta0[:, cols].T
         if net.bias:
             self.b(grad, 2)[...] = d_out.sum(axis=1)
-            self.b(grad, 1)[...] = self.stage_basis.T @ gb
+            self.b(grad, 1)[...] = self.from_stages(gb)
             self.b(grad, 0)[...] = lam.sum(axis=1)
         return cost, grad, [*lams, d_out]
 
@@ -256,17 +278,23 @@ class DepthFields:
         """Time derivatives of the stream's coefficients at the τ-cell ends along θ(t) with
         velocity θ̇ (the forward-mode derivative of the RK4 map, all samples), followed by
         that of the readout's output coefficients ``Ż``."""
+        motion = self.stream_motion(theta, theta_dot, slice(None))
+        return [*motion.sdot, motion.zdot]
+
+    def stream_motion(self, theta: Array, theta_dot: Array, cols: Array | slice) -> StreamMotion:
+        """The stream and its time derivative along θ(t): at the τ-cell ends and at every RK4
+        stage, by the forward-mode derivative of the RK4 map, for the samples ``cols``."""
         h, act = self.h, self.network.activation
-        basis = self.stage_basis
-        Wst = np.einsum("jk,kab->jab", basis, self.W(theta, 1))
-        Wdot = np.einsum("jk,kab->jab", basis, self.W(theta_dot, 1))
-        bdot = basis @ self.b(theta_dot, 1)
-        s = self.W(theta, 0) @ self.eta0 + self.b(theta, 0)[:, None]
-        sd = self.W(theta_dot, 0) @ self.eta0 + self.b(theta_dot, 0)[:, None]
-        out = [sd]
-        bst = basis @ self.b(theta, 1)
+        Wst, Wdot = self.at_stages(self.W(theta, 1)), self.at_stages(self.W(theta_dot, 1))
+        bst, bdot = self.at_stages(self.b(theta, 1)), self.at_stages(self.b(theta_dot, 1))
+        eta0 = self.eta0[:, cols]
+        s = self.W(theta, 0) @ eta0 + self.b(theta, 0)[:, None]
+        sd = self.W(theta_dot, 0) @ eta0 + self.b(theta_dot, 0)[:, None]
+        motion = StreamMotion([s], [sd], [], [], None)
 
         def slope(j: int, u: Array, ud: Array) -> tuple[Array, Array]:
+            motion.stages.append(u)
+            motion.stage_rates.append(ud)
             uq = self.stream.at_quadrature(u)
             eta = self.stream.load(act.sigma(uq))
             eta_dot = self.stream.load(act.dsigma(uq) * self.stream.at_quadrature(ud))
@@ -281,11 +309,12 @@ class DepthFields:
             k4, q4 = slope(j + 2, s + h * k3, sd + h * q3)
             s = s + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
             sd = sd + h / 6 * (q1 + 2 * q2 + 2 * q3 + q4)
-            out.append(sd)
+            motion.s.append(s)
+            motion.sdot.append(sd)
         M = self.stream.mass
-        out.append(self.W(theta_dot, 2) @ (M @ s) + self.W(theta, 2) @ (M @ sd))
-        out[-1] += self.b(theta_dot, 2)[:, None]
-        return out
+        motion.zdot = self.W(theta_dot, 2) @ (M @ s) + self.W(theta, 2) @ (M @ sd)
+        motion.zdot += self.b(theta_dot, 2)[:, None]
+        return motion
 
     def riesz(self, grad: Array) -> Array:
         """The L2 representatives: ``M_x⁻¹ G M_in⁻¹``, ``(M_τ ⊗ M_x ⊗ M_x)⁻¹ G`` and
@@ -345,8 +374,8 @@ class ResidualModel(GalerkinModel):
     Output series: the coefficients of ``/continuum/layer0`` (input layer), ``/continuum/blocks``
     (``(n_τ, n_x, n_x)`` and ``(n_τ, n_x)``) and ``/continuum/layer{M+1}`` (readout), their
     velocities under second-order rules, and ``/continuum/stream/s``: the stream ``s(t, τ, x)``
-    of every sample at the τ-cell ends and the lattice's stream coordinates
-    (``(L, depth_cells + 1, N)``).
+    of every sample on the grid of the τ-cell ends and the stream space's nodes
+    (``(L, depth_cells + 1, n_x)``), written for ParaView by :mod:`continuum.stream_output`.
     """
 
     def __init__(self, setup: DiscreteSetup, comm: MPI.Comm):
@@ -411,13 +440,16 @@ class ResidualModel(GalerkinModel):
         return self.galerkin.lattice_values(self.state.theta, evaluators, tau)
 
     @functools.cached_property
-    def _stream_evaluation(self):
-        return self.spaces[1].evaluation_matrix(self.setup.convention.layers[1].points)
+    def _stream_order(self) -> Array:
+        """The stream space's DOFs sorted by coordinate: Lagrange coefficients are the values
+        of ``s`` on the uniform grid of the nodes (step ``1/(degree · cells)``)."""
+        return np.argsort(self.spaces[1].dof_coordinates[:, 0], kind="stable")
 
     def stream(self) -> Array:
-        """``s(t, τ_n, x_i)`` of every sample at the τ-cell ends: ``(L, depth_cells + 1, N)``."""
+        """``s(t, τ_n, x_a)`` of every sample on the grid of the τ-cell ends and the stream
+        space's nodes: ``(L, depth_cells + 1, n_x)``."""
         s = self.galerkin.forward(self.state.theta, slice(None)).s
-        return np.einsum("ia,nal->lni", self._stream_evaluation.toarray(), s)
+        return np.transpose(s[:, self._stream_order, :], (2, 0, 1))
 
     def _series_names(self, part: int) -> tuple[str, str, str, str]:
         p = self._names[part]
@@ -430,7 +462,7 @@ class ResidualModel(GalerkinModel):
             out[w], out[b] = w_shape, b_shape
             if self.state.velocity is not None:
                 out[vw], out[vb] = w_shape, b_shape
-        n = self.setup.convention.layers[1].size
+        n = self.spaces[1].size
         out["/continuum/stream/s"] = (self.setup.data.samples, self.galerkin.cells + 1, n)
         return out
 
@@ -452,7 +484,7 @@ class ResidualModel(GalerkinModel):
             out.update(s.static(f"/continuum/space{m}"))
         out.update(self.depth_space.static("/continuum/depth_space"))
         out["/continuum/stream/tau"] = np.arange(self.galerkin.cells + 1) * self.galerkin.h
-        out["/continuum/stream/x"] = self.setup.convention.layers[1].points[:, 0]
+        out["/continuum/stream/x"] = self.spaces[1].dof_coordinates[self._stream_order, 0]
         return out
 
     def read_state(self, h5, index: int) -> dict[str, Array]:

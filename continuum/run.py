@@ -22,6 +22,7 @@ from .model import ContinuumModel
 from .output import FieldsFile
 from .progress import Console
 from .registry import resolve
+from .stream_output import write_stream_xdmf
 from .theory import FieldTheory
 from .xdmf import write_xdmf
 
@@ -310,6 +311,7 @@ def run_experiment(
     if comm.rank == 0:
         (outdir / "summary.json").write_text(json.dumps(summary, indent=2))
         write_xdmf(path)
+        write_stream_xdmf(path)
     console.print(comparison_table(table, recorder.model is not None))
     if fluctuations is not None:
         console.print(

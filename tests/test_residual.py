@@ -11,6 +11,8 @@ from discrete.config import ConfigError
 from discrete.conventions import Convention
 from discrete.cost import Cost
 from discrete.data import DataSet
+from discrete.depth_mechanics import depth_bulk_boundary
+from discrete.dictionary import ScalingDictionary
 from discrete.experiment import build
 from discrete.mechanics import energy_balance
 from discrete.network import Dense, Network
@@ -166,3 +168,22 @@ def test_block_energy_balance_closes_instantaneously():
     balance = energy_balance(setup.cost, setup.theta0, theta_dot, rates, 1.5)
     assert len(balance.energy) == 7 and len(balance.flux) == 8
     assert np.max(np.abs(balance.residual())) < 1e-13 * balance.scale()
+
+
+@pytest.mark.parametrize("output", ["identity", "activation"])
+def test_bulk_boundary_identity_with_the_stream_for_biases(output):
+    """``L = ½ Σ M_θ θ̇² − ℓ`` equals ``L_bulk + L_boundary`` with every bias traded for the
+    stream (dictionary masses, one sample, random state and velocity); the bulk does not see
+    the target."""
+    net = ResidualNetwork([5, 7, 4], activation("tanh"), blocks=6, output=output)
+    conv = Convention.build(net, "cell", neuron_layouts(net, ("line",) * 3))
+    masses = 1.0 / ScalingDictionary(net, conv, lr=0.7).rates()
+    rng = np.random.default_rng(11)
+    theta, theta_dot = rng.standard_normal((2, net.params.size))
+    x, y, dx = rng.standard_normal(5), rng.standard_normal(4), conv.layers[-1].measure
+    Z = net.forward(theta, x[None, :]).output[0]
+    L = 0.5 * float(np.sum(masses * theta_dot**2)) - 0.5 * float(np.sum(dx * (Z - y) ** 2))
+    parts = depth_bulk_boundary(net, theta, theta_dot, x, y, dx, masses)
+    assert abs(L - parts.bulk - parts.boundary) < 1e-12 * abs(parts.bulk)
+    other = depth_bulk_boundary(net, theta, theta_dot, x, y + 1.0, dx, masses)
+    assert other.bulk == parts.bulk and other.boundary != parts.boundary

@@ -1,12 +1,14 @@
 """The depth continuum of residual networks (SPEC 1.7): exact gradient, orders in M, N and
 depth_cells (docs/convergence.md, "Residual networks")."""
 
+import dataclasses
+
 import h5py
 import numpy as np
 import pytest
 from mpi4py import MPI
 
-from continuum.depth_energy import depth_energy_balance
+from continuum.depth_mechanics import depth_bulk_boundary, depth_energy_balance, layer_pairs
 from continuum.limit import continuum_model
 from continuum.run import run_experiment
 from discrete.config import parse_config
@@ -159,12 +161,24 @@ def test_residual_run_writes_blocks_and_the_stream_and_resumes_exactly(tmp_path)
             np.testing.assert_allclose(a[f"/discrete/block{k}/w"][0], expected, atol=1e-14)
         # the stream starts at s(0) = ∫ w^in X dy + b^in and its last τ is the readout's input
         s = a["/continuum/stream/s"][0]
-        assert s.shape == (3, 5, 8)
-        fields = model.galerkin
-        s0 = fields.forward(model.state.theta, slice(None)).s
-        E = model.spaces[1].evaluation_matrix(setup.convention.layers[1].points).toarray()
+        assert s.shape == (3, 5, 9)
+        s0 = model.galerkin.forward(model.state.theta, slice(None)).s
+        grid = np.column_stack([a["/continuum/stream/x"][()]])
+        E = model.spaces[1].evaluation_matrix(grid).toarray()
         np.testing.assert_allclose(s, np.einsum("ia,nal->lni", E, s0), atol=1e-13)
         np.testing.assert_allclose(a["/continuum/stream/tau"][()], np.linspace(0, 1, 5))
+        np.testing.assert_allclose(a["/continuum/stream/x"][()], np.linspace(0, 1, 9))
+    # stream.xdmf: the same values as P1 functions on the DOLFINx mesh of the rectangle
+    with h5py.File(full / "stream.h5") as x:
+        steps = sorted(x["/Function/s_sample2"], key=float)
+        assert len(steps) == 5
+        values = x["/Function/s_sample2"][steps[0]][()].ravel()
+        geometry = x["/Mesh/mesh/geometry"][()]
+    expected = s[2][
+        np.rint(geometry[:, 0] * 4).astype(int), np.rint(geometry[:, 1] * 8).astype(int)
+    ]
+    np.testing.assert_allclose(values, expected, atol=1e-14)
+    assert len(geometry) == 45 and (full / "stream.xdmf").exists()
 
 
 def damped(n: int, blocks: int, depth_cells: int):
@@ -213,3 +227,80 @@ def test_block_energies_and_fluxes_converge_to_the_depth_continuum():
         flux.append(np.max(np.abs(discrete.flux - cont.flux)) / np.max(np.abs(cont.flux)))
     assert abs(-observed_order(blocks, energy) - 1.0) < 0.15, energy
     assert 0.85 < -observed_order(blocks, flux) < 1.35, flux
+
+
+def test_depth_continuum_bulk_boundary_identity_on_a_trajectory():
+    """``L = (1/2η) ∫ φ̇² − C_l`` of the depth continuum equals ``L_bulk + L_boundary`` with the
+    block biases traded for the stream's stage slopes (the continuum of Δs/Δτ), for every
+    sample, on a damped trajectory at t = 0.16, for degree 2 and degree 1 in τ."""
+    for degree in (2, 1):
+        setup = damped(8, 4, 5)
+        cfg = setup.config
+        cfg = dataclasses.replace(cfg, continuum=dataclasses.replace(cfg.continuum, degree=degree))
+        model = continuum_model(build(cfg), MPI.COMM_SELF)
+        model.advance_to(0.16)
+        g, state, rates = model.galerkin, model.state, list(model.rates)
+        kinetic = 0.5 * layer_pairs(g, state.velocity, state.velocity, rates).sum()
+        for sample in range(3):
+            parts = depth_bulk_boundary(g, state.theta, state.velocity, rates, sample)
+            L = kinetic - g.value(state.theta, np.array([sample]))
+            assert abs(L - parts.bulk - parts.boundary) < 1e-12 * abs(parts.bulk)
+
+
+def simpson_defect(balances, T: float) -> float:
+    """``max |E(T) − E(0) − ∫ (F_in − F_out − 2γE) dt|`` over the layers of a list of balances
+    at equal steps (Simpson's rule; an even number of steps)."""
+    n = len(balances) - 1
+    energy = np.array([b.energy for b in balances])
+    rhs = np.array([b.flux[:-1] - b.flux[1:] + b.friction for b in balances])
+    w = np.ones(n + 1)
+    w[1:-1:2], w[2:-1:2] = 4.0, 2.0
+    integral = (T / n) / 3.0 * (w[:, None] * rhs).sum(axis=0)
+    return float(np.max(np.abs(energy[-1] - energy[0] - integral)))
+
+
+def test_depth_energy_balance_along_trajectories_has_the_integrator_order():
+    """Along RK4 trajectories of the damped dynamics to T = 0.4 (10, 20, 40 steps): the
+    network's per-block balance and the continuum's end layers and total over τ close at
+    order 4 in the time step (measured 4.0 and 4.0)."""
+    T, steps = 0.4, [10, 20, 40]
+    net_defects, cont_defects = [], []
+    for n in steps:
+        setup = damped(8, 4, 4)
+        cfg = setup.config
+        cfg = dataclasses.replace(
+            cfg, training=dataclasses.replace(cfg.training, dt=T / n, steps=n)
+        )
+        setup = build(cfg)
+        traj = run(setup.rule, setup.theta0, n, every=1)
+        rates = setup.dictionary.rates()
+        net_defects.append(
+            simpson_defect(
+                [
+                    energy_balance(setup.cost, th, v, rates, 2.0)
+                    for th, v in zip(traj.thetas, traj.velocities, strict=True)
+                ],
+                T,
+            )
+        )
+        model = continuum_model(setup, MPI.COMM_SELF)
+        balances = []
+        for t in traj.times:
+            model.advance_to(t)
+            b = depth_energy_balance(
+                model.galerkin, model.state.theta, model.state.velocity, list(model.rates), 2.0
+            )
+            # the τ-cells summed: one layer for the blocks, exact instantaneously
+            inner = slice(1, -1)
+            balances.append(
+                dataclasses.replace(
+                    b,
+                    energy=np.array([b.energy[0], b.energy[inner].sum(), b.energy[-1]]),
+                    rate=np.array([b.rate[0], b.rate[inner].sum(), b.rate[-1]]),
+                    flux=b.flux[[0, 1, -2, -1]],
+                    friction=np.array([b.friction[0], b.friction[inner].sum(), b.friction[-1]]),
+                )
+            )
+        cont_defects.append(simpson_defect(balances, T))
+    assert -observed_order(steps, net_defects) > 3.7, net_defects
+    assert -observed_order(steps, cont_defects) > 3.7, cont_defects
