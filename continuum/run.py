@@ -7,7 +7,6 @@ ranks; rank 0 alone writes ``fields.h5`` and ``summary.json``.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Protocol
@@ -19,8 +18,10 @@ from discrete.config import Config
 from discrete.experiment import DiscreteSetup, build
 from discrete.training import State, integrate
 
-from .output import FieldsFile
+from .interrupt import Interrupts, RunInterrupted
+from .output import FieldsFile, OutputError
 from .progress import Console
+from .rundir import FolderError, FolderLock, read_summary, refuse_existing_result, write_summary
 from .theory import FieldTheory
 from .xdmf import write_xdmf
 
@@ -187,6 +188,41 @@ def restore_state(h5, setup: DiscreteSetup, index: int) -> State:
     return State(step * setup.dt, step, theta, velocity)
 
 
+def on_root(comm: MPI.Comm, func):
+    """``func()`` on rank 0, its result broadcast; an error there is raised on every rank."""
+    payload = None
+    if comm.rank == 0:
+        try:
+            payload = (func(), None)
+        except Exception as error:
+            payload = (None, error)
+    result, error = comm.bcast(payload, root=0)
+    if error is not None:
+        raise error
+    return result
+
+
+def open_for_resume(path: Path, setup: DiscreteSetup, model, ranks: int, from_last_good: bool):
+    """Rank 0: the verified file of an interrupted run, its last complete state and the
+    continuum arrays of that step.  A different number of ranks is refused: the coefficient
+    arrays of a distributed mesh are numbered by the partition, and no other run is
+    guaranteed bit-identical across rank counts."""
+    out, complete = FieldsFile.reopen(path, from_last_good)
+    stored = int(out.h5.attrs["ranks"])
+    if stored != ranks or complete == 0:
+        out.close()
+        if complete == 0:
+            raise RuntimeError(f"{path} holds no complete output step to resume from")
+        raise ValueError(
+            f"{path} was written by a run on {stored} MPI rank(s); this resume runs on "
+            f"{ranks}: resume with mpiexec -n {stored} (coefficients on a distributed mesh "
+            "are numbered by its partition)"
+        )
+    state = restore_state(out.h5, setup, complete - 1)
+    arrays = model.read_state(out.h5, complete - 1) if model is not None else None
+    return out, state, arrays
+
+
 def run_experiment(
     config: Config,
     outdir: str | Path,
@@ -194,17 +230,46 @@ def run_experiment(
     resume: bool = False,
     quiet: bool = False,
     model_factory=None,
+    overwrite: bool = False,
+    from_last_good: bool = False,
+    interrupts: Interrupts | None = None,
 ) -> dict:
     """Train, solve, compare and write ``outdir/fields.h5`` and ``outdir/summary.json``.
 
     ``model_factory(setup, comm)`` builds the continuum model; the default is
     :func:`continuum.limit.continuum_model` (``[continuum] enabled = false`` runs the
-    discrete side alone).
+    discrete side alone).  The folder is locked for the run and an existing result is kept
+    unless ``overwrite`` (:mod:`continuum.rundir`); ``resume`` continues the file there
+    (``from_last_good``: from the last intact step of a damaged file).  ``interrupts``
+    (:class:`continuum.interrupt.Interrupts`) ends the run at the next output step after a
+    signal.  A run that ends early leaves ``summary.json`` with ``status`` "interrupted" or
+    "failed" and its last complete step, and raises.
     """
     if model_factory is None:
         from .limit import continuum_model as model_factory
     console = Console(comm, quiet or config.output.quiet)
     outdir = Path(outdir)
+    lock = FolderLock(outdir)
+
+    def claim() -> None:
+        lock.acquire()
+        try:
+            if not resume:
+                refuse_existing_result(outdir, overwrite)
+        except FolderError:
+            lock.release()
+            raise
+
+    on_root(comm, claim)
+    try:
+        return _run(
+            config, outdir, comm, resume, console, model_factory, from_last_good, interrupts
+        )
+    finally:
+        lock.release()
+
+
+def _run(config, outdir, comm, resume, console, model_factory, from_last_good, interrupts):
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     setup = build(config)
@@ -216,18 +281,24 @@ def run_experiment(
     path = outdir / "fields.h5"
     state = setup.rule.initial(setup.theta0)
     out = None
-    if comm.rank == 0:
-        outdir.mkdir(parents=True, exist_ok=True)
     if resume:
-        payload = None
-        if comm.rank == 0:
-            out, complete = FieldsFile.reopen(path)
-            if complete == 0:
-                raise RuntimeError(f"{path} holds no complete output step to resume from")
-            state = restore_state(out.h5, setup, complete - 1)
-            arrays = model.read_state(out.h5, complete - 1) if model is not None else None
-            payload = (state, arrays)
-        state, arrays = comm.bcast(payload, root=0)
+        opened: list[FieldsFile] = []
+
+        def reopen() -> tuple[State, dict | None]:
+            out, state, arrays = open_for_resume(path, setup, model, comm.size, from_last_good)
+            opened.append(out)
+            return state, arrays
+
+        state, arrays = on_root(comm, reopen)
+        out = opened[0] if opened else None
+        if state.step >= setup.steps:
+            if out is not None:
+                out.close()
+            console.print(
+                f"  {outdir}: the run already finished (step {state.step}, t = {state.t:g}); "
+                "nothing to resume, summary.json left as it is"
+            )
+            return read_summary(outdir)
         if model is not None:
             model.set_state(arrays, state.step)
         console.print(f"  resuming from step {state.step} (t = {state.t:g})")
@@ -239,6 +310,13 @@ def run_experiment(
     t1 = time.perf_counter()
     figures: dict[str, float] = {}
     table: list[tuple[float, dict[str, float]]] = []
+    summary = {
+        "experiment": config.experiment.name,
+        "steps": setup.steps,
+        "dictionary": setup.dictionary.as_dict(),
+        "ranks": comm.size,
+    }
+    last = state
     try:
         with console.progress(setup.steps, "training") as bar:
             states = integrate(setup.rule, state, setup.steps, every)
@@ -249,21 +327,23 @@ def run_experiment(
                 table.append((s.t, figures))
                 if out is not None:
                     out.append(rows)
+                last = s
                 bar.update(s.step, **figures)
+                if interrupts is not None and (signum := interrupts.pending()):
+                    raise RunInterrupted(signum, s.step, str(outdir))
+    except (RunInterrupted, OutputError, FloatingPointError) as error:
+        status = "interrupted" if isinstance(error, RunInterrupted) else "failed"
+        summary.update(status=status, reason=str(error), step=last.step, t=last.t, final=figures)
+        if comm.rank == 0:
+            write_summary(outdir, summary)
+        raise
     finally:
         if out is not None:
             out.close()
     timings["run"] = time.perf_counter() - t1
-    summary = {
-        "experiment": config.experiment.name,
-        "steps": setup.steps,
-        "dictionary": setup.dictionary.as_dict(),
-        "final": figures,
-        "timings_s": timings,
-        "ranks": comm.size,
-    }
+    summary.update(status="complete", step=last.step, t=last.t, final=figures, timings_s=timings)
     if comm.rank == 0:
-        (outdir / "summary.json").write_text(json.dumps(summary, indent=2))
+        write_summary(outdir, summary)
         write_xdmf(path)
     console.print(comparison_table(table, recorder.model is not None))
     console.print(f"  wrote {path}")

@@ -30,6 +30,7 @@ import numpy as np
 
 from .allocator import retain_freed_memory
 from .cost import Cost
+from .errors import check_growth, reference_size
 
 Array = np.ndarray
 
@@ -198,18 +199,16 @@ def integrate(
 ) -> Iterator[State]:
     """Advance ``state`` to step ``steps``; yield it (a copy) at every ``every``-th step.
 
-    The starting state is yielded first when its step is a multiple of ``every``.  A
-    non-finite θ stops the run with a message naming the step.
+    The starting state is yielded first when its step is a multiple of ``every``.  A θ
+    that becomes non-finite or grows beyond ``GROWTH`` times its starting size raises
+    :class:`~discrete.errors.DivergenceError` naming the step.
     """
+    reference = reference_size(state.theta)
     if state.step % every == 0:
         yield state.copy()
     while state.step < steps:
         state = rule.step(state)
-        if not np.all(np.isfinite(state.theta)):
-            raise FloatingPointError(
-                f"training diverged at step {state.step} (t = {state.t:.6g}): parameters "
-                "became NaN or inf; reduce dt or lr"
-            )
+        check_growth("training", state.theta, reference, state.step, state.t, "reduce dt or lr")
         if state.step % every == 0 or state.step == steps:
             yield state.copy()
 

@@ -43,7 +43,7 @@ def test_explicit_blowup_names_step_and_keeps_output(tmp_path):
     )
     assert proc.returncode != 0
     message = proc.stderr.strip().splitlines()[-1]
-    assert "diverged at step" in message and "NaN or inf" in message
+    assert "diverged at step" in message and "the state became NaN or inf" in message
     step = int(message.split("diverged at step ")[1].split()[0])
     with h5py.File(tmp_path / "out" / "fields.h5", "r", libver="latest", swmr=True) as f:
         n = len(f["/discrete/times"])
