@@ -64,16 +64,15 @@ def _load(path: str) -> Config:
 
 def stored_config(outdir: Path, comm: MPI.Comm) -> Config:
     """The config a run in ``outdir`` was started with (read from its ``fields.h5``)."""
-    from .integrity import open_readonly
+    from .integrity import stored_config as read_stored
 
     text = None
+    path = outdir / "fields.h5"
     if comm.rank == 0:
-        path = outdir / "fields.h5"
         if not path.exists():
             raise FileNotFoundError(f"--resume {outdir}: no fields.h5 there to continue")
-        with open_readonly(path) as h5:
-            text = str(h5.attrs["config"])
-    return parse_config(comm.bcast(text, root=0), source=str(outdir / "fields.h5"))
+        text = read_stored(path)
+    return parse_config(comm.bcast(text, root=0), source=str(path))
 
 
 def cmd_run(args: argparse.Namespace, comm: MPI.Comm) -> int:
@@ -229,6 +228,9 @@ def guarded(func, comm: MPI.Comm = MPI.COMM_WORLD) -> int:
         print(f"synfield: error{where}: {kind}{error}", file=sys.stderr, flush=True)
         if comm.size > 1:
             comm.Abort(1)
+        if isinstance(error, OutputError):  # HDF5 may crash closing a file it failed to write
+            sys.stdout.flush()
+            os._exit(1)
         return 1
 
 

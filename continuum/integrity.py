@@ -25,6 +25,7 @@ This module needs h5py and numpy only (no DOLFINx, no MPI).
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import struct
@@ -37,10 +38,12 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+from h5py import h5f, h5p
 
 Array = np.ndarray
 
 CHECKSUMS = "/integrity/crc32"
+READ_ATTEMPTS = 4  # of a metadata block by a single-writer/multiple-reader reader
 OPEN_TIMEOUT_S = float(os.environ.get("SYNFIELD_OPEN_TIMEOUT", "60"))
 _SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
@@ -127,14 +130,37 @@ class Verdict:
 
 def open_readonly(path: str | Path) -> h5py.File:
     """Open for reading: with all of HDF5's consistency checks when the last writer closed
-    the file, as a single-writer/multiple-reader reader when it was killed (its flags are
-    still set; this open skips the truncation check, which :func:`truncation` makes)."""
+    the file; else (the file of a killed writer, whose flags are still set, or a truncated
+    one) as a single-writer/multiple-reader reader, which skips the truncation check that
+    :func:`truncation` makes and the verification of every step stands in for."""
     try:
         return h5py.File(path, "r", libver="latest")
     except OSError as error:
-        if "already open for write" not in str(error):
+        if not any(why in str(error) for why in ("already open for write", "truncated file")):
             raise
-        return h5py.File(path, "r", libver="latest", swmr=True)
+    fapl = h5p.create(h5p.FILE_ACCESS)
+    fapl.set_libver_bounds(h5f.LIBVER_LATEST, h5f.LIBVER_LATEST)
+    _limit_read_attempts(fapl)
+    flags = h5f.ACC_RDONLY | h5f.ACC_SWMR_READ
+    return h5py.File(h5f.open(os.fsencode(path), flags, fapl=fapl))
+
+
+def _limit_read_attempts(fapl: h5p.PropFAID) -> None:
+    """``H5Pset_metadata_read_attempts(fapl, READ_ATTEMPTS)`` (not wrapped by h5py): a
+    single-writer/multiple-reader reader retries a metadata block whose checksum fails 100
+    times with growing pauses, which on a damaged file is minutes per block."""
+    library = next(
+        (
+            line.split()[-1]
+            for line in open("/proc/self/maps")
+            if "/libhdf5" in line and "libhdf5_hl" not in line
+        ),
+        None,
+    )
+    if library is not None:
+        ctypes.CDLL(library).H5Pset_metadata_read_attempts(
+            ctypes.c_int64(fapl.id), ctypes.c_uint(READ_ATTEMPTS)
+        )
 
 
 def _scan(path: str, emit) -> None:
@@ -143,7 +169,7 @@ def _scan(path: str, emit) -> None:
     try:
         h5 = open_readonly(path)
     except OSError as error:
-        emit({"fatal": cut or f"HDF5 cannot open the file: {error}"})
+        emit({"fatal": _joined(f"HDF5 cannot open it: {error}", cut)})
         return
     with h5:
         times = h5["/discrete/times"] if "/discrete/times" in h5 else None
@@ -152,8 +178,12 @@ def _scan(path: str, emit) -> None:
             return
         expected = h5["/integrity"].attrs.get("crc32_static")
         if expected is not None and static_checksum(h5) != int(expected):
-            emit({"bad": 0, "reason": "the static datasets (coordinates, FE data) fail their "
-                  "checksum"})
+            emit(
+                {
+                    "bad": 0,
+                    "reason": "the static datasets (coordinates, FE data) fail their checksum",
+                }
+            )
             return
         crcs = h5[CHECKSUMS][()]
         series = checked_series(h5)
@@ -163,12 +193,21 @@ def _scan(path: str, emit) -> None:
             if short:
                 emit({"bad": k, "reason": f"its marker exists but {short[0]} has no row {k}"})
                 return
-            if row_checksum(((n, ds[k]) for n, ds in series), dtypes) != int(stored):
-                emit({"bad": k, "reason": "its rows fail their checksum"})
+            try:
+                crc = row_checksum(((n, ds[k]) for n, ds in series), dtypes)
+            except (OSError, RuntimeError) as error:
+                emit({"bad": k, "reason": _joined(f"its rows cannot be read: {error}", cut)})
+                return
+            if crc != int(stored):
+                emit({"bad": k, "reason": _joined("its rows fail their checksum", cut)})
                 return
             emit({"good": k, "t": float(times[k])})
-    if cut:
-        emit({"bad": len(crcs), "reason": cut})
+    # A file cut short whose every marked step verifies lost only the rows of a step that
+    # was being written (a failed write): those steps are intact.
+
+
+def _joined(reason: str, cut: str | None) -> str:
+    return reason if cut is None else f"{reason}; {cut}"
 
 
 def _copy(src_path: str, dst_path: str, steps: int) -> None:
@@ -203,6 +242,9 @@ def _child_main(argv: list[str]) -> None:
     try:
         if argv[0] == "scan":
             _scan(argv[1], emit)
+        elif argv[0] == "config":
+            with open_readonly(argv[1]) as h5:
+                emit({"config": str(h5.attrs["config"])})
         else:
             _copy(argv[1], argv[2], int(argv[3]))
             emit({"copied": int(argv[3])})
@@ -261,6 +303,17 @@ def salvage(src: str | Path, dst: str | Path, steps: int, timeout: float | None 
         why = next((item["fatal"] for item in findings if "fatal" in item), "")
         why = why or f"copying did not finish within {timeout:g} s"
         raise DamagedFileError(f"{src}: cannot copy its first {steps} output steps: {why}")
+
+
+def stored_config(path: str | Path, timeout: float | None = None) -> str:
+    """The config text a run stored in ``path`` (read within the time bound); a file that
+    cannot be read raises :class:`DamagedFileError` with the verification's message."""
+    timeout = OPEN_TIMEOUT_S if timeout is None else timeout
+    findings, _ = _bounded(["config", str(path)], timeout)
+    for item in findings:
+        if "config" in item:
+            return item["config"]
+    raise DamagedFileError(damage_message(path, verify(path, timeout)))
 
 
 def damage_message(path: str | Path, verdict: Verdict, resume_hint: bool = True) -> str:

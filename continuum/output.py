@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,6 +44,18 @@ TIME_SERIES = ("/discrete/times", "/continuum/times")
 
 class OutputError(RuntimeError):
     """Writing ``fields.h5`` failed (disk full, I/O error); the complete steps are kept."""
+
+
+def io_cause(error: Exception) -> str:
+    """The operating system's reason inside an HDF5 write error (``errno = 28, error message
+    = 'No space left on device'`` → ``[Errno 28] No space left on device``), else the error."""
+    found = re.search(r"errno = (\d+), error message = '([^']*)'", str(error))
+    if found:
+        return f"[Errno {found[1]}] {found[2]}"
+    return " ".join(str(error).split())
+
+
+_ABANDONED: list[object] = []  # HDF5 handles of files whose writes failed (never closed)
 
 
 def version() -> str:
@@ -78,6 +91,8 @@ class FieldsFile:
         self.h5 = handle
         self._series: list[str] = []
         self.steps = 0  # complete output steps in the file
+        self._abandoned = False  # a write failed: the handle is never closed
+        self._datasets: dict[str, h5py.Dataset] = {}
 
     @classmethod
     def create(
@@ -161,7 +176,7 @@ class FieldsFile:
             raise KeyError(f"output step lacks series {sorted(missing)}")
         data = [name for name in self._series if name not in TIME_SERIES]
         times = [name for name in self._series if name in TIME_SERIES]
-        dtypes = {name: self.h5[name].dtype for name in self._series}
+        dtypes = {name: self._dataset(name).dtype for name in self._series}
         crc = row_checksum(((name, rows[name]) for name in self._series), dtypes)
         try:
             for names in (data, times):
@@ -170,27 +185,40 @@ class FieldsFile:
                 if names is times:
                     self._append_row(CHECKSUMS, np.uint32(crc))
                 self.h5.flush()
-        except OSError as error:
+        except (OSError, RuntimeError) as error:  # h5py raises either for a failed write
+            self._abandon()
             raise OutputError(
-                f"writing output step {self.steps} to {self.path} failed ({error}); the file "
-                f"keeps its {self.steps} complete output steps: make room and continue with "
-                f"synfield run --resume {self.path.parent}"
+                f"writing output step {self.steps} to {self.path} failed ({io_cause(error)}); "
+                f"the file keeps its {self.steps} complete output steps: make room and continue "
+                f"with synfield run --resume {self.path.parent}"
             ) from None
         self.steps += 1
 
+    def _dataset(self, name: str) -> h5py.Dataset:
+        """The open dataset ``name`` (kept open: no HDF5 object is released mid-step)."""
+        if name not in self._datasets:
+            self._datasets[name] = self.h5[name]
+        return self._datasets[name]
+
     def _append_row(self, name: str, row: Array) -> None:
-        ds = self.h5[name]
+        ds = self._dataset(name)
         n = ds.shape[0]
         ds.resize(n + 1, axis=0)
         ds[n] = row
 
+    def _abandon(self) -> None:
+        """After a failed write the file is left open for good: HDF5 (2.0) retries the
+        failed metadata writes when a dataset or the file is closed and can crash the
+        process doing so (observed with a file-size limit); the complete steps are already
+        on disk.  The process should end without closing it (:func:`continuum.cli.guarded`
+        ends it with ``os._exit``)."""
+        _ABANDONED.append((self.h5, self._datasets))
+        self._abandoned = True
+
     def close(self) -> None:
-        """Close the file; after a failed write HDF5 may fail again, which changes nothing:
-        the complete steps are already on disk."""
-        try:
+        """Close the file (not after a failed write: see :meth:`_abandon`)."""
+        if not self._abandoned:
             self.h5.close()
-        except OSError:
-            pass
 
 
 def describe(path: str | Path) -> str:
