@@ -249,7 +249,7 @@ def _child_main(argv: list[str]) -> None:
             _copy(argv[1], argv[2], int(argv[3]))
             emit({"copied": int(argv[3])})
     except Exception as error:  # reported to the parent, which names the file
-        emit({"fatal": f"{type(error).__name__}: {error}"})
+        emit({"fatal": _joined(f"{type(error).__name__}: {error}", truncation(argv[1]))})
 
 
 def _bounded(args: list[str], timeout: float) -> tuple[list[dict], bool]:
