@@ -16,6 +16,7 @@ from mpi4py import MPI
 
 from discrete.config import Config
 from discrete.experiment import DiscreteSetup, build
+from discrete.stability import refuse_unstable_step
 from discrete.training import State, integrate
 
 from .interrupt import Interrupts, RunInterrupted
@@ -273,6 +274,7 @@ def _run(config, outdir, comm, resume, console, model_factory, from_last_good, i
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     setup = build(config)
+    refuse_unstable_step(setup)
     console.print(f"synfield: experiment '{config.experiment.name}'")
     console.print(str(FieldTheory(setup)))
     model = model_factory(setup, comm)

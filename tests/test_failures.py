@@ -14,7 +14,7 @@ BLOWUP = """
 [experiment]
 name = "blowup"
 [network]
-widths = [16, 16]
+widths = [16, 16, 16]
 activation = "tanh"
 [data]
 samples = 2
