@@ -225,6 +225,8 @@ def guarded(func, comm: MPI.Comm = MPI.COMM_WORLD) -> int:
         plain = ConfigError | ValueError | DivergenceError | DamagedFileError | FolderError
         kind = "" if isinstance(error, plain | OutputError) else f"{type(error).__name__}: "
         where = f" (rank {comm.rank} of {comm.size})" if comm.size > 1 else ""
+        if getattr(error, "reported_by_root", False):  # rank 0 prints it and ends the job
+            comm.Barrier()
         print(f"synfield: error{where}: {kind}{error}", file=sys.stderr, flush=True)
         if comm.size > 1:
             comm.Abort(1)

@@ -190,7 +190,9 @@ def restore_state(h5, setup: DiscreteSetup, index: int) -> State:
 
 
 def on_root(comm: MPI.Comm, func):
-    """``func()`` on rank 0, its result broadcast; an error there is raised on every rank."""
+    """``func()`` on rank 0, its result broadcast; an error there is raised on every rank
+    (marked ``reported_by_root`` off rank 0, so that :func:`continuum.cli.guarded` prints it
+    once)."""
     payload = None
     if comm.rank == 0:
         try:
@@ -199,6 +201,8 @@ def on_root(comm: MPI.Comm, func):
             payload = (None, error)
     result, error = comm.bcast(payload, root=0)
     if error is not None:
+        if comm.rank != 0:
+            error.reported_by_root = True
         raise error
     return result
 

@@ -235,3 +235,39 @@ def test_a_failed_write_keeps_every_complete_step(full, tmp_path):
     resumed = run_cli("run", "--resume", str(out), "-q")
     assert resumed.returncode == 0, resumed.stderr
     assert_same_result(out, full)
+
+
+def test_resume_across_rank_counts_under_mpi(full, tmp_path):
+    """A real two-rank file resumed on one rank, and a one-rank file resumed on two: both
+    refused with one line naming both counts, the files untouched."""
+    mpiexec = Path(sys.executable).parent / "mpiexec"
+    two = tmp_path / "two"
+    proc = subprocess.run(
+        [str(mpiexec), "-n", "2", str(SYNFIELD), "run", str(GOLDSTEIN), "-o", str(two), "-q"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    (tmp_path / "a").mkdir()
+    cut = cut_copy(two, tmp_path / "a", 10)
+    line = run_cli("run", "--resume", str(cut), "-q").stderr.strip()
+    assert line.endswith(
+        "written by a run on 2 MPI rank(s); this resume runs on 1: resume "
+        "with mpiexec -n 2 (coefficients on a distributed mesh are numbered "
+        "by its partition)"
+    )
+    (tmp_path / "b").mkdir()
+    one = cut_copy(full, tmp_path / "b", 10)
+    proc = subprocess.run(
+        [str(mpiexec), "-n", "2", str(SYNFIELD), "run", "--resume", str(one), "-q"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode != 0
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("synfield")]
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert "written by a run on 1 MPI rank(s); this resume runs on 2" in lines[0]
+    for folder in (cut, one):
+        assert verify(folder / "fields.h5").good == 10
