@@ -13,7 +13,9 @@ A reader checks the file before trusting it:
    the file's size (HDF5 skips this check for single-writer/multiple-reader opens, the only
    opens that accept the file of a killed writer);
 2. every marked step, in order, against its checksum; the first that fails is the first bad
-   step, the steps before it are the last good prefix.
+   step, the steps before it are the last good prefix.  A step that lacks a marker or a row
+   (the series only grow, and one flush writes a step's ``times`` rows and marker in no set
+   order) is the interrupted last step: it and any after it are dropped, not reported.
 
 A damaged file can make the HDF5 library retry unreadable metadata for minutes, so
 verification and salvage run in a child process with a time bound
@@ -189,10 +191,8 @@ def _scan(path: str, emit) -> None:
         series = checked_series(h5)
         dtypes = {n: ds.dtype for n, ds in series}
         for k, stored in enumerate(crcs):
-            short = [n for n, ds in series if ds.shape[0] <= k]
-            if short:
-                emit({"bad": k, "reason": f"its marker exists but {short[0]} has no row {k}"})
-                return
+            if any(ds.shape[0] <= k for _, ds in series):
+                return  # rows missing (series only grow): the interrupted last step onwards
             try:
                 crc = row_checksum(((n, ds[k]) for n, ds in series), dtypes)
             except (OSError, RuntimeError) as error:
@@ -242,6 +242,7 @@ def _child_main(argv: list[str]) -> None:
     try:
         if argv[0] == "scan":
             _scan(argv[1], emit)
+            emit({"done": True})
         elif argv[0] == "config":
             with open_readonly(argv[1]) as h5:
                 emit({"config": str(h5.attrs["config"])})
@@ -263,6 +264,7 @@ def _bounded(args: list[str], timeout: float) -> tuple[list[dict], bool]:
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
+        start_new_session=True,  # a Ctrl-C meant for the run does not end the check
     )
     try:
         out, _ = child.communicate(timeout=timeout)
@@ -292,6 +294,8 @@ def verify(path: str | Path, timeout: float | None = None) -> Verdict:
     if not finished:
         reason = f"reading it did not finish within {timeout:g} s (damaged HDF5 metadata)"
         return Verdict(good, good, reason, last_time=last_time)
+    if not any("done" in item for item in findings):  # the checking process was killed
+        raise RuntimeError(f"{path}: the verification ended without a verdict; try again")
     return Verdict(good, last_time=last_time)
 
 

@@ -274,7 +274,17 @@ def run_experiment(
         lock.release()
 
 
-def _run(config, outdir, comm, resume, console, model_factory, from_last_good, interrupts):
+def _run(
+    config: Config,
+    outdir: Path,
+    comm: MPI.Comm,
+    resume: bool,
+    console: Console,
+    model_factory,
+    from_last_good: bool,
+    interrupts: Interrupts | None,
+) -> dict:
+    """:func:`run_experiment` once the folder is claimed."""
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     setup = build(config)
@@ -322,7 +332,7 @@ def _run(config, outdir, comm, resume, console, model_factory, from_last_good, i
         "dictionary": setup.dictionary.as_dict(),
         "ranks": comm.size,
     }
-    last = state
+    last, written = state, figures  # the last complete output step and its figures
     try:
         with console.progress(setup.steps, "training") as bar:
             states = integrate(setup.rule, state, setup.steps, every)
@@ -333,13 +343,13 @@ def _run(config, outdir, comm, resume, console, model_factory, from_last_good, i
                 table.append((s.t, figures))
                 if out is not None:
                     out.append(rows)
-                last = s
+                last, written = s, figures
                 bar.update(s.step, **figures)
                 if interrupts is not None and (signum := interrupts.pending()):
                     raise RunInterrupted(signum, s.step, str(outdir))
     except (RunInterrupted, OutputError, FloatingPointError) as error:
         status = "interrupted" if isinstance(error, RunInterrupted) else "failed"
-        summary.update(status=status, reason=str(error), step=last.step, t=last.t, final=figures)
+        summary.update(status=status, reason=str(error), step=last.step, t=last.t, final=written)
         if comm.rank == 0:
             write_summary(outdir, summary)
         raise

@@ -271,3 +271,13 @@ def test_resume_across_rank_counts_under_mpi(full, tmp_path):
     assert "written by a run on 1 MPI rank(s); this resume runs on 2" in lines[0]
     for folder in (cut, one):
         assert verify(folder / "fields.h5").good == 10
+
+
+def test_a_marker_ahead_of_the_times_is_an_interrupted_step(full, tmp_path):
+    """One flush writes a step's ``times`` row and its marker in no set order: a kill can
+    leave the marker without the ``times`` row. The step is dropped, not called damage."""
+    out = cut_copy(full, tmp_path, 10)
+    with h5py.File(out / "fields.h5", "a") as f:
+        f["/discrete/times"].resize(9, axis=0)
+    verdict = verify(out / "fields.h5")
+    assert (verdict.good, verdict.damaged) == (9, False)

@@ -60,7 +60,7 @@ def uninterrupted(config, tmp_path_factory) -> Path:
     return out
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_signal_ends_the_run_cleanly_and_it_resumes(config, uninterrupted, tmp_path, signum):
     """(was: Ctrl-C printed a Python traceback; SIGTERM PETSc's "recompile with
     --with-debugging"; neither said how to resume)"""
