@@ -281,3 +281,23 @@ def test_a_marker_ahead_of_the_times_is_an_interrupted_step(full, tmp_path):
         f["/discrete/times"].resize(9, axis=0)
     verdict = verify(out / "fields.h5")
     assert (verdict.good, verdict.damaged) == (9, False)
+
+
+def test_a_file_without_checksums_is_listed_unverified_and_not_resumed(full, tmp_path):
+    """Files written before the checksums: ``inspect`` counts their steps by
+    ``/discrete/times`` and says they are not verified; ``--resume`` refuses them."""
+    out = cut_copy(full, tmp_path, 10)
+    with h5py.File(out / "fields.h5", "a") as f:
+        del f["/integrity"]
+    inspect = run_cli("inspect", str(out))
+    assert inspect.returncode == 0, inspect.stderr
+    assert "complete output steps: 10 (no checksums: not verified)" in inspect.stdout
+    line = one_line(run_cli("run", "--resume", str(out), "-q"))
+    assert "has no per-step checksums (written by an older synfield)" in line
+
+
+def one_line(proc) -> str:
+    assert proc.returncode == 1, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    return lines[0]
