@@ -15,6 +15,7 @@ import numpy as np
 from mpi4py import MPI
 
 from discrete.config import Config
+from discrete.errors import reference_size
 from discrete.experiment import DiscreteSetup, build
 from discrete.stability import refuse_unstable_step
 from discrete.training import State, integrate
@@ -335,7 +336,8 @@ def _run(
     last, written = state, figures  # the last complete output step and its figures
     try:
         with console.progress(setup.steps, "training") as bar:
-            states = integrate(setup.rule, state, setup.steps, every)
+            start = reference_size(setup.theta0)  # the same bound on a resumed run
+            states = integrate(setup.rule, state, setup.steps, every, reference=start)
             if resume:
                 next(states)  # the restored step is already in the file
             for s in states:

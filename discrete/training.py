@@ -196,14 +196,16 @@ def integrate(
     steps: int,
     every: int = 1,
     on_output: Callable[[State], None] | None = None,
+    reference: float | None = None,
 ) -> Iterator[State]:
     """Advance ``state`` to step ``steps``; yield it (a copy) at every ``every``-th step.
 
     The starting state is yielded first when its step is a multiple of ``every``.  A θ
-    that becomes non-finite or grows beyond ``GROWTH`` times its starting size raises
+    that becomes non-finite or grows beyond ``GROWTH · reference`` (default: the starting
+    size ``max(‖θ‖∞, 1)``; a resumed run passes that of its initial θ₀) raises
     :class:`~discrete.errors.DivergenceError` naming the step.
     """
-    reference = reference_size(state.theta)
+    reference = reference_size(state.theta) if reference is None else reference
     if state.step % every == 0:
         yield state.copy()
     while state.step < steps:

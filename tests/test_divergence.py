@@ -128,3 +128,18 @@ def test_the_galerkin_and_perceptron_solvers_check_their_state():
     galerkin.state.theta[0] = np.nan
     with pytest.raises(DivergenceError, match=r"step 1 \(t = 0.05\): the state became NaN"):
         galerkin.advance_to(0.05)
+
+
+def test_a_resumed_integration_keeps_the_bound_of_the_initial_state():
+    """The bound is ``GROWTH · max(‖θ₀‖∞, 1)`` of the run's initial θ₀, also when the
+    integration starts from a restored state: a state already past it stops at once."""
+    setup = build(load_config(ROOT / "examples" / "goldstein.toml"))
+    state = setup.rule.initial(setup.theta0)
+    state.theta = state.theta * (2 * GROWTH / np.max(np.abs(state.theta)))
+    states = integrate(setup.rule, state, setup.steps, reference=1.0)
+    next(states)
+    with pytest.raises(
+        DivergenceError, match=r"step 1 \(t = 0.002\): the state grew to 2e\+08"
+    ):
+        next(states)
+    assert list(integrate(setup.rule, state, 3))[-1].step == 3  # its own size: no stop
