@@ -114,7 +114,18 @@ def environment(variant: str) -> dict[str, str]:
 def synfield_run(ranks: int, config: Path, out: Path, variant: str) -> tuple[float, dict]:
     start = time.perf_counter()
     subprocess.run(
-        [str(MPIEXEC), "-n", str(ranks), str(SYNFIELD), "run", str(config), "-q", "-o", str(out)],
+        [
+            str(MPIEXEC),
+            "-n",
+            str(ranks),
+            str(SYNFIELD),
+            "run",
+            str(config),
+            "-q",
+            "--overwrite",
+            "-o",
+            str(out),
+        ],
         check=True,
         cwd=ROOT,
         stdout=subprocess.DEVNULL,

@@ -1,6 +1,7 @@
 """The ``synfield`` command line (SPEC 3.1): a thin layer over the Python API.
 
-    synfield run [CONFIG.toml] [-o OUTDIR] [--resume OUTDIR] [--quiet]
+    synfield run [CONFIG.toml] [-o OUTDIR] [--overwrite] [--quiet]
+    synfield run --resume OUTDIR [CONFIG.toml] [--from-last-good] [--quiet]
     synfield converge CONFIG.toml --widths 16 32 64 [--degrees 1 2] [--json]
     synfield converge CONFIG.toml --degrees 1 2 3 4 5 6 7 8 [--json]   (p on a fixed mesh)
     synfield inspect OUTDIR/fields.h5
@@ -33,8 +34,12 @@ from pathlib import Path
 from mpi4py import MPI
 
 from discrete.config import Config, ConfigError
+from discrete.errors import DivergenceError
 
 from . import default_config, parse_config
+from .integrity import DamagedFileError
+from .output import OutputError
+from .rundir import FolderError
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -59,28 +64,64 @@ def _load(path: str) -> Config:
     return load_config(path)
 
 
+def stored_config(outdir: Path, comm: MPI.Comm) -> Config:
+    """The config a run in ``outdir`` was started with (read from its ``fields.h5``)."""
+    from .integrity import stored_config as read_stored
+
+    text = None
+    path = outdir / "fields.h5"
+    if comm.rank == 0:
+        if not path.exists():
+            raise FileNotFoundError(f"--resume {outdir}: no fields.h5 there to continue")
+        text = read_stored(path)
+    return parse_config(comm.bcast(text, root=0), source=str(path))
+
+
 def cmd_run(args: argparse.Namespace, comm: MPI.Comm) -> int:
+    from .interrupt import Interrupts, RunInterrupted
     from .run import run_experiment
+    from .rundir import config_differences
 
     if args.resume:
-        import h5py
-
+        if args.output:
+            raise ValueError(
+                f"-o {args.output} with --resume {args.resume}: a resumed run writes into "
+                "the folder it continues; drop -o"
+            )
+        if args.overwrite:
+            raise ValueError("--overwrite with --resume: choose one")
         outdir = Path(args.resume)
-        text = None
-        if comm.rank == 0:
-            with h5py.File(outdir / "fields.h5", "r", libver="latest", swmr=True) as h5:
-                text = str(h5.attrs["config"])
-        config = parse_config(comm.bcast(text, root=0), source=str(outdir / "fields.h5"))
+        config = stored_config(outdir, comm)
+        if args.config:
+            changed = config_differences(config, load_on_root(args.config, comm))
+            if changed:
+                raise ValueError(
+                    f"{args.config} differs from the config of the run in {outdir}: "
+                    + "; ".join(changed)
+                    + " (a resumed run continues with its own config: drop CONFIG, or start "
+                    "a new run)"
+                )
     else:
+        if args.from_last_good:
+            raise ValueError("--from-last-good applies to --resume OUTDIR only")
         config = load_on_root(args.config, comm)
         outdir = Path(args.output or Path("runs") / config.experiment.name)
-    run_experiment(
-        config,
-        outdir,
-        comm,
-        resume=bool(args.resume),
-        quiet=args.quiet,
-    )
+    with Interrupts(comm) as interrupts:
+        try:
+            run_experiment(
+                config,
+                outdir,
+                comm,
+                resume=bool(args.resume),
+                quiet=args.quiet,
+                overwrite=args.overwrite,
+                from_last_good=args.from_last_good,
+                interrupts=interrupts,
+            )
+        except RunInterrupted as stop:
+            if comm.rank == 0:
+                print(f"synfield: {stop}", file=sys.stderr, flush=True)
+            return stop.exit_code
     return 0
 
 
@@ -147,7 +188,20 @@ def parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="train, solve the continuum theory, compare, write output")
     run.add_argument("config", nargs="?", help="TOML config (default: the built-in experiment)")
     run.add_argument("-o", "--output", help="output folder (default runs/<experiment name>)")
-    run.add_argument("--resume", metavar="OUTDIR", help="continue an interrupted run")
+    run.add_argument(
+        "--resume",
+        metavar="OUTDIR",
+        help="continue an interrupted run in OUTDIR with its stored config (a CONFIG given "
+        "beside it must equal that config)",
+    )
+    run.add_argument(
+        "--overwrite", action="store_true", help="replace an existing result in the folder"
+    )
+    run.add_argument(
+        "--from-last-good",
+        action="store_true",
+        help="with --resume: continue a damaged fields.h5 from its last intact output step",
+    )
     run.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     run.set_defaults(func=cmd_run)
     conv = sub.add_parser(
@@ -189,11 +243,17 @@ def guarded(func, comm: MPI.Comm = MPI.COMM_WORLD) -> int:
     except KeyboardInterrupt:
         raise
     except Exception as error:  # every failure ends all ranks with one message
-        kind = "" if isinstance(error, ConfigError | ValueError) else f"{type(error).__name__}: "
+        plain = ConfigError | ValueError | DivergenceError | DamagedFileError | FolderError
+        kind = "" if isinstance(error, plain | OutputError) else f"{type(error).__name__}: "
         where = f" (rank {comm.rank} of {comm.size})" if comm.size > 1 else ""
+        if getattr(error, "reported_by_root", False):  # rank 0 prints it and ends the job
+            comm.Barrier()
         print(f"synfield: error{where}: {kind}{error}", file=sys.stderr, flush=True)
         if comm.size > 1:
             comm.Abort(1)
+        if isinstance(error, OutputError):  # HDF5 may crash closing a file it failed to write
+            sys.stdout.flush()
+            os._exit(1)
         return 1
 
 

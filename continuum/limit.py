@@ -29,6 +29,7 @@ from mpi4py import MPI
 
 from discrete.conventions import LayerCoordinates, coordinate_names
 from discrete.cost import accuracy
+from discrete.errors import check_growth, reference_size
 from discrete.experiment import DiscreteSetup
 from discrete.expressions import Expression
 from discrete.training import Rule, make_rule
@@ -193,6 +194,7 @@ class GalerkinModel:
         self.rule = time_scheme(self.galerkin, setup)
         theta0 = self.galerkin.interpolate(self._weight_init(), self._bias_init())
         self.state = self.rule.initial(theta0)
+        self.reference = reference_size(theta0)  # of the growth check (discrete/errors.py)
 
     def _data_span(self, inputs, output: FactorSpace | PointSpace) -> DataSpan:
         """``[continuum] input_layer = "data-span"``: ``w^(0)`` in ``V_1 ⊗ span{X^l}``."""
@@ -261,11 +263,9 @@ class GalerkinModel:
     def advance_to(self, t: float) -> None:
         steps = int(np.ceil((t - self.state.t) / self.rule.h - 1e-9))
         for state in self.rule.advance(self.state, steps):
-            if not np.all(np.isfinite(state.theta)):
-                raise FloatingPointError(
-                    f"continuum solve diverged at step {state.step} "
-                    f"(t = {state.t:.6g}): fields became NaN or inf; reduce dt"
-                )
+            check_growth(
+                "continuum solve", state.theta, self.reference, state.step, state.t, "reduce dt"
+            )
             self.state = state
 
     @functools.cached_property

@@ -42,6 +42,7 @@ from petsc4py import PETSc
 import meshes
 
 from .spaces import lagrange_element
+from .timestepping import check_field, global_size
 
 Profile = Callable[[np.ndarray], np.ndarray]
 
@@ -263,6 +264,20 @@ class _FieldStepper:
         _check_stability(self.fem, allow_unstable)
         self.dt = dt
 
+    def _start_growth_check(self) -> None:
+        """Record the initial size of ``w`` (the reference of :meth:`_check_growth`)."""
+        self._reference = max(global_size(self.fem.V.mesh.comm, self.w), 1.0)
+
+    def _check_growth(self, fields: tuple[fem.Function, ...]) -> None:
+        """:class:`~discrete.errors.DivergenceError` when a field is not finite or has grown
+        beyond ``GROWTH`` times the initial size of ``w``."""
+        step = round(self.t / self.dt)
+        for field in fields:
+            owned = field.x.petsc_vec.getArray()
+            check_field(
+                "continuum solve", self.fem.V.mesh.comm, owned, self._reference, step, self.t
+            )
+
     @property
     def w(self) -> np.ndarray:
         """Owned degree-of-freedom values of the field ``w``."""
@@ -310,6 +325,7 @@ class WaveSolver(_FieldStepper):
         self._a = fem.Function(self.fem.V)
         for field in (self._w, self._v):
             self.fem.apply_bcs(field)
+        self._start_growth_check()
 
         M, A, gamma = self.fem.M, self.fem.A, theory.gamma
         self._rhs = M.createVecLeft()
@@ -350,6 +366,7 @@ class WaveSolver(_FieldStepper):
             self.t += h
         for field in (self._w, self._v, self._a):
             field.x.scatter_forward()
+        self._check_growth((self._w, self._v))
 
     @property
     def v(self) -> np.ndarray:
@@ -391,6 +408,7 @@ class FlowSolver(_FieldStepper):
         self.theta, self.t = theta, 0.0
         self._w = self.fem.interpolate(w0)
         self.fem.apply_bcs(self._w)
+        self._start_growth_check()
         M, A = self.fem.M, self.fem.A
         self._explicit = M.copy()
         self._explicit.axpy(-(1.0 - theta) * dt, A)
@@ -409,6 +427,7 @@ class FlowSolver(_FieldStepper):
             self._solver.solve(self._rhs, w, f"θ-method step t = {self.t:.6g}")
             self.t += self.dt
         self._w.x.scatter_forward()
+        self._check_growth((self._w,))
 
     def cost(self) -> float:
         """``C = ½ w·Aw − f·w``: non-increasing along the flow."""

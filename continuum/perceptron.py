@@ -59,7 +59,7 @@ import meshes
 
 from .lowrank import LowRankKernel
 from .spaces import lagrange_element, local_dofs, mass_matrix, point_evaluation
-from .timestepping import RowStepper, converged_reason_name
+from .timestepping import RowStepper, check_field, converged_reason_name, global_size
 
 LOAD_POINTS_EXTRA = 6
 """Gauss points per cell beyond the degree ``p`` for load vectors (``p + 6``)."""
@@ -267,6 +267,7 @@ class PerceptronSolver:
         if problem.bias:
             rows[:, self.n_y] = self._initial_bias
         self.stepper = RowStepper(self.flow, dt, integrator, theta, prefix="perceptron_")
+        self._reference = max(global_size(comm, self._state.array), 1.0)
 
     @property
     def t(self) -> float:
@@ -277,12 +278,16 @@ class PerceptronSolver:
         """Take ``steps`` time steps.
 
         A diverged implicit solve raises :class:`RuntimeError` naming the scheme, the step, the
-        row and the PETSc converged reason; the state is then partly advanced.
+        row and the PETSc converged reason; the state is then partly advanced.  A state that
+        is not finite or has grown beyond ``GROWTH`` times its initial size raises
+        :class:`~discrete.errors.DivergenceError` (a collective check).
         """
         owned = self.output_space.dofmap.index_map.size_local
         rows = self._state.array.reshape(-1, self._width)[:owned]
         for _ in range(steps):
             self.stepper.step(rows, self.t)
+        where = self.output_space.mesh.comm
+        check_field("continuum solve", where, rows, self._reference, self.stepper.steps, self.t)
 
     @property
     def W(self) -> np.ndarray:

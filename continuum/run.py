@@ -15,13 +15,17 @@ import numpy as np
 from mpi4py import MPI
 
 from discrete.config import Config
+from discrete.errors import reference_size
 from discrete.experiment import DiscreteSetup, build
+from discrete.stability import refuse_unstable_step
 from discrete.training import State, integrate
 
+from .interrupt import Interrupts, RunInterrupted
 from .model import ContinuumModel
-from .output import FieldsFile
+from .output import FieldsFile, OutputError
 from .progress import Console
 from .registry import resolve
+from .rundir import FolderError, FolderLock, read_summary, refuse_existing_result, write_summary
 from .stream_output import write_stream_xdmf
 from .theory import FieldTheory
 from .xdmf import write_xdmf
@@ -229,28 +233,104 @@ def restore_state(h5, setup: DiscreteSetup, index: int) -> State:
     return State(step * setup.dt, step, theta, velocity)
 
 
+def on_root(comm: MPI.Comm, func):
+    """``func()`` on rank 0, its result broadcast; an error there is raised on every rank
+    (marked ``reported_by_root`` off rank 0, so that :func:`continuum.cli.guarded` prints it
+    once)."""
+    payload = None
+    if comm.rank == 0:
+        try:
+            payload = (func(), None)
+        except Exception as error:
+            payload = (None, error)
+    result, error = comm.bcast(payload, root=0)
+    if error is not None:
+        if comm.rank != 0:
+            error.reported_by_root = True
+        raise error
+    return result
+
+
+def open_for_resume(path: Path, setup: DiscreteSetup, model, ranks: int, from_last_good: bool):
+    """Rank 0: the verified file of an interrupted run, its last complete state and the
+    continuum arrays of that step.  A different number of ranks is refused: the coefficient
+    arrays of a distributed mesh are numbered by the partition, and no other run is
+    guaranteed bit-identical across rank counts."""
+    out, complete = FieldsFile.reopen(path, from_last_good)
+    stored = int(out.h5.attrs["ranks"])
+    if stored != ranks or complete == 0:
+        out.close()
+        if complete == 0:
+            raise RuntimeError(f"{path} holds no complete output step to resume from")
+        raise ValueError(
+            f"{path} was written by a run on {stored} MPI rank(s); this resume runs on "
+            f"{ranks}: resume with mpiexec -n {stored} (coefficients on a distributed mesh "
+            "are numbered by its partition)"
+        )
+    state = restore_state(out.h5, setup, complete - 1)
+    arrays = model.read_state(out.h5, complete - 1) if model is not None else None
+    return out, state, arrays
+
+
 def run_experiment(
     config: Config,
     outdir: str | Path,
     comm: MPI.Comm = MPI.COMM_WORLD,
     resume: bool = False,
     quiet: bool = False,
+    overwrite: bool = False,
+    from_last_good: bool = False,
+    interrupts: Interrupts | None = None,
 ) -> dict:
     """Train, solve, compare and write ``outdir/fields.h5`` and ``outdir/summary.json``.
 
     The configuration is resolved first (:func:`continuum.registry.resolve`: refused if no
     continuum solves it), and the resolved one is what ``fields.h5`` records; the continuum
     model is :func:`continuum.limit.continuum_model` (``[continuum] enabled = false`` runs the
-    discrete side alone).
+    discrete side alone).  The folder is locked for the run and an existing result is kept
+    unless ``overwrite`` (:mod:`continuum.rundir`); ``resume`` continues the file there
+    (``from_last_good``: from the last intact step of a damaged file).  ``interrupts``
+    (:class:`continuum.interrupt.Interrupts`) ends the run at the next output step after a
+    signal.  A run that ends early leaves ``summary.json`` with ``status`` "interrupted" or
+    "failed" and its last complete step, and raises.
     """
-    from .limit import continuum_model
-
     config = resolve(config)
     console = Console(comm, quiet or config.output.quiet)
     outdir = Path(outdir)
+    lock = FolderLock(outdir)
+
+    def claim() -> None:
+        lock.acquire()
+        try:
+            if not resume:
+                refuse_existing_result(outdir, overwrite)
+        except FolderError:
+            lock.release()
+            raise
+
+    on_root(comm, claim)
+    try:
+        return _run(config, outdir, comm, resume, console, from_last_good, interrupts)
+    finally:
+        lock.release()
+
+
+def _run(
+    config: Config,
+    outdir: Path,
+    comm: MPI.Comm,
+    resume: bool,
+    console: Console,
+    from_last_good: bool,
+    interrupts: Interrupts | None,
+) -> dict:
+    """:func:`run_experiment` once the folder is claimed."""
+    from .limit import continuum_model
+
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     setup = build(config)
+    refuse_unstable_step(setup)
     console.print(f"synfield: experiment '{config.experiment.name}'")
     console.print(str(FieldTheory(setup)))
     model = continuum_model(setup, comm)
@@ -259,18 +339,24 @@ def run_experiment(
     path = outdir / "fields.h5"
     state = setup.rule.initial(setup.theta0)
     out = None
-    if comm.rank == 0:
-        outdir.mkdir(parents=True, exist_ok=True)
     if resume:
-        payload = None
-        if comm.rank == 0:
-            out, complete = FieldsFile.reopen(path)
-            if complete == 0:
-                raise RuntimeError(f"{path} holds no complete output step to resume from")
-            state = restore_state(out.h5, setup, complete - 1)
-            arrays = model.read_state(out.h5, complete - 1) if model is not None else None
-            payload = (state, arrays)
-        state, arrays = comm.bcast(payload, root=0)
+        opened: list[FieldsFile] = []
+
+        def reopen() -> tuple[State, dict | None]:
+            out, state, arrays = open_for_resume(path, setup, model, comm.size, from_last_good)
+            opened.append(out)
+            return state, arrays
+
+        state, arrays = on_root(comm, reopen)
+        out = opened[0] if opened else None
+        if state.step >= setup.steps:
+            if out is not None:
+                out.close()
+            console.print(
+                f"  {outdir}: the run already finished (step {state.step}, t = {state.t:g}); "
+                "nothing to resume, summary.json left as it is"
+            )
+            return read_summary(outdir)
         if model is not None:
             model.set_state(arrays, state.step)
         console.print(f"  resuming from step {state.step} (t = {state.t:g})")
@@ -282,9 +368,17 @@ def run_experiment(
     t1 = time.perf_counter()
     figures: dict[str, float] = {}
     table: list[tuple[float, dict[str, float]]] = []
+    summary = {
+        "experiment": config.experiment.name,
+        "steps": setup.steps,
+        "dictionary": setup.dictionary.as_dict(),
+        "ranks": comm.size,
+    }
+    last, written = state, figures  # the last complete output step and its figures
     try:
         with console.progress(setup.steps, "training") as bar:
-            states = integrate(setup.rule, state, setup.steps, every)
+            start = reference_size(setup.theta0)  # the same bound on a resumed run
+            states = integrate(setup.rule, state, setup.steps, every, reference=start)
             if resume:
                 next(states)  # the restored step is already in the file
             for s in states:
@@ -292,24 +386,26 @@ def run_experiment(
                 table.append((s.t, figures))
                 if out is not None:
                     out.append(rows)
+                last, written = s, figures
                 bar.update(s.step, **figures)
+                if interrupts is not None and (signum := interrupts.pending()):
+                    raise RunInterrupted(signum, s.step, str(outdir))
+    except (RunInterrupted, OutputError, FloatingPointError) as error:
+        status = "interrupted" if isinstance(error, RunInterrupted) else "failed"
+        summary.update(status=status, reason=str(error), step=last.step, t=last.t, final=written)
+        if comm.rank == 0:
+            write_summary(outdir, summary)
+        raise
     finally:
         if out is not None:
             out.close()
     timings["run"] = time.perf_counter() - t1
-    summary = {
-        "experiment": config.experiment.name,
-        "steps": setup.steps,
-        "dictionary": setup.dictionary.as_dict(),
-        "final": figures,
-        "timings_s": timings,
-        "ranks": comm.size,
-    }
+    summary.update(status="complete", step=last.step, t=last.t, final=figures, timings_s=timings)
     fluctuations = getattr(model, "summary", None)
     if fluctuations is not None:  # SGD fluctuations: the law now and its equilibrium (1.8)
         summary["fluctuations"] = fluctuations()
     if comm.rank == 0:
-        (outdir / "summary.json").write_text(json.dumps(summary, indent=2))
+        write_summary(outdir, summary)
         write_xdmf(path)
         write_stream_xdmf(path)
     console.print(comparison_table(table, recorder.model is not None))

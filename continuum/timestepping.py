@@ -27,13 +27,31 @@ import mpi4py.MPI  # noqa: F401  first: it loads the MPI library that PETSc link
 import numpy as np
 
 # isort: split
+from mpi4py import MPI
 from petsc4py import PETSc
+
+from discrete.errors import check_growth
 
 _REASONS = {
     code: name
     for name, code in vars(PETSc.KSP.ConvergedReason).items()
     if isinstance(code, int) and not name.startswith("_")
 }
+
+
+def global_size(comm: MPI.Comm, owned: np.ndarray) -> float:
+    """``max |x|`` of a distributed array over all ranks (inf when any entry is not finite)."""
+    local = float(np.max(np.abs(owned), initial=0.0))
+    return comm.allreduce(local if np.isfinite(local) else np.inf, op=MPI.MAX)
+
+
+def check_field(
+    what: str, comm: MPI.Comm, owned: np.ndarray, reference: float, step: int, t: float
+) -> None:
+    """:class:`~discrete.errors.DivergenceError` on every rank when a distributed field is
+    not finite or has grown beyond ``GROWTH · reference`` (a collective call)."""
+    size = global_size(comm, owned)
+    check_growth(what, np.array([size]), reference, step, t, "reduce dt or check the data")
 
 
 def converged_reason_name(code: int) -> str:

@@ -844,10 +844,21 @@ def _parse_training(section: _Section, data: DataConfig) -> TrainingConfig:
             f'{_show(sampling)} draws the batches of rule = "sgd", but [training] rule = '
             f"{_show(rule)} uses the full batch",
         )
+    rule = section.choice("rule", RULES, "flow")
+    gamma = section.number("gamma", 0.0, sign="non-negative")
+    if rule == "momentum" and gamma * dt > 1.0:
+        raise section.error(
+            "gamma",
+            f"γ·dt = {gamma * dt:.4g} > 1 (dt = {_show(dt)}): the step does not resolve the "
+            f"damping time 1/γ = {1 / gamma:.4g}, so the discrete dynamics is not the damped "
+            "equation θ̈ + γθ̇ + η∂C/∂θ = 0 that its continuum solves (heavy-ball moves θ by "
+            "h²η∂C per step where the equation moves it by hη∂C/γ); choose dt ≤ 1/γ, or "
+            "rule = 'flow' with lr divided by γ for the overdamped limit",
+        )
     return TrainingConfig(
         rule=rule,
         lr=section.number("lr", 1.0, sign="positive"),
-        gamma=section.number("gamma", 0.0, sign="non-negative"),
+        gamma=gamma,
         steps=steps,
         t_end=t_end,
         dt=dt,

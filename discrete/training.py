@@ -35,6 +35,7 @@ import numpy as np
 
 from .allocator import retain_freed_memory
 from .cost import Cost
+from .errors import check_growth, reference_size
 
 Array = np.ndarray
 
@@ -242,21 +243,21 @@ def integrate(
     steps: int,
     every: int = 1,
     on_output: Callable[[State], None] | None = None,
+    reference: float | None = None,
 ) -> Iterator[State]:
     """Advance ``state`` to step ``steps``; yield it (a copy) at every ``every``-th step.
 
-    The starting state is yielded first when its step is a multiple of ``every``.  A
-    non-finite θ stops the run with a message naming the step.
+    The starting state is yielded first when its step is a multiple of ``every``.  A θ
+    that becomes non-finite or grows beyond ``GROWTH · reference`` (default: the starting
+    size ``max(‖θ‖∞, 1)``; a resumed run passes that of its initial θ₀) raises
+    :class:`~discrete.errors.DivergenceError` naming the step.
     """
+    reference = reference_size(state.theta) if reference is None else reference
     if state.step % every == 0:
         yield state.copy()
     while state.step < steps:
         state = rule.step(state)
-        if not np.all(np.isfinite(state.theta)):
-            raise FloatingPointError(
-                f"training diverged at step {state.step} (t = {state.t:.6g}): parameters "
-                "became NaN or inf; reduce dt or lr"
-            )
+        check_growth("training", state.theta, reference, state.step, state.t, "reduce dt or lr")
         if state.step % every == 0 or state.step == steps:
             yield state.copy()
 

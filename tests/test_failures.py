@@ -1,5 +1,6 @@
 """Failures end with a clear message naming the step and the cause; output stays readable."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ BLOWUP = """
 [experiment]
 name = "blowup"
 [network]
-widths = [16, 16]
+widths = [16, 16, 16]
 activation = "tanh"
 [data]
 samples = 2
@@ -43,8 +44,10 @@ def test_explicit_blowup_names_step_and_keeps_output(tmp_path):
     )
     assert proc.returncode != 0
     message = proc.stderr.strip().splitlines()[-1]
-    assert "diverged at step" in message and "NaN or inf" in message
+    assert "training diverged at step" in message and "times its initial size" in message
     step = int(message.split("diverged at step ")[1].split()[0])
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["status"] == "failed" and summary["step"] == step - 1
     with h5py.File(tmp_path / "out" / "fields.h5", "r", libver="latest", swmr=True) as f:
         n = len(f["/discrete/times"])
         assert 1 <= n <= step

@@ -163,7 +163,7 @@ def test_output_fields_select_the_per_step_arrays(tmp_path):
 def test_resume_from_a_truncated_file_equals_the_uninterrupted_run(tmp_path, example):
     """Every kind of continuum model restores its state: the file of an uninterrupted run is
     cut after a few output steps (as a kill would leave it) and resumed."""
-    from continuum.output import _copy_truncated
+    from continuum.integrity import copy_steps
 
     full, cut = tmp_path / "full", tmp_path / "cut"
     config = ROOT / "examples" / f"{example}.toml"
@@ -174,7 +174,7 @@ def test_resume_from_a_truncated_file_equals_the_uninterrupted_run(tmp_path, exa
         h5py.File(cut / "fields.h5", "w", libver="latest") as dst,
     ):
         steps = len(src["/discrete/times"])
-        _copy_truncated(src, dst, steps // 2)
+        copy_steps(src, dst, steps // 2)
     resumed = run_cli("run", "--resume", str(cut), "-q")
     assert resumed.returncode == 0, resumed.stderr
     with h5py.File(full / "fields.h5") as a, h5py.File(cut / "fields.h5") as b:
