@@ -24,6 +24,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import argparse
+import itertools
 import json
 import signal
 import sys
@@ -31,7 +32,7 @@ from pathlib import Path
 
 from mpi4py import MPI
 
-from discrete.config import Config, ConfigError, default_config, parse_config
+from discrete.config import DEGREES, Config, ConfigError, default_config, parse_config
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -128,6 +129,29 @@ def cmd_examples(args: argparse.Namespace, comm: MPI.Comm) -> int:
     return 0
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a positive integer."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+class IncreasingWidths(argparse.Action):
+    """``--widths``: at least two strictly increasing widths (orders need two resolutions)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if len(values) < 2 or any(a >= b for a, b in itertools.pairwise(values)):
+            parser.error(
+                f"argument {option_string}: expected at least 2 strictly increasing widths, "
+                f"got {' '.join(map(str, values))}"
+            )
+        setattr(namespace, self.dest, values)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="synfield", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -139,8 +163,10 @@ def parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
     conv = sub.add_parser("converge", help="errors and observed orders over widths")
     conv.add_argument("config")
-    conv.add_argument("--widths", type=int, nargs="+", required=True)
-    conv.add_argument("--degrees", type=int, nargs="+", default=None)
+    conv.add_argument(
+        "--widths", type=positive_int, nargs="+", required=True, action=IncreasingWidths
+    )
+    conv.add_argument("--degrees", type=int, nargs="+", default=None, choices=DEGREES)
     conv.add_argument("--json", action="store_true")
     conv.set_defaults(func=cmd_converge)
     ens = sub.add_parser("ensemble", help="random-initialisation ensemble: mean and spread")
@@ -170,9 +196,10 @@ def guarded(func, comm: MPI.Comm = MPI.COMM_WORLD) -> int:
         kind = "" if isinstance(error, ConfigError | ValueError) else f"{type(error).__name__}: "
         where = f" (rank {comm.rank} of {comm.size})" if comm.size > 1 else ""
         print(f"synfield: error{where}: {kind}{error}", file=sys.stderr, flush=True)
+        code = 2 if isinstance(error, ConfigError) else 1  # 2: a usage or config error
         if comm.size > 1:
-            comm.Abort(1)
-        return 1
+            comm.Abort(code)
+        return code
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -47,6 +47,10 @@ METRICS = ("continuum", "plain")
 MOMENTUM_FORMS = ("exp", "linear")
 MOMENTUM_SCHEMES = ("heavy-ball", "rk4")
 DEGREES = (1, 2)
+MAX_CONFIG_BYTES = 1 << 20
+"""Largest configuration file read (1 MiB): a device or a huge file is refused, not read."""
+MAX_WEIGHTS = 10**8
+"""Most weight coefficients a network may hold (0.8 GB per copy of θ in float64)."""
 INTEGRATORS = ("matched", "exponential", "adaptive", "theta", "bdf2", "newmark", "implicit")
 INPUT_LAYERS = ("tensor", "data-span")
 OUTPUT_FIELDS = ("w", "b", "cost", "energy")
@@ -257,17 +261,29 @@ _SIGNS = {
 """Sign qualifiers of integers and numbers: the word used in messages and its check."""
 
 
-def _show(value: object) -> str:
-    """Write a TOML value the way it appears in a file (for error messages)."""
+_SHOW_LIMIT = 120
+"""Characters of a value shown in an error message before it is cut with ``…``."""
+
+
+def _show(value: object, depth: int = 0) -> str:
+    """Write a TOML value the way it appears in a file (for error messages), cut to
+    :data:`_SHOW_LIMIT` characters and 8 levels of nesting."""
+    if depth > 8:
+        return "…"
     if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_show(item) for item in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{key} = {_show(item)}" for key, item in value.items()) + "}"
-    return str(value)
+        text = "true" if value else "false"
+    elif isinstance(value, str):
+        text = json.dumps(value[: 2 * _SHOW_LIMIT], ensure_ascii=False)
+    elif isinstance(value, list | tuple):
+        text = "[" + ", ".join(_show(item, depth + 1) for item in value[:_SHOW_LIMIT]) + "]"
+    elif isinstance(value, dict):
+        items = list(value.items())[:_SHOW_LIMIT]
+        text = "{" + ", ".join(f"{key} = {_show(item, depth + 1)}" for key, item in items) + "}"
+    elif _is_integer(value) and abs(value) >= 10**_SHOW_LIMIT:
+        text = f"an integer of {len(str(abs(value)))} digits"
+    else:
+        text = str(value)
+    return text if len(text) <= _SHOW_LIMIT else text[: _SHOW_LIMIT - 1] + "…"
 
 
 def _one_of(choices: tuple[object, ...]) -> str:
@@ -439,15 +455,26 @@ def _parse_network(section: _Section) -> NetworkConfig:
         raise section.error(
             "offsets", f"expected a non-empty list of distinct integers, got {_show(offsets)}"
         )
+    connectivity = section.per_layer(
+        "connectivity", CONNECTIVITIES, "dense", len(widths) - 1, "weight layer"
+    )
+    weights = sum(
+        n_out * (len(offsets) if kind == "banded" else n_in)
+        for n_in, n_out, kind in zip(widths, widths[1:], connectivity, strict=False)
+    )
+    if weights > MAX_WEIGHTS:
+        raise section.error(
+            "widths",
+            f"{_show(widths)} gives {_show(weights)} weight coefficients; at most "
+            f"{MAX_WEIGHTS:.0e} are supported",
+        )
     return NetworkConfig(
         widths=widths,
         activation=section.choice("activation", ACTIVATIONS, "linear"),
         quadratic=section.numbers("quadratic", (0.0, 1.0, 0.5), length=3),
         output=section.choice("output", OUTPUTS, "identity"),
         bias=section.boolean("bias", True),
-        connectivity=section.per_layer(
-            "connectivity", CONNECTIVITIES, "dense", len(widths) - 1, "weight layer"
-        ),
+        connectivity=connectivity,
         offsets=offsets,
         ends=section.choice("ends", ENDS, "periodic"),
     )
@@ -616,9 +643,11 @@ def _split_sections(document: dict[str, Any], source: str) -> dict[str, _Section
 
 def _build_config(text: str, source: str, base_dir: Path | None) -> Config:
     try:
-        document = tomllib.loads(text)
+        document = tomllib.loads(text.removeprefix("\ufeff"))  # a UTF-8 byte-order mark
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: TOML syntax error: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: TOML syntax error: arrays nested too deeply") from None
     sections = _split_sections(document, source)
     experiment = _parse_experiment(sections["experiment"])
     network = _parse_network(sections["network"])
@@ -662,7 +691,13 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as file:
+            raw = file.read(MAX_CONFIG_BYTES + 1)
+        if len(raw) > MAX_CONFIG_BYTES:
+            raise ConfigError(
+                f"{path}: not a configuration file: larger than {MAX_CONFIG_BYTES} bytes"
+            )
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: configuration file not found") from None
     except (OSError, UnicodeDecodeError) as exc:

@@ -14,11 +14,13 @@ the value of a function ``X^l(y)`` at the neuron coordinates; discrete delta fun
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .config import ConfigError
 from .conventions import LayerCoordinates
 from .expressions import Expression
 
@@ -39,6 +41,8 @@ class DataSet:
                 f"data shapes do not fit: X {self.X.shape}, Y {self.Y.shape} "
                 "(expected (L, N_in) and (L, N_out))"
             )
+        if self.X.shape[0] == 0:
+            raise ValueError("the data set holds no samples (L = 0); the cost needs L ≥ 1")
         for name, a in (("X", self.X), ("Y", self.Y)):
             if not np.all(np.isfinite(a)):
                 raise ValueError(f"data array {name} holds NaN or inf")
@@ -125,28 +129,80 @@ def probes(
     return DataSet(X, np.zeros((L, n_out)), desc), factors
 
 
-def from_file(path: str | Path, n_in: int, n_out: int) -> DataSet:
-    """Arrays ``X`` (L, N_0) and ``Y`` (L, N_M) from an ``.npz`` or ``.h5`` file."""
-    path = Path(path)
-    if not path.exists():
-        raise ValueError(f"data file {path} does not exist")
-    if path.suffix == ".npz":
-        with np.load(path) as f:
-            missing = {"X", "Y"} - set(f.files)
-            if missing:
-                raise ValueError(f"data file {path} lacks array(s) {sorted(missing)}")
-            X, Y = np.asarray(f["X"], float), np.asarray(f["Y"], float)
-    else:
-        import h5py
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+"""The first bytes of a zip archive (an ``.npz`` file), with and without members."""
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+"""The HDF5 signature (at offset 0 for files written by h5py and numpy tools)."""
 
-        with h5py.File(path, "r") as f:
-            missing = {"X", "Y"} - set(f.keys())
-            if missing:
-                raise ValueError(f"data file {path} lacks dataset(s) {sorted(missing)}")
-            X, Y = np.asarray(f["X"], float), np.asarray(f["Y"], float)
-    if X.ndim != 2 or X.shape[1] != n_in or Y.ndim != 2 or Y.shape[1] != n_out:
-        raise ValueError(
-            f"data file {path}: X has shape {X.shape}, Y {Y.shape}; the network needs "
+
+def _check_real(path: Path, name: str, array: object) -> None:
+    """Refuse anything but a real numeric array (strings, objects, complex values, records)."""
+    dtype = getattr(array, "dtype", None)
+    if dtype is None or not hasattr(array, "shape"):
+        raise ConfigError(f"[data] path: {path}: {name} is not an array")
+    if dtype.kind not in "iuf":
+        raise ConfigError(
+            f"[data] path: {path}: array {name} has dtype {dtype}; expected real numbers "
+            "(integer or float; complex, string and object arrays are refused)"
+        )
+
+
+def from_file(path: str | Path, n_in: int, n_out: int) -> DataSet:
+    """Arrays ``X`` (L, N_0) and ``Y`` (L, N_M) from an ``.npz`` or ``.h5`` file.
+
+    The file's first bytes must be its format's signature (an ``.npz`` is a zip archive, an
+    ``.h5`` an HDF5 file); arrays must be real numeric with the network's widths and at least
+    one sample.  Every refusal is a :class:`ConfigError` naming ``[data] path``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"[data] path: data file {path} does not exist")
+    with path.open("rb") as file:
+        head = file.read(8)
+    npz = path.suffix.lower() == ".npz"
+    if not head.startswith(ZIP_MAGIC if npz else HDF5_MAGIC):
+        kind = "an .npz (zip) archive" if npz else "an HDF5 file"
+        raise ConfigError(f"[data] path: {path} is not {kind} (its first bytes are {head!r})")
+    try:
+        if npz:
+            with np.load(path, allow_pickle=False) as f:
+                X, Y = _read_pair(path, f, n_in, n_out)
+        else:
+            import h5py
+
+            with h5py.File(path, "r") as f:
+                X, Y = _read_pair(path, f, n_in, n_out)
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise ConfigError(f"[data] path: {path} cannot be read: {exc}") from None
+    try:
+        return DataSet(X, Y, f"file: {path.name}")
+    except ValueError as exc:
+        raise ConfigError(f"[data] path: {path}: {exc}") from None
+
+
+def _read_pair(path: Path, container, n_in: int, n_out: int) -> tuple[Array, Array]:
+    """``X`` and ``Y`` of an open ``.npz`` or HDF5 file as float matrices, their dtypes and
+    shapes checked before they are read."""
+    X, Y = (_load_member(path, container, name) for name in ("X", "Y"))
+    _check_real(path, "X", X)
+    _check_real(path, "Y", Y)
+    if len(X.shape) != 2 or X.shape[1] != n_in or len(Y.shape) != 2 or Y.shape[1] != n_out:
+        raise ConfigError(
+            f"[data] path: {path}: X has shape {X.shape}, Y {Y.shape}; the network needs "
             f"(L, {n_in}) and (L, {n_out})"
         )
-    return DataSet(X, Y, f"file: {path.name}")
+    return np.asarray(X[()], dtype=float), np.asarray(Y[()], dtype=float)
+
+
+def _load_member(path: Path, container, name: str) -> object:
+    """Array ``name`` of an open ``.npz`` or HDF5 file (an ``h5py.Dataset`` stays unread)."""
+    names = container.files if hasattr(container, "files") else list(container.keys())
+    if name not in names:
+        raise ConfigError(f"[data] path: {path} lacks array {name!r} (it holds {sorted(names)})")
+    try:
+        return container[name]
+    except ValueError:  # an object array is stored pickled; allow_pickle=False refuses it
+        raise ConfigError(
+            f"[data] path: {path}: array {name} is an object array (stored pickled); expected "
+            "real numbers"
+        ) from None
