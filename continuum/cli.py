@@ -1,10 +1,13 @@
-"""The ``synfield`` command line (SPEC 3.1): a thin layer over the Python API.
+"""The ``synfield`` command line: a thin layer over the Python API.
 
-    synfield run [CONFIG.toml] [-o OUTDIR] [--resume OUTDIR] [--quiet]
-    synfield converge CONFIG.toml --widths 16 32 64 [--degrees 1 2] [--json]
+    synfield run [CONFIG.toml | EXAMPLE] [-o OUTDIR] [--resume OUTDIR] [--quiet]
+    synfield converge CONFIG.toml --widths 16 32 64 [--degrees 1 2] [--cells N] [--json]
     synfield inspect OUTDIR/fields.h5
     synfield examples
     synfield ensemble CONFIG.toml --seeds S [-o OUTDIR]
+
+A config argument is a path, or the name of a shipped example (``synfield examples``).
+Usage and config errors end with exit code 2, other failures with 1.
 
 Errors end every MPI rank: the rank that fails prints one line naming the cause and calls
 ``MPI.Abort``, so no rank is left waiting in a collective.
@@ -34,11 +37,14 @@ from mpi4py import MPI
 
 from discrete.config import DEGREES, Config, ConfigError, default_config, parse_config
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+from .output import version
+from .shipped import example_names, examples_dir, resolve_config
 
-
-def examples_dir() -> Path:
-    return EXAMPLES
+OUTPUT_FILES = ("fields.h5", "ensemble.h5")
+DESCRIPTION = (
+    "Continuum limits of neural-network training: train a network, solve its field theory "
+    "with the finite-element method, compare."
+)
 
 
 def load_on_root(path: str | None, comm: MPI.Comm) -> Config:
@@ -46,7 +52,8 @@ def load_on_root(path: str | None, comm: MPI.Comm) -> Config:
     payload = None
     if comm.rank == 0:
         config = default_config() if path is None else _load(path)
-        payload = (config.text, config.source, str(Path(path).resolve().parent) if path else None)
+        base = str(Path(config.source).resolve().parent) if path else None
+        payload = (config.text, config.source, base)
     text, source, base = comm.bcast(payload, root=0)
     return parse_config(text, source=source, base_dir=base)
 
@@ -54,7 +61,7 @@ def load_on_root(path: str | None, comm: MPI.Comm) -> Config:
 def _load(path: str) -> Config:
     from discrete.config import load_config
 
-    return load_config(path)
+    return load_config(resolve_config(path))
 
 
 def cmd_run(args: argparse.Namespace, comm: MPI.Comm) -> int:
@@ -85,12 +92,17 @@ def cmd_run(args: argparse.Namespace, comm: MPI.Comm) -> int:
 
 
 def cmd_converge(args: argparse.Namespace, comm: MPI.Comm) -> int:
-    from .convergence import convergence_study, format_table
+    from .convergence import convergence_study, format_table, mesh_warnings
 
     config = load_on_root(args.config, comm)
-    result = convergence_study(config, args.widths, args.degrees, comm)
+    result = convergence_study(
+        config, args.widths, args.degrees, comm, cells=args.cells, refine=args.refine
+    )
     if comm.rank == 0:
         print(json.dumps(result, indent=2) if args.json else format_table(result))
+        if args.json:
+            for warning in mesh_warnings(result):
+                print(f"synfield: {warning}", file=sys.stderr)
     return 0
 
 
@@ -113,8 +125,8 @@ def cmd_inspect(args: argparse.Namespace, comm: MPI.Comm) -> int:
 
     if comm.rank == 0:
         path = Path(args.file)
-        if path.is_dir():
-            path = path / "fields.h5"
+        if path.is_dir():  # a run's folder, or an ensemble's
+            path = next((path / n for n in OUTPUT_FILES if (path / n).exists()), path / "fields.h5")
         if not path.exists():
             raise FileNotFoundError(f"no such file: {path}")
         print(describe(path))
@@ -122,10 +134,14 @@ def cmd_inspect(args: argparse.Namespace, comm: MPI.Comm) -> int:
 
 
 def cmd_examples(args: argparse.Namespace, comm: MPI.Comm) -> int:
+    """One line per shipped example: its name (``synfield run NAME`` runs it) and path, then
+    its description."""
     if comm.rank == 0:
-        for path in sorted(examples_dir().glob("*.toml")):
-            config = parse_config(path.read_text(), source=str(path), base_dir=str(path.parent))
-            print(f"{path.name:<22} {config.experiment.description}")
+        folder = examples_dir()
+        for name in example_names():
+            path = folder / f"{name}.toml"
+            config = parse_config(path.read_text(), source=str(path), base_dir=str(folder))
+            print(f"{name:<22} {path}\n{'':<22} {config.experiment.description}")
     return 0
 
 
@@ -153,31 +169,62 @@ class IncreasingWidths(argparse.Action):
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="synfield", description=__doc__.split("\n")[0])
-    sub = p.add_subparsers(dest="command", required=True)
+    p = argparse.ArgumentParser(prog="synfield", description=DESCRIPTION)
+    p.add_argument("--version", action="version", version=f"synfield {version()}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    config_help = "TOML config file, or the name of a shipped example (see: synfield examples)"
     run = sub.add_parser("run", help="train, solve the continuum theory, compare, write output")
-    run.add_argument("config", nargs="?", help="TOML config (default: the built-in experiment)")
+    run.add_argument("config", nargs="?", help=config_help + "; default: the built-in perceptron")
     run.add_argument("-o", "--output", help="output folder (default runs/<experiment name>)")
     run.add_argument("--resume", metavar="OUTDIR", help="continue an interrupted run")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     run.set_defaults(func=cmd_run)
     conv = sub.add_parser("converge", help="errors and observed orders over widths")
-    conv.add_argument("config")
+    conv.add_argument("config", help=config_help)
     conv.add_argument(
-        "--widths", type=positive_int, nargs="+", required=True, action=IncreasingWidths
+        "--widths",
+        type=positive_int,
+        nargs="+",
+        required=True,
+        action=IncreasingWidths,
+        metavar="N",
+        help="at least two increasing widths N (grid layers get N×N neurons)",
     )
-    conv.add_argument("--degrees", type=int, nargs="+", default=None, choices=DEGREES)
-    conv.add_argument("--json", action="store_true")
+    conv.add_argument(
+        "--degrees",
+        type=int,
+        nargs="+",
+        default=None,
+        choices=DEGREES,
+        metavar="P",
+        help="finite-element degrees to compare against (default: [continuum] degree; "
+        f"choices {', '.join(map(str, DEGREES))})",
+    )
+    conv.add_argument(
+        "--cells",
+        type=positive_int,
+        metavar="C",
+        help="cells per direction of the continuum mesh (default: [continuum] cells)",
+    )
+    conv.add_argument(
+        "--refine",
+        action="store_true",
+        help="double the cells until the continuum's own error is below a tenth of the "
+        "smallest width error",
+    )
+    conv.add_argument("--json", action="store_true", help="print the result as JSON")
     conv.set_defaults(func=cmd_converge)
     ens = sub.add_parser("ensemble", help="random-initialisation ensemble: mean and spread")
-    ens.add_argument("config")
-    ens.add_argument("--seeds", type=int, required=True)
-    ens.add_argument("-o", "--output")
+    ens.add_argument("config", help=config_help + ' with [init] kind = "random"')
+    ens.add_argument(
+        "--seeds", type=positive_int, required=True, metavar="S", help="ensemble size (≥ 2)"
+    )
+    ens.add_argument("-o", "--output", help="output folder (default runs/<name>-ensemble)")
     ens.set_defaults(func=cmd_ensemble)
-    ins = sub.add_parser("inspect", help="list the contents of a fields.h5")
-    ins.add_argument("file")
+    ins = sub.add_parser("inspect", help="list the contents of a fields.h5 or ensemble.h5")
+    ins.add_argument("file", help="an output folder, or the .h5 file in it")
     ins.set_defaults(func=cmd_inspect)
-    ex = sub.add_parser("examples", help="list the shipped example configs")
+    ex = sub.add_parser("examples", help="list the shipped example configs and their paths")
     ex.set_defaults(func=cmd_examples)
     return p
 

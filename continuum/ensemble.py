@@ -16,6 +16,8 @@ noise-free trajectory at the sampling rate ``σ/√S``.
 from __future__ import annotations
 
 import dataclasses
+import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import h5py
@@ -52,7 +54,8 @@ def member_fields(config: Config) -> tuple[Array, list[list[Array]], list[list[A
 
 
 def run_ensemble(config: Config, seeds: int, outdir: str | Path, comm: MPI.Comm) -> dict:
-    """Train ``seeds`` members split over the ranks; write ``outdir/ensemble.h5``."""
+    """Train ``seeds`` members split over the ranks; write ``outdir/ensemble.h5`` and
+    ``outdir/summary.json`` (seeds, ranks, output times, ``‖w̄_S − w_h‖`` at each)."""
     if config.init.kind != "random":
         raise ValueError("an ensemble needs [init] kind = 'random' (a smooth mean plus noise)")
     if seeds < 2:
@@ -123,6 +126,7 @@ def run_ensemble(config: Config, seeds: int, outdir: str | Path, comm: MPI.Comm)
                     "config": config.text,
                     "ranks": comm.size,
                     "seeds": seeds,
+                    "created": datetime.now(UTC).isoformat(timespec="seconds"),
                 }
             )
             f["/ensemble/times"] = times
@@ -131,4 +135,6 @@ def run_ensemble(config: Config, seeds: int, outdir: str | Path, comm: MPI.Comm)
                 f[name] = np.array(values)
             if result["l2_error_mean"]:
                 f["/comparison/l2_error_mean"] = np.array(result["l2_error_mean"])
+        summary = {"experiment": config.experiment.name, **result, "times": list(times)}
+        (outdir / "summary.json").write_text(json.dumps(summary, indent=2))
     return result

@@ -171,7 +171,8 @@ def describe(path: str | Path) -> str:
         lines.append(f"{path}")
         for key in ("synfield_version", "ranks", "created"):
             lines.append(f"  {key}: {h5.attrs.get(key)}")
-        complete = len(h5["/discrete/times"]) if "/discrete/times" in h5 else 0
+        times = [name for name in ("/discrete/times", "/ensemble/times") if name in h5]
+        complete = len(h5[times[0]]) if times else 0  # fields.h5, or an ensemble.h5
         lines.append(f"  complete output steps: {complete}")
         for name, ds in _walk(h5):
             lines.append(f"  {name:<42} {ds.shape!s:<22} {ds.dtype}")

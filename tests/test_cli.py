@@ -14,11 +14,14 @@ def synfield(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([str(SYNFIELD), *args], capture_output=True, text=True, timeout=300)
 
 
-def test_examples_lists_every_shipped_config():
+def test_examples_lists_every_shipped_config_with_its_path():
     proc = synfield("examples")
     assert proc.returncode == 0, proc.stderr
-    listed = {line.split()[0] for line in proc.stdout.splitlines()}
-    assert listed == {p.name for p in (ROOT / "examples").glob("*.toml")}
+    rows = [line.split() for line in proc.stdout.splitlines() if not line.startswith(" ")]
+    assert {name for name, _ in rows} == {p.stem for p in (ROOT / "examples").glob("*.toml")}
+    for name, path in rows:
+        assert Path(path).is_absolute() and Path(path).read_text().startswith("[experiment]")
+        assert Path(path).name == f"{name}.toml"
 
 
 def test_converge_json_reports_errors_and_orders():
