@@ -18,7 +18,9 @@ def test_progress_off_a_terminal_is_one_line_per_tenth_of_the_run():
         bar.update(100, cost=0.01)
     lines = log.getvalue().splitlines()
     assert "\r" not in log.getvalue()
-    assert [line.split()[2].rstrip(",") for line in lines] == [f"{s}/100" for s in (*range(1, 92, 10), 100)]
+    assert [line.split()[2].rstrip(",") for line in lines] == [
+        f"{s}/100" for s in (*range(1, 92, 10), 100)
+    ]
     assert lines[-1] == "training: step 100/100, cost=1.000e-02"
 
 
