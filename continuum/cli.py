@@ -5,6 +5,7 @@
     synfield inspect OUTDIR/fields.h5
     synfield examples
     synfield ensemble CONFIG.toml --seeds S [-o OUTDIR]
+    synfield plot OUTDIR [--times T ...]
 
 A config argument is a path, or the name of a shipped example (``synfield examples``).
 Usage and config errors end with exit code 2, other failures with 1.
@@ -88,6 +89,21 @@ def cmd_run(args: argparse.Namespace, comm: MPI.Comm) -> int:
         quiet=args.quiet,
         model_factory=continuum_model,
     )
+    if args.plot:
+        _plot(outdir, None, comm)
+    return 0
+
+
+def _plot(outdir: Path, times: list[float] | None, comm: MPI.Comm) -> None:
+    from .plot import plot_run
+
+    if comm.rank == 0:
+        for name, drawn in plot_run(outdir, times).items():
+            print(f"wrote {outdir / name} ({drawn.size[0]} × {drawn.size[1]} px)")
+
+
+def cmd_plot(args: argparse.Namespace, comm: MPI.Comm) -> int:
+    _plot(Path(args.outdir), args.times, comm)
     return 0
 
 
@@ -178,6 +194,9 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("-o", "--output", help="output folder (default runs/<experiment name>)")
     run.add_argument("--resume", metavar="OUTDIR", help="continue an interrupted run")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    run.add_argument(
+        "--plot", action="store_true", help="write the figures (synfield plot) at the end"
+    )
     run.set_defaults(func=cmd_run)
     conv = sub.add_parser("converge", help="errors and observed orders over widths")
     conv.add_argument("config", help=config_help)
@@ -224,6 +243,17 @@ def parser() -> argparse.ArgumentParser:
     ins = sub.add_parser("inspect", help="list the contents of a fields.h5 or ensemble.h5")
     ins.add_argument("file", help="an output folder, or the .h5 file in it")
     ins.set_defaults(func=cmd_inspect)
+    plot = sub.add_parser("plot", help="draw a run's figures (PNG) into its output folder")
+    plot.add_argument("outdir", help="an output folder holding fields.h5 or ensemble.h5")
+    plot.add_argument(
+        "--times",
+        type=float,
+        nargs="+",
+        metavar="T",
+        help="training times of the field figures (nearest output steps; default: first, "
+        "middle and last)",
+    )
+    plot.set_defaults(func=cmd_plot)
     ex = sub.add_parser("examples", help="list the shipped example configs and their paths")
     ex.set_defaults(func=cmd_examples)
     return p

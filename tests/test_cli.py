@@ -88,7 +88,7 @@ def test_every_argument_of_every_subcommand_has_help_and_no_unshipped_file_is_ci
 
     top = parser()
     (commands,) = [a for a in top._actions if isinstance(a, argparse._SubParsersAction)]
-    assert set(commands.choices) == {"run", "converge", "ensemble", "inspect", "examples"}
+    assert set(commands.choices) == {"run", "converge", "ensemble", "inspect", "examples", "plot"}
     for name, sub in commands.choices.items():
         for action in sub._actions:
             assert action.help, f"synfield {name} {action.dest}: no help text"
