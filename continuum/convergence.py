@@ -108,13 +108,20 @@ def mesh_error(model, other, lattice: Lattice) -> float:
     )
 
 
-def observed_orders(widths: list[int], errors: list[float]) -> tuple[list[float | None], float]:
-    """Orders between successive widths and the least-squares slope of log e against log N."""
-    pair = [None] + [
+def observed_orders(
+    widths: list[int], errors: list[float]
+) -> tuple[list[float | None], float | None]:
+    """Orders between successive widths and the least-squares slope of log e against log N;
+    ``None`` where an error is zero (the discrete and continuum fields agree exactly, as for
+    a network that never leaves a zero initial state: there is no order to measure)."""
+    pair: list[float | None] = [None] + [
         float(np.log(errors[k - 1] / errors[k]) / np.log(widths[k] / widths[k - 1]))
+        if errors[k - 1] > 0 and errors[k] > 0
+        else None
         for k in range(1, len(widths))
     ]
-    fit = float(-np.polyfit(np.log(widths), np.log(errors), 1)[0]) if len(widths) > 1 else None
+    measurable = len(widths) > 1 and min(errors) > 0
+    fit = float(-np.polyfit(np.log(widths), np.log(errors), 1)[0]) if measurable else None
     return pair, fit
 
 
@@ -198,5 +205,8 @@ def format_table(result: dict) -> str:
         lines.append("    N        error         order")
         for N, e, o in zip(r["widths"], r["errors"], r["orders"], strict=True):
             lines.append(f"    {N:<8} {e:<13.4e} {'' if o is None else f'{o:.3f}'}")
-        lines.append(f"    fitted order: {r['fitted_order']:.3f}")
+        fit = r["fitted_order"]
+        lines.append(
+            "    fitted order: " + ("none (an error is zero)" if fit is None else f"{fit:.3f}")
+        )
     return "\n".join(lines + mesh_warnings(result))

@@ -14,6 +14,7 @@ from continuum.convergence import (
     MESH_MARGIN,
     Lattice,
     convergence_study,
+    format_table,
     mesh_error,
     solved_model,
     with_cells,
@@ -56,3 +57,14 @@ def test_the_mesh_error_estimate_bounds_the_error_of_the_continuum():
     )
     estimate, actual = mesh_error(u32, u16, lattice), mesh_error(u32, u256, lattice)
     assert actual < estimate < 15 * actual
+
+
+def test_exactly_agreeing_fields_have_no_order_instead_of_a_division_by_zero():
+    """Zero initial fields and zero targets: w = b = 0 for all time, on both sides."""
+    config = load_config(ROOT / "tests" / "hostile" / "valid.toml")
+    r = convergence_study(config, [8, 16], None, MPI.COMM_WORLD)["degrees"]["2"]
+    assert r["errors"] == [0.0, 0.0]
+    assert r["orders"] == [None, None] and r["fitted_order"] is None
+    assert "fitted order: none (an error is zero)" in format_table(
+        {"experiment": "e", "t_end": 1.0, "degrees": {"2": r}}
+    )
