@@ -3,11 +3,15 @@
 The configuration loaders here are those of :mod:`discrete.config` followed by
 :func:`continuum.registry.resolve`: a combination that no continuum solves is refused when
 the file is read, and the returned configuration names the scheme that will run.
+``mpi4py.MPI`` is imported first, so that ``import continuum`` (or any of its modules)
+before ``import dolfinx`` initialises MPI in the order DOLFINx requires.
 """
 
 from __future__ import annotations
 
 import os
+
+from mpi4py import MPI  # noqa: F401  (before dolfinx, whatever the caller imports next)
 
 from discrete import config as _config
 

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import h5py
@@ -236,6 +237,7 @@ def run_ensemble(
                     "ranks": comm.size,
                     "seeds": seeds,
                     "over": over,
+                    "created": datetime.now(UTC).isoformat(timespec="seconds"),
                 }
             )
             f["/ensemble/times"] = times
@@ -251,5 +253,6 @@ def run_ensemble(
             for key in ("l2_error_mean", "l2_error_var"):
                 if result.get(key):
                     f[f"/comparison/{key}"] = np.array(result[key])
-        (outdir / "summary.json").write_text(json.dumps(result, indent=2))
+        summary = {"experiment": config.experiment.name, **result}
+        (outdir / "summary.json").write_text(json.dumps(summary, indent=2))
     return result

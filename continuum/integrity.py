@@ -257,7 +257,10 @@ def _bounded(args: list[str], timeout: float) -> tuple[list[dict], bool]:
     """Run :func:`_child_main` with ``args`` in a child process for at most ``timeout``
     seconds; return its findings and whether it finished in time."""
     root = str(Path(__file__).resolve().parent.parent)
-    code = f"import sys; sys.path.insert(0, {root!r}); import continuum.integrity as m; "
+    # The check reads HDF5 only: importing the package must not initialise MPI in a child of
+    # an MPI rank (continuum imports mpi4py.MPI first, and MPI_Init there fails or hangs).
+    code = "import mpi4py; mpi4py.rc.initialize = False; import sys; "
+    code += f"sys.path.insert(0, {root!r}); import continuum.integrity as m; "
     code += "m._child_main(sys.argv[1:])"
     child = subprocess.Popen(
         [sys.executable, "-c", code, *args],

@@ -234,7 +234,10 @@ def describe(path: str | Path) -> str:
         lines.append(f"{path}")
         for key in ("synfield_version", "ranks", "created"):
             lines.append(f"  {key}: {h5.attrs.get(key)}")
-        lines.append(f"  complete output steps: {verdict.good} ({checked})")
+        if "/ensemble/times" in h5:  # an ensemble.h5: written once, at its end
+            lines.append(f"  complete output steps: {len(h5['/ensemble/times'])}")
+        else:
+            lines.append(f"  complete output steps: {verdict.good} ({checked})")
         for name, ds in datasets(h5):
             lines.append(f"  {name:<42} {ds.shape!s:<22} {ds.dtype}")
         if "dictionary" in h5:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
+from typing import TextIO
 
 from mpi4py import MPI
 
@@ -28,28 +29,50 @@ class Console:
 
 
 class ProgressBar:
-    """A tqdm bar (stderr) that shows time, step and the latest figures; a no-op off rank 0."""
+    """Progress on stderr, a no-op off rank 0: a tqdm bar on a terminal; elsewhere (a log
+    file, a pipe, a batch job) one plain line per tenth of the run, with the latest figures,
+    instead of a bar's carriage returns."""
 
-    def __init__(self, total: int, desc: str, enabled: bool):
+    LINES = 10
+    """Lines written over a run when stderr is not a terminal (plus the last step)."""
+
+    def __init__(self, total: int, desc: str, enabled: bool, stream: TextIO | None = None):
         self.bar = None
-        if enabled:
+        self.stream = None
+        self.total, self.desc = total, desc
+        self.next_line = 0
+        self.last_line: int | None = None
+        stream = sys.stderr if stream is None else stream
+        if not enabled:
+            return
+        if stream.isatty():
             from tqdm import tqdm
 
             self.bar = tqdm(
                 total=total,
                 desc=desc,
-                file=sys.stderr,
+                file=stream,
                 unit="step",
                 dynamic_ncols=True,
                 mininterval=0.5,
             )
+        else:
+            self.stream = stream
 
     def update(self, step: int, **figures: float) -> None:
-        if self.bar is None:
-            return
-        self.bar.n = step
-        self.bar.set_postfix({k: f"{v:.3e}" for k, v in figures.items()}, refresh=False)
-        self.bar.refresh()
+        shown = {k: f"{v:.3e}" for k, v in figures.items()}
+        if self.bar is not None:
+            self.bar.n = step
+            self.bar.set_postfix(shown, refresh=False)
+            self.bar.refresh()
+        elif self.stream is not None and step != self.last_line:
+            if step >= self.next_line or step == self.total:
+                values = "".join(f", {k}={v}" for k, v in shown.items())
+                print(
+                    f"{self.desc}: step {step}/{self.total}{values}", file=self.stream, flush=True
+                )
+                self.next_line = step + max(1, -(-self.total // self.LINES))
+                self.last_line = step
 
     def close(self) -> None:
         if self.bar is not None:

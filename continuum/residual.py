@@ -44,6 +44,7 @@ import numpy as np
 from mpi4py import MPI
 
 from discrete.conventions import Convention
+from discrete.errors import reference_size
 from discrete.experiment import DiscreteSetup
 from discrete.residual import ResidualNetwork, layer_formula
 from discrete.training import make_rule
@@ -408,6 +409,7 @@ class ResidualModel(GalerkinModel):
             form=tr.momentum_form,
         )
         self.state = self.rule.initial(self.galerkin.interpolate(*self._initial_fields()))
+        self.reference = reference_size(self.state.theta)  # of the growth check
         self._names = ["/continuum/layer0", "/continuum/blocks", f"/continuum/layer{net.depth - 1}"]
 
     def _initial_fields(self):

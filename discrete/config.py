@@ -30,6 +30,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from .errors import ConfigError
 from .expressions import Expression, ExpressionError, parse_expression
 from .training import MOMENTUM_FORMS, MOMENTUM_SCHEMES, RULES
 
@@ -51,6 +52,10 @@ SAMPLINGS = ("epochs", "replacement")
 FLUCTUATIONS = ("none", "moments", "sde")
 SDE_SCHEMES = ("euler-maruyama", "weak-order-2")
 DEGREES = tuple(range(1, 9))
+MAX_CONFIG_BYTES = 1 << 20
+"""Largest configuration file read (1 MiB): a device or a huge file is refused, not read."""
+MAX_WEIGHTS = 10**8
+"""Most weight coefficients a network may hold (0.8 GB per copy of θ in float64)."""
 INPUT_LAYERS = ("tensor", "data-span")
 OUTPUT_FIELDS = ("w", "b", "cost", "energy")
 INIT_WEIGHT_VARIABLES = ("x", "y", "x1", "x2", "y1", "y2", "i", "j", "m")
@@ -97,10 +102,6 @@ every = 10
 """The built-in experiment (identical to ``examples/perceptron.toml``)."""
 
 _EXPERIMENT_NAME = re.compile(r"[A-Za-z0-9_-]+")
-
-
-class ConfigError(ValueError):
-    """An invalid configuration; the message names the source, ``[section] key`` and problem."""
 
 
 # --------------------------------------------------------------------------- sections
@@ -296,7 +297,7 @@ class Config:
     def text(self) -> str:
         """The resolved configuration as TOML text."""
         return "".join(
-            f"[{name}]\n" + "".join(f"{key} = {_show(v)}\n" for key, v in values.items()) + "\n"
+            f"[{name}]\n" + "".join(f"{key} = {_toml(v)}\n" for key, v in values.items()) + "\n"
             for name, values in self.document().items()
         )
 
@@ -366,17 +367,40 @@ def _plain(value: object) -> Any:
     return value
 
 
-def _show(value: object) -> str:
-    """Write a TOML value the way it appears in a file (for error messages)."""
+_SHOW_LIMIT = 120
+"""Characters of a value shown in an error message before it is cut with ``…``."""
+
+
+def _toml(value: object) -> str:
+    """A TOML value written in full (the resolved configuration's text)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_show(item) for item in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{key} = {_show(item)}" for key, item in value.items()) + "}"
-    return str(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(item) for item in value) + "]"
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def _show(value: object, depth: int = 0) -> str:
+    """Write a TOML value the way it appears in a file (for error messages), cut to
+    :data:`_SHOW_LIMIT` characters and 8 levels of nesting."""
+    if depth > 8:
+        return "…"
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, str):
+        text = json.dumps(value[: 2 * _SHOW_LIMIT], ensure_ascii=False)
+    elif isinstance(value, list | tuple):
+        text = "[" + ", ".join(_show(item, depth + 1) for item in value[:_SHOW_LIMIT]) + "]"
+    elif isinstance(value, dict):
+        items = list(value.items())[:_SHOW_LIMIT]
+        text = "{" + ", ".join(f"{key} = {_show(item, depth + 1)}" for key, item in items) + "}"
+    elif _is_integer(value) and abs(value) >= 10**_SHOW_LIMIT:
+        text = f"an integer of {len(str(abs(value)))} digits"
+    else:
+        text = str(value)
+    return text if len(text) <= _SHOW_LIMIT else text[: _SHOW_LIMIT - 1] + "…"
 
 
 def _one_of(choices: tuple[object, ...]) -> str:
@@ -548,6 +572,19 @@ def _parse_network(section: _Section) -> NetworkConfig:
         raise section.error(
             "offsets", f"expected a non-empty list of distinct integers, got {_show(offsets)}"
         )
+    connectivity = section.per_layer(
+        "connectivity", CONNECTIVITIES, "dense", len(widths) - 1, "weight layer"
+    )
+    weights = sum(
+        n_out * (len(offsets) if kind == "banded" else n_in)
+        for n_in, n_out, kind in zip(widths, widths[1:], connectivity, strict=False)
+    )
+    if weights > MAX_WEIGHTS:
+        raise section.error(
+            "widths",
+            f"{_show(widths)} gives {_show(weights)} weight coefficients; at most "
+            f"{MAX_WEIGHTS:.0e} are supported",
+        )
     architecture = section.choice("architecture", ARCHITECTURES, "feedforward")
     depth = None
     if architecture == "residual":
@@ -566,9 +603,7 @@ def _parse_network(section: _Section) -> NetworkConfig:
         quadratic=section.numbers("quadratic", (0.0, 1.0, 0.5), length=3),
         output=section.choice("output", OUTPUTS, "identity"),
         bias=section.boolean("bias", True),
-        connectivity=section.per_layer(
-            "connectivity", CONNECTIVITIES, "dense", len(widths) - 1, "weight layer"
-        ),
+        connectivity=connectivity,
         offsets=offsets,
         ends=section.choice("ends", ENDS, "periodic"),
         architecture=architecture,
@@ -982,9 +1017,11 @@ def _unalias(name: str, values: dict[str, Any], source: str) -> dict[str, Any]:
 
 def _parse_text(text: str, source: str) -> dict[str, Any]:
     try:
-        return tomllib.loads(text)
+        return tomllib.loads(text.removeprefix("\ufeff"))  # a UTF-8 byte-order mark
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: TOML syntax error: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: TOML syntax error: arrays nested too deeply") from None
 
 
 def _build_config(document: dict[str, Any], source: str, base_dir: Path | None) -> Config:
@@ -1035,7 +1072,13 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as file:
+            raw = file.read(MAX_CONFIG_BYTES + 1)
+        if len(raw) > MAX_CONFIG_BYTES:
+            raise ConfigError(
+                f"{path}: not a configuration file: larger than {MAX_CONFIG_BYTES} bytes"
+            )
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: configuration file not found") from None
     except (OSError, UnicodeDecodeError) as exc:

@@ -14,6 +14,7 @@ the value of a function ``X^l(y)`` at the neuron coordinates; discrete delta fun
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import numpy as np
 
 from .conventions import LayerCoordinates, coordinate_names
 from .datasets import Table, table
+from .errors import ConfigError
 from .expressions import Expression
 
 Array = np.ndarray
@@ -45,6 +47,8 @@ class DataSet:
                 f"data shapes do not fit: X {self.X.shape}, Y {self.Y.shape} "
                 "(expected (L, N_in) and (L, N_out))"
             )
+        if self.X.shape[0] == 0:
+            raise ValueError("the data set holds no samples (L = 0); the cost needs L ≥ 1")
         for name, a in (
             ("X", self.X),
             ("Y", self.Y),
@@ -141,41 +145,99 @@ def probes(
     return DataSet(X, np.zeros((L, n_out)), desc), factors
 
 
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+"""The first bytes of a zip archive (an ``.npz`` file), with and without members."""
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+"""The HDF5 signature (at offset 0 for files written by h5py and numpy tools)."""
+
+
+def _check_real(path: Path, name: str, array: object) -> None:
+    """Refuse anything but a real numeric array (strings, objects, complex values, records)."""
+    dtype = getattr(array, "dtype", None)
+    if dtype is None or not hasattr(array, "shape"):
+        raise ConfigError(f"[data] path: {path}: {name} is not an array")
+    if dtype.kind not in "iuf":
+        raise ConfigError(
+            f"[data] path: {path}: array {name} has dtype {dtype}; expected real numbers "
+            "(integer or float; complex, string and object arrays are refused)"
+        )
+
+
 def read_arrays(path: str | Path, n_in: int, n_out: int) -> Table:
     """Features ``X`` (L, N_0) and targets from an ``.npz`` or ``.h5`` file: ``Y`` (L, N_M), or
-    ``y`` (L,) — integer class labels (one-hot on ``N_M`` classes) or one regression target."""
+    ``y`` (L,) — integer class labels (one-hot on ``N_M`` classes) or one regression target.
+
+    The file's first bytes must be its format's signature (an ``.npz`` is a zip archive, an
+    ``.h5`` an HDF5 file); arrays must be real numeric with the network's widths and at least
+    one sample.  Every refusal is a :class:`ConfigError` naming ``[data] path``.
+    """
     path = Path(path)
-    if not path.exists():
-        raise ValueError(f"data file {path} does not exist")
-    if path.suffix == ".npz":
-        with np.load(path) as f:
-            arrays = {name: np.asarray(f[name]) for name in f.files}
-    else:
+    if not path.is_file():
+        raise ConfigError(f"[data] path: data file {path} does not exist")
+    with path.open("rb") as file:
+        head = file.read(8)
+    npz = path.suffix.lower() == ".npz"
+    if not head.startswith(ZIP_MAGIC if npz else HDF5_MAGIC):
+        kind = "an .npz (zip) archive" if npz else "an HDF5 file"
+        raise ConfigError(f"[data] path: {path} is not {kind} (its first bytes are {head!r})")
+    try:
+        if npz:
+            with np.load(path, allow_pickle=False) as f:
+                return _read_table(path, f, n_in, n_out)
         import h5py
 
         with h5py.File(path, "r") as f:
-            arrays = {name: np.asarray(f[name]) for name in f.keys()}
-    if "X" not in arrays or not {"Y", "y"} & set(arrays):
-        raise ValueError(f"data file {path} lacks array(s) X and Y (or y), has {sorted(arrays)}")
-    X = np.asarray(arrays["X"], float)
-    if "Y" in arrays:
-        Y = np.asarray(arrays["Y"], float)
-        if X.ndim != 2 or X.shape[1] != n_in or Y.ndim != 2 or Y.shape[1] != n_out:
-            raise ValueError(
-                f"data file {path}: X has shape {X.shape}, Y {Y.shape}; the network needs "
+            return _read_table(path, f, n_in, n_out)
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise ConfigError(f"[data] path: {path} cannot be read: {exc}") from None
+
+
+def _read_table(path: Path, container, n_in: int, n_out: int) -> Table:
+    """``X`` and ``Y`` (or labels ``y``) of an open ``.npz`` or HDF5 file, their dtypes and
+    shapes checked before they are read."""
+    names = container.files if hasattr(container, "files") else list(container.keys())
+    if "X" not in names or not {"Y", "y"} & set(names):
+        raise ConfigError(
+            f"[data] path: {path} lacks array(s) X and Y (or y), holds {sorted(names)}"
+        )
+    target = "Y" if "Y" in names else "y"
+    X, T = _load_member(path, container, "X"), _load_member(path, container, target)
+    _check_real(path, "X", X)
+    _check_real(path, target, T)
+    if len(X.shape) == 2 and X.shape[0] == 0:
+        raise ConfigError(f"[data] path: {path}: the data set holds no samples (L = 0)")
+    if target == "Y":
+        if len(X.shape) != 2 or X.shape[1] != n_in or len(T.shape) != 2 or T.shape[1] != n_out:
+            raise ConfigError(
+                f"[data] path: {path}: X has shape {X.shape}, Y {T.shape}; the network needs "
                 f"(L, {n_in}) and (L, {n_out})"
             )
-        return Table(X, Y, False)
-    y = arrays["y"]
-    if X.ndim != 2 or X.shape[1] != n_in or y.ndim != 1:
-        raise ValueError(
-            f"data file {path}: X has shape {X.shape}, y {y.shape}; the network needs "
+        return Table(np.asarray(X[()], dtype=float), np.asarray(T[()], dtype=float), False)
+    if len(X.shape) != 2 or X.shape[1] != n_in or len(T.shape) != 1:
+        raise ConfigError(
+            f"[data] path: {path}: X has shape {X.shape}, y {T.shape}; the network needs "
             f"(L, {n_in}) and (L,)"
         )
+    y = np.asarray(T[()])
     labels = np.issubdtype(y.dtype, np.integer)
     if not labels and n_out != 1:
-        raise ValueError(
-            f"data file {path}: y holds {y.dtype} values (a regression target), so the output "
-            f"layer needs 1 neuron, not {n_out}; store integer class labels for a classifier"
+        raise ConfigError(
+            f"[data] path: {path}: y holds {y.dtype} values (a regression target), so the "
+            f"output layer needs 1 neuron, not {n_out}; store integer class labels for a "
+            "classifier"
         )
-    return table(X, y, labels, n_out)
+    return table(np.asarray(X[()], dtype=float), y, labels, n_out)
+
+
+def _load_member(path: Path, container, name: str) -> object:
+    """Array ``name`` of an open ``.npz`` or HDF5 file (an ``h5py.Dataset`` stays unread)."""
+    names = container.files if hasattr(container, "files") else list(container.keys())
+    if name not in names:
+        raise ConfigError(f"[data] path: {path} lacks array {name!r} (it holds {sorted(names)})")
+    try:
+        return container[name]
+    except ValueError:  # an object array is stored pickled; allow_pickle=False refuses it
+        raise ConfigError(
+            f"[data] path: {path}: array {name} is an object array (stored pickled); expected "
+            "real numbers"
+        ) from None

@@ -14,6 +14,11 @@ from __future__ import annotations
 
 import numpy as np
 
+
+class ConfigError(ValueError):
+    """An invalid configuration; the message names the source, ``[section] key`` and problem
+    (re-exported by :mod:`discrete.config`)."""
+
 GROWTH = 1e8
 
 

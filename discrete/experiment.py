@@ -138,6 +138,30 @@ def initial_parameters(config: Config, network: Network, convention: Convention)
     return convention.from_fields(network, w, b)
 
 
+def _texts(formula: Expression | tuple[Expression, ...]) -> str:
+    if isinstance(formula, tuple):
+        return "[" + ", ".join(repr(f.text) for f in formula) + "]"
+    return repr(formula.text)
+
+
+def check_initial_cost(config: Config, cost: Cost, theta0: Array) -> None:
+    """Refuse initial parameters whose cost ``C(θ₀)`` is not a finite number.
+
+    The cost is a sum of squared residuals, so ``|θ₀| ≳ 1e154`` (a huge ``[init] scale`` or
+    formula) overflows before the first step; no choice of dt or lr can help.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        finite = bool(np.all(np.isfinite(theta0))) and np.isfinite(cost.value(theta0))
+    if not finite:
+        init = config.init
+        scale = f"scale = {init.scale:g}, " if init.kind == "random" else ""
+        raise ConfigError(
+            f"{config.source}: [init] {scale}weight = {_texts(init.weight)}, bias = "
+            f"{_texts(init.bias)}: the initial cost C(θ₀) is not a finite number (the initial "
+            "parameters are too large or not finite); choose a smaller initial state"
+        )
+
+
 def build(config: Config) -> DiscreteSetup:
     """The discrete experiment described by ``config``."""
     network = network_from_config(config)
@@ -164,6 +188,7 @@ def build(config: Config) -> DiscreteSetup:
         form=tr.momentum_form,
     )
     theta0 = initial_parameters(config, network, convention)
+    check_initial_cost(config, cost, theta0)
     return DiscreteSetup(
         config, network, convention, data, factors, dictionary, cost, rule, theta0, schedule
     )

@@ -14,11 +14,15 @@ def synfield(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([str(SYNFIELD), *args], capture_output=True, text=True, timeout=300)
 
 
-def test_examples_lists_every_shipped_config():
+def test_examples_lists_every_shipped_config_with_its_path():
     proc = synfield("examples")
     assert proc.returncode == 0, proc.stderr
-    listed = {line.split()[0] for line in proc.stdout.splitlines()}
-    assert listed == {p.name for p in (ROOT / "examples").glob("*.toml")}
+    assert "SPEC" not in proc.stdout  # the spec is not shipped; docs/ is
+    rows = [line.split() for line in proc.stdout.splitlines() if not line.startswith(" ")]
+    assert {name for name, _ in rows} == {p.stem for p in (ROOT / "examples").glob("*.toml")}
+    for name, path in rows:
+        assert Path(path).is_absolute() and Path(path).read_text().startswith("[experiment]")
+        assert Path(path).name == f"{name}.toml"
 
 
 def test_converge_json_reports_errors_and_orders():
@@ -68,3 +72,62 @@ def test_the_command_runs_one_blas_thread_unless_told_otherwise():
         )
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout.split() == expected.split()
+
+
+def test_version_is_the_installed_distribution_version():
+    from importlib.metadata import version
+
+    proc = synfield("--version")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == f"synfield {version('synfield')}"
+
+
+def test_every_argument_of_every_subcommand_has_help_and_no_unshipped_file_is_cited():
+    import argparse
+
+    from continuum.cli import parser
+
+    top = parser()
+    (commands,) = [a for a in top._actions if isinstance(a, argparse._SubParsersAction)]
+    assert set(commands.choices) == {"run", "converge", "ensemble", "inspect", "examples", "plot"}
+    for name, sub in commands.choices.items():
+        for action in sub._actions:
+            assert action.help, f"synfield {name} {action.dest}: no help text"
+        text = sub.format_help()
+        assert "SPEC" not in text
+    assert "SPEC" not in top.format_help()
+
+
+def test_a_shipped_example_runs_by_name_from_any_folder(tmp_path):
+    proc = subprocess.run(
+        [str(SYNFIELD), "run", "goldstein", "-q", "-o", "out"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["experiment"] == "goldstein"
+
+
+def test_the_examples_are_package_data_mapped_from_the_source_folder():
+    import tomllib
+
+    tool = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert "continuum.examples" in tool["packages"]
+    assert tool["package-dir"]["continuum.examples"] == "examples"
+    assert tool["package-data"]["continuum.examples"] == ["*.toml"]
+
+
+def test_the_shipped_ensemble_example_works_out_of_the_box(tmp_path):
+    proc = synfield("ensemble", "ensemble", "--seeds", "4", "-o", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["seeds"] == 4 and len(summary["times"]) == len(summary["l2_error_mean"])
+    # noise of size 0.1 on 32 x 32 weights: the mean of 4 members is off by about 0.1/√4
+    assert 0.02 < summary["l2_error_mean"][0] < 0.1
+    shown = synfield("inspect", str(tmp_path))
+    assert shown.returncode == 0, shown.stderr
+    assert "created: 20" in shown.stdout
+    assert f"complete output steps: {len(summary['times'])}" in shown.stdout

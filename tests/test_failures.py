@@ -63,7 +63,7 @@ def test_bad_config_is_one_clear_line(tmp_path):
         text=True,
         timeout=60,
     )
-    assert proc.returncode == 1
+    assert proc.returncode == 2  # a config error
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "[data] input" in lines[0] and "__import__" in lines[0]
     assert "Traceback" not in proc.stderr

@@ -1,0 +1,170 @@
+"""Hostile inputs: each one ends with its own clear one-line message and exit code, or runs.
+
+The small configs and data files are checked in under ``tests/hostile/``; damaged or
+generated files (object, string, complex and empty arrays, a file that is not HDF5, arrays
+nested 2000 deep, ``/dev/zero`` as a config) are written under ``tmp_path`` by the cases.
+Every case runs the command in a subprocess bounded in time and in address space, so an
+input that reads until memory runs out fails the case instead of taking the machine.
+"""
+
+from __future__ import annotations
+
+import resource
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+HOSTILE = Path(__file__).resolve().parent / "hostile"
+SYNFIELD = Path(sys.executable).parent / "synfield"
+MEMORY_LIMIT = 4 << 30
+"""Address-space bound of every case (bytes): far above what a refused input needs."""
+
+DATA_CONFIG = (
+    '[network]\nwidths = [4, 4]\n[data]\nkind = "file"\npath = "{}"\n[continuum]\nenabled = false\n'
+)
+
+
+def _bounded() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+
+
+def synfield(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(SYNFIELD), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cwd,
+        preexec_fn=_bounded,
+    )
+
+
+def shipped(name: str) -> Callable[[Path], list[str]]:
+    return lambda tmp: ["run", str(HOSTILE / name), "-q", "-o", str(tmp / "out")]
+
+
+def data_file(name: str, write: Callable[[Path], None]) -> Callable[[Path], list[str]]:
+    """A run whose ``[data] path`` is the file ``name`` that ``write`` creates in ``tmp``."""
+
+    def args(tmp: Path) -> list[str]:
+        write(tmp / name)
+        (tmp / "data.toml").write_text(DATA_CONFIG.format(name))
+        return ["run", str(tmp / "data.toml"), "-q", "-o", str(tmp / "out")]
+
+    return args
+
+
+def npz(**arrays: np.ndarray) -> Callable[[Path], None]:
+    return lambda path: np.savez(path, **arrays)
+
+
+def h5(write: Callable[[h5py.File], None]) -> Callable[[Path], None]:
+    def make(path: Path) -> None:
+        with h5py.File(path, "w") as f:
+            write(f)
+
+    return make
+
+
+def complex_h5(f: h5py.File) -> None:
+    f["X"], f["Y"] = np.full((2, 4), 1j), np.zeros((2, 4))
+
+
+def group_h5(f: h5py.File) -> None:
+    f.create_group("X")
+    f["Y"] = np.zeros((2, 4))
+
+
+def text_config(name: str, text: str | bytes) -> Callable[[Path], list[str]]:
+    def args(tmp: Path) -> list[str]:
+        path = tmp / name
+        path.write_bytes(text if isinstance(text, bytes) else text.encode())
+        return ["run", str(path), "-q", "-o", str(tmp / "out")]
+
+    return args
+
+
+def converge(*arguments: str) -> Callable[[Path], list[str]]:
+    return lambda tmp: ["converge", str(HOSTILE / "valid.toml"), *arguments]
+
+
+ZEROS = np.zeros((2, 4))
+CASES: dict[str, tuple[Callable[[Path], list[str]], int, str]] = {
+    "nested widths": (shipped("nested-widths.toml"), 2, "[network] widths: expected a list of"),
+    "20-digit width": (shipped("huge-width.toml"), 2, "weight coefficients; at most 1e+08"),
+    "byte-order mark": (shipped("bom.toml"), 0, ""),
+    "init scale 1e300": (shipped("init-scale.toml"), 2, "[init] scale = 1e+300"),
+    "text file named .npz": (shipped("text-npz.toml"), 2, "is not an .npz (zip) archive"),
+    "arrays nested 2000 deep": (
+        text_config("deep.toml", "[network]\nwidths = " + "[" * 2000 + "]" * 2000 + "\n"),
+        2,
+        "arrays nested too deeply",
+    ),
+    "/dev/zero as config": (
+        lambda tmp: ["run", "/dev/zero", "-q", "-o", str(tmp / "out")],
+        2,
+        "/dev/zero: not a configuration file: larger than 1048576 bytes",
+    ),
+    "config not UTF-8": (
+        text_config("latin1.toml", b"[network]\nwidths = [4, 4] # \xe9\n"),
+        2,
+        "cannot read configuration file",
+    ),
+    "object array": (
+        data_file("data.npz", npz(X=np.array([[1, "a", None, 2]], dtype=object), Y=ZEROS)),
+        2,
+        "array X is an object array",
+    ),
+    "string array": (
+        data_file("data.npz", npz(X=np.array([["1"] * 4]), Y=ZEROS)),
+        2,
+        "array X has dtype <U1; expected real numbers",
+    ),
+    "complex array": (
+        data_file("data.npz", npz(X=ZEROS, Y=np.full((2, 4), 1 + 1j))),
+        2,
+        "array Y has dtype complex128; expected real numbers",
+    ),
+    "L = 0 arrays": (
+        data_file("data.npz", npz(X=np.zeros((0, 4)), Y=np.zeros((0, 4)))),
+        2,
+        "holds no samples (L = 0)",
+    ),
+    "complex HDF5": (data_file("data.h5", h5(complex_h5)), 2, "array X has dtype complex128"),
+    "HDF5 group for X": (data_file("data.h5", h5(group_h5)), 2, "X is not an array"),
+    "text file named .h5": (
+        data_file("data.h5", lambda path: path.write_text("X, Y")),
+        2,
+        "is not an HDF5 file",
+    ),
+    "converge --widths 0 16": (converge("--widths", "0", "16"), 2, "expected a positive integer"),
+    "converge --widths -8 16": (converge("--widths", "-8", "16"), 2, "integer, got -8"),
+    "converge --widths 16": (converge("--widths", "16"), 2, "at least 2 strictly increasing"),
+    "converge --widths 16 16 16": (
+        converge("--widths", "16", "16", "16"),
+        2,
+        "at least 2 strictly increasing widths, got 16 16 16",
+    ),
+    "converge --degrees 9": (
+        converge("--widths", "8", "16", "--degrees", "9"),
+        2,
+        "argument --degrees: invalid choice: 9",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", CASES, ids=list(CASES))
+def test_hostile_input_gives_its_message_and_exit_code(case, tmp_path):
+    make_args, code, fragment = CASES[case]
+    proc = synfield(*make_args(tmp_path), cwd=tmp_path)
+    assert proc.returncode == code, proc.stderr
+    assert "Traceback" not in proc.stderr
+    if code:
+        message = proc.stderr.strip().splitlines()[-1]
+        assert fragment in message
+        assert len(message) < 400
