@@ -253,6 +253,7 @@ def run_ensemble(
             for key in ("l2_error_mean", "l2_error_var"):
                 if result.get(key):
                     f[f"/comparison/{key}"] = np.array(result[key])
-        summary = {"experiment": config.experiment.name, **result}
+        times_list = [float(t) for t in times]
+        summary = {"experiment": config.experiment.name, **result, "times": times_list}
         (outdir / "summary.json").write_text(json.dumps(summary, indent=2))
     return result

@@ -372,7 +372,7 @@ def law_variance(setup) -> np.ndarray:
 def test_resume_restores_the_law_and_the_path(tmp_path, fluctuations):
     """A file cut after three of six output steps and resumed equals the uninterrupted run:
     the moment law's state and the SME path (its increments are seeded by the step)."""
-    from continuum.output import _copy_truncated
+    from continuum.integrity import copy_steps
 
     text = MOMENTS.format(n=8)
     if fluctuations == "sde":
@@ -387,7 +387,7 @@ def test_resume_restores_the_law_and_the_path(tmp_path, fluctuations):
         h5py.File(full / "fields.h5") as src,
         h5py.File(cut / "fields.h5", "w", libver="latest") as dst,
     ):
-        _copy_truncated(src, dst, 3)
+        copy_steps(src, dst, 3)
     run_experiment(config, cut, resume=True, quiet=True)
     names = [
         "/continuum/layer0/w_at_lattice",
