@@ -154,6 +154,8 @@ def test_two_ranks_give_the_index_fields_of_one_rank(text, rule):
                 names
             )
             for name in names:
+                if name.startswith("integrity"):  # checksums of bytes, equal values to 1e-10
+                    continue
                 np.testing.assert_allclose(
                     b[name][()], a[name][()], rtol=0, atol=1e-10, err_msg=name
                 )
