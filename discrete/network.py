@@ -170,13 +170,6 @@ class ParameterSpace:
                 self.W(theta, m)[..., ~layer.mask] = 0.0
         return theta
 
-    def group_sizes(self) -> list[tuple[int, int]]:
-        """Number of weights and biases of each layer."""
-        return [
-            (s.stop - s.start, b.stop - b.start)
-            for s, b in zip(self._w_slices, self._b_slices, strict=True)
-        ]
-
     def per_group(self, weight_values: list[float], bias_values: list[float]) -> Array:
         """A vector on θ that is constant on each group (e.g. per-group learning rates)."""
         v = self.zeros()
