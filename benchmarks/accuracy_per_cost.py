@@ -16,18 +16,19 @@ timed and its error measured against one reference:
   the fine lattice does not contain the coarse points (``(i+½)/N`` falls between two fine
   midpoints), so ``I`` is 4-point cubic Lagrange interpolation along every coordinate axis
   (``O(N⁻⁴)``, one-sided stencils at the ends); time = time(N) + time(2N);
-* ``FEM P1/P2``  the Galerkin tensor-product continuum (``continuum.limit.continuum_model`` with
-  ``integrator = "matched"``: the same RK4 and ``dt`` as the networks) on ``cells`` cells per
-  coordinate direction, built and advanced to the final time; error in the same norm on a fixed
-  evaluation lattice of width ``--eval-width`` (not aligned with the meshes);
+* ``FEM P1/P2``  the Galerkin tensor-product continuum
+  (``continuum.models.limit.continuum_model`` with ``integrator = "matched"``: the same RK4 and
+  ``dt`` as the networks) on ``cells`` cells per coordinate direction, built and advanced to the
+  final time; error in the same norm on a fixed evaluation lattice of width ``--eval-width`` (not
+  aligned with the meshes);
 * ``FEM span P1/P2``  the same with the input layer in the span of the data
-  (``[continuum] input_layer = "data-span"``, :mod:`continuum.dataspan`);
+  (``[continuum] input_layer = "data-span"``, :mod:`continuum.fields.dataspan`);
 * perceptron and image layer, ``FEM span P1/P2 exp``: the data span with the exact flow in
-  time (``[continuum] integrator = "exponential"``, :mod:`continuum.exponential`): one layer
+  time (``[continuum] integrator = "exponential"``, :mod:`continuum.schemes.exponential`): one layer
   with a linear output has residuals ``u(t) = u(0) e^{−Kt}``, so the solve is its set-up plus
   one leap to the final time, and its error is the spatial one alone;
 * deep-tanh, ``FEM span P2 adapt``: the data span with the gradient flow integrated to a
-  tolerance (``[continuum] integrator = "adaptive"``, :mod:`continuum.adaptive`: PETSc's
+  tolerance (``[continuum] integrator = "adaptive"``, :mod:`continuum.schemes.adaptive`: PETSc's
   Verner 8(7) pair with steps of its own, ``tolerance =`` :data:`ADAPTIVE_TOLERANCE`); its
   time error against the RK4 reference is printed;
 * perceptron only, ``FEM-CN P2``: the implicit row-decoupled perceptron solver
@@ -49,9 +50,10 @@ References ("infinite width"):
 
 * perceptron and image-layer are one linear layer (identity output): the continuum flow has a
   closed form (residuals ``r(t) = r(0) e^{−Kt}``, ``K = (η_w G + η_b 11ᵀ)/L`` with the Gram
-  matrix ``G`` of the inputs; see :func:`continuum.perceptron.exact_solution`), evaluated here
-  with composite Gauss–Legendre quadrature in ``y`` (1-D or tensor 2-D). It is exact in time, so
-  the RK4 time error of the routes (estimated by halving ``dt`` on the finest FEM) is printed;
+  matrix ``G`` of the inputs; see :func:`continuum.fields.perceptron.exact_solution`),
+  evaluated here with composite Gauss–Legendre quadrature in ``y`` (1-D or tensor 2-D). It is exact
+  in time, so the RK4 time error of the routes (estimated by halving ``dt`` on the finest FEM) is
+  printed;
 * deep-tanh: the FEM at degree 10 with ``--reference-cells`` cells (default 16) at the same
   RK4 ``dt``; its own error is below the distance ``‖u_8 − u_10‖`` of degrees 8 and 10 on that
   mesh, which is printed.
@@ -84,7 +86,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# One thread per route, as `synfield` runs (continuum/cli.py): numpy's BLAS and XLA's CPU
+# One thread per route, as `synfield` runs (continuum/app/cli.py): numpy's BLAS and XLA's CPU
 # backend alike, so that no route gains or loses by threading on a shared machine.  Set
 # before numpy and jax load; the caller's environment wins.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -100,12 +102,12 @@ from mpi4py import MPI  # first: it loads the MPI library that DOLFINx links aga
 import scipy.linalg
 from jax_flow import jax_flow  # benchmarks/, the script's directory
 
-from continuum.convergence import final_state, with_width
-from continuum.galerkin import GalerkinNetwork
-from continuum.limit import continuum_model
-from continuum.perceptron import PerceptronProblem, exact_solution
-from continuum.run import lattice_l2
-from continuum.spaces import FactorSpace
+from continuum.app.convergence import final_state, with_width
+from continuum.app.run import lattice_l2
+from continuum.fem.spaces import FactorSpace
+from continuum.fields.galerkin import GalerkinNetwork
+from continuum.fields.perceptron import PerceptronProblem, exact_solution
+from continuum.models.limit import continuum_model
 from discrete.config import DEGREES, Config, load_config
 from discrete.conventions import Convention
 from discrete.experiment import build
@@ -503,7 +505,7 @@ def run_problem(p: Problem, args) -> None:
         )
         if cfg.coordinates.layout[0] == "line":
             p.notes.append(
-                "check: closed form here vs continuum.perceptron.exact_solution: max diff "
+                "check: closed form here vs continuum.fields.perceptron.exact_solution: max diff "
                 f"{library_exact_difference(cfg, t_end, ref, eval_conv):.1e}"
             )
         c = 16

@@ -39,8 +39,8 @@ def child(mode: str, widths: list[int], cells: list[int]) -> None:
     from mpi4py import MPI  # first: it loads the MPI library that DOLFINx links against
 
     import discrete.training
-    from continuum.convergence import with_width
-    from continuum.limit import continuum_model
+    from continuum.app.convergence import with_width
+    from continuum.models.limit import continuum_model
     from discrete.config import load_config
     from discrete.experiment import build
 

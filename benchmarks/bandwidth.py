@@ -7,7 +7,7 @@ In one run:
   bandwidth = 2 × bytes of ``a`` (read ``a``, write ``b``; STREAM's convention, write-allocate
   traffic not counted) / median time. The larger of the two is the bound;
 * ``read``: ``a.sum()`` (read-only streaming; printed for reference);
-* the perceptron's data kernel ``K = Ξ diag(c) Ξᵀ`` (:mod:`continuum.lowrank`, P1 load vectors
+* the perceptron's data kernel ``K = Ξ diag(c) Ξᵀ`` (:mod:`continuum.fem.lowrank`, P1 load vectors
   as in ``benchmarks/kernel_apply.py``) applied once, ``y = K x``: synfield's operator (a PETSc
   ``python`` matrix whose two passes are BLAS ``gemv`` on the column-major factor, on the
   process's BLAS threads), and PETSc's ``MATLRC`` on the same factor (one thread) for
@@ -41,7 +41,7 @@ from mpi4py import MPI  # first: it loads the MPI library that DOLFINx links aga
 # isort: split
 from petsc4py import PETSc
 
-from continuum.lowrank import LowRankKernel
+from continuum.fem.lowrank import LowRankKernel
 from discrete.expressions import parse_expression
 
 # isort: split

@@ -4,10 +4,10 @@ The deep-tanh network (``examples/deep-tanh.toml``) as a Galerkin model with P2 
 ``cells`` cells per coordinate (tensor input layer), from 4 to 512 cells: 270 to 3.2·10⁶
 coefficients. Each step is timed with :class:`discrete.training.Flow` (each ``k_i`` formed as a
 vector, scaled by the rates and combined whole) and with
-:class:`continuum.factored_flow.FactoredFlow` (weight forces as their rank-``L`` factors, one
-GEMM per block per step), from the same state, best of repeats filling about ``--budget``
-seconds; ``rel diff`` is the largest difference of the two steps relative to ``max |θ|``.
-The ratio fixes ``continuum.factored_flow.FACTORED_STEP_SIZE``.
+:class:`continuum.schemes.factored_flow.FactoredFlow` (weight forces as their rank-``L``
+factors, one GEMM per block per step), from the same state, best of repeats filling about
+``--budget`` seconds; ``rel diff`` is the largest difference of the two steps relative to ``max
+|θ|``. The ratio fixes ``continuum.schemes.factored_flow.FACTORED_STEP_SIZE``.
 
     python benchmarks/factored_flow.py [--cells 4 8 16 32 64 128 256 512]
 """
@@ -24,9 +24,9 @@ import numpy as np
 from mpi4py import MPI  # first: it loads the MPI library that DOLFINx links against
 
 # isort: split
-from continuum.convergence import with_width
-from continuum.factored_flow import FACTORED_STEP_SIZE, FactoredFlow
-from continuum.limit import continuum_model
+from continuum.app.convergence import with_width
+from continuum.models.limit import continuum_model
+from continuum.schemes.factored_flow import FACTORED_STEP_SIZE, FactoredFlow
 from discrete.config import load_config
 from discrete.experiment import build
 from discrete.training import Flow, Rule, State

@@ -23,8 +23,8 @@ from dolfinx import fem
 from petsc4py import PETSc
 
 import meshes
-from continuum.lowrank import LowRankKernel
-from continuum.perceptron import CellQuadrature, sample_values
+from continuum.fem.lowrank import LowRankKernel
+from continuum.fields.perceptron import CellQuadrature, sample_values
 from discrete.expressions import parse_expression
 
 INPUTS = "sin(pi*(l+1)*y) + 0.5*cos(pi*l*y)"

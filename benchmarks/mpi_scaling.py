@@ -51,8 +51,8 @@ BYTES_PER_COEFFICIENT_STEP = 112
 def child(config_path: str) -> None:
     from mpi4py import MPI
 
-    from continuum.convergence import final_state
-    from continuum.limit import continuum_model
+    from continuum.app.convergence import final_state
+    from continuum.models.limit import continuum_model
     from discrete.config import load_config
     from discrete.experiment import build
 

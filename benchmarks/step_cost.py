@@ -2,13 +2,13 @@
 
 Three implicit solvers, one MPI rank, setup (mesh, assembly, factorisation) timed separately:
 
-* ``flow``  — :class:`continuum.local.FlowSolver`, Crank–Nicolson for the first-order flow
+* ``flow``  — :class:`continuum.fields.local.FlowSolver`, Crank–Nicolson for the first-order flow
   ``M ẇ + A w = f`` of the local Klein–Gordon theory (``K = 1``, ``J = 25``) on the circle,
   P1 (``n`` = cells); one step = a sparse mat-vec and a MUMPS LU solve;
-* ``wave``  — :class:`continuum.local.WaveSolver`, Newmark-β (β = ¼) for the damped dynamics
+* ``wave``  — :class:`continuum.fields.local.WaveSolver`, Newmark-β (β = ¼) for the damped dynamics
   ``M (ẅ + γẇ) + A w = f`` (γ = 0.5), same theory and mesh;
 * ``perceptron rows`` — the implicit perceptron solver
-  (:class:`continuum.perceptron.PerceptronSolver`, θ = ½, P1): each step solves, for every
+  (:class:`continuum.fields.perceptron.PerceptronSolver`, θ = ½, P1): each step solves, for every
   x-row, ``(M̃ + θΔt Ξ̃ diag(η/L) Ξ̃ᵀ) u = r`` with the factored operator (CG,
   Cholesky of ``M̃``). Two sweeps: ``per-row`` with 4 x-rows and ``n = n_y`` input dofs (the
   cost of one row solve, ``O(n·L)`` expected), and ``square`` with ``n = n_x·(n_y + 1)`` total
@@ -33,8 +33,8 @@ import numpy as np
 from mpi4py import MPI  # first: it loads the MPI library that DOLFINx links against
 
 # isort: split
-from continuum.local import FlowSolver, LocalTheory, WaveSolver
-from continuum.perceptron import PerceptronProblem, PerceptronSolver
+from continuum.fields.local import FlowSolver, LocalTheory, WaveSolver
+from continuum.fields.perceptron import PerceptronProblem, PerceptronSolver
 from discrete.expressions import parse_expression
 
 COMM = MPI.COMM_SELF

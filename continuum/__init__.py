@@ -1,7 +1,7 @@
 """The continuum limit: field theories, the finite-element solver, comparison, output, CLI.
 
 The configuration loaders here are those of :mod:`discrete.config` followed by
-:func:`continuum.registry.resolve`: a combination that no continuum solves is refused when
+:func:`continuum.models.registry.resolve`: a combination that no continuum solves is refused when
 the file is read, and the returned configuration names the scheme that will run.
 ``mpi4py.MPI`` is imported first, so that ``import continuum`` (or any of its modules)
 before ``import dolfinx`` initialises MPI in the order DOLFINx requires.
@@ -13,9 +13,8 @@ import os
 
 from mpi4py import MPI  # noqa: F401  (before dolfinx, whatever the caller imports next)
 
+from continuum.models.registry import resolve
 from discrete import config as _config
-
-from .registry import resolve
 
 __all__ = ["default_config", "load_config", "parse_config", "resolve"]
 

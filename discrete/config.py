@@ -230,8 +230,8 @@ class TrainingConfig:
 @dataclass(frozen=True)
 class ContinuumConfig:
     """``[continuum]``: the finite-element model; ``scheme`` is the time scheme (its choices and
-    what each solves are declared by :mod:`continuum.registry`, which resolves ``None`` to the
-    scheme that runs; ``integrator`` is accepted as its former spelling); ``dt`` is ``None`` to
+    what each solves are declared by :mod:`continuum.models.registry`, which resolves ``None`` to
+    the scheme that runs; ``integrator`` is accepted as its former spelling); ``dt`` is ``None`` to
     use the training dt; ``tolerance`` is the local error tolerance of the adaptive scheme;
     ``input_layer`` represents ``w^(0)`` in ``V_1 ⊗ V_0`` or in the span of the data;
     ``fluctuations = "moments"`` solves for the mean field and the SGD covariance instead,
@@ -937,7 +937,7 @@ def _parse_continuum(section: _Section) -> ContinuumConfig:
 
 def _check_fluctuations(section: _Section, continuum: ContinuumConfig) -> None:
     """``sde_scheme`` belongs to ``fluctuations = "sde"`` (which networks and rules the
-    fluctuation models solve is declared by :mod:`continuum.registry`)."""
+    fluctuation models solve is declared by :mod:`continuum.models.registry`)."""
     if section.has("sde_scheme") and continuum.fluctuations != "sde":
         raise section.error(
             "sde_scheme",
@@ -951,7 +951,7 @@ def _check_residual(
 ) -> None:
     """Keys that a residual network (SPEC 1.7) constrains: ``depth_cells`` belongs to it, and
     its stream lies on a line (which continuum solves it is declared by
-    :mod:`continuum.registry`)."""
+    :mod:`continuum.models.registry`)."""
     if network.architecture != "residual":
         if sections["continuum"].has("depth_cells"):
             raise sections["continuum"].error(

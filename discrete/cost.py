@@ -14,8 +14,8 @@ layer):
 Both are written ``∂ℓ/∂Z_i = Δx_i g_i`` with a *density* ``g`` (the field ``δ^(M)`` of the
 continuum before the output activation): ``g = Z − Y`` for ``mse`` and
 ``g = softmax(Z) Σ_k Y_k − Y`` for ``cross-entropy`` (``Δ = 1``).  The continuum
-(:mod:`continuum.galerkin`) uses the same loss objects with its quadrature weights in place of
-``Δx``.  With SGD the average runs over the samples of the moment only.
+(:mod:`continuum.fields.galerkin`) uses the same loss objects with its quadrature weights in
+place of ``Δx``.  With SGD the average runs over the samples of the moment only.
 """
 
 from __future__ import annotations

@@ -18,9 +18,9 @@ from mpi4py import MPI
 from problems import observed_order
 from test_dataspan import configured
 
-from continuum.adaptive import AdaptiveFlow
-from continuum.convergence import with_width
-from continuum.limit import continuum_model
+from continuum.app.convergence import with_width
+from continuum.models.limit import continuum_model
+from continuum.schemes.adaptive import AdaptiveFlow
 from discrete.config import Config
 from discrete.experiment import build
 

@@ -61,7 +61,7 @@ def test_inspect_lists_the_datasets(tmp_path):
 def test_the_command_runs_one_blas_thread_unless_told_otherwise():
     """The CLI sets one BLAS thread per process before numpy loads; a user's setting wins."""
     script = (
-        "import os, continuum.cli\n"
+        "import os, continuum.app.cli\n"
         "print(os.environ['OPENBLAS_NUM_THREADS'], os.environ['OMP_NUM_THREADS'])\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
@@ -85,7 +85,7 @@ def test_version_is_the_installed_distribution_version():
 def test_every_argument_of_every_subcommand_has_help_and_no_unshipped_file_is_cited():
     import argparse
 
-    from continuum.cli import parser
+    from continuum.app.cli import parser
 
     top = parser()
     (commands,) = [a for a in top._actions if isinstance(a, argparse._SubParsersAction)]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from mpi4py import MPI
 
-from continuum.convergence import (
+from continuum.app.convergence import (
     MESH_MARGIN,
     Lattice,
     convergence_study,

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import sklearn.datasets
 
-from continuum.run import run_experiment
+from continuum.app.run import run_experiment
 from discrete.config import ConfigError, parse_config
 from discrete.datasets import DATASETS, SHAPES, bundled
 from discrete.experiment import build

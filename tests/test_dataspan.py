@@ -21,11 +21,11 @@ from mpi4py import MPI
 from problems import observed_order
 from test_perceptron_fem import smooth_problem
 
-from continuum.convergence import with_width
-from continuum.limit import continuum_model
-from continuum.perceptron import exact_solution
-from continuum.run import lattice_l2
-from continuum.spaces import FactorSpace, mass_matrix
+from continuum.app.convergence import with_width
+from continuum.app.run import lattice_l2
+from continuum.fem.spaces import FactorSpace, mass_matrix
+from continuum.fields.perceptron import exact_solution
+from continuum.models.limit import continuum_model
 from discrete.config import Config, load_config
 from discrete.experiment import build
 from discrete.expressions import parse_expression

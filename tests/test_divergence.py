@@ -95,7 +95,7 @@ def test_sgd_on_probes_stops_with_step_time_and_cause(tmp_path):
 
 
 def unstable_theory():
-    from continuum.local import LocalTheory
+    from continuum.fields.local import LocalTheory
 
     return LocalTheory.constant(stiffness=-1.0, periodic=True)
 
@@ -104,7 +104,7 @@ def unstable_theory():
 def test_the_local_solvers_stop_a_growing_field(solver):
     """K < 0 (allowed explicitly): short waves grow like e^{√(4|K|/a²) t} (wave) or
     e^{4|K| t/a²} (flow); the solver stops within one output interval of crossing the bound."""
-    from continuum.local import FlowSolver, WaveSolver
+    from continuum.fields.local import FlowSolver, WaveSolver
 
     w0 = lambda y: 1.0 + 1e-3 * np.sin(2 * np.pi * 8 * y)  # noqa: E731
     if solver == "wave":
@@ -122,7 +122,7 @@ def test_the_local_solvers_stop_a_growing_field(solver):
 def test_the_galerkin_and_perceptron_solvers_check_their_state():
     """A state pushed beyond the bound (what a diverging explicit step leaves) is caught at
     the next output step by the Galerkin model and by the implicit perceptron solver."""
-    from continuum.limit import PerceptronModel, continuum_model
+    from continuum.models.limit import PerceptronModel, continuum_model
 
     perceptron = build(load_config(ROOT / "examples" / "perceptron.toml"))
     model = PerceptronModel(perceptron, MPI.COMM_SELF)

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from mpi4py import MPI
 
-from continuum.energy import continuum_energy_balance
-from continuum.limit import continuum_model
+from continuum.fields.energy import continuum_energy_balance
+from continuum.models.limit import continuum_model
 from discrete.config import load_config
 from discrete.experiment import build
 from discrete.mechanics import energy_balance

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from mpi4py import MPI
 
-from continuum.ensemble import run_ensemble
+from continuum.app.ensemble import run_ensemble
 from discrete.config import parse_config
 
 CONFIG = parse_config("""

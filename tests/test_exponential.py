@@ -16,8 +16,8 @@ from mpi4py import MPI
 from problems import observed_order
 from test_dataspan import configured
 
-from continuum.convergence import with_width
-from continuum.limit import continuum_model
+from continuum.app.convergence import with_width
+from continuum.models.limit import continuum_model
 from discrete.config import Config, ConfigError
 from discrete.experiment import build
 

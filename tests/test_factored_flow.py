@@ -1,4 +1,4 @@
-"""RK4 of the flow with factored weight forces (:mod:`continuum.factored_flow`).
+"""RK4 of the flow with factored weight forces (:mod:`continuum.schemes.factored_flow`).
 
 It is the classical RK4 of :class:`discrete.training.Flow` evaluated in another order, so the
 two agree to rounding; measured after three steps: 1e-16 relative on every network below.
@@ -13,10 +13,10 @@ import pytest
 from mpi4py import MPI
 from test_dataspan import configured
 
-import continuum.limit
-from continuum.convergence import with_width
-from continuum.factored_flow import FactoredFlow
-from continuum.limit import continuum_model
+import continuum.models.limit
+from continuum.app.convergence import with_width
+from continuum.models.limit import continuum_model
+from continuum.schemes.factored_flow import FactoredFlow
 from discrete.config import Config
 from discrete.experiment import build
 from discrete.training import Flow
@@ -68,7 +68,7 @@ def test_the_matched_flow_of_a_large_dense_network_is_factored(
     """``integrator = "matched"`` uses the factored RK4 for the flow above the size threshold
     (here lowered to 0; 4 cells are below the real one) and the training rule otherwise."""
     if threshold is not None:
-        monkeypatch.setattr(continuum.limit, "FACTORED_STEP_SIZE", threshold)
+        monkeypatch.setattr(continuum.models.limit, "FACTORED_STEP_SIZE", threshold)
     config = configured("deep-tanh", cells=4, scheme="matched")
     config = dataclasses.replace(
         config, training=dataclasses.replace(config.training, rule=rule, gamma=1.0)

@@ -11,10 +11,10 @@ from mpi4py import MPI
 from problems import observed_order
 
 from continuum import parse_config
-from continuum.ensemble import run_ensemble
-from continuum.equilibrium import equilibrium
-from continuum.fluctuations import MomentsModel, SpanLayer
-from continuum.run import lattice_l2, run_experiment
+from continuum.app.ensemble import run_ensemble
+from continuum.app.run import lattice_l2, run_experiment
+from continuum.fields.equilibrium import equilibrium
+from continuum.fields.fluctuations import MomentsModel, SpanLayer
 from discrete.config import ConfigError
 from discrete.experiment import build
 from discrete.fluctuations import LinearLayerLaw, LinearNoise
@@ -372,7 +372,7 @@ def law_variance(setup) -> np.ndarray:
 def test_resume_restores_the_law_and_the_path(tmp_path, fluctuations):
     """A file cut after three of six output steps and resumed equals the uninterrupted run:
     the moment law's state and the SME path (its increments are seeded by the step)."""
-    from continuum.integrity import copy_steps
+    from continuum.io.integrity import copy_steps
 
     text = MOMENTS.format(n=8)
     if fluctuations == "sde":
@@ -407,7 +407,7 @@ def test_resume_restores_the_law_and_the_path(tmp_path, fluctuations):
             > 1e-3
         )
     # the state read back is the state at that step, without stepping again
-    from continuum.limit import continuum_model
+    from continuum.models.limit import continuum_model
 
     model = continuum_model(build(config), MPI.COMM_SELF)
     with h5py.File(full / "fields.h5") as a:

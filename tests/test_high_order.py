@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from mpi4py import MPI
 
-from continuum.limit import continuum_model
-from continuum.pconvergence import p_convergence_study
-from continuum.quadrature import QUADRATURE_TOLERANCE, with_quadrature
-from continuum.spaces import FactorSpace
+from continuum.app.pconvergence import p_convergence_study
+from continuum.fem.quadrature import QUADRATURE_TOLERANCE, with_quadrature
+from continuum.fem.spaces import FactorSpace
+from continuum.models.limit import continuum_model
 from discrete.config import load_config
 from discrete.experiment import build
 from meshes import interval, unit_square
@@ -66,7 +66,7 @@ def test_degree_eight_on_quadrilaterals_reproduces_polynomials_of_degree_eight()
 def initial_values(model, quadrature_degree: int) -> np.ndarray:
     """The cost and Riesz gradient at the initial coefficients of ``model``'s fields rebuilt
     with the Gauss rule of ``quadrature_degree``, as one vector."""
-    from continuum.limit import data_function
+    from continuum.models.limit import data_function
 
     g, cfg, conv = model.galerkin, model.setup.config, model.setup.convention
     fields = type(g)(

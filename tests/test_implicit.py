@@ -12,8 +12,8 @@ from mpi4py import MPI
 from petsc4py import PETSc
 from problems import observed_order, tanh_problem
 
-from continuum.implicit import ImplicitFlow, ImplicitMomentum
-from continuum.limit import continuum_model
+from continuum.models.limit import continuum_model
+from continuum.schemes.implicit import ImplicitFlow, ImplicitMomentum
 from discrete.config import parse_config
 from discrete.errors import DivergenceError
 from discrete.experiment import build
@@ -141,7 +141,7 @@ def test_implicit_integrator_from_the_config_matches_the_explicit_one(tmp_path):
     RK4 continuum: both within the width error of the discrete network."""
     import dataclasses
 
-    from continuum.run import run_experiment
+    from continuum.app.run import run_experiment
     from discrete.config import load_config
 
     config = load_config(Path(__file__).resolve().parent.parent / "examples" / "deep-tanh.toml")

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from mpi4py import MPI
 
-from continuum.convergence import convergence_study, with_degree, with_width
-from continuum.limit import continuum_model
-from continuum.run import field_errors
-from continuum.spaces import IndexSpace
+from continuum.app.convergence import convergence_study, with_degree, with_width
+from continuum.app.run import field_errors
+from continuum.fem.spaces import IndexSpace
+from continuum.models.limit import continuum_model
 from discrete.config import parse_config
 from discrete.experiment import build
 from discrete.training import integrate
@@ -138,7 +138,7 @@ def test_two_ranks_give_the_index_fields_of_one_rank(text, rule):
 
     import h5py
 
-    from continuum.run import run_experiment
+    from continuum.app.run import run_experiment
 
     comm = MPI.COMM_WORLD
     assert comm.size == 2, "run this test under mpiexec -n 2"
@@ -187,7 +187,7 @@ def test_random_placement_is_a_monte_carlo_quadrature_of_order_one_half():
         against the continuum, RMS over an ensemble of 32 seeds at N = 16, 64, 256, falls at
         order ½ (measured: 2.8e-2, 1.4e-2, 7.0e-3, order 0.49), where cell placement falls at
     order 2 (2.04 over N = 16, 32, 64)."""
-    from continuum.convergence import width_error
+    from continuum.app.convergence import width_error
 
     config = parse_config(TWO_LAYERS.format(rule="flow"))
     model = continuum_model(build(config), MPI.COMM_SELF)

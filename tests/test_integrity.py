@@ -13,7 +13,7 @@ import h5py
 import numpy as np
 import pytest
 
-from continuum.integrity import CHECKSUMS, checked_series, copy_steps, truncation, verify
+from continuum.io.integrity import CHECKSUMS, checked_series, copy_steps, truncation, verify
 
 ROOT = Path(__file__).resolve().parent.parent
 SYNFIELD = Path(sys.executable).parent / "synfield"
@@ -194,7 +194,7 @@ def test_resume_on_another_number_of_ranks_is_refused(full, tmp_path):
 LIMITED_RUN = """
 import resource, signal, sys
 from mpi4py import MPI
-import continuum.output as output
+import continuum.io.output as output
 
 start = output.FieldsFile.start
 
@@ -205,7 +205,7 @@ def start_limited(self):
     resource.setrlimit(resource.RLIMIT_FSIZE, (SIZE_LIMIT, SIZE_LIMIT))
 
 output.FieldsFile.start = start_limited
-from continuum.cli import main
+from continuum.app.cli import main
 sys.exit(main(sys.argv[1:]))
 """
 

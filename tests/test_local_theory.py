@@ -6,7 +6,7 @@ from mpi4py import MPI  # first: it loads the MPI library that DOLFINx links aga
 import numpy as np
 import pytest
 
-from continuum.local import (
+from continuum.fields.local import (
     FlowSolver,
     LocalTheory,
     WaveSolver,

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from mpi4py import MPI
 
-from continuum.run import run_experiment
+from continuum.app.run import run_experiment
 from discrete.config import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,7 +88,7 @@ def test_two_ranks_give_the_fields_of_one_rank(example, input_layer, integrator)
 def test_error_on_one_rank_ends_the_job_quickly():
     script = (
         "from mpi4py import MPI\n"
-        "from continuum.cli import guarded\n"
+        "from continuum.app.cli import guarded\n"
         "comm = MPI.COMM_WORLD\n"
         "def work():\n"
         "    if comm.rank == 1:\n"

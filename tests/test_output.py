@@ -163,7 +163,7 @@ def test_output_fields_select_the_per_step_arrays(tmp_path):
 def test_resume_from_a_truncated_file_equals_the_uninterrupted_run(tmp_path, example):
     """Every kind of continuum model restores its state: the file of an uninterrupted run is
     cut after a few output steps (as a kill would leave it) and resumed."""
-    from continuum.integrity import copy_steps
+    from continuum.io.integrity import copy_steps
 
     full, cut = tmp_path / "full", tmp_path / "cut"
     config = ROOT / "examples" / f"{example}.toml"

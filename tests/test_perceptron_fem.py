@@ -16,7 +16,7 @@ import scipy.sparse
 from mpi4py import MPI
 from petsc4py import PETSc
 
-from continuum.perceptron import (
+from continuum.fields.perceptron import (
     PerceptronProblem,
     PerceptronSolver,
     exact_solution,

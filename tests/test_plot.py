@@ -10,7 +10,7 @@ import h5py
 import numpy as np
 import pytest
 
-from continuum.plot import DPI, plot_run
+from continuum.app.plot import DPI, plot_run
 
 SYNFIELD = Path(sys.executable).parent / "synfield"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

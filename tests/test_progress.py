@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from continuum.progress import ProgressBar
+from continuum.app.progress import ProgressBar
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,4 +1,4 @@
-"""The registry of continuum models and schemes (continuum/registry.py): every combination of
+"""The registry of continuum models and schemes (continuum/models/registry.py): every combination of
 network, data, training rule and ``[continuum] scheme`` either runs, with a continuum that
 agrees with the discrete network at the width order 2, or is refused when the config is
 loaded with one message naming the keys."""
@@ -16,10 +16,10 @@ from mpi4py import MPI
 from problems import observed_order
 
 from continuum import load_config, parse_config, resolve
-from continuum.limit import continuum_model
-from continuum.model import ContinuumModel
-from continuum.registry import ENTRIES, FAMILIES, SCHEMES, lookup, table
-from continuum.run import field_errors, run_experiment
+from continuum.app.run import field_errors, run_experiment
+from continuum.models.limit import continuum_model
+from continuum.models.model import ContinuumModel
+from continuum.models.registry import ENTRIES, FAMILIES, SCHEMES, lookup, table
 from discrete.config import ConfigError
 from discrete.experiment import build
 from discrete.training import RULES, integrate

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from mpi4py import MPI
 
-from continuum.depth_mechanics import depth_bulk_boundary, depth_energy_balance, layer_pairs
-from continuum.limit import continuum_model
-from continuum.run import run_experiment
+from continuum.app.run import run_experiment
+from continuum.fields.depth_mechanics import depth_bulk_boundary, depth_energy_balance, layer_pairs
+from continuum.models.limit import continuum_model
 from discrete.config import parse_config
 from discrete.experiment import build
 from discrete.mechanics import energy_balance

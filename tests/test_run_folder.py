@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from continuum.rundir import FolderLock
+from continuum.io.rundir import FolderLock
 
 ROOT = Path(__file__).resolve().parent.parent
 SYNFIELD = Path(sys.executable).parent / "synfield"

@@ -4,7 +4,7 @@ import h5py
 import numpy as np
 import pytest
 
-from continuum.run import run_experiment
+from continuum.app.run import run_experiment
 from discrete.config import ConfigError, parse_config
 from discrete.experiment import build
 from discrete.training import sample_schedule

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from test_output import SLOW_CONFIG
 
-from continuum.integrity import checked_series
+from continuum.io.integrity import checked_series
 
 SYNFIELD = Path(sys.executable).parent / "synfield"
 MPIEXEC = Path(sys.executable).parent / "mpiexec"

@@ -10,9 +10,9 @@ from mpi4py import MPI
 from problems import observed_order
 
 from continuum import parse_config
-from continuum.fluctuations import PathModel, SpanLayer
-from continuum.run import run_experiment
-from continuum.sme import SME, Scheme
+from continuum.app.run import run_experiment
+from continuum.fields.fluctuations import PathModel, SpanLayer
+from continuum.fields.sme import SME, Scheme
 from discrete.config import ConfigError
 from discrete.experiment import build
 from discrete.fluctuations import SpanLaw

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from continuum.theory import FieldTheory
+from continuum.models.theory import FieldTheory
 from discrete.config import load_config
 from discrete.cost import Cost
 from discrete.experiment import build

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from mpi4py import MPI
 
-from continuum.convergence import convergence_study
-from continuum.pconvergence import degree_distance
+from continuum.app.convergence import convergence_study
+from continuum.app.pconvergence import degree_distance
 from discrete.config import load_config
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -117,7 +117,7 @@ def test_continuum_damped_dynamics_approach_the_flow_with_order_one():
     import numpy as np
     from mpi4py import MPI
 
-    from continuum.limit import continuum_model
+    from continuum.models.limit import continuum_model
     from discrete.experiment import build
     from discrete.training import Flow, Momentum, integrate
 

@@ -1,0 +1,297 @@
+"""Finite-element spaces of the coordinate domains, with the matrices product fields need.
+
+A field on a product domain ``Ω_{m+1} × Ω_m`` is a coefficient matrix ``W`` in the tensor
+product ``V_{m+1} ⊗ V_m`` of two Lagrange spaces: ``w_h(x, y) = Σ_ab W_ab φ_a(x) ψ_b(y)``.
+Every integral over one factor then needs, per space,
+
+* the mass matrix ``M_ab = ∫ φ_a φ_b`` (assembled by DOLFINx) and its factorisation;
+* a quadrature rule: points ``x_q``, weights ``ω_q`` (including |det J|) and the tabulation
+  ``T_qa = φ_a(x_q)``, so that ``∫ f φ_a ≈ (Tᵀ (ω ⊙ f))_a`` and ``u_h(x_q) = (T u)_q``;
+* point evaluation ``E_ia = φ_a(p_i)`` at the neuron lattice.
+
+Lagrange degrees 1 … 8 (and the references above them, :mod:`continuum.app.pconvergence`) on
+intervals and quadrilaterals, with the Gauss–Lobatto–Legendre node variant of basix
+(:func:`lagrange_element`): the nodal basis stays well conditioned at high degree, and DOLFINx
+applies the DOF permutations of quadrilateral edges to the dofmap, so no DOF transformations
+are needed on the tabulated reference basis.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+
+import basix
+import basix.ufl
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+import ufl
+from dolfinx import fem, geometry
+from dolfinx import mesh as dmesh
+from dolfinx.fem.petsc import assemble_matrix
+
+Array = np.ndarray
+
+
+def lagrange_element(domain: dmesh.Mesh, degree: int) -> ufl.AbstractFiniteElement:
+    """The continuous Lagrange element of ``degree`` on the cells of ``domain`` with its nodes
+    at the (warped) Gauss–Lobatto–Legendre points: at degree ``p`` the Lebesgue constant of
+    the interpolation grows like ``log p`` instead of ``2^p / p`` for equispaced nodes, and the
+    mass matrix stays well conditioned (docs/convergence.md, high order)."""
+    return basix.ufl.element(
+        "Lagrange", domain.basix_cell(), degree, lagrange_variant=basix.LagrangeVariant.gll_warped
+    )
+
+
+def local_dofs(space: fem.FunctionSpace) -> int:
+    """Number of dofs on this rank, owned and ghosts."""
+    index_map = space.dofmap.index_map
+    return index_map.size_local + index_map.num_ghosts
+
+
+def point_evaluation(
+    space: fem.FunctionSpace, points: np.ndarray
+) -> tuple[sp.csr_matrix, np.ndarray]:
+    """The point-evaluation matrix ``E[i, j] = φ_j(points[i])`` over this rank's owned cells
+    (``points`` of shape ``(N,)`` or ``(N, d)``).
+
+    Cells are found with a bounding-box tree and exact collision tests, points pulled back to
+    the reference cell by the coordinate map and the basis tabulated there. Returns ``E``
+    (columns: local dofs) and the mask of points found in an owned cell (a point on a shared
+    vertex uses the first cell found).
+    """
+    msh = space.mesh
+    tdim, gdim = msh.topology.dim, msh.geometry.dim
+    owned = np.arange(msh.topology.index_map(tdim).size_local, dtype=np.int32)
+    tree = geometry.bb_tree(msh, tdim, entities=owned)
+    points = np.asarray(points, dtype=float).reshape(len(points), -1)
+    xyz = np.zeros((len(points), 3))
+    xyz[:, : points.shape[1]] = points
+    colliding = geometry.compute_colliding_cells(
+        msh, geometry.compute_collisions_points(tree, xyz), xyz
+    )
+    found = colliding.offsets[1:] > colliding.offsets[:-1]
+    hit = np.flatnonzero(found)
+    first_cell = colliding.array[colliding.offsets[:-1][found]]
+    cmap, nodes, coordinates = msh.geometry.cmaps[0], msh.geometry.dofmaps[0], msh.geometry.x
+    rows, cols = [np.empty(0, dtype=np.int64)], [np.empty(0, dtype=np.int64)]
+    values = [np.empty(0)]
+    for cell in np.unique(first_cell):
+        indices = hit[first_cell == cell]
+        reference = cmap.pull_back(xyz[indices, :gdim], coordinates[nodes[cell], :gdim])
+        table = space.element.basix_element.tabulate(0, reference)[0, :, :, 0]
+        dofs = space.dofmap.cell_dofs(cell)
+        rows.append(np.repeat(indices, len(dofs)))
+        cols.append(np.tile(dofs, len(indices)))
+        values.append(table.ravel())
+    matrix = sp.csr_matrix(
+        (np.concatenate(values), (np.concatenate(rows), np.concatenate(cols))),
+        shape=(len(points), local_dofs(space)),
+    )
+    return matrix, found
+
+
+def mass_matrix(space: fem.FunctionSpace):
+    """The mass matrix ``M_ij = ∫ φ_i φ_j dx`` (PETSc AIJ on the space's communicator)."""
+    u, v = ufl.TrialFunction(space), ufl.TestFunction(space)
+    mass = assemble_matrix(fem.form(ufl.inner(u, v) * ufl.dx))
+    mass.assemble()
+    return mass
+
+
+DENSE_ENTRIES = 16384
+"""The quadrature tabulation and load operators of a factor space with at most this many
+entries are stored dense: below it one BLAS product (about 1–3 µs) beats a sparse product,
+whose fixed cost is 3–5 µs per call on this project's reference machine."""
+
+DENSE_INVERSE_SIZE = 400
+"""Spaces of at most this many DOFs apply ``M⁻¹`` as a dense matrix: for ``L = 3`` columns it
+takes 2 / 8 / 13 µs at n = 65 / 193 / 257 against 10 / 26 / 30 µs for a SuperLU solve (the two
+meet near n = 500)."""
+
+
+class FactorSpace:
+    """A Lagrange space ``V`` of degree ``p`` on one coordinate domain, with M, T, ω and E.
+
+    The mass matrix is assembled from the same quadrature as every load, ``M = Tᵀ diag(ω) T``
+    (exact: the rule has degree ``≥ 2p``; by default ``2p + 2``); it equals DOLFINx's
+    assembled ``∫ φ_a φ_b`` to rounding (:func:`mass_matrix`, checked in the tests).
+    Operators are dense or sparse by size (:data:`DENSE_ENTRIES`, :data:`DENSE_INVERSE_SIZE`).
+    """
+
+    def __init__(self, domain: dmesh.Mesh, degree: int, quadrature_degree: int | None = None):
+        self.mesh = domain
+        self.degree = degree
+        self.V = fem.functionspace(domain, lagrange_element(domain, degree))
+        self.gdim = domain.geometry.dim
+        self.tdim = domain.topology.dim
+        self.dof_coordinates = self.V.tabulate_dof_coordinates()[:, : self.tdim]
+        self.size = self.dof_coordinates.shape[0]
+        self._set_quadrature(quadrature_degree or 2 * degree + 2)
+
+    def with_quadrature(self, quadrature_degree: int) -> FactorSpace:
+        """The same space (mesh, ``V``, DOF numbering) with a Gauss rule of another degree."""
+        space = copy.copy(self)
+        space._set_quadrature(quadrature_degree)
+        return space
+
+    def _set_quadrature(self, quadrature_degree: int) -> None:
+        """Quadrature, tabulation, load operator, mass matrix and its inverse for one rule."""
+        self.quadrature_degree = quadrature_degree
+        rows, cols, values = self._quadrature(quadrature_degree)
+        shape, weights = (len(self.quadrature_weights), self.size), self.quadrature_weights
+        if shape[0] * shape[1] <= DENSE_ENTRIES:
+            self.tabulation = np.zeros(shape)
+            self.tabulation[rows, cols] = values
+            self._load = np.ascontiguousarray((weights[:, None] * self.tabulation).T)
+        else:
+            self.tabulation = sp.csr_matrix((values, (rows, cols)), shape=shape)
+            self._load = (self.tabulation.T @ sp.diags(weights)).tocsr()
+        self.mass = self._load @ self.tabulation  # dense or CSR, as the tabulation
+        self._moments = None
+        if self.size <= DENSE_INVERSE_SIZE:
+            inverse = np.linalg.inv(self.mass.toarray() if sp.issparse(self.mass) else self.mass)
+            self._mass_solve = lambda rhs: inverse @ rhs
+            if not sp.issparse(self._load):
+                self._moments = np.vstack([self._load, inverse @ self._load])
+        else:
+            lu = spla.splu(sp.csc_matrix(self.mass))
+            self._mass_solve = lambda rhs: lu.solve(np.asarray(rhs, dtype=float))
+
+    @property
+    def element(self):
+        return self.V.element.basix_element
+
+    def _quadrature(self, qdeg: int) -> tuple[Array, Array, Array]:
+        """Gauss points, weights ``ω_q = w_q |det J|`` on all cells, and the entries
+        ``(rows, columns, values)`` of the tabulation ``T_qa = φ_a(x_q)``.
+
+        The geometry is affine-or-bilinear (degree 1): points and Jacobians come from the
+        degree-1 Lagrange basis of the cell, vectorised over cells.
+        """
+        cell = basix.CellType.interval if self.tdim == 1 else basix.CellType.quadrilateral
+        ref_points, ref_weights = basix.make_quadrature(cell, qdeg)
+        phi = self.element.tabulate(0, ref_points)[0, :, :, 0]  # (nq, ndofs per cell)
+        geometry_basis = basix.create_element(basix.ElementFamily.P, cell, 1)
+        shape = geometry_basis.tabulate(1, ref_points)[..., 0]  # (1 + tdim, nq, nodes)
+        nodes = self.mesh.geometry.x[self.mesh.geometry.dofmaps[0]][..., : self.tdim]
+        points = np.einsum("qk,ckd->cqd", shape[0], nodes)
+        jacobian = np.einsum("iqk,ckd->cqdi", shape[1:], nodes)
+        det = np.abs(np.linalg.det(jacobian)) if self.tdim > 1 else np.abs(jacobian[..., 0, 0])
+        dofs = self.V.dofmap.list
+        ncells, nq = dofs.shape[0], len(ref_weights)
+        rows = np.repeat(np.arange(ncells * nq), dofs.shape[1])
+        cols = np.repeat(dofs, nq, axis=0).ravel()
+        vals = np.tile(phi, (ncells, 1)).ravel()
+        self.quadrature_points = points.reshape(-1, self.tdim)
+        self.quadrature_weights = (det * ref_weights[None, :]).ravel()
+        return rows, cols, vals
+
+    def solve_mass(self, rhs: Array) -> Array:
+        """``M⁻¹ rhs`` (``rhs`` of shape ``(n,)`` or ``(n, k)``)."""
+        return self._mass_solve(rhs)
+
+    def load(self, values_q: Array) -> Array:
+        """``∫ f φ_a`` for ``f`` given at the quadrature points (shape ``(nq,)`` or ``(nq, k)``)."""
+        return self._load @ values_q
+
+    def moments(self, values_q: Array) -> tuple[Array, Array]:
+        """``∫ f φ_a`` and its Riesz image ``M⁻¹ ∫ f φ`` (one product ``[Tᵀω; M⁻¹Tᵀω] f`` for
+        a small dense space)."""
+        if self._moments is None:
+            load = self.load(values_q)
+            return load, self.solve_mass(load)
+        both = self._moments @ values_q
+        return both[: self.size], both[self.size :]
+
+    def at_quadrature(self, coefficients: Array) -> Array:
+        """``u_h(x_q)`` for coefficient vectors (or matrices of them, one per column)."""
+        return self.tabulation @ coefficients
+
+    def integrate(self, values_q: Array) -> Array:
+        """``∫ f`` over the domain, column by column."""
+        return self.quadrature_weights @ values_q
+
+    def interpolate(self, f: Callable[[Array], Array]) -> Array:
+        """Nodal interpolant of ``f(points (n, d))`` (Lagrange DOFs are point values)."""
+        return np.asarray(f(self.dof_coordinates), dtype=float)
+
+    def static(self, prefix: str) -> dict[str, Array]:
+        """What the output records of this factor: DOF coordinates and degree."""
+        return {
+            f"{prefix}/dof_coordinates": self.dof_coordinates,
+            f"{prefix}/degree": np.int64(self.degree),
+        }
+
+    def evaluation_matrix(self, points: Array) -> sp.csr_matrix:
+        """``E_ia = φ_a(p_i)`` for points ``p`` of shape ``(N, d)`` inside the domain."""
+        matrix, found = point_evaluation(self.V, points)
+        if not found.all():
+            outside = np.asarray(points).reshape(len(points), -1)[~found]
+            raise ValueError(f"points {outside} lie outside the mesh of this coordinate")
+        return matrix
+
+
+class IndexSpace:
+    """The 'space' of an index layer (SPEC 1.6): ``d`` points with the counting measure.
+
+    One coefficient per point (the field's value there), quadrature at the points with unit
+    weights, so the mass matrix, the tabulation and the load operator are identities:
+    ``∫ f φ_a = f_a`` and ``∫ f = Σ_a f_a``.  A Galerkin network with such a factor is the
+    network itself on that side — a multiplet of ``d`` fields ``w_j(x)`` on an input index
+    layer, ``k`` fields ``v_k(y)`` on an output one."""
+
+    degree = 0
+    tdim = 0
+
+    def __init__(self, points: Array):
+        self.dof_coordinates = np.asarray(points, dtype=float).reshape(len(points), -1)
+        self.size = len(self.dof_coordinates)
+        self.quadrature_points = self.dof_coordinates
+        self.quadrature_weights = np.ones(self.size)
+        self.mass = sp.identity(self.size, format="csr")
+
+    @classmethod
+    def of_size(cls, d: int) -> IndexSpace:
+        """The index set ``0, …, d − 1``."""
+        return cls(np.arange(d, dtype=float))
+
+    def solve_mass(self, rhs: Array) -> Array:
+        return np.asarray(rhs, dtype=float)
+
+    def load(self, values_q: Array) -> Array:
+        return np.asarray(values_q, dtype=float)
+
+    def moments(self, values_q: Array) -> tuple[Array, Array]:
+        values = self.load(values_q)
+        return values, values
+
+    def at_quadrature(self, coefficients: Array) -> Array:
+        return np.asarray(coefficients, dtype=float)
+
+    def integrate(self, values_q: Array) -> Array:
+        return np.asarray(values_q, dtype=float).sum(axis=0)
+
+    def interpolate(self, f: Callable[[Array], Array]) -> Array:
+        return np.asarray(f(self.dof_coordinates), dtype=float)
+
+    def evaluation_matrix(self, points: Array) -> sp.csr_matrix:
+        """Selection of the coefficients at ``points`` (each one of the index points)."""
+        points = np.asarray(points, dtype=float).reshape(len(points), -1)
+        match = np.all(points[:, None, :] == self.dof_coordinates[None, :, :], axis=2)
+        if not match.any(axis=1).all():
+            raise ValueError(f"points {points[~match.any(axis=1)]} are not in this index set")
+        return sp.csr_matrix(match.astype(float))
+
+    static = FactorSpace.static
+
+
+class PointSpace(IndexSpace):
+    """The 'space' of a one-neuron layer: a single point, one coefficient, unit measure."""
+
+    def __init__(self, coordinate: Array):
+        super().__init__(np.atleast_2d(coordinate))
+
+    def evaluation_matrix(self, points: Array) -> sp.csr_matrix:
+        return sp.csr_matrix(np.ones((len(points), 1)))

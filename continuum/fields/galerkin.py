@@ -1,0 +1,434 @@
+"""Galerkin semi-discretisation of the field equations of a deep network (SPEC 1.3, 2).
+
+Every weight field is a coefficient matrix in ``V_{m+1} ⊗ V_m`` and every bias field a
+vector in ``V_{m+1}`` (:mod:`continuum.fem.spaces`).  For a batch of samples ``l`` the
+continuum forward pass, evaluated with FEM quadrature on each coordinate domain, is
+
+    η^(m)_b = ∫ ψ_b(y) h^(m)(y) dy,      h^(0) = X^l,  h^(m) = σ(z^(m)),
+    z^(m+1) = W^(m) η^(m) + b^(m)        (coefficients in V_{m+1}),
+
+the cost ``C = (1/L) Σ_l ½ ∫ (Z^l − Y^l)² dx`` (or the softmax cross-entropy on an index
+output layer, :mod:`discrete.cost`; its density ``g`` replaces ``Z − Y``) and the backward
+fields
+
+    δ^(M) = σ'_out(z^(M)) (Z − Y),      d^(m+1)_a = ∫ φ_a δ^(m+1) dx,
+    δ^(m)(y) = σ'(z^(m)(y)) ∫ w^(m)(x, y) δ^(m+1)(x) dx = σ'(z^(m)) (ψ(y)ᵀ W^(m)ᵀ d^(m+1)).
+
+The L2 (Riesz) representatives of the functional derivatives are then of rank ≤ L:
+
+    δC/δw^(m) ↦ (1/L) M_{m+1}⁻¹ D^(m+1) (M_m⁻¹ H^(m))ᵀ,    δC/δb^(m) ↦ (1/L) M_{m+1}⁻¹ D^(m+1) 1,
+
+with ``D`` and ``H`` the ``d`` and ``η`` vectors of all samples as columns.  The input
+factor may instead be the span of the data (:mod:`continuum.fields.dataspan`): then ``W^(0)`` holds
+the coefficients ``a_l`` of ``w^(0) − w^(0)(0) = Σ_l a_l(x) X^l(y)``.  The object
+offers the same ``gradient``/``value`` interface as :class:`discrete.cost.Cost`, so the
+discrete training rules (RK4 flow, Euler/SGD, heavy-ball, RK4 momentum) integrate the
+continuum equations ``∂_t φ = −η δC/δφ`` and ``∂_t² φ + γ ∂_t φ + η δC/δφ = 0`` with
+exactly the time discretisation of the network they are compared with.
+
+MPI: the factor spaces are replicated on every rank (they are 1-D or 2-D and small); the
+rows of every weight matrix — the output factor — are split over the ranks.  Vectors of
+length ``n × L`` (moments, pre-activations, back-propagated ``d``) are replicated, so one
+gradient costs an ``Allgatherv`` of ``z`` and an ``Allreduce`` of ``Wᵀ d`` per layer:
+communication ``O(n·L)``, work ``O(n²·L/P)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg.blas
+from mpi4py import MPI
+
+from continuum.fem.spaces import FactorSpace
+from continuum.fields.dataspan import DataSpan
+from discrete.cost import Loss, SquaredError
+from discrete.network import Network
+
+Array = np.ndarray
+DataFunction = Callable[[Array, Array], Array]  # (points (n, d), samples (L,)) -> (n, L)
+
+
+@dataclass
+class FactoredForce:
+    """The full-batch force ``−η ⊙ δC/δθ`` with every weight block kept as its factors,
+    ``F^(m) = A_m B_mᵀ`` (``A_m = −(η_w/L) M_{m+1}⁻¹ D^(m+1)``, this rank's rows × L;
+    ``B_m = M_m⁻¹ H^(m)``, ``n_m × L``), and the bias forces ``−(η_b/L) M⁻¹ D 1`` (replicated)."""
+
+    weights: list[tuple[Array, Array]]
+    biases: list[Array]
+
+
+Shift = tuple[float, FactoredForce]
+"""``(s, F)``: the coefficients ``θ + s F``, applied without forming ``F``."""
+
+
+class CoefficientLayout:
+    """Where each layer's weight block (this rank's rows) and bias vector sit in θ."""
+
+    network: Network
+    _shapes: list[tuple[int, int]]
+
+    def _lay_out(self, local_rows: list[int]) -> None:
+        """Blocks ``(local_rows[m] × n_in)`` of weights, then the ``n_out`` biases, per layer."""
+        self._w, self._b = [], []
+        start = 0
+        for m, (n_out, n_in) in enumerate(self._shapes):
+            self._w.append(slice(start, start + local_rows[m] * n_in))
+            start += local_rows[m] * n_in
+            nb = n_out if self.network.bias else 0
+            self._b.append(slice(start, start + nb))
+            start += nb
+        self.size = start
+
+    @property
+    def shapes(self) -> list[tuple[int, int]]:
+        """The full shape of every weight coefficient matrix."""
+        return list(self._shapes)
+
+    def per_group(self, values: list[tuple[float, float]]) -> Array:
+        """A local coefficient vector equal to ``values[m] = (weights, biases)`` per layer."""
+        v = np.zeros(self.size)
+        for m, (vw, vb) in enumerate(values):
+            v[self._w[m]] = vw
+            v[self._b[m]] = vb
+        return v
+
+    def b(self, theta: Array, m: int) -> Array:
+        """The (replicated) coefficient vector of ``b^(m)`` (zeros without biases)."""
+        if not self.network.bias:
+            return np.zeros(self._shapes[m][0])
+        return theta[self._b[m]]
+
+
+class GalerkinNetwork(CoefficientLayout):
+    """Continuum fields of a dense network on tensor-product Lagrange spaces."""
+
+    def __init__(
+        self,
+        network: Network,
+        spaces: list[FactorSpace | DataSpan],
+        inputs: DataFunction,
+        targets: DataFunction,
+        samples: int,
+        comm: MPI.Comm = MPI.COMM_SELF,
+        loss: Loss | None = None,
+    ):
+        if any(layer.banded for layer in network.layers):
+            raise ValueError("tensor-product fields need dense layers (product convention)")
+        self.network = network
+        self.spaces = spaces
+        self.samples = samples
+        self.comm = comm
+        self.loss = loss or SquaredError()
+        all_samples = np.arange(samples)
+        self.X_q = inputs(spaces[0].quadrature_points, all_samples)
+        self.Y_q = targets(spaces[-1].quadrature_points, all_samples)
+        # the data do not move: η⁽⁰⁾ = ∫ψ X and its Riesz image M₀⁻¹η⁽⁰⁾ are computed once
+        self.eta0 = spaces[0].load(self.X_q)
+        self.riesz0 = spaces[0].solve_mass(self.eta0)
+        # an input layer in the span of the data carries its initial field as an offset
+        self.span = spaces[0] if isinstance(spaces[0], DataSpan) else None
+        self._shapes = [(spaces[m + 1].size, spaces[m].size) for m in range(network.depth)]
+        self.row_counts = [
+            np.array([len(r) for r in np.array_split(np.arange(n), comm.size)])
+            for n, _ in self._shapes
+        ]
+        self.rows = [
+            slice(int(c[: comm.rank].sum()), int(c[: comm.rank + 1].sum())) for c in self.row_counts
+        ]
+        self._lay_out([r.stop - r.start for r in self.rows])
+        self._linear_output = network.output == "identity" or network.activation.name == "linear"
+        affine = network.depth == 1 and self._linear_output and self.loss.name == "mse"
+        self._readout = self._linear_readout() if affine else None
+
+    def _linear_readout(self) -> tuple[Array, Array]:
+        """For one layer with a linear output, the residual ``r = z + f`` is ``z ∈ V_1`` plus
+        the fixed ``f = z_0 − Y`` (``z_0`` the data span's offset, else 0), so its Galerkin
+        image is affine in the coefficients:
+
+            M⁻¹ ∫ r φ = z + P_h f,      ∫ r² = ‖z + P_h f‖²_M + ‖(I − P_h) f‖².
+
+        Returns ``P_h f`` (n × L) and ``‖(I − P_h) f^l‖²`` (L,), computed once."""
+        space = self.spaces[1]
+        f = -self.Y_q if self.span is None else self.span.initial_moments - self.Y_q
+        projected = space.solve_mass(space.load(f))
+        rest = f - space.at_quadrature(projected)
+        return projected, space.integrate(rest * rest)
+
+    @property
+    def affine_readout(self) -> bool:
+        """One layer with a linear output: the residual is affine in the coefficients."""
+        return self._readout is not None
+
+    def W(self, theta: Array, m: int) -> Array:
+        """This rank's rows of the coefficient matrix ``W^(m)``."""
+        return theta[self._w[m]].reshape(-1, self._shapes[m][1])
+
+    def gather_rows(self, local: Array, m: int) -> Array:
+        """All rows of a row-distributed array (``Allgatherv``), on every rank."""
+        if self.comm.size == 1:
+            return local
+        tail = local.shape[1:]
+        width = int(np.prod(tail)) if tail else 1
+        out = np.empty((self._shapes[m][0], *tail))
+        counts = self.row_counts[m] * width
+        self.comm.Allgatherv(np.ascontiguousarray(local), [out, counts])
+        return out
+
+    def sum_over_ranks(self, a: Array) -> Array:
+        if self.comm.size == 1:
+            return a
+        send = np.ascontiguousarray(a)  # the receive buffer has the same (C) layout
+        out = np.empty_like(send)
+        self.comm.Allreduce(send, out)
+        return out
+
+    def pack(self, w: list[Array], b: list[Array]) -> Array:
+        """Local coefficients from full matrices ``w[m]`` (all rows) and vectors ``b[m]``."""
+        theta = np.zeros(self.size)
+        for m in range(self.network.depth):
+            theta[self._w[m]] = w[m][self.rows[m]].ravel()
+            if self.network.bias:
+                theta[self._b[m]] = b[m]
+        return theta
+
+    def unpack(self, theta: Array) -> tuple[list[Array], list[Array]]:
+        """Full coefficient matrices and bias vectors (gathered from every rank)."""
+        w = [self.gather_rows(self.W(theta, m), m) for m in range(self.network.depth)]
+        return w, [self.b(theta, m).copy() for m in range(self.network.depth)]
+
+    def interpolate(
+        self, weight: Callable[[int, Array, Array], Array], bias: Callable[[int, Array], Array]
+    ) -> Array:
+        """Coefficients of the nodal interpolants of ``w^(m)(x, y)`` and ``b^(m)(x)``."""
+        w, b = [], []
+        for m in range(self.network.depth):
+            xs = self.spaces[m + 1].dof_coordinates
+            if m == 0 and self.span is not None:
+                w.append(np.zeros(self._shapes[0]))  # w^(0)(0) is the span's offset
+            else:
+                w.append(weight(m, xs, self.spaces[m].dof_coordinates))
+            b.append(bias(m, xs))
+        return self.pack(w, b)
+
+    def _apply(self, theta: Array, m: int, x: Array, shift: Shift | None) -> Array:
+        """This rank's rows of ``(W^(m) + s A Bᵀ) x``."""
+        out = self.W(theta, m) @ x
+        if shift is not None:
+            s, force = shift
+            a, b = force.weights[m]
+            out += a @ (s * (b.T @ x))
+        return out
+
+    def _apply_transposed(self, theta: Array, m: int, y: Array, shift: Shift | None) -> Array:
+        """``(W^(m) + s A Bᵀ)ᵀ y`` over this rank's rows ``y`` (the caller sums over ranks);
+        computed as ``(yᵀ W)ᵀ``, which streams a large ``W`` about twice as fast as ``Wᵀ y``."""
+        out = (y.T @ self.W(theta, m)).T
+        if shift is not None:
+            s, force = shift
+            a, b = force.weights[m]
+            out += b @ (s * (a.T @ y))
+        return out
+
+    def _bias(self, theta: Array, m: int, shift: Shift | None) -> Array:
+        """``b^(m) + s f_b^(m)``."""
+        if shift is None or not self.network.bias:
+            return self.b(theta, m)
+        s, force = shift
+        return self.b(theta, m) + s * force.biases[m]
+
+    def forward(
+        self,
+        theta: Array,
+        samples: Array | slice,
+        riesz: bool = False,
+        shift: Shift | None = None,
+    ) -> tuple[list[Array], list[Array], list[Array]]:
+        """Pre-activations at quadrature points ``z_q^(m)``, moments ``η^(m)`` and (with
+        ``riesz``, what the gradient needs; else empty) their Riesz images ``M_m⁻¹ η^(m)`` of
+        the samples (columns) ``samples``, at the coefficients ``θ`` (or ``θ + s F``)."""
+        net = self.network
+        z_q: list[Array | None] = [None]
+        etas = [self.eta0[:, samples]]
+        rieszes = [self.riesz0[:, samples]] if riesz else []
+        for m in range(net.depth):
+            z = self.gather_rows(self._apply(theta, m, etas[m], shift), m)
+            z += self._bias(theta, m, shift)[:, None]
+            zq = self.spaces[m + 1].at_quadrature(z)
+            if m == 0 and self.span is not None:
+                zq += self.span.initial_moments[:, samples]
+            z_q.append(zq)
+            if m + 1 < net.depth:
+                h_q = net.sigma(m + 1, zq)
+                if riesz:
+                    eta, image = self.spaces[m + 1].moments(h_q)
+                    rieszes.append(image)
+                else:
+                    eta = self.spaces[m + 1].load(h_q)
+                etas.append(eta)
+        return z_q, etas, rieszes
+
+    def outputs(self, theta: Array, inputs_q: Array) -> Array:
+        """``Z = σ_out(z^(M))`` at the output quadrature points for other inputs (values at
+        the input quadrature points, one column per sample: e.g. held-out test rows)."""
+        if self.span is not None:
+            raise ValueError(
+                "an input layer in the span of the training data has no value at other inputs"
+            )
+        saved = self.eta0
+        self.eta0 = self.spaces[0].load(inputs_q)
+        try:
+            z_q = self.forward(theta, slice(None))[0]
+        finally:
+            self.eta0 = saved
+        return self.network.sigma(self.network.depth, z_q[-1])
+
+    def _columns(self, samples: Array | None) -> tuple[Array | slice, int]:
+        """The sample columns of the data arrays (a slice for the full batch: no copies)."""
+        if samples is None:
+            return slice(None), self.samples
+        samples = np.asarray(samples)
+        return samples, len(samples)
+
+    def _cost(self, Z: Array, Y: Array, L: int) -> float:
+        """``C = (1/L) Σ_l ℓ(Z^l, Y^l)`` for outputs at the output quadrature points (one
+        column per sample; the loss's measure is the quadrature weights)."""
+        weights = self.spaces[-1].quadrature_weights
+        return float(self.loss.per_sample(Z, Y, weights, axis=0).sum()) / L
+
+    def value(self, theta: Array, samples: Array | None = None) -> float:
+        cols, L = self._columns(samples)
+        z_q = self.forward(theta, cols)[0]
+        return self._cost(self.network.sigma(self.network.depth, z_q[-1]), self.Y_q[:, cols], L)
+
+    def gradient(self, theta: Array, samples: Array | None = None) -> tuple[float, Array]:
+        """``C`` and the Riesz representative of ``δC/δθ`` in coefficient space."""
+        cost, grad, _ = self.backward(theta, samples)
+        return cost, grad
+
+    def backward(
+        self, theta: Array, samples: Array | None = None
+    ) -> tuple[float, Array, list[Array]]:
+        """``C``, the Riesz gradient, and the loads ``d^(m) = ∫ φ δ^(m)`` (m = 1 … M) of the
+        back-propagated fields, one column per sample (``δ`` includes the factor 1 of the
+        cost density; divide by ``L`` for ``∂C``)."""
+        cost, factors, biases, loads = self._gradient_factors(theta, samples)
+        grad = np.empty(self.size)  # every weight block and bias slice is written below
+        for m, (r, s) in enumerate(factors):
+            np.matmul(r, s.T, out=self.W(grad, m))
+            if self.network.bias:
+                grad[self._b[m]] = biases[m]
+        return cost, grad, loads
+
+    def factored_force(
+        self, theta: Array, rates: list[tuple[float, float]], shift: Shift | None = None
+    ) -> FactoredForce:
+        """The full-batch force ``−η ⊙ δC/δθ`` at ``θ`` (or ``θ + s F``) in factored form, with
+        the continuum rates ``(η_w, η_b)`` of every layer."""
+        _, factors, biases, _ = self._gradient_factors(theta, None, shift)
+        layers = list(zip(factors, biases, rates, strict=True))
+        return FactoredForce(
+            [(-eta_w * r, s) for (r, s), _, (eta_w, _) in layers],
+            [-eta_b * g for _, g, (_, eta_b) in layers],
+        )
+
+    def add_forces(self, theta: Array, weighted: list[tuple[float, FactoredForce]]) -> None:
+        """``θ += Σ_i c_i F_i`` in place, one GEMM per weight block:
+        ``W += [A_1 … A_k] diag(c) [B_1 … B_k]ᵀ`` (rank ``k·L``)."""
+        for m in range(self.network.depth):
+            a = np.hstack([c * f.weights[m][0] for c, f in weighted])
+            b = np.hstack([f.weights[m][1] for _, f in weighted])
+            w = self.W(theta, m)
+            if w.size:  # Wᵀ (column-major, no copy) += B Aᵀ
+                scipy.linalg.blas.dgemm(1.0, b, a, beta=1.0, c=w.T, trans_b=True, overwrite_c=True)
+            if self.network.bias:
+                theta[self._b[m]] += sum(c * f.biases[m] for c, f in weighted)
+
+    def _gradient_factors(
+        self, theta: Array, samples: Array | None, shift: Shift | None = None
+    ) -> tuple[float, list[tuple[Array, Array]], list[Array], list[Array]]:
+        """``C`` and the gradient in factored form: ``δC/δW^(m) ↦ R_m S_mᵀ`` with
+        ``R_m = (1/L) M_{m+1}⁻¹ D^(m+1)`` (this rank's rows) and ``S_m = M_m⁻¹ H^(m)``, the bias
+        gradients ``R_m 1`` (all rows), and the loads ``d^(m)``."""
+        net = self.network
+        cols, L = self._columns(samples)
+        if self._readout is not None:
+            return self._linear_readout_factors(theta, cols, L, shift)
+        z_q, _, rieszes = self.forward(theta, cols, riesz=True, shift=shift)
+        M = net.depth
+        Z, Y = net.sigma(M, z_q[M]), self.Y_q[:, cols]
+        cost = self._cost(Z, Y, L)
+        g = self.loss.density(Z, Y, axis=0)
+        delta_q = g if self._linear_output else net.dsigma(M, z_q[M]) * g
+        factors: list[tuple[Array, Array]] = [(np.empty(0), np.empty(0))] * M
+        biases: list[Array] = [np.empty(0)] * M
+        loads: list[Array] = [np.empty(0)] * M
+        for m in range(M - 1, -1, -1):
+            d, rd = self.spaces[m + 1].moments(delta_q)
+            loads[m] = d
+            rd = rd / L
+            factors[m] = (rd[self.rows[m]], rieszes[m])
+            if net.bias:
+                biases[m] = rd.sum(axis=1)
+            if m > 0:
+                back = self._apply_transposed(theta, m, d[self.rows[m]], shift)
+                back = self.sum_over_ranks(back)
+                delta_q = net.dsigma(m, z_q[m]) * self.spaces[m].at_quadrature(back)
+        return cost, factors, biases, loads
+
+    def _linear_readout_factors(
+        self, theta: Array, cols: Array | slice, L: int, shift: Shift | None
+    ) -> tuple[float, list[tuple[Array, Array]], list[Array], list[Array]]:
+        """:meth:`_gradient_factors` of one layer with a linear output, in coefficient space
+        (:meth:`_linear_readout`): no quadrature per call, equal to the general path to
+        rounding."""
+        rest = self._readout[1]
+        u = self.gather_rows(self.readout_residual(theta, cols, shift), 0)  # P_h r
+        d = self.spaces[1].mass @ u  # ∫ r φ
+        cost = 0.5 * (float(np.sum(u * d)) + float(np.sum(rest[cols]))) / L
+        rd = u / L
+        bias = rd.sum(axis=1) if self.network.bias else np.empty(0)
+        return cost, [(rd[self.rows[0]], self.riesz0[:, cols])], [bias], [d]
+
+    def readout_residual(
+        self, theta: Array, cols: Array | slice = slice(None), shift: Shift | None = None
+    ) -> Array:
+        """This rank's rows of ``u = M_1⁻¹ ∫ r φ = W η⁽⁰⁾ + b 1ᵀ + P_h f`` (one layer with a
+        linear output, :meth:`_linear_readout`), one column per sample."""
+        rows = self.rows[0]
+        b = self._bias(theta, 0, shift)[rows, None]
+        return self._apply(theta, 0, self.eta0[:, cols], shift) + b + self._readout[0][rows, cols]
+
+    def tangent(self, theta: Array, theta_dot: Array, samples: Array) -> list[Array]:
+        """Coefficients of ``ż^(m+1) = Ẇ^(m) η^(m) + W^(m) η̇^(m) + ḃ^(m)`` (m = 0 … M−1),
+        with ``η̇^(m) = ∫ ψ σ'(z^(m)) ż^(m)`` and ``η̇^(0) = 0`` (one process: full rows)."""
+        net = self.network
+        z_q, etas, _ = self.forward(theta, samples)
+        zdot: list[Array] = []
+        eta_dot = np.zeros_like(etas[0])
+        for m in range(net.depth):
+            c = (
+                self.W(theta_dot, m) @ etas[m]
+                + self.W(theta, m) @ eta_dot
+                + self.b(theta_dot, m)[:, None]
+            )
+            zdot.append(c)
+            if m + 1 < net.depth:
+                zq_dot = self.spaces[m + 1].at_quadrature(c)
+                eta_dot = self.spaces[m + 1].load(net.dsigma(m + 1, z_q[m + 1]) * zq_dot)
+        return zdot
+
+    def lattice_values(self, theta: Array, evaluators: list) -> tuple[list[Array], list[Array]]:
+        """``w^(m)(x_i, y_j)`` and ``b^(m)(x_i)`` with point-evaluation matrices per layer
+        (for an input layer in the data span, ``w^(0) − w^(0)(0)``: the offset is the
+        span's :meth:`~continuum.fields.dataspan.DataSpan.initial_field`)."""
+        w, b = [], []
+        for m in range(self.network.depth):
+            Ex, Ey = evaluators[m + 1], evaluators[m]
+            local = Ex[:, self.rows[m]] @ (Ey @ self.W(theta, m).T).T
+            w.append(self.sum_over_ranks(np.asarray(local)))
+            b.append(Ex @ self.b(theta, m))
+        return w, b

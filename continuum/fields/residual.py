@@ -1,0 +1,505 @@
+"""The depth continuum of a residual network: fields on ``[0,1]_τ × Ω`` (SPEC 1.7).
+
+Fields (docs/physics.md, "Depth as a coordinate"): the input layer ``w^in(x, y)``,
+``b^in(x)`` in ``V_x ⊗ V_in``; the blocks' ``w(τ, x, y)`` in ``V_τ ⊗ V_x ⊗ V_x`` and
+``b(τ, x)`` in ``V_τ ⊗ V_x`` (``V_τ`` Lagrange of the same degree on ``[continuum]
+depth_cells`` cells of ``[0, 1]``); the readout ``w^out(z, y)``, ``b^out(z)`` in
+``V_out ⊗ V_x``.  For every sample the stream solves the depth ODE
+
+    ∂_τ s(τ, x) = ∫ w(τ, x, y) σ(s(τ, y)) dy + b(τ, x),    s(0) = ∫ w^in X dy + b^in,
+    Z = ∫ w^out s(1) dy + b^out,    C = (1/L) Σ_l ½ ∫ (σ_out(Z^l) − Y^l)² dz.
+
+With ``w(τ) ∈ V_x ⊗ V_x`` the right-hand side lies in ``V_x``, so ``s(τ)`` stays in ``V_x``:
+its coefficients obey ``ṡ = W(τ) η(s) + b(τ)`` with moments ``η_a(s) = ∫ ψ_a σ(s_h) dy``
+(FEM quadrature).  The ODE is integrated by classical RK4 with one step per τ-cell, whose
+stages sit at the cell's ends and midpoint, where ``W(τ)`` is read off the τ basis (for degree
+2 these are the nodes themselves).  The scheme's error is ``O(h_τ^{p+1})`` from the τ
+interpolation of the fields and ``O(h_τ⁴)`` from RK4: design order ``min(p + 1, 4)`` in
+``depth_cells`` (3 for degree 2; measured in tests/test_residual_continuum.py).
+
+The gradient is the exact gradient of this discretised forward map, by the discrete adjoint
+of RK4 (with ``J_i = ∂f/∂s`` at stage ``i`` and ``λ' = ∂C/∂s`` after the step)::
+
+    g₄ = h/6 λ',  a₄ = J₄ᵀ g₄,   g₃ = h/3 λ' + h a₄,    a₃ = J₃ᵀ g₃,
+    g₂ = h/3 λ' + h/2 a₃,  a₂ = J₂ᵀ g₂,   g₁ = h/6 λ' + h/2 a₂,  a₁ = J₁ᵀ g₁,
+    λ = λ' + a₁ + a₂ + a₃ + a₄,      ∂C/∂W(τ_i) += g_i η(u_i)ᵀ,   ∂C/∂b(τ_i) += g_i 1,
+
+where ``Jᵀ g = Tᵀ(ω σ'(T u) ⊙ T Wᵀ g)`` (``T`` the tabulation, ``ω`` the quadrature weights).
+The stage gradients go back to the τ coefficients through the τ basis, and the Riesz map
+``(M_τ ⊗ M_x ⊗ M_x)⁻¹`` (and its two-factor versions for the end layers) turns ``∂C/∂θ`` into
+the representative of ``δC/δφ`` whose flow ``∂_t φ = −η δC/δφ`` the training rules integrate
+(the object has the ``value``/``gradient`` interface of :class:`discrete.cost.Cost`).
+
+The factor spaces are small and every rank holds all coefficients (replicated): one and two
+ranks compute the same numbers.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from mpi4py import MPI
+
+from continuum.fem.spaces import FactorSpace
+from continuum.fields.galerkin import DataFunction
+from continuum.models.limit import GalerkinModel, coordinate_spaces, data_function
+from discrete.conventions import Convention
+from discrete.errors import reference_size
+from discrete.experiment import DiscreteSetup
+from discrete.residual import ResidualNetwork, layer_formula
+from discrete.training import make_rule
+from meshes import interval
+
+Array = np.ndarray
+
+
+@dataclass
+class StreamSolution:
+    """A forward solve: the stream at the τ-cell ends ``(cells + 1, n_x, L)``, every RK4
+    stage's moments ``η(u_i)`` and ``σ'(T u_i)`` (for the adjoint), the readout's moments
+    ``η = M_x s(1)``, the output at quadrature points and the residual there."""
+
+    s: Array
+    etas: list[Array]
+    slopes: list[Array]
+    eta_out: Array
+    z_out: Array
+    residual: Array
+
+
+@dataclass
+class StreamMotion:
+    """The stream ``s`` and its time derivative ``ṡ`` at the τ-cell ends (``cells + 1``
+    arrays ``(n_x, L)``), the RK4 stage states ``u_i`` and their derivatives ``u̇_i`` (four per
+    cell, in order), and the derivative ``Ż`` of the readout's output coefficients."""
+
+    s: list[Array]
+    sdot: list[Array]
+    stages: list[Array]
+    stage_rates: list[Array]
+    zdot: Array | None
+
+
+class DepthFields:
+    """Coefficients of a residual network's depth continuum and its cost (module docstring)."""
+
+    def __init__(
+        self,
+        network: ResidualNetwork,
+        spaces: tuple[FactorSpace, FactorSpace, FactorSpace],
+        depth_space: FactorSpace,
+        inputs: DataFunction,
+        targets: DataFunction,
+        samples: int,
+    ):
+        self.network = network
+        self.inputs, self.stream, self.outputs = spaces
+        self.depth = depth_space
+        self.samples = samples
+        cells = depth_space.mesh.topology.index_map(1).size_local
+        self.h = 1.0 / cells
+        self.cells = cells
+        # RK4 stages at τ = j h/2 (j = 0 … 2 cells): the fields there from the τ basis
+        stage_tau = np.arange(2 * cells + 1) * (0.5 * self.h)
+        self._stage_matrix = depth_space.evaluation_matrix(stage_tau[:, None]).tocsr()
+        self.stage_basis = self._stage_matrix.toarray()
+        all_samples = np.arange(samples)
+        self.eta0 = self.inputs.load(inputs(self.inputs.quadrature_points, all_samples))
+        self.Y_q = targets(self.outputs.quadrature_points, all_samples)
+        nx, nt = self.stream.size, depth_space.size
+        shapes = [
+            ((nx, self.inputs.size), (nx,)),
+            ((nt, nx, nx), (nt, nx)),
+            ((self.outputs.size, nx), (self.outputs.size,)),
+        ]
+        self.shapes = shapes
+        self._slices: list[tuple[slice, slice]] = []
+        start = 0
+        for w_shape, b_shape in shapes:
+            nw, nb = int(np.prod(w_shape)), int(np.prod(b_shape)) if network.bias else 0
+            self._slices.append((slice(start, start + nw), slice(start + nw, start + nw + nb)))
+            start += nw + nb
+        self.size = start
+
+    # ----------------------------------------------------------------- layout
+
+    def W(self, theta: Array, part: int) -> Array:
+        """Weight coefficients of part 0 (input layer), 1 (blocks) or 2 (readout)."""
+        return theta[self._slices[part][0]].reshape(self.shapes[part][0])
+
+    def b(self, theta: Array, part: int) -> Array:
+        if not self.network.bias:
+            return np.zeros(self.shapes[part][1])
+        return theta[self._slices[part][1]].reshape(self.shapes[part][1])
+
+    def pack(self, w: list[Array], b: list[Array]) -> Array:
+        theta = np.zeros(self.size)
+        for part in range(3):
+            self.W(theta, part)[...] = w[part]
+            if self.network.bias:
+                self.b(theta, part)[...] = b[part]
+        return theta
+
+    def unpack(self, theta: Array) -> tuple[list[Array], list[Array]]:
+        return [self.W(theta, p).copy() for p in range(3)], [
+            self.b(theta, p).copy() for p in range(3)
+        ]
+
+    def per_group(self, rates: list[tuple[float, float]]) -> Array:
+        """A coefficient vector equal to ``rates[part] = (weights, biases)`` on each part."""
+        v = np.zeros(self.size)
+        for (sw, sb), (rw, rb) in zip(self._slices, rates, strict=True):
+            v[sw], v[sb] = rw, rb
+        return v
+
+    def interpolate(
+        self,
+        weight: Callable[[int, Array, Array, Array], Array],
+        bias: Callable[[int, Array, Array], Array],
+    ) -> Array:
+        """Nodal interpolants of the initial fields; ``weight(part, τ, x, y)`` and
+        ``bias(part, τ, x)`` take the depth nodes (τ = 0 for the input layer, 1 for the readout)."""
+        tau = self.depth.dof_coordinates[:, 0]
+        xs, ys = self.stream.dof_coordinates, self.inputs.dof_coordinates
+        zs = self.outputs.dof_coordinates
+        w = [
+            weight(0, np.zeros(1), xs, ys)[0],
+            weight(1, tau, xs, xs),
+            weight(2, np.ones(1), zs, xs)[0],
+        ]
+        b = [bias(0, np.zeros(1), xs)[0], bias(1, tau, xs), bias(2, np.ones(1), zs)[0]]
+        return self.pack(w, b)
+
+    # ----------------------------------------------------------------- forward and adjoint
+
+    def at_stages(self, a: Array) -> Array:
+        """Block coefficients ``(n_τ, …)`` evaluated at the RK4 stage points ``(2 cells + 1, …)``
+        (a sparse product: for degree 2 a permutation, for degree 1 the cells' averages)."""
+        return (self._stage_matrix @ a.reshape(a.shape[0], -1)).reshape(-1, *a.shape[1:])
+
+    def from_stages(self, g: Array) -> Array:
+        """The transpose of :meth:`at_stages`: stage gradients to the τ coefficients."""
+        return (self._stage_matrix.T @ g.reshape(g.shape[0], -1)).reshape(-1, *g.shape[1:])
+
+    def _slope(self, W: Array, b: Array, u: Array) -> tuple[Array, Array, Array]:
+        """``f(u) = W η(u) + b``, with the moments ``η(u)`` and ``σ'(T u)``."""
+        uq = self.stream.at_quadrature(u)
+        eta = self.stream.load(self.network.activation.sigma(uq))
+        return W @ eta + b[:, None], eta, self.network.activation.dsigma(uq)
+
+    def forward(self, theta: Array, cols: Array | slice) -> StreamSolution:
+        """RK4 in τ, one step per cell, for the samples ``cols``."""
+        net, h = self.network, self.h
+        Wst, bst = self.at_stages(self.W(theta, 1)), self.at_stages(self.b(theta, 1))
+        s = self.W(theta, 0) @ self.eta0[:, cols] + self.b(theta, 0)[:, None]
+        path, etas, slopes = [s], [], []
+        for n in range(self.cells):
+            j = (2 * n, 2 * n + 1, 2 * n + 1, 2 * n + 2)
+            k1, e1, d1 = self._slope(Wst[j[0]], bst[j[0]], s)
+            k2, e2, d2 = self._slope(Wst[j[1]], bst[j[1]], s + 0.5 * h * k1)
+            k3, e3, d3 = self._slope(Wst[j[2]], bst[j[2]], s + 0.5 * h * k2)
+            k4, e4, d4 = self._slope(Wst[j[3]], bst[j[3]], s + h * k3)
+            s = s + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+            path.append(s)
+            etas += [e1, e2, e3, e4]
+            slopes += [d1, d2, d3, d4]
+        eta_out = self.stream.mass @ s
+        z = self.W(theta, 2) @ eta_out + self.b(theta, 2)[:, None]
+        z_q = self.outputs.at_quadrature(z)
+        residual = net.sigma(net.depth, z_q) - self.Y_q[:, cols]
+        return StreamSolution(np.array(path), etas, slopes, eta_out, z_q, residual)
+
+    def _columns(self, samples: Array | None) -> tuple[Array | slice, int]:
+        if samples is None:
+            return slice(None), self.samples
+        samples = np.asarray(samples)
+        return samples, len(samples)
+
+    def value(self, theta: Array, samples: Array | None = None) -> float:
+        cols, L = self._columns(samples)
+        r = self.forward(theta, cols).residual
+        return 0.5 * float(self.outputs.integrate(r * r).sum()) / L
+
+    def coefficient_gradient(
+        self, theta: Array, samples: Array | None = None
+    ) -> tuple[float, Array]:
+        """``C`` and ``∂C/∂θ`` of the discretised forward map (the discrete adjoint of RK4)."""
+        cost, grad, _ = self.adjoint(theta, samples)
+        return cost, grad
+
+    def adjoint(
+        self, theta: Array, samples: Array | None = None
+    ) -> tuple[float, Array, list[Array]]:
+        """``C``, ``∂C/∂θ`` and the adjoint ``λ = ∂C/∂`` of the stream's coefficients at the
+        τ-cell ends (``cells + 1`` arrays ``(n_x, L)``) followed by ``∂C/∂Z`` (the readout's
+        output coefficients)."""
+        net, h = self.network, self.h
+        cols, L = self._columns(samples)
+        sol = self.forward(theta, cols)
+        r = sol.residual
+        cost = 0.5 * float(self.outputs.integrate(r * r).sum()) / L
+        delta = r * net.dsigma(net.depth, sol.z_out)
+        d_out = self.outputs.load(delta) / L
+        grad = np.zeros(self.size)
+        self.W(grad, 2)[...] = d_out @ sol.eta_out.T
+        lam = self.stream.mass @ (self.W(theta, 2).T @ d_out)
+        lams = [lam]
+        Wst = self.at_stages(self.W(theta, 1))
+        gW = np.zeros_like(Wst)
+        gb = np.zeros(Wst.shape[:2])
+
+        def pull(i: int, j: int, g: Array) -> Array:
+            """``J_iᵀ g`` at stage ``i`` (τ index ``j``), accumulating the field gradients."""
+            gW[j] += g @ sol.etas[i].T
+            gb[j] += g.sum(axis=1)
+            back = self.stream.at_quadrature(Wst[j].T @ g)
+            return self.stream.load(sol.slopes[i] * back)
+
+        for n in range(self.cells - 1, -1, -1):
+            i0, j0 = 4 * n, 2 * n
+            a4 = pull(i0 + 3, j0 + 2, h / 6 * lam)
+            a3 = pull(i0 + 2, j0 + 1, h / 3 * lam + h * a4)
+            a2 = pull(i0 + 1, j0 + 1, h / 3 * lam + 0.5 * h * a3)
+            a1 = pull(i0, j0, h / 6 * lam + 0.5 * h * a2)
+            lam = lam + a1 + a2 + a3 + a4
+            lams.insert(0, lam)
+        self.W(grad, 1)[...] = self.from_stages(gW)
+        self.W(grad, 0)[...] = lam @ self.eta0[:, cols].T
+        if net.bias:
+            self.b(grad, 2)[...] = d_out.sum(axis=1)
+            self.b(grad, 1)[...] = self.from_stages(gb)
+            self.b(grad, 0)[...] = lam.sum(axis=1)
+        return cost, grad, [*lams, d_out]
+
+    def tangent(self, theta: Array, theta_dot: Array) -> list[Array]:
+        """Time derivatives of the stream's coefficients at the τ-cell ends along θ(t) with
+        velocity θ̇ (the forward-mode derivative of the RK4 map, all samples), followed by
+        that of the readout's output coefficients ``Ż``."""
+        motion = self.stream_motion(theta, theta_dot, slice(None))
+        return [*motion.sdot, motion.zdot]
+
+    def stream_motion(self, theta: Array, theta_dot: Array, cols: Array | slice) -> StreamMotion:
+        """The stream and its time derivative along θ(t): at the τ-cell ends and at every RK4
+        stage, by the forward-mode derivative of the RK4 map, for the samples ``cols``."""
+        h, act = self.h, self.network.activation
+        Wst, Wdot = self.at_stages(self.W(theta, 1)), self.at_stages(self.W(theta_dot, 1))
+        bst, bdot = self.at_stages(self.b(theta, 1)), self.at_stages(self.b(theta_dot, 1))
+        eta0 = self.eta0[:, cols]
+        s = self.W(theta, 0) @ eta0 + self.b(theta, 0)[:, None]
+        sd = self.W(theta_dot, 0) @ eta0 + self.b(theta_dot, 0)[:, None]
+        motion = StreamMotion([s], [sd], [], [], None)
+
+        def slope(j: int, u: Array, ud: Array) -> tuple[Array, Array]:
+            motion.stages.append(u)
+            motion.stage_rates.append(ud)
+            uq = self.stream.at_quadrature(u)
+            eta = self.stream.load(act.sigma(uq))
+            eta_dot = self.stream.load(act.dsigma(uq) * self.stream.at_quadrature(ud))
+            k = Wst[j] @ eta + bst[j][:, None]
+            return k, Wdot[j] @ eta + Wst[j] @ eta_dot + bdot[j][:, None]
+
+        for n in range(self.cells):
+            j = 2 * n
+            k1, q1 = slope(j, s, sd)
+            k2, q2 = slope(j + 1, s + 0.5 * h * k1, sd + 0.5 * h * q1)
+            k3, q3 = slope(j + 1, s + 0.5 * h * k2, sd + 0.5 * h * q2)
+            k4, q4 = slope(j + 2, s + h * k3, sd + h * q3)
+            s = s + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+            sd = sd + h / 6 * (q1 + 2 * q2 + 2 * q3 + q4)
+            motion.s.append(s)
+            motion.sdot.append(sd)
+        M = self.stream.mass
+        motion.zdot = self.W(theta_dot, 2) @ (M @ s) + self.W(theta, 2) @ (M @ sd)
+        motion.zdot += self.b(theta_dot, 2)[:, None]
+        return motion
+
+    def riesz(self, grad: Array) -> Array:
+        """The L2 representatives: ``M_x⁻¹ G M_in⁻¹``, ``(M_τ ⊗ M_x ⊗ M_x)⁻¹ G`` and
+        ``M_out⁻¹ G M_x⁻¹`` for the weights; ``M⁻¹`` on every factor of the biases."""
+        x, t = self.stream, self.depth
+        out = np.zeros(self.size)
+        out_w = [
+            x.solve_mass(self.inputs.solve_mass(self.W(grad, 0).T).T),
+            _solve_axes(self.W(grad, 1), (t, x, x)),
+            self.outputs.solve_mass(x.solve_mass(self.W(grad, 2).T).T),
+        ]
+        for part, w in enumerate(out_w):
+            self.W(out, part)[...] = w
+        if self.network.bias:
+            self.b(out, 0)[...] = x.solve_mass(self.b(grad, 0))
+            self.b(out, 1)[...] = _solve_axes(self.b(grad, 1), (t, x))
+            self.b(out, 2)[...] = self.outputs.solve_mass(self.b(grad, 2))
+        return out
+
+    def gradient(self, theta: Array, samples: Array | None = None) -> tuple[float, Array]:
+        """``C`` and the Riesz representative of ``δC/δθ`` (what the training rules step)."""
+        cost, grad = self.coefficient_gradient(theta, samples)
+        return cost, self.riesz(grad)
+
+    # ----------------------------------------------------------------- evaluation
+
+    def lattice_values(
+        self, theta: Array, evaluators: tuple, tau: Array
+    ) -> tuple[list[Array], list[Array]]:
+        """Input layer, the blocks at the depths ``tau`` and the readout at the lattice:
+        ``evaluators = (E_in, E_x, E_out)`` point-evaluation matrices."""
+        E_in, E_x, E_out = evaluators
+        E_tau = np.asarray(self.depth.evaluation_matrix(np.asarray(tau)[:, None]).todense())
+        blocks = np.einsum("kj,jab->kab", E_tau, self.W(theta, 1))
+        bias_blocks = E_tau @ self.b(theta, 1)
+        w = [E_x @ (E_in @ self.W(theta, 0).T).T]
+        w += [E_x @ (E_x @ blocks[k].T).T for k in range(len(tau))]
+        w.append(E_out @ (E_x @ self.W(theta, 2).T).T)
+        b = [E_x @ self.b(theta, 0)]
+        b += [E_x @ bias_blocks[k] for k in range(len(tau))]
+        b.append(E_out @ self.b(theta, 2))
+        return [np.asarray(a) for a in w], [np.asarray(a) for a in b]
+
+
+def _solve_axes(a: Array, spaces: tuple[FactorSpace, ...]) -> Array:
+    """Apply ``M⁻¹`` of ``spaces[k]`` along axis ``k`` of ``a``."""
+    for axis, space in enumerate(spaces):
+        moved = np.moveaxis(a, axis, 0)
+        shape = moved.shape
+        a = np.moveaxis(space.solve_mass(moved.reshape(shape[0], -1)).reshape(shape), 0, axis)
+    return a
+
+
+class ResidualModel(GalerkinModel):
+    """The depth continuum beside a discrete residual network: same rule, dt and schedule.
+
+    Output series: the coefficients of ``/continuum/layer0`` (input layer), ``/continuum/blocks``
+    (``(n_τ, n_x, n_x)`` and ``(n_τ, n_x)``) and ``/continuum/layer{M+1}`` (readout), their
+    velocities under second-order rules, and ``/continuum/stream/s``: the stream ``s(t, τ, x)``
+    of every sample on the grid of the τ-cell ends and the stream space's nodes
+    (``(L, depth_cells + 1, n_x)``), written for ParaView by :mod:`continuum.io.stream_output`.
+    """
+
+    def __init__(self, setup: DiscreteSetup, comm: MPI.Comm):
+        cfg, conv = setup.config, setup.convention
+        net = setup.network
+        self.setup = setup
+        c = cfg.continuum
+        outer = [conv.layers[0], conv.layers[1], conv.layers[-1]]
+        self.spaces = coordinate_spaces(outer, c.cells, c.degree)
+        self.depth_space = FactorSpace(interval(MPI.COMM_SELF, c.depth_cells or c.cells), c.degree)
+        self.galerkin = DepthFields(
+            net,
+            tuple(self.spaces),
+            self.depth_space,
+            data_function(cfg.data.input, conv.layers[0], "y"),
+            data_function(cfg.data.target, conv.layers[-1], "x"),
+            setup.data.samples,
+        )
+        rates = setup.dictionary.continuum_rates()
+        self.rates = rates[0], rates[1], rates[-1]
+        tr = cfg.training
+        self.rule = make_rule(
+            tr.rule,
+            self.galerkin,
+            self.galerkin.per_group(list(self.rates)),
+            tr.dt,
+            gamma=tr.gamma,
+            schedule=setup.schedule,
+            scheme=tr.scheme,
+            form=tr.momentum_form,
+        )
+        self.state = self.rule.initial(self.galerkin.interpolate(*self._initial_fields()))
+        self.reference = reference_size(self.state.theta)  # of the growth check
+        self._names = ["/continuum/layer0", "/continuum/blocks", f"/continuum/layer{net.depth - 1}"]
+
+    def _initial_fields(self):
+        """``[init]`` formulas as functions of the depth nodes and the FE nodes."""
+        init, net = self.setup.config.init, self.setup.network
+        parts = (0, 1, net.depth - 1)  # weight layers standing for input, blocks, readout
+
+        def w(part: int, tau: Array, xs: Array, ys: Array) -> Array:
+            expr, _ = layer_formula(init.weight, net, parts[part])
+            values = expr(tau=tau[:, None, None], x=xs[None, :, 0, None], y=ys[None, None, :, 0])
+            return np.broadcast_to(values, (len(tau), len(xs), len(ys)))
+
+        def b(part: int, tau: Array, xs: Array) -> Array:
+            expr, _ = layer_formula(init.bias, net, parts[part])
+            values = expr(tau=tau[:, None], x=xs[None, :, 0])
+            return np.broadcast_to(values, (len(tau), len(xs)))
+
+        return w, b
+
+    def _lattice(self, convention: Convention) -> tuple[tuple, Array]:
+        layers = convention.layers
+        evaluators = tuple(
+            s.evaluation_matrix(c.points)
+            for s, c in zip(self.spaces, (layers[0], layers[1], layers[-1]), strict=True)
+        )
+        blocks = len(layers) - 3
+        return evaluators, (np.arange(blocks) + 0.5) / blocks
+
+    def _lattice_values(self, evaluators: tuple, tau: Array) -> tuple[list[Array], list[Array]]:
+        return self.galerkin.lattice_values(self.state.theta, evaluators, tau)
+
+    @functools.cached_property
+    def _stream_order(self) -> Array:
+        """The stream space's DOFs sorted by coordinate: Lagrange coefficients are the values
+        of ``s`` on the uniform grid of the nodes (step ``1/(degree · cells)``)."""
+        return np.argsort(self.spaces[1].dof_coordinates[:, 0], kind="stable")
+
+    def stream(self) -> Array:
+        """``s(t, τ_n, x_a)`` of every sample on the grid of the τ-cell ends and the stream
+        space's nodes: ``(L, depth_cells + 1, n_x)``."""
+        s = self.galerkin.forward(self.state.theta, slice(None)).s
+        return np.transpose(s[:, self._stream_order, :], (2, 0, 1))
+
+    def _series_names(self, part: int) -> tuple[str, str, str, str]:
+        p = self._names[part]
+        return f"{p}/coefficients", f"{p}/bias_coefficients", f"{p}/velocity", f"{p}/bias_velocity"
+
+    def series(self) -> dict[str, tuple[int, ...]]:
+        out: dict[str, tuple[int, ...]] = {}
+        for part, (w_shape, b_shape) in enumerate(self.galerkin.shapes):
+            w, b, vw, vb = self._series_names(part)
+            out[w], out[b] = w_shape, b_shape
+            if self.state.velocity is not None:
+                out[vw], out[vb] = w_shape, b_shape
+        n = self.spaces[1].size
+        out["/continuum/stream/s"] = (self.setup.data.samples, self.galerkin.cells + 1, n)
+        return out
+
+    def rows(self) -> dict[str, Array]:
+        out: dict[str, Array] = {}
+        w, b = self.galerkin.unpack(self.state.theta)
+        vel = None if self.state.velocity is None else self.galerkin.unpack(self.state.velocity)
+        for part in range(3):
+            nw, nb, nvw, nvb = self._series_names(part)
+            out[nw], out[nb] = w[part], b[part]
+            if vel is not None:
+                out[nvw], out[nvb] = vel[0][part], vel[1][part]
+        out["/continuum/stream/s"] = self.stream()
+        return out
+
+    def static(self) -> dict[str, Array]:
+        out: dict[str, Array] = {}
+        for m, s in enumerate(self.spaces):
+            out.update(s.static(f"/continuum/space{m}"))
+        out.update(self.depth_space.static("/continuum/depth_space"))
+        out["/continuum/stream/tau"] = np.arange(self.galerkin.cells + 1) * self.galerkin.h
+        out["/continuum/stream/x"] = self.spaces[1].dof_coordinates[self._stream_order, 0]
+        return out
+
+    def read_state(self, h5, index: int) -> dict[str, Array]:
+        return {
+            name: np.array(h5[name][index])
+            for name in self.series()
+            if name != "/continuum/stream/s"
+        }
+
+    def set_state(self, arrays: dict[str, Array], step: int) -> None:
+        names = [self._series_names(part) for part in range(3)]
+        theta = self.galerkin.pack([arrays[n[0]] for n in names], [arrays[n[1]] for n in names])
+        vel = None
+        if self.state.velocity is not None:
+            vel = self.galerkin.pack([arrays[n[2]] for n in names], [arrays[n[3]] for n in names])
+        own_step = round(step * self.setup.dt / self.rule.h)
+        self.state = type(self.state)(own_step * self.rule.h, own_step, theta, vel)

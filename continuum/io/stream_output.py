@@ -1,0 +1,60 @@
+"""``stream.xdmf``: the neuron field ``s(t, τ, x)`` of a residual network for ParaView.
+
+SPEC 1.7: the stream is a genuine field on the rectangle ``[0,1]_τ × [0,1]_x``.  The depth
+continuum records it in ``fields.h5`` (``/continuum/stream/s``) on the grid of the τ-cell ends
+and the stream space's nodes (:class:`continuum.fields.residual.ResidualModel`); this module
+puts that grid on a DOLFINx quadrilateral mesh of the rectangle (one cell per grid interval) and
+writes one degree-1 Lagrange function per sample, ``s_sample{l}``, at every complete output step,
+with DOLFINx's XDMF writer (``stream.xdmf`` and ``stream.h5`` beside ``fields.h5``).  The nodal
+values are the recorded ones: in ``x`` the stream's own Lagrange coefficients, in ``τ`` the
+RK4 solution at the cell ends.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+from dolfinx import fem, io, mesh
+from mpi4py import MPI
+
+Array = np.ndarray
+
+
+def rectangle_function_space(tau: Array, x: Array) -> tuple[fem.FunctionSpace, Array, Array]:
+    """P1 on the quadrilateral mesh of ``[0,1]²`` with vertices at the uniform grid
+    ``tau × x``, and the grid indices ``(i_τ, i_x)`` of every DOF."""
+    cells = [len(tau) - 1, len(x) - 1]
+    corners = [np.array([tau[0], x[0]]), np.array([tau[-1], x[-1]])]
+    msh = mesh.create_rectangle(MPI.COMM_SELF, corners, cells, mesh.CellType.quadrilateral)
+    V = fem.functionspace(msh, ("Lagrange", 1))
+    dofs = V.tabulate_dof_coordinates()
+    i_tau = np.rint((dofs[:, 0] - tau[0]) / (tau[-1] - tau[0]) * cells[0]).astype(int)
+    i_x = np.rint((dofs[:, 1] - x[0]) / (x[-1] - x[0]) * cells[1]).astype(int)
+    if not (np.allclose(tau[i_tau], dofs[:, 0]) and np.allclose(x[i_x], dofs[:, 1])):
+        raise ValueError("the recorded (τ, x) grid of the stream is not uniform")
+    return V, i_tau, i_x
+
+
+def write_stream_xdmf(path: str | Path) -> Path | None:
+    """Write ``stream.xdmf`` beside ``fields.h5`` when the file holds a stream (a residual
+    network's continuum); return its path, or None when there is no stream."""
+    path = Path(path)
+    with h5py.File(path, "r", libver="latest", swmr=True) as f:
+        if "/continuum/stream/s" not in f:
+            return None
+        nt = len(f["/discrete/times"])
+        times = f["/continuum/times"][:nt]
+        stream = f["/continuum/stream/s"][:nt]
+        tau, x = f["/continuum/stream/tau"][()], f["/continuum/stream/x"][()]
+    V, i_tau, i_x = rectangle_function_space(tau, x)
+    functions = [fem.Function(V, name=f"s_sample{l}") for l in range(stream.shape[1])]
+    out = path.with_name("stream.xdmf")
+    with io.XDMFFile(MPI.COMM_SELF, str(out), "w") as xdmf:
+        xdmf.write_mesh(V.mesh)
+        for k, t in enumerate(times):
+            for l, u in enumerate(functions):
+                u.x.array[:] = stream[k, l][i_tau, i_x]
+                xdmf.write_function(u, float(t))
+    return out

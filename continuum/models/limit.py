@@ -1,0 +1,579 @@
+"""The continuum models of a discrete setup, built by their :mod:`continuum.models.registry`
+entries.
+
+* ``galerkin`` (dense networks of any depth, product convention) and ``unit-cell`` (banded
+  networks, their ultra-local limit): tensor-product Galerkin fields
+  (:mod:`continuum.fields.galerkin`, :mod:`continuum.fields.unitcell`;
+  with ``input_layer = "data-span"`` the input layer's field in the span of the data,
+  :mod:`continuum.fields.dataspan`), stepped by the time scheme of the entry: the training rule's
+  own (``matched``), Newton's method (``implicit``, :mod:`continuum.schemes.implicit`), the exact
+  flow of one linear layer (``exponential``, :mod:`continuum.schemes.exponential`) or the flow
+  to a tolerance (``adaptive``, :mod:`continuum.schemes.adaptive`);
+* ``perceptron``: the linear one-layer perceptron's row-decoupled implicit solver with the
+  factored kernel (``theta``, ``bdf2``; :mod:`continuum.fields.perceptron`);
+* ``local``: probe data sets (Goldstein's chain, Klein–Gordon), the local wave equation
+  (:mod:`continuum.fields.local`): Newmark for the damped dynamics, θ-method for the flow.
+
+Every model offers :class:`continuum.models.model.ContinuumModel`.  Coefficient arrays go to
+``fields.h5`` in DOLFINx's global order (owned blocks in rank order), which is what
+``--resume`` reads back with the same number of ranks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable
+
+import numpy as np
+from mpi4py import MPI
+
+from continuum.fem.quadrature import converged_quadrature, with_quadrature
+from continuum.fem.spaces import FactorSpace, IndexSpace, PointSpace
+from continuum.fields.dataspan import DataSpan
+from continuum.fields.galerkin import GalerkinNetwork
+from continuum.fields.local import FlowSolver, LocalTheory, WaveSolver
+from continuum.fields.perceptron import PerceptronProblem, PerceptronSolver
+from continuum.fields.unitcell import UnitCellNetwork
+from continuum.models.registry import lookup, resolve
+from continuum.schemes.adaptive import AdaptiveFlow
+from continuum.schemes.exponential import ExponentialFlow
+from continuum.schemes.factored_flow import FACTORED_STEP_SIZE, FactoredFlow
+from continuum.schemes.implicit import ImplicitFlow, ImplicitMomentum
+from discrete.conventions import LayerCoordinates, coordinate_names
+from discrete.cost import accuracy
+from discrete.errors import check_growth, reference_size
+from discrete.experiment import DiscreteSetup
+from discrete.expressions import Expression
+from discrete.training import Rule, make_rule
+from meshes import interval, unit_square
+
+Array = np.ndarray
+
+
+def coordinate_spaces(
+    layers: list[LayerCoordinates], cells: int, degree: int
+) -> list[FactorSpace | PointSpace]:
+    """The FE space of every neuron layer's coordinate domain (replicated on every rank);
+    layers on the same domain (the interval, the square) share one space."""
+    shared: dict[str, FactorSpace] = {}
+    spaces: list[FactorSpace | PointSpace] = []
+    for coords in layers:
+        if coords.index:
+            spaces.append(IndexSpace.of_size(coords.size))
+            continue
+        if coords.size == 1:
+            spaces.append(PointSpace(coords.points[0]))
+            continue
+        if coords.layout not in shared:
+            comm = MPI.COMM_SELF
+            domain = interval(comm, cells) if coords.layout == "line" else unit_square(comm, cells)
+            shared[coords.layout] = FactorSpace(domain, degree)
+        spaces.append(shared[coords.layout])
+    return spaces
+
+
+def _names(coords: LayerCoordinates, prefix: str) -> list[str]:
+    return list(coordinate_names(coords.layout, prefix))
+
+
+def data_function(expr: Expression, coords: LayerCoordinates, prefix: str):
+    """``(points (n, d), samples (L,)) -> (n, L)`` values of a data expression."""
+    names = _names(coords, prefix)
+
+    def f(points: Array, samples: Array) -> Array:
+        values = {n: points[:, k, None] for k, n in enumerate(names)}
+        out = expr(l=np.asarray(samples)[None, :], **values)
+        return np.broadcast_to(out, (len(points), len(samples))).copy()
+
+    return f
+
+
+def array_function(values: Array):
+    """``(points (n, 1), samples (L,)) -> (n, L)`` of data rows ``values`` (L, d) on an index
+    layer, whose points are the indices ``0 … d − 1``."""
+
+    def f(points: Array, samples: Array) -> Array:
+        return values[np.asarray(samples)][:, points[:, 0].astype(int)].T
+
+    return f
+
+
+def _continuum_dt(cfg) -> float:
+    return cfg.continuum.dt or cfg.training.dt
+
+
+def matched_rule(galerkin: GalerkinNetwork, setup: DiscreteSetup) -> Rule:
+    """``scheme = "matched"``: the training rule's own scheme and step, on the same sample
+    schedule; the flow of a dense network of at least
+    :data:`~continuum.schemes.factored_flow.FACTORED_STEP_SIZE` weight coefficients (all ranks)
+    keeps its weight forces factored (the same RK4, fewer passes over the coefficients)."""
+    tr = setup.config.training
+    coefficients = sum(n_out * n_in for n_out, n_in in galerkin.shapes)
+    if tr.rule == "flow" and isinstance(galerkin, GalerkinNetwork):
+        if coefficients >= FACTORED_STEP_SIZE:
+            return FactoredFlow(galerkin, setup.dictionary.continuum_rates(), tr.dt)
+    return make_rule(
+        tr.rule,
+        galerkin,
+        galerkin.per_group(setup.dictionary.continuum_rates()),
+        tr.dt,
+        gamma=tr.gamma,
+        schedule=setup.schedule,
+        scheme=tr.scheme,
+        form=tr.momentum_form,
+    )
+
+
+def exponential_rule(galerkin: GalerkinNetwork, setup: DiscreteSetup) -> Rule:
+    """``scheme = "exponential"``: the exact flow of one layer with a linear output."""
+    return ExponentialFlow(galerkin, setup.dictionary.continuum_rates()[0], setup.dt)
+
+
+def adaptive_rule(galerkin: GalerkinNetwork, setup: DiscreteSetup) -> Rule:
+    """``scheme = "adaptive"``: the full-batch flow to ``[continuum] tolerance``."""
+    rates = galerkin.per_group(setup.dictionary.continuum_rates())
+    return AdaptiveFlow(galerkin, rates, setup.dt, setup.config.continuum.tolerance)
+
+
+def implicit_rule(galerkin: GalerkinNetwork, setup: DiscreteSetup) -> Rule:
+    """``scheme = "implicit"``: Newton (SNES) θ-method of the flow or implicit midpoint of the
+    damped dynamics, at ``[continuum] dt``."""
+    cfg = setup.config
+    rates = galerkin.per_group(setup.dictionary.continuum_rates())
+    if cfg.training.rule == "momentum":
+        return ImplicitMomentum(galerkin, rates, _continuum_dt(cfg), cfg.training.gamma)
+    return ImplicitFlow(galerkin, rates, _continuum_dt(cfg), cfg.continuum.theta)
+
+
+class GalerkinModel:
+    """The continuum run beside a discrete one: same rule, same dt, same sample schedule."""
+
+    def __init__(
+        self,
+        setup: DiscreteSetup,
+        comm: MPI.Comm,
+        time_scheme: Callable[[GalerkinNetwork, DiscreteSetup], Rule],
+    ):
+        cfg = setup.config
+        conv = setup.convention
+        tabular = cfg.data.kind in ("dataset", "file")
+        self.setup = setup
+        if tabular:
+            inputs, targets = array_function(setup.data.X), array_function(setup.data.Y)
+        else:
+            inputs = data_function(cfg.data.input, conv.layers[0], "y")
+            targets = data_function(cfg.data.target, conv.layers[-1], "x")
+        span = cfg.continuum.input_layer == "data-span"
+        layers = conv.layers[1:] if span else conv.layers
+        degree = cfg.continuum.degree
+        mesh_spaces = coordinate_spaces(layers, cfg.continuum.cells, degree)
+        fields = (
+            UnitCellNetwork
+            if conv.weights == "unit-cell"
+            else functools.partial(GalerkinNetwork, loss=setup.cost.loss)
+        )
+
+        data_span: list[DataSpan] = []  # built once, moved to each rule's points
+
+        def build(quadrature_degree: int):
+            spaces = with_quadrature(mesh_spaces, quadrature_degree)
+            if span:
+                if not data_span:
+                    data_span.append(self._data_span(inputs, spaces[0]))
+                spaces.insert(0, data_span[0].at_points(spaces[0].quadrature_points))
+            return fields(setup.network, spaces, inputs, targets, setup.data.samples, comm)
+
+        self.galerkin = converged_quadrature(
+            build,
+            lambda g: g.interpolate(self._weight_init(), self._bias_init()),
+            degree,
+            setup.network.activation.smooth,
+        )
+        self.spaces = self.galerkin.spaces
+        self.rule = time_scheme(self.galerkin, setup)
+        theta0 = self.galerkin.interpolate(self._weight_init(), self._bias_init())
+        self.state = self.rule.initial(theta0)
+        self.reference = reference_size(theta0)  # of the growth check (discrete/errors.py)
+
+    def _data_span(self, inputs, output: FactorSpace | PointSpace) -> DataSpan:
+        """``[continuum] input_layer = "data-span"``: ``w^(0)`` in ``V_1 ⊗ span{X^l}``."""
+        conv = self.setup.convention
+        weight = self._weight_init()
+        return DataSpan(
+            inputs,
+            self.setup.data.samples,
+            lambda x, y: weight(0, x, y),
+            conv.layers[0].points.shape[1],
+            output.quadrature_points,
+        )
+
+    def _lattice(self, convention) -> tuple[list, Array | None]:
+        """Point-evaluation matrices at the lattice of ``convention`` (shared by layers with
+        one space and one lattice), and the data span's offset ``w^(0)(0)`` there."""
+        matrices: dict[tuple[int, bytes], object] = {}
+        evaluators = []
+        for s, c in zip(self.spaces, convention.layers, strict=True):
+            key = (id(s), c.points.tobytes())
+            if key not in matrices:
+                matrices[key] = s.evaluation_matrix(c.points)
+            evaluators.append(matrices[key])
+        span = self.spaces[0] if isinstance(self.spaces[0], DataSpan) else None
+        layers = convention.layers
+        offset = None if span is None else span.initial_field(layers[1].points, layers[0].points)
+        return evaluators, offset
+
+    def _lattice_values(
+        self, evaluators: list, offset: Array | None
+    ) -> tuple[list[Array], list[Array]]:
+        """The fields at a lattice: the coefficient part plus the data span's offset."""
+        w, b = self.galerkin.lattice_values(self.state.theta, evaluators)
+        if offset is not None:
+            w[0] = w[0] + offset
+        return w, b
+
+    def _weight_init(self):
+        cfg, conv = self.setup.config, self.setup.convention
+
+        def w(m: int, xs: Array, ys: Array) -> Array:
+            expr = cfg.init.layer_weight(m)
+            names = _names(conv.layers[m + 1], "x") + _names(conv.layers[m], "y")
+            cols = [xs[:, k, None] for k in range(xs.shape[1])]
+            cols += [ys[None, :, k] for k in range(ys.shape[1])]
+            values = dict(zip(names, cols, strict=True))
+            return np.broadcast_to(expr(m=m, **values), (len(xs), len(ys)))
+
+        return w
+
+    def _bias_init(self):
+        cfg, conv = self.setup.config, self.setup.convention
+
+        def b(m: int, xs: Array) -> Array:
+            expr = cfg.init.layer_bias(m)
+            names = _names(conv.layers[m + 1], "x")
+            values = {n: xs[:, k] for k, n in enumerate(names)}
+            return np.broadcast_to(expr(m=m, **values), (len(xs),))
+
+        return b
+
+    @property
+    def t(self) -> float:
+        return self.state.t
+
+    def advance_to(self, t: float) -> None:
+        steps = int(np.ceil((t - self.state.t) / self.rule.h - 1e-9))
+        for state in self.rule.advance(self.state, steps):
+            check_growth(
+                "continuum solve", state.theta, self.reference, state.step, state.t, "reduce dt"
+            )
+            self.state = state
+
+    @functools.cached_property
+    def _own_lattice(self) -> tuple[list, Array | None]:
+        """Evaluation at the run's own lattice, built when first asked for."""
+        return self._lattice(self.setup.convention)
+
+    def lattice_fields(self) -> tuple[list[Array], list[Array]]:
+        return self._lattice_values(*self._own_lattice)
+
+    def evaluate_lattice(self, convention) -> tuple[list[Array], list[Array]]:
+        """The fields at the lattice of another convention (another width)."""
+        return self._lattice_values(*self._lattice(convention))
+
+    def cost(self) -> float:
+        return self.galerkin.value(self.state.theta)
+
+    def held_out(self) -> dict[str, float]:
+        """The continuum classifier's accuracy on the training rows and its cost and accuracy
+        on the test rows (tabular data on index layers, SPEC 1.6; else nothing)."""
+        data, g = self.setup.data, self.galerkin
+        if self.setup.config.data.kind not in ("dataset", "file"):
+            return {}
+        out: dict[str, float] = {}
+        if data.classes:
+            out["accuracy_train"] = accuracy(g.outputs(self.state.theta, data.X.T).T, data.Y)
+        if data.tested:
+            Z = g.outputs(self.state.theta, data.X_test.T)
+            weights = g.spaces[-1].quadrature_weights
+            out["cost_test"] = float(np.mean(g.loss.per_sample(Z, data.Y_test.T, weights, axis=0)))
+            if data.classes:
+                out["accuracy_test"] = accuracy(Z.T, data.Y_test)
+        return out
+
+    def _layer_names(self, m: int) -> tuple[str, str, str, str]:
+        p = f"/continuum/layer{m}"
+        return f"{p}/coefficients", f"{p}/bias_coefficients", f"{p}/velocity", f"{p}/bias_velocity"
+
+    def series(self) -> dict[str, tuple[int, ...]]:
+        out = {}
+        for m, shape in enumerate(self.galerkin.shapes):
+            w, b, vw, vb = self._layer_names(m)
+            out[w], out[b] = shape, (shape[0],)
+            if self.state.velocity is not None:
+                out[vw], out[vb] = shape, (shape[0],)
+        return out
+
+    def rows(self) -> dict[str, Array]:
+        """The FE coefficients of every field (gathered: a collective call)."""
+        out = {}
+        w, b = self.galerkin.unpack(self.state.theta)
+        vel = None
+        if self.state.velocity is not None:
+            vel = self.galerkin.unpack(self.state.velocity)
+        for m in range(self.setup.network.depth):
+            nw, nb, nvw, nvb = self._layer_names(m)
+            out[nw], out[nb] = w[m], b[m]
+            if vel is not None:
+                out[nvw], out[nvb] = vel[0][m], vel[1][m]
+        return out
+
+    def static(self) -> dict[str, Array]:
+        out = {}
+        for m, s in enumerate(self.spaces):
+            out.update(s.static(f"/continuum/space{m}"))
+        return out
+
+    def read_state(self, h5, index: int) -> dict[str, Array]:
+        """The coefficient arrays of output step ``index`` of an open ``fields.h5``."""
+        return {name: np.array(h5[name][index]) for name in self.series()}
+
+    def set_state(self, arrays: dict[str, Array], step: int) -> None:
+        """Continue from coefficients read by :meth:`read_state` at training step ``step``."""
+        depth = self.setup.network.depth
+        names = [self._layer_names(m) for m in range(depth)]
+        theta = self.galerkin.pack([arrays[n[0]] for n in names], [arrays[n[1]] for n in names])
+        vel = None
+        if self.state.velocity is not None:
+            vel = self.galerkin.pack([arrays[n[2]] for n in names], [arrays[n[3]] for n in names])
+        t = step * self.setup.dt
+        own_step = round(t / self.rule.h)
+        self.state = type(self.state)(own_step * self.rule.h, own_step, theta, vel)
+
+
+def gather_owned(comm: MPI.Comm, owned: Array) -> Array:
+    """Owned blocks of a distributed array, concatenated in rank order (global order)."""
+    return np.concatenate(comm.allgather(np.asarray(owned)))
+
+
+def owned_part(comm: MPI.Comm, full: Array, counts: Array) -> Array:
+    start = int(np.sum(counts[: comm.rank]))
+    return full[start : start + counts[comm.rank]]
+
+
+class MeshSolverModel:
+    """Shared part of the models that wrap a time-stepping DOLFINx solver ``self.solver``
+    (with ``t`` and ``advance(steps)``) of step ``self.dt``."""
+
+    solver: PerceptronSolver | WaveSolver | FlowSolver
+    dt: float
+    _static: dict[str, Array]
+
+    @property
+    def t(self) -> float:
+        return self.solver.t
+
+    def advance_to(self, t: float) -> None:
+        self.solver.advance(max(0, round((t - self.t) / self.dt)))
+
+    def static(self) -> dict[str, Array]:
+        """FE data gathered at construction (``static`` is called on rank 0 alone)."""
+        return self._static
+
+    def read_state(self, h5, index: int) -> dict[str, Array]:
+        return {name: np.array(h5[name][index]) for name in self.series()}
+
+
+class PerceptronModel(MeshSolverModel):
+    """The linear perceptron's field theory solved implicitly (θ-method or BDF2)."""
+
+    def __init__(self, setup: DiscreteSetup, comm: MPI.Comm):
+        cfg = setup.config
+        conv = setup.convention
+        x_in, x_out = conv.layers[0], conv.layers[-1]
+        inputs = cfg.data.input
+        targets = cfg.data.target
+        w0, b0 = cfg.init.layer_weight(0), cfg.init.layer_bias(0)
+        problem = PerceptronProblem(
+            inputs=lambda y, l: inputs(y=y, l=l),
+            targets=lambda x, l: targets(x=x, l=l),
+            samples=setup.data.samples,
+            w0=lambda x, y: w0(x=x, y=y, m=0),
+            b0=lambda x: b0(x=x, m=0),
+            lr=setup.dictionary.lr,
+            bias=setup.network.bias,
+        )
+        self.dt = cfg.continuum.dt or cfg.training.dt
+        self.comm = comm
+        self.solver = PerceptronSolver(
+            problem,
+            comm,
+            cfg.continuum.cells,
+            cfg.continuum.degree,
+            cfg.continuum.scheme,
+            cfg.continuum.theta,
+            self.dt,
+        )
+        self.x, self.y = x_out.points[:, 0], x_in.points[:, 0]
+        self.degree = cfg.continuum.degree
+        self.counts = np.array(comm.allgather(len(self.solver.W)))
+        owned = len(self.solver.W)
+        x_dofs = self.solver.output_space.tabulate_dof_coordinates()[:owned, :1]
+        self._static = {  # gathered here: static() is called on rank 0 alone
+            "/continuum/space1/dof_coordinates": gather_owned(comm, x_dofs),
+            "/continuum/space0/dof_coordinates": (
+                self.solver.input_space.tabulate_dof_coordinates()[:, :1]
+            ),
+            "/continuum/space0/degree": np.int64(self.degree),
+        }
+
+    def lattice_fields(self) -> tuple[list[Array], list[Array]]:
+        w, b = self.solver.evaluate(self.x, self.y)
+        return [w], [b]
+
+    def evaluate_lattice(self, convention) -> tuple[list[Array], list[Array]]:
+        w, b = self.solver.evaluate(
+            convention.layers[-1].points[:, 0], convention.layers[0].points[:, 0]
+        )
+        return [w], [b]
+
+    def cost(self) -> float:
+        return self.solver.cost()
+
+    def series(self) -> dict[str, tuple[int, ...]]:
+        n_x = int(self.counts.sum())
+        return {
+            "/continuum/layer0/coefficients": (n_x, self.solver.n_y),
+            "/continuum/layer0/bias_coefficients": (n_x,),
+        }
+
+    def rows(self) -> dict[str, Array]:
+        return {
+            "/continuum/layer0/coefficients": gather_owned(self.comm, self.solver.W),
+            "/continuum/layer0/bias_coefficients": gather_owned(self.comm, self.solver.b),
+        }
+
+    def set_state(self, arrays: dict[str, Array], step: int) -> None:
+        rows = self.solver._state.array.reshape(-1, self.solver._width)
+        owned = len(self.solver.W)
+        rows[:owned, : self.solver.n_y] = owned_part(
+            self.comm, arrays["/continuum/layer0/coefficients"], self.counts
+        )
+        if self.solver.problem.bias:
+            rows[:owned, self.solver.n_y] = owned_part(
+                self.comm, arrays["/continuum/layer0/bias_coefficients"], self.counts
+            )
+        self.solver._state.scatter_forward()
+        self.solver.stepper.steps = step
+
+
+class LocalModel(MeshSolverModel):
+    """Probe data sets: the local theory ``ρ(ẅ + γẇ) − ∂(κ ∂w) + m² w = 0`` on Ω_0."""
+
+    def __init__(self, setup: DiscreteSetup, comm: MPI.Comm):
+        cfg, conv = setup.config, setup.convention
+        p = setup.probe_factors
+        rate = setup.dictionary.continuum_rates()[0][0]
+        self.theory = LocalTheory.constant(
+            p.stiffness,
+            p.mass,
+            0.0,
+            density=1.0 / rate,
+            gamma=cfg.training.gamma,
+            periodic=conv.layers[0].placement == "periodic",
+        )
+        x0 = float(conv.layers[1].points[0, 0])
+        weight = cfg.init.layer_weight(0)
+        w0 = lambda y: np.broadcast_to(weight(x=x0, y=y, m=0), np.shape(y))  # noqa: E731
+        self.dt = cfg.continuum.dt or cfg.training.dt
+        c = cfg.continuum
+        if cfg.continuum.scheme == "newmark":
+            self.solver = WaveSolver(self.theory, comm, c.cells, c.degree, self.dt, w0)
+        else:
+            self.solver = FlowSolver(self.theory, comm, c.cells, c.degree, self.dt, w0, c.theta)
+        self.comm = comm
+        self.y = conv.layers[0].points[:, 0]
+        self.counts = np.array(comm.allgather(len(self.solver.w)))
+        owned = int(self.counts[comm.rank])
+        y_dofs = self.solver.fem.V.tabulate_dof_coordinates()[:owned]
+        self._static = {"/continuum/space0/dof_coordinates": gather_owned(comm, y_dofs)}
+
+    def lattice_fields(self) -> tuple[list[Array], list[Array]]:
+        return [self.solver.evaluate(self.y)[None, :]], [np.zeros(1)]
+
+    def evaluate_lattice(self, convention) -> tuple[list[Array], list[Array]]:
+        return [self.solver.evaluate(convention.layers[0].points[:, 0])[None, :]], [np.zeros(1)]
+
+    def cost(self) -> float:
+        w = self.solver._w.x.petsc_vec
+        work = w.duplicate()
+        self.solver.fem.A.mult(w, work)
+        return 0.5 * w.dot(work)
+
+    def _fields(self) -> dict[str, object]:
+        s = self.solver
+        out = {"/continuum/layer0/coefficients": s._w}
+        if isinstance(s, WaveSolver):
+            out["/continuum/layer0/velocity"] = s._v
+            out["/continuum/layer0/acceleration"] = s._a
+        return out
+
+    def series(self) -> dict[str, tuple[int, ...]]:
+        return {name: (int(self.counts.sum()),) for name in self._fields()}
+
+    def rows(self) -> dict[str, Array]:
+        return {
+            name: gather_owned(self.comm, f.x.petsc_vec.getArray())
+            for name, f in self._fields().items()
+        }
+
+    def set_state(self, arrays: dict[str, Array], step: int) -> None:
+        for name, f in self._fields().items():
+            f.x.petsc_vec.getArray()[:] = owned_part(self.comm, arrays[name], self.counts)
+            f.x.scatter_forward()
+        self.solver.t = step * self.dt
+
+
+def galerkin_matched(setup: DiscreteSetup, comm: MPI.Comm) -> GalerkinModel:
+    return GalerkinModel(setup, comm, matched_rule)
+
+
+def galerkin_exponential(setup: DiscreteSetup, comm: MPI.Comm) -> GalerkinModel:
+    return GalerkinModel(setup, comm, exponential_rule)
+
+
+def galerkin_adaptive(setup: DiscreteSetup, comm: MPI.Comm) -> GalerkinModel:
+    return GalerkinModel(setup, comm, adaptive_rule)
+
+
+def galerkin_implicit(setup: DiscreteSetup, comm: MPI.Comm) -> GalerkinModel:
+    return GalerkinModel(setup, comm, implicit_rule)
+
+
+def sgd_moments(setup: DiscreteSetup, comm: MPI.Comm):
+    """The SGD law of a linear layer (:mod:`continuum.fields.fluctuations`; replicated on every
+    rank)."""
+    from continuum.fields.fluctuations import MomentsModel
+
+    return MomentsModel(setup)
+
+
+def sme_path(setup: DiscreteSetup, comm: MPI.Comm):
+    """One path of the stochastic modified equation (:mod:`continuum.fields.fluctuations`)."""
+    from continuum.fields.fluctuations import PathModel
+
+    return PathModel(setup)
+
+
+def continuum_model(setup: DiscreteSetup, comm: MPI.Comm):
+    """The continuum model of ``setup``, looked up in :mod:`continuum.models.registry` (None when
+    ``[continuum] enabled = false``).
+
+    Raises:
+        ConfigError: no registered model and scheme solve this run.
+    """
+    config = resolve(setup.config)
+    if not config.continuum.enabled:
+        return None
+    if config is not setup.config:
+        setup = dataclasses.replace(setup, config=config)
+    return lookup(config).builder()(setup, comm)

@@ -1,0 +1,534 @@
+"""Which continuum model, with which time scheme, solves which discrete run.
+
+Every continuum solver is declared here once, as an :class:`Entry`: a model *family* (which
+networks and data it represents as fields, docs/physics.md "The continuum models") paired
+with a time *scheme* (``[continuum] scheme``), the training rules that pair integrates, its
+``dt`` policy and any further requirement.  :func:`resolve` is the only place where a
+configuration is matched to a solver: it runs when the configuration is loaded
+(:func:`continuum.load_config`) and again before a model is built, and it refuses every
+combination that no entry solves with one :class:`~discrete.config.ConfigError` naming the
+keys and the valid choices.  An absent ``scheme`` resolves to the first entry (in the order
+below) that solves the run, and the resolved configuration is what ``fields.h5`` records.
+
+Adding a solver is one module plus one :class:`Entry` in :data:`ENTRIES`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from discrete.config import Config, ConfigError
+from discrete.training import RULES
+
+DtPolicy = Literal["training", "own", "adaptive"]
+"""``training``: steps with ``[training] dt`` (``[continuum] dt`` refused unless equal);
+``own``: ``[continuum] dt`` may set a step of its own; ``adaptive``: chooses its own steps to
+``[continuum] tolerance`` and reports at the training ``dt`` (``[continuum] dt`` refused)."""
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """A time scheme of the continuum, ``[continuum] scheme = name``."""
+
+    name: str
+    summary: str
+    dt: DtPolicy
+
+
+SCHEMES: dict[str, Scheme] = {
+    s.name: s
+    for s in (
+        Scheme(
+            "matched",
+            "the training rule's own scheme and step (RK4 flow, Euler/SGD, heavy ball or RK4 "
+            "momentum); from 32768 weight coefficients the RK4 flow keeps its rank-L weight "
+            "forces factored",
+            "training",
+        ),
+        Scheme(
+            "exponential",
+            "the exact flow in time: residuals u(t) = u(0) e^{−Kt}, one update per output time",
+            "training",
+        ),
+        Scheme(
+            "adaptive",
+            "the gradient flow to [continuum] tolerance: PETSc TS Verner 8(7) with steps of "
+            "its own, reported at the training dt",
+            "adaptive",
+        ),
+        Scheme("implicit", "Newton (PETSc SNES): θ-method (flow) or implicit midpoint", "own"),
+        Scheme("theta", "θ-method (`[continuum] theta`) of a linear flow", "own"),
+        Scheme("bdf2", "BDF2 of a linear flow", "own"),
+        Scheme("newmark", "Newmark β = ¼ of the damped wave equation", "own"),
+        Scheme(
+            "law",
+            "the exact SGD law (mean and factored covariance) stepped with the training dt",
+            "training",
+        ),
+        Scheme(
+            "sde",
+            "one seeded path of the stochastic modified equation (`[continuum] sde_scheme`: "
+            "Euler–Maruyama or weak order 2) at a step dividing the training dt",
+            "own",
+        ),
+    )
+}
+
+
+# --------------------------------------------------------------------------- families
+
+
+def layer_kinds(cfg: Config) -> tuple[str, ...]:
+    """The continuum layer kind of every weight layer: ``dense`` (a product field
+    ``w(x, y)``), ``unit-cell`` (banded, one field per offset), or ``none``."""
+    weights = cfg.coordinates.weights
+    kinds = []
+    for conn in cfg.network.connectivity:
+        if conn == "dense" and weights == "product":
+            kinds.append("dense")
+        elif conn == "banded" and weights == "unit-cell":
+            kinds.append("unit-cell")
+        else:
+            kinds.append("none")
+    return tuple(kinds)
+
+
+def _no_continuum_of_layers(cfg: Config) -> str | None:
+    kinds = layer_kinds(cfg)
+    if "none" not in kinds:
+        return None
+    if cfg.coordinates.weights == "linear":
+        return (
+            "[coordinates] weights = 'linear': the linear ordering is a statement at fixed "
+            "lattice spacing (its stiffness vanishes like a²); solve the banded layers' "
+            "continuum with weights = 'unit-cell' (docs/toy-models.md)"
+        )
+    return (
+        "[network] connectivity = 'banded' with [coordinates] weights = 'product': banded "
+        "layers have no product-domain continuum; use weights = 'unit-cell' (their "
+        "ultra-local limit)"
+    )
+
+
+@dataclass(frozen=True)
+class Family:
+    """A continuum model family: the networks and data it represents as fields.
+
+    A family is considered for runs whose ``[continuum] fluctuations`` equals its own;
+    ``accepts(cfg)`` returns ``None`` when it represents the run, else the reason it
+    does not (naming the keys); ``width_order`` is the order in ``1/N`` at which networks of
+    width ``N`` (cell or periodic placement, smooth data) approach the family's fields
+    (docs/convergence.md)."""
+
+    name: str
+    summary: str
+    accepts: Callable[[Config], str | None]
+    width_order: int
+    fluctuations: str = "none"
+
+
+def _feedforward(cfg: Config) -> str | None:
+    if cfg.network.architecture != "feedforward":
+        return (
+            f"[network] architecture = {cfg.network.architecture!r}: a residual network's "
+            "continuum is the depth continuum"
+        )
+    return None
+
+
+def _tabular_on_index_layers(cfg: Config) -> bool:
+    """Arrays of samples (a data set, a file) are data of the continuum only on index input and
+    output layers, whose points are the features and the classes (SPEC 1.6)."""
+    layout = cfg.coordinates.layout
+    return cfg.data.kind in ("dataset", "file") and layout[0] == layout[-1] == "index"
+
+
+def _mse(cfg: Config) -> str | None:
+    if cfg.network.loss != "mse":
+        return (
+            f"[network] loss = {cfg.network.loss!r}: only the tensor-product Galerkin fields "
+            "of dense networks solve it"
+        )
+    return None
+
+
+def _galerkin(kind: str) -> Callable[[Config], str | None]:
+    def accepts(cfg: Config) -> str | None:
+        if _feedforward(cfg) is not None:
+            return _feedforward(cfg)
+        tabular = kind == "dense" and _tabular_on_index_layers(cfg)
+        if cfg.data.kind != "expression" and not tabular:
+            return (
+                f"[data] kind = {cfg.data.kind!r}: the {kind} Galerkin fields need data given as "
+                "expressions of the coordinates ([data] input and target), or arrays on index "
+                "input and output layers ([coordinates] layout)"
+            )
+        if kind != "dense" and _mse(cfg) is not None:
+            return _mse(cfg)
+        if kind != "dense" and "index" in cfg.coordinates.layout:
+            return f"[coordinates] layout = 'index': the {kind} fields are those of line layers"
+        single = cfg.network.widths[0] == 1 or cfg.coordinates.layout[0] == "index"
+        if cfg.continuum.input_layer == "data-span" and (kind != "dense" or single):
+            return (
+                "[continuum] input_layer = 'data-span' represents a dense input layer on a line "
+                "or a grid; use input_layer = 'tensor' for this network"
+            )
+        reason = _no_continuum_of_layers(cfg)
+        if reason is not None:
+            return reason
+        if set(layer_kinds(cfg)) != {kind}:
+            return f"[network] connectivity: the {kind} fields need every layer {kind}"
+        return None
+
+    return accepts
+
+
+def _perceptron(cfg: Config) -> str | None:
+    net = cfg.network
+    reason = _galerkin("dense")(cfg)
+    if reason is not None:
+        return reason
+    if len(net.widths) != 2 or net.activation != "linear":
+        return (
+            f"[network] widths = {list(net.widths)}, activation = {net.activation!r}: the "
+            "row-decoupled solver is the linear one-layer perceptron's"
+        )
+    if _mse(cfg) is not None or "index" in cfg.coordinates.layout:
+        return _mse(cfg) or (
+            "[coordinates] layout = 'index': the row-decoupled solver is that of line layers"
+        )
+    if cfg.training.metric != "continuum":
+        return (
+            "[training] metric = 'plain': the row-decoupled solver needs metric = 'continuum' "
+            "(one rate η for weights and biases)"
+        )
+    return None
+
+
+def _probes(cfg: Config) -> str | None:
+    net = cfg.network
+    if cfg.data.kind != "probes":
+        return f"[data] kind = {cfg.data.kind!r}: the local theory is that of probe data sets"
+    if _feedforward(cfg) is not None or _mse(cfg) is not None:
+        return _feedforward(cfg) or _mse(cfg)
+    if net.bias or net.widths[-1] != 1 or len(net.widths) != 2:
+        return (
+            f"[network] widths = {list(net.widths)}, bias = {str(net.bias).lower()}: probe data "
+            "make Goldstein's chain from a one-layer, single-output network without bias; set "
+            "widths = [N, 1], bias = false"
+        )
+    return None
+
+
+def _linear_layer_law(cfg: Config) -> str | None:
+    net = cfg.network
+    reason = _galerkin("dense")(cfg)
+    if reason is not None:
+        return reason
+    linear = net.output == "identity" or net.activation == "linear"
+    if len(net.widths) != 2 or not linear or _mse(cfg) is not None:
+        return (
+            f"[network] widths = {list(net.widths)}, activation = {net.activation!r}, loss = "
+            f"{net.loss!r}: the SGD law is that of one dense layer with a linear output and "
+            "the squared error"
+        )
+    if cfg.training.metric != "continuum":
+        return "[training] metric = 'plain': the SGD law needs metric = 'continuum'"
+    return None
+
+
+def _depth(cfg: Config) -> str | None:
+    if cfg.network.architecture != "residual":
+        return "[network] architecture = 'feedforward': the depth continuum is a residual network's"
+    if cfg.data.kind != "expression":
+        return (
+            f"[data] kind = {cfg.data.kind!r}: the depth continuum needs data given as "
+            "expressions of the coordinates"
+        )
+    if _mse(cfg) is not None or "index" in cfg.coordinates.layout:
+        return _mse(cfg) or (
+            "[coordinates] layout = 'index': the depth continuum is that of line layers"
+        )
+    if cfg.continuum.input_layer != "tensor":
+        return (
+            f"[continuum] input_layer = {cfg.continuum.input_layer!r}: the depth continuum "
+            "represents its input layer in the tensor space (input_layer = 'tensor')"
+        )
+    return None
+
+
+FAMILIES: dict[str, Family] = {
+    f.name: f
+    for f in (
+        Family(
+            "galerkin",
+            "dense networks of any depth: tensor-product Galerkin fields",
+            _galerkin("dense"),
+            width_order=2,
+        ),
+        Family(
+            "unit-cell",
+            "banded networks with weights = 'unit-cell': the ultra-local limit "
+            "z = Σ_s w_s(x) h(x) + b(x), which drops the input shift s·a",
+            _galerkin("unit-cell"),
+            width_order=1,
+        ),
+        Family(
+            "perceptron",
+            "the linear one-layer perceptron: row-decoupled implicit solves with the kernel "
+            "kept factored",
+            _perceptron,
+            width_order=2,
+        ),
+        Family(
+            "local",
+            "probe data sets (Goldstein, Klein–Gordon): the local wave equation",
+            _probes,
+            width_order=2,
+        ),
+        Family(
+            "residual",
+            "residual networks, depth as a coordinate: fields w(τ, x, y), b(τ, x) in "
+            "V_τ ⊗ V_x ⊗ V_x, the stream ∂_τ s = ∫ w σ(s) dy + b by RK4 in τ with its exact "
+            "adjoint (docs/physics.md, \"Depth as a coordinate\")",
+            _depth,
+            width_order=2,
+        ),
+        Family(
+            "moments",
+            "`fluctuations = \"moments\"`, SGD with i.i.d. batches of one linear layer: the "
+            "mean field and the covariance "
+            "Q, factored through the data (docs/physics.md, \"SGD fluctuations\")",
+            _linear_layer_law,
+            width_order=2,
+            fluctuations="moments",
+        ),
+        Family(
+            "sme",
+            "`fluctuations = \"sde\"`, SGD with i.i.d. batches of one linear layer: paths of "
+            "the stochastic modified equation with L noise channels",
+            _linear_layer_law,
+            width_order=2,
+            fluctuations="sde",
+        ),
+    )
+}
+
+
+# --------------------------------------------------------------------------- entries
+
+
+def _one_linear_layer(cfg: Config) -> str | None:
+    """one layer with a linear output and the squared error"""
+    net = cfg.network
+    affine = net.activation == "linear" or net.output == "identity"
+    if len(net.widths) != 2 or not affine or net.loss != "mse":
+        return (
+            f"[network] widths = {list(net.widths)}, output = {net.output!r}, loss = "
+            f"{net.loss!r}: the exact flow is that of one layer with a linear output and the "
+            "squared error"
+        )
+    return None
+
+
+def _iid_batches(cfg: Config) -> str | None:
+    """`[training] sampling = "replacement"`"""
+    if cfg.training.sampling != "replacement":
+        return (
+            f"[training] sampling = {cfg.training.sampling!r}: the SGD law has a field limit "
+            "for i.i.d. batches, sampling = 'replacement'"
+        )
+    return None
+
+
+def _sde_step(cfg: Config) -> str | None:
+    """`sampling = "replacement"`; `[continuum] dt` divides the training dt"""
+    dt = cfg.continuum.dt
+    if dt is not None:
+        ratio = cfg.training.dt / dt
+        if abs(ratio - round(ratio)) > 1e-9 * ratio or round(ratio) < 1:
+            return (
+                f"[continuum] dt = {dt:g}: the SDE step must divide [training] dt = "
+                f"{cfg.training.dt:g} (the output times)"
+            )
+    return _iid_batches(cfg)
+
+
+def _theta_for_the_local_flow(cfg: Config) -> str | None:
+    """`theta` in [0.5, 1]"""
+    theta = cfg.continuum.theta
+    if cfg.training.rule == "flow" and not 0.5 <= theta <= 1.0:
+        return f"[continuum] theta = {theta:g}: the local flow solver is stable for θ in [0.5, 1]"
+    return None
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One solver: a family, a scheme, the rules it integrates and where it is built.
+
+    ``build`` is ``"module:function"`` with ``function(setup, comm)`` returning the
+    :class:`~continuum.models.model.ContinuumModel`; it is imported only when a model is built, so
+    resolving a configuration never imports DOLFINx."""
+
+    family: str
+    scheme: str
+    rules: tuple[str, ...]
+    build: str
+    requires: Callable[[Config], str | None] | None = None
+
+    def builder(self) -> Callable:
+        module, name = self.build.split(":")
+        return getattr(importlib.import_module(module), name)
+
+
+_LIMIT = "continuum.models.limit"
+
+ENTRIES: tuple[Entry, ...] = (
+    Entry("galerkin", "matched", RULES, f"{_LIMIT}:galerkin_matched"),
+    Entry("galerkin", "exponential", ("flow",), f"{_LIMIT}:galerkin_exponential",
+          _one_linear_layer),
+    Entry("galerkin", "adaptive", ("flow",), f"{_LIMIT}:galerkin_adaptive"),
+    Entry("galerkin", "implicit", ("flow", "momentum"), f"{_LIMIT}:galerkin_implicit"),
+    Entry("unit-cell", "matched", RULES, f"{_LIMIT}:galerkin_matched"),
+    Entry("unit-cell", "adaptive", ("flow",), f"{_LIMIT}:galerkin_adaptive"),
+    Entry("perceptron", "theta", ("flow",), f"{_LIMIT}:PerceptronModel"),
+    Entry("perceptron", "bdf2", ("flow",), f"{_LIMIT}:PerceptronModel"),
+    Entry("local", "newmark", ("momentum",), f"{_LIMIT}:LocalModel"),
+    Entry("local", "theta", ("flow",), f"{_LIMIT}:LocalModel", _theta_for_the_local_flow),
+    Entry("residual", "matched", RULES, "continuum.fields.residual:ResidualModel"),
+    Entry("moments", "law", ("sgd",), f"{_LIMIT}:sgd_moments", _iid_batches),
+    Entry("sme", "sde", ("sgd",), f"{_LIMIT}:sme_path", _sde_step),
+)
+
+
+# --------------------------------------------------------------------------- lookup
+
+
+def _choices(names) -> str:
+    return ", ".join(repr(n) for n in names) or "none"
+
+
+def _dt_problem(cfg: Config, scheme: Scheme) -> str | None:
+    dt = cfg.continuum.dt
+    if scheme.dt == "training" and dt not in (None, cfg.training.dt):
+        return (
+            f"[continuum] dt = {dt:g} with [continuum] scheme = {scheme.name!r}: this scheme steps "
+            f"with the training dt = {cfg.training.dt:g}; drop the key, or choose scheme = "
+            "'implicit' for a step of its own"
+        )
+    if scheme.dt == "adaptive" and dt is not None:
+        return (
+            f"[continuum] dt = {dt:g} with [continuum] scheme = 'adaptive': this scheme chooses "
+            "its own steps to [continuum] tolerance and reports at the training dt; drop the key"
+        )
+    return None
+
+
+def candidates(cfg: Config) -> tuple[list[Entry], list[str]]:
+    """The entries whose family represents the run, and the reasons of the families that do
+    not (the scheme and rule are not looked at)."""
+    found, reasons = [], []
+    for family in FAMILIES.values():
+        if family.fluctuations != cfg.continuum.fluctuations:
+            continue
+        reason = family.accepts(cfg)
+        if reason is None:
+            found += [e for e in ENTRIES if e.family == family.name]
+        else:
+            reasons.append(reason)
+    return found, reasons
+
+
+def lookup(cfg: Config) -> Entry:
+    """The one entry that solves ``cfg``, or a :class:`ConfigError` naming the keys.
+
+    Raises:
+        ConfigError: no continuum of this network and data, an unknown scheme, a scheme
+            that does not integrate the rule, or a requirement of the entry not met.
+    """
+    src, rule, wanted = cfg.source, cfg.training.rule, cfg.continuum.scheme
+    if wanted is not None and wanted not in SCHEMES:
+        hint = difflib.get_close_matches(wanted, list(SCHEMES), n=1)
+        near = f" (did you mean {hint[0]!r}?)" if hint else ""
+        raise ConfigError(
+            f"{src}: [continuum] scheme: expected one of {_choices(SCHEMES)}, got {wanted!r}{near}"
+        )
+    found, reasons = candidates(cfg)
+    fluctuations = cfg.continuum.fluctuations
+    model = "" if fluctuations == "none" else f" [continuum] fluctuations = {fluctuations!r}:"
+    if not found:
+        raise ConfigError(
+            f"{src}: no continuum solves this run:{model} " + "; ".join(dict.fromkeys(reasons))
+            + "; or set [continuum] enabled = false"
+        )
+    schemes = list(dict.fromkeys(e.scheme for e in found))
+    if wanted is not None and wanted not in schemes:
+        families = " / ".join(dict.fromkeys(FAMILIES[e.family].summary for e in found))
+        raise ConfigError(
+            f"{src}: [continuum] scheme = {wanted!r} does not solve this network and data "
+            f"([network], [coordinates], [data] kind = {cfg.data.kind!r}: {families}); valid "
+            f"schemes: {_choices(schemes)}"
+        )
+    matching = [e for e in found if wanted in (None, e.scheme) and rule in e.rules]
+    if not matching:
+        valid = [e.scheme for e in found if rule in e.rules]
+        what = f"[continuum] scheme = {wanted!r}" if wanted else "no continuum scheme"
+        raise ConfigError(
+            f"{src}: [training] rule = {rule!r} with {what}: "
+            + (f"that scheme integrates rule(s) {_choices(_rules(found, wanted))}; " if wanted
+               else "")
+            + f"valid schemes for rule {rule!r} on this network and data: {_choices(valid)}"
+        )
+    problems = []
+    for entry in matching:
+        problem = (entry.requires(cfg) if entry.requires else None) or _dt_problem(
+            cfg, SCHEMES[entry.scheme]
+        )
+        if problem is None:
+            return entry
+        problems.append(f"[continuum] scheme = {entry.scheme!r} needs: {problem}")
+    raise ConfigError(f"{src}:{model} " + "; ".join(problems))
+
+
+def _rules(found: list[Entry], scheme: str | None) -> list[str]:
+    return list(dict.fromkeys(r for e in found if e.scheme == scheme for r in e.rules))
+
+
+def resolve(cfg: Config) -> Config:
+    """``cfg`` with ``[continuum] scheme`` set to the scheme that will run (unchanged when the
+    continuum is disabled), after :func:`lookup` has accepted it."""
+    if not cfg.continuum.enabled:
+        return cfg
+    entry = lookup(cfg)
+    if cfg.continuum.scheme == entry.scheme:
+        return cfg
+    return dataclasses.replace(
+        cfg, continuum=dataclasses.replace(cfg.continuum, scheme=entry.scheme)
+    )
+
+
+def table() -> str:
+    """The registry in Markdown, as the README shows it: one row per entry, then what each
+    family and scheme is."""
+    lines = [
+        "| `[continuum] scheme` | model family | rules | dt | also needs |",
+        "|---|---|---|---|---|",
+    ]
+    for e in ENTRIES:
+        needs = (e.requires.__doc__ or "").strip() if e.requires else ""
+        lines.append(
+            f"| `{e.scheme}` | {e.family} | {', '.join(e.rules)} | {SCHEMES[e.scheme].dt} "
+            f"| {needs} |"
+        )
+    lines += ["", "Model families (chosen by the network and the data):", ""]
+    lines += [
+        f"- {f.name}: {f.summary} (width order {f.width_order})" for f in FAMILIES.values()
+    ]
+    lines += ["", "Schemes:", ""]
+    lines += [f"- `{s.name}`: {s.summary}" for s in SCHEMES.values()]
+    return "\n".join(lines)

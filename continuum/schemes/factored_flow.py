@@ -1,0 +1,56 @@
+"""Classical RK4 of the full-batch flow with every weight force kept in factored form.
+
+The force on each weight field of a dense network has rank ``≤ L``
+(:mod:`continuum.fields.galerkin`):
+
+    F^(m) = −η_w δC/δW^(m)  ↦  A Bᵀ,      A = −(η_w/L) M_{m+1}⁻¹ D^(m+1),   B = M_m⁻¹ H^(m).
+
+Classical RK4 of ``θ̇ = F(θ)``,
+
+    k_1 = F(θ),  k_2 = F(θ + h/2 k_1),  k_3 = F(θ + h/2 k_2),  k_4 = F(θ + h k_3),
+    θ' = θ + h/6 (k_1 + 2 k_2 + 2 k_3 + k_4),
+
+then never needs a ``k_i`` as a matrix: a stage applies ``(W + c h A Bᵀ) x = W x + c h A (Bᵀ x)``
+(and its transpose in the backward pass), and the update is one GEMM per weight block,
+
+    W' = W + [A_1 A_2 A_3 A_4] diag(h/6, h/3, h/3, h/6) [B_1 B_2 B_3 B_4]ᵀ.
+
+A step reads every weight block twice per stage, copies ``θ`` once and updates it in place,
+about a dozen passes over the coefficients; the generic :class:`discrete.training.Flow`
+forms each ``k_i``, scales it by the rates and combines whole vectors, about sixty.  It is
+the same RK4 to rounding.
+"""
+
+from __future__ import annotations
+
+from continuum.fields.galerkin import GalerkinNetwork
+from discrete.training import Rule, State
+
+FACTORED_STEP_SIZE = 1 << 15
+"""Galerkin networks with at least this many weight coefficients (all ranks) step the flow in
+factored form. Below it the few whole-vector operations of the generic RK4 cost less than the
+extra low-rank products of every stage. Measured side by side on deep-tanh
+(``benchmarks/factored_flow.py``), the generic step takes 0.70–0.92× the factored one's time
+up to 1.3·10⁴ coefficients, 1.1× at 5·10⁴, 1.7–2.0× at 2·10⁵, 2.8–3.5× at 7.9·10⁵ and
+2.1–2.3× at 3.2·10⁶."""
+
+RK4_STAGES = ((0.0, 1 / 6), (0.5, 1 / 3), (0.5, 1 / 3), (1.0, 1 / 6))
+"""``(c_i, b_i)`` of classical RK4: stage ``i`` at ``θ + c_i h k_{i−1}``, weight ``b_i h``."""
+
+
+class FactoredFlow(Rule):
+    """The gradient flow of a :class:`GalerkinNetwork` by RK4, with rank-``L`` weight forces."""
+
+    def __init__(self, galerkin: GalerkinNetwork, rates: list[tuple[float, float]], h: float):
+        super().__init__(galerkin, galerkin.per_group(rates), h)
+        self.layer_rates = rates
+
+    def step(self, state: State) -> State:
+        h, g = self.h, self.cost
+        forces = []
+        for c, _ in RK4_STAGES:
+            shift = (c * h, forces[-1]) if forces else None
+            forces.append(g.factored_force(state.theta, self.layer_rates, shift))
+        theta = state.theta.copy()
+        g.add_forces(theta, [(b * h, f) for (_, b), f in zip(RK4_STAGES, forces, strict=True)])
+        return State((state.step + 1) * h, state.step + 1, theta)
