@@ -26,10 +26,9 @@ Array = np.ndarray
 def _layer_quadratic(g: GalerkinNetwork, u: Array, v: Array, m: int, rate: Array) -> float:
     """``tr(Uᵀ M_{m+1} V M_m)/η_w + u_bᵀ M_{m+1} v_b/η_b`` for layer ``m`` (one process)."""
     Mx, My = g.spaces[m + 1].mass, g.spaces[m].mass
-    rw = rate[g._w[m]][0]
+    rw, rb = g.layer_rates(rate, m)
     value = float(np.sum((Mx @ g.W(u, m)) * (g.W(v, m) @ My.T))) / rw
     if g.network.bias:
-        rb = rate[g._b[m]][0]
         value += float(g.b(u, m) @ (Mx @ g.b(v, m))) / rb
     return value
 

@@ -96,6 +96,12 @@ class CoefficientLayout:
             v[self._b[m]] = vb
         return v
 
+    def layer_rates(self, rates: Array, m: int) -> tuple[float, float]:
+        """``(η_w, η_b)`` of layer ``m`` from a vector of per-coefficient rates (``η_b`` is
+        ``nan`` without biases)."""
+        rb = float(rates[self._b[m]][0]) if self.network.bias else float("nan")
+        return float(rates[self._w[m]][0]), rb
+
     def b(self, theta: Array, m: int) -> Array:
         """The (replicated) coefficient vector of ``b^(m)`` (zeros without biases)."""
         if not self.network.bias:

@@ -244,7 +244,10 @@ class _FieldStepper:
     """What both time steppers share: the field ``w`` (a DOLFINx Function) on ``self.fem``."""
 
     fem: LocalFEM
+    t: float
+    dt: float
     _w: fem.Function
+    _work: PETSc.Vec
 
     def _discretise(
         self,
@@ -285,6 +288,28 @@ class _FieldStepper:
     def evaluate(self, y_points: np.ndarray) -> np.ndarray:
         """``w(t, y)`` at the coordinates ``y_points`` (the same array on every rank)."""
         return self.fem.evaluate(self._w, y_points)
+
+    def potential(self) -> float:
+        """``½ w·Aw − f·w``: the stiffness, mass and source part of the energy."""
+        w = self._w.x.petsc_vec
+        self.fem.A.mult(w, self._work)
+        return 0.5 * w.dot(self._work) - self.fem.f.x.petsc_vec.dot(w)
+
+    def _functions(self) -> dict[str, fem.Function]:
+        """The fields that make up the state, by name."""
+        return {"coefficients": self._w}
+
+    def state(self) -> dict[str, np.ndarray]:
+        """The state as owned degree-of-freedom values, by name (the :class:`MeshSolver`
+        contract of :mod:`continuum.models.model`)."""
+        return {name: f.x.petsc_vec.getArray().copy() for name, f in self._functions().items()}
+
+    def load_state(self, state: dict[str, np.ndarray], steps: int) -> None:
+        """Continue from owned values returned by :meth:`state`, after ``steps`` steps."""
+        for name, f in self._functions().items():
+            f.x.petsc_vec.getArray()[:] = state[name]
+            f.x.scatter_forward()
+        self.t = steps * self.dt
 
 
 class WaveSolver(_FieldStepper):
@@ -374,11 +399,12 @@ class WaveSolver(_FieldStepper):
 
     def energy(self) -> float:
         """``E = ½ v·Mv + ½ w·Aw − f·w`` (kinetic + stiffness + mass − source)."""
-        w, v = self._w.x.petsc_vec, self._v.x.petsc_vec
+        v = self._v.x.petsc_vec
         self.fem.M.mult(v, self._work)
-        kinetic = 0.5 * v.dot(self._work)
-        self.fem.A.mult(w, self._work)
-        return kinetic + 0.5 * w.dot(self._work) - self.fem.f.x.petsc_vec.dot(w)
+        return 0.5 * v.dot(self._work) + self.potential()
+
+    def _functions(self) -> dict[str, fem.Function]:
+        return {"coefficients": self._w, "velocity": self._v, "acceleration": self._a}
 
 
 class FlowSolver(_FieldStepper):
@@ -430,9 +456,7 @@ class FlowSolver(_FieldStepper):
 
     def cost(self) -> float:
         """``C = ½ w·Aw − f·w``: non-increasing along the flow."""
-        w = self._w.x.petsc_vec
-        self.fem.A.mult(w, self._work)
-        return 0.5 * w.dot(self._work) - self.fem.f.x.petsc_vec.dot(w)
+        return self.potential()
 
 
 def fem_eigenvalues(

@@ -300,6 +300,22 @@ class PerceptronSolver:
         owned = self.output_space.dofmap.index_map.size_local
         return self._local_fields()[1][:owned].copy()
 
+    def state(self) -> dict[str, np.ndarray]:
+        """The state as owned values by name: ``W`` and ``β`` (the :class:`MeshSolver`
+        contract of :mod:`continuum.models.model`)."""
+        return {"coefficients": self.W, "bias_coefficients": self.b}
+
+    def load_state(self, state: dict[str, np.ndarray], steps: int) -> None:
+        """Continue from owned values returned by :meth:`state`, after ``steps`` steps (``β``
+        is kept fixed without a trained bias)."""
+        owned = self.output_space.dofmap.index_map.size_local
+        rows = self._state.array.reshape(-1, self._width)
+        rows[:owned, : self.n_y] = state["coefficients"]
+        if self.problem.bias:
+            rows[:owned, self.n_y] = state["bias_coefficients"]
+        self._state.scatter_forward()
+        self.stepper.steps = steps
+
     def _local_fields(self) -> tuple[np.ndarray, np.ndarray]:
         """Views of ``W`` and ``β`` on this rank's dofs, ghosts updated."""
         self._state.scatter_forward()

@@ -35,6 +35,7 @@ from continuum.fields.galerkin import GalerkinNetwork
 from continuum.fields.local import FlowSolver, LocalTheory, WaveSolver
 from continuum.fields.perceptron import PerceptronProblem, PerceptronSolver
 from continuum.fields.unitcell import UnitCellNetwork
+from continuum.models.model import MeshSolver
 from continuum.models.registry import lookup, resolve
 from continuum.schemes.adaptive import AdaptiveFlow
 from continuum.schemes.exponential import ExponentialFlow
@@ -361,12 +362,25 @@ def owned_part(comm: MPI.Comm, full: Array, counts: Array) -> Array:
 
 
 class MeshSolverModel:
-    """Shared part of the models that wrap a time-stepping DOLFINx solver ``self.solver``
-    (with ``t`` and ``advance(steps)``) of step ``self.dt``."""
+    """A continuum model around a DOLFINx solver that owns its state (the :class:`MeshSolver`
+    contract): ``fields.h5`` stores every named field of the state, gathered in global order,
+    as ``/continuum/layer0/{name}``, and a resume at training step ``n`` continues the solver
+    from them at its own step ``round(n Δt_training / Δt)``."""
 
-    solver: PerceptronSolver | WaveSolver | FlowSolver
+    solver: MeshSolver
     dt: float
+    comm: MPI.Comm
     _static: dict[str, Array]
+
+    def _declare_state(self, training_dt: float) -> None:
+        """Record the per-rank counts and the global shapes of the solver's state."""
+        self.training_dt = training_dt
+        state = self.solver.state()
+        self.counts = np.array(self.comm.allgather(len(next(iter(state.values())))))
+        total = int(self.counts.sum())
+        self._shapes = {
+            f"/continuum/layer0/{name}": (total, *a.shape[1:]) for name, a in state.items()
+        }
 
     @property
     def t(self) -> float:
@@ -375,12 +389,29 @@ class MeshSolverModel:
     def advance_to(self, t: float) -> None:
         self.solver.advance(max(0, round((t - self.t) / self.dt)))
 
+    def series(self) -> dict[str, tuple[int, ...]]:
+        return dict(self._shapes)
+
+    def rows(self) -> dict[str, Array]:
+        return {
+            f"/continuum/layer0/{name}": gather_owned(self.comm, a)
+            for name, a in self.solver.state().items()
+        }
+
     def static(self) -> dict[str, Array]:
         """FE data gathered at construction (``static`` is called on rank 0 alone)."""
         return self._static
 
     def read_state(self, h5, index: int) -> dict[str, Array]:
         return {name: np.array(h5[name][index]) for name in self.series()}
+
+    def set_state(self, arrays: dict[str, Array], step: int) -> None:
+        prefix = "/continuum/layer0/"
+        state = {
+            name.removeprefix(prefix): owned_part(self.comm, a, self.counts)
+            for name, a in arrays.items()
+        }
+        self.solver.load_state(state, round(step * self.training_dt / self.dt))
 
 
 class PerceptronModel(MeshSolverModel):
@@ -415,7 +446,7 @@ class PerceptronModel(MeshSolverModel):
         )
         self.x, self.y = x_out.points[:, 0], x_in.points[:, 0]
         self.degree = cfg.continuum.degree
-        self.counts = np.array(comm.allgather(len(self.solver.W)))
+        self._declare_state(setup.dt)
         owned = len(self.solver.W)
         x_dofs = self.solver.output_space.tabulate_dof_coordinates()[:owned, :1]
         self._static = {  # gathered here: static() is called on rank 0 alone
@@ -438,32 +469,6 @@ class PerceptronModel(MeshSolverModel):
 
     def cost(self) -> float:
         return self.solver.cost()
-
-    def series(self) -> dict[str, tuple[int, ...]]:
-        n_x = int(self.counts.sum())
-        return {
-            "/continuum/layer0/coefficients": (n_x, self.solver.n_y),
-            "/continuum/layer0/bias_coefficients": (n_x,),
-        }
-
-    def rows(self) -> dict[str, Array]:
-        return {
-            "/continuum/layer0/coefficients": gather_owned(self.comm, self.solver.W),
-            "/continuum/layer0/bias_coefficients": gather_owned(self.comm, self.solver.b),
-        }
-
-    def set_state(self, arrays: dict[str, Array], step: int) -> None:
-        rows = self.solver._state.array.reshape(-1, self.solver._width)
-        owned = len(self.solver.W)
-        rows[:owned, : self.solver.n_y] = owned_part(
-            self.comm, arrays["/continuum/layer0/coefficients"], self.counts
-        )
-        if self.solver.problem.bias:
-            rows[:owned, self.solver.n_y] = owned_part(
-                self.comm, arrays["/continuum/layer0/bias_coefficients"], self.counts
-            )
-        self.solver._state.scatter_forward()
-        self.solver.stepper.steps = step
 
 
 class LocalModel(MeshSolverModel):
@@ -492,7 +497,7 @@ class LocalModel(MeshSolverModel):
             self.solver = FlowSolver(self.theory, comm, c.cells, c.degree, self.dt, w0, c.theta)
         self.comm = comm
         self.y = conv.layers[0].points[:, 0]
-        self.counts = np.array(comm.allgather(len(self.solver.w)))
+        self._declare_state(setup.dt)
         owned = int(self.counts[comm.rank])
         y_dofs = self.solver.fem.V.tabulate_dof_coordinates()[:owned]
         self._static = {"/continuum/space0/dof_coordinates": gather_owned(comm, y_dofs)}
@@ -504,33 +509,7 @@ class LocalModel(MeshSolverModel):
         return [self.solver.evaluate(convention.layers[0].points[:, 0])[None, :]], [np.zeros(1)]
 
     def cost(self) -> float:
-        w = self.solver._w.x.petsc_vec
-        work = w.duplicate()
-        self.solver.fem.A.mult(w, work)
-        return 0.5 * w.dot(work)
-
-    def _fields(self) -> dict[str, object]:
-        s = self.solver
-        out = {"/continuum/layer0/coefficients": s._w}
-        if isinstance(s, WaveSolver):
-            out["/continuum/layer0/velocity"] = s._v
-            out["/continuum/layer0/acceleration"] = s._a
-        return out
-
-    def series(self) -> dict[str, tuple[int, ...]]:
-        return {name: (int(self.counts.sum()),) for name in self._fields()}
-
-    def rows(self) -> dict[str, Array]:
-        return {
-            name: gather_owned(self.comm, f.x.petsc_vec.getArray())
-            for name, f in self._fields().items()
-        }
-
-    def set_state(self, arrays: dict[str, Array], step: int) -> None:
-        for name, f in self._fields().items():
-            f.x.petsc_vec.getArray()[:] = owned_part(self.comm, arrays[name], self.counts)
-            f.x.scatter_forward()
-        self.solver.t = step * self.dt
+        return self.solver.potential()
 
 
 def galerkin_matched(setup: DiscreteSetup, comm: MPI.Comm) -> GalerkinModel:

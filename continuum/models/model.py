@@ -15,6 +15,29 @@ import numpy as np
 Array = np.ndarray
 
 
+class MeshSolver(Protocol):
+    """The stepping contract of the DOLFINx solvers that own their state (the perceptron's
+    rows, the local theories): a time, steps of a fixed ``dt``, and the state as named arrays
+    of this rank's degrees of freedom."""
+
+    dt: float
+
+    @property
+    def t(self) -> float: ...
+
+    def advance(self, steps: int) -> None:
+        """Take ``steps`` steps; raises on a diverged solve or a diverging state."""
+        ...
+
+    def state(self) -> dict[str, Array]:
+        """Owned degree-of-freedom values of every field of the state, by name."""
+        ...
+
+    def load_state(self, state: dict[str, Array], steps: int) -> None:
+        """Continue from values returned by :meth:`state`, after ``steps`` steps."""
+        ...
+
+
 @runtime_checkable
 class ContinuumModel(Protocol):
     """What a run, a convergence study and an ensemble need from a continuum solver."""
