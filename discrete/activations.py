@@ -1,8 +1,8 @@
 """Pointwise activation functions σ and their derivatives σ'.
 
-SPEC 1.1: ``linear``, ``quadratic`` (σ(z) = c₀ + c₁ z + c₂ z²), ``tanh``, ``softplus``
-(σ(z) = log(1 + eᶻ)) and ``relu`` (σ(z) = max(z, 0); not smooth: its convergence orders
-are lower, see docs/convergence.md).
+docs/physics.md "Discrete network and cost": ``linear``, ``quadratic`` (σ(z) = c₀ + c₁ z + c₂ z²),
+``tanh``, ``softplus`` (σ(z) = log(1 + eᶻ)) and ``relu`` (σ(z) = max(z, 0); not smooth: its
+convergence orders are lower, see docs/convergence.md).
 """
 
 from __future__ import annotations

@@ -120,10 +120,10 @@ class NetworkConfig:
     """``[network]``: the architecture.
 
     ``connectivity`` holds one entry per weight layer (``len(widths) - 1``); ``offsets`` and
-    ``ends`` describe the band of the banded layers; ``quadratic`` holds the coefficients
-    ``(c0, c1, c2)`` of the quadratic activation.  ``architecture = "residual"`` (SPEC 1.7)
-    reads ``widths = [N_in, N, N_out]`` with ``depth`` residual blocks on the stream of width
-    ``N`` (``depth`` is ``None`` for a feed-forward network).
+    ``ends`` describe the band of the banded layers; ``quadratic`` holds the coefficients ``(c0, c1,
+    c2)`` of the quadratic activation.  ``architecture = "residual"`` (docs/physics.md "Depth as a
+    coordinate") reads ``widths = [N_in, N, N_out]`` with ``depth`` residual blocks on the stream of
+    width ``N`` (``depth`` is ``None`` for a feed-forward network).
     """
 
     widths: tuple[int, ...]
@@ -236,7 +236,7 @@ class ContinuumConfig:
     ``input_layer`` represents ``w^(0)`` in ``V_1 ⊗ V_0`` or in the span of the data;
     ``fluctuations = "moments"`` solves for the mean field and the SGD covariance instead,
     ``"sde"`` for one seeded path of the stochastic modified equation with ``sde_scheme``
-    (``None`` for the other models; SPEC 1.8)."""
+    (``None`` for the other models; docs/physics.md "SGD fluctuations")."""
 
     degree: int
     cells: int
@@ -949,9 +949,9 @@ def _check_fluctuations(section: _Section, continuum: ContinuumConfig) -> None:
 def _check_residual(
     sections: dict[str, _Section], network: NetworkConfig, coordinates: CoordinatesConfig
 ) -> None:
-    """Keys that a residual network (SPEC 1.7) constrains: ``depth_cells`` belongs to it, and
-    its stream lies on a line (which continuum solves it is declared by
-    :mod:`continuum.models.registry`)."""
+    """Keys that a residual network (docs/physics.md "Depth as a coordinate") constrains:
+    ``depth_cells`` belongs to it, and its stream lies on a line (which continuum solves it is
+    declared by :mod:`continuum.models.registry`)."""
     if network.architecture != "residual":
         if sections["continuum"].has("depth_cells"):
             raise sections["continuum"].error(

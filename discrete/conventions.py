@@ -1,8 +1,8 @@
 """Indexing conventions: where each neuron, weight and bias sits in coordinate space.
 
-SPEC 1.2.  A convention maps neuron ``(m, i)`` to a coordinate ``x_i ∈ Ω_m`` with a cell
-measure ``Δx_i`` (the quadrature weight of the Riemann sums), weights ``W_ij^(m)`` to points
-of the product domain ``Ω_{m+1} × Ω_m`` (``product``), to component ``s`` of a field at
+docs/physics.md "The dictionary".  A convention maps neuron ``(m, i)`` to a coordinate ``x_i ∈ Ω_m``
+with a cell measure ``Δx_i`` (the quadrature weight of the Riemann sums), weights ``W_ij^(m)`` to
+points of the product domain ``Ω_{m+1} × Ω_m`` (``product``), to component ``s`` of a field at
 ``x_i`` (``unit-cell``, banded layers), or to one position on a line (``linear``).
 
 Placements on the unit interval:
@@ -11,17 +11,17 @@ Placements on the unit interval:
 * ``vertex``:   x_i = i/(N − 1), Δx_i the trapezoid weights (halved at both ends);
 * ``periodic``: x_i = i/N on a circle of length 1, Δx_i = 1/N;
 * ``random``:   x_i i.i.d. uniform on [0, 1] (seeded, listed in increasing order: the
-  network does not depend on the order of its neurons), Δx_i = 1/N — a Monte Carlo
-  quadrature of the same continuum, as an i.i.d. initialisation is (SPEC 1.6), with error
+  network does not depend on the order of its neurons), Δx_i = 1/N — a Monte Carlo quadrature of the
+  same continuum, as an i.i.d. initialisation is (docs/physics.md "Index layers"), with error
   ``O(N^{−1/2})`` in place of the midpoint rule's ``O(N⁻²)``.
 
 A ``grid`` layer of width ``N = n²`` puts neuron ``i = r·n + c`` at ``(x_c, x_r)`` of the
 unit square, with measure ``Δx_c Δx_r``.
 
-An ``index`` layer (SPEC 1.6) is a fixed set of ``d`` features or classes: neuron ``j`` sits
-at the integer ``j`` with the counting measure ``Δ = 1`` and is never refined, whatever the
-placement of the field layers.  In expressions its variable is the index itself: ``j`` on
-the input side of a weight, ``i`` on the output side (in place of ``y`` and ``x``).
+An ``index`` layer (docs/physics.md "Index layers") is a fixed set of ``d`` features or classes:
+neuron ``j`` sits at the integer ``j`` with the counting measure ``Δ = 1`` and is never refined,
+whatever the placement of the field layers.  In expressions its variable is the index itself: ``j``
+on the input side of a weight, ``i`` on the output side (in place of ``y`` and ``x``).
 
 Field normalisation: ``W_ij = Δy_j w(x_i, y_j)``, biases unscaled, so that
 ``Σ_j W_ij h_j → ∫ w(x, y) h(y) dy``.
@@ -93,7 +93,8 @@ class LayerCoordinates:
 
     @property
     def index(self) -> bool:
-        """An index layer: fixed features or classes, counting measure (SPEC 1.6)."""
+        """An index layer: fixed features or classes, counting measure (docs/physics.md "Index
+        layers")."""
         return self.layout == "index"
 
     @property
@@ -147,7 +148,8 @@ def coordinate_names(layout: str, prefix: str) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class Convention:
-    """The discrete → coordinates dictionary of a whole network (SPEC 1.2)."""
+    """The discrete → coordinates dictionary of a whole network (docs/physics.md "The
+    dictionary")."""
 
     layers: tuple[LayerCoordinates, ...]
     weights: str = "product"

@@ -1,6 +1,6 @@
 """The training cost and its gradient.
 
-SPEC 1.1, 1.6::
+docs/physics.md "Discrete network and cost"; docs/physics.md "Index layers"::
 
     C = (1/L) Σ_l ℓ(Z^l, Y^l)
 

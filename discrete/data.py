@@ -1,9 +1,10 @@
 """Data sets (inputs ``X^l`` on the input layer, targets ``Y^l`` on the output layer).
 
-SPEC 1.1, 1.3.  Three kinds:
+docs/physics.md "Discrete network and cost"; docs/physics.md "Continuum".  Three kinds:
 
-* expressions in the neuron coordinates and the sample index ``l`` (SPEC 3.2 grammar);
-* ``probes``: the designed data sets whose kernel is local (SPEC 1.3), giving Goldstein's
+* expressions in the neuron coordinates and the sample index ``l`` (README "Using it" grammar);
+* ``probes``: the designed data sets whose kernel is local (docs/physics.md "Continuum"), giving
+  Goldstein's
   chain and, with one-hot probes, a massive (Klein–Gordon) chain;
 * arrays ``X``, ``Y`` read from ``.npz`` or ``.h5``.
 
@@ -31,7 +32,8 @@ Array = np.ndarray
 @dataclass(frozen=True)
 class DataSet:
     """``L`` input/target pairs: ``X`` of shape ``(L, N_0)``, ``Y`` of shape ``(L, N_M)``;
-    optionally held-out test pairs ``X_test``, ``Y_test`` (SPEC 1.6), and ``classes`` when the
+    optionally held-out test pairs ``X_test``, ``Y_test`` (docs/physics.md "Index layers"), and
+    ``classes`` when the
     targets are one-hot class labels (then accuracies are reported)."""
 
     X: Array

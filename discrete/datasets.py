@@ -1,8 +1,9 @@
 """Tabular data sets on index layers: scikit-learn's bundled sets and arrays from files.
 
-SPEC 1.6, 3.2.  Features ``X`` (``L × d``) go to an input index layer of ``d`` neurons and
-targets to an output index layer: a classification set's labels become one-hot rows of ``k``
-classes, a regression target one column.  Data on index layers need no smoothness.
+docs/physics.md "Index layers"; README "Using it".  Features ``X`` (``L × d``) go to an input index
+layer of ``d`` neurons and targets to an output index layer: a classification set's labels become
+one-hot rows of ``k`` classes, a regression target one column.  Data on index layers need no
+smoothness.
 
 A split is seeded: of a permutation of all rows (``numpy.random.default_rng(seed)``), the
 first ``samples`` rows are used, the first ``test`` of them held out for testing; both parts

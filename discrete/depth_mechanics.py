@@ -1,7 +1,8 @@
-"""Bulk–boundary decomposition of a residual network: biases traded for the stream (SPEC 1.7).
+"""Bulk–boundary decomposition of a residual network: biases traded for the stream (docs/physics.md
+"Depth as a coordinate").
 
-One sample ``(X, Y)`` at a time (SPEC 1.4), masses ``M_θ`` (the dictionary's ``1/η_θ`` for
-the continuum limit, or 1), the common factor ``e^{γt}`` left out::
+One sample ``(X, Y)`` at a time (docs/physics.md "Mechanics"), masses ``M_θ`` (the dictionary's
+``1/η_θ`` for the continuum limit, or 1), the common factor ``e^{γt}`` left out::
 
     L = ½ Σ_θ M_θ θ̇² − ℓ(Z, Y).
 

@@ -1,25 +1,24 @@
 """The discrete ↔ continuum dictionary: spacings, densities, rescaled rates, γ, H.
 
-SPEC 1.2.  With ``W_ij = Δy_j w(x_i, y_j)`` and the cost a Riemann sum over outputs,
-``∂C/∂W_ij = Δx_i (δC/δw)(x_i, y_j)`` and ``∂C/∂b_i = Δx_i (δC/δb)(x_i)``.  The discrete
-gradient flow ``θ̇ = −η_θ ∂C/∂θ`` therefore matches the continuum flow
-``∂_t φ = −η δC/δφ`` exactly when each parameter uses the rate (inverse kinetic metric)
+docs/physics.md "The dictionary".  With ``W_ij = Δy_j w(x_i, y_j)`` and the cost a Riemann sum over
+outputs, ``∂C/∂W_ij = Δx_i (δC/δw)(x_i, y_j)`` and ``∂C/∂b_i = Δx_i (δC/δb)(x_i)``.  The discrete
+gradient flow ``θ̇ = −η_θ ∂C/∂θ`` therefore matches the continuum flow ``∂_t φ = −η δC/δφ`` exactly
+when each parameter uses the rate (inverse kinetic metric)
 
     η_W = η Δy/Δx,        η_b = η/Δx,
 
-and the second-order action ``∫ dt e^{γt} [½ Σ M_θ θ̇² − C]`` uses the masses
-``M_θ = η/η_θ`` (``Δx/Δy`` and ``Δx``).  A residual block (SPEC 1.7) is a depth cell
+and the second-order action ``∫ dt e^{γt} [½ Σ M_θ θ̇² − C]`` uses the masses ``M_θ = η/η_θ``
+(``Δx/Δy`` and ``Δx``).  A residual block (docs/physics.md "Depth as a coordinate") is a depth cell
 ``Δτ`` as well, so its rates are ``η_W = η Δy/(Δτ Δx)`` and ``η_b = η/(Δτ Δx)``.
 
 With ``metric = "plain"`` every parameter uses the one rate ``η``; the continuum theory
 that run corresponds to then has the rates ``η Δx/Δy`` (weights) and ``η Δx`` (biases):
 the two groups run on different clocks, and the bias clock stops as ``Δx → 0``.
 
-Index layers (SPEC 1.6) have the counting measure ``Δ = 1`` and every rule holds with it:
-an input index layer ``j`` into a field layer ``x`` has ``W_ij = w_j(x_i)`` and
-``η_W = η/Δx`` (a multiplet of ``d`` fields), a field layer ``y`` into an output index layer
-``k`` has ``W_kj = Δy_j v_k(y_j)`` and ``η_W = η Δy``, and a bias on an index layer has
-``η_b = η``.
+Index layers (docs/physics.md "Index layers") have the counting measure ``Δ = 1`` and every rule
+holds with it: an input index layer ``j`` into a field layer ``x`` has ``W_ij = w_j(x_i)`` and ``η_W
+= η/Δx`` (a multiplet of ``d`` fields), a field layer ``y`` into an output index layer ``k`` has
+``W_kj = Δy_j v_k(y_j)`` and ``η_W = η Δy``, and a bias on an index layer has ``η_b = η``.
 
 The damped dynamics' ``√−g = e^{γt}`` reads as a de Sitter metric ``a(t)^d`` with
 ``a = e^{Ht}`` on a ``d``-dimensional field domain, so ``H = γ/d``.
@@ -53,7 +52,8 @@ class LayerEntry:
 
     @property
     def weight_map(self) -> str:
-        """The field the weights of this layer sample (SPEC 1.2, 1.6)."""
+        """The field the weights of this layer sample (docs/physics.md "The dictionary";
+        docs/physics.md "Index layers")."""
         out, inp = self.kinds
         if out == "index" and inp == "index":
             return "W_kj = w_kj (index to index)"

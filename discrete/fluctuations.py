@@ -1,6 +1,6 @@
 """The law of SGD with i.i.d. batches on a linear layer: exact first and second moments.
 
-SPEC 1.8, docs/physics.md "SGD fluctuations".  Row ``i`` of a linear one-layer network,
+docs/physics.md "SGD fluctuations".  Row ``i`` of a linear one-layer network,
 ``u_i = (W_i·, b_i)``, sees sample ``l`` through ``φ^l = (X^l, 1)`` (no ``1`` without bias);
 its residual is ``r_i^l = φ^l·u_i − Y_i^l``.  One SGD step on the batch ``β`` with per-row
 rates ``η_i`` and output measure ``Δx_i`` is
@@ -179,8 +179,8 @@ class LinearLayerLaw:
 class LinearNoise:
     """The linear-noise approximation of SGD with i.i.d. batches, for any network.
 
-    SPEC 1.8: around the mean ``θ̄`` (full-batch gradient descent, the law's mean to O(h))
-    the fluctuations obey the linearised step, so their covariance follows
+    docs/physics.md "SGD fluctuations": around the mean ``θ̄`` (full-batch gradient descent, the
+    law's mean to O(h)) the fluctuations obey the linearised step, so their covariance follows
 
         C ← K C Kᵀ + (h²/B) diag(η) Σ(θ̄) diag(η),     K = I − h diag(η) H(θ̄),
         Σ(θ) = (1/L) Σ_l (g_l − ḡ)(g_l − ḡ)ᵀ,

@@ -1,7 +1,7 @@
 """Local limits of banded quadratic costs: stiffness K, mass J and source j.
 
-SPEC 1.3.  Order the parameters of a linear one-layer network on a line, ``φ_n`` at
-positions ``s_n``.  When the Hessian ``H`` of ``C = ½ φᵀHφ − gᵀφ + const`` couples nearest
+docs/physics.md "Continuum".  Order the parameters of a linear one-layer network on a line, ``φ_n``
+at positions ``s_n``.  When the Hessian ``H`` of ``C = ½ φᵀHφ − gᵀφ + const`` couples nearest
 neighbours only, the identity ``2 φ_n φ_{n+1} = φ_n² + φ_{n+1}² − (φ_{n+1} − φ_n)²`` rewrites
 
     C = ½ Σ_n k_n (φ_{n+1} − φ_n)² + ½ Σ_n μ_n φ_n² − Σ_n g_n φ_n,

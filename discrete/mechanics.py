@@ -1,7 +1,7 @@
 """Mechanics of training: Lagrangian, bulk–boundary decomposition, layer energies and fluxes.
 
-SPEC 1.4.  One sample ``(X, Y)`` at a time (SGD), unit masses and the common factor
-``e^{γt}`` left out::
+docs/physics.md "Mechanics".  One sample ``(X, Y)`` at a time (SGD), unit masses and the common
+factor ``e^{γt}`` left out::
 
     L = ½ Σ_m |Ẇ^(m)|² + ½ Σ_m |ḃ^(m)|² − ℓ(Z, Y).
 
@@ -142,7 +142,7 @@ def energy_balance(
     gamma: float,
     samples: Array | None = None,
 ) -> EnergyBalance:
-    """The balance of SPEC 1.4 at one instant of ``θ̈ + γθ̇ + η_θ ∂C/∂θ = 0``.
+    """The balance of docs/physics.md "Mechanics" at one instant of ``θ̈ + γθ̇ + η_θ ∂C/∂θ = 0``.
 
     ``dE_m/dt`` comes from the equation of motion (``Σ M_θ θ̇ θ̈``, ``M_θ = 1/η_θ``); the
     fluxes come independently from the forward tangent ``ż`` and the backward ``δ``.

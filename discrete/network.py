@@ -1,6 +1,7 @@
 """Discrete feed-forward networks: connectivity, parameters, forward and backward passes.
 
-SPEC 1.1.  Layer ``m = 0 … M-1`` maps layer ``m`` (width ``N_m``) to layer ``m+1``::
+docs/physics.md "Discrete network and cost".  Layer ``m = 0 … M-1`` maps layer ``m`` (width ``N_m``)
+to layer ``m+1``::
 
     z_i^(m+1) = Σ_j W_ij^(m) h_j^(m) + b_i^(m),   h^(m) = σ(z^(m)) (m ≥ 1),   h^(0) = X,
     Z = h^(M)   (σ, or the identity when ``output = "identity"``).
@@ -192,7 +193,7 @@ class Trace:
 
 
 class Network:
-    """A feed-forward network of any depth (SPEC 1.1)."""
+    """A feed-forward network of any depth (docs/physics.md "Discrete network and cost")."""
 
     def __init__(
         self,
@@ -259,7 +260,7 @@ class Network:
     def backward(self, theta: Array, trace: Trace, dZ: Array) -> tuple[Array, list[Array]]:
         """Gradient of a cost whose derivative with respect to the output is ``dZ``.
 
-        Back-propagation (SPEC 1.3, discrete form)::
+        Back-propagation (docs/physics.md "Continuum", discrete form)::
 
             δ^(M) = σ'(z^(M)) ⊙ ∂C/∂Z,     δ^(m) = σ'(z^(m)) ⊙ (W^(m)ᵀ δ^(m+1)),
             ∂C/∂W^(m) = Σ_l δ^(m+1) h^(m)ᵀ,   ∂C/∂b^(m) = Σ_l δ^(m+1).

@@ -1,4 +1,5 @@
-"""Residual networks: the layer index becomes the depth coordinate τ (SPEC 1.7).
+"""Residual networks: the layer index becomes the depth coordinate τ (docs/physics.md "Depth as a
+coordinate").
 
 A stream of width ``N`` passes ``M`` residual blocks at depths ``τ_k = (k + ½)/M``,
 ``Δτ = 1/M`` (docs/physics.md, "Depth as a coordinate")::
@@ -46,7 +47,8 @@ class StreamTrace:
 
 
 class ResidualNetwork(Network):
-    """``N_in → (stream of width N through M residual blocks) → N_out`` (SPEC 1.7)."""
+    """``N_in → (stream of width N through M residual blocks) → N_out`` (docs/physics.md "Depth as a
+    coordinate")."""
 
     def __init__(
         self,

@@ -1,7 +1,8 @@
 """Training rules as dynamical systems in a continuous time ``t``.
 
-SPEC 1.1.  All rules share one time variable, the per-parameter rates ``η_θ`` from the
-dictionary (:class:`~discrete.dictionary.ScalingDictionary`) and a time step ``h``:
+docs/physics.md "Discrete network and cost".  All rules share one time variable, the per-parameter
+rates ``η_θ`` from the dictionary (:class:`~discrete.dictionary.ScalingDictionary`) and a time step
+``h``:
 
 * ``flow``:      θ̇ = −η_θ ∂C/∂θ, integrated by classical RK4 (global error O(h⁴));
 * ``gd``:        θ_{k+1} = θ_k − h η_θ ∂C/∂θ (forward Euler of the flow; a plain learning
@@ -66,7 +67,7 @@ def sample_schedule(
     ``epochs``: epochs of random permutations (``numpy.random.default_rng(seed)``) are
     concatenated and cut into consecutive batches, so every sample is seen once per epoch.
     ``replacement``: every index is an independent uniform draw from ``0 … L−1`` (i.i.d.
-    batches, the law whose moments close, SPEC 1.8 and docs/physics.md "SGD fluctuations").
+    batches, the law whose moments close, docs/physics.md "SGD fluctuations").
     """
     if not 1 <= batch <= samples:
         raise ValueError(f"batch must lie in 1 … {samples}, got {batch}")

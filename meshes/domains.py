@@ -3,11 +3,10 @@
 Every mesh is distributed over the given communicator (DOLFINx's default partitioner).
 
 One-dimensional domains carry a scalar coordinate ``y`` matched to the neuron lattice of
-SPEC 1.2: cell ``k`` of an ``N``-cell mesh spans ``[k/N, (k+1)/N]``, so the ``cell``
-placement ``x_i = (i + ½)/N`` puts neuron ``i`` at the midpoint of cell ``i`` and the
-``periodic`` placement ``x_i = i/N`` puts it on vertex ``i`` of the circle.
-:func:`coordinate`, :func:`points` and :func:`cells_at` translate between ``y`` and the
-mesh, whichever the domain.
+docs/physics.md "The dictionary": cell ``k`` of an ``N``-cell mesh spans ``[k/N, (k+1)/N]``, so the
+``cell`` placement ``x_i = (i + ½)/N`` puts neuron ``i`` at the midpoint of cell ``i`` and the
+``periodic`` placement ``x_i = i/N`` puts it on vertex ``i`` of the circle. :func:`coordinate`,
+:func:`points` and :func:`cells_at` translate between ``y`` and the mesh, whichever the domain.
 """
 
 from __future__ import annotations

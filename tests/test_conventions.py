@@ -1,4 +1,4 @@
-"""Indexing conventions and the dictionary (SPEC 1.2)."""
+"""Indexing conventions and the dictionary (docs/physics.md "The dictionary")."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""Data sets from files and probes (SPEC 3.2)."""
+"""Data sets from files and probes (README "Using it")."""
 
 import h5py
 import numpy as np

@@ -1,4 +1,5 @@
-"""Tabular data on index layers (SPEC 1.6, 3.2): bundled sets, splits, bad data, diagnostics."""
+"""Tabular data on index layers (docs/physics.md "Index layers"; README "Using it"): bundled sets,
+splits, bad data, diagnostics."""
 
 import h5py
 import numpy as np

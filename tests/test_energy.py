@@ -1,5 +1,6 @@
-"""Energy flow in depth for the continuum fields (SPEC 1.4): the per-layer balance closes for
-the Galerkin system, and its energies and fluxes are the width limit of the network's."""
+"""Energy flow in depth for the continuum fields (docs/physics.md "Mechanics"): the per-layer
+balance closes for the Galerkin system, and its energies and fluxes are the width limit of the
+network's."""
 
 import dataclasses
 from pathlib import Path

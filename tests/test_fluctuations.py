@@ -1,4 +1,5 @@
-"""SGD fluctuations of a linear layer: the exact moment recursion against Monte Carlo (SPEC 1.8)."""
+"""SGD fluctuations of a linear layer: the exact moment recursion against Monte Carlo
+(docs/physics.md "SGD fluctuations")."""
 
 import json
 import tempfile

@@ -1,4 +1,5 @@
-"""Goldstein's chain realised by a perceptron trained on derivative probes (SPEC 1.3).
+"""Goldstein's chain realised by a perceptron trained on derivative probes (docs/physics.md
+"Continuum").
 
 With probes ``X = s_j (e_{j+1}/Δy − e_j/Δy)`` and zero targets the cost is the elastic
 energy ``½ Σ κ (W_{j+1} − W_j)²/a³`` and the momentum rule at γ = 0 is the chain

@@ -1,4 +1,5 @@
-"""Back-propagated gradients of C against central finite differences (SPEC 1.1)."""
+"""Back-propagated gradients of C against central finite differences (docs/physics.md "Discrete
+network and cost")."""
 
 import numpy as np
 import pytest

@@ -1,5 +1,6 @@
 """High order: GLL Lagrange elements up to degree 8, the converged Gauss rule of the Galerkin
-fields, and exponential p-convergence on a fixed mesh (SPEC 2, docs/convergence.md)."""
+fields, and exponential p-convergence on a fixed mesh (docs/physics.md "Continuum",
+docs/convergence.md)."""
 
 import dataclasses
 import json

@@ -1,5 +1,6 @@
-"""Implicit integrators of the nonlinear dynamics by Newton's method (SPEC 2): time orders of
-the θ-method and the implicit midpoint rule, loud Newton failures, stiff stability, MPI."""
+"""Implicit integrators of the nonlinear dynamics by Newton's method (docs/physics.md "Continuum"):
+time orders of the θ-method and the implicit midpoint rule, loud Newton failures, stiff stability,
+MPI."""
 
 import re
 from pathlib import Path

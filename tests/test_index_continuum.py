@@ -1,6 +1,6 @@
-"""The continuum of index layers (SPEC 1.6): a multiplet w_j(x), hidden product fields, a
-readout v_k(y), reached by networks of growing width at order 2 (cell placement), and the
-continuum itself converging at its mesh order.
+"""The continuum of index layers (docs/physics.md "Index layers"): a multiplet w_j(x), hidden
+product fields, a readout v_k(y), reached by networks of growing width at order 2 (cell placement),
+and the continuum itself converging at its mesh order.
 
 Data: small standardized subsets of two bundled sets, softmax cross-entropy; the full-batch
 flow (RK4) and SGD (batches of the same seeded schedule for the network and the continuum).

@@ -1,4 +1,5 @@
-"""Index layers (SPEC 1.6): counting measure, the dictionary, formulas in i and j, losses."""
+"""Index layers (docs/physics.md "Index layers"): counting measure, the dictionary, formulas in i
+and j, losses."""
 
 import numpy as np
 import pytest

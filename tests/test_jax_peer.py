@@ -1,10 +1,10 @@
 """An independent peer check: the same network and training written in JAX.
 
-A 64 → 16 → 16 → 10 tanh classifier on 50 digits (index input and output layers, two hidden
-layers on the unit interval, cell placement, softmax cross-entropy), trained by the
-gradient flow with the rates of SPEC 1.6 and classical RK4.  The JAX side shares no
-synfield code: its coordinates, initial fields, data split, loss, gradient (``jax.grad``) and
-RK4 step (jitted, float64) are written here from the specification alone.
+A 64 → 16 → 16 → 10 tanh classifier on 50 digits (index input and output layers, two hidden layers
+on the unit interval, cell placement, softmax cross-entropy), trained by the gradient flow with the
+rates of docs/physics.md "Index layers" and classical RK4.  The JAX side shares no synfield code:
+its coordinates, initial fields, data split, loss, gradient (``jax.grad``) and RK4 step (jitted,
+float64) are written here from the specification alone.
 """
 
 import jax
@@ -46,7 +46,8 @@ enabled = false
 
 
 def peer_problem():
-    """Data, initial parameters and per-parameter rates, from SPEC 1.2 and 1.6 alone."""
+    """Data, initial parameters and per-parameter rates, from docs/physics.md "The dictionary";
+    docs/physics.md "Index layers" alone."""
     X, y = sklearn.datasets.load_digits(return_X_y=True)
     rows = np.sort(np.random.default_rng(SEED).permutation(len(X))[:SAMPLES])
     X, Y = X[rows].astype(float), np.eye(10)[y[rows]]

@@ -1,4 +1,4 @@
-"""Bulk–boundary decomposition and layer energy balance (SPEC 1.4)."""
+"""Bulk–boundary decomposition and layer energy balance (docs/physics.md "Mechanics")."""
 
 import numpy as np
 

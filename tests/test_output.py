@@ -1,4 +1,5 @@
-"""fields.h5: the SPEC 3.3 schema read without DOLFINx, crash safety and resume."""
+"""fields.h5: the docs/parallel-and-output.md "fields.h5" schema read without DOLFINx, crash safety
+and resume."""
 
 import json
 import os
@@ -47,7 +48,8 @@ def run_cli(*args, **kwargs):
 
 
 def test_schema_readable_with_plain_h5py(tmp_path):
-    """Every dataset SPEC 3.3 names, with its shape, read in a process without DOLFINx."""
+    """Every dataset docs/parallel-and-output.md "fields.h5" names, with its shape, read in a
+    process without DOLFINx."""
     out = tmp_path / "run"
     proc = run_cli("run", str(ROOT / "examples" / "deep-tanh.toml"), "-o", str(out), "-q")
     assert proc.returncode == 0, proc.stderr

@@ -1,4 +1,4 @@
-"""Every random choice is seeded from the config: same config, same bits (SPEC, Standards)."""
+"""Every random choice is seeded from the config: same config, same bits."""
 
 import numpy as np
 

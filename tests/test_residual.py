@@ -1,4 +1,5 @@
-"""Residual networks (SPEC 1.7): gradients, the one-block identity, the dictionary, the rules."""
+"""Residual networks (docs/physics.md "Depth as a coordinate"): gradients, the one-block identity,
+the dictionary, the rules."""
 
 import re
 
@@ -158,9 +159,9 @@ def test_config_refuses_inconsistent_residual_keys():
 
 
 def test_block_energy_balance_closes_instantaneously():
-    """``dE_k/dt + F_{k+1} − F_k = −2γE_k`` per block (SPEC 1.4 for residual blocks), with
-    the fluxes ``F = p·ṡ`` from the forward tangent and the adjoint, the rates from the
-    equation of motion."""
+    """``dE_k/dt + F_{k+1} − F_k = −2γE_k`` per block (docs/physics.md "Mechanics" for residual
+    blocks), with the fluxes ``F = p·ṡ`` from the forward tangent and the adjoint, the rates from
+    the equation of motion."""
     setup = build(resnet(n=8, blocks=5, rule="momentum", training="gamma = 1.5"))
     rng = np.random.default_rng(2)
     theta_dot = rng.standard_normal(setup.network.params.size)

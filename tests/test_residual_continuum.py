@@ -1,5 +1,5 @@
-"""The depth continuum of residual networks (SPEC 1.7): exact gradient, orders in M, N and
-depth_cells (docs/convergence.md, "Residual networks")."""
+"""The depth continuum of residual networks (docs/physics.md "Depth as a coordinate"): exact
+gradient, orders in M, N and depth_cells (docs/convergence.md, "Residual networks")."""
 
 import dataclasses
 
@@ -134,8 +134,9 @@ RUN = TEMPLATE.replace('rule = "flow"', 'rule = "momentum"\ngamma = 2.0\nscheme 
 
 
 def test_residual_run_writes_blocks_and_the_stream_and_resumes_exactly(tmp_path):
-    """fields.h5 (SPEC 3.3): /discrete/block{k}, /continuum/block{k} at τ_k, the stream
-    s(t, τ, x); a run cut after three output steps resumes to the uninterrupted result."""
+    """fields.h5 (docs/parallel-and-output.md "fields.h5"): /discrete/block{k}, /continuum/block{k}
+    at τ_k, the stream s(t, τ, x); a run cut after three output steps resumes to the uninterrupted
+    result."""
     text = RUN.format(n=8, blocks=3, cells=4, depth_cells=4, w=SMOOTH, act="tanh", bias="true")
     config = parse_config(text + "[output]\nevery = 2\nquiet = true\n")
     full, cut = tmp_path / "full", tmp_path / "cut"

@@ -1,4 +1,5 @@
-"""SGD sample schedules: seeded epochs or i.i.d. draws, validated, recorded (SPEC 1.8)."""
+"""SGD sample schedules: seeded epochs or i.i.d. draws, validated, recorded (docs/physics.md "SGD
+fluctuations")."""
 
 import h5py
 import numpy as np

@@ -1,4 +1,5 @@
-"""The stochastic modified equation of SGD on a linear layer: law, schemes, paths (SPEC 1.8)."""
+"""The stochastic modified equation of SGD on a linear layer: law, schemes, paths (docs/physics.md
+"SGD fluctuations")."""
 
 import tempfile
 from pathlib import Path

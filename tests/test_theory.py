@@ -33,7 +33,7 @@ def test_probe_chains_give_the_string_coefficients(name, kappa, mass):
 
 
 def test_banded_toy_linear_ordering_has_negative_stiffness_on_alternate_bonds():
-    """Toy 1 of SPEC 1.5: k_{2i} = −Δx⟨X_i X_{i+1}⟩ < 0 for positively correlated inputs,
+    """Toy 1 of docs/toy-models.md: k_{2i} = −Δx⟨X_i X_{i+1}⟩ < 0 for positively correlated inputs,
     k_{2i+1} = 0 (different outputs never meet in the cost)."""
     setup = build(load_config(EXAMPLES / "toy-banded.toml"))
     lc = local_coefficients(setup.cost, setup.dictionary)

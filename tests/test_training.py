@@ -1,4 +1,5 @@
-"""Training rules: RK4 order of the flow, the high-viscosity limit, SGD schedules (SPEC 1.1)."""
+"""Training rules: RK4 order of the flow, the high-viscosity limit, SGD schedules (docs/physics.md
+"Discrete network and cost")."""
 
 import numpy as np
 import pytest

@@ -1,11 +1,11 @@
 """Discrete networks of width N against their continuum limit: observed order in 1/N.
 
-Each study solves the continuum once and trains the discrete network at N = 16, 32, 64
-(cell placement) with the same rule, time step and sample schedule, and fits the slope of
-log e(N) against log N (SPEC 2: order 2 for smooth activations).  For smooth problems the
-infinite-width reference is the high-order continuum (degree 6 on 8 cells); every study
-shows its own error negligible: its distance to the degree-8 continuum on the same mesh is
-below 1 % of the width error at the largest N (measured 1e-4 … 1e-2 % of it).
+Each study solves the continuum once and trains the discrete network at N = 16, 32, 64 (cell
+placement) with the same rule, time step and sample schedule, and fits the slope of log e(N) against
+log N (docs/physics.md "Continuum": order 2 for smooth activations).  For smooth problems the
+infinite-width reference is the high-order continuum (degree 6 on 8 cells); every study shows its
+own error negligible: its distance to the degree-8 continuum on the same mesh is below 1 % of the
+width error at the largest N (measured 1e-4 … 1e-2 % of it).
 """
 
 import dataclasses
@@ -113,7 +113,8 @@ def test_damped_dynamics_width_order():
 
 
 def test_continuum_damped_dynamics_approach_the_flow_with_order_one():
-    """SPEC 2: damped dynamics → gradient flow as γ → ∞ at matched time, in the continuum."""
+    """docs/physics.md "Continuum": damped dynamics → gradient flow as γ → ∞ at matched time, in the
+    continuum."""
     import numpy as np
     from mpi4py import MPI
 

@@ -1,21 +1,21 @@
 """Ensembles over random initialisations or over SGD sample schedules: mean, spread and a
 low-rank sketch of the covariance of the fields.
 
-An i.i.d. random initialisation has no pointwise field limit (SPEC 2): the noise is treated
-statistically.  With ``[init] kind = "random"`` (smooth mean ``w̄(x, y)`` plus ``scale``
-times seeded noise), the ensemble of ``S`` seeds ``seed, seed + 1, …`` is split over the
-ranks (``MPI.Comm.Split``: each member trains on a communicator of its own), the first two
-moments are reduced over the whole job, and the mean field is compared with the continuum
-solution started from the smooth mean::
+An i.i.d. random initialisation has no pointwise field limit (docs/physics.md "Continuum"): the
+noise is treated statistically.  With ``[init] kind = "random"`` (smooth mean ``w̄(x, y)`` plus
+``scale`` times seeded noise), the ensemble of ``S`` seeds ``seed, seed + 1, …`` is split over the
+ranks (``MPI.Comm.Split``: each member trains on a communicator of its own), the first two moments
+are reduced over the whole job, and the mean field is compared with the continuum solution started
+from the smooth mean::
 
     w̄_S = (1/S) Σ_s w_s,      σ_S² = (1/(S−1)) Σ_s (w_s − w̄_S)².
 
 For a linear network the dynamics commute with the average, so ``w̄_S`` converges to the
 noise-free trajectory at the sampling rate ``σ/√S``.
 
-``over = "schedule"`` (SPEC 1.8): the members share the initial fields and differ in the SGD
-sample schedule only (``[training] seed + s``); with ``[continuum] fluctuations = "moments"``
-the ensemble mean and variance are compared with the continuum's mean field and
+``over = "schedule"`` (docs/physics.md "SGD fluctuations"): the members share the initial fields and
+differ in the SGD sample schedule only (``[training] seed + s``); with ``[continuum] fluctuations =
+"moments"`` the ensemble mean and variance are compared with the continuum's mean field and
 ``w_var_at_lattice`` (:mod:`continuum.fields.fluctuations`).
 
 Members are trained in rounds of one per rank and gathered to rank 0, which accumulates them

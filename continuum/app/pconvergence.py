@@ -1,9 +1,9 @@
 """p-convergence on a fixed mesh: the continuum at degrees ``p`` against a high-order reference.
 
-For smooth data and initial fields the continuum fields are analytic, and Lagrange elements
-of degree ``p`` on a fixed mesh converge exponentially in ``p`` (SPEC 2).  Each degree is
-solved to ``t_end`` with the same mesh, rule, time step and sample schedule, and compared with
-the continuum of degree ``p_ref = max(p) + 2`` (:data:`REFERENCE_EXTRA`) in L2 over every
+For smooth data and initial fields the continuum fields are analytic, and Lagrange elements of
+degree ``p`` on a fixed mesh converge exponentially in ``p`` (docs/physics.md "Continuum").  Each
+degree is solved to ``t_end`` with the same mesh, rule, time step and sample schedule, and compared
+with the continuum of degree ``p_ref = max(p) + 2`` (:data:`REFERENCE_EXTRA`) in L2 over every
 product domain:
 
     e(p) = ( Σ_m ∫∫ (w_p^(m) − w_ref^(m))² dx dy + Σ_m ∫ (b_p^(m) − b_ref^(m))² dx )^½,

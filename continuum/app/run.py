@@ -180,7 +180,8 @@ class Recorder:
 
 def held_out_figures(setup: DiscreteSetup, theta: Array | None = None) -> dict[str, float]:
     """Accuracy on the training rows (class labels) and cost and accuracy on the test rows
-    (when held out) of the discrete network at ``θ`` (SPEC 1.6); with ``θ = None`` the
+    (when held out) of the discrete network at ``θ`` (docs/physics.md "Index layers"); with ``θ =
+    None`` the
     names only (NaN)."""
     data, cost = setup.data, setup.cost
     out: dict[str, float] = {}

@@ -234,7 +234,8 @@ class FactorSpace:
 
 
 class IndexSpace:
-    """The 'space' of an index layer (SPEC 1.6): ``d`` points with the counting measure.
+    """The 'space' of an index layer (docs/physics.md "Index layers"): ``d`` points with the
+    counting measure.
 
     One coefficient per point (the field's value there), quadrature at the points with unit
     weights, so the mass matrix, the tabulation and the load operator are identities:

@@ -1,4 +1,4 @@
-"""The input layer's weight field in the span of the data (SPEC 1.3).
+"""The input layer's weight field in the span of the data (docs/physics.md "Continuum").
 
 The force on the first weight field is
 

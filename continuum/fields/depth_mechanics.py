@@ -1,5 +1,5 @@
 """Mechanics of the depth continuum of a residual network: energy through depth and the
-bulk–boundary decomposition (SPEC 1.7).
+bulk–boundary decomposition (docs/physics.md "Depth as a coordinate").
 
 Energy through depth.  For the damped field equations ``∂_t² φ + γ ∂_t φ + η δC/δφ = 0``
 of the fields of :class:`~continuum.fields.residual.DepthFields` the kinetic energy per unit depth
@@ -8,9 +8,9 @@ and the power through the stream at depth τ are (docs/physics.md, "Energy throu
     e(t, τ) = (1/2η_w) ∫∫ (∂_t w(τ, x, y))² dx dy + (1/2η_b) ∫ (∂_t b(τ, x))² dx,
     f(t, τ) = (1/L) Σ_l ∫ p^l(τ, x) ∂_t s^l(τ, x) dx,
 
-and they obey the continuity equation ``∂_t e + ∂_τ f = −2γ e``; the input layer and the
-readout close it at the ends as the ordinary layers of SPEC 1.4 (``dE_in/dt + f(0) = −2γE_in``,
-``dE_out/dt + F_out − f(1) = −2γE_out``, ``F_out`` the power into the cost).
+and they obey the continuity equation ``∂_t e + ∂_τ f = −2γ e``; the input layer and the readout
+close it at the ends as the ordinary layers of docs/physics.md "Mechanics" (``dE_in/dt + f(0) =
+−2γE_in``, ``dE_out/dt + F_out − f(1) = −2γE_out``, ``F_out`` the power into the cost).
 
 Here ``f`` is evaluated at the τ-cell ends from the exact adjoint and the tangent of the
 RK4 map (``DepthFields.adjoint`` and ``DepthFields.tangent``), and ``e`` integrated over

@@ -1,4 +1,4 @@
-"""Energy flow in depth for the continuum fields (SPEC 1.4, continuum side).
+"""Energy flow in depth for the continuum fields (docs/physics.md "Mechanics", continuum side).
 
 For the damped field equations ``∂_t² φ + γ ∂_t φ + η δC/δφ = 0`` of the Galerkin fields
 (:mod:`continuum.fields.galerkin`), the kinetic energy of weight layer ``m`` is

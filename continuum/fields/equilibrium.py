@@ -1,6 +1,6 @@
 """The equilibrium of SGD fluctuations: Lyapunov covariance, relaxation times, temperatures.
 
-SPEC 1.8, docs/physics.md "SGD fluctuations".  In the span of the data
+docs/physics.md "SGD fluctuations".  In the span of the data
 (:class:`continuum.fields.fluctuations.SpanLayer`) the residuals at every output point obey, to
 leading order in ``h/B`` (the SME of :mod:`continuum.fields.sme`),
 

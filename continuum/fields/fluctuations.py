@@ -1,6 +1,6 @@
 """The field theory of SGD fluctuations of a linear layer: mean field and covariance ``Q``.
 
-SPEC 1.8, docs/physics.md "SGD fluctuations".  For one linear layer trained by SGD with
+docs/physics.md "SGD fluctuations".  For one linear layer trained by SGD with
 i.i.d. batches (``[continuum] fluctuations = "moments"``) the fields stay in the span of the
 data at every point ``x`` of the output domain,
 

@@ -1,4 +1,5 @@
-"""Galerkin semi-discretisation of the field equations of a deep network (SPEC 1.3, 2).
+"""Galerkin semi-discretisation of the field equations of a deep network (docs/physics.md
+"Continuum").
 
 Every weight field is a coefficient matrix in ``V_{m+1} ⊗ V_m`` and every bias field a
 vector in ``V_{m+1}`` (:mod:`continuum.fem.spaces`).  For a batch of samples ``l`` the

@@ -1,13 +1,14 @@
-"""Local field theories in one coordinate: the gradient-expansion limit of SPEC 1.3.
+"""Local field theories in one coordinate: the gradient-expansion limit of docs/physics.md
+"Continuum".
 
 The field ``w(t, y)`` on Ω (the circle of length 1, or the unit interval) obeys
 
     ρ (∂_t² w + γ ∂_t w) − ∂_y(K(y) ∂_y w) + J(y) w = j(y),
 
-the Euler–Lagrange equation of ``∫ dt e^{γt} ∫ dy [½ ρ ẇ² − ½ K (∂_y w)² − ½ J w² + j w]``
-(friction ``γ`` acts on the velocity per unit density, as in SPEC 1.3's action; for ρ = 1 it
-is the equation ``ẅ + γ ẇ − ∂_y(K ∂_y w) + J w = j``). On the interval the ends are free
-(``K ∂_y w = 0``, natural) or fixed (``w = 0``).
+the Euler–Lagrange equation of ``∫ dt e^{γt} ∫ dy [½ ρ ẇ² − ½ K (∂_y w)² − ½ J w² + j w]`` (friction
+``γ`` acts on the velocity per unit density, as in the action of docs/physics.md "Continuum"; for ρ
+= 1 it is the equation ``ẅ + γ ẇ − ∂_y(K ∂_y w) + J w = j``). On the interval the ends are free (``K
+∂_y w = 0``, natural) or fixed (``w = 0``).
 
 Galerkin with Lagrange P_p, basis ``φ_a``:
 

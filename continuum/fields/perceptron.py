@@ -1,7 +1,7 @@
 """The one-layer linear perceptron as a field theory, solved with tensor-product finite elements.
 
-Physics (SPEC 1.3, one layer, identity output). A weight field ``w(x, y)`` on ``Ω_1 × Ω_0``
-and a bias field ``b(x)`` on ``Ω_1`` (both ``[0, 1]``) map ``L`` inputs ``X^l(y)`` to
+Physics (docs/physics.md "Continuum", one layer, identity output). A weight field ``w(x, y)`` on
+``Ω_1 × Ω_0`` and a bias field ``b(x)`` on ``Ω_1`` (both ``[0, 1]``) map ``L`` inputs ``X^l(y)`` to
 
     z^l(x) = ∫ w(x, y) X^l(y) dy + b(x),      C = (1/L) Σ_l ½ ∫ (z^l(x) − Y^l(x))² dx,
 

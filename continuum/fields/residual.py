@@ -1,4 +1,5 @@
-"""The depth continuum of a residual network: fields on ``[0,1]_τ × Ω`` (SPEC 1.7).
+"""The depth continuum of a residual network: fields on ``[0,1]_τ × Ω`` (docs/physics.md "Depth as a
+coordinate").
 
 Fields (docs/physics.md, "Depth as a coordinate"): the input layer ``w^in(x, y)``,
 ``b^in(x)`` in ``V_x ⊗ V_in``; the blocks' ``w(τ, x, y)`` in ``V_τ ⊗ V_x ⊗ V_x`` and

@@ -1,6 +1,6 @@
 """The stochastic modified equation (SME) of SGD on a linear layer, its law and its paths.
 
-SPEC 1.8, docs/physics.md "SGD fluctuations".  In the span of the data
+docs/physics.md "SGD fluctuations".  In the span of the data
 (:mod:`continuum.fields.fluctuations`) the field of every output point ``x`` is carried by the
 pair ``z(x) = (a(x), r(x))`` of ``2L`` numbers, and the SME
 

@@ -1,4 +1,4 @@
-"""The output file ``fields.h5`` (SPEC 3.3), written with plain h5py.
+"""The output file ``fields.h5`` (docs/parallel-and-output.md "fields.h5"), written with plain h5py.
 
 Crash safety: the file is opened in HDF5's single-writer/multiple-reader mode, every output
 step appends one row to each time series and flushes the file, and then — last — to the

@@ -1,13 +1,13 @@
 """``stream.xdmf``: the neuron field ``s(t, τ, x)`` of a residual network for ParaView.
 
-SPEC 1.7: the stream is a genuine field on the rectangle ``[0,1]_τ × [0,1]_x``.  The depth
-continuum records it in ``fields.h5`` (``/continuum/stream/s``) on the grid of the τ-cell ends
-and the stream space's nodes (:class:`continuum.fields.residual.ResidualModel`); this module
-puts that grid on a DOLFINx quadrilateral mesh of the rectangle (one cell per grid interval) and
-writes one degree-1 Lagrange function per sample, ``s_sample{l}``, at every complete output step,
-with DOLFINx's XDMF writer (``stream.xdmf`` and ``stream.h5`` beside ``fields.h5``).  The nodal
-values are the recorded ones: in ``x`` the stream's own Lagrange coefficients, in ``τ`` the
-RK4 solution at the cell ends.
+docs/physics.md "Depth as a coordinate": the stream is a genuine field on the rectangle ``[0,1]_τ ×
+[0,1]_x``.  The depth continuum records it in ``fields.h5`` (``/continuum/stream/s``) on the grid of
+the τ-cell ends and the stream space's nodes (:class:`continuum.fields.residual.ResidualModel`);
+this module puts that grid on a DOLFINx quadrilateral mesh of the rectangle (one cell per grid
+interval) and writes one degree-1 Lagrange function per sample, ``s_sample{l}``, at every complete
+output step, with DOLFINx's XDMF writer (``stream.xdmf`` and ``stream.h5`` beside ``fields.h5``).
+The nodal values are the recorded ones: in ``x`` the stream's own Lagrange coefficients, in ``τ``
+the RK4 solution at the cell ends.
 """
 
 from __future__ import annotations

@@ -286,7 +286,8 @@ class GalerkinModel:
 
     def held_out(self) -> dict[str, float]:
         """The continuum classifier's accuracy on the training rows and its cost and accuracy
-        on the test rows (tabular data on index layers, SPEC 1.6; else nothing)."""
+        on the test rows (tabular data on index layers, docs/physics.md "Index layers"; else
+        nothing)."""
         data, g = self.setup.data, self.galerkin
         if self.setup.config.data.kind not in ("dataset", "file"):
             return {}

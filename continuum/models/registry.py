@@ -143,7 +143,8 @@ def _feedforward(cfg: Config) -> str | None:
 
 def _tabular_on_index_layers(cfg: Config) -> bool:
     """Arrays of samples (a data set, a file) are data of the continuum only on index input and
-    output layers, whose points are the features and the classes (SPEC 1.6)."""
+    output layers, whose points are the features and the classes (docs/physics.md "Index
+    layers")."""
     layout = cfg.coordinates.layout
     return cfg.data.kind in ("dataset", "file") and layout[0] == layout[-1] == "index"
 

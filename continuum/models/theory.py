@@ -1,4 +1,5 @@
-"""The field theory a discrete setup becomes in the continuum limit (SPEC 1.3, 3.4).
+"""The field theory a discrete setup becomes in the continuum limit (docs/physics.md "Continuum";
+README "Using it").
 
 ``print(FieldTheory(setup))`` shows the dictionary, the fields and their domains, the data
 kernels in factored form and, where the discrete Hessian is banded, the local coefficients.
@@ -34,8 +35,9 @@ class LowRankKernel:
 
 
 def residual_fields(net: ResidualNetwork, conv: Convention) -> list[tuple[str, str]]:
-    """The fields of a residual network's depth continuum (SPEC 1.7): the end layers and
-    one block field on the depth coordinate τ, with the stream ``s(t, τ, x)`` they drive."""
+    """The fields of a residual network's depth continuum (docs/physics.md "Depth as a coordinate"):
+    the end layers and one block field on the depth coordinate τ, with the stream ``s(t, τ, x)``
+    they drive."""
     inp, stream, out = conv.layers[0].domain, conv.layers[1].domain, conv.layers[-1].domain
     depth = f"[0,1]_τ ({net.blocks} blocks at τ_k = (k+½)/{net.blocks})"
     fields = [("w^in(t, x, y)", f"{stream} × {inp}")]

@@ -1,6 +1,6 @@
 """Error-controlled time integration of the continuum gradient flow (PETSc TS).
 
-The full-batch flow of the field coefficients (SPEC 1.3, in the Galerkin form of
+The full-batch flow of the field coefficients (docs/physics.md "Continuum", in the Galerkin form of
 :mod:`continuum.fields.galerkin`),
 
     ∂_t θ = −η ⊙ δC/δθ,

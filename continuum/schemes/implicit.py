@@ -1,4 +1,5 @@
-"""Implicit integrators of the nonlinear training dynamics, solved by Newton's method (SPEC 2).
+"""Implicit integrators of the nonlinear training dynamics, solved by Newton's method
+(docs/physics.md "Continuum").
 
 The explicit rules of :mod:`discrete.training` integrate the flow ``θ̇ = −η ⊙ g(θ)`` and the
 damped dynamics ``θ̈ + γθ̇ + η ⊙ g(θ) = 0``, with ``g(θ)`` the gradient of the cost object (the
