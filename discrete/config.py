@@ -51,7 +51,7 @@ METRICS = ("continuum", "plain")
 SAMPLINGS = ("epochs", "replacement")
 FLUCTUATIONS = ("none", "moments", "sde")
 SDE_SCHEMES = ("euler-maruyama", "weak-order-2")
-DEGREES = tuple(range(1, 9))
+DEGREES = tuple(range(1, 11))
 MAX_CONFIG_BYTES = 1 << 20
 """Largest configuration file read (1 MiB): a device or a huge file is refused, not read."""
 MAX_WEIGHTS = 10**8

@@ -224,8 +224,8 @@ def test_relative_data_path_is_resolved_against_the_config_file(tmp_path):
         ),
         (MINIMAL + '[data]\npath = "x.npz"\n', '[data] path: only used when kind = "file"'),
         (
-            MINIMAL + "[continuum]\ndegree = 9\n",
-            "[continuum] degree: expected one of 1, 2, 3, 4, 5, 6, 7, 8, got 9",
+            MINIMAL + "[continuum]\ndegree = 11\n",
+            "[continuum] degree: expected one of 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, got 11",
         ),
         (
             MINIMAL + "[continuum]\ntheta = 1.5\n",

@@ -40,17 +40,15 @@ def with_width(config: Config, N: int) -> Config:
         n if n == 1 or layout == "index" else (N * N if layout == "grid" else N)
         for n, layout in zip(config.network.widths, layouts, strict=True)
     )
-    return dataclasses.replace(config, network=dataclasses.replace(config.network, widths=widths))
+    return config.replace(network={"widths": list(widths)})
 
 
 def with_degree(config: Config, degree: int) -> Config:
-    return dataclasses.replace(
-        config, continuum=dataclasses.replace(config.continuum, degree=degree)
-    )
+    return config.replace(continuum={"degree": degree})
 
 
 def with_cells(config: Config, cells: int) -> Config:
-    return dataclasses.replace(config, continuum=dataclasses.replace(config.continuum, cells=cells))
+    return config.replace(continuum={"cells": cells})
 
 
 def final_state(setup):

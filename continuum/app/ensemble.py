@@ -4,9 +4,9 @@ low-rank sketch of the covariance of the fields.
 An i.i.d. random initialisation has no pointwise field limit (docs/physics.md "Continuum"): the
 noise is treated statistically.  With ``[init] kind = "random"`` (smooth mean ``w̄(x, y)`` plus
 ``scale`` times seeded noise), the ensemble of ``S`` seeds ``seed, seed + 1, …`` is split over the
-ranks (``MPI.Comm.Split``: each member trains on a communicator of its own), the first two moments
-are reduced over the whole job, and the mean field is compared with the continuum solution started
-from the smooth mean::
+ranks (each member a discrete run on one rank, one member per rank in each round), the first
+two moments are reduced over the whole job, and the mean field is compared with the continuum
+solution started from the smooth mean::
 
     w̄_S = (1/S) Σ_s w_s,      σ_S² = (1/(S−1)) Σ_s (w_s − w̄_S)².
 
@@ -32,7 +32,6 @@ in the ``L × L`` random propagator of :mod:`discrete.fluctuations`).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -57,8 +56,8 @@ SKETCH_RANK = 16
 def member_config(config: Config, seed: int, over: str = "init") -> Config:
     """The member of seed ``seed``: a new initial noise, or a new sample schedule."""
     if over == "schedule":
-        return dataclasses.replace(config, training=dataclasses.replace(config.training, seed=seed))
-    return dataclasses.replace(config, init=dataclasses.replace(config.init, seed=seed))
+        return config.replace(training={"seed": seed})
+    return config.replace(init={"seed": seed})
 
 
 def member_fields(config: Config) -> tuple[Array, list[list[Array]], list[list[Array]]]:
@@ -182,9 +181,7 @@ def run_ensemble(
     mean, std, sketch_values, sketch_vectors = stats
 
     if over == "init":
-        smooth = dataclasses.replace(
-            config, init=dataclasses.replace(config.init, kind="expression", scale=0.0)
-        )
+        smooth = config.replace(init={"kind": None, "scale": None})
         setup = build(smooth)
         model = continuum_model(setup, comm)
     else:

@@ -110,11 +110,13 @@ def p_convergence_study(
     """Errors ``e(p)`` against the reference of degree ``max(p) + 2``, successive rates
     ``log(e(p₁)/e(p₂)) / (p₂ − p₁)``, the fitted rate and the seconds of every solve."""
     degrees = sorted(set(degrees))
-    wrong = [p for p in degrees if p not in DEGREES]
+    highest = DEGREES[-1] - REFERENCE_EXTRA
+    wrong = [p for p in degrees if p not in DEGREES or p > highest]
     if len(degrees) < 3 or wrong:
         raise ValueError(
             f"--degrees: p-convergence needs at least three degrees of {DEGREES[0]} … "
-            f"{DEGREES[-1]} ([continuum] degree), got {degrees}"
+            f"{highest} (the reference has degree max(p) + {REFERENCE_EXTRA} ≤ {DEGREES[-1]}), "
+            f"got {' '.join(map(str, degrees))}"
         )
     if config.coordinates.weights != "product":
         raise ValueError(
