@@ -1,0 +1,28 @@
+"""Suite-wide hooks.
+
+Under ``mpiexec -n 2`` a test that fails on one rank while the other waits in a collective
+would hang the job until its timeout; the failing rank prints its report and aborts the job
+instead, so a failure ends the MPI run at once with a non-zero exit code.
+"""
+
+import sys
+
+import pytest
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and "mpi" in item.keywords:
+        from mpi4py import MPI
+
+        comm = MPI.COMM_WORLD
+        if comm.size > 1:
+            print(
+                f"\n{item.nodeid} failed on rank {comm.rank} of {comm.size} ({report.when}):\n"
+                f"{report.longreprtext}",
+                file=sys.stderr,
+                flush=True,
+            )
+            comm.Abort(1)
