@@ -245,7 +245,7 @@ class _FieldStepper:
     """What both time steppers share: the field ``w`` (a DOLFINx Function) on ``self.fem``."""
 
     fem: LocalFEM
-    t: float
+    steps: int
     dt: float
     _w: fem.Function
     _work: PETSc.Vec
@@ -274,12 +274,17 @@ class _FieldStepper:
     def _check_growth(self, fields: tuple[fem.Function, ...]) -> None:
         """:class:`~discrete.errors.DivergenceError` when a field is not finite or has grown
         beyond ``GROWTH`` times the initial size of ``w``."""
-        step = round(self.t / self.dt)
+        step = self.steps
         for field in fields:
             owned = field.x.petsc_vec.getArray()
             check_field(
                 "continuum solve", self.fem.V.mesh.comm, owned, self._reference, step, self.t
             )
+
+    @property
+    def t(self) -> float:
+        """The current time ``n Δt`` (counted in steps, so a resumed run keeps the same clock)."""
+        return self.steps * self.dt
 
     @property
     def w(self) -> np.ndarray:
@@ -310,7 +315,7 @@ class _FieldStepper:
         for name, f in self._functions().items():
             f.x.petsc_vec.getArray()[:] = state[name]
             f.x.scatter_forward()
-        self.t = steps * self.dt
+        self.steps = steps
 
 
 class WaveSolver(_FieldStepper):
@@ -343,7 +348,7 @@ class WaveSolver(_FieldStepper):
         allow_unstable: bool = False,
     ) -> None:
         self._discretise(theory, comm, cells, degree, dt, boundary, allow_unstable)
-        self.t = 0.0
+        self.steps = 0
         self.dissipated = 0.0
         self._w = self.fem.interpolate(w0)
         self._v = self.fem.interpolate(v0 or _constant(0.0))
@@ -388,7 +393,7 @@ class WaveSolver(_FieldStepper):
             v_sum.axpy(1.0, v)
             self.fem.M.mult(v_sum, self._work)
             self.dissipated += 0.25 * self.fem.theory.gamma * h * v_sum.dot(self._work)
-            self.t += h
+            self.steps += 1
         for field in (self._w, self._v, self._a):
             field.x.scatter_forward()
         self._check_growth((self._w, self._v))
@@ -431,7 +436,7 @@ class FlowSolver(_FieldStepper):
         if not 0.5 <= theta <= 1.0:
             raise ValueError(f"θ must lie in [½, 1] (unconditionally stable), got {theta}")
         self._discretise(theory, comm, cells, degree, dt, boundary, allow_unstable)
-        self.theta, self.t = theta, 0.0
+        self.theta, self.steps = theta, 0
         self._w = self.fem.interpolate(w0)
         self.fem.apply_bcs(self._w)
         self._start_growth_check()
@@ -451,7 +456,7 @@ class FlowSolver(_FieldStepper):
             self._explicit.mult(w, self._rhs)
             self._rhs.axpy(self.dt, self.fem.f.x.petsc_vec)
             self._solver.solve(self._rhs, w, f"θ-method step t = {self.t:.6g}")
-            self.t += self.dt
+            self.steps += 1
         self._w.x.scatter_forward()
         self._check_growth((self._w,))
 
