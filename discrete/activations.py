@@ -28,6 +28,10 @@ class Activation:
         return f"Activation({self.name!r})"
 
 
+ACTIVATIONS = ("linear", "quadratic", "tanh", "softplus", "relu")
+"""The activations :func:`activation` builds (the choices of ``[network] activation``)."""
+
+
 def _sigmoid(z: Array) -> Array:
     return 0.5 * (1.0 + np.tanh(0.5 * z))
 
@@ -51,6 +55,4 @@ def activation(name: str, quadratic: tuple[float, float, float] = (0.0, 1.0, 0.5
         return Activation(
             "relu", lambda z: np.maximum(z, 0.0), lambda z: (z > 0).astype(float), smooth=False
         )
-    raise ValueError(
-        f"unknown activation {name!r}; choose linear, quadratic, tanh, softplus or relu"
-    )
+    raise ValueError(f"unknown activation {name!r}; choose one of {ACTIVATIONS}")

@@ -30,25 +30,23 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from .activations import ACTIVATIONS
+from .conventions import LAYOUTS, PLACEMENTS, WEIGHT_CONVENTIONS
+from .cost import LOSSES
+from .datasets import DATASETS
 from .errors import ConfigError
 from .expressions import Expression, ExpressionError, parse_expression
-from .training import MOMENTUM_FORMS, MOMENTUM_SCHEMES, RULES
+from .training import MOMENTUM_FORMS, MOMENTUM_SCHEMES, RULES, SAMPLINGS
 
 ARCHITECTURES = ("feedforward", "residual")
-ACTIVATIONS = ("linear", "quadratic", "tanh", "softplus", "relu")
 OUTPUTS = ("identity", "activation")
 CONNECTIVITIES = ("dense", "banded")
 ENDS = ("periodic", "open")
-PLACEMENTS = ("cell", "vertex", "periodic", "random")
-LAYOUTS = ("line", "grid", "index")
-LOSSES = ("mse", "cross-entropy")
-WEIGHT_MAPS = ("product", "unit-cell", "linear")
 DATA_KINDS = ("expression", "probes", "file", "dataset")
-DATASET_NAMES = ("digits", "iris", "wine", "breast_cancer", "diabetes")
+DATASET_NAMES = tuple(DATASETS)
 DATA_SUFFIXES = (".npz", ".h5", ".hdf5")
 INIT_KINDS = ("expression", "random")
 METRICS = ("continuum", "plain")
-SAMPLINGS = ("epochs", "replacement")
 FLUCTUATIONS = ("none", "moments", "sde")
 SDE_SCHEMES = ("euler-maruyama", "weak-order-2")
 DEGREES = tuple(range(1, 11))
@@ -642,7 +640,7 @@ def _parse_coordinates(section: _Section, network: NetworkConfig) -> Coordinates
                 f"grid layer {index} needs a square width (n*n neurons), "
                 f"but [network] widths[{index}] = {width}",
             )
-    weights = section.choice("weights", WEIGHT_MAPS, "product")
+    weights = section.choice("weights", WEIGHT_CONVENTIONS, "product")
     if weights != "product" and "dense" in network.connectivity:
         index = network.connectivity.index("dense")
         raise section.error(
