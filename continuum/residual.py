@@ -48,9 +48,10 @@ from discrete.conventions import Convention
 from discrete.errors import reference_size
 from discrete.experiment import DiscreteSetup
 from discrete.residual import ResidualNetwork, layer_formula
-from discrete.training import make_rule
+from discrete.training import Rule, make_rule
 from meshes import interval
 
+from .factored_flow import FactoredFlow
 from .galerkin import DataFunction
 from .limit import GalerkinModel, coordinate_spaces, data_function
 from .row_partition import RowPartition, sum_over_ranks
@@ -102,6 +103,11 @@ class DepthForce:
 DepthShift = tuple[float, DepthForce]
 """``(s, F)``: the coefficients ``θ + s F``, applied without forming ``F``."""
 
+FACTORED_DEPTH_WIDTH = 0
+"""The flow of a depth continuum steps its forces in factored form when the stream space has
+at least this many DOFs per τ-cell, ``n_x ≥ FACTORED_DEPTH_WIDTH · depth_cells`` (module
+docstring, "Factored force").  Measured side by side (``benchmarks/residual_flow.py``)."""
+
 ROW_AXES = (0, 1, 0)
 """The axis of the distributed rows in the weight coefficients of the input layer
 ``(n_x, n_in)``, the blocks ``(n_τ, n_x, n_x)`` and the readout ``(n_out, n_x)``."""
@@ -137,6 +143,11 @@ class DepthFields:
         # the τ Riesz map of stage gradients, R = M_τ⁻¹ Sᵀ, and its image at the stages S R
         self._tau_riesz = depth_space.solve_mass(self.stage_basis.T)
         self._stage_coupling = self.stage_basis @ self._tau_riesz
+        self._coupling_columns: dict[int, Array] = {}
+        # the RK4 stages at each stage point j (two; one at τ = 0 and 1, padded with index 4 cells)
+        self._stage_pairs = np.full((2 * cells + 1, 2), len(self.stage_points))
+        for i, j in enumerate(self.stage_points):
+            self._stage_pairs[j, int(self._stage_pairs[j, 0] != len(self.stage_points))] = i
         all_samples = np.arange(samples)
         self.eta0 = self.inputs.load(inputs(self.inputs.quadrature_points, all_samples))
         self.Y_q = targets(self.outputs.quadrature_points, all_samples)
@@ -162,6 +173,10 @@ class DepthFields:
             self._slices.append((slice(start, start + nw), slice(start + nw, start + nw + nb)))
             start += nw + nb
         self.size = start
+
+    def factored_pays(self) -> bool:
+        """Whether the factored RK4 of the flow is the cheaper (:data:`FACTORED_DEPTH_WIDTH`)."""
+        return self.stream.size >= FACTORED_DEPTH_WIDTH * self.cells
 
     # ----------------------------------------------------------------- layout
 
@@ -239,9 +254,11 @@ class DepthFields:
 
     def _column_weights(self, j: int, s: float, width: int) -> Array:
         """``s (S R)_{j j(i)}`` for every column of a block force of ``width`` columns."""
-        return s * np.repeat(
-            self._stage_coupling[j, self.stage_points], width // len(self.stage_points)
-        )
+        if width not in self._coupling_columns:
+            per_stage = width // len(self.stage_points)
+            columns = np.repeat(self._stage_coupling[:, self.stage_points], per_stage, axis=1)
+            self._coupling_columns[width] = columns
+        return s * self._coupling_columns[width][j]
 
     def _apply(self, theta: Array, part: int, x: Array, shift: DepthShift | None) -> Array:
         """All rows of ``(W + s A Bᵀ) x`` for the input layer or the readout (gathered)."""
@@ -421,22 +438,26 @@ class DepthFields:
             w = self.W(theta, part)
             if w.size:  # Wᵀ (column-major, no copy) += B Aᵀ
                 scipy.linalg.blas.dgemm(1.0, b, a, beta=1.0, c=w.T, trans_b=True, overwrite_c=True)
-        stages = len(self.stage_points)
         blocks = self.W(theta, 1)
-        G = np.empty((len(self.stage_basis), *blocks.shape[1:]))
-        for j in range(len(G)):
-            at_j = np.flatnonzero(self.stage_points == j)
-            a_parts, b_parts = [], []
-            for c, f in weighted:
-                a, b = f.weights[1]
-                width = a.shape[1] // stages
-                a_parts += [c * a[:, i * width : (i + 1) * width] for i in at_j]
-                b_parts += [b[:, i * width : (i + 1) * width] for i in at_j]
-            np.matmul(np.hstack(a_parts), np.hstack(b_parts).T, out=G[j])
+        stacked = [self._by_stage_point(c, f.weights[1]) for c, f in weighted]
+        A = np.concatenate([a for a, _ in stacked], axis=2)
+        B = np.concatenate([b for _, b in stacked], axis=2)
+        G = np.matmul(A, B.transpose(0, 2, 1))
         blocks += (tau_map @ G.reshape(len(G), -1)).reshape(blocks.shape)
         if self.network.bias:
             for part in range(3):
                 self.b(theta, part)[...] += sum(c * f.biases[part] for c, f in weighted)
+
+    def _by_stage_point(self, c: float, factors: tuple[Array, Array]) -> tuple[Array, Array]:
+        """The columns of the (at most two) RK4 stages at every stage point, ``(J, rows, 2L)``
+        of ``c A`` and ``(J, n_x, 2L)`` of ``B`` (the end points padded with zeros)."""
+        out = []
+        for f in (c * factors[0], factors[1]):
+            blocks = f.reshape(len(f), len(self.stage_points), -1)
+            padded = np.concatenate([blocks, np.zeros_like(blocks[:, :1])], axis=1)
+            pairs = padded[:, self._stage_pairs, :]  # (rows, J, 2, L)
+            out.append(pairs.transpose(1, 0, 2, 3).reshape(len(self._stage_pairs), len(f), -1))
+        return out[0], out[1]
 
     def adjoint(
         self, theta: Array, samples: Array | None = None
@@ -599,16 +620,20 @@ class ResidualModel(GalerkinModel):
         rates = setup.dictionary.continuum_rates()
         self.rates = rates[0], rates[1], rates[-1]
         tr = cfg.training
-        self.rule = make_rule(
-            tr.rule,
-            self.galerkin,
-            self.galerkin.per_group(list(self.rates)),
-            tr.dt,
-            gamma=tr.gamma,
-            schedule=setup.schedule,
-            scheme=tr.scheme,
-            form=tr.momentum_form,
-        )
+        self.rule: Rule
+        if tr.rule == "flow" and self.galerkin.factored_pays():
+            self.rule = FactoredFlow(self.galerkin, list(self.rates), tr.dt)
+        else:
+            self.rule = make_rule(
+                tr.rule,
+                self.galerkin,
+                self.galerkin.per_group(list(self.rates)),
+                tr.dt,
+                gamma=tr.gamma,
+                schedule=setup.schedule,
+                scheme=tr.scheme,
+                form=tr.momentum_form,
+            )
         self.state = self.rule.initial(self.galerkin.interpolate(*self._initial_fields()))
         self.reference = reference_size(self.state.theta)  # of the growth check
         self._names = ["/continuum/layer0", "/continuum/blocks", f"/continuum/layer{net.depth - 1}"]
