@@ -25,13 +25,32 @@ of RK4 (with ``J_i = ∂f/∂s`` at stage ``i`` and ``λ' = ∂C/∂s`` after th
     λ = λ' + a₁ + a₂ + a₃ + a₄,      ∂C/∂W(τ_i) += g_i η(u_i)ᵀ,   ∂C/∂b(τ_i) += g_i 1,
 
 where ``Jᵀ g = Tᵀ(ω σ'(T u) ⊙ T Wᵀ g)`` (``T`` the tabulation, ``ω`` the quadrature weights).
-The stage gradients go back to the τ coefficients through the τ basis, and the Riesz map
-``(M_τ ⊗ M_x ⊗ M_x)⁻¹`` (and its two-factor versions for the end layers) turns ``∂C/∂θ`` into
-the representative of ``δC/δφ`` whose flow ``∂_t φ = −η δC/δφ`` the training rules integrate
-(the object has the ``value``/``gradient`` interface of :class:`discrete.cost.Cost`).
+The stage gradients go back to the τ coefficients through the τ basis ``S`` (``S_{jk} =
+φ_k(τ_j)`` at the stage points ``τ_j = j h/2``), and the Riesz map ``(M_τ ⊗ M_x ⊗ M_x)⁻¹`` (and
+its two-factor versions for the end layers) turns ``∂C/∂θ`` into the representative of
+``δC/δφ`` whose flow ``∂_t φ = −η δC/δφ`` the training rules integrate (the object has the
+``value``/``gradient`` interface of :class:`discrete.cost.Cost`).  Both are applied to the
+factors of the stage gradients (docs/physics.md, "The factored force in depth"):
 
-The factor spaces are small and every rank holds all coefficients (replicated): one and two
-ranks compute the same numbers.
+    δC/δw ↦ Σ_i R_{k j(i)} (M_x⁻¹ g_i)(M_x⁻¹ η(u_i))ᵀ,      R = M_τ⁻¹ Sᵀ,
+
+with ``j(i)`` the stage point of RK4 stage ``i``: a sum of rank-``L`` terms, ``4·cells`` of
+them, over all stage points (``M_τ⁻¹`` is dense).
+
+Factored force.  The RK4 of the flow (:class:`~continuum.factored_flow.FactoredFlow`) keeps
+each force as these factors ``(A_i, B_i)``: a shifted stage applies the block field at stage
+point ``j`` as ``W_j x + s Σ_i P_{j j(i)} A_i (B_iᵀ x)`` with ``P = S M_τ⁻¹ Sᵀ``, and the step
+adds the four forces in one pass, ``G_j = Σ_f c_f Σ_{i: j(i)=j} A_{f,i} B_{f,i}ᵀ``,
+``W += R G``.  It saves three of the four τ Riesz maps (``O(cells² n_x²)`` each) and the
+whole-vector work of the generic RK4, and pays ``O(cells² L² n_x)`` per force for the shifts:
+it is used from :data:`FACTORED_DEPTH_WIDTH`.
+
+MPI (docs/parallel-and-output.md): the factor spaces are replicated; the rows of every weight
+field — ``x`` of ``w^in(x, y)`` and of ``w(τ, x, y)``, ``z`` of ``w^out(z, y)`` — are split
+over the ranks (:class:`~continuum.row_partition.RowPartition`), the biases and the stream
+``s(τ, x)`` of every sample are replicated.  Every RK4 stage of the forward map gathers its
+slope ``W_j η + b_j`` (``Allgatherv``), every stage of the adjoint sums ``W_jᵀ g`` over the
+ranks (``Allreduce``): ``2 (4 cells + 1)`` collectives of ``n_x × L`` per gradient.
 """
 
 from __future__ import annotations
