@@ -50,7 +50,8 @@ field — ``x`` of ``w^in(x, y)`` and of ``w(τ, x, y)``, ``z`` of ``w^out(z, y)
 over the ranks (:class:`~continuum.row_partition.RowPartition`), the biases and the stream
 ``s(τ, x)`` of every sample are replicated.  Every RK4 stage of the forward map gathers its
 slope ``W_j η + b_j`` (``Allgatherv``), every stage of the adjoint sums ``W_jᵀ g`` over the
-ranks (``Allreduce``): ``2 (4 cells + 1)`` collectives of ``n_x × L`` per gradient.
+ranks (``Allreduce``): ``8 cells + 3`` collectives of ``n_x × L`` (or ``n_out × L``) per
+gradient.
 """
 
 from __future__ import annotations
