@@ -60,7 +60,7 @@ def main() -> None:
     network = dataclasses.replace(config.network, widths=(8, 8, 8), depth=4)
     print(
         f"residual flow — {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}, one "
-        f"rank; resnet, P2; factored from n_x ≥ {FACTORED_DEPTH_WIDTH} (L + 3)"
+        f"rank; resnet, P2; factored from n_x ≥ {FACTORED_DEPTH_WIDTH} max(L, 3)²"
     )
     header = (
         f"{'L':>3} {'cells':>6} {'depth_cells':>11} {'n_x':>5} {'block coeffs':>13} "

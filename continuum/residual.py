@@ -123,14 +123,15 @@ class DepthForce:
 DepthShift = tuple[float, DepthForce]
 """``(s, F)``: the coefficients ``θ + s F``, applied without forming ``F``."""
 
-FACTORED_DEPTH_WIDTH = 24
+FACTORED_DEPTH_WIDTH = 16
 """The flow of a depth continuum steps its forces in factored form when the stream space has
-``n_x ≥ FACTORED_DEPTH_WIDTH · (L + 3)`` DOFs for ``L`` samples (module docstring, "Factored
-force"): the shifts cost ``O(cells² L² n_x)`` per force against the ``O(cells² n_x²)`` of the τ
-Riesz map they save, plus per-stage costs linear in ``L``.  Measured side by side
-(``benchmarks/residual_flow.py``, P2, 8 τ-cells): the generic step takes 0.6–1.05× the
-factored one's time at ``n_x ≤ 65`` for ``L = 1``, 1.5× at 129; for ``L = 3`` 0.8× at 65 and
-1.2–2.3× from 129; for ``L = 8`` 0.8× at 129 and 1.5× at 257."""
+``n_x ≥ FACTORED_DEPTH_WIDTH · max(L, 3)²`` DOFs for ``L`` samples (module docstring,
+"Factored force"): the shifts cost ``O(cells² L² n_x)`` per force in small products, against
+the whole-vector passes ``O(cells n_x²)`` and the (large, efficient) τ products
+``O(cells² n_x²)`` they save.  Measured side by side (``benchmarks/residual_flow.py``, P2,
+4 and 16 τ-cells, on a loaded 2-core machine): the generic step takes 0.4–1.3× the factored
+one's time at ``n_x ≤ 65``, 0.9–2.3× at ``n_x = 129``, 1.4–2.6× at 257 and 2.0–2.9× at 513 for
+``L ≤ 3``; for ``L = 8`` 0.8–2.0× at 257 and 0.6–1.1× at 513."""
 
 ROW_AXES = (0, 1, 0)
 """The axis of the distributed rows in the weight coefficients of the input layer
@@ -200,7 +201,7 @@ class DepthFields:
 
     def factored_pays(self) -> bool:
         """Whether the factored RK4 of the flow is the cheaper (:data:`FACTORED_DEPTH_WIDTH`)."""
-        return self.stream.size >= FACTORED_DEPTH_WIDTH * (self.samples + 3)
+        return self.stream.size >= FACTORED_DEPTH_WIDTH * max(self.samples, 3) ** 2
 
     # ----------------------------------------------------------------- layout
 

@@ -333,7 +333,7 @@ def test_factored_rk4_of_the_depth_continuum_is_its_rk4(degree, bias):
     [("flow", 0, True), ("flow", None, False), ("momentum", 0, False)],
 )
 def test_the_flow_of_a_wide_depth_continuum_is_factored(monkeypatch, rule, threshold, factored):
-    """The flow uses the factored RK4 from ``n_x ≥ FACTORED_DEPTH_WIDTH (L + 3)`` (here lowered
+    """The flow uses the factored RK4 from ``n_x ≥ FACTORED_DEPTH_WIDTH max(L, 3)²`` (here lowered
     to 0; n_x = 9 is below the real one), every other rule its own step."""
     if threshold is not None:
         monkeypatch.setattr(continuum.residual, "FACTORED_DEPTH_WIDTH", threshold)
