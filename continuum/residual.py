@@ -128,10 +128,11 @@ FACTORED_DEPTH_WIDTH = 16
 ``n_x ≥ FACTORED_DEPTH_WIDTH · max(L, 3)²`` DOFs for ``L`` samples (module docstring,
 "Factored force"): the shifts cost ``O(cells² L² n_x)`` per force in small products, against
 the whole-vector passes ``O(cells n_x²)`` and the (large, efficient) τ products
-``O(cells² n_x²)`` they save.  Measured side by side (``benchmarks/residual_flow.py``, P2,
-4 and 16 τ-cells, on a loaded 2-core machine): the generic step takes 0.4–1.3× the factored
-one's time at ``n_x ≤ 65``, 0.9–2.3× at ``n_x = 129``, 1.4–2.6× at 257 and 2.0–2.9× at 513 for
-``L ≤ 3``; for ``L = 8`` 0.8–2.0× at 257 and 0.6–1.1× at 513."""
+``O(cells² n_x²)`` they save.  Measured side by side in five runs
+(``benchmarks/residual_flow.py``, P2, 4 and 16 τ-cells, on a loaded 2-core machine) the
+generic step takes, for ``L ≤ 3``, 0.4–1.4× (once 2.4×) the factored one's time at ``n_x ≤ 65``,
+0.9–2.3× at 129, 1.2–2.6× at 257 and 1.8–5.2× at 513; for ``L = 8`` 0.4–1.7× up to 129,
+0.7–2.0× at 257 and 0.6–1.25× at 513."""
 
 ROW_AXES = (0, 1, 0)
 """The axis of the distributed rows in the weight coefficients of the input layer
