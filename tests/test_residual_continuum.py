@@ -345,8 +345,9 @@ def test_the_flow_of_a_wide_depth_continuum_is_factored(monkeypatch, rule, thres
 @pytest.mark.mpi
 def test_two_ranks_hold_their_rows_and_give_the_fields_of_one_rank():
     """Under two ranks each holds its rows of w(τ, x, y) and of the end layers' weights (the
-    biases replicated), and the gradient, its Riesz representative, the generic and the
-    factored RK4 of the flow and the depth energy balance equal those of one rank to 1e-10."""
+    biases replicated), and the gradient (full batch and minibatch), its Riesz representative,
+    the generic and the factored RK4 of the flow and the depth energy balance equal those of
+    one rank to 1e-10."""
     comm = MPI.COMM_WORLD
     assert comm.size == 2, "run this test under mpiexec -n 2"
     setup = setup_for(n=8, blocks=4, cells=4, depth_cells=3)
@@ -371,9 +372,11 @@ def test_two_ranks_hold_their_rows_and_give_the_fields_of_one_rank():
     theta1, theta2 = one.state.theta, two.state.theta
     agree(gathered(f1, theta1), gathered(f2, theta2))
     for method in ("gradient", "coefficient_gradient"):
-        (c1, g1), (c2, g2) = getattr(f1, method)(theta1), getattr(f2, method)(theta2)
-        assert abs(c1 - c2) < 1e-14
-        agree(gathered(f1, g1), gathered(f2, g2))
+        for samples in (None, np.array([2, 0])):  # the full batch and a minibatch (SGD)
+            (c1, g1) = getattr(f1, method)(theta1, samples)
+            (c2, g2) = getattr(f2, method)(theta2, samples)
+            assert abs(c1 - c2) < 1e-14
+            agree(gathered(f1, g1), gathered(f2, g2))
     rates = list(one.rates)
     for rule in (Flow, FactoredFlow):
         a, b = one.state, two.state
