@@ -8,14 +8,17 @@ import numpy as np
 import pytest
 from mpi4py import MPI
 
+import continuum.fields.residual
 from continuum.app.run import run_experiment
 from continuum.fields.depth_mechanics import depth_bulk_boundary, depth_energy_balance, layer_pairs
 from continuum.models.limit import continuum_model
+from continuum.schemes.factored_flow import FactoredFlow
 from discrete.config import parse_config
 from discrete.experiment import build
 from discrete.mechanics import energy_balance
-from discrete.training import integrate, run
+from discrete.training import Flow, integrate, run
 from tests.problems import observed_order
+from tests.test_mpi import shared_tmpdir
 
 TEMPLATE = """
 [network]
@@ -305,3 +308,120 @@ def test_depth_energy_balance_along_trajectories_has_the_integrator_order():
         cont_defects.append(simpson_defect(balances, T))
     assert -observed_order(steps, net_defects) > 3.7, net_defects
     assert -observed_order(steps, cont_defects) > 3.7, cont_defects
+
+
+@pytest.mark.parametrize(("degree", "bias"), [(2, "true"), (1, "false")])
+def test_factored_rk4_of_the_depth_continuum_is_its_rk4(degree, bias):
+    """Three steps of the flow with the forces kept as their RK4 stage factors (shifts through
+    ``S M_τ⁻¹ Sᵀ``, docs/physics.md "The factored force in depth") equal three generic RK4 steps
+    to rounding (measured 1.1e-16 relative)."""
+    setup = setup_for(n=8, blocks=4, cells=4, depth_cells=3, bias=bias)
+    cfg = setup.config
+    cfg = dataclasses.replace(cfg, continuum=dataclasses.replace(cfg.continuum, degree=degree))
+    model = continuum_model(build(cfg), MPI.COMM_SELF)
+    fields, rates = model.galerkin, list(model.rates)
+    generic = Flow(fields, fields.per_group(rates), setup.dt)
+    factored = FactoredFlow(fields, rates, setup.dt)
+    a = b = model.state
+    for _ in range(3):
+        a, b = generic.step(a), factored.step(b)
+    assert np.abs(a.theta - model.state.theta).max() > 1e-3  # the fields moved
+    assert np.abs(b.theta - a.theta).max() <= 1e-13 * np.abs(a.theta).max()
+
+
+@pytest.mark.parametrize(
+    ("rule", "threshold", "factored"),
+    [("flow", 0, True), ("flow", None, False), ("momentum", 0, False)],
+)
+def test_the_flow_of_a_wide_depth_continuum_is_factored(monkeypatch, rule, threshold, factored):
+    """The flow uses the factored RK4 from ``n_x ≥ FACTORED_DEPTH_WIDTH max(L, 3)²`` (here lowered
+    to 0; n_x = 9 is below the real one), every other rule its own step."""
+    if threshold is not None:
+        monkeypatch.setattr(continuum.fields.residual, "FACTORED_DEPTH_WIDTH", threshold)
+    cfg = setup_for(cells=4, depth_cells=3).config
+    cfg = dataclasses.replace(cfg, training=dataclasses.replace(cfg.training, rule=rule))
+    assert isinstance(continuum_model(build(cfg), MPI.COMM_SELF).rule, FactoredFlow) == factored
+
+
+@pytest.mark.mpi
+def test_two_ranks_hold_their_rows_and_give_the_fields_of_one_rank():
+    """Under two ranks each holds its rows of w(τ, x, y) and of the end layers' weights (the
+    biases replicated), and the gradient (full batch and minibatch), its Riesz representative,
+    the generic and the factored RK4 of the flow and the depth energy balance equal those of
+    one rank to 1e-10."""
+    comm = MPI.COMM_WORLD
+    assert comm.size == 2, "run this test under mpiexec -n 2"
+    setup = setup_for(n=8, blocks=4, cells=4, depth_cells=3)
+    one, two = continuum_model(setup, MPI.COMM_SELF), continuum_model(setup, comm)
+    f1, f2 = one.galerkin, two.galerkin
+    nt, nx = 7, 9
+    rows = [5, 4][comm.rank]
+    assert f2.W(two.state.theta, 1).shape == (nt, rows, nx)
+    assert f2.W(two.state.theta, 0).shape == (rows, nx)
+    assert f2.b(two.state.theta, 1).shape == (nt, nx)
+    weights = sum(f2.W(two.state.theta, p).size for p in range(3))
+    assert comm.allreduce(weights) == nt * nx * nx + 2 * nx * nx
+    assert f2.size == weights + nt * nx + 2 * nx < f1.size
+
+    def gathered(fields, theta):
+        w, b = fields.unpack(theta)
+        return np.concatenate([a.ravel() for a in (*w, *b)])
+
+    def agree(a, b):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-10 * np.abs(a).max())
+
+    theta1, theta2 = one.state.theta, two.state.theta
+    agree(gathered(f1, theta1), gathered(f2, theta2))
+    for method in ("gradient", "coefficient_gradient"):
+        for samples in (None, np.array([2, 0])):  # the full batch and a minibatch (SGD)
+            (c1, g1) = getattr(f1, method)(theta1, samples)
+            (c2, g2) = getattr(f2, method)(theta2, samples)
+            assert abs(c1 - c2) < 1e-14
+            agree(gathered(f1, g1), gathered(f2, g2))
+    rates = list(one.rates)
+    for rule in (Flow, FactoredFlow):
+        a, b = one.state, two.state
+        for _ in range(2):
+            if rule is Flow:
+                a = rule(f1, f1.per_group(rates), setup.dt).step(a)
+                b = rule(f2, f2.per_group(rates), setup.dt).step(b)
+            else:
+                a, b = rule(f1, rates, setup.dt).step(a), rule(f2, rates, setup.dt).step(b)
+        agree(gathered(f1, a.theta), gathered(f2, b.theta))
+    velocity1 = a.theta - theta1
+    velocity2 = b.theta - theta2
+    e1 = depth_energy_balance(f1, theta1, velocity1, rates, 2.0)
+    e2 = depth_energy_balance(f2, theta2, velocity2, rates, 2.0)
+    for name in ("energy", "rate", "flux"):
+        agree(getattr(e1, name), getattr(e2, name))
+
+
+@pytest.mark.mpi
+def test_a_residual_run_on_two_ranks_resumes_to_the_one_rank_result():
+    """A damped run on two ranks cut after three output steps and resumed there equals the
+    uninterrupted run on one rank (every dataset of fields.h5 to 1e-10)."""
+    comm = MPI.COMM_WORLD
+    assert comm.size == 2, "run this test under mpiexec -n 2"
+    tmp = shared_tmpdir(comm)
+    text = RUN.format(n=8, blocks=3, cells=4, depth_cells=4, w=SMOOTH, act="tanh", bias="true")
+    config = parse_config(text + "[output]\nevery = 2\nquiet = true\n")
+    run_experiment(config, tmp / "cut", comm)
+    if comm.rank == 0:
+        with h5py.File(tmp / "cut" / "fields.h5", "a") as f:
+            for name in ("/discrete/times", "/continuum/times"):
+                f[name].resize((3,))
+        run_experiment(config, tmp / "one", MPI.COMM_SELF)
+    comm.Barrier()
+    run_experiment(config, tmp / "cut", comm, resume=True)
+    if comm.rank == 0:
+        with h5py.File(tmp / "one" / "fields.h5") as a, h5py.File(tmp / "cut" / "fields.h5") as b:
+            assert b.attrs["ranks"] == 2 and len(b["/continuum/times"]) == 5
+            names = []
+            a.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
+            compared = [n for n in names if n.startswith(("continuum", "discrete", "comparison"))]
+            assert "continuum/blocks/coefficients" in compared
+            for name in compared:
+                np.testing.assert_allclose(
+                    b[name][()], a[name][()], rtol=0, atol=1e-10, err_msg=name
+                )
+    comm.Barrier()

@@ -58,7 +58,7 @@ def _cell_pairs(fields: DepthFields, u: Array, v: Array) -> Array:
 def layer_pairs(fields: DepthFields, u: Array, v: Array, rates: list[tuple[float, float]]) -> Array:
     """``⟨u, v⟩/η`` of the input layer, of every τ-cell of the blocks, and of the readout."""
     x, inp, out = fields.stream.mass, fields.inputs.mass, fields.outputs.mass
-    W, b = fields.W, fields.b
+    W, b = fields.full_W, fields.b
     first = _pair(x, W(u, 0), W(v, 0), inp) / rates[0][0]
     cells = _cell_pairs(fields, W(u, 1), W(v, 1)) / rates[1][0]
     last = _pair(out, W(u, 2), W(v, 2), x) / rates[2][0]
@@ -129,8 +129,8 @@ def depth_bulk_boundary(
         u2, u3, u4 = motion.stage_rates[4 * n + 1 : 4 * n + 4]
         q1, q2, q3 = 2 * (u2 - sd0) / h, 2 * (u3 - sd0) / h, (u4 - sd0) / h
         slopes += [q1, q2, q3, 6 * (sd1 - sd0) / h - q1 - 2 * q2 - 2 * q3]
-    Wdot = fields.W(theta_dot, 1)
-    W_stage, Wdot_stage = fields.at_stages(fields.W(theta, 1)), fields.at_stages(Wdot)
+    Wdot = fields.full_W(theta_dot, 1)
+    W_stage, Wdot_stage = fields.at_stages(fields.full_W(theta, 1)), fields.at_stages(Wdot)
     D, A = [], []
     for j in _tau_nodes(fields):
         i = 4 * (j // 2) + (j % 2) if j < 2 * fields.cells else 4 * fields.cells - 1
@@ -143,7 +143,7 @@ def depth_bulk_boundary(
     D, A = np.array(D), np.array(A)
     Mt, Mx = fields.depth.mass, x.mass
     eta_b = rates[1][1]
-    weights = fields.W
+    weights = fields.full_W
     kinetic_w = 0.5 * (
         _pair(Mx, weights(theta_dot, 0), weights(theta_dot, 0), fields.inputs.mass) / rates[0][0]
         + _cell_pairs(fields, Wdot, Wdot).sum() / rates[1][0]

@@ -43,6 +43,7 @@ import numpy as np
 import scipy.linalg.blas
 from mpi4py import MPI
 
+from continuum.fem.row_partition import RowPartition, sum_over_ranks
 from continuum.fem.spaces import FactorSpace
 from continuum.fields.dataspan import DataSpan
 from discrete.cost import Loss, SquaredError
@@ -139,13 +140,9 @@ class GalerkinNetwork(CoefficientLayout):
         # an input layer in the span of the data carries its initial field as an offset
         self.span = spaces[0] if isinstance(spaces[0], DataSpan) else None
         self._shapes = [(spaces[m + 1].size, spaces[m].size) for m in range(network.depth)]
-        self.row_counts = [
-            np.array([len(r) for r in np.array_split(np.arange(n), comm.size)])
-            for n, _ in self._shapes
-        ]
-        self.rows = [
-            slice(int(c[: comm.rank].sum()), int(c[: comm.rank + 1].sum())) for c in self.row_counts
-        ]
+        self.partitions = [RowPartition.of(n, comm) for n, _ in self._shapes]
+        self.row_counts = [p.counts for p in self.partitions]
+        self.rows = [p.rows for p in self.partitions]
         self._lay_out([r.stop - r.start for r in self.rows])
         self._linear_output = network.output == "identity" or network.activation.name == "linear"
         affine = network.depth == 1 and self._linear_output and self.loss.name == "mse"
@@ -176,22 +173,10 @@ class GalerkinNetwork(CoefficientLayout):
 
     def gather_rows(self, local: Array, m: int) -> Array:
         """All rows of a row-distributed array (``Allgatherv``), on every rank."""
-        if self.comm.size == 1:
-            return local
-        tail = local.shape[1:]
-        width = int(np.prod(tail)) if tail else 1
-        out = np.empty((self._shapes[m][0], *tail))
-        counts = self.row_counts[m] * width
-        self.comm.Allgatherv(np.ascontiguousarray(local), [out, counts])
-        return out
+        return self.partitions[m].gather(local)
 
     def sum_over_ranks(self, a: Array) -> Array:
-        if self.comm.size == 1:
-            return a
-        send = np.ascontiguousarray(a)  # the receive buffer has the same (C) layout
-        out = np.empty_like(send)
-        self.comm.Allreduce(send, out)
-        return out
+        return sum_over_ranks(self.comm, a)
 
     def pack(self, w: list[Array], b: list[Array]) -> Array:
         """Local coefficients from full matrices ``w[m]`` (all rows) and vectors ``b[m]``."""

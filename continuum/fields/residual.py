@@ -26,13 +26,33 @@ of RK4 (with ``J_i = ∂f/∂s`` at stage ``i`` and ``λ' = ∂C/∂s`` after th
     λ = λ' + a₁ + a₂ + a₃ + a₄,      ∂C/∂W(τ_i) += g_i η(u_i)ᵀ,   ∂C/∂b(τ_i) += g_i 1,
 
 where ``Jᵀ g = Tᵀ(ω σ'(T u) ⊙ T Wᵀ g)`` (``T`` the tabulation, ``ω`` the quadrature weights).
-The stage gradients go back to the τ coefficients through the τ basis, and the Riesz map
-``(M_τ ⊗ M_x ⊗ M_x)⁻¹`` (and its two-factor versions for the end layers) turns ``∂C/∂θ`` into
-the representative of ``δC/δφ`` whose flow ``∂_t φ = −η δC/δφ`` the training rules integrate
-(the object has the ``value``/``gradient`` interface of :class:`discrete.cost.Cost`).
+The stage gradients go back to the τ coefficients through the τ basis ``S`` (``S_{jk} =
+φ_k(τ_j)`` at the stage points ``τ_j = j h/2``), and the Riesz map ``(M_τ ⊗ M_x ⊗ M_x)⁻¹`` (and
+its two-factor versions for the end layers) turns ``∂C/∂θ`` into the representative of
+``δC/δφ`` whose flow ``∂_t φ = −η δC/δφ`` the training rules integrate (the object has the
+``value``/``gradient`` interface of :class:`discrete.cost.Cost`).  Both are applied to the
+factors of the stage gradients (docs/physics.md, "The factored force in depth"):
 
-The factor spaces are small and every rank holds all coefficients (replicated): one and two
-ranks compute the same numbers.
+    δC/δw ↦ Σ_i R_{k j(i)} (M_x⁻¹ g_i)(M_x⁻¹ η(u_i))ᵀ,      R = M_τ⁻¹ Sᵀ,
+
+with ``j(i)`` the stage point of RK4 stage ``i``: a sum of rank-``L`` terms, ``4·cells`` of
+them, over all stage points (``M_τ⁻¹`` is dense).
+
+Factored force.  The RK4 of the flow (:class:`~continuum.schemes.factored_flow.FactoredFlow`) keeps
+each force as these factors ``(A_i, B_i)``: a shifted stage applies the block field at stage
+point ``j`` as ``W_j x + s Σ_i P_{j j(i)} A_i (B_iᵀ x)`` with ``P = S M_τ⁻¹ Sᵀ``, and the step
+adds the four forces in one pass, ``G_j = Σ_f c_f Σ_{i: j(i)=j} A_{f,i} B_{f,i}ᵀ``,
+``W += R G``.  It saves three of the four τ Riesz maps (``O(cells² n_x²)`` each) and the
+whole-vector work of the generic RK4, and pays ``O(cells² L² n_x)`` per force for the shifts:
+it is used from :data:`FACTORED_DEPTH_WIDTH`.
+
+MPI (docs/parallel-and-output.md): the factor spaces are replicated; the rows of every weight
+field — ``x`` of ``w^in(x, y)`` and of ``w(τ, x, y)``, ``z`` of ``w^out(z, y)`` — are split
+over the ranks (:class:`~continuum.fem.row_partition.RowPartition`), the biases and the stream
+``s(τ, x)`` of every sample are replicated.  Every RK4 stage of the forward map gathers its
+slope ``W_j η + b_j`` (``Allgatherv``), every stage of the adjoint sums ``W_jᵀ g`` over the
+ranks (``Allreduce``): ``8 cells + 3`` collectives of ``n_x × L`` (or ``n_out × L``) per
+gradient.
 """
 
 from __future__ import annotations
@@ -42,16 +62,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.linalg.blas
 from mpi4py import MPI
 
+from continuum.fem.row_partition import RowPartition, sum_over_ranks
 from continuum.fem.spaces import FactorSpace
 from continuum.fields.galerkin import DataFunction
 from continuum.models.limit import GalerkinModel, coordinate_spaces, data_function
+from continuum.schemes.factored_flow import FactoredFlow
 from discrete.conventions import Convention
 from discrete.errors import reference_size
 from discrete.experiment import DiscreteSetup
 from discrete.residual import ResidualNetwork, layer_formula
-from discrete.training import make_rule
+from discrete.training import Rule, make_rule
 from meshes import interval
 
 Array = np.ndarray
@@ -84,6 +107,38 @@ class StreamMotion:
     zdot: Array | None
 
 
+@dataclass
+class DepthForce:
+    """Weight gradients or forces kept as factors (module docstring, "Factored force"): for
+    the input layer and the readout ``A Bᵀ``; for the blocks the columns ``A`` (rows × 4·cells·L)
+    and ``B`` (``n_x`` × 4·cells·L) of all RK4 stages, column block ``i`` belonging to the
+    stage point ``j(i)``, which the τ map ``R`` (``Sᵀ`` or ``M_τ⁻¹ Sᵀ``) spreads over the τ
+    coefficients: ``F_k = Σ_i R_{k j(i)} A_i B_iᵀ``.  ``A`` holds this rank's rows, ``B`` all of
+    its factor's; the bias parts are whole arrays (replicated)."""
+
+    weights: list[tuple[Array, Array]]
+    biases: list[Array]
+
+
+DepthShift = tuple[float, DepthForce]
+"""``(s, F)``: the coefficients ``θ + s F``, applied without forming ``F``."""
+
+FACTORED_DEPTH_WIDTH = 16
+"""The flow of a depth continuum steps its forces in factored form when the stream space has
+``n_x ≥ FACTORED_DEPTH_WIDTH · max(L, 3)²`` DOFs for ``L`` samples (module docstring,
+"Factored force"): the shifts cost ``O(cells² L² n_x)`` per force in small products, against
+the whole-vector passes ``O(cells n_x²)`` and the (large, efficient) τ products
+``O(cells² n_x²)`` they save.  Measured side by side in five runs
+(``benchmarks/residual_flow.py``, P2, 4 and 16 τ-cells, on a loaded 2-core machine) the
+generic step takes, for ``L ≤ 3``, 0.4–1.4× (once 2.4×) the factored one's time at ``n_x ≤ 65``,
+0.9–2.3× at 129, 1.2–2.6× at 257 and 1.8–5.2× at 513; for ``L = 8`` 0.4–1.7× up to 129,
+0.7–2.0× at 257 and 0.6–1.25× at 513."""
+
+ROW_AXES = (0, 1, 0)
+"""The axis of the distributed rows in the weight coefficients of the input layer
+``(n_x, n_in)``, the blocks ``(n_τ, n_x, n_x)`` and the readout ``(n_out, n_x)``."""
+
+
 class DepthFields:
     """Coefficients of a residual network's depth continuum and its cost (module docstring)."""
 
@@ -95,11 +150,13 @@ class DepthFields:
         inputs: DataFunction,
         targets: DataFunction,
         samples: int,
+        comm: MPI.Comm = MPI.COMM_SELF,
     ):
         self.network = network
         self.inputs, self.stream, self.outputs = spaces
         self.depth = depth_space
         self.samples = samples
+        self.comm = comm
         cells = depth_space.mesh.topology.index_map(1).size_local
         self.h = 1.0 / cells
         self.cells = cells
@@ -107,36 +164,69 @@ class DepthFields:
         stage_tau = np.arange(2 * cells + 1) * (0.5 * self.h)
         self._stage_matrix = depth_space.evaluation_matrix(stage_tau[:, None]).tocsr()
         self.stage_basis = self._stage_matrix.toarray()
+        # the stage point j(i) of RK4 stage i (cell n: 2n, 2n + 1, 2n + 1, 2n + 2)
+        self.stage_points = (2 * np.arange(cells)[:, None] + np.array([0, 1, 1, 2])).ravel()
+        # the τ Riesz map of stage gradients, R = M_τ⁻¹ Sᵀ, and its image at the stages S R
+        self._tau_riesz = depth_space.solve_mass(self.stage_basis.T)
+        self._stage_coupling = self.stage_basis @ self._tau_riesz
+        self._coupling_columns: dict[int, Array] = {}
+        # the RK4 stages at each stage point j (two; one at τ = 0 and 1, padded with index 4 cells)
+        self._stage_pairs = np.full((2 * cells + 1, 2), len(self.stage_points))
+        for i, j in enumerate(self.stage_points):
+            self._stage_pairs[j, int(self._stage_pairs[j, 0] != len(self.stage_points))] = i
         all_samples = np.arange(samples)
         self.eta0 = self.inputs.load(inputs(self.inputs.quadrature_points, all_samples))
         self.Y_q = targets(self.outputs.quadrature_points, all_samples)
         nx, nt = self.stream.size, depth_space.size
+        self.stream_rows = RowPartition.of(nx, comm)
+        self.output_rows = RowPartition.of(self.outputs.size, comm)
+        self.partitions = (self.stream_rows, self.stream_rows, self.output_rows)
         shapes = [
             ((nx, self.inputs.size), (nx,)),
             ((nt, nx, nx), (nt, nx)),
             ((self.outputs.size, nx), (self.outputs.size,)),
         ]
         self.shapes = shapes
+        self.local_shapes = []
+        for (w_shape, b_shape), rows, axis in zip(shapes, self.partitions, ROW_AXES, strict=True):
+            local = list(w_shape)
+            local[axis] = rows.size
+            self.local_shapes.append((tuple(local), b_shape))
         self._slices: list[tuple[slice, slice]] = []
         start = 0
-        for w_shape, b_shape in shapes:
+        for w_shape, b_shape in self.local_shapes:
             nw, nb = int(np.prod(w_shape)), int(np.prod(b_shape)) if network.bias else 0
             self._slices.append((slice(start, start + nw), slice(start + nw, start + nw + nb)))
             start += nw + nb
         self.size = start
 
+    def factored_pays(self) -> bool:
+        """Whether the factored RK4 of the flow is the cheaper (:data:`FACTORED_DEPTH_WIDTH`)."""
+        return self.stream.size >= FACTORED_DEPTH_WIDTH * max(self.samples, 3) ** 2
+
     # ----------------------------------------------------------------- layout
 
     def W(self, theta: Array, part: int) -> Array:
-        """Weight coefficients of part 0 (input layer), 1 (blocks) or 2 (readout)."""
-        return theta[self._slices[part][0]].reshape(self.shapes[part][0])
+        """This rank's rows of the weight coefficients of part 0 (input layer), 1 (blocks)
+        or 2 (readout)."""
+        return theta[self._slices[part][0]].reshape(self.local_shapes[part][0])
+
+    def full_W(self, theta: Array, part: int) -> Array:
+        """All rows of the weight coefficients of ``part`` (gathered: a collective call)."""
+        return self.partitions[part].gather(self.W(theta, part), ROW_AXES[part])
 
     def b(self, theta: Array, part: int) -> Array:
+        """The (replicated) bias coefficients of ``part`` (zeros without biases)."""
         if not self.network.bias:
             return np.zeros(self.shapes[part][1])
         return theta[self._slices[part][1]].reshape(self.shapes[part][1])
 
     def pack(self, w: list[Array], b: list[Array]) -> Array:
+        """Local coefficients from the full weight arrays ``w[part]`` and biases ``b[part]``."""
+        local = [p.take(a, axis) for a, p, axis in zip(w, self.partitions, ROW_AXES, strict=True)]
+        return self._pack_local(local, b)
+
+    def _pack_local(self, w: list[Array], b: list[Array]) -> Array:
         theta = np.zeros(self.size)
         for part in range(3):
             self.W(theta, part)[...] = w[part]
@@ -145,7 +235,8 @@ class DepthFields:
         return theta
 
     def unpack(self, theta: Array) -> tuple[list[Array], list[Array]]:
-        return [self.W(theta, p).copy() for p in range(3)], [
+        """Full weight arrays (gathered from every rank) and bias arrays."""
+        return [self.full_W(theta, p) for p in range(3)], [
             self.b(theta, p).copy() for p in range(3)
         ]
 
@@ -161,20 +252,22 @@ class DepthFields:
         weight: Callable[[int, Array, Array, Array], Array],
         bias: Callable[[int, Array, Array], Array],
     ) -> Array:
-        """Nodal interpolants of the initial fields; ``weight(part, τ, x, y)`` and
-        ``bias(part, τ, x)`` take the depth nodes (τ = 0 for the input layer, 1 for the readout)."""
+        """Nodal interpolants of the initial fields (this rank's rows of the weights);
+        ``weight(part, τ, x, y)`` and ``bias(part, τ, x)`` take the depth nodes (τ = 0 for the
+        input layer, 1 for the readout)."""
         tau = self.depth.dof_coordinates[:, 0]
         xs, ys = self.stream.dof_coordinates, self.inputs.dof_coordinates
         zs = self.outputs.dof_coordinates
+        rows, out_rows = self.stream_rows.rows, self.output_rows.rows
         w = [
-            weight(0, np.zeros(1), xs, ys)[0],
-            weight(1, tau, xs, xs),
-            weight(2, np.ones(1), zs, xs)[0],
+            weight(0, np.zeros(1), xs[rows], ys)[0],
+            weight(1, tau, xs[rows], xs),
+            weight(2, np.ones(1), zs[out_rows], xs)[0],
         ]
         b = [bias(0, np.zeros(1), xs)[0], bias(1, tau, xs), bias(2, np.ones(1), zs)[0]]
-        return self.pack(w, b)
+        return self._pack_local(w, b)
 
-    # ----------------------------------------------------------------- forward and adjoint
+    # ----------------------------------------------------------------- products
 
     def at_stages(self, a: Array) -> Array:
         """Block coefficients ``(n_τ, …)`` evaluated at the RK4 stage points ``(2 cells + 1, …)``
@@ -185,30 +278,98 @@ class DepthFields:
         """The transpose of :meth:`at_stages`: stage gradients to the τ coefficients."""
         return (self._stage_matrix.T @ g.reshape(g.shape[0], -1)).reshape(-1, *g.shape[1:])
 
-    def _slope(self, W: Array, b: Array, u: Array) -> tuple[Array, Array, Array]:
-        """``f(u) = W η(u) + b``, with the moments ``η(u)`` and ``σ'(T u)``."""
+    def _column_weights(self, j: int, s: float, width: int) -> Array:
+        """``s (S R)_{j j(i)}`` for every column of a block force of ``width`` columns."""
+        if width not in self._coupling_columns:
+            per_stage = width // len(self.stage_points)
+            columns = np.repeat(self._stage_coupling[:, self.stage_points], per_stage, axis=1)
+            self._coupling_columns[width] = columns
+        return s * self._coupling_columns[width][j]
+
+    def _apply(self, theta: Array, part: int, x: Array, shift: DepthShift | None) -> Array:
+        """All rows of ``(W + s A Bᵀ) x`` for the input layer or the readout (gathered)."""
+        out = self.W(theta, part) @ x
+        if shift is not None:
+            s, force = shift
+            a, b = force.weights[part]
+            out += a @ (s * (b.T @ x))
+        return self.partitions[part].gather(out)
+
+    def _apply_transposed(
+        self, theta: Array, part: int, y: Array, shift: DepthShift | None
+    ) -> Array:
+        """``(W + s A Bᵀ)ᵀ y`` of the readout for all rows ``y`` (summed over the ranks)."""
+        rows = self.partitions[part].take(y)
+        out = (rows.T @ self.W(theta, part)).T
+        if shift is not None:
+            s, force = shift
+            a, b = force.weights[part]
+            out += b @ (s * (a.T @ rows))
+        return sum_over_ranks(self.comm, out)
+
+    def _block_apply(self, Wst: Array, j: int, x: Array, shift: DepthShift | None) -> Array:
+        """All rows of the block field at stage point ``j`` applied to ``x``:
+        ``W_j x + s Σ_i (S R)_{j j(i)} A_i (B_iᵀ x)`` (gathered)."""
+        out = Wst[j] @ x
+        if shift is not None:
+            s, force = shift
+            a, b = force.weights[1]
+            out += a @ (self._column_weights(j, s, a.shape[1])[:, None] * (b.T @ x))
+        return self.stream_rows.gather(out)
+
+    def _block_apply_transposed(
+        self, Wst: Array, j: int, y: Array, shift: DepthShift | None
+    ) -> Array:
+        """The transpose of :meth:`_block_apply` for all rows ``y`` (summed over the ranks)."""
+        rows = self.stream_rows.take(y)
+        out = (rows.T @ Wst[j]).T
+        if shift is not None:
+            s, force = shift
+            a, b = force.weights[1]
+            out += b @ (self._column_weights(j, s, a.shape[1])[:, None] * (a.T @ rows))
+        return sum_over_ranks(self.comm, out)
+
+    def _bias(self, theta: Array, part: int, shift: DepthShift | None) -> Array:
+        """``b + s f_b`` of ``part``."""
+        if shift is None or not self.network.bias:
+            return self.b(theta, part)
+        s, force = shift
+        return self.b(theta, part) + s * force.biases[part]
+
+    # ----------------------------------------------------------------- forward and adjoint
+
+    def _slope(
+        self, Wst: Array, bst: Array, j: int, u: Array, shift: DepthShift | None
+    ) -> tuple[Array, Array, Array]:
+        """``f(u) = W_j η(u) + b_j``, with the moments ``η(u)`` and ``σ'(T u)``."""
         uq = self.stream.at_quadrature(u)
         eta = self.stream.load(self.network.activation.sigma(uq))
-        return W @ eta + b[:, None], eta, self.network.activation.dsigma(uq)
+        k = self._block_apply(Wst, j, eta, shift) + bst[j][:, None]
+        return k, eta, self.network.activation.dsigma(uq)
 
-    def forward(self, theta: Array, cols: Array | slice) -> StreamSolution:
-        """RK4 in τ, one step per cell, for the samples ``cols``."""
+    def forward(
+        self, theta: Array, cols: Array | slice, shift: DepthShift | None = None
+    ) -> StreamSolution:
+        """RK4 in τ, one step per cell, for the samples ``cols`` (at ``θ`` or ``θ + s F``);
+        the stream is replicated on every rank."""
         net, h = self.network, self.h
-        Wst, bst = self.at_stages(self.W(theta, 1)), self.at_stages(self.b(theta, 1))
-        s = self.W(theta, 0) @ self.eta0[:, cols] + self.b(theta, 0)[:, None]
+        Wst = self.at_stages(self.W(theta, 1))
+        bst = self.at_stages(self._bias(theta, 1, shift))
+        s = self._apply(theta, 0, self.eta0[:, cols], shift)
+        s += self._bias(theta, 0, shift)[:, None]
         path, etas, slopes = [s], [], []
         for n in range(self.cells):
-            j = (2 * n, 2 * n + 1, 2 * n + 1, 2 * n + 2)
-            k1, e1, d1 = self._slope(Wst[j[0]], bst[j[0]], s)
-            k2, e2, d2 = self._slope(Wst[j[1]], bst[j[1]], s + 0.5 * h * k1)
-            k3, e3, d3 = self._slope(Wst[j[2]], bst[j[2]], s + 0.5 * h * k2)
-            k4, e4, d4 = self._slope(Wst[j[3]], bst[j[3]], s + h * k3)
+            j = self.stage_points[4 * n : 4 * n + 4]
+            k1, e1, d1 = self._slope(Wst, bst, j[0], s, shift)
+            k2, e2, d2 = self._slope(Wst, bst, j[1], s + 0.5 * h * k1, shift)
+            k3, e3, d3 = self._slope(Wst, bst, j[2], s + 0.5 * h * k2, shift)
+            k4, e4, d4 = self._slope(Wst, bst, j[3], s + h * k3, shift)
             s = s + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
             path.append(s)
             etas += [e1, e2, e3, e4]
             slopes += [d1, d2, d3, d4]
         eta_out = self.stream.mass @ s
-        z = self.W(theta, 2) @ eta_out + self.b(theta, 2)[:, None]
+        z = self._apply(theta, 2, eta_out, shift) + self._bias(theta, 2, shift)[:, None]
         z_q = self.outputs.at_quadrature(z)
         residual = net.sigma(net.depth, z_q) - self.Y_q[:, cols]
         return StreamSolution(np.array(path), etas, slopes, eta_out, z_q, residual)
@@ -224,6 +385,117 @@ class DepthFields:
         r = self.forward(theta, cols).residual
         return 0.5 * float(self.outputs.integrate(r * r).sum()) / L
 
+    def _gradient_factors(
+        self, theta: Array, samples: Array | None, shift: DepthShift | None = None
+    ) -> tuple[float, DepthForce, list[Array]]:
+        """``C``, ``∂C/∂θ`` as factors with all rows (the block part at the stage points, its
+        bias already mapped to the τ coefficients by ``Sᵀ``), and the adjoint ``λ`` at the
+        τ-cell ends followed by ``∂C/∂Z``: the discrete adjoint of RK4 (module docstring)."""
+        net, h = self.network, self.h
+        cols, L = self._columns(samples)
+        sol = self.forward(theta, cols, shift)
+        r = sol.residual
+        cost = 0.5 * float(self.outputs.integrate(r * r).sum()) / L
+        delta = r * net.dsigma(net.depth, sol.z_out)
+        d_out = self.outputs.load(delta) / L
+        lam = self.stream.mass @ self._apply_transposed(theta, 2, d_out, shift)
+        lams = [lam]
+        Wst = self.at_stages(self.W(theta, 1))
+        gs: list[Array] = [np.empty(0)] * len(self.stage_points)
+        gb = np.zeros((len(self.stage_basis), self.stream.size))
+
+        def pull(i: int, g: Array) -> Array:
+            """``J_iᵀ g`` at stage ``i``, keeping ``g`` as the stage's gradient factor."""
+            j = self.stage_points[i]
+            gs[i] = g
+            gb[j] += g.sum(axis=1)
+            back = self.stream.at_quadrature(self._block_apply_transposed(Wst, j, g, shift))
+            return self.stream.load(sol.slopes[i] * back)
+
+        for n in range(self.cells - 1, -1, -1):
+            i0 = 4 * n
+            a4 = pull(i0 + 3, h / 6 * lam)
+            a3 = pull(i0 + 2, h / 3 * lam + h * a4)
+            a2 = pull(i0 + 1, h / 3 * lam + 0.5 * h * a3)
+            a1 = pull(i0, h / 6 * lam + 0.5 * h * a2)
+            lam = lam + a1 + a2 + a3 + a4
+            lams.insert(0, lam)
+        weights = [
+            (lam, self.eta0[:, cols]),
+            (np.hstack(gs), np.hstack(sol.etas)),
+            (d_out, sol.eta_out),
+        ]
+        biases = [lam.sum(axis=1), self.from_stages(gb), d_out.sum(axis=1)]
+        return cost, DepthForce(weights, biases), [*lams, d_out]
+
+    def _local_rows(self, factors: DepthForce) -> DepthForce:
+        """This rank's rows of the left factors."""
+        weights = [
+            (p.take(a), b) for (a, b), p in zip(factors.weights, self.partitions, strict=True)
+        ]
+        return DepthForce(weights, factors.biases)
+
+    def _riesz_factors(self, factors: DepthForce) -> DepthForce:
+        """The L2 representatives of the factored ``∂C/∂θ``: ``M⁻¹`` on both factors of every
+        weight part and on every factor of the biases (``M_τ`` on the blocks' τ axis is left to
+        the τ map ``R = M_τ⁻¹ Sᵀ``)."""
+        x, t = self.stream, self.depth
+        row_spaces = (x, x, self.outputs)
+        column_spaces = (self.inputs, x, x)
+        weights = [
+            (p.take(rs.solve_mass(a)), cs.solve_mass(b))
+            for (a, b), p, rs, cs in zip(
+                factors.weights, self.partitions, row_spaces, column_spaces, strict=True
+            )
+        ]
+        b0, b1, b2 = factors.biases
+        biases = [x.solve_mass(b0), _solve_axes(b1, (t, x)), self.outputs.solve_mass(b2)]
+        return DepthForce(weights, biases)
+
+    def _add_factored(
+        self, theta: Array, weighted: list[tuple[float, DepthForce]], tau_map
+    ) -> None:
+        """``θ += Σ_f c_f F_f`` in place for factored ``F_f`` with this rank's rows: one GEMM
+        for each end layer, one per stage point ``j`` for the blocks,
+        ``G_j = Σ_f c_f Σ_{i: j(i) = j} A_{f,i} B_{f,i}ᵀ``, then ``W += R G`` over the τ axis."""
+        for part in (0, 2):
+            a = np.hstack([c * f.weights[part][0] for c, f in weighted])
+            b = np.hstack([f.weights[part][1] for _, f in weighted])
+            w = self.W(theta, part)
+            if w.size:  # Wᵀ (column-major, no copy) += B Aᵀ
+                scipy.linalg.blas.dgemm(1.0, b, a, beta=1.0, c=w.T, trans_b=True, overwrite_c=True)
+        blocks = self.W(theta, 1)
+        stacked = [self._by_stage_point(c, f.weights[1]) for c, f in weighted]
+        A = np.concatenate([a for a, _ in stacked], axis=2)
+        B = np.concatenate([b for _, b in stacked], axis=2)
+        G = np.matmul(A, B.transpose(0, 2, 1))
+        blocks += (tau_map @ G.reshape(len(G), -1)).reshape(blocks.shape)
+        if self.network.bias:
+            for part in range(3):
+                self.b(theta, part)[...] += sum(c * f.biases[part] for c, f in weighted)
+
+    def _by_stage_point(self, c: float, factors: tuple[Array, Array]) -> tuple[Array, Array]:
+        """The columns of the (at most two) RK4 stages at every stage point, ``(J, rows, 2L)``
+        of ``c A`` and ``(J, n_x, 2L)`` of ``B`` (the end points padded with zeros)."""
+        out = []
+        for f in (c * factors[0], factors[1]):
+            blocks = f.reshape(len(f), len(self.stage_points), -1)
+            padded = np.concatenate([blocks, np.zeros_like(blocks[:, :1])], axis=1)
+            pairs = padded[:, self._stage_pairs, :]  # (rows, J, 2, L)
+            out.append(pairs.transpose(1, 0, 2, 3).reshape(len(self._stage_pairs), len(f), -1))
+        return out[0], out[1]
+
+    def adjoint(
+        self, theta: Array, samples: Array | None = None
+    ) -> tuple[float, Array, list[Array]]:
+        """``C``, ``∂C/∂θ`` (this rank's rows) and the adjoint ``λ = ∂C/∂`` of the stream's
+        coefficients at the τ-cell ends (``cells + 1`` arrays ``(n_x, L)``) followed by
+        ``∂C/∂Z`` (the readout's output coefficients)."""
+        cost, factors, adjoints = self._gradient_factors(theta, samples)
+        grad = np.zeros(self.size)
+        self._add_factored(grad, [(1.0, self._local_rows(factors))], self._stage_matrix.T)
+        return cost, grad, adjoints
+
     def coefficient_gradient(
         self, theta: Array, samples: Array | None = None
     ) -> tuple[float, Array]:
@@ -231,49 +503,30 @@ class DepthFields:
         cost, grad, _ = self.adjoint(theta, samples)
         return cost, grad
 
-    def adjoint(
-        self, theta: Array, samples: Array | None = None
-    ) -> tuple[float, Array, list[Array]]:
-        """``C``, ``∂C/∂θ`` and the adjoint ``λ = ∂C/∂`` of the stream's coefficients at the
-        τ-cell ends (``cells + 1`` arrays ``(n_x, L)``) followed by ``∂C/∂Z`` (the readout's
-        output coefficients)."""
-        net, h = self.network, self.h
-        cols, L = self._columns(samples)
-        sol = self.forward(theta, cols)
-        r = sol.residual
-        cost = 0.5 * float(self.outputs.integrate(r * r).sum()) / L
-        delta = r * net.dsigma(net.depth, sol.z_out)
-        d_out = self.outputs.load(delta) / L
+    def gradient(self, theta: Array, samples: Array | None = None) -> tuple[float, Array]:
+        """``C`` and the Riesz representative of ``δC/δθ`` (what the training rules step),
+        assembled from its factors."""
+        cost, factors, _ = self._gradient_factors(theta, samples)
         grad = np.zeros(self.size)
-        self.W(grad, 2)[...] = d_out @ sol.eta_out.T
-        lam = self.stream.mass @ (self.W(theta, 2).T @ d_out)
-        lams = [lam]
-        Wst = self.at_stages(self.W(theta, 1))
-        gW = np.zeros_like(Wst)
-        gb = np.zeros(Wst.shape[:2])
+        self._add_factored(grad, [(1.0, self._riesz_factors(factors))], self._tau_riesz)
+        return cost, grad
 
-        def pull(i: int, j: int, g: Array) -> Array:
-            """``J_iᵀ g`` at stage ``i`` (τ index ``j``), accumulating the field gradients."""
-            gW[j] += g @ sol.etas[i].T
-            gb[j] += g.sum(axis=1)
-            back = self.stream.at_quadrature(Wst[j].T @ g)
-            return self.stream.load(sol.slopes[i] * back)
+    def factored_force(
+        self, theta: Array, rates: list[tuple[float, float]], shift: DepthShift | None = None
+    ) -> DepthForce:
+        """The full-batch force ``−η ⊙ δC/δθ`` at ``θ`` (or ``θ + s F``) in factored form, with
+        the continuum rates ``(η_w, η_b)`` of the input layer, the blocks and the readout."""
+        _, factors, _ = self._gradient_factors(theta, None, shift)
+        riesz = self._riesz_factors(factors)
+        return DepthForce(
+            [(-eta_w * a, b) for (a, b), (eta_w, _) in zip(riesz.weights, rates, strict=True)],
+            [-eta_b * g for g, (_, eta_b) in zip(riesz.biases, rates, strict=True)],
+        )
 
-        for n in range(self.cells - 1, -1, -1):
-            i0, j0 = 4 * n, 2 * n
-            a4 = pull(i0 + 3, j0 + 2, h / 6 * lam)
-            a3 = pull(i0 + 2, j0 + 1, h / 3 * lam + h * a4)
-            a2 = pull(i0 + 1, j0 + 1, h / 3 * lam + 0.5 * h * a3)
-            a1 = pull(i0, j0, h / 6 * lam + 0.5 * h * a2)
-            lam = lam + a1 + a2 + a3 + a4
-            lams.insert(0, lam)
-        self.W(grad, 1)[...] = self.from_stages(gW)
-        self.W(grad, 0)[...] = lam @ self.eta0[:, cols].T
-        if net.bias:
-            self.b(grad, 2)[...] = d_out.sum(axis=1)
-            self.b(grad, 1)[...] = self.from_stages(gb)
-            self.b(grad, 0)[...] = lam.sum(axis=1)
-        return cost, grad, [*lams, d_out]
+    def add_forces(self, theta: Array, weighted: list[tuple[float, DepthForce]]) -> None:
+        """``θ += Σ_i c_i F_i`` in place (the update of
+        :class:`~continuum.schemes.factored_flow.FactoredFlow`)."""
+        self._add_factored(theta, weighted, self._tau_riesz)
 
     def tangent(self, theta: Array, theta_dot: Array) -> list[Array]:
         """Time derivatives of the stream's coefficients at the τ-cell ends along θ(t) with
@@ -289,8 +542,8 @@ class DepthFields:
         Wst, Wdot = self.at_stages(self.W(theta, 1)), self.at_stages(self.W(theta_dot, 1))
         bst, bdot = self.at_stages(self.b(theta, 1)), self.at_stages(self.b(theta_dot, 1))
         eta0 = self.eta0[:, cols]
-        s = self.W(theta, 0) @ eta0 + self.b(theta, 0)[:, None]
-        sd = self.W(theta_dot, 0) @ eta0 + self.b(theta_dot, 0)[:, None]
+        s = self._apply(theta, 0, eta0, None) + self.b(theta, 0)[:, None]
+        sd = self._apply(theta_dot, 0, eta0, None) + self.b(theta_dot, 0)[:, None]
         motion = StreamMotion([s], [sd], [], [], None)
 
         def slope(j: int, u: Array, ud: Array) -> tuple[Array, Array]:
@@ -299,8 +552,9 @@ class DepthFields:
             uq = self.stream.at_quadrature(u)
             eta = self.stream.load(act.sigma(uq))
             eta_dot = self.stream.load(act.dsigma(uq) * self.stream.at_quadrature(ud))
-            k = Wst[j] @ eta + bst[j][:, None]
-            return k, Wdot[j] @ eta + Wst[j] @ eta_dot + bdot[j][:, None]
+            k = self._block_apply(Wst, j, eta, None) + bst[j][:, None]
+            rate = Wdot[j] @ eta + Wst[j] @ eta_dot
+            return k, self.stream_rows.gather(rate) + bdot[j][:, None]
 
         for n in range(self.cells):
             j = 2 * n
@@ -313,32 +567,23 @@ class DepthFields:
             motion.s.append(s)
             motion.sdot.append(sd)
         M = self.stream.mass
-        motion.zdot = self.W(theta_dot, 2) @ (M @ s) + self.W(theta, 2) @ (M @ sd)
-        motion.zdot += self.b(theta_dot, 2)[:, None]
+        zdot = self.W(theta_dot, 2) @ (M @ s) + self.W(theta, 2) @ (M @ sd)
+        motion.zdot = self.output_rows.gather(zdot) + self.b(theta_dot, 2)[:, None]
         return motion
 
     def riesz(self, grad: Array) -> Array:
         """The L2 representatives: ``M_x⁻¹ G M_in⁻¹``, ``(M_τ ⊗ M_x ⊗ M_x)⁻¹ G`` and
-        ``M_out⁻¹ G M_x⁻¹`` for the weights; ``M⁻¹`` on every factor of the biases."""
+        ``M_out⁻¹ G M_x⁻¹`` for the weights; ``M⁻¹`` on every factor of the biases (the weights
+        gathered: a collective call)."""
         x, t = self.stream, self.depth
-        out = np.zeros(self.size)
-        out_w = [
-            x.solve_mass(self.inputs.solve_mass(self.W(grad, 0).T).T),
-            _solve_axes(self.W(grad, 1), (t, x, x)),
-            self.outputs.solve_mass(x.solve_mass(self.W(grad, 2).T).T),
+        full = [
+            x.solve_mass(self.inputs.solve_mass(self.full_W(grad, 0).T).T),
+            _solve_axes(self.full_W(grad, 1), (t, x, x)),
+            self.outputs.solve_mass(x.solve_mass(self.full_W(grad, 2).T).T),
         ]
-        for part, w in enumerate(out_w):
-            self.W(out, part)[...] = w
-        if self.network.bias:
-            self.b(out, 0)[...] = x.solve_mass(self.b(grad, 0))
-            self.b(out, 1)[...] = _solve_axes(self.b(grad, 1), (t, x))
-            self.b(out, 2)[...] = self.outputs.solve_mass(self.b(grad, 2))
-        return out
-
-    def gradient(self, theta: Array, samples: Array | None = None) -> tuple[float, Array]:
-        """``C`` and the Riesz representative of ``δC/δθ`` (what the training rules step)."""
-        cost, grad = self.coefficient_gradient(theta, samples)
-        return cost, self.riesz(grad)
+        biases = [x.solve_mass(self.b(grad, 0)), _solve_axes(self.b(grad, 1), (t, x))]
+        biases.append(self.outputs.solve_mass(self.b(grad, 2)))
+        return self.pack(full, biases)
 
     # ----------------------------------------------------------------- evaluation
 
@@ -346,18 +591,20 @@ class DepthFields:
         self, theta: Array, evaluators: tuple, tau: Array
     ) -> tuple[list[Array], list[Array]]:
         """Input layer, the blocks at the depths ``tau`` and the readout at the lattice:
-        ``evaluators = (E_in, E_x, E_out)`` point-evaluation matrices."""
+        ``evaluators = (E_in, E_x, E_out)`` point-evaluation matrices (a collective call)."""
         E_in, E_x, E_out = evaluators
+        rows, out_rows = self.stream_rows.rows, self.output_rows.rows
         E_tau = np.asarray(self.depth.evaluation_matrix(np.asarray(tau)[:, None]).todense())
         blocks = np.einsum("kj,jab->kab", E_tau, self.W(theta, 1))
         bias_blocks = E_tau @ self.b(theta, 1)
-        w = [E_x @ (E_in @ self.W(theta, 0).T).T]
-        w += [E_x @ (E_x @ blocks[k].T).T for k in range(len(tau))]
-        w.append(E_out @ (E_x @ self.W(theta, 2).T).T)
+        local = [E_x[:, rows] @ (E_in @ self.W(theta, 0).T).T]
+        local += [E_x[:, rows] @ (E_x @ blocks[k].T).T for k in range(len(tau))]
+        local.append(E_out[:, out_rows] @ (E_x @ self.W(theta, 2).T).T)
+        w = [sum_over_ranks(self.comm, np.asarray(a)) for a in local]
         b = [E_x @ self.b(theta, 0)]
         b += [E_x @ bias_blocks[k] for k in range(len(tau))]
         b.append(E_out @ self.b(theta, 2))
-        return [np.asarray(a) for a in w], [np.asarray(a) for a in b]
+        return w, [np.asarray(a) for a in b]
 
 
 def _solve_axes(a: Array, spaces: tuple[FactorSpace, ...]) -> Array:
@@ -394,20 +641,25 @@ class ResidualModel(GalerkinModel):
             data_function(cfg.data.input, conv.layers[0], "y"),
             data_function(cfg.data.target, conv.layers[-1], "x"),
             setup.data.samples,
+            comm,
         )
         rates = setup.dictionary.continuum_rates()
         self.rates = rates[0], rates[1], rates[-1]
         tr = cfg.training
-        self.rule = make_rule(
-            tr.rule,
-            self.galerkin,
-            self.galerkin.per_group(list(self.rates)),
-            tr.dt,
-            gamma=tr.gamma,
-            schedule=setup.schedule,
-            scheme=tr.scheme,
-            form=tr.momentum_form,
-        )
+        self.rule: Rule
+        if tr.rule == "flow" and self.galerkin.factored_pays():
+            self.rule = FactoredFlow(self.galerkin, list(self.rates), tr.dt)
+        else:
+            self.rule = make_rule(
+                tr.rule,
+                self.galerkin,
+                self.galerkin.per_group(list(self.rates)),
+                tr.dt,
+                gamma=tr.gamma,
+                schedule=setup.schedule,
+                scheme=tr.scheme,
+                form=tr.momentum_form,
+            )
         self.state = self.rule.initial(self.galerkin.interpolate(*self._initial_fields()))
         self.reference = reference_size(self.state.theta)  # of the growth check
         self._names = ["/continuum/layer0", "/continuum/blocks", f"/continuum/layer{net.depth - 1}"]

@@ -15,16 +15,35 @@ then never needs a ``k_i`` as a matrix: a stage applies ``(W + c h A Bᵀ) x = W
 
     W' = W + [A_1 A_2 A_3 A_4] diag(h/6, h/3, h/3, h/6) [B_1 B_2 B_3 B_4]ᵀ.
 
-A step reads every weight block twice per stage, copies ``θ`` once and updates it in place,
-about a dozen passes over the coefficients; the generic :class:`discrete.training.Flow`
-forms each ``k_i``, scales it by the rates and combines whole vectors, about sixty.  It is
-the same RK4 to rounding.
+A step reads every weight block twice per stage, copies ``θ`` once and updates it in place, about a
+dozen passes over the coefficients; the generic :class:`discrete.training.Flow` forms each ``k_i``,
+scales it by the rates and combines whole vectors, about sixty.  It is the same RK4 to rounding.
+The depth continuum of a residual network offers the same two calls
+(:class:`continuum.fields.residual.DepthFields`: forces as the factors of its RK4 stages in τ).
 """
 
 from __future__ import annotations
 
-from continuum.fields.galerkin import GalerkinNetwork
+from typing import Any, Protocol
+
+import numpy as np
+
 from discrete.training import Rule, State
+
+Array = np.ndarray
+
+
+class FactoredForces(Protocol):
+    """Fields whose full-batch force comes in factored form and adds onto the coefficients."""
+
+    def per_group(self, rates: list[tuple[float, float]]) -> Array: ...
+
+    def factored_force(
+        self, theta: Array, rates: list[tuple[float, float]], shift: tuple[float, Any] | None
+    ) -> Any: ...
+
+    def add_forces(self, theta: Array, weighted: list[tuple[float, Any]]) -> None: ...
+
 
 FACTORED_STEP_SIZE = 1 << 15
 """Galerkin networks with at least this many weight coefficients (all ranks) step the flow in
@@ -39,9 +58,10 @@ RK4_STAGES = ((0.0, 1 / 6), (0.5, 1 / 3), (0.5, 1 / 3), (1.0, 1 / 6))
 
 
 class FactoredFlow(Rule):
-    """The gradient flow of a :class:`GalerkinNetwork` by RK4, with rank-``L`` weight forces."""
+    """The gradient flow of a :class:`~continuum.fields.galerkin.GalerkinNetwork` (or a depth
+    continuum) by RK4, with its weight forces kept factored."""
 
-    def __init__(self, galerkin: GalerkinNetwork, rates: list[tuple[float, float]], h: float):
+    def __init__(self, galerkin: FactoredForces, rates: list[tuple[float, float]], h: float):
         super().__init__(galerkin, galerkin.per_group(rates), h)
         self.layer_rates = rates
 
