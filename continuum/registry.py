@@ -71,6 +71,12 @@ SCHEMES: dict[str, Scheme] = {
             "training",
         ),
         Scheme(
+            "lna",
+            "the linear-noise approximation: the full-batch mean and the covariance kept as a "
+            "truncated factor, linearised around the mean, stepped with the training dt",
+            "training",
+        ),
+        Scheme(
             "sde",
             "one seeded path of the stochastic modified equation (`[continuum] sde_scheme`: "
             "Euler–Maruyama or weak order 2) at a step dividing the training dt",
@@ -242,6 +248,16 @@ def _linear_layer_law(cfg: Config) -> str | None:
     return None
 
 
+def _linear_noise(cfg: Config) -> str | None:
+    reason = _galerkin("dense")(cfg)
+    if reason is not None:
+        return reason
+    return None if cfg.continuum.input_layer == "tensor" else (
+        f"[continuum] input_layer = {cfg.continuum.input_layer!r}: the linear-noise "
+        "approximation represents the input layer in the tensor space (input_layer = 'tensor')"
+    )
+
+
 def _depth(cfg: Config) -> str | None:
     if cfg.network.architecture != "residual":
         return "[network] architecture = 'feedforward': the depth continuum is a residual network's"
@@ -309,6 +325,15 @@ FAMILIES: dict[str, Family] = {
             fluctuations="moments",
         ),
         Family(
+            "linear-noise",
+            "`fluctuations = \"moments\"`, SGD or momentum SGD with i.i.d. batches of a dense "
+            "network of any depth and activation: the full-batch mean fields and the covariance "
+            "linearised around them, kept factored (docs/physics.md, \"SGD fluctuations\")",
+            _linear_noise,
+            width_order=2,
+            fluctuations="moments",
+        ),
+        Family(
             "sme",
             "`fluctuations = \"sde\"`, SGD with i.i.d. batches of one linear layer: paths of "
             "the stochastic modified equation with L noise channels",
@@ -359,6 +384,17 @@ def _sde_step(cfg: Config) -> str | None:
     return _iid_batches(cfg)
 
 
+def _batched_heavy_ball(cfg: Config) -> str | None:
+    """`sampling = "replacement"`; momentum: `scheme = "heavy-ball"`"""
+    tr = cfg.training
+    if tr.rule == "momentum" and tr.scheme != "heavy-ball":
+        return (
+            f"[training] scheme = {tr.scheme!r}: the linear-noise approximation of momentum "
+            "SGD linearises the heavy ball (scheme = 'heavy-ball')"
+        )
+    return _iid_batches(cfg)
+
+
 def _theta_for_the_local_flow(cfg: Config) -> str | None:
     """`theta` in [0.5, 1]"""
     theta = cfg.continuum.theta
@@ -402,6 +438,8 @@ ENTRIES: tuple[Entry, ...] = (
     Entry("local", "theta", ("flow",), f"{_LIMIT}:LocalModel", _theta_for_the_local_flow),
     Entry("residual", "matched", RULES, "continuum.residual:ResidualModel"),
     Entry("moments", "law", ("sgd",), f"{_LIMIT}:sgd_moments", _iid_batches),
+    Entry("linear-noise", "lna", ("sgd", "momentum"), "continuum.linear_noise:LinearNoiseModel",
+          _batched_heavy_ball),
     Entry("sme", "sde", ("sgd",), f"{_LIMIT}:sme_path", _sde_step),
 )
 
