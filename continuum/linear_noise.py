@@ -73,7 +73,7 @@ class LinearNoiseModel:
             W = block[g._w[m]].reshape(n_out, n_in, k)
             left = np.asarray(mx @ W.reshape(n_out, n_in * k)).reshape(n_out, n_in, k)
             both = np.asarray(my @ left.transpose(1, 0, 2).reshape(n_in, n_out * k))
-            out[g._w[m]] = both.reshape(n_in, n_out, k).transpose(1, 0, 2).reshape(-1, k)
+            out[g._w[m]] = both.reshape(n_in, n_out, k).transpose(1, 0, 2).reshape(n_out * n_in, k)
             if self.setup.network.bias:
                 out[g._b[m]] = np.asarray(mx @ block[g._b[m]])
         return out

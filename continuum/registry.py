@@ -395,6 +395,17 @@ def _batched_heavy_ball(cfg: Config) -> str | None:
     return _iid_batches(cfg)
 
 
+def _full_batch(cfg: Config) -> str | None:
+    """a full batch (no `sampling = "replacement"` for momentum)"""
+    if cfg.training.sampling == "replacement":
+        return (
+            "[training] sampling = 'replacement': this scheme integrates the full-batch "
+            "dynamics; momentum SGD runs with scheme = 'matched' (the same batches) or "
+            "fluctuations = 'moments'"
+        )
+    return None
+
+
 def _theta_for_the_local_flow(cfg: Config) -> str | None:
     """`theta` in [0.5, 1]"""
     theta = cfg.continuum.theta
@@ -429,12 +440,13 @@ ENTRIES: tuple[Entry, ...] = (
     Entry("galerkin", "exponential", ("flow",), f"{_LIMIT}:galerkin_exponential",
           _one_linear_layer),
     Entry("galerkin", "adaptive", ("flow",), f"{_LIMIT}:galerkin_adaptive"),
-    Entry("galerkin", "implicit", ("flow", "momentum"), f"{_LIMIT}:galerkin_implicit"),
+    Entry("galerkin", "implicit", ("flow", "momentum"), f"{_LIMIT}:galerkin_implicit",
+          _full_batch),
     Entry("unit-cell", "matched", RULES, f"{_LIMIT}:galerkin_matched"),
     Entry("unit-cell", "adaptive", ("flow",), f"{_LIMIT}:galerkin_adaptive"),
     Entry("perceptron", "theta", ("flow",), f"{_LIMIT}:PerceptronModel"),
     Entry("perceptron", "bdf2", ("flow",), f"{_LIMIT}:PerceptronModel"),
-    Entry("local", "newmark", ("momentum",), f"{_LIMIT}:LocalModel"),
+    Entry("local", "newmark", ("momentum",), f"{_LIMIT}:LocalModel", _full_batch),
     Entry("local", "theta", ("flow",), f"{_LIMIT}:LocalModel", _theta_for_the_local_flow),
     Entry("residual", "matched", RULES, "continuum.residual:ResidualModel"),
     Entry("moments", "law", ("sgd",), f"{_LIMIT}:sgd_moments", _iid_batches),
