@@ -18,8 +18,9 @@ with ``D = diag(η)`` the rates and ``J = ∂ḡ/∂θ`` at ``θ̄`` (the Hessia
 ``M⁻¹`` in the continuum).  The covariance ``Q = Cov δs`` is kept as a factor ``Q = F Fᵀ``:
 each step maps ``F ← [A F, S]`` with ``S = (c/√(BL)) D (G − ḡ1ᵀ)`` (``c = h`` or ``ε``, one
 block per row of ``s`` that ``ξ`` enters), ``G`` the ``L`` per-sample gradients, so that
-``S Sᵀ = c² D Σ D / B``; the rank grows by at most ``L`` and is cut back by a thin QR and an
-SVD of the small factor, dropping singular values below ``tolerance`` times the largest.
+``S Sᵀ = c² D Σ D / B``; the rank grows by at most ``L`` and is cut back by an
+eigendecomposition of the small ``FᵀF``, dropping directions whose variance is below
+``tolerance²`` times the largest.
 Nothing of size ``P²`` is formed: a step costs ``L`` gradients for ``G`` and two per column
 of ``F`` for ``J F`` (central differences of the gradient, relative step ``STEP``:
 truncation ``O(STEP²)``, rounding ``O(10⁻¹⁶/STEP)``).
@@ -56,14 +57,16 @@ class Gradients(Protocol):
 
 
 def compress(F: Array, tolerance: float) -> Array:
-    """``F'`` with ``F' F'ᵀ = F Fᵀ`` up to the singular values of ``F`` below ``tolerance``
-    times the largest, and as many columns as singular values kept."""
+    """``F' = F V_k``, ``V`` the eigenvectors of the small Gram matrix ``FᵀF``, keeping the
+    columns whose squared norm (the variance along them) exceeds ``tolerance²`` times the
+    largest: ``F V Vᵀ Fᵀ = F Fᵀ`` exactly, so the covariance loses only the dropped
+    columns' ``‖F v‖²``."""
     if F.shape[1] == 0:
         return F
-    q, r = np.linalg.qr(F)
-    u, s, _ = np.linalg.svd(r)
-    keep = s > tolerance * s[0] if s[0] > 0 else np.zeros(len(s), dtype=bool)
-    return q @ (u[:, keep] * s[keep])
+    _, V = np.linalg.eigh(F.T @ F)
+    rotated = F @ V
+    weight = np.einsum("ik,ik->k", rotated, rotated)
+    return rotated[:, weight > tolerance**2 * weight.max()] if weight.max() > 0 else F[:, :0]
 
 
 class FactoredLinearNoise:
@@ -84,7 +87,7 @@ class FactoredLinearNoise:
         groups: list[slice],
         mass: Callable[[Array], Array] | None = None,
         momentum: tuple[float, str] | None = None,
-        tolerance: float = 1e-9,
+        tolerance: float = 1e-7,
     ):
         self.cost, self.rates, self.h = cost, np.asarray(rates, dtype=float), float(h)
         self.batch, self.samples, self.groups = int(batch), int(samples), groups

@@ -96,7 +96,7 @@ def discrete_law(setup):
 
 
 def test_factored_covariance_equals_the_dense_linear_noise_recursion():
-    """The factored law (rank-L sources, J F by directional differences, SVD truncation)
+    """The factored law (rank-L sources, J F by directional differences, truncation)
     against the dense recursion C ← K C Kᵀ + (h²/B) D Σ D with the full Hessian: equal to
     the differences' error (measured 6e-11 relative), the mean to rounding."""
     setup = setup_of(4, 0.1, SATURATING)
