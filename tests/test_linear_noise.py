@@ -44,10 +44,11 @@ def setup_of(n: int, dt: float, shape: dict = MILD):
     return build(parse_config(TANH.format(n=n, dt=dt, **shape)))
 
 
-def sgd_ensemble(setup, members: int) -> np.ndarray:
-    """Final θ of ``members`` SGD runs of a feed-forward tanh network with identity output on
-    the i.i.d. schedules of seeds ``seed + s`` (forward and backward passes written out here,
-    vectorised over the members), shape ``(S, P)``."""
+def sgd_ensemble(setup, members: int, every: int | None = None) -> np.ndarray:
+    """θ of ``members`` SGD runs of a feed-forward tanh network with identity output on the
+    i.i.d. schedules of seeds ``seed + s`` (forward and backward passes written out here,
+    vectorised over the members) after every ``every``-th step (default: the last only),
+    shape ``(times, S, P)``."""
     tr, net = setup.config.training, setup.network
     X, Y = setup.data.X, setup.data.Y
     dx = setup.convention.layers[-1].measure
@@ -60,7 +61,9 @@ def sgd_ensemble(setup, members: int) -> np.ndarray:
         ],
         axis=1,
     )
-    for batch in schedules:
+    every = every or tr.steps
+    snapshots = []
+    for k, batch in enumerate(schedules, start=1):
         h = [X[batch]]
         for m in range(M):
             z = np.einsum("sij,sbj->sbi", P.W(theta, m), h[-1]) + P.b(theta, m)[:, None]
@@ -73,7 +76,9 @@ def sgd_ensemble(setup, members: int) -> np.ndarray:
             if m > 0:
                 delta = (1 - h[m] ** 2) * np.einsum("sbi,sij->sbj", delta, P.W(theta, m))
         theta = theta - tr.dt * rates * grad
-    return theta
+        if k % every == 0:
+            snapshots.append(theta)
+    return np.array(snapshots)
 
 
 def lattice_norm(setup, w: list) -> float:
@@ -141,7 +146,7 @@ def test_continuum_linear_noise_against_sgd_runs_is_first_order_in_h():
         model = continuum_model(setup, MPI.COMM_SELF)
         model.advance_to(1.0)
         cont_w, _ = model.layer_variances()
-        runs_w, _ = field_variances(setup, sgd_ensemble(setup, 20000).var(axis=0, ddof=1))
+        runs_w, _ = field_variances(setup, sgd_ensemble(setup, 20000)[-1].var(axis=0, ddof=1))
         diff = [a - b for a, b in zip(runs_w, cont_w, strict=True)]
         errors.append(lattice_norm(setup, diff) / lattice_norm(setup, cont_w))
     assert abs(observed_order(hs, errors) - 1.0) <= 0.3, errors
@@ -154,7 +159,7 @@ def test_linear_noise_variances_within_standard_errors_of_sgd_runs_at_small_h():
     largest 3.1 of 144 (at h = 0.1 the RMS is 5.1: the O(h) terms are resolved there)."""
     setup = setup_of(8, 0.0125)
     law = discrete_law(setup)
-    theta = sgd_ensemble(setup, 20000)
+    theta = sgd_ensemble(setup, 20000)[-1]
     d = theta - theta.mean(axis=0)
     S = len(theta)
     var = np.sum(d**2, axis=0) / (S - 1)
