@@ -1,13 +1,18 @@
 """The linear-noise approximation of SGD with a factored covariance, discrete and continuum
 (SPEC 1.8, docs/physics.md "SGD fluctuations")."""
 
+import tempfile
+from pathlib import Path
+
+import h5py
 import numpy as np
+import pytest
 from mpi4py import MPI
 from problems import observed_order
 
 from continuum import parse_config
 from continuum.limit import continuum_model
-from continuum.run import lattice_l2
+from continuum.run import lattice_l2, run_experiment
 from discrete.experiment import build
 from discrete.fluctuations import LinearNoise
 from discrete.linear_noise import discrete_linear_noise, field_variances
@@ -244,3 +249,55 @@ def test_noise_from_the_output_boundary_heats_the_layers_in_order_of_depth():
         sample = np.sum(d[:, group] * hd[:, group], axis=1) * S / (S - 1)
         bound = 4 * sample.std() / np.sqrt(S) + 0.03 * temperatures[-1][m]
         assert abs(sample.mean() - temperatures[-1][m]) <= bound, (m, sample.mean())
+
+
+# --------------------------------------------------------------------------- runs
+
+RUN = DEEP.format(n=6).replace("t_end = 2.0", "t_end = 0.5").replace(
+    "cells = 8", "cells = 4"
+) + "[output]\nevery = 5\nquiet = true\n"
+RUN_SERIES = [f"/continuum/layer{m}/w_var_at_lattice" for m in range(3)] + [
+    "/continuum/layer2/b_var_at_lattice",
+    "/continuum/fluctuations/temperature_potential",
+    "/continuum/layer1/w_at_lattice",
+]
+
+
+@pytest.mark.mpi
+def test_linear_noise_run_on_two_ranks_equals_one_rank():
+    """The continuum linear-noise law is replicated on every rank: a 2-rank run writes the
+    variance fields and temperatures of the 1-rank run to 1e-12 (relative)."""
+    comm = MPI.COMM_WORLD
+    path = Path(comm.bcast(tempfile.mkdtemp() if comm.rank == 0 else None, root=0))
+    config = parse_config(RUN)
+    run_experiment(config, path / "two", comm, quiet=True)
+    if comm.rank == 0:
+        run_experiment(config, path / "one", MPI.COMM_SELF, quiet=True)
+        with h5py.File(path / "one" / "fields.h5") as a, h5py.File(path / "two" / "fields.h5") as b:
+            for name in RUN_SERIES:
+                ref = a[name][()]
+                np.testing.assert_allclose(b[name][()], ref, rtol=0, atol=1e-12 * np.abs(ref).max())
+    comm.Barrier()
+
+
+def test_linear_noise_run_resumes_by_replaying_the_law(tmp_path):
+    """A file cut after two of its output steps and resumed writes the uninterrupted run's
+    variance fields and temperatures (the deterministic law is replayed from t = 0)."""
+    from continuum.integrity import copy_steps
+
+    config = parse_config(RUN)
+    full, cut = tmp_path / "full", tmp_path / "cut"
+    summary = run_experiment(config, full, quiet=True)
+    assert len(summary["fluctuations"]["temperature_potential"]) == 3
+    cut.mkdir()
+    with (
+        h5py.File(full / "fields.h5") as src,
+        h5py.File(cut / "fields.h5", "w", libver="latest") as dst,
+    ):
+        copy_steps(src, dst, 2)
+    run_experiment(config, cut, resume=True, quiet=True)
+    with h5py.File(full / "fields.h5") as a, h5py.File(cut / "fields.h5") as b:
+        assert len(b["/discrete/times"]) == len(a["/discrete/times"])
+        for name in RUN_SERIES:
+            np.testing.assert_allclose(b[name][()], a[name][()], rtol=0, atol=1e-14, err_msg=name)
+        assert a[RUN_SERIES[0]][-1].max() > 1.2 * a[RUN_SERIES[0]][2].max() > 0
