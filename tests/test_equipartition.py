@@ -163,3 +163,27 @@ def test_momentum_sgd_refuses_full_batch_schemes():
     implicit = text.replace("[continuum]\nenabled = false", '[continuum]\nscheme = "implicit"')
     with pytest.raises(ConfigError, match="sampling = 'replacement'"):
         parse_config(implicit)
+
+
+def test_momentum_sgd_rule_is_the_heavy_ball_on_each_batch():
+    """``rule = "momentum"``, ``sampling = "replacement"``: the training rule (and the schedule
+    the run writes) equals the heavy ball written out above on the schedules of seeds
+    ``seed + s``, to rounding; a full-batch heavy ball ends elsewhere."""
+    import dataclasses
+
+    from discrete.training import integrate
+
+    config = parse_config(DISCRETE.format(n=8).replace("t_end = 12.0", "t_end = 1.0"))
+    theta, v = heavy_ball_ensemble(build(config), 3)
+    for s in range(3):
+        tr = dataclasses.replace(config.training, seed=config.training.seed + s)
+        setup = build(dataclasses.replace(config, training=tr))
+        assert setup.schedule is not None and setup.schedule.shape == (setup.steps, 2)
+        *_, last = integrate(setup.rule, setup.rule.initial(setup.theta0), setup.steps, 1)
+        np.testing.assert_allclose(last.theta, theta[s], rtol=0, atol=1e-12)
+        np.testing.assert_allclose(last.velocity, v[s], rtol=0, atol=1e-12)
+    full = build(parse_config(DISCRETE.format(n=8).replace('sampling = "replacement"\n', "")
+                              .replace("t_end = 12.0", "t_end = 1.0")))
+    assert full.schedule is None
+    *_, last = integrate(full.rule, full.rule.initial(full.theta0), full.steps, full.steps)
+    assert np.abs(last.theta - theta[0]).max() > 1e-3
