@@ -1,21 +1,25 @@
 """Momentum SGD near a minimum: the closed-form stationary state, equipartition of the kinetic
 and potential temperatures per layer, against a long ensemble (SPEC 1.8)."""
 
+import dataclasses
 import json
 
+import h5py
 import numpy as np
 import pytest
 import scipy.linalg
+from mpi4py import MPI
 from test_fluctuations import MOMENTS
 
 from continuum import parse_config
+from continuum.ensemble import run_ensemble
 from continuum.run import run_experiment
 from discrete.config import ConfigError
 from discrete.equipartition import heavy_ball_equilibrium
 from discrete.experiment import build
 from discrete.fluctuations import LinearNoise
 from discrete.linear_noise import discrete_linear_noise
-from discrete.training import heavy_ball_coefficients, sample_schedule
+from discrete.training import heavy_ball_coefficients, integrate, sample_schedule
 
 # four inputs in a 3-dimensional span: the layer cannot fit the targets (r* ≠ 0), so the
 # noise persists at the minimum; mass-weighted curvatures κ = 0.25 (× 16) and 1 (× 8)
@@ -139,7 +143,8 @@ def test_run_prints_the_layer_temperatures_of_momentum_sgd(tmp_path, capsys):
     linear-noise law, scheme lna): summary.json and the printout carry the kinetic and the
     potential temperature of the layer; at t = 12 they agree (equipartition, 0.5 %) and
     match the width-16 discrete law's within 2 %."""
-    config = parse_config(HEAVY_BALL.format(n=16).replace("quiet = true", "quiet = false"))
+    text = HEAVY_BALL.format(n=16).replace("quiet = true", "quiet = false")
+    config = parse_config(text.replace("every = 8", "every = 100"))
     assert config.continuum.scheme == "lna"
     run_experiment(config, tmp_path / "run")
     printed = capsys.readouterr().out
@@ -169,10 +174,6 @@ def test_momentum_sgd_rule_is_the_heavy_ball_on_each_batch():
     """``rule = "momentum"``, ``sampling = "replacement"``: the training rule (and the schedule
     the run writes) equals the heavy ball written out above on the schedules of seeds
     ``seed + s``, to rounding; a full-batch heavy ball ends elsewhere."""
-    import dataclasses
-
-    from discrete.training import integrate
-
     config = parse_config(DISCRETE.format(n=8).replace("t_end = 12.0", "t_end = 1.0"))
     theta, v = heavy_ball_ensemble(build(config), 3)
     for s in range(3):
@@ -187,3 +188,17 @@ def test_momentum_sgd_rule_is_the_heavy_ball_on_each_batch():
     assert full.schedule is None
     *_, last = integrate(full.rule, full.rule.initial(full.theta0), full.steps, full.steps)
     assert np.abs(last.theta - theta[0]).max() > 1e-3
+
+
+def test_schedule_ensemble_of_momentum_sgd_against_the_linear_noise_law(tmp_path):
+    """``ensemble --over schedule`` of momentum SGD with fluctuations = "moments": 400
+    heavy-ball runs against the continuum linear-noise Var w at the lattice, relative
+    distance within the sampling error (≈ √(2/S) = 7 % per entry)."""
+    config = parse_config(HEAVY_BALL.format(n=6).replace("t_end = 12.0", "t_end = 2.0"))
+    result = run_ensemble(config, 400, tmp_path, MPI.COMM_SELF, over="schedule")
+    with h5py.File(tmp_path / "ensemble.h5") as f:
+        var = f["/continuum/layer0/w_var_at_lattice"][-1]
+    setup = build(config)
+    dx, dy = setup.convention.layers[1].measure, setup.convention.layers[0].measure
+    size = float(np.sqrt(np.sum(dx[:, None] * dy[None, :] * var**2)))
+    assert 0 < result["l2_error_var"][-1] < 0.15 * size, (result["l2_error_var"], size)
