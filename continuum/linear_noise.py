@@ -25,7 +25,7 @@ import numpy as np
 from mpi4py import MPI
 
 from discrete.experiment import DiscreteSetup
-from discrete.linear_noise import FactoredLinearNoise
+from discrete.linear_noise import FactoredLinearNoise, layer_group
 from discrete.training import GradientDescent, Rule, State
 
 from .galerkin import GalerkinNetwork
@@ -48,7 +48,7 @@ class LinearNoiseModel:
         self.fields = GalerkinModel(setup, MPI.COMM_SELF, _full_batch)
         self.galerkin = g = self.fields.galerkin
         self.depth = setup.network.depth
-        self.groups = [slice(g._w[m].start, g._b[m].stop) for m in range(self.depth)]
+        self.groups = [layer_group(*g.layer_slices(m)) for m in range(self.depth)]
         tr = setup.config.training
         self._law_args = dict(
             cost=g,
@@ -70,12 +70,13 @@ class LinearNoiseModel:
         k = block.shape[1]
         for m, (n_out, n_in) in enumerate(g.shapes):
             mx, my = g.spaces[m + 1].mass, g.spaces[m].mass
-            W = block[g._w[m]].reshape(n_out, n_in, k)
+            weights, biases = g.layer_slices(m)
+            W = block[weights].reshape(n_out, n_in, k)
             left = np.asarray(mx @ W.reshape(n_out, n_in * k)).reshape(n_out, n_in, k)
             both = np.asarray(my @ left.transpose(1, 0, 2).reshape(n_in, n_out * k))
-            out[g._w[m]] = both.reshape(n_in, n_out, k).transpose(1, 0, 2).reshape(n_out * n_in, k)
+            out[weights] = both.reshape(n_in, n_out, k).transpose(1, 0, 2).reshape(n_out * n_in, k)
             if self.setup.network.bias:
-                out[g._b[m]] = np.asarray(mx @ block[g._b[m]])
+                out[biases] = np.asarray(mx @ block[biases])
         return out
 
     def _sync(self) -> None:
@@ -114,12 +115,13 @@ class LinearNoiseModel:
         for m, (n_out, n_in) in enumerate(g.shapes):
             Ex, Ey = evaluators[m + 1], evaluators[m]
             nx, ny = Ex.shape[0], Ey.shape[0]
-            W = F[g._w[m]].reshape(n_out, n_in, k)
+            weights, biases = g.layer_slices(m)
+            W = F[weights].reshape(n_out, n_in, k)
             left = np.asarray(Ex @ W.reshape(n_out, n_in * k)).reshape(nx, n_in, k)
             values = np.asarray(Ey @ left.transpose(1, 0, 2).reshape(n_in, nx * k))
             values = values.reshape(ny, nx, k)
             var_w.append(np.einsum("jik,jik->ij", values, values))
-            b = np.asarray(Ex @ F[g._b[m]]) if self.setup.network.bias else np.zeros((nx, 0))
+            b = np.asarray(Ex @ F[biases]) if self.setup.network.bias else np.zeros((nx, 0))
             var_b.append(np.einsum("ik,ik->i", b, b))
         return var_w, var_b
 

@@ -194,14 +194,16 @@ class FactoredLinearNoise:
         return np.array([float(np.sum(fv[g] * mf[g])) for g in self.groups])
 
 
+def layer_group(weights: slice, biases: slice) -> slice:
+    """One layer's parameters, its weights followed by its biases (contiguous in θ)."""
+    return slice(weights.start, biases.stop)
+
+
 def discrete_linear_noise(setup) -> FactoredLinearNoise:
     """The linear-noise law of a discrete run (``sgd``, or ``momentum`` with the heavy ball)
     on i.i.d. batches: its own cost, rates, step and batch, from ``θ₀``."""
     tr, params = setup.config.training, setup.network.params
-    groups = [
-        slice(params._w_slices[m].start, params._b_slices[m].stop)
-        for m in range(setup.network.depth)
-    ]
+    groups = [layer_group(*params.layer_slices(m)) for m in range(setup.network.depth)]
     return FactoredLinearNoise(
         setup.cost,
         setup.dictionary.rates(),
