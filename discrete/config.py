@@ -208,7 +208,8 @@ class TrainingConfig:
     ``steps`` is always resolved: given directly, computed as ``t_end / dt`` when ``t_end`` is
     given (``t_end`` is ``None`` otherwise), or 100 by default.  ``sampling`` draws the
     batches of ``rule = "sgd"``: seeded permutations (``epochs``) or i.i.d. uniform draws
-    (``replacement``).
+    (``replacement``); ``rule = "momentum"`` with ``sampling = "replacement"`` is momentum
+    SGD (the heavy ball on i.i.d. batches), without it the full-batch heavy ball.
     """
 
     rule: str
@@ -871,11 +872,17 @@ def _parse_training(section: _Section, data: DataConfig) -> TrainingConfig:
         )
     rule = section.choice("rule", RULES, "flow")
     sampling = section.choice("sampling", SAMPLINGS, "epochs")
-    if sampling != "epochs" and rule != "sgd":
+    if sampling != "epochs" and rule not in ("sgd", "momentum"):
         raise section.error(
             "sampling",
-            f'{_show(sampling)} draws the batches of rule = "sgd", but [training] rule = '
-            f"{_show(rule)} uses the full batch",
+            f'{_show(sampling)} draws the batches of rule = "sgd" (or "momentum"), but '
+            f"[training] rule = {_show(rule)} uses the full batch",
+        )
+    if sampling == "replacement" and rule == "momentum" and section.values.get("scheme") == "rk4":
+        raise section.error(
+            "scheme",
+            '"rk4" integrates the full-batch damped dynamics; momentum SGD (sampling = '
+            '"replacement") is the heavy ball on each step\'s batch (scheme = "heavy-ball")',
         )
     rule = section.choice("rule", RULES, "flow")
     gamma = section.number("gamma", 0.0, sign="non-negative")

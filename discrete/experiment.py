@@ -174,7 +174,7 @@ def build(config: Config) -> DiscreteSetup:
     cost = Cost(network, data, convention.layers[-1].measure, loss(config.network.loss))
     schedule = (
         sample_schedule(data.samples, tr.batch, tr.steps, tr.seed, tr.sampling)
-        if tr.rule == "sgd"
+        if tr.rule == "sgd" or (tr.rule == "momentum" and tr.sampling == "replacement")
         else None
     )
     rule = make_rule(

@@ -152,6 +152,10 @@ class ParameterSpace:
             return np.zeros((*theta.shape[:-1], self.layers[m].n_out))
         return theta[..., self._b_slices[m]]
 
+    def layer_slices(self, m: int) -> tuple[slice, slice]:
+        """Where ``W^(m)`` (row-major) and ``b^(m)`` sit in θ."""
+        return self._w_slices[m], self._b_slices[m]
+
     def zeros(self) -> Array:
         return np.zeros(self.size)
 

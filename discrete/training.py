@@ -23,7 +23,8 @@ rates ``η_θ`` from the dictionary (:class:`~discrete.dictionary.ScalingDiction
   docs/physics.md, "Training rules"): with ``v_0 = 0`` the scheme would be first order even
   at ``γ = 0``.  At ``γ = 0`` it is Störmer–Verlet (second order, symplectic).  ``rk4``
   integrates the first-order system (θ, θ̇) with RK4.  As ``γ → ∞`` the dynamics approach the
-  flow with rate ``η_θ/γ``.
+  flow with rate ``η_θ/γ``.  On a sample schedule the heavy ball's force is that of the
+  step's batch (momentum SGD); the starting velocity is the full batch's.
 """
 
 from __future__ import annotations
@@ -164,8 +165,12 @@ class Momentum(Rule):
         gamma: float,
         scheme: str = "heavy-ball",
         form: str = "central",
+        schedule: Array | None = None,
     ):
         super().__init__(cost, rates, h)
+        if schedule is not None and scheme != "heavy-ball":
+            raise ValueError("momentum SGD (a sample schedule) is the heavy-ball scheme's")
+        self.schedule = schedule
         if scheme not in MOMENTUM_SCHEMES:
             raise ValueError(f"momentum scheme must be one of {MOMENTUM_SCHEMES}, got {scheme!r}")
         self.gamma, self.scheme = float(gamma), scheme
@@ -185,7 +190,8 @@ class Momentum(Rule):
     def step(self, state: State) -> State:
         h, th, v = self.h, state.theta, state.velocity
         if self.scheme == "heavy-ball":
-            vh = self.mu * h * v + self.epsilon * self.force(th)
+            batch = None if self.schedule is None else self.schedule[state.step]
+            vh = self.mu * h * v + self.epsilon * self.force(th, batch)
             return State((state.step + 1) * h, state.step + 1, th + vh, vh / h)
         a = self.acceleration
         k1x, k1v = v, a(th, v)
@@ -210,8 +216,8 @@ _RULES: dict[str, Callable[..., Rule]] = {
     "flow": lambda cost, rates, h, **_: Flow(cost, rates, h),
     "gd": lambda cost, rates, h, **_: GradientDescent(cost, rates, h),
     "sgd": _sgd,
-    "momentum": lambda cost, rates, h, gamma, scheme, form, **_: Momentum(
-        cost, rates, h, gamma, scheme, form
+    "momentum": lambda cost, rates, h, gamma, scheme, form, schedule=None, **_: Momentum(
+        cost, rates, h, gamma, scheme, form, schedule
     ),
 }
 """Every training rule by its ``[training] rule`` name: ``(cost, rates, h, *, gamma,

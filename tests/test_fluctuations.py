@@ -221,15 +221,24 @@ def test_run_writes_the_variance_field(tmp_path):
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (("widths = [{n}, {n}]", "widths = [{n}, 5, {n}]"), "one dense layer with a linear output"),
         (('sampling = "replacement"', 'sampling = "epochs"'), "sampling = 'replacement'"),
-        (("[continuum]", '[continuum]\nscheme = "theta"'), "valid schemes: 'law'"),
+        (("[continuum]", '[continuum]\nscheme = "theta"'), "valid schemes: 'law', 'lna'"),
     ],
 )
 def test_moments_refuse_what_they_cannot_solve(change, message):
     with pytest.raises(ConfigError, match="fluctuations") as info:
         parse_config(MOMENTS.replace(*change).format(n=8))
     assert message in str(info.value)
+
+
+def test_moments_of_a_linear_layer_are_the_exact_law_and_of_deeper_networks_linear_noise():
+    """The exact law where it exists; a network of two layers (or a nonlinear one) gets the
+    linear-noise approximation (scheme lna), which the one layer may also ask for."""
+    assert parse_config(MOMENTS.format(n=8)).continuum.scheme == "law"
+    deep = MOMENTS.replace("widths = [{n}, {n}]", "widths = [{n}, 5, {n}]").format(n=8)
+    assert parse_config(deep).continuum.scheme == "lna"
+    asked = MOMENTS.replace("[continuum]", '[continuum]\nscheme = "lna"').format(n=8)
+    assert parse_config(asked).continuum.scheme == "lna"
 
 
 # --------------------------------------------------------------------------- ensembles

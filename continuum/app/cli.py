@@ -305,7 +305,8 @@ def parser() -> argparse.ArgumentParser:
     ens = sub.add_parser("ensemble", help="ensemble over seeds: mean, spread, covariance sketch")
     ens.add_argument(
         "config",
-        help=config_help + ' with [init] kind = "random" (--over init) or rule = "sgd"',
+        help=config_help + ' with [init] kind = "random" (--over init) or rule = "sgd" (or '
+        '"momentum" with sampling = "replacement"; --over schedule)',
     )
     ens.add_argument(
         "--seeds", type=positive_int, required=True, metavar="S", help="ensemble size (≥ 2)"

@@ -14,9 +14,11 @@ For a linear network the dynamics commute with the average, so ``w̄_S`` converg
 noise-free trajectory at the sampling rate ``σ/√S``.
 
 ``over = "schedule"`` (docs/physics.md "SGD fluctuations"): the members share the initial fields and
-differ in the SGD sample schedule only (``[training] seed + s``); with ``[continuum] fluctuations =
-"moments"`` the ensemble mean and variance are compared with the continuum's mean field and
-``w_var_at_lattice`` (:mod:`continuum.fields.fluctuations`).
+differ in the SGD sample schedule only (``[training] seed + s``; SGD, or momentum SGD with i.i.d.
+batches); with ``[continuum] fluctuations = "moments"`` the ensemble mean and variance are compared
+with the continuum's mean field and ``w_var_at_lattice`` of every layer (the exact law of
+:mod:`continuum.fields.fluctuations`, or the linear-noise law of
+:mod:`continuum.fields.linear_noise`).
 
 Members are trained in rounds of one per rank and gathered to rank 0, which accumulates them
 in seed order: the result does not depend on the number of ranks, bit for bit.  The
@@ -149,9 +151,12 @@ def check_ensemble(config: Config, seeds: int, over: str) -> None:
             "[continuum] fluctuations describes the law over SGD schedules: use --over "
             "schedule, or drop the key for an ensemble over init"
         )
-    if over == "schedule" and config.training.rule != "sgd":
+    tr = config.training
+    batched = tr.rule == "sgd" or (tr.rule == "momentum" and tr.sampling == "replacement")
+    if over == "schedule" and not batched:
         raise ValueError(
-            f"an ensemble over schedule needs [training] rule = 'sgd', got {config.training.rule!r}"
+            "an ensemble over schedule needs [training] rule = 'sgd' (or 'momentum' with "
+            f"sampling = 'replacement'), got {tr.rule!r}"
         )
     if seeds < 2:
         raise ValueError(f"an ensemble needs at least 2 seeds, got {seeds}")
@@ -219,9 +224,11 @@ def run_ensemble(
             for m in range(net.depth):
                 rows.setdefault(f"/continuum/layer{m}/w_at_lattice", []).append(wc[m])
             if "l2_error_var" in result:
-                var_w, _ = model.variance_fields()
-                rows.setdefault("/continuum/layer0/w_var_at_lattice", []).append(var_w)
-                result["l2_error_var"].append(float(lattice_l2(ws[0] ** 2 - var_w, *measures[0])))
+                var_w, _ = model.layer_variances()
+                for m in range(net.depth):
+                    rows.setdefault(f"/continuum/layer{m}/w_var_at_lattice", []).append(var_w[m])
+                err = [lattice_l2(ws[m] ** 2 - var_w[m], *measures[m]) for m in range(net.depth)]
+                result["l2_error_var"].append(float(np.sqrt(np.sum(np.square(err)))))
     if comm.rank == 0:
         outdir = Path(outdir)
         outdir.mkdir(parents=True, exist_ok=True)

@@ -141,6 +141,11 @@ class MomentsModel:
     def variance_fields(self) -> tuple[Array, Array]:
         return self.layer.variances(self.law.second)
 
+    def layer_variances(self) -> tuple[list[Array], list[Array]]:
+        """:meth:`variance_fields` as one entry per layer (the one layer)."""
+        var_w, var_b = self.variance_fields()
+        return [var_w], [var_b]
+
     def cost(self) -> float:
         """The cost of the mean field (on the output lattice)."""
         return self.layer.cost(self.law.mean)

@@ -90,6 +90,10 @@ class CoefficientLayout:
         """The full shape of every weight coefficient matrix."""
         return list(self._shapes)
 
+    def layer_slices(self, m: int) -> tuple[slice, slice]:
+        """Where layer ``m``'s weight block (row-major) and its biases sit in θ."""
+        return self._w[m], self._b[m]
+
     def per_group(self, values: list[tuple[float, float]]) -> Array:
         """A local coefficient vector equal to ``values[m] = (weights, biases)`` per layer."""
         v = np.zeros(self.size)

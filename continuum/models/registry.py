@@ -71,6 +71,12 @@ SCHEMES: dict[str, Scheme] = {
             "training",
         ),
         Scheme(
+            "lna",
+            "the linear-noise approximation: the full-batch mean and the covariance kept as a "
+            "truncated factor, linearised around the mean, stepped with the training dt",
+            "training",
+        ),
+        Scheme(
             "sde",
             "one seeded path of the stochastic modified equation (`[continuum] sde_scheme`: "
             "Euler–Maruyama or weak order 2) at a step dividing the training dt",
@@ -243,6 +249,16 @@ def _linear_layer_law(cfg: Config) -> str | None:
     return None
 
 
+def _linear_noise(cfg: Config) -> str | None:
+    reason = _galerkin("dense")(cfg)
+    if reason is not None:
+        return reason
+    return None if cfg.continuum.input_layer == "tensor" else (
+        f"[continuum] input_layer = {cfg.continuum.input_layer!r}: the linear-noise "
+        "approximation represents the input layer in the tensor space (input_layer = 'tensor')"
+    )
+
+
 def _depth(cfg: Config) -> str | None:
     if cfg.network.architecture != "residual":
         return "[network] architecture = 'feedforward': the depth continuum is a residual network's"
@@ -310,6 +326,15 @@ FAMILIES: dict[str, Family] = {
             fluctuations="moments",
         ),
         Family(
+            "linear-noise",
+            "`fluctuations = \"moments\"`, SGD or momentum SGD with i.i.d. batches of a dense "
+            "network of any depth and activation: the full-batch mean fields and the covariance "
+            "linearised around them, kept factored (docs/physics.md, \"SGD fluctuations\")",
+            _linear_noise,
+            width_order=2,
+            fluctuations="moments",
+        ),
+        Family(
             "sme",
             "`fluctuations = \"sde\"`, SGD with i.i.d. batches of one linear layer: paths of "
             "the stochastic modified equation with L noise channels",
@@ -360,6 +385,28 @@ def _sde_step(cfg: Config) -> str | None:
     return _iid_batches(cfg)
 
 
+def _batched_heavy_ball(cfg: Config) -> str | None:
+    """`sampling = "replacement"`; momentum: `scheme = "heavy-ball"`"""
+    tr = cfg.training
+    if tr.rule == "momentum" and tr.scheme != "heavy-ball":
+        return (
+            f"[training] scheme = {tr.scheme!r}: the linear-noise approximation of momentum "
+            "SGD linearises the heavy ball (scheme = 'heavy-ball')"
+        )
+    return _iid_batches(cfg)
+
+
+def _full_batch(cfg: Config) -> str | None:
+    """a full batch (no `sampling = "replacement"` for momentum)"""
+    if cfg.training.sampling == "replacement":
+        return (
+            "[training] sampling = 'replacement': this scheme integrates the full-batch "
+            "dynamics; momentum SGD runs with scheme = 'matched' (the same batches) or "
+            "fluctuations = 'moments'"
+        )
+    return None
+
+
 def _theta_for_the_local_flow(cfg: Config) -> str | None:
     """`theta` in [0.5, 1]"""
     theta = cfg.continuum.theta
@@ -394,15 +441,23 @@ ENTRIES: tuple[Entry, ...] = (
     Entry("galerkin", "exponential", ("flow",), f"{_LIMIT}:galerkin_exponential",
           _one_linear_layer),
     Entry("galerkin", "adaptive", ("flow",), f"{_LIMIT}:galerkin_adaptive"),
-    Entry("galerkin", "implicit", ("flow", "momentum"), f"{_LIMIT}:galerkin_implicit"),
+    Entry("galerkin", "implicit", ("flow", "momentum"), f"{_LIMIT}:galerkin_implicit",
+          _full_batch),
     Entry("unit-cell", "matched", RULES, f"{_LIMIT}:galerkin_matched"),
     Entry("unit-cell", "adaptive", ("flow",), f"{_LIMIT}:galerkin_adaptive"),
     Entry("perceptron", "theta", ("flow",), f"{_LIMIT}:PerceptronModel"),
     Entry("perceptron", "bdf2", ("flow",), f"{_LIMIT}:PerceptronModel"),
-    Entry("local", "newmark", ("momentum",), f"{_LIMIT}:LocalModel"),
+    Entry("local", "newmark", ("momentum",), f"{_LIMIT}:LocalModel", _full_batch),
     Entry("local", "theta", ("flow",), f"{_LIMIT}:LocalModel", _theta_for_the_local_flow),
     Entry("residual", "matched", RULES, "continuum.fields.residual:ResidualModel"),
     Entry("moments", "law", ("sgd",), f"{_LIMIT}:sgd_moments", _iid_batches),
+    Entry(
+        "linear-noise",
+        "lna",
+        ("sgd", "momentum"),
+        "continuum.fields.linear_noise:LinearNoiseModel",
+        _batched_heavy_ball,
+    ),
     Entry("sme", "sde", ("sgd",), f"{_LIMIT}:sme_path", _sde_step),
 )
 
