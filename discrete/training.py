@@ -183,6 +183,7 @@ class Momentum(Rule):
 
     def step(self, state: State) -> State:
         h, th, v = self.h, state.theta, state.velocity
+        assert v is not None, "a second-order state carries its velocity"
         if self.scheme == "heavy-ball":
             vh = self.mu * h * v + self.epsilon * self.force(th)
             return State((state.step + 1) * h, state.step + 1, th + vh, vh / h)
