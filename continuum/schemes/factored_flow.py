@@ -23,7 +23,7 @@ the same RK4 to rounding.
 
 from __future__ import annotations
 
-from continuum.fields.galerkin import GalerkinNetwork
+from continuum.fields.galerkin import FactoredForce, GalerkinNetwork
 from discrete.training import Rule, State
 
 FACTORED_STEP_SIZE = 1 << 15
@@ -43,11 +43,12 @@ class FactoredFlow(Rule):
 
     def __init__(self, galerkin: GalerkinNetwork, rates: list[tuple[float, float]], h: float):
         super().__init__(galerkin, galerkin.per_group(rates), h)
+        self.galerkin = galerkin
         self.layer_rates = rates
 
     def step(self, state: State) -> State:
-        h, g = self.h, self.cost
-        forces = []
+        h, g = self.h, self.galerkin
+        forces: list[FactoredForce] = []
         for c, _ in RK4_STAGES:
             shift = (c * h, forces[-1]) if forces else None
             forces.append(g.factored_force(state.theta, self.layer_rates, shift))
