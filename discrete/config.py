@@ -28,7 +28,7 @@ import re
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from .activations import ACTIVATIONS
 from .conventions import LAYOUTS, PLACEMENTS, WEIGHT_CONVENTIONS
@@ -412,7 +412,7 @@ def _suggestion(word: str, candidates: tuple[str, ...], decorate: str = "'{}'") 
     return f" (did you mean {decorate.format(matches[0])}?)" if matches else ""
 
 
-def _is_integer(value: object) -> bool:
+def _is_integer(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -501,7 +501,14 @@ class _Section:
         numbers = [_as_float(item) for item in value] if isinstance(value, list | tuple) else []
         if len(numbers) != length or None in numbers:
             raise self.error(key, f"expected a list of {length} numbers, got {_show(value)}")
-        return tuple(numbers)
+        return tuple(number for number in numbers if number is not None)
+
+    def coefficients(
+        self, key: str, default: tuple[float, float, float]
+    ) -> tuple[float, float, float]:
+        """Three numbers, as :meth:`numbers` with ``length = 3``."""
+        c0, c1, c2 = self.numbers(key, default, length=3)
+        return c0, c1, c2
 
     def subset(
         self, key: str, choices: tuple[str, ...], default: tuple[str, ...]
@@ -599,7 +606,7 @@ def _parse_network(section: _Section) -> NetworkConfig:
     network = NetworkConfig(
         widths=widths,
         activation=section.choice("activation", ACTIVATIONS, "linear"),
-        quadratic=section.numbers("quadratic", (0.0, 1.0, 0.5), length=3),
+        quadratic=section.coefficients("quadratic", (0.0, 1.0, 0.5)),
         output=section.choice("output", OUTPUTS, "identity"),
         bias=section.boolean("bias", True),
         connectivity=connectivity,
@@ -863,7 +870,8 @@ def _parse_training(section: _Section, data: DataConfig) -> TrainingConfig:
         if steps < 1 or abs(steps * dt - t_end) > 1e-9 * t_end:
             raise section.error("t_end", f"{_show(t_end)} is not a multiple of dt = {_show(dt)}")
     batch = section.integer("batch", 1, sign="positive")
-    if data.kind in ("expression", "dataset") and batch > data.samples - data.test:
+    samples = data.samples if data.kind in ("expression", "dataset") else None
+    if samples is not None and batch > samples - data.test:
         raise section.error(
             "batch",
             f"{batch} exceeds [data] samples = {data.samples}"

@@ -18,6 +18,7 @@ from __future__ import annotations
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -153,16 +154,28 @@ HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 """The HDF5 signature (at offset 0 for files written by h5py and numpy tools)."""
 
 
-def _check_real(path: Path, name: str, array: object) -> None:
-    """Refuse anything but a real numeric array (strings, objects, complex values, records)."""
+@runtime_checkable
+class StoredArray(Protocol):
+    """What an ``np.ndarray`` and an unread ``h5py.Dataset`` share: shape, dtype and ``[()]``."""
+
+    shape: tuple[int, ...]
+    dtype: np.dtype
+
+    def __getitem__(self, key: Any) -> Any: ...
+
+
+def _check_real(path: Path, name: str, array: object) -> StoredArray:
+    """``array``, refused unless a real numeric array (strings, objects, complex values,
+    records)."""
     dtype = getattr(array, "dtype", None)
-    if dtype is None or not hasattr(array, "shape"):
+    if dtype is None or not isinstance(array, StoredArray):
         raise ConfigError(f"[data] path: {path}: {name} is not an array")
     if dtype.kind not in "iuf":
         raise ConfigError(
             f"[data] path: {path}: array {name} has dtype {dtype}; expected real numbers "
             "(integer or float; complex, string and object arrays are refused)"
         )
+    return array
 
 
 def read_arrays(path: str | Path, n_in: int, n_out: int) -> Table:
@@ -204,8 +217,7 @@ def _read_table(path: Path, container, n_in: int, n_out: int) -> Table:
         )
     target = "Y" if "Y" in names else "y"
     X, T = _load_member(path, container, "X"), _load_member(path, container, target)
-    _check_real(path, "X", X)
-    _check_real(path, target, T)
+    X, T = _check_real(path, "X", X), _check_real(path, target, T)
     if len(X.shape) == 2 and X.shape[0] == 0:
         raise ConfigError(f"[data] path: {path}: the data set holds no samples (L = 0)")
     if target == "Y":

@@ -139,13 +139,13 @@ def split(
                 f"constant on the {len(train)} training rows (zero variance): they cannot be "
                 "scaled to unit variance; set standardize = false",
             )
-    scale = scale / factor
+    scales = scale / factor
     return Split(
-        (X - mean) * scale,
+        (X - mean) * scales,
         data.Y[train],
-        (X_test - mean) * scale,
+        (X_test - mean) * scales,
         data.Y[held],
         data.classes,
         mean,
-        scale,
+        scales,
     )

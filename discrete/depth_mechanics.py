@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .network import layer_value
 from .residual import ResidualNetwork
 
 Array = np.ndarray
@@ -73,7 +74,8 @@ def depth_bulk_boundary(
         )
     P, act = network.params, network.activation
     trace = network.forward(theta, np.atleast_2d(x))
-    sdot = network.tangent(theta, theta_dot, trace)[1:]  # ṡ^(0) … ṡ^(M), ż^out
+    tangent = network.tangent(theta, theta_dot, trace)
+    sdot = [layer_value(tangent, m) for m in range(1, len(tangent))]  # ṡ^(0) … ṡ^(M), ż^out
     last = network.depth - 1
     kinetic_w = 0.5 * sum(
         _dot(P.W(theta_dot, m), P.W(theta_dot, m), P.W(masses, m)) for m in range(network.depth)

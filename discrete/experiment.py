@@ -53,6 +53,7 @@ class DiscreteSetup:
 def network_from_config(config: Config) -> Network:
     net = config.network
     if net.architecture == "residual":
+        assert net.depth is not None, "a residual [network] has a depth"
         return ResidualNetwork(
             list(net.widths),
             activation(net.activation, net.quadratic),
@@ -77,6 +78,7 @@ def data_from_config(
         return probes(inputs, outputs.size, d.stiffness, d.mass)
     if d.kind in ("file", "dataset"):
         return tabular_data(config, network), None
+    assert d.samples is not None, "an expression data set has a sample count"
     return from_expressions(d.input, d.target, d.samples, inputs, outputs, d.noise, d.seed), None
 
 
@@ -86,6 +88,7 @@ def tabular_data(config: Config, network: Network) -> DataSet:
     if d.kind == "dataset":
         source, table = f"data set {d.name!r}", bundled(d.name)
     else:
+        assert d.path is not None, "a file data set has a path"
         source, table = (
             f"file: {d.path}",
             read_arrays(d.path, network.widths[0], network.widths[-1]),

@@ -35,7 +35,7 @@ MAX_LENGTH = 1000
 MAX_DEPTH = 100
 """Deepest accepted nesting of parentheses, calls, signs and exponents."""
 
-FUNCTIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+FUNCTIONS: dict[str, Callable[[ArrayLike], np.ndarray]] = {
     "sin": np.sin,
     "cos": np.cos,
     "tan": np.tan,
@@ -47,7 +47,7 @@ FUNCTIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 }
 """The one-argument functions an expression may call."""
 
-_BINARY: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+_BINARY: dict[str, Callable[[ArrayLike, ArrayLike], np.ndarray]] = {
     "+": np.add,
     "-": np.subtract,
     "*": np.multiply,
@@ -84,7 +84,7 @@ def _error(text: str, problem: str, column: int, hint: str = "") -> ExpressionEr
 class _Constant:
     value: float
 
-    def evaluate(self, env: Mapping[str, np.ndarray]) -> np.ndarray:
+    def evaluate(self, env: Mapping[str, np.ndarray]) -> np.float64:
         return np.float64(self.value)
 
 
@@ -153,7 +153,9 @@ class _Lexer:
             return _Token("end", "", column)
 
         if number := _NUMBER.match(text, start):
-            word = _WORD_TAIL.match(text, start).group()
+            tail = _WORD_TAIL.match(text, start)
+            assert tail is not None, "the word pattern matches the empty word"
+            word = tail.group()
             if len(word) > len(number.group()):
                 raise _error(text, f"invalid number '{word}'", column)
             return self._take("number", number.group(), column)

@@ -119,7 +119,7 @@ class LinearLayerLaw:
         L = X.shape[0]
         self.bias = b0 is not None
         self.phi = np.hstack([X, np.ones((L, 1))]) if self.bias else np.asarray(X, float)
-        self.u0 = np.hstack([W0, b0[:, None]]) if self.bias else np.asarray(W0, float)
+        self.u0 = np.hstack([W0, b0[:, None]]) if b0 is not None else np.asarray(W0, float)
         self.d = dx[:, None] * rates  # (N_out, N_in [+1])
         self.r0 = self.u0 @ self.phi.T - Y.T  # (N_out, L)
         keys, self.group = np.unique(self.d, axis=0, return_inverse=True)

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .cost import Cost
-from .network import Network
+from .network import Network, Trace, layer_value
 
 Array = np.ndarray
 
@@ -64,7 +64,7 @@ class BulkBoundary:
         return self.boundary_cross + self.boundary_square - self.loss
 
 
-def _sample(network: Network, theta: Array, x: Array) -> Array:
+def _sample(network: Network, theta: Array, x: Array) -> Trace:
     return network.forward(theta, np.atleast_2d(x))
 
 
@@ -90,7 +90,7 @@ def bulk_boundary(
     zdot = network.tangent(theta, theta_dot, trace)
     M = network.depth
     hdot = [np.zeros_like(trace.h[0])] + [
-        network.dsigma(m, trace.z[m]) * zdot[m] for m in range(1, M + 1)
+        network.dsigma(m, layer_value(trace.z, m)) * layer_value(zdot, m) for m in range(1, M + 1)
     ]
     # ∂_t(W^(m) σ(z^(m))) = Ẇ^(m) h^(m) + W^(m) ḣ^(m)
     drive = [
@@ -100,10 +100,11 @@ def bulk_boundary(
     kin_w = 0.5 * sum(_dot(P.W(theta_dot, m), P.W(theta_dot, m)) for m in range(M))
     return BulkBoundary(
         kinetic_weights=kin_w,
-        kinetic_z=0.5 * sum(_dot(zdot[m], zdot[m]) for m in range(1, M + 1)),
-        bulk_cross=-sum(_dot(zdot[m + 1], drive[m]) for m in range(1, M)),
+        kinetic_z=0.5
+        * sum(_dot(layer_value(zdot, m), layer_value(zdot, m)) for m in range(1, M + 1)),
+        bulk_cross=-sum(_dot(layer_value(zdot, m + 1), drive[m]) for m in range(1, M)),
         bulk_square=0.5 * sum(_dot(drive[m], drive[m]) for m in range(1, M)),
-        boundary_cross=-_dot(zdot[1], drive[0]),
+        boundary_cross=-_dot(layer_value(zdot, 1), drive[0]),
         boundary_square=0.5 * _dot(drive[0], drive[0]),
         loss=0.5 * _dot(dx, (trace.output[0] - y) ** 2),
     )
@@ -158,7 +159,9 @@ def energy_balance(
     P = net.params
     power = masses * theta_dot * accel
     rate = np.array([np.sum(P.W(power, m)) + np.sum(P.b(power, m)) for m in range(net.depth)])
-    flux = np.array([0.0] + [_dot(deltas[m - 1], zdot[m]) for m in range(1, net.depth + 1)])
+    flux = np.array(
+        [0.0] + [_dot(deltas[m - 1], layer_value(zdot, m)) for m in range(1, net.depth + 1)]
+    )
     energy = layer_energies(net, theta_dot, masses)
     return EnergyBalance(
         energy=energy,

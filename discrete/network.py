@@ -101,6 +101,7 @@ class Layer:
         """``Σ_i W_ij d_i`` for a batch ``d`` of shape ``(L, n_out)``."""
         if not self.banded:
             return d @ W
+        assert self.columns is not None and self.mask is not None, "built by Layer.build"
         out = np.zeros((d.shape[0], self.n_in))
         Wm = W * self.mask
         for k in range(Wm.shape[1]):
@@ -118,6 +119,7 @@ class Layer:
         """The ``(n_out, n_in)`` matrix of ``W`` (for inspection and small tests only)."""
         if not self.banded:
             return np.array(W)
+        assert self.columns is not None and self.mask is not None, "built by Layer.build"
         M = np.zeros((self.n_out, self.n_in))
         rows = np.broadcast_to(np.arange(self.n_out)[:, None], self.columns.shape)
         np.add.at(M, (rows[self.mask], self.columns[self.mask]), W[self.mask])
@@ -172,6 +174,7 @@ class ParameterSpace:
         """θ with the absent weights of open banded layers set to zero."""
         for m, layer in enumerate(self.layers):
             if layer.banded:
+                assert layer.mask is not None, "built by Layer.build"
                 self.W(theta, m)[..., ~layer.mask] = 0.0
         return theta
 
@@ -182,6 +185,14 @@ class ParameterSpace:
             v[self._w_slices[m]] = weight_values[m]
             v[self._b_slices[m]] = bias_values[m]
         return v
+
+
+def layer_value(values: list[Array | None], m: int) -> Array:
+    """``values[m]`` (``m ≥ 1``) of a per-layer list whose index 0 is the ``None`` placeholder
+    of the input layer (:attr:`Trace.z`, :meth:`Network.tangent`)."""
+    value = values[m]
+    assert value is not None, f"layer {m} holds no value"
+    return value
 
 
 @dataclass
@@ -273,7 +284,7 @@ class Network:
         """
         grad = self.params.zeros()
         M = self.depth
-        delta = self.dsigma(M, trace.z[M]) * dZ
+        delta = self.dsigma(M, layer_value(trace.z, M)) * dZ
         deltas: list[Array] = [delta]
         for m in range(M - 1, -1, -1):
             layer = self.layers[m]
@@ -281,7 +292,7 @@ class Network:
             if self.bias:
                 self.params.b(grad, m)[...] = delta.sum(axis=0)
             if m > 0:
-                delta = self.dsigma(m, trace.z[m]) * layer.apply_transpose(
+                delta = self.dsigma(m, layer_value(trace.z, m)) * layer.apply_transpose(
                     self.params.W(theta, m), delta
                 )
                 deltas.insert(0, delta)
@@ -303,7 +314,7 @@ class Network:
                 + P.b(theta_dot, m)
             )
             zdot.append(zd)
-            hdot = self.dsigma(m + 1, trace.z[m + 1]) * zd
+            hdot = self.dsigma(m + 1, layer_value(trace.z, m + 1)) * zd
         return zdot
 
     def __str__(self) -> str:

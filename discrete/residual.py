@@ -133,7 +133,9 @@ class ResidualNetwork(Network):
             P.b(grad, 0)[...] = p.sum(axis=0)
         return grad, [*adjoint, delta]
 
-    def tangent(self, theta: Array, theta_dot: Array, trace: StreamTrace) -> list[Array | None]:
+    def tangent(  # type: ignore[override]
+        self, theta: Array, theta_dot: Array, trace: StreamTrace
+    ) -> list[Array | None]:
         """Time derivatives along a trajectory θ(t): ``[None, ṡ^(0), …, ṡ^(M), ż^out]`` with
 
             ṡ^(0) = Ẇ^in X + ḃ^in,

@@ -32,9 +32,9 @@ POWER_ITERATIONS = 200
 GRID = 64  # eigenvalues in [0, λ_max] at which the growth is evaluated
 
 
-def _taylor4(z: Array) -> Array:
+def _taylor4(z: Array | float) -> Array | float:
     """``Σ_{k≤4} z^k / k!`` for a scalar or a square matrix ``z``."""
-    if np.ndim(z) == 0:
+    if isinstance(z, float) or np.ndim(z) == 0:
         return 1 + z + z**2 / 2 + z**3 / 6 + z**4 / 24
     eye = np.eye(len(z))
     z2 = z @ z
@@ -54,7 +54,7 @@ def growth(rule: Rule, h: float, lam: float, form: str = "central") -> float:
             step = np.array([[1.0 - eps, mu], [-eps, mu]])
         return float(np.max(np.abs(np.linalg.eigvals(step))))
     if isinstance(rule, Flow):
-        return float(abs(_taylor4(-h * lam)))
+        return float(np.abs(_taylor4(-h * lam)))
     return float(abs(1.0 - h * lam))
 
 

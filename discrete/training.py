@@ -32,11 +32,11 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
 from .allocator import retain_freed_memory
-from .cost import Cost
 from .errors import check_growth, reference_size
 
 Array = np.ndarray
@@ -97,12 +97,20 @@ class State:
         return State(self.t, self.step, self.theta.copy(), v)
 
 
+class GradientCost(Protocol):
+    """A cost ``C(θ)`` with its gradient ``g(θ)`` (:class:`discrete.cost.Cost`, Galerkin)."""
+
+    def gradient(self, theta: Array, samples: Array | None = None) -> tuple[float, Array]: ...
+
+    def value(self, theta: Array, samples: Array | None = None) -> float: ...
+
+
 class Rule(ABC):
     """A training rule: advances a :class:`State` by one step of size ``h``."""
 
     second_order = False
 
-    def __init__(self, cost: Cost, rates: Array, h: float):
+    def __init__(self, cost: GradientCost, rates: Array, h: float):
         self.cost, self.rates, self.h = cost, rates, float(h)
         retain_freed_memory()  # a step's temporaries reuse pages instead of faulting them in
 
@@ -140,7 +148,7 @@ class Flow(Rule):
 class GradientDescent(Rule):
     """Forward Euler of the flow, full batch or on a seeded sample schedule (SGD)."""
 
-    def __init__(self, cost: Cost, rates: Array, h: float, schedule: Array | None = None):
+    def __init__(self, cost: GradientCost, rates: Array, h: float, schedule: Array | None = None):
         super().__init__(cost, rates, h)
         self.schedule = schedule
 
@@ -159,7 +167,7 @@ class Momentum(Rule):
 
     def __init__(
         self,
-        cost: Cost,
+        cost: GradientCost,
         rates: Array,
         h: float,
         gamma: float,
@@ -189,6 +197,7 @@ class Momentum(Rule):
 
     def step(self, state: State) -> State:
         h, th, v = self.h, state.theta, state.velocity
+        assert v is not None, "a second-order state carries its velocity"
         if self.scheme == "heavy-ball":
             batch = None if self.schedule is None else self.schedule[state.step]
             vh = self.mu * h * v + self.epsilon * self.force(th, batch)
@@ -206,7 +215,7 @@ class Momentum(Rule):
         )
 
 
-def _sgd(cost: Cost, rates: Array, h: float, schedule: Array | None, **_) -> Rule:
+def _sgd(cost: GradientCost, rates: Array, h: float, schedule: Array | None, **_) -> Rule:
     if schedule is None:
         raise ValueError("rule 'sgd' needs a sample schedule")
     return GradientDescent(cost, rates, h, schedule)
@@ -226,7 +235,7 @@ schedule, scheme, form) -> Rule``.  A new rule is one :class:`Rule` subclass and
 
 def make_rule(
     name: str,
-    cost: Cost,
+    cost: GradientCost,
     rates: Array,
     h: float,
     *,

@@ -15,6 +15,7 @@ that error limits the measured order (docs/convergence.md, "Mesh-limited orders"
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import numpy as np
 from mpi4py import MPI
@@ -117,7 +118,8 @@ def observed_orders(
     """Orders between successive widths and the least-squares slope of log e against log N;
     ``None`` where an error is zero (the discrete and continuum fields agree exactly, as for
     a network that never leaves a zero initial state: there is no order to measure)."""
-    pair: list[float | None] = [None] + [
+    pair: list[float | None] = [None]  # no order at the first width
+    pair += [
         float(np.log(errors[k - 1] / errors[k]) / np.log(widths[k] / widths[k - 1]))
         if errors[k - 1] > 0 and errors[k] > 0
         else None
@@ -148,7 +150,7 @@ def convergence_study(
     """
     degrees = degrees or [config.continuum.degree]
     cells = cells or config.continuum.cells
-    result = {
+    result: dict[str, Any] = {
         "experiment": config.experiment.name,
         "t_end": config.training.steps * config.training.dt,
         "degrees": {},

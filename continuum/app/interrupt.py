@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Callable
 from types import FrameType
+from typing import Any
 
 from mpi4py import MPI
 
@@ -43,7 +45,7 @@ class Interrupts:
     def __init__(self, comm: MPI.Comm = MPI.COMM_WORLD):
         self.comm = comm
         self.received = 0
-        self._previous: dict[int, object] = {}
+        self._previous: dict[int, Callable[[int, FrameType | None], Any] | int | None] = {}
 
     def _record(self, signum: int, frame: FrameType | None) -> None:
         if self.received:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
@@ -62,7 +63,7 @@ def logarithmic(*curves: Array) -> bool:
 def _series(fig: Figure, times: Array, curves: dict[str, Array], ylabel: str, title: str):
     ax = fig.add_subplot()
     for k, (label, values) in enumerate(curves.items()):
-        style = {"marker": "o", "ms": 4} if k == 0 else {"ls": "--", "lw": 2}
+        style: dict[str, Any] = {"marker": "o", "ms": 4} if k == 0 else {"ls": "--", "lw": 2}
         ax.plot(times, values, label=label, **style)
     if logarithmic(*curves.values()):
         ax.set_yscale("log")

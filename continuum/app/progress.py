@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from typing import TextIO
 
 from mpi4py import MPI
@@ -81,5 +80,5 @@ class ProgressBar:
     def __enter__(self) -> ProgressBar:
         return self
 
-    def __exit__(self, *exc) -> Iterator[None]:
+    def __exit__(self, *exc) -> None:
         self.close()

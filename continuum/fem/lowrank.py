@@ -30,7 +30,7 @@ from petsc4py import PETSc
 def dense_columns(columns: np.ndarray) -> PETSc.Mat:
     """A sequential dense PETSc matrix (``n × k``) holding a copy of the array ``columns``."""
     rows, rank = columns.shape
-    factor = PETSc.Mat().createDense([rows, rank], comm=MPI.COMM_SELF)
+    factor = PETSc.Mat().createDense((rows, rank), comm=MPI.COMM_SELF)  # type: ignore[arg-type]
     factor.setUp()
     factor.getDenseArray()[:] = columns
     factor.assemble()
@@ -95,14 +95,14 @@ class FactoredOperator:
     @classmethod
     def matrix(cls, sparse: PETSc.Mat | None, factor: PETSc.Mat, diagonal: np.ndarray) -> PETSc.Mat:
         n = factor.getSize()[0]
-        operator = PETSc.Mat().createPython([n, n], cls(sparse, factor, diagonal), MPI.COMM_SELF)
+        operator = PETSc.Mat().createPython((n, n), cls(sparse, factor, diagonal), MPI.COMM_SELF)  # type: ignore[arg-type]
         operator.setUp()
         return operator
 
     def mult(self, mat: PETSc.Mat, x: PETSc.Vec, y: PETSc.Vec) -> None:
         """``y = S x + Ξ (d ⊙ (Ξᵀ x))``: two streaming passes over ``Ξ``."""
         projections = self.columns.T @ x.getArray(readonly=True)
-        with y as out:
+        with y as out:  # type: ignore[attr-defined]
             np.matmul(self.columns, self.diagonal * projections, out=out)
         if self.sparse is not None:
             self.sparse.multAdd(x, y, y)

@@ -13,7 +13,9 @@ import mpi4py.MPI  # noqa: F401  first: it loads the MPI library that PETSc link
 # isort: split
 from petsc4py import PETSc
 
-_SOLVERS = {"KSP": PETSc.KSP, "SNES": PETSc.SNES, "TS": PETSc.TS}
+Solver = PETSc.KSP | PETSc.SNES | PETSc.TS
+
+_SOLVERS: dict[str, type[Solver]] = {"KSP": PETSc.KSP, "SNES": PETSc.SNES, "TS": PETSc.TS}
 _REASONS = {
     kind: {
         code: name
@@ -30,11 +32,17 @@ def reason_name(kind: str, code: int) -> str:
     return _REASONS[kind].get(code, "UNKNOWN")
 
 
+def converged_reason(solver: Solver) -> int:
+    """The converged reason code of ``solver``'s last solve (negative: diverged); petsc4py
+    returns the ``int``, which its stubs name by the ``ConvergedReason`` class."""
+    return solver.getConvergedReason()  # type: ignore[return-value]
+
+
 def checked_solve(ksp: PETSc.KSP, rhs: PETSc.Vec, u: PETSc.Vec, where: str) -> None:
     """Solve ``A u = rhs`` with ``ksp``; a diverged solve raises :class:`RuntimeError` naming
     ``where``, the reason and the iteration count."""
     ksp.solve(rhs, u)
-    reason = ksp.getConvergedReason()
+    reason = converged_reason(ksp)
     if reason < 0:
         raise RuntimeError(
             f"{where}: the linear solve (PETSc KSP {ksp.getType()}) diverged with reason "

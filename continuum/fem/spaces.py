@@ -80,7 +80,7 @@ def point_evaluation(
     for cell in np.unique(first_cell):
         indices = hit[first_cell == cell]
         reference = cmap.pull_back(xyz[indices, :gdim], coordinates[nodes[cell], :gdim])
-        table = space.element.basix_element.tabulate(0, reference)[0, :, :, 0]
+        table = np.asarray(space.element.basix_element.tabulate(0, reference))[0, :, :, 0]
         dofs = space.dofmap.cell_dofs(cell)
         rows.append(np.repeat(indices, len(dofs)))
         cols.append(np.tile(dofs, len(indices)))
@@ -148,10 +148,12 @@ class FactorSpace:
         else:
             self.tabulation = sp.csr_matrix((values, (rows, cols)), shape=shape)
             self._load = (self.tabulation.T @ sp.diags(weights)).tocsr()
-        self.mass = self._load @ self.tabulation  # dense or CSR, as the tabulation
+        self.mass: Array | sp.csr_matrix = self._load @ self.tabulation  # dense or CSR, as T
         self._moments = None
         if self.size <= DENSE_INVERSE_SIZE:
-            inverse = np.linalg.inv(self.mass.toarray() if sp.issparse(self.mass) else self.mass)
+            inverse = np.linalg.inv(
+                self.mass if isinstance(self.mass, np.ndarray) else self.mass.toarray()
+            )
             self._mass_solve = lambda rhs: inverse @ rhs
             if not sp.issparse(self._load):
                 self._moments = np.vstack([self._load, inverse @ self._load])
@@ -171,10 +173,10 @@ class FactorSpace:
         degree-1 Lagrange basis of the cell, vectorised over cells.
         """
         cell = basix.CellType.interval if self.tdim == 1 else basix.CellType.quadrilateral
-        ref_points, ref_weights = basix.make_quadrature(cell, qdeg)
-        phi = self.element.tabulate(0, ref_points)[0, :, :, 0]  # (nq, ndofs per cell)
+        ref_points, ref_weights = map(np.asarray, basix.make_quadrature(cell, qdeg))
+        phi = np.asarray(self.element.tabulate(0, ref_points))[0, :, :, 0]  # (nq, ndofs per cell)
         geometry_basis = basix.create_element(basix.ElementFamily.P, cell, 1)
-        shape = geometry_basis.tabulate(1, ref_points)[..., 0]  # (1 + tdim, nq, nodes)
+        shape = np.asarray(geometry_basis.tabulate(1, ref_points))[..., 0]  # (1 + tdim, nq, nodes)
         nodes = self.mesh.geometry.x[self.mesh.geometry.dofmaps[0]][..., : self.tdim]
         points = np.einsum("qk,ckd->cqd", shape[0], nodes)
         jacobian = np.einsum("iqk,ckd->cqdi", shape[1:], nodes)
@@ -221,7 +223,7 @@ class FactorSpace:
         """What the output records of this factor: DOF coordinates and degree."""
         return {
             f"{prefix}/dof_coordinates": self.dof_coordinates,
-            f"{prefix}/degree": np.int64(self.degree),
+            f"{prefix}/degree": np.asarray(self.degree, dtype=np.int64),
         }
 
     def evaluation_matrix(self, points: Array) -> sp.csr_matrix:

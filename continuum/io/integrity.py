@@ -201,6 +201,7 @@ def _scan(path: str, emit) -> None:
             if crc != int(stored):
                 emit({"bad": k, "reason": _joined("its rows fail their checksum", cut)})
                 return
+            assert times is not None, "a checksummed step has its time"
             emit({"good": k, "t": float(times[k])})
     # A file cut short whose every marked step verifies lost only the rows of a step that
     # was being written (a failed write): those steps are intact.

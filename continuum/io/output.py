@@ -22,6 +22,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+from numpy.typing import ArrayLike
 
 from continuum.io.integrity import (
     CHECKSUMS,
@@ -199,7 +200,7 @@ class FieldsFile:
             self._datasets[name] = self.h5[name]
         return self._datasets[name]
 
-    def _append_row(self, name: str, row: Array) -> None:
+    def _append_row(self, name: str, row: ArrayLike) -> None:
         ds = self._dataset(name)
         n = ds.shape[0]
         ds.resize(n + 1, axis=0)

@@ -45,9 +45,8 @@ from mpi4py import MPI
 # isort: split
 from petsc4py import PETSc
 
-from continuum.fem.petsc import reason_name
-from continuum.schemes.implicit import GradientCost
-from discrete.training import Rule, State
+from continuum.fem.petsc import converged_reason, reason_name
+from discrete.training import GradientCost, Rule, State
 
 Array = np.ndarray
 
@@ -69,23 +68,23 @@ class AdaptiveFlow(Rule):
     ):
         super().__init__(cost, rates, h)
         comm = getattr(cost, "comm", MPI.COMM_SELF)
-        self.x = PETSc.Vec().create(comm)
+        self.x = PETSc.Vec().create(comm)  # type: ignore[arg-type]
         self.x.setSizes((self.rates.size, PETSc.DECIDE))
         self.x.setUp()
-        ts = PETSc.TS().create(comm)
+        ts = PETSc.TS().create(comm)  # type: ignore[arg-type]
         ts.setType(PETSc.TS.Type.RK)
         ts.setRKType("8vr")
         ts.setRHSFunction(self._rhs, self.x.duplicate())
         ts.setPostStep(self._stop_if_not_finite)
         ts.setTolerances(rtol=tolerance, atol=tolerance)
-        ts.setExactFinalTime(PETSc.TS.ExactFinalTime.MATCHSTEP)
+        ts.setExactFinalTime(PETSc.TS.ExactFinalTime.MATCHSTEP)  # type: ignore[arg-type]
         ts.setMaxSteps(10**9)
         ts.setErrorIfStepFails(False)
         ts.setOptionsPrefix(prefix)
         options = PETSc.Options(prefix)
         unset = [key for key in DEFAULT_OPTIONS if not options.hasName(key)]
         for key in unset:
-            options[key] = DEFAULT_OPTIONS[key]
+            options[key] = DEFAULT_OPTIONS[key]  # type: ignore[index]
         ts.setFromOptions()
         for key in unset:
             options.delValue(key)
@@ -97,20 +96,20 @@ class AdaptiveFlow(Rule):
     def _rhs(self, ts: PETSc.TS, t: float, x: PETSc.Vec, f: PETSc.Vec) -> None:
         """``f = −η ⊙ ∂C/∂θ(x)``."""
         self.evaluations += 1
-        f.setArray(self.force(x.getArray(readonly=True)))
+        f.setArray(self.force(x.getArray(readonly=True)))  # type: ignore[arg-type]
 
     def _stop_if_not_finite(self, ts: PETSc.TS) -> None:
         """End the solve at the first accepted step whose fields are NaN or infinite (the
         max norm is a collective: every rank stops alike)."""
-        if not np.isfinite(ts.getSolution().norm(PETSc.NormType.INFINITY)):
+        if not np.isfinite(ts.getSolution().norm(PETSc.NormType.INFINITY)):  # type: ignore[arg-type]
             self._not_finite_at = ts.getTime()
-            ts.setConvergedReason(PETSc.TS.ConvergedReason.DIVERGED_STEP_REJECTED)
+            ts.setConvergedReason(PETSc.TS.ConvergedReason.DIVERGED_STEP_REJECTED)  # type: ignore[arg-type]
 
     def leap(self, state: State, steps: int) -> State:
         """The state ``steps`` output steps later, by one adaptive solve."""
         step = state.step + steps
         ts = self.ts
-        self.x.setArray(state.theta)
+        self.x.setArray(state.theta)  # type: ignore[arg-type]
         ts.setTime(state.t)
         ts.setStepNumber(0)
         ts.setTimeStep(self.first_step)
@@ -122,7 +121,7 @@ class AdaptiveFlow(Rule):
                 f"adaptive continuum solve diverged: the fields became NaN or inf at "
                 f"t = {self._not_finite_at:.6g}; the flow blows up (check the rates and the data)"
             )
-        reason = ts.getConvergedReason()
+        reason = converged_reason(ts)
         if reason < 0:
             raise FloatingPointError(
                 f"adaptive continuum solve (PETSc TS {ts.getType()} {ts.getRKType()}) failed "

@@ -28,12 +28,12 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from discrete.training import Rule, State
+from discrete.training import GradientCost, Rule, State
 
 Array = np.ndarray
 
 
-class FactoredForces(Protocol):
+class FactoredForces(GradientCost, Protocol):
     """Fields whose full-batch force comes in factored form and adds onto the coefficients."""
 
     def per_group(self, rates: list[tuple[float, float]]) -> Array: ...
@@ -63,11 +63,12 @@ class FactoredFlow(Rule):
 
     def __init__(self, galerkin: FactoredForces, rates: list[tuple[float, float]], h: float):
         super().__init__(galerkin, galerkin.per_group(rates), h)
+        self.galerkin = galerkin
         self.layer_rates = rates
 
     def step(self, state: State) -> State:
-        h, g = self.h, self.cost
-        forces = []
+        h, g = self.h, self.galerkin
+        forces: list[Any] = []
         for c, _ in RK4_STAGES:
             shift = (c * h, forces[-1]) if forces else None
             forces.append(g.factored_force(state.theta, self.layer_rates, shift))

@@ -54,30 +54,20 @@ rank, and count once per rank in the norms.
 
 from __future__ import annotations
 
-from typing import Protocol
-
 import numpy as np
 from mpi4py import MPI
 
 # isort: split
 from petsc4py import PETSc
 
-from continuum.fem.petsc import reason_name
-from discrete.training import Rule, State
+from continuum.fem.petsc import converged_reason, reason_name
+from discrete.training import GradientCost, Rule, State
 
 Array = np.ndarray
 
 _TINY = float(np.finfo(float).tiny)
 _SQRT_EPS = float(np.sqrt(np.finfo(float).eps))
 _KRYLOV_MAX_IT = 100
-
-
-class GradientCost(Protocol):
-    """A cost ``C(θ)`` with its gradient ``g(θ)`` (:class:`discrete.cost.Cost`, Galerkin)."""
-
-    def gradient(self, theta: Array, samples: Array | None = None) -> tuple[float, Array]: ...
-
-    def value(self, theta: Array, samples: Array | None = None) -> float: ...
 
 
 class _DifferenceJacobian:
@@ -91,7 +81,7 @@ class _DifferenceJacobian:
     def mult(self, mat: PETSc.Mat, v: PETSc.Vec, out: PETSc.Vec) -> None:
         """``out = κ v + σ η ⊙ [g(y + ελ v) − g(y)] / ε``."""
         nw = self.newton
-        eps = _SQRT_EPS * np.sqrt(1.0 + self.y.norm()) / max(v.norm(), _TINY)
+        eps = _SQRT_EPS * np.sqrt(1.0 + self.y.norm()) / max(v.norm(), _TINY)  # type: ignore[operator]
         va = v.getArray(readonly=True)
         shifted = nw.gradient(self.y.getArray(readonly=True) + eps * nw.lam * va)
         out.setArray(nw.kappa * va + nw.sigma * nw.rates * (shifted - self.g) / eps)
@@ -120,14 +110,18 @@ class NewtonSolve:
         self.kappa, self.sigma, self.lam = float(kappa), float(sigma), float(lam)
         self.comm = getattr(cost, "comm", MPI.COMM_SELF)
         n = self.rates.size
-        self.x = PETSc.Vec().create(self.comm)
+        self.x = PETSc.Vec().create(self.comm)  # type: ignore[arg-type]
         self.x.setSizes((n, PETSc.DECIDE))
         self.x.setUp()
         self.b, self.mu = np.zeros(n), np.zeros(n)
         self.jacobian = _DifferenceJacobian(self)
-        jac = PETSc.Mat().createPython(((n, None), (n, None)), self.jacobian, comm=self.comm)
+        jac = PETSc.Mat().createPython(
+            ((n, None), (n, None)),  # type: ignore[arg-type]
+            self.jacobian,
+            comm=self.comm,  # type: ignore[arg-type]
+        )
         jac.setUp()
-        snes = PETSc.SNES().create(self.comm)
+        snes = PETSc.SNES().create(self.comm)  # type: ignore[arg-type]
         snes.setType("newtonls")
         snes.getLineSearch().setType("bt")
         snes.setFunction(self._residual, self.x.duplicate())
@@ -159,34 +153,34 @@ class NewtonSolve:
     def _update_jacobian(self, snes: PETSc.SNES, x: PETSc.Vec, J: PETSc.Mat, P: PETSc.Mat) -> None:
         """Move the difference Jacobian's base point to ``y = λ x + μ``."""
         y = self.lam * x.getArray(readonly=True) + self.mu
-        reuse = self._last is not None and np.array_equal(self._last[0], y)
-        g = self._last[1] if reuse else self.gradient(y)
-        self.jacobian.y.setArray(y)
+        last = self._last
+        g = last[1] if last is not None and np.array_equal(last[0], y) else self.gradient(y)
+        self.jacobian.y.setArray(y)  # type: ignore[arg-type]
         self.jacobian.g = g
         J.assemble()
 
     def solve(self, b: Array, mu: Array, guess: Array, where: str) -> Array:
         """The root ``x`` from ``guess``; a diverged solve raises, naming ``where``."""
         self.b, self.mu = b, mu
-        self.x.setArray(guess)
+        self.x.setArray(guess)  # type: ignore[arg-type]
         scale = self.x.norm()  # a non-finite guess gives a non-finite F, which SNES reports
-        atol = self.atol_factor * (max(scale, _TINY) if np.isfinite(scale) else 1.0)
+        atol = self.atol_factor * (max(scale, _TINY) if np.isfinite(scale) else 1.0)  # type: ignore[operator]
         self.snes.setTolerances(atol=atol)
         self.snes.solve(None, self.x)
-        reason = self.snes.getConvergedReason()
+        reason = converged_reason(self.snes)
         if reason < 0:
             snes, ksp = self.snes, self.snes.getKSP()
             linear = ""
             if reason == PETSc.SNES.ConvergedReason.DIVERGED_LINEAR_SOLVE:
                 linear = (
-                    f" (KSP {ksp.getType()}: {reason_name('KSP', ksp.getConvergedReason())} after "
+                    f" (KSP {ksp.getType()}: {reason_name('KSP', converged_reason(ksp))} after "
                     f"{ksp.getIterationNumber()} iterations)"
                 )
             raise RuntimeError(
                 f"{where}: Newton's method (PETSc SNES {snes.getType()}) diverged with reason "
                 f"{reason_name('SNES', reason)} ({reason}){linear} after "
                 f"{snes.getIterationNumber()} Newton iterations, final residual norm "
-                f"‖F‖ = {snes.getFunction()[0].norm():.6e} (atol {atol:.3e}, "  # also when NaN
+                f"‖F‖ = {snes.getFunction()[0].norm():.6e} (atol {atol:.3e}, "  # type: ignore[index]  # also when NaN
                 f"rtol {snes.getTolerances()[0]:.1e}); reduce the time step, or tune the "
                 f"solver through the PETSc options prefix {snes.getOptionsPrefix()!r}"
             )
@@ -265,6 +259,7 @@ class ImplicitMomentum(Rule):
     def step(self, state: State) -> State:
         """Solve ``κ x + (h²/2) η ⊙ g(x/2 + θ_n/2) = κ θ_n + h v_n`` for ``x = θ_{n+1}``."""
         h, th, v, n = self.h, state.theta, state.velocity, state.step
+        assert v is not None, "a second-order state carries its velocity"
         where = f"{self.name} step {n + 1} (t = {n * h:.6g} → {(n + 1) * h:.6g})"
         x = self.newton.solve(self.kappa * th + h * v, 0.5 * th, th, where)
         return State((n + 1) * h, n + 1, x, 2.0 * (x - th) / h - v)

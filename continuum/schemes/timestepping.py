@@ -132,7 +132,8 @@ class RowStepper:
 
     def _response(self, k: int, where: str) -> np.ndarray:
         """``(α M + β K)⁻¹ Ξ`` of shift ``k`` (computed once)."""
-        if self._responses[k] is None:
+        response = self._responses[k]
+        if response is None:
             solve = self._solves[k]
             rhs, u = solve.vectors(2)
             columns = np.empty_like(self.xi)
@@ -140,8 +141,8 @@ class RowStepper:
                 rhs.getArray()[:] = self.xi[:, l]
                 solve(rhs, u, f"{where}, response {l}")
                 columns[:, l] = u.getArray()
-            self._responses[k] = columns
-        return self._responses[k]
+            response = self._responses[k] = columns
+        return response
 
     def _update(self, base: np.ndarray, response: np.ndarray) -> np.ndarray:
         """``U_base − Δt (U_base Ξ − P) C Yᵀ``."""
