@@ -104,10 +104,7 @@ class LinearNoiseModel:
     def layer_variances(self, convention=None) -> tuple[list[Array], list[Array]]:
         """``Var w^(m)(x_i, y_j)`` and ``Var b^(m)(x_i)`` at the lattice of ``convention``
         (default the run's own), every layer."""
-        if convention is None:
-            evaluators, _ = self.fields._own_lattice
-        else:
-            evaluators, _ = self.fields._lattice(convention)
+        evaluators = self.fields.lattice_evaluators(convention)
         g, F = self.galerkin, self.law.theta_factor
         k = F.shape[1]
         var_w, var_b = [], []

@@ -274,6 +274,12 @@ class GalerkinModel:
         """Evaluation at the run's own lattice, built when first asked for."""
         return self._lattice(self.setup.convention)
 
+    def lattice_evaluators(self, convention=None) -> list:
+        """Per coordinate layer, the evaluation of its space's coefficients at the lattice of
+        ``convention`` (default: the run's own, built once)."""
+        lattice = self._own_lattice if convention is None else self._lattice(convention)
+        return lattice[0]
+
     def lattice_fields(self) -> tuple[list[Array], list[Array]]:
         return self._lattice_values(*self._own_lattice)
 
