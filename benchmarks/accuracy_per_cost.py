@@ -860,6 +860,20 @@ def problems(args) -> list[Problem]:
     return [out[name] for name in names]
 
 
+def smoke(p: Problem) -> Problem:
+    """``p`` at tiny sizes: two training steps, three widths (two for JAX), the two smallest
+    sizes of every FEM route, a reference on 4 cells and one small gradient rate."""
+    return dataclasses.replace(
+        p,
+        config=p.config.replace(training={"steps": 2}),
+        widths=p.widths[:3],
+        jax_widths=p.jax_widths[:2],
+        cells={route: sizes[:2] for route, sizes in p.cells.items()},
+        reference_cells=4,
+        gradient_sizes=[(2, 4)] if p.gradient_sizes else [],
+    )
+
+
 USER_SCALE = ("digits", "deep-tanh-L256")
 """The problems at the scale users train at: every network route needs seconds at 1e-6."""
 
@@ -931,7 +945,14 @@ def main() -> None:
     )
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--reference-cells", type=int, default=16)
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="tiny sizes and two training steps: checks that every route runs (seconds)",
+    )
     args = parser.parse_args()
+    if args.smoke:
+        args.repeats = 1
     print(
         f"accuracy per cost — {platform.node()} {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}, one rank"
@@ -939,6 +960,8 @@ def main() -> None:
     start = time.perf_counter()
     summary = []
     for p in problems(args):
+        if args.smoke:
+            p = smoke(p)
         run_problem(p, args)
         best = report(p)
         summary += checks(p, best)
