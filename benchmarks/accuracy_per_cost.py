@@ -69,7 +69,19 @@ Where some FEM routes integrate in time otherwise than the networks (``exp``, ``
 ``CN``), the checks are repeated for the routes that step with the networks' own RK4 and
 ``dt``.
 
+User-scale problems (``--problems user-scale``, :func:`user_scale_problems`): the digits
+classifier and a 4-layer tanh network on 256 samples, where every network route needs seconds
+at 1e-6; the reference is the FEM at degree 10; beside the fields' error each row shows the
+error of the cost at ``t_end``, ``|C − C_ref|`` (Richardson: ``(4 C_2N − C_N)/3``); the
+JAX routes include the softmax cross-entropy of the digits; and the continuum gradient's FLOP
+and byte rates are printed at the problem's ``gradient_sizes`` (:mod:`gradient_rate`).
+The FEM models of one process share the quadrature check's record
+(:data:`continuum.quadrature.VERIFIED_RULES`): the first build of a model runs the check, its
+repeats do not (the saving is measured by ``benchmarks/quadrature_check.py``).
+
     python benchmarks/accuracy_per_cost.py [--problems perceptron deep-tanh image-layer]
+    python benchmarks/accuracy_per_cost.py --problems user-scale
+    python benchmarks/accuracy_per_cost.py --smoke --problems deep-tanh-L256   # seconds
 """
 
 from __future__ import annotations
