@@ -70,7 +70,7 @@ Where some FEM routes integrate in time otherwise than the networks (``exp``, ``
 ``dt``.
 
 User-scale problems (``--problems user-scale``, :func:`user_scale_problems`): the digits
-classifier and a 4-layer tanh network on 256 samples, where every network route needs seconds
+classifier and a 4-layer tanh network on 256 samples, where the plain networks need seconds
 at 1e-6; the reference is the FEM at degree 10; beside the fields' error each row shows the
 error of the cost at ``t_end``, ``|C − C_ref|`` (Richardson: ``(4 C_2N − C_N)/3``); the
 JAX routes include the softmax cross-entropy of the digits; and the continuum gradient's FLOP
@@ -887,7 +887,8 @@ def smoke(p: Problem) -> Problem:
 
 
 USER_SCALE = ("digits", "deep-tanh-L256")
-"""The problems at the scale users train at: every network route needs seconds at 1e-6."""
+"""The problems at the scale users train at: the plain networks need seconds at 1e-6 (the
+Richardson routes reach it in a fraction of a second, benchmarks/README.md)."""
 
 
 def user_scale_problems() -> dict[str, Problem]:
