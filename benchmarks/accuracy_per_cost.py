@@ -800,6 +800,13 @@ def checks(p: Problem, best: dict) -> list[str]:
                 f"({family}/discrete = {t_fem / t_disc:.2f}): never slower -> "
                 f"{'MET' if t_fem <= t_disc else 'MISSED'}"
             )
+            t_jax = best.get(("jax", t))
+            if t_jax is not None and t_jax < t_disc:
+                lines.append(
+                    f"{p.name}: at {t:g} {family} {t_fem:.4f} s vs plain JAX {t_jax:.4f} s "
+                    f"({family}/jax = {t_fem / t_jax:.2f}): never slower -> "
+                    f"{'MET' if t_fem <= t_jax else 'MISSED'}"
+                )
     return lines
 
 
