@@ -71,7 +71,19 @@ Where some FEM routes integrate in time otherwise than the networks (``exp``, ``
 ``CN``), the checks are repeated for the routes that step with the networks' own RK4 and
 ``dt``.
 
+User-scale problems (``--problems user-scale``, :func:`user_scale_problems`): the digits
+classifier and a 4-layer tanh network on 256 samples, where the plain networks need seconds
+at 1e-6; the reference is the FEM at degree 10; beside the fields' error each row shows the
+error of the cost at ``t_end``, ``|C − C_ref|`` (Richardson: ``(4 C_2N − C_N)/3``); the
+JAX routes include the softmax cross-entropy of the digits; and the continuum gradient's FLOP
+and byte rates are printed at the problem's ``gradient_sizes`` (:mod:`gradient_rate`).
+The FEM models of one process share the quadrature check's record
+(:data:`continuum.fem.quadrature.VERIFIED_RULES`): the first build of a model runs the check, its
+repeats do not (the saving is measured by ``benchmarks/quadrature_check.py``).
+
     python benchmarks/accuracy_per_cost.py [--problems perceptron deep-tanh image-layer]
+    python benchmarks/accuracy_per_cost.py --problems user-scale
+    python benchmarks/accuracy_per_cost.py --smoke --problems deep-tanh-L256   # seconds
 """
 
 from __future__ import annotations
@@ -100,12 +112,12 @@ from mpi4py import MPI  # first: it loads the MPI library that DOLFINx links aga
 
 # isort: split
 import scipy.linalg
+from gradient_rate import describe, gradient_rate
 from jax_flow import jax_flow  # benchmarks/, the script's directory
 
 from continuum.app.convergence import final_state, with_width
 from continuum.app.run import lattice_l2
 from continuum.fem.spaces import FactorSpace
-from continuum.fields.galerkin import GalerkinNetwork
 from continuum.fields.perceptron import PerceptronProblem, exact_solution
 from continuum.models.limit import continuum_model
 from discrete.config import DEGREES, Config, load_config
@@ -199,18 +211,24 @@ def restrict_axis(values: Array, axis: int, side: int, layout: str) -> Array:
     return grid.reshape((*shape[:axis], side * side, *shape[axis + 1 :]))
 
 
+def refined(layer) -> bool:
+    """Whether a neuron layer's lattice is refined with the width (not one neuron, not an
+    index layer, whose points are the same at every width)."""
+    return layer.size > 1 and layer.layout != "index"
+
+
 def richardson(coarse: Fields, fine: Fields) -> Fields:
     """``(4 I f_2N − f_N)/3`` at the coarse lattice (all layers, weights and biases)."""
     conv = coarse.convention
     w, b = [], []
     for m in range(len(coarse.w)):
         out, inp = conv.layers[m + 1], conv.layers[m]
-        wf = fine.w[m]
-        if out.size > 1:
+        wf, bf = fine.w[m], fine.b[m]
+        if refined(out):
             wf = restrict_axis(wf, 0, out.shape[0], out.layout)
-        if inp.size > 1:
+            bf = restrict_axis(bf, 0, out.shape[0], out.layout)
+        if refined(inp):
             wf = restrict_axis(wf, 1, inp.shape[0], inp.layout)
-        bf = restrict_axis(fine.b[m], 0, out.shape[0], out.layout) if out.size > 1 else fine.b[m]
         w.append((4.0 * wf - coarse.w[m]) / 3.0)
         b.append((4.0 * bf - coarse.b[m]) / 3.0)
     return Fields(conv, w, b)
@@ -400,7 +418,7 @@ def fem_dofs(config: Config, degree: int, cells: int, input_layer: str) -> int:
     """Number of field coefficients (all weight and bias fields) of the FEM at ``cells``."""
     n1 = degree * cells + 1
     sizes = [
-        1 if n == 1 else (n1 * n1 if lay == "grid" else n1)
+        n if lay == "index" else 1 if n == 1 else (n1 * n1 if lay == "grid" else n1)
         for n, lay in zip(config.network.widths, config.coordinates.layout, strict=True)
     ]
     if input_layer == "data-span":
@@ -425,6 +443,7 @@ class Row:
     seconds: float
     error: float
     note: str = ""
+    cost_error: float | None = None  # |C(t_end) − C_ref(t_end)| (references with a cost)
 
 
 @dataclass
@@ -436,9 +455,12 @@ class Problem:
     reference: str  # "exact" or "fem"
     eval_width: int
     jax_widths: list[int] = field(default_factory=list)
+    reference_cells: int | None = None  # of an FEM reference (None: --reference-cells)
+    gradient_sizes: list[tuple[int, int]] = field(default_factory=list)
     rows: list[Row] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     floor: str = ""
+    ref_cost: float | None = None
 
 
 def adaptive_time_error(cfg: Config, route: str, eval_conv: Convention) -> str:
@@ -517,7 +539,7 @@ def run_problem(p: Problem, args) -> None:
             f"cells, dt vs dt/2, x16/15): {dt_err:.2e}  (the closed form has none)"
         )
     else:
-        c = args.reference_cells
+        c = p.reference_cells or args.reference_cells
         ref = ModelReference(solve_fem(cfg, REFERENCE_DEGREE, c))
         lower = ModelReference(solve_fem(cfg, REFERENCE_DEGREE - 2, c))
         self_err = error(lower.fields(eval_conv), ref.fields(eval_conv))
@@ -532,33 +554,16 @@ def run_problem(p: Problem, args) -> None:
     ref_eval = ref.fields(eval_conv)
 
     # (a) discrete networks, (b) Richardson
-    trained: dict[int, tuple[float, Fields]] = {}
-    for N in p.widths:
-        seconds, (setup, theta) = best_time(lambda N=N: train(cfg, N), args.repeats)
-        f = discrete_fields(setup, theta)
-        trained[N] = (seconds, f)
-        e = error(f, ref.fields(f.convention))
-        p.rows.append(Row("discrete", N, _params(cfg, N), seconds, e))
-        print(f"    discrete N={N:<5} {seconds:9.4f} s  error {p.rows[-1].error:.3e}", flush=True)
-    for N in p.widths:
-        if 2 * N in trained:
-            (t1, f1), (t2, f2) = trained[N], trained[2 * N]
-            r = richardson(f1, f2)
-            e = error(r, ref.fields(r.convention))
-            p.rows.append(
-                Row(
-                    "richardson",
-                    N,
-                    _params(cfg, N) + _params(cfg, 2 * N),
-                    t1 + t2,
-                    e,
-                    f"N and 2N = {2 * N}",
-                )
-            )
-            print(f"    richardson N={N:<4} {t1 + t2:9.4f} s  error {e:.3e}", flush=True)
-    trained.clear()
+    c_ref = ref.model.cost() if isinstance(ref, ModelReference) else None
+    p.ref_cost = c_ref
+
+    def numpy_run(N: int):
+        seconds, (setup, theta) = best_time(lambda: train(cfg, N), args.repeats)
+        return seconds, setup, theta
+
+    network_routes(p, "discrete", p.widths, numpy_run, ref, c_ref)
     if p.jax_widths:
-        jax_routes(p, ref, args.repeats)
+        jax_routes(p, ref, c_ref, args.repeats)
 
     # (c) FEM
     for route, cells_list in p.cells.items():
@@ -567,44 +572,61 @@ def run_problem(p: Problem, args) -> None:
             seconds, model = best_time(lambda o=options: solve_fem(cfg, *o), args.repeats)
             e = error(ModelReference(model).fields(eval_conv), ref_eval)
             degree, cells, _, input_layer = options
-            p.rows.append(Row(route, c, fem_dofs(cfg, degree, cells, input_layer), seconds, e))
+            row = Row(route, c, fem_dofs(cfg, degree, cells, input_layer), seconds, e)
+            row.cost_error = None if p.ref_cost is None else abs(model.cost() - p.ref_cost)
+            p.rows.append(row)
             label = size_label(route, c)
             print(f"    {route} {label:<6} {seconds:9.4f} s  error {e:.3e}", flush=True)
     if p.name == "image-layer":
         p.floor = library_floor(p.rows, 1e-4, 50)
-    if p.name == "deep-tanh":
+    if p.gradient_sizes:
         p.notes += gradient_rates(p, args.repeats)
 
 
-def jax_routes(p: Problem, ref, repeats: int) -> None:
-    """The JAX networks (compiled untimed first) and their Richardson extrapolation."""
+def network_routes(p: Problem, route: str, widths: list[int], run, ref, c_ref) -> None:
+    """Rows of the networks ``run(N) -> (seconds, setup, θ(t_end))`` of every width, plain
+    (``route``) and Richardson-extrapolated over ``N`` and ``2N`` (fields and cost)."""
     cfg = p.config
-    trained: dict[int, tuple[float, Fields]] = {}
+    trained: dict[int, tuple[float, Fields, float]] = {}
+    for N in widths:
+        seconds, setup, theta = run(N)
+        f = discrete_fields(setup, theta)
+        trained[N] = (seconds, f, setup.cost.value(theta))
+        row = Row(route, N, _params(cfg, N), seconds, error(f, ref.fields(f.convention)))
+        row.cost_error = None if c_ref is None else abs(trained[N][2] - c_ref)
+        p.rows.append(row)
+        print(f"    {route} N={N:<5} {seconds:9.4f} s  error {row.error:.3e}", flush=True)
+    extrapolated = "richardson" if route == "discrete" else f"{route} richardson"
+    for N in widths:
+        if 2 * N in trained:
+            (t1, f1, c1), (t2, f2, c2) = trained[N], trained[2 * N]
+            r = richardson(f1, f2)
+            params = _params(cfg, N) + _params(cfg, 2 * N)
+            row = Row(extrapolated, N, params, t1 + t2, error(r, ref.fields(r.convention)))
+            row.note = f"N and 2N = {2 * N}"
+            row.cost_error = None if c_ref is None else abs((4 * c2 - c1) / 3 - c_ref)
+            p.rows.append(row)
+            print(f"    {extrapolated} N={N:<4} {t1 + t2:9.4f} s  error {row.error:.3e}")
+
+
+def jax_routes(p: Problem, ref, c_ref, repeats: int) -> None:
+    """The JAX networks (compiled untimed first) and their Richardson extrapolation."""
     compile_seconds, worst = [], 0.0
-    for N in p.jax_widths:
-        setup = build(with_width(cfg, N))
+
+    def jax_run(N: int):
+        nonlocal worst
+        setup = build(with_width(p.config, N))
         run = jax_flow(setup)
         start = time.perf_counter()
-        theta = run()
+        run()
         compile_seconds.append(time.perf_counter() - start)
         seconds, theta = best_time(run, repeats)
         if N <= 64:
             numpy_theta = final_state(setup).theta
             worst = max(worst, float(np.abs(theta - numpy_theta).max() / np.abs(numpy_theta).max()))
-        f = discrete_fields(setup, theta)
-        trained[N] = (seconds, f)
-        e = error(f, ref.fields(f.convention))
-        p.rows.append(Row("jax", N, _params(cfg, N), seconds, e))
-        print(f"    jax N={N:<10} {seconds:9.4f} s  error {e:.3e}", flush=True)
-    for N in p.jax_widths:
-        if 2 * N in trained:
-            (t1, f1), (t2, f2) = trained[N], trained[2 * N]
-            r = richardson(f1, f2)
-            e = error(r, ref.fields(r.convention))
-            row = Row("jax richardson", N, _params(cfg, N) + _params(cfg, 2 * N), t1 + t2, e)
-            row.note = f"N and 2N = {2 * N}"
-            p.rows.append(row)
-            print(f"    jax richardson N={N:<4} {t1 + t2:9.4f} s  error {e:.3e}", flush=True)
+        return seconds, setup, theta
+
+    network_routes(p, "jax", p.jax_widths, jax_run, ref, c_ref)
     p.notes.append(
         f"jax: compile + first run {min(compile_seconds):.1f}-{max(compile_seconds):.1f} s per "
         f"width (untimed); final coefficients vs the numpy network (N <= 64): max relative "
@@ -612,36 +634,15 @@ def jax_routes(p: Problem, ref, repeats: int) -> None:
     )
 
 
-def dgemm_rate(n: int = 2048, repeats: int = 3) -> float:
-    """FLOP/s of numpy's ``A @ B`` (dgemm, ``n × n``), best of ``repeats``."""
-    a, b = np.random.default_rng(0).random((2, n, n))
-    seconds, _ = best_time(lambda: a @ b, repeats)
-    return 2.0 * n**3 / seconds
-
-
 def gradient_rates(p: Problem, repeats: int) -> list[str]:
-    """Achieved FLOP/s of the continuum gradient (dense work ``Σ_m 6 n_{m+1} n_m L``) at the
-    largest tensor-input FEM size of the run and at P2 on 1024 cells, beside dgemm."""
-    cfg = p.config
-    rows = [r for r in p.rows if r.route.startswith("FEM") and "span" not in r.route]
-    largest = max(rows, key=lambda r: r.unknowns)
-    peak = dgemm_rate()
-    lines = [f"dgemm (numpy, 2048^3, this run): {peak / 1e9:.1f} GFLOP/s"]
-    calls = 10
-    for degree, cells in (route_options(largest.route, largest.size)[:2], (2, 1024)):
-        model = solve_fem(with_dt(cfg, cfg.training.steps * cfg.training.dt), degree, cells)
-        g: GalerkinNetwork = model.galerkin
-        theta = model.state.theta
-        seconds, _ = best_time(
-            lambda g=g, theta=theta: [g.gradient(theta) for _ in range(calls)], repeats
-        )
-        flops = sum(6 * n_out * n_in * g.samples for n_out, n_in in g.shapes)
-        rate = flops * calls / seconds
-        lines.append(
-            f"continuum gradient, P{degree} {cells} cells ({sum(a * b for a, b in g.shapes)} "
-            f"weight coefficients): {seconds / calls * 1e3:.3f} ms, {rate / 1e9:.2f} GFLOP/s "
-            f"= {rate / peak:.1%} of dgemm"
-        )
+    """The continuum gradient's FLOP and byte rates (:mod:`gradient_rate`) at the problem's
+    ``gradient_sizes`` (degree, cells), beside dgemm and the copy bandwidth measured with it."""
+    cfg = with_dt(p.config, p.config.training.steps * p.config.training.dt)  # one step
+    lines = []
+    for degree, cells in p.gradient_sizes:
+        model = solve_fem(cfg, degree, cells)
+        rates = gradient_rate(model.galerkin, model.state.theta, repeats)
+        lines.append(describe(f"P{degree} {cells} cells", model.galerkin, rates))
     return lines
 
 
@@ -680,14 +681,18 @@ def report(p: Problem) -> dict:
         f"  FEM errors on the lattice of width {p.eval_width}; times: best of repeats, "
         "config -> final fields"
     )
-    header = f"  {'route':<18} {'size':>6} {'unknowns':>10} {'wall s':>10} {'error':>10}  note"
+    header = (
+        f"  {'route':<18} {'size':>6} {'unknowns':>10} {'wall s':>10} {'error':>10} "
+        f"{'cost error':>10}  note"
+    )
     print(header)
     print("  " + "-" * (len(header) - 2))
     for r in p.rows:
         size = size_label(r.route, r.size)
+        cost = "-" if r.cost_error is None else f"{r.cost_error:.3e}"
         print(
             f"  {r.route:<18} {size:>6} {r.unknowns:>10} {r.seconds:>10.4f} {r.error:>10.3e}"
-            f"  {r.note}"
+            f" {cost:>10}  {r.note}"
         )
     routes = list(dict.fromkeys(r.route for r in p.rows))
     orders = []
@@ -797,12 +802,19 @@ def checks(p: Problem, best: dict) -> list[str]:
                 f"({family}/discrete = {t_fem / t_disc:.2f}): never slower -> "
                 f"{'MET' if t_fem <= t_disc else 'MISSED'}"
             )
+            t_jax = best.get(("jax", t))
+            if t_jax is not None and t_jax < t_disc:
+                lines.append(
+                    f"{p.name}: at {t:g} {family} {t_fem:.4f} s vs plain JAX {t_jax:.4f} s "
+                    f"({family}/jax = {t_fem / t_jax:.2f}): never slower -> "
+                    f"{'MET' if t_fem <= t_jax else 'MISSED'}"
+                )
     return lines
 
 
 def problems(args) -> list[Problem]:
     perceptron = load_config(ROOT / "examples/perceptron.toml")
-    perceptron = with_continuum(perceptron, integrator="matched")
+    perceptron = with_continuum(perceptron, scheme="matched")
     deep = load_config(ROOT / "examples/deep-tanh.toml")
     image = load_config(ROOT / "examples/image-layer.toml")
     out = {
@@ -843,6 +855,7 @@ def problems(args) -> list[Problem]:
             "fem",
             97,
             [8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256],
+            gradient_sizes=[(8, 8), (2, 1024)],
         ),
         "image-layer": Problem(
             "image-layer",
@@ -863,7 +876,85 @@ def problems(args) -> list[Problem]:
             29,
         ),
     }
-    return [out[name] for name in args.problems]
+    out.update(user_scale_problems())
+    names = [n for name in args.problems for n in (USER_SCALE if name == "user-scale" else [name])]
+    return [out[name] for name in names]
+
+
+def smoke(p: Problem) -> Problem:
+    """``p`` at tiny sizes: two training steps, three widths (two for JAX), the two smallest
+    sizes of every FEM route, a reference on 4 cells and one small gradient rate."""
+    return dataclasses.replace(
+        p,
+        config=p.config.replace(training={"steps": 2}),
+        widths=p.widths[:3],
+        jax_widths=p.jax_widths[:2],
+        cells={route: sizes[:2] for route, sizes in p.cells.items()},
+        reference_cells=4,
+        gradient_sizes=[(2, 4)] if p.gradient_sizes else [],
+    )
+
+
+USER_SCALE = ("digits", "deep-tanh-L256")
+"""The problems at the scale users train at: the plain networks need seconds at 1e-6 (the
+Richardson routes reach it in a fraction of a second, benchmarks/README.md)."""
+
+
+def user_scale_problems() -> dict[str, Problem]:
+    """The digits classifier and a deep tanh network with many samples (``--problems
+    user-scale``).
+
+    * ``digits``: ``examples/digits.toml`` (64 → N → N → 10, index input and output layers,
+      600 training rows, cross-entropy, η = 20, RK4 dt = 0.02), trained to ``t = 0.4``: the
+      early flow, where the widths converge at order 2 (docs/convergence.md); later, the RK4
+      step is at the edge of stability of the sharpened fields and no route is asymptotic;
+    * ``deep-tanh-L256``: ``examples/deep-tanh.toml`` with four tanh layers
+      (N → N → N → N → N) and ``L = 256`` smooth samples ``X^l(y) = sin(π(1 + l/128)y + l) +
+      ½``, ``Y^l(x) = ½ cos(π(1 + l/256)x + l)``, to ``t = 1`` (50 RK4 steps).
+    """
+    digits = load_config(ROOT / "examples/digits.toml").replace(training={"t_end": 0.4})
+    deep = load_config(ROOT / "examples/deep-tanh.toml").replace(
+        network={"widths": [32] * 5, "connectivity": "dense"},
+        coordinates={"layout": "line"},
+        data={
+            "samples": 256,
+            "input": "sin(pi*(1 + l/128)*y + l) + 0.5",
+            "target": "0.5*cos(pi*(1 + l/256)*x + l)",
+        },
+    )
+    widths = [16, 32, 64, 128, 256, 512]
+    return {
+        "digits": Problem(
+            "digits",
+            digits,
+            widths,
+            {
+                "FEM P2": [8, 16, 32, 64],
+                "FEM p c=8": list(DEGREES),
+                "FEM p c=16": list(DEGREES),
+            },
+            "fem",
+            97,
+            widths,
+            reference_cells=48,
+            gradient_sizes=[(8, 16), (2, 64)],
+        ),
+        "deep-tanh-L256": Problem(
+            "deep-tanh-L256",
+            deep,
+            widths,
+            {
+                "FEM P2": [4, 8, 16, 32, 64],
+                "FEM p c=4": list(DEGREES),
+                "FEM p c=4 adapt": list(DEGREES),
+            },
+            "fem",
+            97,
+            widths,
+            reference_cells=8,
+            gradient_sizes=[(8, 4), (2, 64), (2, 256)],
+        ),
+    }
 
 
 def main() -> None:
@@ -872,11 +963,18 @@ def main() -> None:
         "--problems",
         nargs="+",
         default=["perceptron", "deep-tanh", "image-layer"],
-        choices=["perceptron", "deep-tanh", "image-layer"],
+        choices=["perceptron", "deep-tanh", "image-layer", *USER_SCALE, "user-scale"],
     )
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--reference-cells", type=int, default=16)
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="tiny sizes and two training steps: checks that every route runs (seconds)",
+    )
     args = parser.parse_args()
+    if args.smoke:
+        args.repeats = 1
     print(
         f"accuracy per cost — {platform.node()} {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}, one rank"
@@ -884,6 +982,8 @@ def main() -> None:
     start = time.perf_counter()
     summary = []
     for p in problems(args):
+        if args.smoke:
+            p = smoke(p)
         run_problem(p, args)
         best = report(p)
         summary += checks(p, best)

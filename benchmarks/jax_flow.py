@@ -3,7 +3,8 @@
 The same dense network, cost and classical RK4 as :class:`discrete.training.Flow`
 (docs/physics.md, "Discrete network and cost", "Training rules"):
 
-    z^(m+1) = h^(m) W^(m)ᵀ + b^(m),   h^(m) = σ(z^(m)),   C = (1/2L) Σ_l Σ_i Δx_i (Z^l_i − Y^l_i)²,
+    z^(m+1) = h^(m) W^(m)ᵀ + b^(m),   h^(m) = σ(z^(m)),   C = (1/2L) Σ_l Σ_i Δx_i (Z^l_i − Y^l_i)²
+    (or, with ``loss = "cross-entropy"``, C = −(1/L) Σ_l Σ_k Y^l_k log softmax(Z^l)_k),
     θ̇ = −η ⊙ ∂C/∂θ,   θ' = θ + (h/6)(k₁ + 2k₂ + 2k₃ + k₄),
 
 in float64 with the gradient by ``jax.grad`` and all steps in one ``jax.lax.fori_loop``
@@ -40,6 +41,7 @@ def jax_flow(setup) -> Callable[[], np.ndarray]:
     dx, rates = jnp.asarray(setup.cost.dx), jnp.asarray(rule.rates)
     h, steps, L = rule.h, setup.steps, X.shape[0]
     identity_output = net.output == "identity"
+    cross_entropy = setup.cost.loss.name == "cross-entropy"
 
     def cost(theta):
         a = X
@@ -49,6 +51,8 @@ def jax_flow(setup) -> Callable[[], np.ndarray]:
             if b0 is not None:
                 z = z + theta[b0 : b0 + shape[0]]
             a = z if (m + 1 == net.depth and identity_output) else sigma(z)
+        if cross_entropy:
+            return -jnp.sum(Y * jax.nn.log_softmax(a, axis=1)) / L
         r = a - Y
         return 0.5 * jnp.sum(dx * r * r) / L
 

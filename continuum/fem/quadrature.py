@@ -13,11 +13,18 @@ like ``ρ^{-2k}`` with ``k`` points per cell, twice as fast in ``p`` as the FE e
 check settles after a few raises.  A non-smooth activation (``relu``) has kinks inside the
 cells: no Gauss rule converges faster than ``O(h²)`` there, the check would not settle, and
 the default rule ``2p + 2`` is kept (its order loss is documented in docs/convergence.md).
+
+The check builds the fields two to four times, a few milliseconds per model.  Its outcome is
+a function of what the fields are built from (network, coordinates, data, initial fields,
+degree, mesh, input layer, number of ranks); given that *fingerprint*, the degree it chose is
+kept for the rest of the process, and fields built again from the same fingerprint get that
+rule without the check (:data:`VERIFIED_RULES`).  A rule is recorded only once the check has
+verified it; fields with another fingerprint are checked afresh.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Protocol
 
 import numpy as np
@@ -33,6 +40,11 @@ degree ``q`` is kept (its difference to rule ``q + 2``)."""
 
 QUADRATURE_RAISES = 16
 """Most raises of ``q`` by 2 beyond ``2p + 2`` before the check gives up."""
+
+
+VERIFIED_RULES: dict[Hashable, int] = {}
+"""The Gauss rule degree the check has chosen in this process, by the fingerprint of the
+fields it was chosen for (:func:`converged_quadrature`)."""
 
 
 class Fields(Protocol):
@@ -65,10 +77,17 @@ def converged_quadrature(
     initial: Callable[[Fields], Array],
     degree: int,
     smooth: bool,
+    fingerprint: Hashable | None = None,
 ) -> Fields:
     """The fields ``build(q)`` with the coarsest rule ``q ≥ 2p + 2`` (step 2) whose cost and
     Riesz gradient at ``θ_0 = initial(fields)`` agree with those of ``build(q + 2)`` to
-    :data:`QUADRATURE_TOLERANCE` relative; ``build(2p + 2)`` for a non-smooth activation."""
+    :data:`QUADRATURE_TOLERANCE` relative; ``build(2p + 2)`` for a non-smooth activation.
+
+    With a ``fingerprint`` (hashable, equal for fields built from equal inputs) the verified
+    ``q`` is recorded in :data:`VERIFIED_RULES`, and a later call with an equal fingerprint
+    returns ``build(q)`` at once."""
+    if fingerprint is not None and fingerprint in VERIFIED_RULES:
+        return build(VERIFIED_RULES[fingerprint])
     q = 2 * degree + 2
     coarse = build(q)
     if not smooth:
@@ -82,6 +101,8 @@ def converged_quadrature(
         change = comm.allreduce(float(np.abs(fine_values - values).max()), op=MPI.MAX)
         scale = comm.allreduce(float(np.abs(fine_values).max()), op=MPI.MAX)
         if change <= QUADRATURE_TOLERANCE * scale:
+            if fingerprint is not None:
+                VERIFIED_RULES[fingerprint] = q
             return coarse
         coarse, values, q = fine, fine_values, q + 2
     raise ValueError(

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 from collections.abc import Callable
 
 import numpy as np
@@ -147,6 +148,29 @@ def implicit_rule(galerkin: GalerkinNetwork, setup: DiscreteSetup) -> Rule:
     return ImplicitFlow(galerkin, rates, _continuum_dt(cfg), cfg.continuum.theta)
 
 
+def fields_fingerprint(setup: DiscreteSetup, comm: MPI.Comm) -> tuple:
+    """What the Galerkin fields of ``setup`` are built from, for the quadrature check's record
+    (:data:`continuum.fem.quadrature.VERIFIED_RULES`): the network, coordinates, data and initial
+    sections (expressions compare by their text), the FE degree, mesh and input layer, the
+    number of ranks, and for tabular data a digest of the rows themselves."""
+    cfg = setup.config
+    rows = b""
+    if cfg.data.kind in ("dataset", "file"):
+        digest = hashlib.sha256(np.ascontiguousarray(setup.data.X).tobytes())
+        digest.update(np.ascontiguousarray(setup.data.Y).tobytes())
+        rows = digest.digest()
+    c = cfg.continuum
+    return (
+        cfg.network,
+        cfg.coordinates,
+        cfg.data,
+        cfg.init,
+        (c.degree, c.cells, c.input_layer),
+        comm.size,
+        rows,
+    )
+
+
 class GalerkinModel:
     """The continuum run beside a discrete one: same rule, same dt, same sample schedule."""
 
@@ -190,6 +214,7 @@ class GalerkinModel:
             lambda g: g.interpolate(self._weight_init(), self._bias_init()),
             degree,
             setup.network.activation.smooth,
+            fields_fingerprint(setup, comm),
         )
         self.spaces = self.galerkin.spaces
         self.rule = time_scheme(self.galerkin, setup)

@@ -1,0 +1,78 @@
+"""The accuracy-per-cost benchmark's peer routes and a smoke run of the script at tiny sizes
+(the benchmarks themselves are not part of the suite: benchmarks/README.md)."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from continuum.app.convergence import final_state
+from discrete.config import parse_config
+from discrete.experiment import build
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from jax_flow import jax_flow  # noqa: E402  (benchmarks/ on the path)
+
+DIGITS = """
+[network]
+widths = [64, 8, 8, 10]
+activation = "tanh"
+loss = "cross-entropy"
+[coordinates]
+layout = ["index", "line", "line", "index"]
+[data]
+kind = "dataset"
+name = "digits"
+samples = 40
+scale = 0.0625
+[init]
+weight = ["0.5*cos(pi*x*(1 + j/32) + j)", "2*cos(pi*(x - y))", "2*cos(pi*y*(1 + i/3))"]
+bias = ["0.5*cos(pi*x)", "0.2*sin(pi*x)", "0"]
+[training]
+rule = "flow"
+lr = 20.0
+dt = 0.02
+steps = 5
+[continuum]
+enabled = false
+"""
+
+
+def test_jax_route_with_cross_entropy_equals_the_numpy_network():
+    """The JAX peer of the benchmark (jitted RK4, jax.grad of the softmax cross-entropy on
+    index layers) ends where synfield's network does, to rounding."""
+    setup = build(parse_config(DIGITS))
+    theta = jax_flow(setup)()
+    numpy_theta = final_state(setup).theta
+    assert np.abs(theta - numpy_theta).max() <= 1e-12 * np.abs(numpy_theta).max()
+    assert np.abs(theta - setup.theta0).max() > 1e-3  # the flow moved the parameters
+
+
+def test_accuracy_per_cost_smoke_run():
+    """Every route of the user-scale deep tanh problem runs at tiny sizes; the JAX networks
+    agree with numpy's and the gradient-rate line is printed."""
+    env = dict(os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks/accuracy_per_cost.py"),
+            "--smoke",
+            "--problems",
+            "deep-tanh-L256",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout
+    difference = float(re.search(r"max relative difference (\S+)", out).group(1))
+    assert difference < 1e-12, out
+    assert "continuum gradient, P2 4 cells" in out
+    assert re.search(r"deep-tanh-L256: at 0\.001 FEM .* -> (MET|MISSED)", out), out
