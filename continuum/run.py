@@ -96,7 +96,7 @@ class Recorder:
                 {"layout": c.layout, "placement": c.placement, "domain": c.domain},
             )
             out.static(f"/discrete/measure/layer{m}", c.measure)
-            out.static(f"/discrete/axes/layer{m}", c.points[:, 0])
+            out.static(f"/discrete/axes/layer{m}", c.points[: c.shape[-1], 0])
         if s.schedule is not None:
             out.static(
                 "/discrete/schedule",
