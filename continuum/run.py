@@ -352,8 +352,8 @@ def _run(
         if state.step >= setup.steps:
             if out is not None:
                 out.close()
-            console.print(
-                f"  {outdir}: the run already finished (step {state.step}, t = {state.t:g}); "
+            console.notice(
+                f"{outdir}: the run already finished (step {state.step}, t = {state.t:g}); "
                 "nothing to resume, summary.json left as it is"
             )
             return read_summary(outdir)
