@@ -35,7 +35,6 @@ from mpi4py import MPI  # first: it loads the MPI library that DOLFINx links aga
 import numpy as np
 import scipy.linalg
 import scipy.sparse
-import scipy.sparse.linalg
 import ufl
 from dolfinx import fem, la
 from dolfinx.fem.petsc import assemble_matrix
@@ -55,8 +54,8 @@ NEWMARK_GAMMA = 0.5
 DENSE_LIMIT = 5000
 """Most degrees of freedom :func:`fem_eigenvalues` accepts (it uses dense eigensolvers)."""
 REPLICATED_LIMIT = 200_000
-"""Most unknowns a system of several ranks is factored on every rank (:class:`_DirectSolver`):
-a chain's LU holds ``O(n · bandwidth)`` numbers (a periodic one a little more)."""
+"""Most unknowns of a system that every rank of a job steps whole (:class:`_FieldStepper`): a
+chain's LU holds ``O(n · bandwidth)`` numbers (a periodic one a little more)."""
 
 
 def _constant(value: float) -> Profile:
@@ -280,9 +279,9 @@ class _FieldStepper:
     :meth:`advance` gathers the fields (one ``Allgatherv`` each), takes its steps without any
     communication and writes each rank's owned part back.  A step of a distributed 1-D chain
     (``cells · degree`` unknowns) is all latency: its two or three matrix products exchange
-    ghosts, its inner products reduce, and MUMPS's triangular solve passes messages along the
-    whole elimination tree, about a dozen synchronisations per step; on an oversubscribed
-    machine each waits for a time slice (Goldstein's chain, 256 unknowns: 0.22 s per MUMPS
+    ghosts, its inner products reduce, and MUMPS's solve phase synchronises the ranks again and
+    again: 97 collective calls per step, counted; on an oversubscribed machine each waits for
+    a time slice (Goldstein's chain, 256 unknowns: 0.22 s per MUMPS
     solve on 3 ranks of 2 cores; benchmarks/README.md, "Probe problems under MPI").
     """
 
