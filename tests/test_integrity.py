@@ -102,6 +102,7 @@ def test_a_truncated_file_is_refused_by_inspect_and_resume(full, tmp_path, fract
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
         assert f"{path} is damaged" in lines[0] and expected in lines[0]
+        assert "Error:" not in lines[0]  # a sentence, not an exception's class name
     assert path.stat().st_size == keep  # a refused resume leaves the file as it was
 
 

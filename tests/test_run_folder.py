@@ -63,9 +63,12 @@ def test_an_existing_result_is_kept_without_overwrite(finished, tmp_path):
 def test_resuming_a_finished_run_says_so_and_keeps_the_summary(finished):
     """(was: resuming a finished run emptied summary.json's "final")"""
     before = (finished / "summary.json").read_bytes()
-    proc = run_cli("run", "--resume", str(finished))
+    proc = run_cli("run", "--resume", str(finished), "-q")  # said even when quiet
     assert proc.returncode == 0, proc.stderr
-    assert "the run already finished (step 500, t = 1); nothing to resume" in proc.stdout
+    assert proc.stderr.strip() == (
+        f"synfield: {finished}: the run already finished (step 500, t = 1); nothing to resume, "
+        "summary.json left as it is"
+    )
     assert (finished / "summary.json").read_bytes() == before
     assert json.loads(before)["final"]["l2_error_w"] > 0
 

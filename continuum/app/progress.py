@@ -23,6 +23,11 @@ class Console:
         if self.root and not self.quiet:
             print(*args, **kwargs, flush=True)
 
+    def notice(self, message: str) -> None:
+        """One line on stderr from rank 0, quiet or not: what a run did instead of its work."""
+        if self.root:
+            print(f"synfield: {message}", file=sys.stderr, flush=True)
+
     def progress(self, total: int, desc: str) -> ProgressBar:
         return ProgressBar(total, desc, enabled=self.root and not self.quiet)
 

@@ -101,7 +101,7 @@ class Recorder:
                 {"layout": c.layout, "placement": c.placement, "domain": c.domain},
             )
             out.static(f"/discrete/measure/layer{m}", c.measure)
-            out.static(f"/discrete/axes/layer{m}", c.points[:, 0])
+            out.static(f"/discrete/axes/layer{m}", c.points[: c.shape[-1], 0])
         if s.schedule is not None:
             out.static(
                 "/discrete/schedule",
@@ -358,8 +358,8 @@ def _run(
         if state.step >= setup.steps:
             if out is not None:
                 out.close()
-            console.print(
-                f"  {outdir}: the run already finished (step {state.step}, t = {state.t:g}); "
+            console.notice(
+                f"{outdir}: the run already finished (step {state.step}, t = {state.t:g}); "
                 "nothing to resume, summary.json left as it is"
             )
             return read_summary(outdir)

@@ -35,12 +35,14 @@ from mpi4py import MPI  # first: it loads the MPI library that DOLFINx links aga
 # isort: split
 import numpy as np
 import scipy.linalg
+import scipy.sparse
 import ufl
 from dolfinx import fem, la
 from dolfinx.fem.petsc import assemble_matrix
 from petsc4py import PETSc
 
 import meshes
+from continuum.fem.petsc import checked_solve
 from continuum.fem.spaces import lagrange_element
 from continuum.schemes.timestepping import check_field, global_size
 
@@ -52,6 +54,9 @@ NEWMARK_BETA = 0.25
 NEWMARK_GAMMA = 0.5
 DENSE_LIMIT = 5000
 """Most degrees of freedom :func:`fem_eigenvalues` accepts (it uses dense eigensolvers)."""
+REPLICATED_LIMIT = 200_000
+"""Most unknowns of a system that every rank of a job steps whole (:class:`_FieldStepper`): a
+chain's LU holds ``O(n · bandwidth)`` numbers (a periodic one a little more)."""
 
 
 def _constant(value: float) -> Profile:
@@ -182,13 +187,8 @@ class LocalFEM:
 
     def dense(self, matrix: PETSc.Mat) -> np.ndarray:
         """``matrix`` as a dense array on every rank, rows and columns at fixed ends removed."""
-        n = matrix.getSize()[0]
-        start = matrix.getOwnershipRange()[0]
-        indptr, columns, data = matrix.getValuesCSR()
-        full = np.zeros((n, n))
-        for first, ptr, cols, vals in self.comm.allgather((start, indptr, columns, data)):
-            full[first + np.repeat(np.arange(ptr.size - 1), np.diff(ptr)), cols] = vals
-        keep = np.setdiff1d(np.arange(n), self._fixed_global())
+        full = global_matrix(matrix, self.comm).toarray()
+        keep = np.setdiff1d(np.arange(full.shape[0]), self._fixed_global())
         return full[np.ix_(keep, keep)]
 
     def _fixed_global(self) -> np.ndarray:
@@ -201,30 +201,51 @@ class LocalFEM:
         return np.concatenate(self.comm.allgather(mine)).astype(np.int64)
 
 
+def global_matrix(matrix: PETSc.Mat, comm: MPI.Comm) -> scipy.sparse.csr_matrix:
+    """The whole distributed ``matrix`` in the global numbering, on every rank (one
+    ``allgather`` of the ranks' CSR rows)."""
+    n = matrix.getSize()[0]
+    rows, columns, values = [], [], []
+    for first, ptr, cols, vals in comm.allgather(
+        (matrix.getOwnershipRange()[0], *matrix.getValuesCSR())
+    ):
+        rows.append(first + np.repeat(np.arange(ptr.size - 1), np.diff(ptr)))
+        columns.append(cols)
+        values.append(vals)
+    return scipy.sparse.csr_matrix(
+        (np.concatenate(values), (np.concatenate(rows), np.concatenate(columns))), shape=(n, n)
+    )
+
+
+def sequential_matrix(matrix: scipy.sparse.csr_matrix) -> PETSc.Mat:
+    """A PETSc matrix of one rank (``COMM_SELF``) holding ``matrix``."""
+    matrix = matrix.tocsr()
+    matrix.sort_indices()
+    index = PETSc.IntType
+    csr = (matrix.indptr.astype(index), matrix.indices.astype(index), matrix.data)
+    out = PETSc.Mat().createAIJ(size=matrix.shape, csr=csr, comm=MPI.COMM_SELF)
+    out.assemble()
+    return out
+
+
 class _DirectSolver:
     """LU solve of one fixed matrix (PETSc's own LU on one rank, MUMPS on several), failing
     loudly when PETSc reports divergence.  PETSc's serial LU is 15× faster than MUMPS on
     these banded 1-D systems (benchmarks/README.md, step cost)."""
 
-    def __init__(self, matrix: PETSc.Mat, comm: MPI.Comm, prefix: str) -> None:
+    def __init__(self, matrix: PETSc.Mat, prefix: str) -> None:
+        comm = matrix.getComm()
         self.ksp = PETSc.KSP().create(comm)
         self.ksp.setOperators(matrix)
         self.ksp.setType(PETSc.KSP.Type.PREONLY)
         pc = self.ksp.getPC()
         pc.setType(PETSc.PC.Type.LU)
-        pc.setFactorSolverType("mumps" if comm.size > 1 else "petsc")
+        pc.setFactorSolverType("mumps" if comm.getSize() > 1 else "petsc")
         self.ksp.setOptionsPrefix(prefix)
         self.ksp.setFromOptions()
 
     def solve(self, rhs: PETSc.Vec, x: PETSc.Vec, step: str) -> None:
-        self.ksp.solve(rhs, x)
-        reason = self.ksp.getConvergedReason()
-        if reason < 0:
-            names = {v: k for k, v in vars(PETSc.KSP.ConvergedReason).items() if k.isupper()}
-            raise RuntimeError(
-                f"{step}: the linear solve diverged, PETSc reason {reason} "
-                f"({names.get(reason, 'unknown')})"
-            )
+        checked_solve(self.ksp, rhs, x, step)
 
 
 def _check_stability(fem_: LocalFEM, allow_unstable: bool) -> None:
@@ -242,7 +263,21 @@ def _check_stability(fem_: LocalFEM, allow_unstable: bool) -> None:
 
 
 class _FieldStepper:
-    """What both time steppers share: the field ``w`` (a DOLFINx Function) on ``self.fem``."""
+    """What both time steppers share: the field ``w`` (a DOLFINx Function) on ``self.fem``,
+    and the system ``M``, ``A``, ``f`` the steps use.
+
+    **The system of a step.** On one rank, and for systems of more than
+    :data:`REPLICATED_LIMIT` unknowns, the steps work on the distributed matrices and on the
+    fields' own vectors.  Otherwise every rank holds the whole system (gathered once into
+    ``COMM_SELF`` matrices, :func:`global_matrix`) and steps all of it, as one rank does:
+    :meth:`advance` gathers the fields (one ``Allgatherv`` each), takes its steps without any
+    communication and writes each rank's owned part back.  A step of a distributed 1-D chain
+    (``cells · degree`` unknowns) is all latency: its two or three matrix products exchange
+    ghosts, its inner products reduce, and MUMPS's solve phase synchronises the ranks again and
+    again: 97 collective calls per step, counted; on an oversubscribed machine each waits for
+    a time slice (Goldstein's chain, 256 unknowns: 0.22 s per MUMPS
+    solve on 3 ranks of 2 cores; benchmarks/README.md, "Probe problems under MPI").
+    """
 
     fem: LocalFEM
     steps: int
@@ -266,6 +301,35 @@ class _FieldStepper:
         self.fem = LocalFEM(theory, comm, cells, degree, boundary)
         _check_stability(self.fem, allow_unstable)
         self.dt = dt
+        fem_ = self.fem
+        self.replicated = comm.size > 1 and fem_.M.getSize()[0] <= REPLICATED_LIMIT
+        if not self.replicated:
+            self._M, self._A, self._f = fem_.M, fem_.A, fem_.f.x.petsc_vec
+            return
+        self._counts = np.array(comm.allgather(fem_.M.getLocalSize()[0]))
+        self._start = fem_.M.getOwnershipRange()[0]
+        self._M, self._A = (sequential_matrix(global_matrix(m, comm)) for m in (fem_.M, fem_.A))
+        self._f = self._gathered(fem_.f)
+
+    def _gathered(self, function: fem.Function) -> PETSc.Vec:
+        """The vector a step updates for ``function``: its own, or (replicated) a
+        ``COMM_SELF`` vector of all its values (one ``Allgatherv``)."""
+        if not self.replicated:
+            return function.x.petsc_vec
+        full = PETSc.Vec().createSeq(self._M.getSize()[0], comm=MPI.COMM_SELF)
+        self.fem.comm.Allgatherv(
+            function.x.petsc_vec.getArray(readonly=True), [full.getArray(), self._counts]
+        )
+        return full
+
+    def _publish(self, pairs: tuple[tuple[fem.Function, PETSc.Vec], ...]) -> None:
+        """Write the stepped vectors back into their functions (each rank its owned part)
+        and update the ghosts."""
+        for function, vec in pairs:
+            if self.replicated:
+                stop = self._start + self._counts[self.fem.comm.rank]
+                function.x.petsc_vec.getArray()[:] = vec.getArray(readonly=True)[self._start : stop]
+            function.x.scatter_forward()
 
     def _start_growth_check(self) -> None:
         """Record the initial size of ``w`` (the reference of :meth:`_check_growth`)."""
@@ -298,8 +362,9 @@ class _FieldStepper:
     def potential(self) -> float:
         """``½ w·Aw − f·w``: the stiffness, mass and source part of the energy."""
         w = self._w.x.petsc_vec
-        self.fem.A.mult(w, self._work)
-        return 0.5 * w.dot(self._work) - self.fem.f.x.petsc_vec.dot(w)
+        work = self.fem.A.createVecLeft()  # distributed, like w (the steps' vectors may not be)
+        self.fem.A.mult(w, work)
+        return 0.5 * w.dot(work) - self.fem.f.x.petsc_vec.dot(w)
 
     def _functions(self) -> dict[str, fem.Function]:
         """The fields that make up the state, by name."""
@@ -357,29 +422,32 @@ class WaveSolver(_FieldStepper):
             self.fem.apply_bcs(field)
         self._start_growth_check()
 
-        M, A, gamma = self.fem.M, self.fem.A, theory.gamma
+        M, A, gamma = self._M, self._A, theory.gamma
         self._rhs = M.createVecLeft()
         self._work = M.createVecLeft()
-        self._residual(self._w.x.petsc_vec, self._v.x.petsc_vec, self._rhs)
-        _DirectSolver(M, comm, "synfield_newmark_start_").solve(
-            self._rhs, self._a.x.petsc_vec, "Newmark initial acceleration M a0 = f − γMv0 − Aw0"
+        w, v, a = (self._gathered(f) for f in (self._w, self._v, self._a))
+        self._residual(w, v, self._rhs)
+        _DirectSolver(M, "synfield_newmark_start_").solve(
+            self._rhs, a, "Newmark initial acceleration M a0 = f − γMv0 − Aw0"
         )
+        self._publish(((self._a, a),))
         effective = M.copy()
         effective.scale(1.0 + NEWMARK_GAMMA * gamma * dt)
         effective.axpy(NEWMARK_BETA * dt**2, A)
-        self._solver = _DirectSolver(effective, comm, "synfield_newmark_")
+        self._solver = _DirectSolver(effective, "synfield_newmark_")
 
     def _residual(self, w: PETSc.Vec, v: PETSc.Vec, out: PETSc.Vec) -> None:
         """``out = f − γ M v − A w``."""
-        self.fem.A.mult(w, out)
-        out.aypx(-1.0, self.fem.f.x.petsc_vec)
-        self.fem.M.mult(v, self._work)
-        out.axpy(-self.fem.theory.gamma, self._work)
+        self._A.mult(w, out)
+        out.aypx(-1.0, self._f)
+        if self.fem.theory.gamma != 0.0:
+            self._M.mult(v, self._work)
+            out.axpy(-self.fem.theory.gamma, self._work)
 
     def advance(self, steps: int) -> None:
         """Take ``steps`` Newmark steps of size ``dt``."""
-        h, beta, gamma_n = self.dt, NEWMARK_BETA, NEWMARK_GAMMA
-        w, v, a = self._w.x.petsc_vec, self._v.x.petsc_vec, self._a.x.petsc_vec
+        h, beta, gamma_n, gamma = self.dt, NEWMARK_BETA, NEWMARK_GAMMA, self.fem.theory.gamma
+        w, v, a = (self._gathered(f) for f in (self._w, self._v, self._a))
         v_sum = v.duplicate()
         for _ in range(steps):
             v.copy(v_sum)
@@ -390,12 +458,12 @@ class WaveSolver(_FieldStepper):
             self._solver.solve(self._rhs, a, f"Newmark step t = {self.t:.6g} → {self.t + h:.6g}")
             w.axpy(beta * h**2, a)
             v.axpy(gamma_n * h, a)
-            v_sum.axpy(1.0, v)
-            self.fem.M.mult(v_sum, self._work)
-            self.dissipated += 0.25 * self.fem.theory.gamma * h * v_sum.dot(self._work)
+            if gamma != 0.0:
+                v_sum.axpy(1.0, v)
+                self._M.mult(v_sum, self._work)
+                self.dissipated += 0.25 * gamma * h * v_sum.dot(self._work)
             self.steps += 1
-        for field in (self._w, self._v, self._a):
-            field.x.scatter_forward()
+        self._publish(((self._w, w), (self._v, v), (self._a, a)))
         self._check_growth((self._w, self._v))
 
     @property
@@ -406,8 +474,9 @@ class WaveSolver(_FieldStepper):
     def energy(self) -> float:
         """``E = ½ v·Mv + ½ w·Aw − f·w`` (kinetic + stiffness + mass − source)."""
         v = self._v.x.petsc_vec
-        self.fem.M.mult(v, self._work)
-        return 0.5 * v.dot(self._work) + self.potential()
+        work = self.fem.M.createVecLeft()
+        self.fem.M.mult(v, work)
+        return 0.5 * v.dot(work) + self.potential()
 
     def _functions(self) -> dict[str, fem.Function]:
         return {"coefficients": self._w, "velocity": self._v, "acceleration": self._a}
@@ -440,24 +509,23 @@ class FlowSolver(_FieldStepper):
         self._w = self.fem.interpolate(w0)
         self.fem.apply_bcs(self._w)
         self._start_growth_check()
-        M, A = self.fem.M, self.fem.A
+        M, A = self._M, self._A
         self._explicit = M.copy()
         self._explicit.axpy(-(1.0 - theta) * dt, A)
         implicit = M.copy()
         implicit.axpy(theta * dt, A)
-        self._solver = _DirectSolver(implicit, comm, "synfield_flow_")
+        self._solver = _DirectSolver(implicit, "synfield_flow_")
         self._rhs = M.createVecLeft()
-        self._work = M.createVecLeft()
 
     def advance(self, steps: int) -> None:
         """Take ``steps`` θ-method steps of size ``dt``."""
-        w = self._w.x.petsc_vec
+        w = self._gathered(self._w)
         for _ in range(steps):
             self._explicit.mult(w, self._rhs)
-            self._rhs.axpy(self.dt, self.fem.f.x.petsc_vec)
+            self._rhs.axpy(self.dt, self._f)
             self._solver.solve(self._rhs, w, f"θ-method step t = {self.t:.6g}")
             self.steps += 1
-        self._w.x.scatter_forward()
+        self._publish(((self._w, w),))
         self._check_growth((self._w,))
 
     def cost(self) -> float:

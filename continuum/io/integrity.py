@@ -250,6 +250,9 @@ def _child_main(argv: list[str]) -> None:
         else:
             _copy(argv[1], argv[2], int(argv[3]))
             emit({"copied": int(argv[3])})
+    except KeyError as error:  # h5py: an object whose metadata does not read back
+        reason = f"its HDF5 metadata cannot be read ({error.args[0] if error.args else error})"
+        emit({"fatal": _joined(reason, truncation(argv[1]))})
     except Exception as error:  # reported to the parent, which names the file
         emit({"fatal": _joined(f"{type(error).__name__}: {error}", truncation(argv[1]))})
 
