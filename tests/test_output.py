@@ -172,7 +172,8 @@ FINER_CONTINUUM_STEP = {
     [(name, None) for name in ("perceptron", "goldstein", "sgd", "toy-banded-unit-cell")]
     + [("image-layer", None)]
     + [(name, changes) for name, changes in FINER_CONTINUUM_STEP.items()],
-    ids=lambda value: "finer-continuum-dt" if isinstance(value, dict) else "",
+    ids=["perceptron", "goldstein", "sgd", "toy-banded-unit-cell", "image-layer"]
+    + [f"{name}-finer-continuum-dt" for name in FINER_CONTINUUM_STEP],
 )
 def test_resume_from_a_truncated_file_equals_the_uninterrupted_run(tmp_path, example, changes):
     """Every kind of continuum model restores its state: the file of an uninterrupted run is

@@ -38,7 +38,7 @@ def with_width(config: Config, N: int) -> Config:
     index layers are never refined)."""
     layouts = config.coordinates.layout
     widths = tuple(
-        n if n == 1 or layout == "index" else (N * N if layout == "grid" else N)
+        int(n if n == 1 or layout == "index" else (N * N if layout == "grid" else N))
         for n, layout in zip(config.network.widths, layouts, strict=True)
     )
     return config.replace(network={"widths": list(widths)})
