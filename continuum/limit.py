@@ -35,6 +35,7 @@ from discrete.expressions import Expression
 from discrete.training import Rule, make_rule
 from meshes import interval, unit_square
 
+from . import distribution
 from .adaptive import AdaptiveFlow
 from .dataspan import DataSpan
 from .exponential import ExponentialFlow
@@ -168,10 +169,13 @@ class GalerkinModel:
         layers = conv.layers[1:] if span else conv.layers
         degree = cfg.continuum.degree
         mesh_spaces = coordinate_spaces(layers, cfg.continuum.cells, degree)
+        self.distribution = self._distribution(mesh_spaces, span, comm)
         fields = (
             UnitCellNetwork
             if conv.weights == "unit-cell"
-            else functools.partial(GalerkinNetwork, loss=setup.cost.loss)
+            else functools.partial(
+                GalerkinNetwork, loss=setup.cost.loss, distribution=self.distribution
+            )
         )
 
         data_span: list[DataSpan] = []  # built once, moved to each rule's points
@@ -195,6 +199,18 @@ class GalerkinModel:
         theta0 = self.galerkin.interpolate(self._weight_init(), self._bias_init())
         self.state = self.rule.initial(theta0)
         self.reference = reference_size(theta0)  # of the growth check (discrete/errors.py)
+
+    def _distribution(self, spaces: list, span: bool, comm: MPI.Comm) -> str:
+        """``[continuum] distribute`` resolved by the rule of :mod:`continuum.distribution`
+        (the columns of one gradient: the batch of an SGD step, else all samples), and the
+        run-header line :attr:`split` that names it."""
+        setup = self.setup
+        requested = setup.config.continuum.distribute
+        columns = setup.data.samples if setup.schedule is None else setup.schedule.shape[1]
+        largest = max([s.size for s in spaces] + ([setup.data.samples] if span else []))
+        chosen = distribution.choose(requested, columns, largest, lookup(setup.config).samples)
+        self.split = distribution.describe(chosen, requested, comm.size, columns, largest)
+        return chosen
 
     def _data_span(self, inputs, output: FactorSpace | PointSpace) -> DataSpan:
         """``[continuum] input_layer = "data-span"``: ``w^(0)`` in ``V_1 ⊗ span{X^l}``."""
