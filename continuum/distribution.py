@@ -27,10 +27,7 @@ Both give the same fields up to the order of the sums over ranks (rounding).
 
 from __future__ import annotations
 
-import numpy as np
 from mpi4py import MPI
-
-Array = np.ndarray
 
 DISTRIBUTIONS = ("rows", "samples")
 """The splits a Galerkin network supports (``[continuum] distribute`` also takes ``auto``)."""
@@ -64,7 +61,8 @@ def describe(distribution: str, requested: str, ranks: int, columns: int, larges
 
 
 def own_share(count: int, comm: MPI.Comm) -> slice:
-    """This rank's contiguous share of ``0 … count − 1`` (``numpy.array_split`` sizes)."""
-    sizes = np.array([len(part) for part in np.array_split(np.arange(count), comm.size)])
-    start = int(sizes[: comm.rank].sum())
-    return slice(start, start + int(sizes[comm.rank]))
+    """This rank's contiguous share of ``0 … count − 1``, of ``numpy.array_split`` sizes: the
+    first ``count mod P`` ranks one more than ``⌊count / P⌋``."""
+    base, extra = divmod(count, comm.size)
+    start = comm.rank * base + min(comm.rank, extra)
+    return slice(start, start + base + (comm.rank < extra))
