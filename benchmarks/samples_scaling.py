@@ -2,7 +2,7 @@
 
 Problem: ``examples/digits.toml`` as shipped (64 → N → N → 10 tanh, cross-entropy, 300
 training rows, full-batch RK4 flow at dt = 0.02 to t = 10: 500 steps; continuum P2 on 32
-cells, 65 dofs per hidden factor, 9 225 weight coefficients), with ``[continuum] distribute``
+cells, 65 dofs per hidden factor, 9 035 weight coefficients), with ``[continuum] distribute``
 set to ``rows`` and to ``samples`` (what ``auto`` chooses here: 300 samples ≥ 65 rows,
 :mod:`continuum.distribution`).
 
