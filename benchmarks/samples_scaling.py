@@ -10,11 +10,13 @@ For every repeat, side by side: one rank, then two ranks splitting rows, then tw
 splitting samples, each an ``mpiexec -n P`` child with one BLAS thread per rank
 (``OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1``) that builds the continuum model and times
 ``advance_to(t_end)`` alone (the slowest rank, after a barrier), then writes its final
-coefficients.  Printed: the continuum solve time of each, the speed-up over one rank (best of
-the repeats and per repeat, the ratio of one side-by-side run), and the largest difference of
-any coefficient from the one-rank run.
+coefficients.  Printed first: one gradient of all samples against one of half of them on
+one process (the work each of two ranks does when they split the samples, without
+communication: the speed-up the split allows).  Then the continuum solve time of each, the
+speed-up over one rank (best of the repeats and per repeat, the ratio of one side-by-side
+run), and the largest difference of any coefficient from the one-rank run.
 
-    python benchmarks/samples_scaling.py [--repeats 3] [--t-end 10]
+    OPENBLAS_NUM_THREADS=1 python benchmarks/samples_scaling.py [--repeats 3] [--t-end 10]
 """
 
 from __future__ import annotations
@@ -84,6 +86,27 @@ def run_child(ranks: int, config: Path, out: Path) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def work_split(config: Path, repeats: int = 50) -> tuple[float, float]:
+    """Seconds of one gradient of all samples and of the first half (one process, in this
+    one: the work each of two ranks splitting the samples does, without communication)."""
+    from mpi4py import MPI
+
+    from continuum.limit import continuum_model
+    from discrete.config import load_config
+    from discrete.experiment import build
+
+    model = continuum_model(build(load_config(config)), MPI.COMM_SELF)
+    galerkin, theta = model.galerkin, model.state.theta
+    half = np.arange(galerkin.samples // 2)
+    times = []
+    for samples in (None, half):
+        start = time.perf_counter()
+        for _ in range(repeats):
+            galerkin.gradient(theta, samples)
+        times.append((time.perf_counter() - start) / repeats)
+    return times[0], times[1]
+
+
 def largest_difference(a: Path, b: Path) -> float:
     with np.load(a) as x, np.load(b) as y:
         return max(float(np.abs(x[k] - y[k]).max()) for k in x.files)
@@ -106,6 +129,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         configs = {d: write_config(folder, d, args.t_end) for d in ("rows", "samples")}
+        full, half = work_split(configs["samples"])
+        print(
+            f"one gradient on one process: all samples {full * 1e3:.2f} ms, half of them "
+            f"{half * 1e3:.2f} ms (the work split: {full / half:.2f}×)"
+        )
         differences: dict[str, float] = {}
         for k in range(args.repeats):
             line = []
