@@ -4,7 +4,8 @@
 Measured (2 ranks against 1, largest difference of any coefficient after the steps): the
 factored RK4 flow of a 4 → 201-dof → 201-dof → 3 iris classifier, samples split, 3.3e-16; the
 heavy ball on the same network at 65 dofs, 1.1e-16; the data-span input layer of deep-tanh (3
-samples over 2 ranks: 2 and 1), 2.2e-16; costs within 2.2e-16; every array of fields.h5 of
+samples over 2 ranks: 2 and 1), 2.2e-16; SGD with batches of one sample (one rank idle at
+every step), 0; costs within 2.2e-16; every array of fields.h5 of
 the index examples of ``test_index_continuum.py`` for flow and SGD, rows or samples, within
 1e-10.
 """
@@ -100,17 +101,18 @@ def test_an_unknown_distribution_is_refused_naming_the_key():
 
 @pytest.mark.mpi
 @pytest.mark.parametrize(
-    ("text", "factored"),
+    ("text", "training", "factored"),
     [
-        (IRIS.format(rule="flow", cells=100), True),  # 201² weight coefficients: factored RK4
-        (IRIS.format(rule="momentum", cells=32), False),
+        (IRIS.format(rule="flow", cells=100), {}, True),  # 201² coefficients: factored RK4
+        (IRIS.format(rule="momentum", cells=32), {}, False),
+        (IRIS.format(rule="sgd", cells=16), {"batch": 1}, False),  # one rank has no sample
     ],
-    ids=["factored-flow", "heavy-ball"],
+    ids=["factored-flow", "heavy-ball", "sgd-batch-1"],
 )
-def test_two_ranks_splitting_the_samples_give_the_fields_of_one_rank(text, factored):
+def test_two_ranks_splitting_the_samples_give_the_fields_of_one_rank(text, training, factored):
     comm = MPI.COMM_WORLD
     assert comm.size == 2, "run this test under mpiexec -n 2"
-    config = parse_config(text).replace(continuum={"distribute": "samples"})
+    config = parse_config(text).replace(training=training, continuum={"distribute": "samples"})
     split, one = model_of(config, comm), model_of(config, MPI.COMM_SELF)
     assert split.galerkin.distribution == "samples"
     assert isinstance(split.rule, FactoredFlow) == factored
