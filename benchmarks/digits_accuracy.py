@@ -18,8 +18,8 @@ visible:
   width 2^k (docs/convergence.md), so the continuum's mesh error is not hidden there.
 
 One gradient of the width-N network costs about ``6 N² L`` flops: the width 1024 (4 000
-gradients of 0.17 s with one BLAS thread) dominates; the whole run takes about 15 minutes
-on a loaded 2-core machine (``OPENBLAS_NUM_THREADS=1``; ``--t-end 5`` halves it).
+gradients of 0.07–0.17 s with one BLAS thread) dominates; the whole run takes 8–15 minutes
+on a shared 2-core machine (``OPENBLAS_NUM_THREADS=1``; ``--t-end 5`` halves it).
 
 Printed: the stiffness along the trajectory, then per width the final training cost,
 training and test accuracy, test cost, the largest distance of the network's test outputs
