@@ -79,6 +79,18 @@ def test_auto_splits_the_samples_when_they_outnumber_the_rows(name, changes, cho
     assert split[chosen] in model.split
 
 
+def test_the_run_header_names_the_split(tmp_path, capsys):
+    from continuum.run import run_experiment
+
+    config = parse_config(IRIS.format(rule="flow", cells=8))  # 50 − 10 samples ≥ 17 dofs
+    run_experiment(config, tmp_path / "run", MPI.COMM_SELF)
+    header = capsys.readouterr().out.split("comparison")[0]
+    assert (
+        "continuum on 1 MPI rank(s): the samples of every batch split over the ranks "
+        "([continuum] distribute = 'auto': 40 samples per gradient, largest factor space 17)"
+    ) in header
+
+
 def test_samples_are_refused_where_the_scheme_splits_rows_only():
     config = load_config(EXAMPLES / "deep-tanh.toml").replace(
         continuum={"scheme": "implicit", "distribute": "samples"}
