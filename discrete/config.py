@@ -55,6 +55,7 @@ MAX_CONFIG_BYTES = 1 << 20
 MAX_WEIGHTS = 10**8
 """Most weight coefficients a network may hold (0.8 GB per copy of θ in float64)."""
 INPUT_LAYERS = ("tensor", "data-span")
+DISTRIBUTIONS = ("auto", "rows", "samples")
 OUTPUT_FIELDS = ("w", "b", "cost", "energy")
 INIT_WEIGHT_VARIABLES = ("x", "y", "x1", "x2", "y1", "y2", "i", "j", "m")
 INIT_BIAS_VARIABLES = ("x", "x1", "x2", "i", "m")
@@ -232,10 +233,12 @@ class ContinuumConfig:
     what each solves are declared by :mod:`continuum.models.registry`, which resolves ``None`` to
     the scheme that runs; ``integrator`` is accepted as its former spelling); ``dt`` is ``None`` to
     use the training dt; ``tolerance`` is the local error tolerance of the adaptive scheme;
-    ``input_layer`` represents ``w^(0)`` in ``V_1 ⊗ V_0`` or in the span of the data;
-    ``fluctuations = "moments"`` solves for the mean field and the SGD covariance instead,
-    ``"sde"`` for one seeded path of the stochastic modified equation with ``sde_scheme``
-    (``None`` for the other models; docs/physics.md "SGD fluctuations")."""
+    ``input_layer`` represents ``w^(0)`` in ``V_1 ⊗ V_0`` or in the span of the data; ``fluctuations
+    = "moments"`` solves for the mean field and the SGD covariance instead, ``"sde"`` for one seeded
+    path of the stochastic modified equation with ``sde_scheme`` (``None`` for the other models;
+    docs/physics.md "SGD fluctuations"); ``distribute`` splits the rows of every weight block or the
+    samples over the MPI ranks (``auto``: the rule of
+    :mod:`continuum.fem.distribution`)."""
 
     degree: int
     cells: int
@@ -248,6 +251,7 @@ class ContinuumConfig:
     fluctuations: str
     sde_scheme: str | None
     depth_cells: int | None
+    distribute: str
 
 
 @dataclass(frozen=True)
@@ -945,6 +949,7 @@ def _parse_continuum(section: _Section) -> ContinuumConfig:
         depth_cells=section.integer("depth_cells", sign="positive")
         if section.has("depth_cells")
         else None,
+        distribute=section.choice("distribute", DISTRIBUTIONS, "auto"),
     )
 
 

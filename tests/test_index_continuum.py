@@ -131,9 +131,11 @@ def test_continuum_of_index_layers_converges_at_its_mesh_order(degree, cells, ex
 @pytest.mark.mpi
 @pytest.mark.parametrize("text", [TWO_LAYERS, THREE_LAYERS], ids=["iris-2", "wine-3"])
 @pytest.mark.parametrize("rule", ["flow", "sgd"])
-def test_two_ranks_give_the_index_fields_of_one_rank(text, rule):
-    """Rows of every weight block (the 3 classes, the multiplet's hidden rows) split over two
-    ranks: every array of fields.h5 equal to one rank's to 1e-10."""
+@pytest.mark.parametrize("distribute", ["rows", "samples"])
+def test_two_ranks_give_the_index_fields_of_one_rank(text, rule, distribute):
+    """Rows of every weight block (the 3 classes, the multiplet's hidden rows), or the samples
+    of every batch, split over two ranks: every array of fields.h5 equal to one rank's to
+    1e-10."""
     import tempfile
 
     import h5py
@@ -143,7 +145,7 @@ def test_two_ranks_give_the_index_fields_of_one_rank(text, rule):
     comm = MPI.COMM_WORLD
     assert comm.size == 2, "run this test under mpiexec -n 2"
     tmp = Path(comm.bcast(tempfile.mkdtemp(prefix="synfield-mpi-") if comm.rank == 0 else None))
-    config = parse_config(text.format(rule=rule))
+    config = parse_config(text.format(rule=rule)).replace(continuum={"distribute": distribute})
     run_experiment(config, tmp / "two", comm, quiet=True)
     if comm.rank == 0:
         run_experiment(config, tmp / "one", MPI.COMM_SELF, quiet=True)

@@ -340,6 +340,9 @@ def _run(
     console.print(f"synfield: experiment '{config.experiment.name}'")
     console.print(str(FieldTheory(setup)))
     model = continuum_model(setup, comm)
+    split = getattr(model, "split", None)  # the Galerkin fields' rows or samples over the ranks
+    if split is not None:
+        console.print(f"  {split}")
     timings["setup"] = time.perf_counter() - t0
     recorder = Recorder(setup, model)
     path = outdir / "fields.h5"

@@ -27,11 +27,13 @@ discrete training rules (RK4 flow, Euler/SGD, heavy-ball, RK4 momentum) integrat
 continuum equations ``∂_t φ = −η δC/δφ`` and ``∂_t² φ + γ ∂_t φ + η δC/δφ = 0`` with
 exactly the time discretisation of the network they are compared with.
 
-MPI: the factor spaces are replicated on every rank (they are 1-D or 2-D and small); the
-rows of every weight matrix — the output factor — are split over the ranks.  Vectors of
-length ``n × L`` (moments, pre-activations, back-propagated ``d``) are replicated, so one
-gradient costs an ``Allgatherv`` of ``z`` and an ``Allreduce`` of ``Wᵀ d`` per layer:
-communication ``O(n·L)``, work ``O(n²·L/P)``.
+MPI (:mod:`continuum.fem.distribution`): the factor spaces are replicated on every rank (they
+are 1-D or 2-D and small), and either the rows of every weight matrix — the output factor —
+are split over the ranks (``rows``: vectors of length ``n × L``, moments, pre-activations,
+back-propagated ``d``, are replicated, so one gradient costs an ``Allgatherv`` of ``z`` and
+an ``Allreduce`` of ``Wᵀ d`` per layer: communication ``O(n·L)``, work ``O(n²·L/P)``), or
+the samples are (``samples``: θ replicated, each rank the passes of its columns, one
+``Allreduce`` of the gradient and the cost: communication ``O(n²)``, work ``O(n²·L/P)``).
 """
 
 from __future__ import annotations
@@ -116,7 +118,11 @@ class CoefficientLayout:
 
 
 class GalerkinNetwork(CoefficientLayout):
-    """Continuum fields of a dense network on tensor-product Lagrange spaces."""
+    """Continuum fields of a dense network on tensor-product Lagrange spaces.
+
+    ``distribution`` (``"rows"`` or ``"samples"``, :mod:`continuum.fem.distribution`) is what
+    ``comm`` splits: the rows of every weight block, or the columns of every batch; the
+    other one is split over ``MPI.COMM_SELF`` (not at all)."""
 
     def __init__(
         self,
@@ -127,13 +133,19 @@ class GalerkinNetwork(CoefficientLayout):
         samples: int,
         comm: MPI.Comm = MPI.COMM_SELF,
         loss: Loss | None = None,
+        distribution: str = "rows",
     ):
         if any(layer.banded for layer in network.layers):
             raise ValueError("tensor-product fields need dense layers (product convention)")
+        if distribution not in ("rows", "samples"):
+            raise ValueError(f"distribution must be 'rows' or 'samples', got {distribution!r}")
         self.network = network
         self.spaces = spaces
         self.samples = samples
         self.comm = comm
+        self.distribution = distribution
+        self._row_comm = comm if distribution == "rows" else MPI.COMM_SELF
+        self._sample_comm = comm if distribution == "samples" else MPI.COMM_SELF
         self.loss = loss or SquaredError()
         all_samples = np.arange(samples)
         self.X_q = inputs(spaces[0].quadrature_points, all_samples)
@@ -144,7 +156,7 @@ class GalerkinNetwork(CoefficientLayout):
         # an input layer in the span of the data carries its initial field as an offset
         self.span = spaces[0] if isinstance(spaces[0], DataSpan) else None
         self._shapes = [(spaces[m + 1].size, spaces[m].size) for m in range(network.depth)]
-        self.partitions = [RowPartition.of(n, comm) for n, _ in self._shapes]
+        self.partitions = [RowPartition.of(n, self._row_comm) for n, _ in self._shapes]
         self.row_counts = [p.counts for p in self.partitions]
         self.rows = [p.rows for p in self.partitions]
         self._lay_out([r.stop - r.start for r in self.rows])
@@ -180,7 +192,20 @@ class GalerkinNetwork(CoefficientLayout):
         return self.partitions[m].gather(local)
 
     def sum_over_ranks(self, a: Array) -> Array:
-        return sum_over_ranks(self.comm, a)
+        """The sum over the ranks that hold parts of the rows (``Allreduce``)."""
+        return sum_over_ranks(self._row_comm, a)
+
+    def sum_over_samples(self, a: Array) -> Array:
+        """The sum over the ranks that hold parts of the batch (``Allreduce``)."""
+        return sum_over_ranks(self._sample_comm, a)
+
+    def gather_samples(self, local: Array) -> Array:
+        """All columns of a sample-distributed ``(n, L_local)`` array, in rank order."""
+        comm = self._sample_comm
+        if comm.size == 1:
+            return local
+        counts = np.array(comm.allgather(local.shape[1]))
+        return RowPartition(comm, counts).gather(local, axis=1)
 
     def pack(self, w: list[Array], b: list[Array]) -> Array:
         """Local coefficients from full matrices ``w[m]`` (all rows) and vectors ``b[m]``."""
@@ -283,11 +308,12 @@ class GalerkinNetwork(CoefficientLayout):
         return self.network.sigma(self.network.depth, z_q[-1])
 
     def _columns(self, samples: Array | None) -> tuple[Array | slice, int]:
-        """The sample columns of the data arrays (a slice for the full batch: no copies)."""
+        """This rank's sample columns of the data arrays (a slice for the full batch: no
+        copies) and the size ``L`` of the whole batch (the cost's ``1/L``)."""
         if samples is None:
-            return slice(None), self.samples
+            return RowPartition.of(self.samples, self._sample_comm).rows, self.samples
         samples = np.asarray(samples)
-        return samples, len(samples)
+        return samples[RowPartition.of(len(samples), self._sample_comm).rows], len(samples)
 
     def _cost(self, Z: Array, Y: Array, L: int) -> float:
         """``C = (1/L) Σ_l ℓ(Z^l, Y^l)`` for outputs at the output quadrature points (one
@@ -298,7 +324,8 @@ class GalerkinNetwork(CoefficientLayout):
     def value(self, theta: Array, samples: Array | None = None) -> float:
         cols, L = self._columns(samples)
         z_q = self.forward(theta, cols)[0]
-        return self._cost(self.network.sigma(self.network.depth, z_q[-1]), self.Y_q[:, cols], L)
+        cost = self._cost(self.network.sigma(self.network.depth, z_q[-1]), self.Y_q[:, cols], L)
+        return float(self.sum_over_samples(np.array([cost]))[0])
 
     def gradient(self, theta: Array, samples: Array | None = None) -> tuple[float, Array]:
         """``C`` and the Riesz representative of ``δC/δθ`` in coefficient space."""
@@ -309,22 +336,31 @@ class GalerkinNetwork(CoefficientLayout):
         self, theta: Array, samples: Array | None = None
     ) -> tuple[float, Array, list[Array]]:
         """``C``, the Riesz gradient, and the loads ``d^(m) = ∫ φ δ^(m)`` (m = 1 … M) of the
-        back-propagated fields, one column per sample (``δ`` includes the factor 1 of the
-        cost density; divide by ``L`` for ``∂C``)."""
+        back-propagated fields, one column per sample of this rank (``δ`` includes the factor 1
+        of the cost density; divide by ``L`` for ``∂C``).  Samples split over the ranks: each
+        rank's part of ``C`` and of the gradient, summed in one ``Allreduce``."""
         cost, factors, biases, loads = self._gradient_factors(theta, samples)
-        grad = np.empty(self.size)  # every weight block and bias slice is written below
+        grad = np.empty(self.size + 1)  # every weight block and bias slice is written below
         for m, (r, s) in enumerate(factors):
             np.matmul(r, s.T, out=self.W(grad, m))
             if self.network.bias:
                 grad[self._b[m]] = biases[m]
-        return cost, grad, loads
+        grad[-1] = cost
+        grad = self.sum_over_samples(grad)
+        return float(grad[-1]), grad[:-1], loads
 
     def factored_force(
         self, theta: Array, rates: list[tuple[float, float]], shift: Shift | None = None
     ) -> FactoredForce:
         """The full-batch force ``−η ⊙ δC/δθ`` at ``θ`` (or ``θ + s F``) in factored form, with
-        the continuum rates ``(η_w, η_b)`` of every layer."""
+        the continuum rates ``(η_w, η_b)`` of every layer.  Samples split over the ranks: the
+        factors' columns gathered (``A``, ``B`` of all ``L`` samples on every rank), the bias
+        forces summed."""
         _, factors, biases, _ = self._gradient_factors(theta, None, shift)
+        if self._sample_comm.size > 1:
+            factors = [(self.gather_samples(r), self.gather_samples(s)) for r, s in factors]
+            if self.network.bias:
+                biases = [self.sum_over_samples(g) for g in biases]
         layers = list(zip(factors, biases, rates, strict=True))
         return FactoredForce(
             [(-eta_w * r, s) for (r, s), _, (eta_w, _) in layers],
@@ -428,3 +464,4 @@ class GalerkinNetwork(CoefficientLayout):
             w.append(self.sum_over_ranks(np.asarray(local)))
             b.append(Ex @ self.b(theta, m))
         return w, b
+

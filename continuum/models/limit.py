@@ -29,6 +29,7 @@ from collections.abc import Callable
 import numpy as np
 from mpi4py import MPI
 
+from continuum.fem import distribution
 from continuum.fem.quadrature import converged_quadrature, with_quadrature
 from continuum.fem.spaces import FactorSpace, IndexSpace, PointSpace
 from continuum.fields.dataspan import DataSpan
@@ -193,10 +194,13 @@ class GalerkinModel:
         layers = conv.layers[1:] if span else conv.layers
         degree = cfg.continuum.degree
         mesh_spaces = coordinate_spaces(layers, cfg.continuum.cells, degree)
+        self.distribution = self._distribution(mesh_spaces, span, comm)
         fields = (
             UnitCellNetwork
             if conv.weights == "unit-cell"
-            else functools.partial(GalerkinNetwork, loss=setup.cost.loss)
+            else functools.partial(
+                GalerkinNetwork, loss=setup.cost.loss, distribution=self.distribution
+            )
         )
 
         data_span: list[DataSpan] = []  # built once, moved to each rule's points
@@ -221,6 +225,18 @@ class GalerkinModel:
         theta0 = self.galerkin.interpolate(self._weight_init(), self._bias_init())
         self.state = self.rule.initial(theta0)
         self.reference = reference_size(theta0)  # of the growth check (discrete/errors.py)
+
+    def _distribution(self, spaces: list, span: bool, comm: MPI.Comm) -> str:
+        """``[continuum] distribute`` resolved by the rule of :mod:`continuum.fem.distribution`
+        (the columns of one gradient: the batch of an SGD step, else all samples), and the
+        run-header line :attr:`split` that names it."""
+        setup = self.setup
+        requested = setup.config.continuum.distribute
+        columns = setup.data.samples if setup.schedule is None else setup.schedule.shape[1]
+        largest = max([s.size for s in spaces] + ([setup.data.samples] if span else []))
+        chosen = distribution.choose(requested, columns, largest, lookup(setup.config).samples)
+        self.split = distribution.describe(chosen, requested, comm.size, columns, largest)
+        return chosen
 
     def _data_span(self, inputs, output: FactorSpace | PointSpace) -> DataSpan:
         """``[continuum] input_layer = "data-span"``: ``w^(0)`` in ``V_1 ⊗ span{X^l}``."""

@@ -421,13 +421,16 @@ class Entry:
 
     ``build`` is ``"module:function"`` with ``function(setup, comm)`` returning the
     :class:`~continuum.models.model.ContinuumModel`; it is imported only when a model is built, so
-    resolving a configuration never imports DOLFINx."""
+    resolving a configuration never imports DOLFINx; ``samples`` marks the solvers that can
+    split the samples over the MPI ranks (``[continuum] distribute``,
+    :mod:`continuum.fem.distribution`), the others split rows or their mesh."""
 
     family: str
     scheme: str
     rules: tuple[str, ...]
     build: str
     requires: Callable[[Config], str | None] | None = None
+    samples: bool = False
 
     def builder(self) -> Callable:
         module, name = self.build.split(":")
@@ -437,7 +440,7 @@ class Entry:
 _LIMIT = "continuum.models.limit"
 
 ENTRIES: tuple[Entry, ...] = (
-    Entry("galerkin", "matched", RULES, f"{_LIMIT}:galerkin_matched"),
+    Entry("galerkin", "matched", RULES, f"{_LIMIT}:galerkin_matched", samples=True),
     Entry("galerkin", "exponential", ("flow",), f"{_LIMIT}:galerkin_exponential",
           _one_linear_layer),
     Entry("galerkin", "adaptive", ("flow",), f"{_LIMIT}:galerkin_adaptive"),
@@ -481,6 +484,16 @@ def _dt_problem(cfg: Config, scheme: Scheme) -> str | None:
         return (
             f"[continuum] dt = {dt:g} with [continuum] scheme = 'adaptive': this scheme chooses "
             "its own steps to [continuum] tolerance and reports at the training dt; drop the key"
+        )
+    return None
+
+
+def _distribution_problem(cfg: Config, entry: Entry) -> str | None:
+    if cfg.continuum.distribute == "samples" and not entry.samples:
+        return (
+            f"[continuum] distribute = 'samples' with the {entry.family} fields and scheme "
+            f"{entry.scheme!r}: only the Galerkin fields with scheme 'matched' split the "
+            "samples over the ranks; use distribute = 'rows' or 'auto'"
         )
     return None
 
@@ -542,8 +555,10 @@ def lookup(cfg: Config) -> Entry:
         )
     problems = []
     for entry in matching:
-        problem = (entry.requires(cfg) if entry.requires else None) or _dt_problem(
-            cfg, SCHEMES[entry.scheme]
+        problem = (
+            (entry.requires(cfg) if entry.requires else None)
+            or _dt_problem(cfg, SCHEMES[entry.scheme])
+            or _distribution_problem(cfg, entry)
         )
         if problem is None:
             return entry

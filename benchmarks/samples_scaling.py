@@ -1,0 +1,161 @@
+"""Strong scaling 1 → 2 MPI ranks of the digits classifier's continuum: rows or samples split.
+
+Problem: ``examples/digits.toml`` as shipped (64 → N → N → 10 tanh, cross-entropy, 300
+training rows, full-batch RK4 flow at dt = 0.02 to t = 10: 500 steps; continuum P2 on 32
+cells, 65 dofs per hidden factor, 9 035 weight coefficients), with ``[continuum] distribute``
+set to ``rows`` and to ``samples`` (what ``auto`` chooses here: 300 samples ≥ 65 rows,
+:mod:`continuum.fem.distribution`).
+
+For every repeat, side by side: one rank, then two ranks splitting rows, then two ranks
+splitting samples, each an ``mpiexec -n P`` child with one BLAS thread per rank
+(``OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1``) that builds the continuum model and times
+``advance_to(t_end)`` alone (the slowest rank, after a barrier), then writes its final
+coefficients.  Printed first: one gradient of all samples against one of half of them on
+one process (the work each of two ranks does when they split the samples, without
+communication: the speed-up the split allows).  Then the continuum solve time of each, the
+speed-up over one rank (best of the repeats and per repeat, the ratio of one side-by-side
+run), and the largest difference of any coefficient from the one-rank run.
+
+    OPENBLAS_NUM_THREADS=1 python benchmarks/samples_scaling.py [--repeats 3] [--t-end 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+
+
+def child(config_path: str, out: str) -> None:
+    from mpi4py import MPI
+
+    from continuum.models.limit import continuum_model
+    from discrete.config import load_config
+    from discrete.experiment import build
+
+    comm = MPI.COMM_WORLD
+    setup = build(load_config(config_path))
+    comm.Barrier()
+    start = time.perf_counter()
+    model = continuum_model(setup, comm)
+    comm.Barrier()
+    build_s = time.perf_counter() - start
+    start = time.perf_counter()
+    model.advance_to(setup.steps * setup.dt)
+    advance = comm.allreduce(time.perf_counter() - start, op=MPI.MAX)
+    rows = model.rows()  # collective
+    accuracy = model.held_out().get("accuracy_test")
+    if comm.rank == 0:
+        np.savez(out, **{name.replace("/", "_"): value for name, value in rows.items()})
+        summary = {"build": build_s, "advance": advance, "steps": setup.steps}
+        summary.update(distribution=model.distribution, accuracy_test=accuracy)
+        print(json.dumps(summary))
+
+
+def write_config(folder: Path, distribute: str, t_end: float) -> Path:
+    text = (ROOT / "examples" / "digits.toml").read_text()
+    text = re.sub(r"^t_end\s*=.*$", f"t_end = {t_end}", text, flags=re.M)
+    text = re.sub(r"^(cells\s*=.*)$", rf'\1\ndistribute = "{distribute}"', text, flags=re.M)
+    path = folder / f"digits-{distribute}.toml"
+    path.write_text(text)
+    return path
+
+
+def run_child(ranks: int, config: Path, out: Path) -> dict:
+    result = subprocess.run(
+        [str(BIN / "mpiexec"), "-n", str(ranks), sys.executable, __file__, "--child",
+         str(config), str(out)],
+        check=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **ONE_THREAD},
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def work_split(config: Path, repeats: int = 50) -> tuple[float, float]:
+    """Seconds of one gradient of all samples and of the first half (one process, in this
+    one: the work each of two ranks splitting the samples does, without communication)."""
+    from mpi4py import MPI
+
+    from continuum.models.limit import continuum_model
+    from discrete.config import load_config
+    from discrete.experiment import build
+
+    model = continuum_model(build(load_config(config)), MPI.COMM_SELF)
+    galerkin, theta = model.galerkin, model.state.theta
+    half = np.arange(galerkin.samples // 2)
+    times = []
+    for samples in (None, half):
+        start = time.perf_counter()
+        for _ in range(repeats):
+            galerkin.gradient(theta, samples)
+        times.append((time.perf_counter() - start) / repeats)
+    return times[0], times[1]
+
+
+def largest_difference(a: Path, b: Path) -> float:
+    with np.load(a) as x, np.load(b) as y:
+        return max(float(np.abs(x[k] - y[k]).max()) for k in x.files)
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        child(sys.argv[2], sys.argv[3])
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--t-end", type=float, default=10.0)
+    args = parser.parse_args()
+    print(
+        f"digits continuum, 1 → 2 ranks — {os.cpu_count()} cores, load average "
+        f"{os.getloadavg()[0]:.2f}, one BLAS thread per rank, t_end = {args.t_end:g}"
+    )
+    runs = [("1 rank", 1, "rows"), ("2 ranks, rows", 2, "rows"), ("2 ranks, samples", 2, "samples")]
+    times: dict[str, list[float]] = {label: [] for label, _, _ in runs}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        configs = {d: write_config(folder, d, args.t_end) for d in ("rows", "samples")}
+        full, half = work_split(configs["samples"])
+        print(
+            f"one gradient on one process: all samples {full * 1e3:.2f} ms, half of them "
+            f"{half * 1e3:.2f} ms (the work split: {full / half:.2f}×)"
+        )
+        differences: dict[str, float] = {}
+        for k in range(args.repeats):
+            line = []
+            for label, ranks, distribute in runs:
+                out = folder / f"{ranks}-{distribute}.npz"
+                result = run_child(ranks, configs[distribute], out)
+                assert result["distribution"] == distribute
+                times[label].append(result["advance"])
+                if ranks > 1:
+                    differences[label] = largest_difference(folder / "1-rows.npz", out)
+                line.append(f"{label}: {result['advance']:.2f} s")
+            one = times["1 rank"][-1]
+            ratios = ", ".join(f"{label} {one / times[label][-1]:.2f}×" for label, _, _ in runs[1:])
+            print(f"repeat {k + 1} ({result['steps']} steps): " + "; ".join(line))
+            print(f"  speed-up over 1 rank in this run: {ratios}")
+    print(f"\n  {'run':<18} {'best s':>8} {'speed-up (best)':>16} {'max |Δθ| vs 1 rank':>20}")
+    best_one = min(times["1 rank"])
+    for label, _, _ in runs:
+        best = min(times[label])
+        diff = f"{differences[label]:.1e}" if label in differences else "—"
+        print(f"  {label:<18} {best:>8.2f} {best_one / best:>16.2f} {diff:>20}")
+
+
+if __name__ == "__main__":
+    main()
