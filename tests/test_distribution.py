@@ -86,8 +86,9 @@ def test_the_run_header_names_the_split(tmp_path, capsys):
     run_experiment(config, tmp_path / "run", MPI.COMM_SELF)
     header = capsys.readouterr().out.split("comparison")[0]
     assert (
-        "continuum on 1 MPI rank(s): the samples of every batch split over the ranks "
-        "([continuum] distribute = 'auto': 40 samples per gradient, largest factor space 17)"
+        "continuum on 1 MPI rank(s), distributed by samples: each rank its share of the samples "
+        "of every batch ([continuum] distribute = 'auto': 40 samples per gradient, largest "
+        "factor space 17)"
     ) in header
 
 

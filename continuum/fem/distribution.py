@@ -27,8 +27,7 @@ Both give the same fields up to the order of the sums over ranks (rounding).
 
 from __future__ import annotations
 
-DISTRIBUTIONS = ("rows", "samples")
-"""The splits a Galerkin network supports (``[continuum] distribute`` also takes ``auto``)."""
+from discrete.config import DISTRIBUTIONS
 
 
 def choose(requested: str, columns: int, largest: int, samples_allowed: bool) -> str:
@@ -42,7 +41,7 @@ def choose(requested: str, columns: int, largest: int, samples_allowed: bool) ->
     if requested == "auto":
         return "samples" if samples_allowed and columns >= largest else "rows"
     if requested not in DISTRIBUTIONS:
-        raise ValueError(f"distribute must be one of auto, {', '.join(DISTRIBUTIONS)}")
+        raise ValueError(f"distribute must be one of {', '.join(DISTRIBUTIONS)}")
     if requested == "samples" and not samples_allowed:
         raise ValueError("[continuum] distribute = 'samples': this scheme splits rows only")
     return requested
@@ -50,9 +49,12 @@ def choose(requested: str, columns: int, largest: int, samples_allowed: bool) ->
 
 def describe(distribution: str, requested: str, ranks: int, columns: int, largest: int) -> str:
     """The run-header line naming the split, the sizes the rule compared, and the key."""
-    what = {"rows": "the rows of every weight block", "samples": "the samples of every batch"}
+    what = {
+        "rows": "each rank its share of the rows of every weight block",
+        "samples": "each rank its share of the samples of every batch",
+    }
     return (
-        f"continuum on {ranks} MPI rank(s): {what[distribution]} split over the ranks "
+        f"continuum on {ranks} MPI rank(s), distributed by {distribution}: {what[distribution]} "
         f"([continuum] distribute = {requested!r}: {columns} samples per gradient, "
         f"largest factor space {largest})"
     )
