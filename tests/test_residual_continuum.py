@@ -172,6 +172,20 @@ def test_residual_run_writes_blocks_and_the_stream_and_resumes_exactly(tmp_path)
         np.testing.assert_allclose(s, np.einsum("ia,nal->lni", E, s0), atol=1e-13)
         np.testing.assert_allclose(a["/continuum/stream/tau"][()], np.linspace(0, 1, 5))
         np.testing.assert_allclose(a["/continuum/stream/x"][()], np.linspace(0, 1, 9))
+        # the adjoint p(t, τ, x) beside it: δC/δb^in(x) = (1/L) Σ_l p^l(0, x), the Riesz
+        # gradient's input-bias part, to rounding
+        p = a["/continuum/stream/p"][0]
+        assert p.shape == s.shape
+        p0 = model.galerkin.adjoint_field(model.state.theta)
+        np.testing.assert_allclose(p, np.einsum("ia,nal->lni", E, p0), atol=1e-13)
+        _, grad = model.galerkin.gradient(model.state.theta)
+        bias_in = model.galerkin.b(grad, 0)
+        scale = np.abs(bias_in).max()
+        np.testing.assert_allclose(p0[0].mean(axis=1), bias_in, rtol=0, atol=1e-13 * scale)
+        assert scale > 1e-3  # not a trivial zero
+        np.testing.assert_allclose(
+            a["/continuum/stream/p"][()], b["/continuum/stream/p"][()], rtol=0, atol=1e-12
+        )
     # stream.xdmf: the same values as P1 functions on the DOLFINx mesh of the rectangle
     with h5py.File(full / "stream.h5") as x:
         steps = sorted(x["/Function/s_sample2"], key=float)
@@ -183,6 +197,10 @@ def test_residual_run_writes_blocks_and_the_stream_and_resumes_exactly(tmp_path)
     ]
     np.testing.assert_allclose(values, expected, atol=1e-14)
     assert len(geometry) == 45 and (full / "stream.xdmf").exists()
+    with h5py.File(full / "stream.h5") as x:
+        adjoint = x["/Function/p_sample2"][steps[0]][()].ravel()
+    at_nodes = (np.rint(geometry[:, 0] * 4).astype(int), np.rint(geometry[:, 1] * 8).astype(int))
+    np.testing.assert_allclose(adjoint, p[2][at_nodes], atol=1e-14)
 
 
 def damped(n: int, blocks: int, depth_cells: int):

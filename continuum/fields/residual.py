@@ -496,6 +496,14 @@ class DepthFields:
         self._add_factored(grad, [(1.0, self._local_rows(factors))], self._stage_matrix.T)
         return cost, grad, adjoints
 
+    def adjoint_field(self, theta: Array) -> Array:
+        """The adjoint ``p^l(τ_n, ·)`` of every sample at the τ-cell ends, ``(cells + 1, n_x,
+        L)`` stream coefficients: ``p^l = L M_x⁻¹ λ^l``, the Riesz representative of the
+        discrete adjoint, so that ``δC/δb(τ, x) = (1/L) Σ_l p^l(τ, x)`` (docs/physics.md,
+        "Depth as a coordinate")."""
+        _, _, adjoints = self._gradient_factors(theta, None)
+        return self.samples * np.stack([self.stream.solve_mass(lam) for lam in adjoints[:-1]])
+
     def coefficient_gradient(
         self, theta: Array, samples: Array | None = None
     ) -> tuple[float, Array]:
@@ -705,6 +713,11 @@ class ResidualModel(GalerkinModel):
         s = self.galerkin.forward(self.state.theta, slice(None)).s
         return np.transpose(s[:, self._stream_order, :], (2, 0, 1))
 
+    def adjoint_stream(self) -> Array:
+        """The adjoint ``p(t, τ_n, x_a)`` of every sample on the grid of :meth:`stream`."""
+        p = self.galerkin.adjoint_field(self.state.theta)
+        return np.transpose(p[:, self._stream_order, :], (2, 0, 1))
+
     def _series_names(self, part: int) -> tuple[str, str, str, str]:
         p = self._names[part]
         return f"{p}/coefficients", f"{p}/bias_coefficients", f"{p}/velocity", f"{p}/bias_velocity"
@@ -718,6 +731,7 @@ class ResidualModel(GalerkinModel):
                 out[vw], out[vb] = w_shape, b_shape
         n = self.spaces[1].size
         out["/continuum/stream/s"] = (self.setup.data.samples, self.galerkin.cells + 1, n)
+        out["/continuum/stream/p"] = out["/continuum/stream/s"]
         return out
 
     def rows(self) -> dict[str, Array]:
@@ -730,6 +744,7 @@ class ResidualModel(GalerkinModel):
             if vel is not None:
                 out[nvw], out[nvb] = vel[0][part], vel[1][part]
         out["/continuum/stream/s"] = self.stream()
+        out["/continuum/stream/p"] = self.adjoint_stream()
         return out
 
     def static(self) -> dict[str, Array]:
@@ -745,7 +760,7 @@ class ResidualModel(GalerkinModel):
         return {
             name: np.array(h5[name][index])
             for name in self.series()
-            if name != "/continuum/stream/s"
+            if not name.startswith("/continuum/stream/")
         }
 
     def set_state(self, arrays: dict[str, Array], step: int) -> None:

@@ -1,13 +1,14 @@
-"""``stream.xdmf``: the neuron field ``s(t, τ, x)`` of a residual network for ParaView.
+"""``stream.xdmf``: the neuron field ``s(t, τ, x)`` of a residual network and its adjoint
+``p(t, τ, x)``, for ParaView.
 
 docs/physics.md "Depth as a coordinate": the stream is a genuine field on the rectangle ``[0,1]_τ ×
 [0,1]_x``.  The depth continuum records it in ``fields.h5`` (``/continuum/stream/s``) on the grid of
 the τ-cell ends and the stream space's nodes (:class:`continuum.fields.residual.ResidualModel`);
 this module puts that grid on a DOLFINx quadrilateral mesh of the rectangle (one cell per grid
-interval) and writes one degree-1 Lagrange function per sample, ``s_sample{l}``, at every complete
-output step, with DOLFINx's XDMF writer (``stream.xdmf`` and ``stream.h5`` beside ``fields.h5``).
-The nodal values are the recorded ones: in ``x`` the stream's own Lagrange coefficients, in ``τ``
-the RK4 solution at the cell ends.
+interval) and writes degree-1 Lagrange functions per sample, ``s_sample{l}`` and ``p_sample{l}``
+(the adjoint, ``/continuum/stream/p``), at every complete output step, with DOLFINx's XDMF writer
+(``stream.xdmf`` and ``stream.h5`` beside ``fields.h5``). The nodal values are the recorded ones: in
+``x`` the stream's own Lagrange coefficients, in ``τ`` the RK4 solution at the cell ends.
 """
 
 from __future__ import annotations
@@ -46,15 +47,20 @@ def write_stream_xdmf(path: str | Path) -> Path | None:
             return None
         nt = len(f["/discrete/times"])
         times = f["/continuum/times"][:nt]
-        stream = f["/continuum/stream/s"][:nt]
+        fields = {name: f[f"/continuum/stream/{name}"][:nt] for name in ("s", "p")}
         tau, x = f["/continuum/stream/tau"][()], f["/continuum/stream/x"][()]
     V, i_tau, i_x = rectangle_function_space(tau, x)
-    functions = [fem.Function(V, name=f"s_sample{l}") for l in range(stream.shape[1])]
+    samples = fields["s"].shape[1]
+    functions = {
+        (name, l): fem.Function(V, name=f"{name}_sample{l}")
+        for name in fields
+        for l in range(samples)
+    }
     out = path.with_name("stream.xdmf")
     with io.XDMFFile(MPI.COMM_SELF, str(out), "w") as xdmf:
         xdmf.write_mesh(V.mesh)
         for k, t in enumerate(times):
-            for l, u in enumerate(functions):
-                u.x.array[:] = stream[k, l][i_tau, i_x]
+            for (name, l), u in functions.items():
+                u.x.array[:] = fields[name][k, l][i_tau, i_x]
                 xdmf.write_function(u, float(t))
     return out
