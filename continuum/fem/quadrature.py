@@ -109,7 +109,8 @@ def converged_quadrature(
         f"[continuum] degree = {degree}: the data and activation integrals at the initial "
         f"fields do not converge with Gauss rules up to degree {q} (relative change above "
         f"{QUADRATURE_TOLERANCE:g}); check that [data] input, target and [init] are smooth "
-        "functions of the coordinates"
+        "functions of the coordinates, or refine [continuum] cells (data that vary many times "
+        "per cell, e.g. many features on few cells, need finer cells, not higher rules)"
     )
 
 
