@@ -142,7 +142,7 @@ class FactorSpace:
         rows, cols, values = self._quadrature(quadrature_degree)
         shape, weights = (len(self.quadrature_weights), self.size), self.quadrature_weights
         if shape[0] * shape[1] <= DENSE_ENTRIES:
-            self.tabulation = np.zeros(shape)
+            self.tabulation: Array | sp.csr_matrix = np.zeros(shape)  # dense or CSR
             self.tabulation[rows, cols] = values
             self._load = np.ascontiguousarray((weights[:, None] * self.tabulation).T)
         else:

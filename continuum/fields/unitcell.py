@@ -89,15 +89,16 @@ class UnitCellNetwork(CoefficientLayout):
         ]
         return self.pack(w, [bias(m, xs) for m in range(self.network.depth)])
 
-    def forward(self, theta: Array, samples: Array) -> tuple[list[Array], list[Array]]:
+    def forward(self, theta: Array, samples: Array) -> tuple[list[Array | None], list[Array]]:
         """Pre-activations ``z_q^(m)`` and activities ``h_q^(m)`` at the quadrature points."""
         net, T = self.network, self.space.at_quadrature
         h = [self.X_q[:, samples]]
         z: list[Array | None] = [None]
         for m in range(net.depth):
             weight = T(self.W(theta, m).sum(axis=1))
-            z.append(weight[:, None] * h[m] + T(self.b(theta, m))[:, None])
-            h.append(net.sigma(m + 1, z[-1]))
+            zm = weight[:, None] * h[m] + T(self.b(theta, m))[:, None]
+            z.append(zm)
+            h.append(net.sigma(m + 1, zm))
         return z, h
 
     def value(self, theta: Array, samples: Array | None = None) -> float:
@@ -114,15 +115,18 @@ class UnitCellNetwork(CoefficientLayout):
         z, h = self.forward(theta, samples)
         r = h[M] - self.Y_q[:, samples]
         cost = 0.5 * float(np.mean(self.space.integrate(r * r)))
-        delta = net.dsigma(M, z[M]) * r
+        z_out = z[M]
+        assert z_out is not None  # z[0] is the only placeholder
+        delta = net.dsigma(M, z_out) * r
         grad = np.zeros(self.size)
         for m in range(M - 1, -1, -1):
             riesz = self.space.solve_mass(self.space.load((delta * h[m]).sum(axis=1))) / L
             grad[self._w[m]] = np.repeat(riesz[:, None], self._shapes[m][1], axis=1).ravel()
             if net.bias:
                 grad[self._b[m]] = self.space.solve_mass(self.space.load(delta.sum(axis=1))) / L
-            if m > 0:
-                delta = net.dsigma(m, z[m]) * T(self.W(theta, m).sum(axis=1))[:, None] * delta
+            z_m = z[m]
+            if z_m is not None:  # m > 0
+                delta = net.dsigma(m, z_m) * T(self.W(theta, m).sum(axis=1))[:, None] * delta
         return cost, grad
 
     def lattice_values(self, theta: Array, evaluators: list) -> tuple[list[Array], list[Array]]:
