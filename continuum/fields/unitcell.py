@@ -25,7 +25,7 @@ import numpy as np
 from mpi4py import MPI
 
 from continuum.fem.spaces import FactorSpace
-from continuum.fields.galerkin import CoefficientLayout, DataFunction
+from continuum.fields.galerkin import CoefficientLayout, DataFunction, hidden
 from discrete.network import Network
 
 Array = np.ndarray
@@ -115,18 +115,16 @@ class UnitCellNetwork(CoefficientLayout):
         z, h = self.forward(theta, samples)
         r = h[M] - self.Y_q[:, samples]
         cost = 0.5 * float(np.mean(self.space.integrate(r * r)))
-        z_out = z[M]
-        assert z_out is not None  # z[0] is the only placeholder
-        delta = net.dsigma(M, z_out) * r
+        delta = net.dsigma(M, hidden(z, M)) * r
         grad = np.zeros(self.size)
         for m in range(M - 1, -1, -1):
             riesz = self.space.solve_mass(self.space.load((delta * h[m]).sum(axis=1))) / L
             grad[self._w[m]] = np.repeat(riesz[:, None], self._shapes[m][1], axis=1).ravel()
             if net.bias:
                 grad[self._b[m]] = self.space.solve_mass(self.space.load(delta.sum(axis=1))) / L
-            z_m = z[m]
-            if z_m is not None:  # m > 0
-                delta = net.dsigma(m, z_m) * T(self.W(theta, m).sum(axis=1))[:, None] * delta
+            if m > 0:
+                weight = T(self.W(theta, m).sum(axis=1))
+                delta = net.dsigma(m, hidden(z, m)) * weight[:, None] * delta
         return cost, grad
 
     def lattice_values(self, theta: Array, evaluators: list) -> tuple[list[Array], list[Array]]:
