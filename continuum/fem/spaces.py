@@ -219,7 +219,7 @@ class FactorSpace:
         """Nodal interpolant of ``f(points (n, d))`` (Lagrange DOFs are point values)."""
         return np.asarray(f(self.dof_coordinates), dtype=float)
 
-    def static(self, prefix: str) -> dict[str, Array]:
+    def static(self: FactorSpace | IndexSpace, prefix: str) -> dict[str, Array]:
         """What the output records of this factor: DOF coordinates and degree."""
         return {
             f"{prefix}/dof_coordinates": self.dof_coordinates,

@@ -21,6 +21,8 @@ replays it from ``t = 0`` to the resumed step instead of storing the factor.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from mpi4py import MPI
 
@@ -48,7 +50,7 @@ class LinearNoiseModel:
         self.depth = setup.network.depth
         self.groups = [layer_group(*g.layer_slices(m)) for m in range(self.depth)]
         tr = setup.config.training
-        self._law_args = dict(
+        self._law_args: dict[str, Any] = dict(  # FactoredLinearNoise's, kept for a replay
             cost=g,
             rates=g.per_group(setup.dictionary.continuum_rates()),
             h=setup.dt,

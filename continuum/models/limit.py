@@ -210,7 +210,7 @@ class GalerkinModel:
 
         data_span: list[DataSpan] = []  # built once, moved to each rule's points
 
-        def build(quadrature_degree: int):
+        def build(quadrature_degree: int) -> GalerkinFields:
             spaces: list[FactorSpace | IndexSpace | DataSpan] = list(
                 with_quadrature(mesh_spaces, quadrature_degree)
             )
@@ -363,7 +363,7 @@ class GalerkinModel:
         return f"{p}/coefficients", f"{p}/bias_coefficients", f"{p}/velocity", f"{p}/bias_velocity"
 
     def series(self) -> dict[str, tuple[int, ...]]:
-        out = {}
+        out: dict[str, tuple[int, ...]] = {}
         for m, shape in enumerate(self.galerkin.shapes):
             w, b, vw, vb = self._layer_names(m)
             out[w], out[b] = shape, (shape[0],)
