@@ -345,11 +345,13 @@ class GalerkinModel:
         data, g = self.setup.data, self.galerkin
         if self.setup.config.data.kind not in ("dataset", "file"):
             return {}
-        assert isinstance(g, GalerkinNetwork) and data.X is not None and data.Y is not None
+        assert data.X is not None and data.Y is not None  # tabular data
         out: dict[str, float] = {}
         if data.classes:
+            assert isinstance(g, GalerkinNetwork)  # outputs at other inputs: dense fields
             out["accuracy_train"] = accuracy(g.outputs(self.state.theta, data.X.T).T, data.Y)
         if data.tested:
+            assert isinstance(g, GalerkinNetwork)
             assert data.X_test is not None and data.Y_test is not None
             Z = g.outputs(self.state.theta, data.X_test.T)
             weights = g.spaces[-1].quadrature_weights
