@@ -37,6 +37,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
@@ -107,7 +108,11 @@ class Accumulator:
 
     def __init__(self, omega_seed: int, rank: int):
         self.count = 0
-        self.shift = self.sum = self.square = self.sketch = self.omega = None
+        self.shift: Array | None = None
+        self.sum: Array | None = None
+        self.square: Array | None = None
+        self.sketch: Array | None = None
+        self.omega: Array | None = None
         self.omega_seed, self.rank = omega_seed, rank
 
     def add(self, flat: Array) -> None:
@@ -118,6 +123,8 @@ class Accumulator:
             self.shift = flat.copy()
             self.sum, self.square = np.zeros_like(flat), np.zeros_like(flat)
             self.sketch = np.zeros((*flat.shape, self.omega.shape[1]))
+        assert self.sum is not None and self.square is not None  # set with the shift
+        assert self.sketch is not None and self.omega is not None
         d = flat - self.shift
         self.count += 1
         self.sum += d
@@ -128,6 +135,8 @@ class Accumulator:
         """Mean and standard deviation ``(nt, P)``, sketch eigenvalues ``(nt, k)`` and
         eigenvectors ``(nt, P, k)`` of the sample covariance."""
         S = self.count
+        assert self.shift is not None and self.sum is not None and self.square is not None
+        assert self.sketch is not None and self.omega is not None  # at least one member
         d_mean = self.sum / S
         std = np.sqrt(np.maximum(self.square - S * d_mean**2, 0.0) / (S - 1))
         values, vectors = [], []
@@ -174,10 +183,11 @@ def run_ensemble(
         s = first + comm.rank
         flat = None
         if s < seeds:
-            times, ws, bs = member_fields(member_config(config, base + s, over))
-            flat = flat_fields(ws, bs)
+            times, member_w, member_b = member_fields(member_config(config, base + s, over))
+            flat = flat_fields(member_w, member_b)
         gathered = comm.gather(flat, root=0)
         if comm.rank == 0:
+            assert gathered is not None  # the root's gather
             for member in gathered:
                 if member is not None:
                     acc.add(member)
@@ -197,7 +207,7 @@ def run_ensemble(
     net, conv = setup.network, setup.convention
     shapes = [(layer.n_out, layer.n_in) for layer in net.layers]
     sizes = [a * b for a, b in shapes] + [a for a, _ in shapes]
-    result = {"seeds": seeds, "over": over, "ranks": comm.size, "l2_error_mean": []}
+    result: dict[str, Any] = {"seeds": seeds, "over": over, "ranks": comm.size, "l2_error_mean": []}
     if over == "schedule" and model is not None:
         result["l2_error_var"] = []
     rows: dict[str, list[Array]] = {}

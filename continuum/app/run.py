@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from mpi4py import MPI
@@ -36,6 +37,7 @@ from discrete.stability import refuse_unstable_step
 from discrete.training import State, integrate
 
 Array = np.ndarray
+Row = Array | np.number  # one output step's value of a series: an array or a numpy scalar
 
 
 def lattice_l2(diff: Array, dx: Array, dy: Array) -> float:
@@ -118,7 +120,7 @@ class Recorder:
             out.series("/diagnostics/energy", ())
         for name in held_out_figures(s):
             out.series(f"/diagnostics/{name}", ())
-        if continuum:
+        if self.model is not None:
             out.series("/continuum/times", ())
             if "cost" in fields:
                 out.series("/diagnostics/cost_continuum", ())
@@ -131,7 +133,7 @@ class Recorder:
             for name, data in self.model.static().items():
                 out.static(name, data)
 
-    def row(self, state: State) -> tuple[dict[str, Array], dict[str, float]]:
+    def row(self, state: State) -> tuple[dict[str, Row], dict[str, float]]:
         s = self.setup
         net, conv = s.network, s.convention
         w, b = conv.to_fields(net, state.theta)
@@ -139,7 +141,7 @@ class Recorder:
         kinetic = 0.0
         if state.velocity is not None:
             kinetic = 0.5 * float(np.sum(state.velocity**2 / s.dictionary.rates()))
-        rows: dict[str, Array] = {
+        rows: dict[str, Row] = {
             "/discrete/times": np.float64(state.t),
             "/discrete/state/theta": state.theta,
             "/discrete/state/step": np.int64(state.step),
@@ -188,6 +190,7 @@ def held_out_figures(setup: DiscreteSetup, theta: Array | None = None) -> dict[s
     if data.classes:
         out["accuracy_train"] = cost.on(theta, data.X, data.Y)[1] if theta is not None else np.nan
     if data.tested:
+        assert data.X_test is not None and data.Y_test is not None
         c, a = cost.on(theta, data.X_test, data.Y_test) if theta is not None else (np.nan,) * 2
         out["cost_test"] = c
         if data.classes:
@@ -243,12 +246,12 @@ def on_root(comm: MPI.Comm, func):
     """``func()`` on rank 0, its result broadcast; an error there is raised on every rank
     (marked ``reported_by_root`` off rank 0, so that :func:`continuum.app.cli.guarded` prints it
     once)."""
-    payload = None
+    payload: tuple[Any, Exception | None] | None = None
     if comm.rank == 0:
         try:
             payload = (func(), None)
-        except Exception as error:
-            payload = (None, error)
+        except Exception as exc:
+            payload = (None, exc)
     result, error = comm.bcast(payload, root=0)
     if error is not None:
         if comm.rank != 0:
@@ -377,7 +380,7 @@ def _run(
     t1 = time.perf_counter()
     figures: dict[str, float] = {}
     table: list[tuple[float, dict[str, float]]] = []
-    summary = {
+    summary: dict[str, Any] = {  # summary.json
         "experiment": config.experiment.name,
         "steps": setup.steps,
         "dictionary": setup.dictionary.as_dict(),

@@ -30,7 +30,7 @@ from typing import Protocol
 import numpy as np
 from mpi4py import MPI
 
-from continuum.fem.spaces import FactorSpace, PointSpace
+from continuum.fem.spaces import FactorSpace, IndexSpace
 
 Array = np.ndarray
 
@@ -57,11 +57,11 @@ class Fields(Protocol):
 
 
 def with_quadrature(
-    spaces: list[FactorSpace | PointSpace], degree: int
-) -> list[FactorSpace | PointSpace]:
+    spaces: list[FactorSpace | IndexSpace], degree: int
+) -> list[FactorSpace | IndexSpace]:
     """The spaces with Gauss rules of ``degree`` (layers that share a space keep sharing one)."""
     changed: dict[int, FactorSpace] = {}
-    out: list[FactorSpace | PointSpace] = []
+    out: list[FactorSpace | IndexSpace] = []
     for space in spaces:
         if isinstance(space, FactorSpace):
             if id(space) not in changed:
@@ -72,13 +72,13 @@ def with_quadrature(
     return out
 
 
-def converged_quadrature(
-    build: Callable[[int], Fields],
-    initial: Callable[[Fields], Array],
+def converged_quadrature[F: Fields](
+    build: Callable[[int], F],
+    initial: Callable[[F], Array],
     degree: int,
     smooth: bool,
     fingerprint: Hashable | None = None,
-) -> Fields:
+) -> F:
     """The fields ``build(q)`` with the coarsest rule ``q ≥ 2p + 2`` (step 2) whose cost and
     Riesz gradient at ``θ_0 = initial(fields)`` agree with those of ``build(q + 2)`` to
     :data:`QUADRATURE_TOLERANCE` relative; ``build(2p + 2)`` for a non-smooth activation.

@@ -142,7 +142,7 @@ class FactorSpace:
         rows, cols, values = self._quadrature(quadrature_degree)
         shape, weights = (len(self.quadrature_weights), self.size), self.quadrature_weights
         if shape[0] * shape[1] <= DENSE_ENTRIES:
-            self.tabulation = np.zeros(shape)
+            self.tabulation: Array | sp.csr_matrix = np.zeros(shape)  # dense or CSR
             self.tabulation[rows, cols] = values
             self._load = np.ascontiguousarray((weights[:, None] * self.tabulation).T)
         else:
@@ -219,7 +219,7 @@ class FactorSpace:
         """Nodal interpolant of ``f(points (n, d))`` (Lagrange DOFs are point values)."""
         return np.asarray(f(self.dof_coordinates), dtype=float)
 
-    def static(self, prefix: str) -> dict[str, Array]:
+    def static(self: FactorSpace | IndexSpace, prefix: str) -> dict[str, Array]:
         """What the output records of this factor: DOF coordinates and degree."""
         return {
             f"{prefix}/dof_coordinates": self.dof_coordinates,

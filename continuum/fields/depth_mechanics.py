@@ -26,7 +26,6 @@ shape with one block per cell (``E_k ≈ ∫_cell e``, ``F_k ≈ f(k/M)``).
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 
 from continuum.fields.residual import DepthFields
 from discrete.depth_mechanics import DepthBulkBoundary
@@ -44,7 +43,8 @@ def _cell_pairs(fields: DepthFields, u: Array, v: Array) -> Array:
     """``∫_cell ⟨u(τ), v(τ)⟩ dτ`` per τ-cell for block coefficients ``(n_τ, n_x[, n_x])``:
     the τ Gauss rule (exact for the product of two degree-p fields) and the x mass matrices."""
     depth, Mx = fields.depth, fields.stream.mass
-    tab = depth.tabulation.toarray() if sp.issparse(depth.tabulation) else depth.tabulation
+    tab = depth.tabulation
+    tab = tab if isinstance(tab, np.ndarray) else tab.toarray()  # dense or CSR
     uq = np.einsum("qk,k...->q...", tab, u)
     vq = np.einsum("qk,k...->q...", tab, v)
     if u.ndim == 3:
@@ -131,16 +131,16 @@ def depth_bulk_boundary(
         slopes += [q1, q2, q3, 6 * (sd1 - sd0) / h - q1 - 2 * q2 - 2 * q3]
     Wdot = fields.full_W(theta_dot, 1)
     W_stage, Wdot_stage = fields.at_stages(fields.full_W(theta, 1)), fields.at_stages(Wdot)
-    D, A = [], []
+    D_rows, A_rows = [], []
     for j in _tau_nodes(fields):
         i = 4 * (j // 2) + (j % 2) if j < 2 * fields.cells else 4 * fields.cells - 1
         u, ud = motion.stages[i], motion.stage_rates[i]
         uq = x.at_quadrature(u)
         eta = x.load(act.sigma(uq))
         eta_dot = x.load(act.dsigma(uq) * x.at_quadrature(ud))
-        D.append(slopes[i][:, 0])
-        A.append((Wdot_stage[j] @ eta + W_stage[j] @ eta_dot)[:, 0])
-    D, A = np.array(D), np.array(A)
+        D_rows.append(slopes[i][:, 0])
+        A_rows.append((Wdot_stage[j] @ eta + W_stage[j] @ eta_dot)[:, 0])
+    D, A = np.array(D_rows), np.array(A_rows)
     Mt, Mx = fields.depth.mass, x.mass
     eta_b = rates[1][1]
     weights = fields.full_W
@@ -149,6 +149,7 @@ def depth_bulk_boundary(
         + _cell_pairs(fields, Wdot, Wdot).sum() / rates[1][0]
         + _pair(fields.outputs.mass, weights(theta_dot, 2), weights(theta_dot, 2), Mx) / rates[2][0]
     )
+    assert motion.zdot is not None  # stream_motion sets the readout's rate
     inflow = motion.sdot[0][:, 0] - weights(theta_dot, 0) @ fields.eta0[:, sample]
     s1, sd1 = motion.s[-1][:, 0], motion.sdot[-1][:, 0]
     outflow = motion.zdot[:, 0] - weights(theta_dot, 2) @ (Mx @ s1) - weights(theta, 2) @ (Mx @ sd1)

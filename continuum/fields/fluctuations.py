@@ -36,6 +36,7 @@ from continuum.fields.dataspan import converged_rule
 from continuum.fields.equilibrium import equilibrium
 from continuum.fields.sme import SME, Scheme
 from discrete.experiment import DiscreteSetup
+from discrete.expressions import Expression
 from discrete.fluctuations import SpanLaw, require_linear_layer
 
 Array = np.ndarray
@@ -72,10 +73,13 @@ class SpanLayer:
             out = data.input(l=every[None, :], **{k: a[:, None] for k, a in v.items()})
             return np.broadcast_to(out, (len(y), self.samples))
 
+        weight, bias = cfg.init.weight, cfg.init.bias
+        assert isinstance(weight, Expression) and isinstance(bias, Expression)  # one layer
+
         def weight0(y: Array) -> Array:  # (n_x, n_y)
             vx = {k: a[:, None] for k, a in _variables(outputs.layout, "x", x).items()}
             vy = {k: a[None, :] for k, a in _variables(inputs.layout, "y", y).items()}
-            return np.broadcast_to(cfg.init.weight(m=0, **vx, **vy), (len(x), len(y)))
+            return np.broadcast_to(weight(m=0, **vx, **vy), (len(x), len(y)))
 
         def integrals(y: Array, w: Array) -> Array:
             basis = w[:, None] * input_values(y)
@@ -86,7 +90,7 @@ class SpanLayer:
         vx = _variables(outputs.layout, "x", x)
         b0 = np.zeros(len(x))
         if self.bias:
-            b0 = np.broadcast_to(cfg.init.bias(m=0, **vx), (len(x),)).copy()
+            b0 = np.broadcast_to(bias(m=0, **vx), (len(x),)).copy()
         target = data.target(l=every[None, :], **{k: a[:, None] for k, a in vx.items()})
         self.r0 = moments + b0[:, None] - np.broadcast_to(target, moments.shape)
         self.gram = self.lr * (gram + (1.0 if self.bias else 0.0))
@@ -218,6 +222,7 @@ class PathModel:
         self.layer = SpanLayer(setup)
         self.sme = SME(self.layer.gram, setup.dt, cfg.training.batch)
         dt = cfg.continuum.dt or setup.dt
+        assert cfg.continuum.sde_scheme is not None  # set for fluctuations = "sde"
         self.scheme = Scheme(self.sme, cfg.continuum.sde_scheme, dt)
         self.seed = cfg.training.seed
         self.propagator = self.sme.start()

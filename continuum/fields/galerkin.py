@@ -46,13 +46,21 @@ import scipy.linalg.blas
 from mpi4py import MPI
 
 from continuum.fem.row_partition import RowPartition, sum_over_ranks
-from continuum.fem.spaces import FactorSpace
+from continuum.fem.spaces import FactorSpace, IndexSpace
 from continuum.fields.dataspan import DataSpan
 from discrete.cost import Loss, SquaredError
 from discrete.network import Network
 
 Array = np.ndarray
 DataFunction = Callable[[Array, Array], Array]  # (points (n, d), samples (L,)) -> (n, L)
+
+
+def hidden(z_q: list[Array | None], m: int) -> Array:
+    """The pre-activations ``z^(m)`` of layer ``m ≥ 1`` from a forward pass (``z_q[0]`` is
+    the only placeholder)."""
+    z = z_q[m]
+    assert z is not None
+    return z
 
 
 @dataclass
@@ -127,7 +135,7 @@ class GalerkinNetwork(CoefficientLayout):
     def __init__(
         self,
         network: Network,
-        spaces: list[FactorSpace | DataSpan],
+        spaces: list[FactorSpace | IndexSpace | DataSpan],
         inputs: DataFunction,
         targets: DataFunction,
         samples: int,
@@ -172,11 +180,17 @@ class GalerkinNetwork(CoefficientLayout):
             M⁻¹ ∫ r φ = z + P_h f,      ∫ r² = ‖z + P_h f‖²_M + ‖(I − P_h) f‖².
 
         Returns ``P_h f`` (n × L) and ``‖(I − P_h) f^l‖²`` (L,), computed once."""
-        space = self.spaces[1]
+        space = self.layer_space(1)
         f = -self.Y_q if self.span is None else self.span.initial_moments - self.Y_q
         projected = space.solve_mass(space.load(f))
         rest = f - space.at_quadrature(projected)
         return projected, space.integrate(rest * rest)
+
+    def layer_space(self, m: int) -> FactorSpace | IndexSpace:
+        """The space of neuron layer ``m``: every layer's but an input layer in the data span."""
+        space = self.spaces[m]
+        assert not isinstance(space, DataSpan)
+        return space
 
     @property
     def affine_readout(self) -> bool:
@@ -227,11 +241,11 @@ class GalerkinNetwork(CoefficientLayout):
         """Coefficients of the nodal interpolants of ``w^(m)(x, y)`` and ``b^(m)(x)``."""
         w, b = [], []
         for m in range(self.network.depth):
-            xs = self.spaces[m + 1].dof_coordinates
+            xs = self.layer_space(m + 1).dof_coordinates
             if m == 0 and self.span is not None:
                 w.append(np.zeros(self._shapes[0]))  # w^(0)(0) is the span's offset
             else:
-                w.append(weight(m, xs, self.spaces[m].dof_coordinates))
+                w.append(weight(m, xs, self.layer_space(m).dof_coordinates))
             b.append(bias(m, xs))
         return self.pack(w, b)
 
@@ -267,7 +281,7 @@ class GalerkinNetwork(CoefficientLayout):
         samples: Array | slice,
         riesz: bool = False,
         shift: Shift | None = None,
-    ) -> tuple[list[Array], list[Array], list[Array]]:
+    ) -> tuple[list[Array | None], list[Array], list[Array]]:
         """Pre-activations at quadrature points ``z_q^(m)``, moments ``η^(m)`` and (with
         ``riesz``, what the gradient needs; else empty) their Riesz images ``M_m⁻¹ η^(m)`` of
         the samples (columns) ``samples``, at the coefficients ``θ`` (or ``θ + s F``)."""
@@ -278,17 +292,17 @@ class GalerkinNetwork(CoefficientLayout):
         for m in range(net.depth):
             z = self.gather_rows(self._apply(theta, m, etas[m], shift), m)
             z += self._bias(theta, m, shift)[:, None]
-            zq = self.spaces[m + 1].at_quadrature(z)
+            zq = self.layer_space(m + 1).at_quadrature(z)
             if m == 0 and self.span is not None:
                 zq += self.span.initial_moments[:, samples]
             z_q.append(zq)
             if m + 1 < net.depth:
                 h_q = net.sigma(m + 1, zq)
                 if riesz:
-                    eta, image = self.spaces[m + 1].moments(h_q)
+                    eta, image = self.layer_space(m + 1).moments(h_q)
                     rieszes.append(image)
                 else:
-                    eta = self.spaces[m + 1].load(h_q)
+                    eta = self.layer_space(m + 1).load(h_q)
                 etas.append(eta)
         return z_q, etas, rieszes
 
@@ -305,7 +319,7 @@ class GalerkinNetwork(CoefficientLayout):
             z_q = self.forward(theta, slice(None))[0]
         finally:
             self.eta0 = saved
-        return self.network.sigma(self.network.depth, z_q[-1])
+        return self.network.sigma(self.network.depth, hidden(z_q, -1))
 
     def _columns(self, samples: Array | None) -> tuple[Array | slice, int]:
         """This rank's sample columns of the data arrays (a slice for the full batch: no
@@ -324,7 +338,8 @@ class GalerkinNetwork(CoefficientLayout):
     def value(self, theta: Array, samples: Array | None = None) -> float:
         cols, L = self._columns(samples)
         z_q = self.forward(theta, cols)[0]
-        cost = self._cost(self.network.sigma(self.network.depth, z_q[-1]), self.Y_q[:, cols], L)
+        Z = self.network.sigma(self.network.depth, hidden(z_q, -1))
+        cost = self._cost(Z, self.Y_q[:, cols], L)
         return float(self.sum_over_samples(np.array([cost]))[0])
 
     def gradient(self, theta: Array, samples: Array | None = None) -> tuple[float, Array]:
@@ -391,15 +406,15 @@ class GalerkinNetwork(CoefficientLayout):
             return self._linear_readout_factors(theta, cols, L, shift)
         z_q, _, rieszes = self.forward(theta, cols, riesz=True, shift=shift)
         M = net.depth
-        Z, Y = net.sigma(M, z_q[M]), self.Y_q[:, cols]
+        Z, Y = net.sigma(M, hidden(z_q, M)), self.Y_q[:, cols]
         cost = self._cost(Z, Y, L)
         g = self.loss.density(Z, Y, axis=0)
-        delta_q = g if self._linear_output else net.dsigma(M, z_q[M]) * g
+        delta_q = g if self._linear_output else net.dsigma(M, hidden(z_q, M)) * g
         factors: list[tuple[Array, Array]] = [(np.empty(0), np.empty(0))] * M
         biases: list[Array] = [np.empty(0)] * M
         loads: list[Array] = [np.empty(0)] * M
         for m in range(M - 1, -1, -1):
-            d, rd = self.spaces[m + 1].moments(delta_q)
+            d, rd = self.layer_space(m + 1).moments(delta_q)
             loads[m] = d
             rd = rd / L
             factors[m] = (rd[self.rows[m]], rieszes[m])
@@ -408,7 +423,7 @@ class GalerkinNetwork(CoefficientLayout):
             if m > 0:
                 back = self._apply_transposed(theta, m, d[self.rows[m]], shift)
                 back = self.sum_over_ranks(back)
-                delta_q = net.dsigma(m, z_q[m]) * self.spaces[m].at_quadrature(back)
+                delta_q = net.dsigma(m, hidden(z_q, m)) * self.layer_space(m).at_quadrature(back)
         return cost, factors, biases, loads
 
     def _linear_readout_factors(
@@ -417,6 +432,7 @@ class GalerkinNetwork(CoefficientLayout):
         """:meth:`_gradient_factors` of one layer with a linear output, in coefficient space
         (:meth:`_linear_readout`): no quadrature per call, equal to the general path to
         rounding."""
+        assert self._readout is not None  # one layer with a linear output
         rest = self._readout[1]
         u = self.gather_rows(self.readout_residual(theta, cols, shift), 0)  # P_h r
         d = self.spaces[1].mass @ u  # ∫ r φ
@@ -430,6 +446,7 @@ class GalerkinNetwork(CoefficientLayout):
     ) -> Array:
         """This rank's rows of ``u = M_1⁻¹ ∫ r φ = W η⁽⁰⁾ + b 1ᵀ + P_h f`` (one layer with a
         linear output, :meth:`_linear_readout`), one column per sample."""
+        assert self._readout is not None  # one layer with a linear output
         rows = self.rows[0]
         b = self._bias(theta, 0, shift)[rows, None]
         return self._apply(theta, 0, self.eta0[:, cols], shift) + b + self._readout[0][rows, cols]
@@ -449,8 +466,8 @@ class GalerkinNetwork(CoefficientLayout):
             )
             zdot.append(c)
             if m + 1 < net.depth:
-                zq_dot = self.spaces[m + 1].at_quadrature(c)
-                eta_dot = self.spaces[m + 1].load(net.dsigma(m + 1, z_q[m + 1]) * zq_dot)
+                space = self.layer_space(m + 1)
+                eta_dot = space.load(net.dsigma(m + 1, hidden(z_q, m + 1)) * space.at_quadrature(c))
         return zdot
 
     def lattice_values(self, theta: Array, evaluators: list) -> tuple[list[Array], list[Array]]:
@@ -464,4 +481,3 @@ class GalerkinNetwork(CoefficientLayout):
             w.append(self.sum_over_ranks(np.asarray(local)))
             b.append(Ex @ self.b(theta, m))
         return w, b
-

@@ -21,11 +21,12 @@ replays it from ``t = 0`` to the resumed step instead of storing the factor.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from mpi4py import MPI
 
-from continuum.fields.galerkin import GalerkinNetwork
-from continuum.models.limit import GalerkinModel
+from continuum.models.limit import GalerkinFields, GalerkinModel
 from discrete.experiment import DiscreteSetup
 from discrete.linear_noise import FactoredLinearNoise, layer_group
 from discrete.training import GradientDescent, Rule, State
@@ -33,7 +34,7 @@ from discrete.training import GradientDescent, Rule, State
 Array = np.ndarray
 
 
-def _full_batch(galerkin: GalerkinNetwork, setup: DiscreteSetup) -> Rule:
+def _full_batch(galerkin: GalerkinFields, setup: DiscreteSetup) -> Rule:
     """The rule of the Galerkin model's own state (only its lattice evaluation is used)."""
     return GradientDescent(galerkin, galerkin.per_group(setup.dictionary.continuum_rates()), 1.0)
 
@@ -49,7 +50,7 @@ class LinearNoiseModel:
         self.depth = setup.network.depth
         self.groups = [layer_group(*g.layer_slices(m)) for m in range(self.depth)]
         tr = setup.config.training
-        self._law_args = dict(
+        self._law_args: dict[str, Any] = dict(  # FactoredLinearNoise's, kept for a replay
             cost=g,
             rates=g.per_group(setup.dictionary.continuum_rates()),
             h=setup.dt,
@@ -159,7 +160,7 @@ class LinearNoiseModel:
             out[f"/continuum/layer{m}/b_var_at_lattice"] = var_b[m]
         for name, values in self.temperatures().items():
             out[f"/continuum/fluctuations/{name}"] = np.array(values)
-        out["/continuum/fluctuations/rank"] = np.int64(self.law.rank)
+        out["/continuum/fluctuations/rank"] = np.asarray(self.law.rank, dtype=np.int64)
         return out
 
     def static(self) -> dict[str, Array]:

@@ -38,6 +38,7 @@ import scipy.linalg
 import scipy.sparse
 import ufl
 from dolfinx import fem, la
+from dolfinx.fem import Function
 from dolfinx.fem.petsc import assemble_matrix
 from petsc4py import PETSc
 
@@ -133,7 +134,7 @@ class LocalFEM:
         self.V = fem.functionspace(self.mesh, lagrange_element(self.mesh, degree))
 
         K, J, j = (self.interpolate(p) for p in (theory.stiffness, theory.mass, theory.source))
-        rho = fem.Constant(self.mesh, PETSc.ScalarType(theory.density))
+        rho = fem.Constant(self.mesh, PETSc.ScalarType(theory.density))  # type: ignore[operator]
         u, v = ufl.TrialFunction(self.V), ufl.TestFunction(self.V)
         mass_form = fem.form(rho * u * v * ufl.dx)
         operator_form = fem.form((K * ufl.inner(ufl.grad(u), ufl.grad(v)) + J * u * v) * ufl.dx)
@@ -144,7 +145,7 @@ class LocalFEM:
             ends = fem.locate_dofs_geometrical(
                 self.V, lambda x: np.isclose(x[0], 0.0) | np.isclose(x[0], 1.0)
             )
-            self.bcs.append(fem.dirichletbc(PETSc.ScalarType(0.0), ends, self.V))
+            self.bcs.append(fem.dirichletbc(PETSc.ScalarType(0.0), ends, self.V))  # type: ignore[operator]
 
         self.M = assemble_matrix(mass_form, bcs=self.bcs)
         self.M.assemble()
@@ -223,7 +224,7 @@ def sequential_matrix(matrix: scipy.sparse.csr_matrix) -> PETSc.Mat:
     matrix.sort_indices()
     index = PETSc.IntType
     csr = (matrix.indptr.astype(index), matrix.indices.astype(index), matrix.data)
-    out = PETSc.Mat().createAIJ(size=matrix.shape, csr=csr, comm=MPI.COMM_SELF)
+    out = PETSc.Mat().createAIJ(size=matrix.shape, csr=csr, comm=MPI.COMM_SELF)  # type: ignore[arg-type]
     out.assemble()
     return out
 
@@ -282,7 +283,7 @@ class _FieldStepper:
     fem: LocalFEM
     steps: int
     dt: float
-    _w: fem.Function
+    _w: Function
     _work: PETSc.Vec
 
     def _discretise(
@@ -311,18 +312,18 @@ class _FieldStepper:
         self._M, self._A = (sequential_matrix(global_matrix(m, comm)) for m in (fem_.M, fem_.A))
         self._f = self._gathered(fem_.f)
 
-    def _gathered(self, function: fem.Function) -> PETSc.Vec:
+    def _gathered(self, function: Function) -> PETSc.Vec:
         """The vector a step updates for ``function``: its own, or (replicated) a
         ``COMM_SELF`` vector of all its values (one ``Allgatherv``)."""
         if not self.replicated:
             return function.x.petsc_vec
-        full = PETSc.Vec().createSeq(self._M.getSize()[0], comm=MPI.COMM_SELF)
+        full = PETSc.Vec().createSeq(self._M.getSize()[0], comm=MPI.COMM_SELF)  # type: ignore[arg-type]
         self.fem.comm.Allgatherv(
             function.x.petsc_vec.getArray(readonly=True), [full.getArray(), self._counts]
         )
         return full
 
-    def _publish(self, pairs: tuple[tuple[fem.Function, PETSc.Vec], ...]) -> None:
+    def _publish(self, pairs: tuple[tuple[Function, PETSc.Vec], ...]) -> None:
         """Write the stepped vectors back into their functions (each rank its owned part)
         and update the ghosts."""
         for function, vec in pairs:
@@ -335,7 +336,7 @@ class _FieldStepper:
         """Record the initial size of ``w`` (the reference of :meth:`_check_growth`)."""
         self._reference = max(global_size(self.fem.V.mesh.comm, self.w), 1.0)
 
-    def _check_growth(self, fields: tuple[fem.Function, ...]) -> None:
+    def _check_growth(self, fields: tuple[Function, ...]) -> None:
         """:class:`~discrete.errors.DivergenceError` when a field is not finite or has grown
         beyond ``GROWTH`` times the initial size of ``w``."""
         step = self.steps
@@ -366,7 +367,7 @@ class _FieldStepper:
         self.fem.A.mult(w, work)
         return 0.5 * w.dot(work) - self.fem.f.x.petsc_vec.dot(w)
 
-    def _functions(self) -> dict[str, fem.Function]:
+    def _functions(self) -> dict[str, Function]:
         """The fields that make up the state, by name."""
         return {"coefficients": self._w}
 
@@ -461,7 +462,7 @@ class WaveSolver(_FieldStepper):
             if gamma != 0.0:
                 v_sum.axpy(1.0, v)
                 self._M.mult(v_sum, self._work)
-                self.dissipated += 0.25 * gamma * h * v_sum.dot(self._work)
+                self.dissipated += 0.25 * gamma * h * v_sum.dot(self._work)  # type: ignore[assignment]
             self.steps += 1
         self._publish(((self._w, w), (self._v, v), (self._a, a)))
         self._check_growth((self._w, self._v))
@@ -478,7 +479,7 @@ class WaveSolver(_FieldStepper):
         self.fem.M.mult(v, work)
         return 0.5 * v.dot(work) + self.potential()
 
-    def _functions(self) -> dict[str, fem.Function]:
+    def _functions(self) -> dict[str, Function]:
         return {"coefficients": self._w, "velocity": self._v, "acceleration": self._a}
 
 

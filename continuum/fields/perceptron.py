@@ -121,7 +121,7 @@ class CellQuadrature:
         start, end = msh.geometry.x[nodes[:, 0], 0], msh.geometry.x[nodes[:, 1], 0]
         reference, reference_weights = np.polynomial.legendre.leggauss(points_per_cell)
         reference, reference_weights = (reference + 1) / 2, reference_weights / 2
-        table = space.element.basix_element.tabulate(0, reference[:, None])[0, :, :, 0]
+        table = np.asarray(space.element.basix_element.tabulate(0, reference[:, None]))[0, :, :, 0]
         dofs = space.dofmap.list[:cells]
         rows = np.arange(cells * points_per_cell).reshape(cells, points_per_cell)
         shape = (cells, points_per_cell, dofs.shape[1])
@@ -149,13 +149,13 @@ def with_bias_row(mass: PETSc.Mat) -> PETSc.Mat:
     indptr, indices, values = mass.getValuesCSR()
     size = mass.getSize()[0]
     augmented = PETSc.Mat().createAIJ(
-        [size + 1, size + 1],
-        csr=(
+        [size + 1, size + 1],  # type: ignore[arg-type]
+        csr=(  # type: ignore[arg-type]
             np.append(indptr, indptr[-1] + 1),
             np.append(indices, size).astype(indices.dtype),
             np.append(values, 1.0),
         ),
-        comm=MPI.COMM_SELF,
+        comm=MPI.COMM_SELF,  # type: ignore[arg-type]
     )
     augmented.assemble()
     return augmented

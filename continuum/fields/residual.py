@@ -541,6 +541,7 @@ class DepthFields:
         velocity θ̇ (the forward-mode derivative of the RK4 map, all samples), followed by
         that of the readout's output coefficients ``Ż``."""
         motion = self.stream_motion(theta, theta_dot, slice(None))
+        assert motion.zdot is not None  # stream_motion sets the readout's rate
         return [*motion.sdot, motion.zdot]
 
     def stream_motion(self, theta: Array, theta_dot: Array, cols: Array | slice) -> StreamMotion:
@@ -637,6 +638,7 @@ class ResidualModel(GalerkinModel):
     def __init__(self, setup: DiscreteSetup, comm: MPI.Comm):
         cfg, conv = setup.config, setup.convention
         net = setup.network
+        assert isinstance(net, ResidualNetwork)  # the registry's model of residual networks
         self.setup = setup
         c = cfg.continuum
         outer = [conv.layers[0], conv.layers[1], conv.layers[-1]]

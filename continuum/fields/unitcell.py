@@ -25,7 +25,7 @@ import numpy as np
 from mpi4py import MPI
 
 from continuum.fem.spaces import FactorSpace
-from continuum.fields.galerkin import CoefficientLayout, DataFunction
+from continuum.fields.galerkin import CoefficientLayout, DataFunction, hidden
 from discrete.network import Network
 
 Array = np.ndarray
@@ -89,15 +89,16 @@ class UnitCellNetwork(CoefficientLayout):
         ]
         return self.pack(w, [bias(m, xs) for m in range(self.network.depth)])
 
-    def forward(self, theta: Array, samples: Array) -> tuple[list[Array], list[Array]]:
+    def forward(self, theta: Array, samples: Array) -> tuple[list[Array | None], list[Array]]:
         """Pre-activations ``z_q^(m)`` and activities ``h_q^(m)`` at the quadrature points."""
         net, T = self.network, self.space.at_quadrature
         h = [self.X_q[:, samples]]
         z: list[Array | None] = [None]
         for m in range(net.depth):
             weight = T(self.W(theta, m).sum(axis=1))
-            z.append(weight[:, None] * h[m] + T(self.b(theta, m))[:, None])
-            h.append(net.sigma(m + 1, z[-1]))
+            zm = weight[:, None] * h[m] + T(self.b(theta, m))[:, None]
+            z.append(zm)
+            h.append(net.sigma(m + 1, zm))
         return z, h
 
     def value(self, theta: Array, samples: Array | None = None) -> float:
@@ -114,7 +115,7 @@ class UnitCellNetwork(CoefficientLayout):
         z, h = self.forward(theta, samples)
         r = h[M] - self.Y_q[:, samples]
         cost = 0.5 * float(np.mean(self.space.integrate(r * r)))
-        delta = net.dsigma(M, z[M]) * r
+        delta = net.dsigma(M, hidden(z, M)) * r
         grad = np.zeros(self.size)
         for m in range(M - 1, -1, -1):
             riesz = self.space.solve_mass(self.space.load((delta * h[m]).sum(axis=1))) / L
@@ -122,7 +123,8 @@ class UnitCellNetwork(CoefficientLayout):
             if net.bias:
                 grad[self._b[m]] = self.space.solve_mass(self.space.load(delta.sum(axis=1))) / L
             if m > 0:
-                delta = net.dsigma(m, z[m]) * T(self.W(theta, m).sum(axis=1))[:, None] * delta
+                weight = T(self.W(theta, m).sum(axis=1))
+                delta = net.dsigma(m, hidden(z, m)) * weight[:, None] * delta
         return cost, grad
 
     def lattice_values(self, theta: Array, evaluators: list) -> tuple[list[Array], list[Array]]:

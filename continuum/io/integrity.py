@@ -41,6 +41,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 from h5py import h5f, h5p
+from numpy.typing import ArrayLike
 
 Array = np.ndarray
 
@@ -54,7 +55,7 @@ class DamagedFileError(RuntimeError):
     """A ``fields.h5`` that fails its truncation or checksum verification."""
 
 
-def row_checksum(rows: Iterable[tuple[str, Array]], dtypes: Mapping[str, np.dtype]) -> int:
+def row_checksum(rows: Iterable[tuple[str, ArrayLike]], dtypes: Mapping[str, np.dtype]) -> int:
     """CRC-32 of one output step: the rows' bytes (in the stored dtype) in name order."""
     crc = 0
     for name, row in sorted(rows, key=lambda item: item[0]):

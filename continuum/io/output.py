@@ -161,7 +161,7 @@ class FieldsFile:
         )
         self.h5.swmr_mode = True
 
-    def append(self, rows: Mapping[str, Array]) -> None:
+    def append(self, rows: Mapping[str, ArrayLike]) -> None:
         """One output step: every series gets its row and the file is flushed; then the
         ``times`` series and the step's checksum (its completion marker) get theirs, and the
         file is flushed again.

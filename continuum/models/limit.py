@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from mpi4py import MPI
@@ -55,12 +55,12 @@ Array = np.ndarray
 
 
 def coordinate_spaces(
-    layers: list[LayerCoordinates], cells: int, degree: int
-) -> list[FactorSpace | PointSpace]:
+    layers: Sequence[LayerCoordinates], cells: int, degree: int
+) -> list[FactorSpace | IndexSpace]:
     """The FE space of every neuron layer's coordinate domain (replicated on every rank);
     layers on the same domain (the interval, the square) share one space."""
     shared: dict[str, FactorSpace] = {}
-    spaces: list[FactorSpace | PointSpace] = []
+    spaces: list[FactorSpace | IndexSpace] = []
     for coords in layers:
         if coords.index:
             spaces.append(IndexSpace.of_size(coords.size))
@@ -106,7 +106,11 @@ def _continuum_dt(cfg) -> float:
     return cfg.continuum.dt or cfg.training.dt
 
 
-def matched_rule(galerkin: GalerkinNetwork, setup: DiscreteSetup) -> Rule:
+GalerkinFields = GalerkinNetwork | UnitCellNetwork
+"""The fields of a Galerkin model: a dense network's, or the unit-cell convention's."""
+
+
+def matched_rule(galerkin: GalerkinFields, setup: DiscreteSetup) -> Rule:
     """``scheme = "matched"``: the training rule's own scheme and step, on the same sample
     schedule; the flow of a dense network of at least
     :data:`~continuum.schemes.factored_flow.FACTORED_STEP_SIZE` weight coefficients (all ranks)
@@ -128,18 +132,19 @@ def matched_rule(galerkin: GalerkinNetwork, setup: DiscreteSetup) -> Rule:
     )
 
 
-def exponential_rule(galerkin: GalerkinNetwork, setup: DiscreteSetup) -> Rule:
+def exponential_rule(galerkin: GalerkinFields, setup: DiscreteSetup) -> Rule:
     """``scheme = "exponential"``: the exact flow of one layer with a linear output."""
+    assert isinstance(galerkin, GalerkinNetwork)  # the registry's dense one-layer networks
     return ExponentialFlow(galerkin, setup.dictionary.continuum_rates()[0], setup.dt)
 
 
-def adaptive_rule(galerkin: GalerkinNetwork, setup: DiscreteSetup) -> Rule:
+def adaptive_rule(galerkin: GalerkinFields, setup: DiscreteSetup) -> Rule:
     """``scheme = "adaptive"``: the full-batch flow to ``[continuum] tolerance``."""
     rates = galerkin.per_group(setup.dictionary.continuum_rates())
     return AdaptiveFlow(galerkin, rates, setup.dt, setup.config.continuum.tolerance)
 
 
-def implicit_rule(galerkin: GalerkinNetwork, setup: DiscreteSetup) -> Rule:
+def implicit_rule(galerkin: GalerkinFields, setup: DiscreteSetup) -> Rule:
     """``scheme = "implicit"``: Newton (SNES) θ-method of the flow or implicit midpoint of the
     damped dynamics, at ``[continuum] dt``."""
     cfg = setup.config
@@ -179,7 +184,7 @@ class GalerkinModel:
         self,
         setup: DiscreteSetup,
         comm: MPI.Comm,
-        time_scheme: Callable[[GalerkinNetwork, DiscreteSetup], Rule],
+        time_scheme: Callable[[GalerkinFields, DiscreteSetup], Rule],
     ):
         cfg = setup.config
         conv = setup.convention
@@ -195,7 +200,7 @@ class GalerkinModel:
         degree = cfg.continuum.degree
         mesh_spaces = coordinate_spaces(layers, cfg.continuum.cells, degree)
         self.distribution = self._distribution(mesh_spaces, span, comm)
-        fields = (
+        fields: Callable[..., GalerkinFields] = (
             UnitCellNetwork
             if conv.weights == "unit-cell"
             else functools.partial(
@@ -205,8 +210,10 @@ class GalerkinModel:
 
         data_span: list[DataSpan] = []  # built once, moved to each rule's points
 
-        def build(quadrature_degree: int):
-            spaces = with_quadrature(mesh_spaces, quadrature_degree)
+        def build(quadrature_degree: int) -> GalerkinFields:
+            spaces: list[FactorSpace | IndexSpace | DataSpan] = list(
+                with_quadrature(mesh_spaces, quadrature_degree)
+            )
             if span:
                 if not data_span:
                     data_span.append(self._data_span(inputs, spaces[0]))
@@ -238,7 +245,7 @@ class GalerkinModel:
         self.split = distribution.describe(chosen, requested, comm.size, columns, largest)
         return chosen
 
-    def _data_span(self, inputs, output: FactorSpace | PointSpace) -> DataSpan:
+    def _data_span(self, inputs, output: FactorSpace | IndexSpace | DataSpan) -> DataSpan:
         """``[continuum] input_layer = "data-span"``: ``w^(0)`` in ``V_1 ⊗ span{X^l}``."""
         conv = self.setup.convention
         weight = self._weight_init()
@@ -338,10 +345,14 @@ class GalerkinModel:
         data, g = self.setup.data, self.galerkin
         if self.setup.config.data.kind not in ("dataset", "file"):
             return {}
+        assert data.X is not None and data.Y is not None  # tabular data
         out: dict[str, float] = {}
         if data.classes:
+            assert isinstance(g, GalerkinNetwork)  # outputs at other inputs: dense fields
             out["accuracy_train"] = accuracy(g.outputs(self.state.theta, data.X.T).T, data.Y)
         if data.tested:
+            assert isinstance(g, GalerkinNetwork)
+            assert data.X_test is not None and data.Y_test is not None
             Z = g.outputs(self.state.theta, data.X_test.T)
             weights = g.spaces[-1].quadrature_weights
             out["cost_test"] = float(np.mean(g.loss.per_sample(Z, data.Y_test.T, weights, axis=0)))
@@ -354,7 +365,7 @@ class GalerkinModel:
         return f"{p}/coefficients", f"{p}/bias_coefficients", f"{p}/velocity", f"{p}/bias_velocity"
 
     def series(self) -> dict[str, tuple[int, ...]]:
-        out = {}
+        out: dict[str, tuple[int, ...]] = {}
         for m, shape in enumerate(self.galerkin.shapes):
             w, b, vw, vb = self._layer_names(m)
             out[w], out[b] = shape, (shape[0],)
@@ -465,6 +476,8 @@ class MeshSolverModel:
 class PerceptronModel(MeshSolverModel):
     """The linear perceptron's field theory solved implicitly (θ-method or BDF2)."""
 
+    solver: PerceptronSolver
+
     def __init__(self, setup: DiscreteSetup, comm: MPI.Comm):
         cfg = setup.config
         conv = setup.convention
@@ -483,6 +496,7 @@ class PerceptronModel(MeshSolverModel):
         )
         self.dt = cfg.continuum.dt or cfg.training.dt
         self.comm = comm
+        assert cfg.continuum.scheme is not None  # resolved by the registry (continuum_model)
         self.solver = PerceptronSolver(
             problem,
             comm,
@@ -502,7 +516,7 @@ class PerceptronModel(MeshSolverModel):
             "/continuum/space0/dof_coordinates": (
                 self.solver.input_space.tabulate_dof_coordinates()[:, :1]
             ),
-            "/continuum/space0/degree": np.int64(self.degree),
+            "/continuum/space0/degree": np.asarray(self.degree, dtype=np.int64),
         }
 
     def lattice_fields(self) -> tuple[list[Array], list[Array]]:
@@ -522,9 +536,12 @@ class PerceptronModel(MeshSolverModel):
 class LocalModel(MeshSolverModel):
     """Probe data sets: the local theory ``ρ(ẅ + γẇ) − ∂(κ ∂w) + m² w = 0`` on Ω_0."""
 
+    solver: WaveSolver | FlowSolver
+
     def __init__(self, setup: DiscreteSetup, comm: MPI.Comm):
         cfg, conv = setup.config, setup.convention
         p = setup.probe_factors
+        assert p is not None  # the model of probe data sets
         rate = setup.dictionary.continuum_rates()[0][0]
         self.theory = LocalTheory.constant(
             p.stiffness,
