@@ -16,7 +16,9 @@ from continuum.app.convergence import (
     convergence_study,
     format_table,
     mesh_error,
+    mesh_warnings,
     solved_model,
+    time_error,
     with_cells,
     with_degree,
 )
@@ -68,3 +70,34 @@ def test_exactly_agreeing_fields_have_no_order_instead_of_a_division_by_zero():
     assert "fitted order: none (an error is zero)" in format_table(
         {"experiment": "e", "t_end": 1.0, "degrees": {"2": r}}
     )
+
+
+def test_the_time_step_of_the_continuum_is_measured_and_refine_halves_it():
+    """The perceptron's Crank–Nicolson steps with its own dt, whose error does not cancel
+    against the network's RK4: on 256 cells (mesh error ≲ 5e-8) it bends the last order to
+    1.69 at the shipped dt = 0.01.  The study must name it, and ``refine`` must halve the step
+    until the orders are the width's."""
+    plain = convergence_study(PERCEPTRON, [32, 64, 128], [2], MPI.COMM_WORLD, cells=256)
+    r = plain["degrees"]["2"]
+    assert r["time_limited"] and not r["mesh_limited"] and r["continuum_dt"] == 0.01
+    assert r["time_error"] > 10 * r["mesh_error"]
+    assert r["orders"][-1] < 1.8, r  # the bent order the study warns about
+    (warning,) = mesh_warnings(plain)
+    assert "limited by the continuum's time step: lower [continuum] dt or pass --refine" in warning
+    r = convergence_study(PERCEPTRON, [32, 64, 128], [2], MPI.COMM_WORLD, cells=256, refine=True)
+    r = r["degrees"]["2"]
+    assert not (r["time_limited"] or r["mesh_limited"]) and r["continuum_dt"] < 0.01
+    assert all(1.9 <= order <= 2.1 for order in r["orders"][1:]), r
+
+
+def test_the_time_error_estimate_bounds_the_time_error_of_the_continuum():
+    """``2‖u_τ − u_{τ/2}‖`` bounds ``‖u_τ − u_{τ/8}‖`` and is within 2 × (2^q/(2^q − 1))
+    ≤ 3 of it for Crank–Nicolson (q = 2)."""
+    config = with_cells(with_degree(PERCEPTRON, 2), 64)
+    lattice = Lattice.trained(config, 64)
+    u, half, eighth = (
+        solved_model(config.replace(continuum={"dt": dt}), lattice, MPI.COMM_WORLD)
+        for dt in (0.01, 0.005, 0.00125)
+    )
+    estimate, actual = time_error(u, half, lattice), mesh_error(u, eighth, lattice)
+    assert actual < estimate < 3 * actual, (estimate, actual)

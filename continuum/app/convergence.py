@@ -7,9 +7,11 @@ schedule) at its lattice points::
     e(N) = ( Σ_m Σ_ij Δx_i Δy_j (w_ij − w(x_i, y_j))² + Σ_m Σ_i Δx_i (b_i − b(x_i))² )^½,
 
 and the observed order between successive widths is ``log(e(N₁)/e(N₂)) / log(N₂/N₁)``,
-with a least-squares slope over all of them.  ``e(N)`` also holds the continuum's own
-(mesh) error, so the continuum is solved on half the cells as well and the study says when
-that error limits the measured order (docs/convergence.md, "Mesh-limited orders").
+with a least-squares slope over all of them.  ``e(N)`` also holds the continuum's own error:
+its mesh error, so the continuum is solved on half the cells as well, and, for a time scheme
+with a step of its own (dt policy ``own`` in :mod:`continuum.models.registry`, e.g. the
+perceptron's Crank–Nicolson), its time error, so it is solved at half its step as well; the
+study says when either limits the measured order (docs/convergence.md, "Mesh-limited orders").
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from mpi4py import MPI
 
 from continuum.app.run import field_errors
 from continuum.models.limit import continuum_model
+from continuum.models.registry import SCHEMES, lookup
 from discrete.config import Config
 from discrete.experiment import DiscreteSetup, build
 from discrete.training import integrate
@@ -30,7 +33,8 @@ MESH_MARGIN = 0.1
 """The continuum's own error must stay below this fraction of the smallest width error for
 the measured orders to be those of the width (a tenth: the order is then off by < 0.15)."""
 MAX_REFINEMENTS = 4
-"""At most this many doublings of the cells with ``refine``."""
+"""At most this many doublings of the cells, and as many halvings of the continuum's own
+step, with ``refine``."""
 
 
 def with_width(config: Config, N: int) -> Config:
@@ -50,6 +54,18 @@ def with_degree(config: Config, degree: int) -> Config:
 
 def with_cells(config: Config, cells: int) -> Config:
     return config.replace(continuum={"cells": cells})
+
+
+def with_continuum_dt(config: Config, dt: float) -> Config:
+    return config.replace(continuum={"dt": dt})
+
+
+def own_time_step(config: Config) -> float | None:
+    """The continuum's step when its time scheme has one of its own (dt policy ``own``: it
+    does not cancel against the network's, so its error is part of ``e(N)``), else ``None``."""
+    if SCHEMES[lookup(config).scheme].dt != "own":
+        return None
+    return config.continuum.dt or config.training.dt
 
 
 def final_state(setup):
@@ -105,11 +121,18 @@ def comparison_cells(cells: int) -> int:
 
 def mesh_error(model, other, lattice: Lattice) -> float:
     """``‖u_h − u_{2h}‖`` at the lattice: for a mesh order ``q ≥ 1`` in its asymptotic range
-    the error of ``u_h`` is ``‖u_h − u_{2h}‖ / (2^q − 1)``, so this bounds it from above."""
+    the error of ``u_h`` is ``‖u_h − u_{2h}‖ / (2^q − 1)``, so this bounds it from above.
+    (The distance of two solved models at the lattice, whatever they differ in.)"""
     return lattice.distance(
         *model.evaluate_lattice(lattice.setup.convention),
         *other.evaluate_lattice(lattice.setup.convention),
     )
+
+
+def time_error(model, finer, lattice: Lattice) -> float:
+    """``2 ‖u_τ − u_{τ/2}‖`` at the lattice: for a time order ``q ≥ 1`` in its asymptotic
+    range the error of ``u_τ`` is ``‖u_τ − u_{τ/2}‖ · 2^q / (2^q − 1) ≤ 2 ‖u_τ − u_{τ/2}‖``."""
+    return 2.0 * mesh_error(model, finer, lattice)
 
 
 def observed_orders(
@@ -141,12 +164,15 @@ def convergence_study(
     """Errors and observed orders for every FE degree and width.
 
     The continuum is solved on ``cells`` cells (default ``[continuum] cells``) and once more
-    on half as many; their distance at the widest lattice bounds the continuum's own error
-    (:func:`mesh_error`).  When it exceeds :data:`MESH_MARGIN` times the smallest width error
-    the measured orders are limited by the mesh: ``refine`` then doubles the cells (up to
-    :data:`MAX_REFINEMENTS` times) until it no longer is; otherwise the result says so
-    (``mesh_limited``) and :func:`format_table` prints a warning.  The discrete networks are
-    trained once per width, whatever the degrees and meshes.
+    on half as many; their distance at the widest lattice bounds the continuum's mesh error
+    (:func:`mesh_error`).  A time scheme with a step ``τ`` of its own (:func:`own_time_step`)
+    is solved at ``τ/2`` as well, which bounds its time error (:func:`time_error`).  When
+    their sum exceeds :data:`MESH_MARGIN` times the smallest width error the measured orders
+    are the continuum's, not the width's: ``refine`` then doubles the cells or halves ``τ``,
+    whichever error is larger (each up to :data:`MAX_REFINEMENTS` times), until it no longer is;
+    otherwise the result says so (``mesh_limited``, ``time_limited``) and
+    :func:`format_table` prints a warning.  The discrete networks are trained once per
+    width, whatever the degrees, meshes and steps.
     """
     degrees = degrees or [config.continuum.degree]
     cells = cells or config.continuum.cells
@@ -156,19 +182,37 @@ def convergence_study(
         "degrees": {},
     }
     lattices = [Lattice.trained(config, N) for N in widths]
+
+    def solve(cfg: Config, n_cells: int, tau: float | None):
+        cfg = with_cells(cfg, n_cells)
+        return solved_model(cfg if tau is None else with_continuum_dt(cfg, tau), lattices[0], comm)
+
     for p in degrees:
         cfg = with_degree(config, p)
-        n_cells = cells
-        model = solved_model(with_cells(cfg, n_cells), lattices[0], comm)
-        other = solved_model(with_cells(cfg, comparison_cells(n_cells)), lattices[0], comm)
-        for refinement in range(MAX_REFINEMENTS + 1):
+        n_cells, tau = cells, own_time_step(cfg)
+        model = solve(cfg, n_cells, tau)
+        coarse = solve(cfg, comparison_cells(n_cells), tau)
+        finer = None if tau is None else solve(cfg, n_cells, tau / 2)
+        doublings = halvings = 0
+        while True:
             errors = [lattice.error(model) for lattice in lattices]
-            continuum_error = mesh_error(model, other, lattices[-1])
-            limited = continuum_error > MESH_MARGIN * min(errors)
-            if not (refine and limited) or refinement == MAX_REFINEMENTS:
+            in_space = mesh_error(model, coarse, lattices[-1])
+            in_time = 0.0 if finer is None else time_error(model, finer, lattices[-1])
+            limited = in_space + in_time > MESH_MARGIN * min(errors)
+            space = in_space >= in_time
+            if not (refine and limited) or (doublings if space else halvings) == MAX_REFINEMENTS:
                 break
-            n_cells *= 2
-            other, model = model, solved_model(with_cells(cfg, n_cells), lattices[0], comm)
+            if space:
+                doublings += 1
+                n_cells *= 2
+                coarse, model = model, solve(cfg, n_cells, tau)
+                finer = None if tau is None else solve(cfg, n_cells, tau / 2)
+            else:
+                assert tau is not None and finer is not None  # a time error was measured
+                halvings += 1
+                tau /= 2
+                model, finer = finer, solve(cfg, n_cells, tau / 2)
+                coarse = solve(cfg, comparison_cells(n_cells), tau)
         pair, fit = observed_orders(widths, errors)
         result["degrees"][str(p)] = {
             "widths": list(widths),
@@ -176,36 +220,54 @@ def convergence_study(
             "orders": pair,
             "fitted_order": fit,
             "cells": n_cells,
-            "continuum_error": continuum_error,
-            "mesh_limited": limited,
-            "refinements": refinement if refine else 0,
+            "continuum_dt": tau,
+            "continuum_error": in_space + in_time,
+            "mesh_error": in_space,
+            "time_error": in_time,
+            "mesh_limited": limited and in_space >= in_time,
+            "time_limited": limited and in_time > in_space,
+            "refinements": doublings + halvings,
         }
     return result
 
 
 def mesh_warnings(result: dict) -> list[str]:
-    """One warning per degree whose measured orders are limited by the continuum's mesh."""
-    return [
-        f"warning: FE degree {p} on {r['cells']} cells: the continuum's own error "
-        f"(≲ {r['continuum_error']:.2e}, from {r['cells']} against "
-        f"{comparison_cells(r['cells'])} cells) "
-        f"exceeds {MESH_MARGIN:g} × the smallest width error ({min(r['errors']):.2e}); the "
-        "observed orders are limited by the mesh"
-        + (
-            f" (after {r['refinements']} doublings): raise --cells"
-            if r["refinements"]
-            else ": raise --cells or pass --refine"
+    """One warning per degree whose measured orders are limited by the continuum's own error:
+    its mesh's, or its time step's."""
+    out = []
+    for p, r in result["degrees"].items():
+        if not (r["mesh_limited"] or r["time_limited"]):
+            continue
+        after = f" (after {r['refinements']} refinements)" if r["refinements"] else ""
+        if r["mesh_limited"]:
+            cause = (
+                f"the continuum's own error (≲ {r['continuum_error']:.2e}, from {r['cells']} "
+                f"against {comparison_cells(r['cells'])} cells)"
+            )
+            fix = "raise --cells" if after else "raise --cells or pass --refine"
+            what = "the mesh"
+        else:
+            cause = (
+                f"the continuum's time error (≲ {r['time_error']:.2e}, from [continuum] dt = "
+                f"{r['continuum_dt']:g} against {r['continuum_dt'] / 2:g})"
+            )
+            fix = "lower [continuum] dt" if after else "lower [continuum] dt or pass --refine"
+            what = "the continuum's time step"
+        out.append(
+            f"warning: FE degree {p} on {r['cells']} cells: {cause} exceeds {MESH_MARGIN:g} × "
+            f"the smallest width error ({min(r['errors']):.2e}); the observed orders are "
+            f"limited by {what}{after}: {fix}"
         )
-        for p, r in result["degrees"].items()
-        if r["mesh_limited"]
-    ]
+    return out
 
 
 def format_table(result: dict) -> str:
     lines = [f"width convergence of '{result['experiment']}' at t = {result['t_end']:g}"]
     for p, r in result["degrees"].items():
+        step = "" if r["continuum_dt"] is None else f", dt = {r['continuum_dt']:g}"
         lines.append(
-            f"  FE degree {p}, {r['cells']} cells (continuum error ≲ {r['continuum_error']:.2e}):"
+            f"  FE degree {p}, {r['cells']} cells{step} (continuum error ≲ "
+            f"{r['continuum_error']:.2e}):"
         )
         lines.append("    N        error         order")
         for N, e, o in zip(r["widths"], r["errors"], r["orders"], strict=True):
