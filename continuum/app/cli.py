@@ -18,24 +18,15 @@ Errors end every MPI rank: the rank that fails prints one line naming the cause 
 
 from __future__ import annotations
 
-import os
-
-# One BLAS thread per process unless the environment says otherwise; synfield parallelises
-# with MPI ranks.  Under mpiexec every rank would otherwise start one BLAS thread per core (two
-# ranks on two cores ran 3-5x slower than one), and on one rank two threads made the skinny
-# products of a large continuum step 2-3x slower (benchmarks/README.md, MPI scaling and
-# factored flow).  Set before numpy is imported.
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("MKL_NUM_THREADS", "1")
-
 import argparse
 import itertools
 import json
+import os
 import signal
 import sys
 from pathlib import Path
 
+import threadpoolctl
 from mpi4py import MPI
 
 from continuum import default_config, parse_config
@@ -45,6 +36,21 @@ from continuum.io.output import OutputError, version
 from continuum.io.rundir import FolderError
 from discrete.config import DEGREES, Config, ConfigError
 from discrete.errors import DivergenceError
+
+# One BLAS thread per process unless the environment says otherwise; synfield parallelises
+# with MPI ranks.  Under mpiexec every rank would otherwise start one BLAS thread per core (two
+# ranks on two cores ran 3-5x slower than one), and on one rank two threads made the skinny
+# products of a large continuum step 2-3x slower (benchmarks/README.md, MPI scaling and
+# factored flow); on a loaded machine a two-thread (33 x 33)(33 x 1089) product of the residual
+# model's τ map took 56 ms instead of 0.08 ms.  The variables cover libraries loaded later and
+# subprocesses; numpy's BLAS is already loaded when this module runs (``import continuum``
+# loads it), so its pool is limited directly, unless the user set its variable.
+_USER_THREADS = {"OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"} & set(os.environ)
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+if not _USER_THREADS:
+    threadpoolctl.threadpool_limits(limits=1, user_api="blas")
 
 OUTPUT_FILES = ("fields.h5", "ensemble.h5")
 DESCRIPTION = (
