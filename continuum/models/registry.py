@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from discrete.config import Config, ConfigError
+from discrete.conventions import layer_weights
 from discrete.training import RULES
 
 DtPolicy = Literal["training", "own", "adaptive"]
@@ -90,11 +91,13 @@ SCHEMES: dict[str, Scheme] = {
 
 
 def layer_kinds(cfg: Config) -> tuple[str, ...]:
-    """The continuum layer kind of every weight layer: ``dense`` (a product field
-    ``w(x, y)``), ``unit-cell`` (banded, one field per offset), or ``none``."""
-    weights = cfg.coordinates.weights
+    """The continuum layer kind of every weight layer (:mod:`continuum.fields.layers`):
+    ``dense`` (a product field ``w(x, y)``), ``unit-cell`` (banded, one field per offset), or
+    ``none``."""
+    conns = cfg.network.connectivity
     kinds = []
-    for conn in cfg.network.connectivity:
+    for conn, weights in zip(conns, layer_weights(cfg.coordinates.weights, len(conns)),
+                             strict=True):
         if conn == "dense" and weights == "product":
             kinds.append("dense")
         elif conn == "banded" and weights == "unit-cell":
@@ -108,7 +111,7 @@ def _no_continuum_of_layers(cfg: Config) -> str | None:
     kinds = layer_kinds(cfg)
     if "none" not in kinds:
         return None
-    if cfg.coordinates.weights == "linear":
+    if "linear" in layer_weights(cfg.coordinates.weights, len(kinds)):
         return (
             "[coordinates] weights = 'linear': the linear ordering is a statement at fixed "
             "lattice spacing (its stiffness vanishes like a²); solve the banded layers' "
@@ -188,11 +191,31 @@ def _galerkin(kind: str) -> Callable[[Config], str | None]:
         reason = _no_continuum_of_layers(cfg)
         if reason is not None:
             return reason
-        if set(layer_kinds(cfg)) != {kind}:
-            return f"[network] connectivity: the {kind} fields need every layer {kind}"
+        kinds = layer_kinds(cfg)
+        if kind == "dense" and set(kinds) != {"dense"}:
+            return "[network] connectivity: the dense fields need every layer dense"
+        if kind == "unit-cell":
+            return _unit_cell_layers(cfg, kinds)
         return None
 
     return accepts
+
+
+def _unit_cell_layers(cfg: Config, kinds: tuple[str, ...]) -> str | None:
+    """A series with a banded unit-cell layer, each on one domain: its fields ``w_s(x)`` map
+    ``h(x)`` to ``z(x)`` at the same point, so the widths and layouts on both sides are equal
+    (docs/physics.md "Layer kinds in series")."""
+    if "unit-cell" not in kinds:
+        return "[network] connectivity: the unit-cell fields need a banded layer"
+    widths, layout = cfg.network.widths, cfg.coordinates.layout
+    for m, kind in enumerate(kinds):
+        if kind == "unit-cell" and (widths[m], layout[m]) != (widths[m + 1], layout[m + 1]):
+            return (
+                f"[coordinates] weights: the unit-cell layer {m} maps a field to one on the same "
+                f"domain, but [network] widths[{m}:{m + 2}] = {list(widths[m:m + 2])} and "
+                f"[coordinates] layout[{m}:{m + 2}] = {list(layout[m:m + 2])} differ"
+            )
+    return None
 
 
 def _perceptron(cfg: Config) -> str | None:
@@ -290,8 +313,9 @@ FAMILIES: dict[str, Family] = {
         ),
         Family(
             "unit-cell",
-            "banded networks with weights = 'unit-cell': the ultra-local limit "
-            "z = Σ_s w_s(x) h(x) + b(x), which drops the input shift s·a",
+            "banded layers with weights = 'unit-cell', alone or in series with dense ones "
+            "(weights = ['product', 'unit-cell', …]): the ultra-local limit "
+            "z = Σ_s w_s(x) h(x) + b(x) of each banded layer, which drops the input shift s·a",
             _galerkin("unit-cell"),
             width_order=1,
         ),
