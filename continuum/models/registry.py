@@ -470,7 +470,7 @@ ENTRIES: tuple[Entry, ...] = (
     Entry("galerkin", "adaptive", ("flow",), f"{_LIMIT}:galerkin_adaptive"),
     Entry("galerkin", "implicit", ("flow", "momentum"), f"{_LIMIT}:galerkin_implicit",
           _full_batch),
-    Entry("unit-cell", "matched", RULES, f"{_LIMIT}:galerkin_matched"),
+    Entry("unit-cell", "matched", RULES, f"{_LIMIT}:galerkin_matched", samples=True),
     Entry("unit-cell", "adaptive", ("flow",), f"{_LIMIT}:galerkin_adaptive"),
     Entry("perceptron", "theta", ("flow",), f"{_LIMIT}:PerceptronModel"),
     Entry("perceptron", "bdf2", ("flow",), f"{_LIMIT}:PerceptronModel"),
