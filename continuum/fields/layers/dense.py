@@ -20,7 +20,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from mpi4py import MPI
 
 from continuum.fields.layers.kind import Factors, Inputs, LayerKind, ShiftFactors, Space
 from discrete.network import Layer
@@ -35,8 +34,10 @@ class DenseLayer(LayerKind):
     connectivity = "dense"
     convention = "product"
 
-    def __init__(self, layer: Layer, space_in: Space, space_out: Space, comm: MPI.Comm):
-        super().__init__(layer, space_in, space_out, comm, space_in.size)
+    @staticmethod
+    def columns(layer: Layer, space_in: Space) -> int:
+        """One column per input dof: ``W`` in ``V_{m+1} ⊗ V_m``."""
+        return space_in.size
 
     def data_inputs(self, X_q: Array) -> Inputs:
         """``η⁽⁰⁾ = ∫ ψ X`` and its Riesz image ``M₀⁻¹ η⁽⁰⁾``."""

@@ -58,13 +58,16 @@ class LayerKind(ABC):
     connectivity: ClassVar[str]
     convention: ClassVar[str]
 
-    def __init__(
-        self, layer: Layer, space_in: Space, space_out: Space, comm: MPI.Comm, columns: int
-    ):
+    def __init__(self, layer: Layer, space_in: Space, space_out: Space, comm: MPI.Comm):
         self.layer, self.space_in, self.space_out = layer, space_in, space_out
-        self.shape = (space_out.size, columns)
+        self.shape = (space_out.size, self.columns(layer, space_in))
         self.partition = RowPartition.of(space_out.size, comm)
         self.rows = self.partition.rows
+
+    @staticmethod
+    @abstractmethod
+    def columns(layer: Layer, space_in: Space) -> int:
+        """The number of columns of the coefficient matrix."""
 
     # ------------------------------------------------------------------ discrete half
 

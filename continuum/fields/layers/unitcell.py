@@ -44,7 +44,12 @@ class UnitCellLayer(LayerKind):
                 "a unit-cell layer maps fields on one domain to the same domain: equal widths "
                 "and layouts on both sides"
             )
-        super().__init__(layer, space_in, space_out, comm, layer.weight_shape[1])
+        super().__init__(layer, space_in, space_out, comm)
+
+    @staticmethod
+    def columns(layer: Layer, space_in: Space) -> int:
+        """One column per offset ``s``."""
+        return layer.weight_shape[1]
 
     def data_inputs(self, X_q: Array) -> Inputs:
         """The data ``X^l`` at the quadrature points."""
