@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from continuum.fields.layers import kind_name
 from discrete.config import Config, ConfigError
 from discrete.conventions import layer_weights
 from discrete.training import RULES
@@ -91,20 +92,12 @@ SCHEMES: dict[str, Scheme] = {
 
 
 def layer_kinds(cfg: Config) -> tuple[str, ...]:
-    """The continuum layer kind of every weight layer (:mod:`continuum.fields.layers`):
+    """The continuum layer kind of every weight layer (:data:`continuum.fields.layers.KINDS`):
     ``dense`` (a product field ``w(x, y)``), ``unit-cell`` (banded, one field per offset), or
     ``none``."""
     conns = cfg.network.connectivity
-    kinds = []
-    for conn, weights in zip(conns, layer_weights(cfg.coordinates.weights, len(conns)),
-                             strict=True):
-        if conn == "dense" and weights == "product":
-            kinds.append("dense")
-        elif conn == "banded" and weights == "unit-cell":
-            kinds.append("unit-cell")
-        else:
-            kinds.append("none")
-    return tuple(kinds)
+    conventions = layer_weights(cfg.coordinates.weights, len(conns))
+    return tuple(kind_name(c, w) for c, w in zip(conns, conventions, strict=True))
 
 
 def _no_continuum_of_layers(cfg: Config) -> str | None:
