@@ -8,8 +8,9 @@ is the adjoint of its forward to rounding.
 Measured (tanh, dense → banded → dense on a circle, t = 0.5, degree 2 on 32 cells): the
 distance of the network of width N from its continuum is 3.2e-2, 1.5e-2, 7.2e-3 at N = 32,
 64, 128 (successive orders 1.13, 1.03: the unit-cell layer's first order, docs/physics.md
-"Layer kinds in series"); the gradient equals a central difference of the cost to 1e-9
-relative; the factored RK4 equals the generic one to 1e-16 relative.
+"Layer kinds in series"); the gradient equals a central difference of the cost to 3.8e-6,
+3.8e-8, 3.4e-10 relative at ε = 1e-3, 1e-4, 1e-5 (the difference's O(ε²)); the factored RK4
+equals the generic one to 8.5e-17 relative after three steps.
 """
 
 from __future__ import annotations
