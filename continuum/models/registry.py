@@ -176,7 +176,8 @@ def _galerkin(kind: str) -> Callable[[Config], str | None]:
         if kind != "dense" and "index" in cfg.coordinates.layout:
             return f"[coordinates] layout = 'index': the {kind} fields are those of line layers"
         single = cfg.network.widths[0] == 1 or cfg.coordinates.layout[0] == "index"
-        if cfg.continuum.input_layer == "data-span" and (kind != "dense" or single):
+        dense_first = layer_kinds(cfg)[0] == "dense"
+        if cfg.continuum.input_layer == "data-span" and (not dense_first or single):
             return (
                 "[continuum] input_layer = 'data-span' represents a dense input layer on a line "
                 "or a grid; use input_layer = 'tensor' for this network"
