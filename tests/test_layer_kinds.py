@@ -23,6 +23,7 @@ from mpi4py import MPI
 from continuum import parse_config
 from continuum.app.convergence import convergence_study
 from continuum.fem.spaces import FactorSpace
+from continuum.fields.energy import continuum_energy_balance
 from continuum.fields.galerkin import GalerkinNetwork
 from continuum.fields.layers import DenseLayer, UnitCellLayer
 from continuum.models.limit import continuum_model
@@ -284,3 +285,11 @@ def test_hostile_series_are_refused_at_load(text, message):
         parse_config(text.format(N=16, t_end=0.5, cells=8, extra=""))
     assert message in str(error.value)
 
+
+
+def test_the_energy_balance_of_a_series_with_a_unit_cell_layer_is_refused():
+    """Its flux pairs loads with ``ż ∈ V``; a unit-cell layer's ``ż`` is not in ``V``."""
+    g, model = galerkin_of(mixed(cells=8))
+    theta = model.state.theta
+    with pytest.raises(ValueError, match="weight layer 1 is a unit-cell layer, not a dense one"):
+        continuum_energy_balance(g, theta, np.ones_like(theta), g.per_group([(1.0, 1.0)] * 3), 0.5)
