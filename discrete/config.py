@@ -145,7 +145,10 @@ class CoordinatesConfig:
 
     placement: str
     layout: tuple[str, ...]
-    weights: str
+    weights: str | tuple[str, ...]
+    """One weight convention for every weight layer, or one per weight layer (a network of
+    dense and banded layers: ``product`` for the dense ones, ``unit-cell`` or ``linear`` for the
+    banded ones)."""
     seed: int
 
 
@@ -652,14 +655,27 @@ def _parse_coordinates(section: _Section, network: NetworkConfig) -> Coordinates
                 f"grid layer {index} needs a square width (n*n neurons), "
                 f"but [network] widths[{index}] = {width}",
             )
-    weights = section.choice("weights", WEIGHT_CONVENTIONS, "product")
-    if weights != "product" and "dense" in network.connectivity:
-        index = network.connectivity.index("dense")
-        raise section.error(
-            "weights",
-            f"{_show(weights)} requires every layer to be banded, "
-            f'but [network] connectivity is "dense" for weight layer {index}',
-        )
+    conventions = section.per_layer(
+        "weights", WEIGHT_CONVENTIONS, "product", len(widths) - 1, "weight layer"
+    )
+    weights: str | tuple[str, ...] = conventions
+    if len(set(conventions)) == 1:
+        weights = conventions[0]
+        if weights != "product" and "dense" in network.connectivity:
+            index = network.connectivity.index("dense")
+            raise section.error(
+                "weights",
+                f"{_show(weights)} requires every layer to be banded, "
+                f'but [network] connectivity is "dense" for weight layer {index}',
+            )
+    for index, (kind, conn) in enumerate(zip(conventions, network.connectivity, strict=True)):
+        if isinstance(weights, tuple) and (conn == "dense") != (kind == "product"):
+            wanted = '"product"' if conn == "dense" else '"unit-cell" or "linear"'
+            raise section.error(
+                "weights",
+                f"weight layer {index} is {conn} ([network] connectivity) and needs {wanted}, "
+                f"got {_show(kind)}",
+            )
     if placement == "random" and "grid" in layout:
         raise section.error(
             "placement", f'"random" places neurons on line layers, but layout = {_show(layout)}'

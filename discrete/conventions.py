@@ -3,7 +3,10 @@
 docs/physics.md "The dictionary".  A convention maps neuron ``(m, i)`` to a coordinate ``x_i ∈ Ω_m``
 with a cell measure ``Δx_i`` (the quadrature weight of the Riemann sums), weights ``W_ij^(m)`` to
 points of the product domain ``Ω_{m+1} × Ω_m`` (``product``), to component ``s`` of a field at
-``x_i`` (``unit-cell``, banded layers), or to one position on a line (``linear``).
+``x_i`` (``unit-cell``, banded layers), or to one position on a line (``linear``).  The weight
+convention is chosen per weight layer (one for the whole network, or one per layer: a network
+of dense and banded layers maps its dense layers by ``product`` and its banded ones by
+``unit-cell``, docs/physics.md "Layer kinds in series").
 
 Placements on the unit interval:
 
@@ -146,13 +149,24 @@ def coordinate_names(layout: str, prefix: str) -> tuple[str, ...]:
     return (prefix,) if layout == "line" else (f"{prefix}1", f"{prefix}2")
 
 
+def layer_weights(weights: str | tuple[str, ...], depth: int) -> tuple[str, ...]:
+    """The weight convention of each of ``depth`` weight layers from ``[coordinates] weights``
+    (one name for all of them, or one per layer)."""
+    if isinstance(weights, str):
+        return (weights,) * depth
+    if len(weights) != depth:
+        raise ValueError(f"{len(weights)} weight conventions for {depth} weight layers")
+    return tuple(weights)
+
+
 @dataclass(frozen=True)
 class Convention:
     """The discrete → coordinates dictionary of a whole network (docs/physics.md "The
     dictionary")."""
 
     layers: tuple[LayerCoordinates, ...]
-    weights: str = "product"
+    weights: tuple[str, ...]
+    """The weight convention of every weight layer."""
 
     @classmethod
     def build(
@@ -160,21 +174,24 @@ class Convention:
         network: Network,
         placement: str = "cell",
         layouts: tuple[str, ...] | None = None,
-        weights: str = "product",
+        weights: str | tuple[str, ...] = "product",
         seed: int = 0,
     ) -> Convention:
-        """``seed`` draws the labels of a ``random`` placement, layer after layer."""
+        """``weights``: one convention for every weight layer, or one per layer; ``seed``
+        draws the labels of a ``random`` placement, layer after layer."""
         layouts = layouts or ("line",) * len(network.widths)
-        if weights not in WEIGHT_CONVENTIONS:
-            raise ValueError(f"unknown weight convention {weights!r}; choose {WEIGHT_CONVENTIONS}")
-        if weights != "product" and not all(layer.banded for layer in network.layers):
-            raise ValueError(f"the {weights!r} convention needs every layer banded")
+        per_layer = layer_weights(weights, network.depth)
+        for m, (kind, layer) in enumerate(zip(per_layer, network.layers, strict=True)):
+            if kind not in WEIGHT_CONVENTIONS:
+                raise ValueError(f"unknown weight convention {kind!r}; choose {WEIGHT_CONVENTIONS}")
+            if kind != "product" and not layer.banded:
+                raise ValueError(f"the {kind!r} convention of weight layer {m} needs it banded")
         rng = np.random.default_rng(seed) if placement == "random" else None
         coords = tuple(
             layer_coordinates(n, placement, lay, rng)
             for n, lay in zip(network.widths, layouts, strict=True)
         )
-        return cls(coords, weights)
+        return cls(coords, per_layer)
 
     def input_measure(self, network: Network, m: int) -> Array:
         """``Δy`` of every stored weight of layer ``m`` (the field normalisation ``W = Δy w``).
@@ -185,7 +202,7 @@ class Convention:
         """
         dy = self.layers[m].measure
         layer = network.layers[m]
-        if self.weights != "product":
+        if self.weights[m] != "product":
             return np.ones(layer.weight_shape)
         if layer.banded:
             return dy[layer.columns]
@@ -200,9 +217,9 @@ class Convention:
         """
         layer = network.layers[m]
         x = self.layers[m + 1].points
-        if self.weights == "unit-cell":
+        if self.weights[m] == "unit-cell":
             return np.broadcast_to(x[:, None, :], (*layer.weight_shape, x.shape[1]))
-        if self.weights == "linear":
+        if self.weights[m] == "linear":
             n_out, S = layer.weight_shape
             return ((np.arange(n_out * S) + 0.5) / (n_out * S)).reshape(n_out, S, 1)
         return self.product_points(network, m)

@@ -95,9 +95,10 @@ class ScalingDictionary:
     def _entry(self, m: int) -> LayerEntry:
         out, inp = self.convention.layers[m + 1], self.convention.layers[m]
         dx = float(np.mean(out.measure))
-        dy = float(np.mean(inp.measure)) if self.convention.weights == "product" else 1.0
+        product = self.convention.weights[m] == "product"
+        dy = float(np.mean(inp.measure)) if product else 1.0
         dim = out.field_dim
-        if self.convention.weights == "product":
+        if product:
             dim += inp.field_dim
         dtau = self.network.depth_measure(m)
         if dtau != 1.0:

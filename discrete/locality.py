@@ -130,10 +130,10 @@ def local_coefficients(
     """
     net, conv = cost.network, dictionary.convention
     layer = net.layers[0]
-    if conv.weights == "linear":
+    if conv.weights[0] == "linear":
         positions = conv.weight_points(net, 0)[..., 0].ravel()
         ordering = "linear"
-    elif conv.weights == "product" and layer.n_out == 1 and not layer.banded:
+    elif conv.weights[0] == "product" and layer.n_out == 1 and not layer.banded:
         positions = conv.layers[0].points[:, 0]
         ordering = "input-coordinate"
     else:

@@ -27,7 +27,7 @@ from continuum.app.convergence import with_degree
 from continuum.app.run import field_errors
 from continuum.models.limit import continuum_model
 from discrete.config import DEGREES, Config
-from discrete.conventions import Convention
+from discrete.conventions import Convention, layer_weights
 from discrete.experiment import build
 
 Array = np.ndarray
@@ -118,10 +118,11 @@ def p_convergence_study(
             f"{highest} (the reference has degree max(p) + {REFERENCE_EXTRA} ≤ {DEGREES[-1]}), "
             f"got {' '.join(map(str, degrees))}"
         )
-    if config.coordinates.weights != "product":
+    weights = config.coordinates.weights
+    if set(layer_weights(weights, len(config.network.widths) - 1)) != {"product"}:
         raise ValueError(
             "p-convergence compares the fields of dense layers on product domains; "
-            f"[coordinates] weights = {config.coordinates.weights!r} has none"
+            f"[coordinates] weights = {weights!r} maps a layer otherwise"
         )
     reference = max(degrees) + REFERENCE_EXTRA
     setup = build(config)

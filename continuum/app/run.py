@@ -55,7 +55,7 @@ def field_errors(
     err_w = err_b = 0.0
     for m in range(network.depth):
         dx, dy = convention.layers[m + 1].measure, convention.layers[m].measure
-        if convention.weights != "product":  # components of a field at x_i: Σ_i Δx_i Σ_s
+        if convention.weights[m] != "product":  # components of a field at x_i: Σ_i Δx_i Σ_s
             dy = np.ones_like(dy)
         dtau = network.depth_measure(m)  # a residual block is a cell of the depth τ as well
         err_w += dtau * lattice_l2(network.layers[m].dense(w[m] - wc[m]), dx, dy) ** 2

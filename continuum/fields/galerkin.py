@@ -1,8 +1,12 @@
 """Galerkin semi-discretisation of the field equations of a deep network (docs/physics.md
-"Continuum").
+"Continuum", "Layer kinds in series").
 
-Every weight field is a coefficient matrix in ``V_{m+1} ⊗ V_m`` and every bias field a
-vector in ``V_{m+1}`` (:mod:`continuum.fem.spaces`).  For a batch of samples ``l`` the
+The network is a series of layer kinds (:mod:`continuum.fields.layers`): this module is the
+driver that composes them, with the data, the loss, the MPI distribution and the factored
+force.  Written out for dense layers, every weight field is a coefficient matrix in
+``V_{m+1} ⊗ V_m`` and every bias field a vector in ``V_{m+1}`` (:mod:`continuum.fem.spaces`);
+a banded unit-cell layer holds ``S`` fields ``w_s`` in ``V_m = V_{m+1}`` instead
+(:mod:`continuum.fields.layers.unitcell`).  For a batch of samples ``l`` the
 continuum forward pass, evaluated with FEM quadrature on each coordinate domain, is
 
     η^(m)_b = ∫ ψ_b(y) h^(m)(y) dy,      h^(0) = X^l,  h^(m) = σ(z^(m)),
@@ -38,6 +42,7 @@ the samples are (``samples``: θ replicated, each rank the passes of its columns
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -48,6 +53,7 @@ from mpi4py import MPI
 from continuum.fem.row_partition import RowPartition, sum_over_ranks
 from continuum.fem.spaces import FactorSpace, IndexSpace
 from continuum.fields.dataspan import DataSpan
+from continuum.fields.layers import DenseLayer, Inputs, ShiftFactors, serial
 from discrete.cost import Loss, SquaredError
 from discrete.network import Network
 
@@ -66,8 +72,9 @@ def hidden(z_q: list[Array | None], m: int) -> Array:
 @dataclass
 class FactoredForce:
     """The full-batch force ``−η ⊙ δC/δθ`` with every weight block kept as its factors,
-    ``F^(m) = A_m B_mᵀ`` (``A_m = −(η_w/L) M_{m+1}⁻¹ D^(m+1)``, this rank's rows × L;
-    ``B_m = M_m⁻¹ H^(m)``, ``n_m × L``), and the bias forces ``−(η_b/L) M⁻¹ D 1`` (replicated)."""
+    ``F^(m) = A_m B_mᵀ`` (dense: ``A_m = −(η_w/L) M_{m+1}⁻¹ D^(m+1)``, this rank's rows × L;
+    ``B_m = M_m⁻¹ H^(m)``, ``n_m × L``; unit-cell: ``A_m = −η_w R``, ``B_m = 1_S``), and the bias
+    forces ``−(η_b/L) M⁻¹ D 1`` (replicated)."""
 
     weights: list[tuple[Array, Array]]
     biases: list[Array]
@@ -126,8 +133,10 @@ class CoefficientLayout:
 
 
 class GalerkinNetwork(CoefficientLayout):
-    """Continuum fields of a dense network on tensor-product Lagrange spaces.
+    """Continuum fields of a feed-forward network: its layer kinds composed in series
+    (:mod:`continuum.fields.layers`: dense product fields, banded unit-cell fields).
 
+    ``weights`` is the weight convention of every layer (default ``product``: all dense);
     ``distribution`` (``"rows"`` or ``"samples"``, :mod:`continuum.fem.distribution`) is what
     ``comm`` splits: the rows of every weight block, or the columns of every batch; the
     other one is split over ``MPI.COMM_SELF`` (not at all)."""
@@ -142,9 +151,8 @@ class GalerkinNetwork(CoefficientLayout):
         comm: MPI.Comm = MPI.COMM_SELF,
         loss: Loss | None = None,
         distribution: str = "rows",
+        weights: tuple[str, ...] | None = None,
     ):
-        if any(layer.banded for layer in network.layers):
-            raise ValueError("tensor-product fields need dense layers (product convention)")
         if distribution not in ("rows", "samples"):
             raise ValueError(f"distribution must be 'rows' or 'samples', got {distribution!r}")
         self.network = network
@@ -155,22 +163,44 @@ class GalerkinNetwork(CoefficientLayout):
         self._row_comm = comm if distribution == "rows" else MPI.COMM_SELF
         self._sample_comm = comm if distribution == "samples" else MPI.COMM_SELF
         self.loss = loss or SquaredError()
+        self.layers = serial(
+            network, weights or ("product",) * network.depth, spaces, self._row_comm
+        )
         all_samples = np.arange(samples)
         self.X_q = inputs(spaces[0].quadrature_points, all_samples)
         self.Y_q = targets(spaces[-1].quadrature_points, all_samples)
-        # the data do not move: η⁽⁰⁾ = ∫ψ X and its Riesz image M₀⁻¹η⁽⁰⁾ are computed once
-        self.eta0 = spaces[0].load(self.X_q)
-        self.riesz0 = spaces[0].solve_mass(self.eta0)
+        # the data do not move: what the first layer reads of them (for a dense layer
+        # η⁽⁰⁾ = ∫ψ X and its Riesz image M₀⁻¹η⁽⁰⁾) is computed once
+        self._data = self.layers[0].data_inputs(self.X_q)
         # an input layer in the span of the data carries its initial field as an offset
         self.span = spaces[0] if isinstance(spaces[0], DataSpan) else None
-        self._shapes = [(spaces[m + 1].size, spaces[m].size) for m in range(network.depth)]
-        self.partitions = [RowPartition.of(n, self._row_comm) for n, _ in self._shapes]
+        self._shapes = [layer.shape for layer in self.layers]
+        self.partitions = [layer.partition for layer in self.layers]
         self.row_counts = [p.counts for p in self.partitions]
         self.rows = [p.rows for p in self.partitions]
         self._lay_out([r.stop - r.start for r in self.rows])
         self._linear_output = network.output == "identity" or network.activation.name == "linear"
         affine = network.depth == 1 and self._linear_output and self.loss.name == "mse"
-        self._readout = self._linear_readout() if affine else None
+        dense = isinstance(self.layers[0], DenseLayer)
+        self._readout = self._linear_readout() if affine and dense else None
+
+    @property
+    def eta0(self) -> Array:
+        """What the first layer reads of the data (a dense layer: ``η⁽⁰⁾ = ∫ ψ X``)."""
+        return self._data.values
+
+    @property
+    def riesz0(self) -> Array:
+        """The data's part of the first layer's force (a dense layer: ``M₀⁻¹ η⁽⁰⁾``)."""
+        assert self._data.image is not None  # data inputs carry their image
+        return self._data.image
+
+    def _dense(self, m: int) -> DenseLayer:
+        """Layer ``m``, where only a dense layer can be (one-layer readout, tangent)."""
+        layer = self.layers[m]
+        if not isinstance(layer, DenseLayer):
+            raise ValueError(f"weight layer {m} is a {layer.name} layer, not a dense one")
+        return layer
 
     def _linear_readout(self) -> tuple[Array, Array]:
         """For one layer with a linear output, the residual ``r = z + f`` is ``z ∈ V_1`` plus
@@ -238,35 +268,25 @@ class GalerkinNetwork(CoefficientLayout):
     def interpolate(
         self, weight: Callable[[int, Array, Array], Array], bias: Callable[[int, Array], Array]
     ) -> Array:
-        """Coefficients of the nodal interpolants of ``w^(m)(x, y)`` and ``b^(m)(x)``."""
+        """Coefficients of the nodal interpolants of ``w^(m)(x, y)`` (of each layer's kind:
+        :meth:`continuum.fields.layers.LayerKind.interpolate`) and ``b^(m)(x)``."""
         w, b = [], []
-        for m in range(self.network.depth):
+        for m, layer in enumerate(self.layers):
             xs = self.layer_space(m + 1).dof_coordinates
             if m == 0 and self.span is not None:
                 w.append(np.zeros(self._shapes[0]))  # w^(0)(0) is the span's offset
             else:
-                w.append(weight(m, xs, self.layer_space(m).dof_coordinates))
+                w.append(layer.interpolate(functools.partial(weight, m)))
             b.append(bias(m, xs))
         return self.pack(w, b)
 
-    def _apply(self, theta: Array, m: int, x: Array, shift: Shift | None) -> Array:
-        """This rank's rows of ``(W^(m) + s A Bᵀ) x``."""
-        out = self.W(theta, m) @ x
-        if shift is not None:
-            s, force = shift
-            a, b = force.weights[m]
-            out += a @ (s * (b.T @ x))
-        return out
-
-    def _apply_transposed(self, theta: Array, m: int, y: Array, shift: Shift | None) -> Array:
-        """``(W^(m) + s A Bᵀ)ᵀ y`` over this rank's rows ``y`` (the caller sums over ranks);
-        computed as ``(yᵀ W)ᵀ``, which streams a large ``W`` about twice as fast as ``Wᵀ y``."""
-        out = (y.T @ self.W(theta, m)).T
-        if shift is not None:
-            s, force = shift
-            a, b = force.weights[m]
-            out += b @ (s * (a.T @ y))
-        return out
+    @staticmethod
+    def _shift(shift: Shift | None, m: int) -> ShiftFactors:
+        """Layer ``m``'s part ``(s, (A, B))`` of the shift ``θ + s F``."""
+        if shift is None:
+            return None
+        s, force = shift
+        return s, force.weights[m]
 
     def _bias(self, theta: Array, m: int, shift: Shift | None) -> Array:
         """``b^(m) + s f_b^(m)``."""
@@ -281,30 +301,28 @@ class GalerkinNetwork(CoefficientLayout):
         samples: Array | slice,
         riesz: bool = False,
         shift: Shift | None = None,
-    ) -> tuple[list[Array | None], list[Array], list[Array]]:
-        """Pre-activations at quadrature points ``z_q^(m)``, moments ``η^(m)`` and (with
-        ``riesz``, what the gradient needs; else empty) their Riesz images ``M_m⁻¹ η^(m)`` of
-        the samples (columns) ``samples``, at the coefficients ``θ`` (or ``θ + s F``)."""
+    ) -> tuple[list[Array | None], list[Inputs]]:
+        """Pre-activations at quadrature points ``z_q^(m)`` and what each layer read of its
+        input activities (:meth:`continuum.fields.layers.LayerKind.inputs`: moments ``η^(m)``
+        of a dense layer, with ``riesz`` their Riesz images ``M_m⁻¹ η^(m)``, which the gradient
+        needs) of the samples (columns) ``samples``, at the coefficients ``θ`` (or ``θ + s F``):
+
+            z^(m+1) = layer_m(h^(m)) + b^(m),     h^(0) = X,  h^(m) = σ(z^(m)).
+        """
         net = self.network
         z_q: list[Array | None] = [None]
-        etas = [self.eta0[:, samples]]
-        rieszes = [self.riesz0[:, samples]] if riesz else []
-        for m in range(net.depth):
-            z = self.gather_rows(self._apply(theta, m, etas[m], shift), m)
-            z += self._bias(theta, m, shift)[:, None]
-            zq = self.layer_space(m + 1).at_quadrature(z)
+        image = self._data.image[:, samples] if riesz and self._data.image is not None else None
+        xs = [Inputs(self._data.values[:, samples], image)]
+        for m, layer in enumerate(self.layers):
+            zq = layer.forward(
+                self.W(theta, m), xs[m], self._bias(theta, m, shift), self._shift(shift, m)
+            )
             if m == 0 and self.span is not None:
                 zq += self.span.initial_moments[:, samples]
             z_q.append(zq)
             if m + 1 < net.depth:
-                h_q = net.sigma(m + 1, zq)
-                if riesz:
-                    eta, image = self.layer_space(m + 1).moments(h_q)
-                    rieszes.append(image)
-                else:
-                    eta = self.layer_space(m + 1).load(h_q)
-                etas.append(eta)
-        return z_q, etas, rieszes
+                xs.append(self.layers[m + 1].inputs(net.sigma(m + 1, zq), riesz))
+        return z_q, xs
 
     def outputs(self, theta: Array, inputs_q: Array) -> Array:
         """``Z = σ_out(z^(M))`` at the output quadrature points for other inputs (values at
@@ -313,12 +331,12 @@ class GalerkinNetwork(CoefficientLayout):
             raise ValueError(
                 "an input layer in the span of the training data has no value at other inputs"
             )
-        saved = self.eta0
-        self.eta0 = self.spaces[0].load(inputs_q)
+        saved = self._data
+        self._data = self.layers[0].data_inputs(inputs_q)
         try:
             z_q = self.forward(theta, slice(None))[0]
         finally:
-            self.eta0 = saved
+            self._data = saved
         return self.network.sigma(self.network.depth, hidden(z_q, -1))
 
     def _columns(self, samples: Array | None) -> tuple[Array | slice, int]:
@@ -404,7 +422,7 @@ class GalerkinNetwork(CoefficientLayout):
         cols, L = self._columns(samples)
         if self._readout is not None:
             return self._linear_readout_factors(theta, cols, L, shift)
-        z_q, _, rieszes = self.forward(theta, cols, riesz=True, shift=shift)
+        z_q, xs = self.forward(theta, cols, riesz=True, shift=shift)
         M = net.depth
         Z, Y = net.sigma(M, hidden(z_q, M)), self.Y_q[:, cols]
         cost = self._cost(Z, Y, L)
@@ -414,16 +432,16 @@ class GalerkinNetwork(CoefficientLayout):
         biases: list[Array] = [np.empty(0)] * M
         loads: list[Array] = [np.empty(0)] * M
         for m in range(M - 1, -1, -1):
+            layer = self.layers[m]
             d, rd = self.layer_space(m + 1).moments(delta_q)
             loads[m] = d
             rd = rd / L
-            factors[m] = (rd[self.rows[m]], rieszes[m])
+            factors[m] = layer.force(xs[m], delta_q, rd, L)
             if net.bias:
                 biases[m] = rd.sum(axis=1)
             if m > 0:
-                back = self._apply_transposed(theta, m, d[self.rows[m]], shift)
-                back = self.sum_over_ranks(back)
-                delta_q = net.dsigma(m, hidden(z_q, m)) * self.layer_space(m).at_quadrature(back)
+                back = layer.backward(self.W(theta, m), delta_q, d, self._shift(shift, m))
+                delta_q = net.dsigma(m, hidden(z_q, m)) * back
         return cost, factors, biases, loads
 
     def _linear_readout_factors(
@@ -449,18 +467,22 @@ class GalerkinNetwork(CoefficientLayout):
         assert self._readout is not None  # one layer with a linear output
         rows = self.rows[0]
         b = self._bias(theta, 0, shift)[rows, None]
-        return self._apply(theta, 0, self.eta0[:, cols], shift) + b + self._readout[0][rows, cols]
+        readout = self._dense(0).apply(self.W(theta, 0), self.eta0[:, cols], self._shift(shift, 0))
+        return readout + b + self._readout[0][rows, cols]
 
     def tangent(self, theta: Array, theta_dot: Array, samples: Array) -> list[Array]:
         """Coefficients of ``ż^(m+1) = Ẇ^(m) η^(m) + W^(m) η̇^(m) + ḃ^(m)`` (m = 0 … M−1),
-        with ``η̇^(m) = ∫ ψ σ'(z^(m)) ż^(m)`` and ``η̇^(0) = 0`` (one process: full rows)."""
+        with ``η̇^(m) = ∫ ψ σ'(z^(m)) ż^(m)`` and ``η̇^(0) = 0`` (one process: full rows; dense
+        layers, whose ``ż`` lies in ``V_{m+1}``)."""
         net = self.network
-        z_q, etas, _ = self.forward(theta, samples)
+        for m in range(net.depth):
+            self._dense(m)
+        z_q, xs = self.forward(theta, samples)
         zdot: list[Array] = []
-        eta_dot = np.zeros_like(etas[0])
+        eta_dot = np.zeros_like(xs[0].values)
         for m in range(net.depth):
             c = (
-                self.W(theta_dot, m) @ etas[m]
+                self.W(theta_dot, m) @ xs[m].values
                 + self.W(theta, m) @ eta_dot
                 + self.b(theta_dot, m)[:, None]
             )
@@ -471,13 +493,13 @@ class GalerkinNetwork(CoefficientLayout):
         return zdot
 
     def lattice_values(self, theta: Array, evaluators: list) -> tuple[list[Array], list[Array]]:
-        """``w^(m)(x_i, y_j)`` and ``b^(m)(x_i)`` with point-evaluation matrices per layer
-        (for an input layer in the data span, ``w^(0) − w^(0)(0)``: the offset is the
-        span's :meth:`~continuum.fields.dataspan.DataSpan.initial_field`)."""
+        """``w^(m)(x_i, y_j)`` (a unit-cell layer: ``w_s^(m)(x_i)``) and ``b^(m)(x_i)`` with
+        point-evaluation matrices per layer (for an input layer in the data span,
+        ``w^(0) − w^(0)(0)``: the offset is the span's
+        :meth:`~continuum.fields.dataspan.DataSpan.initial_field`)."""
         w, b = [], []
-        for m in range(self.network.depth):
+        for m, layer in enumerate(self.layers):
             Ex, Ey = evaluators[m + 1], evaluators[m]
-            local = Ex[:, self.rows[m]] @ (Ey @ self.W(theta, m).T).T
-            w.append(self.sum_over_ranks(np.asarray(local)))
+            w.append(self.sum_over_ranks(layer.lattice_values(self.W(theta, m), Ex, Ey)))
             b.append(Ex @ self.b(theta, m))
         return w, b

@@ -2,8 +2,8 @@
 entries.
 
 * ``galerkin`` (dense networks of any depth, product convention) and ``unit-cell`` (banded
-  networks, their ultra-local limit): tensor-product Galerkin fields
-  (:mod:`continuum.fields.galerkin`, :mod:`continuum.fields.unitcell`;
+  layers, their ultra-local limit, alone or in series with dense ones): Galerkin fields of the
+  layer kinds in series (:mod:`continuum.fields.galerkin`, :mod:`continuum.fields.layers`;
   with ``input_layer = "data-span"`` the input layer's field in the span of the data,
   :mod:`continuum.fields.dataspan`), stepped by the time scheme of the entry: the training rule's
   own (``matched``), Newton's method (``implicit``, :mod:`continuum.schemes.implicit`), the exact
@@ -36,7 +36,6 @@ from continuum.fields.dataspan import DataSpan
 from continuum.fields.galerkin import GalerkinNetwork
 from continuum.fields.local import FlowSolver, LocalTheory, WaveSolver
 from continuum.fields.perceptron import PerceptronProblem, PerceptronSolver
-from continuum.fields.unitcell import UnitCellNetwork
 from continuum.models.model import MeshSolver
 from continuum.models.registry import lookup, resolve
 from continuum.schemes.adaptive import AdaptiveFlow
@@ -106,20 +105,19 @@ def _continuum_dt(cfg) -> float:
     return cfg.continuum.dt or cfg.training.dt
 
 
-GalerkinFields = GalerkinNetwork | UnitCellNetwork
-"""The fields of a Galerkin model: a dense network's, or the unit-cell convention's."""
+GalerkinFields = GalerkinNetwork
+"""The fields of a Galerkin model: its layer kinds in series."""
 
 
 def matched_rule(galerkin: GalerkinFields, setup: DiscreteSetup) -> Rule:
     """``scheme = "matched"``: the training rule's own scheme and step, on the same sample
-    schedule; the flow of a dense network of at least
+    schedule; the flow of a network of at least
     :data:`~continuum.schemes.factored_flow.FACTORED_STEP_SIZE` weight coefficients (all ranks)
     keeps its weight forces factored (the same RK4, fewer passes over the coefficients)."""
     tr = setup.config.training
     coefficients = sum(n_out * n_in for n_out, n_in in galerkin.shapes)
-    if tr.rule == "flow" and isinstance(galerkin, GalerkinNetwork):
-        if coefficients >= FACTORED_STEP_SIZE:
-            return FactoredFlow(galerkin, setup.dictionary.continuum_rates(), tr.dt)
+    if tr.rule == "flow" and coefficients >= FACTORED_STEP_SIZE:
+        return FactoredFlow(galerkin, setup.dictionary.continuum_rates(), tr.dt)
     return make_rule(
         tr.rule,
         galerkin,
@@ -134,7 +132,6 @@ def matched_rule(galerkin: GalerkinFields, setup: DiscreteSetup) -> Rule:
 
 def exponential_rule(galerkin: GalerkinFields, setup: DiscreteSetup) -> Rule:
     """``scheme = "exponential"``: the exact flow of one layer with a linear output."""
-    assert isinstance(galerkin, GalerkinNetwork)  # the registry's dense one-layer networks
     return ExponentialFlow(galerkin, setup.dictionary.continuum_rates()[0], setup.dt)
 
 
@@ -200,12 +197,11 @@ class GalerkinModel:
         degree = cfg.continuum.degree
         mesh_spaces = coordinate_spaces(layers, cfg.continuum.cells, degree)
         self.distribution = self._distribution(mesh_spaces, span, comm)
-        fields: Callable[..., GalerkinFields] = (
-            UnitCellNetwork
-            if conv.weights == "unit-cell"
-            else functools.partial(
-                GalerkinNetwork, loss=setup.cost.loss, distribution=self.distribution
-            )
+        fields = functools.partial(
+            GalerkinNetwork,
+            loss=setup.cost.loss,
+            distribution=self.distribution,
+            weights=conv.weights,
         )
 
         data_span: list[DataSpan] = []  # built once, moved to each rule's points
@@ -348,10 +344,8 @@ class GalerkinModel:
         assert data.X is not None and data.Y is not None  # tabular data
         out: dict[str, float] = {}
         if data.classes:
-            assert isinstance(g, GalerkinNetwork)  # outputs at other inputs: dense fields
             out["accuracy_train"] = accuracy(g.outputs(self.state.theta, data.X.T).T, data.Y)
         if data.tested:
-            assert isinstance(g, GalerkinNetwork)
             assert data.X_test is not None and data.Y_test is not None
             Z = g.outputs(self.state.theta, data.X_test.T)
             weights = g.spaces[-1].quadrature_weights

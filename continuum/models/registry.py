@@ -22,7 +22,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from continuum.fields.layers import kind_name
 from discrete.config import Config, ConfigError
+from discrete.conventions import layer_weights
 from discrete.training import RULES
 
 DtPolicy = Literal["training", "own", "adaptive"]
@@ -90,25 +92,19 @@ SCHEMES: dict[str, Scheme] = {
 
 
 def layer_kinds(cfg: Config) -> tuple[str, ...]:
-    """The continuum layer kind of every weight layer: ``dense`` (a product field
-    ``w(x, y)``), ``unit-cell`` (banded, one field per offset), or ``none``."""
-    weights = cfg.coordinates.weights
-    kinds = []
-    for conn in cfg.network.connectivity:
-        if conn == "dense" and weights == "product":
-            kinds.append("dense")
-        elif conn == "banded" and weights == "unit-cell":
-            kinds.append("unit-cell")
-        else:
-            kinds.append("none")
-    return tuple(kinds)
+    """The continuum layer kind of every weight layer (:data:`continuum.fields.layers.KINDS`):
+    ``dense`` (a product field ``w(x, y)``), ``unit-cell`` (banded, one field per offset), or
+    ``none``."""
+    conns = cfg.network.connectivity
+    conventions = layer_weights(cfg.coordinates.weights, len(conns))
+    return tuple(kind_name(c, w) for c, w in zip(conns, conventions, strict=True))
 
 
 def _no_continuum_of_layers(cfg: Config) -> str | None:
     kinds = layer_kinds(cfg)
     if "none" not in kinds:
         return None
-    if cfg.coordinates.weights == "linear":
+    if "linear" in layer_weights(cfg.coordinates.weights, len(kinds)):
         return (
             "[coordinates] weights = 'linear': the linear ordering is a statement at fixed "
             "lattice spacing (its stiffness vanishes like a²); solve the banded layers' "
@@ -180,7 +176,8 @@ def _galerkin(kind: str) -> Callable[[Config], str | None]:
         if kind != "dense" and "index" in cfg.coordinates.layout:
             return f"[coordinates] layout = 'index': the {kind} fields are those of line layers"
         single = cfg.network.widths[0] == 1 or cfg.coordinates.layout[0] == "index"
-        if cfg.continuum.input_layer == "data-span" and (kind != "dense" or single):
+        dense_first = layer_kinds(cfg)[0] == "dense"
+        if cfg.continuum.input_layer == "data-span" and (not dense_first or single):
             return (
                 "[continuum] input_layer = 'data-span' represents a dense input layer on a line "
                 "or a grid; use input_layer = 'tensor' for this network"
@@ -188,11 +185,31 @@ def _galerkin(kind: str) -> Callable[[Config], str | None]:
         reason = _no_continuum_of_layers(cfg)
         if reason is not None:
             return reason
-        if set(layer_kinds(cfg)) != {kind}:
-            return f"[network] connectivity: the {kind} fields need every layer {kind}"
+        kinds = layer_kinds(cfg)
+        if kind == "dense" and set(kinds) != {"dense"}:
+            return "[network] connectivity: the dense fields need every layer dense"
+        if kind == "unit-cell":
+            return _unit_cell_layers(cfg, kinds)
         return None
 
     return accepts
+
+
+def _unit_cell_layers(cfg: Config, kinds: tuple[str, ...]) -> str | None:
+    """A series with a banded unit-cell layer, each on one domain: its fields ``w_s(x)`` map
+    ``h(x)`` to ``z(x)`` at the same point, so the widths and layouts on both sides are equal
+    (docs/physics.md "Layer kinds in series")."""
+    if "unit-cell" not in kinds:
+        return "[network] connectivity: the unit-cell fields need a banded layer"
+    widths, layout = cfg.network.widths, cfg.coordinates.layout
+    for m, kind in enumerate(kinds):
+        if kind == "unit-cell" and (widths[m], layout[m]) != (widths[m + 1], layout[m + 1]):
+            return (
+                f"[coordinates] weights: the unit-cell layer {m} maps a field to one on the same "
+                f"domain, but [network] widths[{m}:{m + 2}] = {list(widths[m:m + 2])} and "
+                f"[coordinates] layout[{m}:{m + 2}] = {list(layout[m:m + 2])} differ"
+            )
+    return None
 
 
 def _perceptron(cfg: Config) -> str | None:
@@ -290,8 +307,9 @@ FAMILIES: dict[str, Family] = {
         ),
         Family(
             "unit-cell",
-            "banded networks with weights = 'unit-cell': the ultra-local limit "
-            "z = Σ_s w_s(x) h(x) + b(x), which drops the input shift s·a",
+            "banded layers with weights = 'unit-cell', alone or in series with dense ones "
+            "(weights = ['product', 'unit-cell', …]): the ultra-local limit "
+            "z = Σ_s w_s(x) h(x) + b(x) of each banded layer, which drops the input shift s·a",
             _galerkin("unit-cell"),
             width_order=1,
         ),
@@ -446,7 +464,7 @@ ENTRIES: tuple[Entry, ...] = (
     Entry("galerkin", "adaptive", ("flow",), f"{_LIMIT}:galerkin_adaptive"),
     Entry("galerkin", "implicit", ("flow", "momentum"), f"{_LIMIT}:galerkin_implicit",
           _full_batch),
-    Entry("unit-cell", "matched", RULES, f"{_LIMIT}:galerkin_matched"),
+    Entry("unit-cell", "matched", RULES, f"{_LIMIT}:galerkin_matched", samples=True),
     Entry("unit-cell", "adaptive", ("flow",), f"{_LIMIT}:galerkin_adaptive"),
     Entry("perceptron", "theta", ("flow",), f"{_LIMIT}:PerceptronModel"),
     Entry("perceptron", "bdf2", ("flow",), f"{_LIMIT}:PerceptronModel"),

@@ -61,7 +61,7 @@ class FieldTheory:
             self.fields = residual_fields(net, conv)
         for m in range(0 if isinstance(net, ResidualNetwork) else net.depth):
             out, inp = conv.layers[m + 1], conv.layers[m]
-            if conv.weights == "product":
+            if conv.weights[m] == "product":
                 self.fields.append((f"w^({m})(t, x, y)", f"{out.domain} × {inp.domain}"))
             else:
                 S = net.layers[m].weight_shape[1]
@@ -125,7 +125,7 @@ class FieldTheory:
             )
         if self.local is not None:
             lines.append(self.local.summary())
-        elif s.convention.weights == "unit-cell":
+        elif "unit-cell" in s.convention.weights:
             lines.append(
                 "unit-cell limit (a → 0): ultra-local, z(x) = Σ_s w_s(x) h(x) + b(x); "
                 "δC/δw_s is the same for every s, so only Σ_s w_s is fixed by the data"
