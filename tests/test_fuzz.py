@@ -23,7 +23,7 @@ from discrete.expressions import FUNCTIONS, ExpressionError, parse_expression
 EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.toml"))
 FUZZ = settings(
     max_examples=150,
-    deadline=1000,
+    deadline=None,  # not a timed assertion: a data set example loads in > 1 s under load
     derandomize=True,
     suppress_health_check=[HealthCheck.too_slow],
 )
