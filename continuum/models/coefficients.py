@@ -61,7 +61,7 @@ class CoefficientPart:
     biases: tuple[int, ...]
 
     @classmethod
-    def named(cls, part: str, weights: tuple[int, ...], biases: tuple[int, ...]):
+    def named(cls, part: str, weights: tuple[int, ...], biases: tuple[int, ...]) -> CoefficientPart:
         """The part stored under :func:`continuum.io.layout.coefficient_group` ``(part)``."""
         return cls(layout.CoefficientSeries.of(layout.coefficient_group(part)), weights, biases)
 

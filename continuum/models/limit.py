@@ -180,7 +180,8 @@ def fields_fingerprint(setup: DiscreteSetup, comm: MPI.Comm) -> tuple:
 
 
 class GalerkinModel(CoefficientModel[GalerkinFields, Array | None]):
-    """The continuum run beside a discrete one: same rule, same dt, same sample schedule."""
+    """The continuum run beside a discrete one: same rule, same dt, same sample schedule; its
+    coefficient parts are the layers ``layer{m}`` (:class:`CoefficientModel`)."""
 
     spaces: Sequence[FactorSpace | IndexSpace | DataSpan]
 
