@@ -44,6 +44,7 @@ import numpy as np
 from mpi4py import MPI
 
 from continuum.app.run import lattice_l2
+from continuum.io import layout
 from continuum.io.output import version
 from continuum.models.limit import continuum_model
 from discrete.config import Config
@@ -217,10 +218,11 @@ def run_ensemble(
         wm = [p.reshape(s) for p, s in zip(parts[: net.depth], shapes, strict=True)]
         ws = [p.reshape(s) for p, s in zip(sparts[: net.depth], shapes, strict=True)]
         for m in range(net.depth):
-            rows.setdefault(f"/ensemble/layer{m}/w_mean", []).append(wm[m])
-            rows.setdefault(f"/ensemble/layer{m}/w_std", []).append(ws[m])
-            rows.setdefault(f"/ensemble/layer{m}/b_mean", []).append(parts[net.depth + m])
-            rows.setdefault(f"/ensemble/layer{m}/b_std", []).append(sparts[net.depth + m])
+            rows.setdefault(layout.ensemble_statistic(m, "w", "mean"), []).append(wm[m])
+            rows.setdefault(layout.ensemble_statistic(m, "w", "std"), []).append(ws[m])
+            b_mean, b_std = parts[net.depth + m], sparts[net.depth + m]
+            rows.setdefault(layout.ensemble_statistic(m, "b", "mean"), []).append(b_mean)
+            rows.setdefault(layout.ensemble_statistic(m, "b", "std"), []).append(b_std)
         if model is not None:
             model.advance_to(t)
             wc = [net.layers[m].dense(a) for m, a in enumerate(model.lattice_fields()[0])]
@@ -232,11 +234,12 @@ def run_ensemble(
             )
             result["l2_error_mean"].append(float(err))
             for m in range(net.depth):
-                rows.setdefault(f"/continuum/layer{m}/w_at_lattice", []).append(wc[m])
+                rows.setdefault(layout.lattice_field(f"layer{m}", "w"), []).append(wc[m])
             if "l2_error_var" in result:
                 var_w, _ = model.layer_variances()
                 for m in range(net.depth):
-                    rows.setdefault(f"/continuum/layer{m}/w_var_at_lattice", []).append(var_w[m])
+                    variance = layout.lattice_variance(f"layer{m}", "w")
+                    rows.setdefault(variance, []).append(var_w[m])
                 err = [lattice_l2(ws[m] ** 2 - var_w[m], *measures[m]) for m in range(net.depth)]
                 result["l2_error_var"].append(float(np.sqrt(np.sum(np.square(err)))))
     if comm.rank == 0:
@@ -253,19 +256,19 @@ def run_ensemble(
                     "created": datetime.now(UTC).isoformat(timespec="seconds"),
                 }
             )
-            f["/ensemble/times"] = times
-            f["/ensemble/seeds"] = base + np.arange(seeds)
+            f[layout.ENSEMBLE_TIMES] = times
+            f[layout.ENSEMBLE_SEEDS] = base + np.arange(seeds)
             for name, values in rows.items():
                 f[name] = np.array(values)
-            f["/ensemble/covariance/values"] = sketch_values
-            f["/ensemble/covariance/vectors"] = sketch_vectors
-            f["/ensemble/covariance"].attrs["layout"] = (
+            f[layout.COVARIANCE_VALUES] = sketch_values
+            f[layout.COVARIANCE_VECTORS] = sketch_vectors
+            f[layout.COVARIANCE].attrs["layout"] = (
                 "flat field vector: every layer's w (row-major), then every layer's b; "
                 "C ≈ vectors diag(values) vectorsᵀ"
             )
             for key in ("l2_error_mean", "l2_error_var"):
                 if result.get(key):
-                    f[f"/comparison/{key}"] = np.array(result[key])
+                    f[layout.comparison(key)] = np.array(result[key])
         times_list = [float(t) for t in times]
         summary = {"experiment": config.experiment.name, **result, "times": times_list}
         (outdir / "summary.json").write_text(json.dumps(summary, indent=2))

@@ -27,6 +27,8 @@ import h5py
 import numpy as np
 from matplotlib.figure import Figure
 
+from continuum.io import layout
+
 Array = np.ndarray
 DPI = 100
 """Pixels per inch of every PNG."""
@@ -76,24 +78,28 @@ def _series(fig: Figure, times: Array, curves: dict[str, Array], ylabel: str, ti
 
 
 def plot_cost(h5: h5py.File, outdir: Path) -> Drawn | None:
-    if "/diagnostics/cost_discrete" not in h5:
+    discrete, continuum = layout.diagnostic("cost_discrete"), layout.diagnostic("cost_continuum")
+    if discrete not in h5:
         return None
-    times = h5["/discrete/times"][()]
-    curves = {"discrete C(θ)": h5["/diagnostics/cost_discrete"][()]}
-    if "/diagnostics/cost_continuum" in h5:
-        curves["continuum C[w_h]"] = h5["/diagnostics/cost_continuum"][()]
+    times = h5[layout.DISCRETE_TIMES][()]
+    curves = {"discrete C(θ)": h5[discrete][()]}
+    if continuum in h5:
+        curves["continuum C[w_h]"] = h5[continuum][()]
     fig = Figure(figsize=(6.4, 4.0))
     _series(fig, times, curves, "cost", "cost, discrete and continuum")
     return _save(fig, outdir / "cost.png", {"times": times, **curves})
 
 
 def plot_errors(h5: h5py.File, outdir: Path) -> Drawn | None:
-    names = {"‖w − w_h‖": "/comparison/l2_error_w", "‖b − b_h‖": "/comparison/l2_error_b"}
+    names = {
+        "‖w − w_h‖": layout.comparison("l2_error_w"),
+        "‖b − b_h‖": layout.comparison("l2_error_b"),
+    }
     curves = {label: h5[name][()] for label, name in names.items() if name in h5}
     curves = {label: values for label, values in curves.items() if np.any(values)}
     if not curves:
         return None
-    times = h5["/discrete/times"][()][: min(len(v) for v in curves.values())]
+    times = h5[layout.DISCRETE_TIMES][()][: min(len(v) for v in curves.values())]
     fig = Figure(figsize=(6.4, 4.0))
     _series(fig, times, curves, "lattice L2 distance", "discrete against continuum")
     return _save(fig, outdir / "errors.png", {"times": times, **curves})
@@ -112,8 +118,8 @@ def grid_slice(values: Array, coords: Array) -> tuple[Array, Array, float]:
 def layer_axes(h5: h5py.File, m: int, shape: tuple[int, int]) -> tuple[Array, Array, str]:
     """``x`` (output) and ``y`` (input) coordinates of layer ``m``'s stored weights, and a
     note when the input is a grid (sliced) or the weights are banded components."""
-    coords_in = h5[f"/discrete/coords/layer{m}"][()]
-    x = h5[f"/discrete/coords/layer{m + 1}"][()][:, 0]
+    coords_in = h5[layout.coordinates(m)][()]
+    x = h5[layout.coordinates(m + 1)][()][:, 0]
     if len(coords_in) != shape[1]:  # banded storage: one column per offset
         return x, np.arange(shape[1], dtype=float), "component s"
     if coords_in.shape[1] == 2:
@@ -123,13 +129,13 @@ def layer_axes(h5: h5py.File, m: int, shape: tuple[int, int]) -> tuple[Array, Ar
 
 
 def plot_fields(h5: h5py.File, outdir: Path, m: int, chosen: list[float] | None):
-    name, ref = f"/discrete/layer{m}/w", f"/continuum/layer{m}/w_at_lattice"
+    name, ref = layout.discrete_field(f"layer{m}", "w"), layout.lattice_field(f"layer{m}", "w")
     if name not in h5 or ref not in h5:
         return None
-    times = h5["/discrete/times"][()]
+    times = h5[layout.DISCRETE_TIMES][()]
     steps = output_indices(times[: min(len(h5[name]), len(h5[ref]))], chosen)
     w, wc = h5[name][steps], h5[ref][steps]
-    coords_in = h5[f"/discrete/coords/layer{m}"][()]
+    coords_in = h5[layout.coordinates(m)][()]
     x, y, ylabel = layer_axes(h5, m, w.shape[1:])
     if coords_in.shape[1] == 2 and len(coords_in) == w.shape[2]:
         w, wc = grid_slice(w, coords_in)[0], grid_slice(wc, coords_in)[0]
@@ -188,13 +194,14 @@ def _field_maps(w, wc, x, y, ylabel, times) -> Figure:
 
 def plot_ensemble(path: Path, outdir: Path) -> Drawn | None:
     with h5py.File(path, "r") as h5:
-        if "/ensemble/layer0/w_mean" not in h5:
+        if layout.ensemble_statistic(0, "w", "mean") not in h5:
             return None
-        times = h5["/ensemble/times"][()]
-        mean, std = h5["/ensemble/layer0/w_mean"][-1], h5["/ensemble/layer0/w_std"][-1]
-        ref = "/continuum/layer0/w_at_lattice"
+        times = h5[layout.ENSEMBLE_TIMES][()]
+        mean = h5[layout.ensemble_statistic(0, "w", "mean")][-1]
+        std = h5[layout.ensemble_statistic(0, "w", "std")][-1]
+        ref, distance = layout.lattice_field("layer0", "w"), layout.comparison("l2_error_mean")
         continuum = h5[ref][-1] if ref in h5 else None
-        error = h5["/comparison/l2_error_mean"][()] if "/comparison/l2_error_mean" in h5 else None
+        error = h5[distance][()] if distance in h5 else None
         seeds = int(h5.attrs["seeds"])
     row = mean.shape[0] // 2
     data = {"times": times, "w_mean": mean[row], "w_std": std[row]}
@@ -236,7 +243,7 @@ def plot_run(outdir: str | Path, times: list[float] | None = None) -> dict[str, 
     drawn: list[Drawn | None] = []
     if fields.exists():
         with h5py.File(fields, "r", libver="latest", swmr=True) as h5:
-            depth = sum(1 for key in h5["/discrete"] if key.startswith("layer"))
+            depth = sum(1 for key in h5[layout.DISCRETE] if key.startswith("layer"))
             drawn += [plot_cost(h5, outdir), plot_errors(h5, outdir)]
             drawn += [plot_fields(h5, outdir, m, times) for m in range(depth)]
     if ensemble.exists():

@@ -17,6 +17,7 @@ from mpi4py import MPI
 
 from continuum.app.interrupt import Interrupts, RunInterrupted
 from continuum.app.progress import Console
+from continuum.io import layout
 from continuum.io.output import FieldsFile, OutputError
 from continuum.io.rundir import (
     FolderError,
@@ -83,53 +84,53 @@ class Recorder:
         net, conv = s.network, s.convention
         fields = set(s.config.output.fields)
         continuum = self.model is not None
-        out.series("/discrete/times", ())
+        out.series(layout.DISCRETE_TIMES, ())
         for m, layer in enumerate(net.layers):
             shape = (layer.n_out, layer.n_in)
             if "w" in fields:
-                out.series(f"/discrete/{net.layer_name(m)}/W", shape)
-                out.series(f"/discrete/{net.layer_name(m)}/w", shape)
+                out.series(layout.discrete_field(net.layer_name(m), "W"), shape)
+                out.series(layout.discrete_field(net.layer_name(m), "w"), shape)
                 if continuum:
-                    out.series(f"/continuum/{net.layer_name(m)}/w_at_lattice", shape)
+                    out.series(layout.lattice_field(net.layer_name(m), "w"), shape)
             if "b" in fields:
-                out.series(f"/discrete/{net.layer_name(m)}/b", (layer.n_out,))
-                out.series(f"/discrete/{net.layer_name(m)}/bias", (layer.n_out,))
+                out.series(layout.discrete_field(net.layer_name(m), "b"), (layer.n_out,))
+                out.series(layout.discrete_field(net.layer_name(m), "bias"), (layer.n_out,))
                 if continuum:
-                    out.series(f"/continuum/{net.layer_name(m)}/b_at_lattice", (layer.n_out,))
+                    out.series(layout.lattice_field(net.layer_name(m), "b"), (layer.n_out,))
         for m, c in enumerate(conv.layers):
             out.static(
-                f"/discrete/coords/layer{m}",
+                layout.coordinates(m),
                 c.points,
                 {"layout": c.layout, "placement": c.placement, "domain": c.domain},
             )
-            out.static(f"/discrete/measure/layer{m}", c.measure)
-            out.static(f"/discrete/axes/layer{m}", c.points[: c.shape[-1], 0])
+            out.static(layout.measure(m), c.measure)
+            out.static(layout.axis(m), c.points[: c.shape[-1], 0])
         if s.schedule is not None:
             out.static(
-                "/discrete/schedule",
+                layout.SCHEDULE,
                 s.schedule.astype(np.int64),
                 {"sampling": s.config.training.sampling, "batch": s.config.training.batch},
             )
-        out.series("/discrete/state/theta", (net.params.size,))
+        out.series(layout.STATE_THETA, (net.params.size,))
         if s.rule.second_order:
-            out.series("/discrete/state/velocity", (net.params.size,))
-        out.series("/discrete/state/step", (), dtype=np.int64)
+            out.series(layout.STATE_VELOCITY, (net.params.size,))
+        out.series(layout.STATE_STEP, (), dtype=np.int64)
         if "cost" in fields:
-            out.series("/diagnostics/cost_discrete", ())
+            out.series(layout.diagnostic("cost_discrete"), ())
         if "energy" in fields:
-            out.series("/diagnostics/energy", ())
+            out.series(layout.diagnostic("energy"), ())
         for name in held_out_figures(s):
-            out.series(f"/diagnostics/{name}", ())
+            out.series(layout.diagnostic(name), ())
         if self.model is not None:
-            out.series("/continuum/times", ())
+            out.series(layout.CONTINUUM_TIMES, ())
             if "cost" in fields:
-                out.series("/diagnostics/cost_continuum", ())
-            out.series("/comparison/l2_error_w", ())
-            out.series("/comparison/l2_error_b", ())
+                out.series(layout.diagnostic("cost_continuum"), ())
+            out.series(layout.comparison("l2_error_w"), ())
+            out.series(layout.comparison("l2_error_b"), ())
             for name, tail in self.model.series().items():
                 out.series(name, tail)
             for name in self.continuum_figures:
-                out.series(f"/diagnostics/continuum_{name}", ())
+                out.series(layout.diagnostic(f"continuum_{name}"), ())
             for name, data in self.model.static().items():
                 out.static(name, data)
 
@@ -142,39 +143,40 @@ class Recorder:
         if state.velocity is not None:
             kinetic = 0.5 * float(np.sum(state.velocity**2 / s.dictionary.rates()))
         rows: dict[str, Row] = {
-            "/discrete/times": np.float64(state.t),
-            "/discrete/state/theta": state.theta,
-            "/discrete/state/step": np.int64(state.step),
-            "/diagnostics/cost_discrete": np.float64(cost),
-            "/diagnostics/energy": np.float64(kinetic + cost),
+            layout.DISCRETE_TIMES: np.float64(state.t),
+            layout.STATE_THETA: state.theta,
+            layout.STATE_STEP: np.int64(state.step),
+            layout.diagnostic("cost_discrete"): np.float64(cost),
+            layout.diagnostic("energy"): np.float64(kinetic + cost),
         }
         if state.velocity is not None:
-            rows["/discrete/state/velocity"] = state.velocity
+            rows[layout.STATE_VELOCITY] = state.velocity
         for m, layer in enumerate(net.layers):
-            rows[f"/discrete/{net.layer_name(m)}/W"] = layer.dense(net.params.W(state.theta, m))
-            rows[f"/discrete/{net.layer_name(m)}/w"] = layer.dense(w[m])
-            rows[f"/discrete/{net.layer_name(m)}/b"] = b[m]
-            rows[f"/discrete/{net.layer_name(m)}/bias"] = b[m]
+            name = net.layer_name(m)
+            rows[layout.discrete_field(name, "W")] = layer.dense(net.params.W(state.theta, m))
+            rows[layout.discrete_field(name, "w")] = layer.dense(w[m])
+            rows[layout.discrete_field(name, "b")] = b[m]
+            rows[layout.discrete_field(name, "bias")] = b[m]
         figures = {"cost": cost}
         held_out = held_out_figures(s, state.theta)
         figures.update(held_out)
-        rows.update({f"/diagnostics/{k}": np.float64(v) for k, v in held_out.items()})
+        rows.update({layout.diagnostic(k): np.float64(v) for k, v in held_out.items()})
         if self.model is not None:
             self.model.advance_to(state.t)
             wc, bc = self.model.lattice_fields()
             err_w, err_b = field_errors(net, conv, w, b, wc, bc)
             for m in range(net.depth):
-                rows[f"/continuum/{net.layer_name(m)}/w_at_lattice"] = net.layers[m].dense(wc[m])
-                rows[f"/continuum/{net.layer_name(m)}/b_at_lattice"] = bc[m]
-            rows["/continuum/times"] = np.float64(self.model.t)
-            rows["/diagnostics/cost_continuum"] = np.float64(self.model.cost())
-            rows["/comparison/l2_error_w"] = np.float64(err_w)
-            rows["/comparison/l2_error_b"] = np.float64(err_b)
+                rows[layout.lattice_field(net.layer_name(m), "w")] = net.layers[m].dense(wc[m])
+                rows[layout.lattice_field(net.layer_name(m), "b")] = bc[m]
+            rows[layout.CONTINUUM_TIMES] = np.float64(self.model.t)
+            rows[layout.diagnostic("cost_continuum")] = np.float64(self.model.cost())
+            rows[layout.comparison("l2_error_w")] = np.float64(err_w)
+            rows[layout.comparison("l2_error_b")] = np.float64(err_b)
             rows.update(self.model.rows())
             for name, value in continuum_held_out(self.model).items():
-                rows[f"/diagnostics/continuum_{name}"] = np.float64(value)
+                rows[layout.diagnostic(f"continuum_{name}")] = np.float64(value)
                 figures[f"continuum_{name}"] = value
-            figures["cost_continuum"] = float(rows["/diagnostics/cost_continuum"])
+            figures["cost_continuum"] = float(rows[layout.diagnostic("cost_continuum")])
             figures["l2_error_w"] = err_w
             figures["l2_error_b"] = err_b
         return rows, figures
@@ -234,11 +236,11 @@ def comparison_table(table: list[tuple[float, dict[str, float]]], continuum: boo
 
 
 def restore_state(h5, setup: DiscreteSetup, index: int) -> State:
-    theta = np.array(h5["/discrete/state/theta"][index])
+    theta = np.array(h5[layout.STATE_THETA][index])
     velocity = None
     if setup.rule.second_order:
-        velocity = np.array(h5["/discrete/state/velocity"][index])
-    step = int(h5["/discrete/state/step"][index])
+        velocity = np.array(h5[layout.STATE_VELOCITY][index])
+    step = int(h5[layout.STATE_STEP][index])
     return State(step * setup.dt, step, theta, velocity)
 
 

@@ -31,6 +31,8 @@ from dolfinx import fem, geometry
 from dolfinx import mesh as dmesh
 from dolfinx.fem.petsc import assemble_matrix
 
+from continuum.io import layout
+
 Array = np.ndarray
 
 
@@ -222,8 +224,8 @@ class FactorSpace:
     def static(self: FactorSpace | IndexSpace, prefix: str) -> dict[str, Array]:
         """What the output records of this factor: DOF coordinates and degree."""
         return {
-            f"{prefix}/dof_coordinates": self.dof_coordinates,
-            f"{prefix}/degree": np.asarray(self.degree, dtype=np.int64),
+            layout.dof_coordinates(prefix): self.dof_coordinates,
+            layout.degree(prefix): np.asarray(self.degree, dtype=np.int64),
         }
 
     def evaluation_matrix(self, points: Array) -> sp.csr_matrix:

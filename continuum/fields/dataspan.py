@@ -35,6 +35,8 @@ from collections.abc import Callable
 import numpy as np
 import scipy.linalg
 
+from continuum.io import layout
+
 Array = np.ndarray
 DataFunction = Callable[[Array, Array], Array]  # (points (n, d), samples (L,)) -> (n, L)
 InitialField = Callable[[Array, Array], Array]  # (x (n_x, d_x), y (n_y, d_y)) -> (n_x, n_y)
@@ -141,4 +143,4 @@ class DataSpan:
 
     def static(self, prefix: str) -> dict[str, Array]:
         """What the output records of this factor: the Gram matrix."""
-        return {f"{prefix}/gram": self.mass}
+        return {layout.gram(prefix): self.mass}

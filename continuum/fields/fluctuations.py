@@ -35,15 +35,23 @@ import numpy as np
 from continuum.fields.dataspan import converged_rule
 from continuum.fields.equilibrium import equilibrium
 from continuum.fields.sme import SME, Scheme
+from continuum.io import layout
 from discrete.experiment import DiscreteSetup
 from discrete.expressions import Expression
 from discrete.fluctuations import SpanLaw, require_linear_layer
 
 Array = np.ndarray
 
+PROPAGATOR_MEAN = layout.fluctuation("propagator_mean")
+"""The SGD law's state: the mean propagator ``Ξ̄`` (``(2L, L)`` per output step)."""
+PROPAGATOR_SECOND = layout.fluctuation("propagator_second")
+"""The SGD law's state: the centred second moments ``T`` (``(L, L, 2L, 2L)``)."""
+PROPAGATOR = layout.fluctuation("propagator")
+"""One path of the SME: its propagator ``Ξ`` (``(2L, L)``)."""
 
-def _variables(layout: str, prefix: str, points: Array) -> dict[str, Array]:
-    names = [prefix] if layout == "line" else [f"{prefix}1", f"{prefix}2"]
+
+def _variables(arrangement: str, prefix: str, points: Array) -> dict[str, Array]:
+    names = [prefix] if arrangement == "line" else [f"{prefix}1", f"{prefix}2"]
     return {name: points[:, k] for k, name in enumerate(names)}
 
 
@@ -97,6 +105,13 @@ class SpanLayer:
         self.X = input_values(inputs.points)  # X^l(y_j), (N_in, L)
         self.w0 = weight0(inputs.points)
         self.b0 = b0
+
+    def static(self) -> dict[str, Array]:
+        """What ``fields.h5`` records of the layer: the Gram matrix and ``r(0, x_i)``."""
+        return {
+            layout.fluctuation("gram"): self.gram,
+            layout.fluctuation("initial_residuals"): self.r0,
+        }
 
     def fields(self, propagator: Array) -> tuple[Array, Array]:
         """``w(x_i, y_j)``, ``b(x_i)`` for a propagator (or its mean) ``Ξ`` (``(2L, L)``)."""
@@ -158,19 +173,19 @@ class MomentsModel:
         n_out, n_in = self.layer.w0.shape
         L = self.layer.samples
         return {
-            "/continuum/layer0/w_var_at_lattice": (n_out, n_in),
-            "/continuum/layer0/b_var_at_lattice": (n_out,),
-            "/continuum/fluctuations/propagator_mean": (2 * L, L),
-            "/continuum/fluctuations/propagator_second": (L, L, 2 * L, 2 * L),
+            layout.lattice_variance("layer0", "w"): (n_out, n_in),
+            layout.lattice_variance("layer0", "b"): (n_out,),
+            PROPAGATOR_MEAN: (2 * L, L),
+            PROPAGATOR_SECOND: (L, L, 2 * L, 2 * L),
         }
 
     def rows(self) -> dict[str, Array]:
         var_w, var_b = self.variance_fields()
         return {
-            "/continuum/layer0/w_var_at_lattice": var_w,
-            "/continuum/layer0/b_var_at_lattice": var_b,
-            "/continuum/fluctuations/propagator_mean": self.law.mean,
-            "/continuum/fluctuations/propagator_second": self.law.second,
+            layout.lattice_variance("layer0", "w"): var_w,
+            layout.lattice_variance("layer0", "b"): var_b,
+            PROPAGATOR_MEAN: self.law.mean,
+            PROPAGATOR_SECOND: self.law.second,
         }
 
     def summary(self) -> dict:
@@ -190,24 +205,22 @@ class MomentsModel:
     def static(self) -> dict[str, Array]:
         """The data span and the Lyapunov equilibrium (:mod:`continuum.fields.equilibrium`)."""
         eq = equilibrium(self.layer, self.law.h, self.law.batch)
-        p = "/continuum/fluctuations"
         return {
-            f"{p}/gram": self.layer.gram,
-            f"{p}/initial_residuals": self.layer.r0,
-            f"{p}/equilibrium/w_var_at_lattice": eq.w_var,
-            f"{p}/equilibrium/b_var_at_lattice": eq.b_var,
-            f"{p}/equilibrium/minimum_residuals": eq.minimum,
-            f"{p}/equilibrium/relaxation_times": eq.relaxation_times,
-            f"{p}/equilibrium/temperatures": eq.temperatures,
-            f"{p}/equilibrium/layer_temperature": np.float64(eq.layer_temperature),
+            **self.layer.static(),
+            layout.equilibrium("w_var_at_lattice"): eq.w_var,
+            layout.equilibrium("b_var_at_lattice"): eq.b_var,
+            layout.equilibrium("minimum_residuals"): eq.minimum,
+            layout.equilibrium("relaxation_times"): eq.relaxation_times,
+            layout.equilibrium("temperatures"): eq.temperatures,
+            layout.equilibrium("layer_temperature"): np.asarray(eq.layer_temperature, dtype=float),
         }
 
     def read_state(self, h5, index: int) -> dict[str, Array]:
         return {name: np.array(h5[name][index]) for name in self.series()}
 
     def set_state(self, arrays: dict[str, Array], step: int) -> None:
-        self.law.mean = arrays["/continuum/fluctuations/propagator_mean"]
-        self.law.second = arrays["/continuum/fluctuations/propagator_second"]
+        self.law.mean = arrays[PROPAGATOR_MEAN]
+        self.law.second = arrays[PROPAGATOR_SECOND]
         self.steps = step
 
 
@@ -248,20 +261,17 @@ class PathModel:
 
     def series(self) -> dict[str, tuple[int, ...]]:
         L = self.layer.samples
-        return {"/continuum/fluctuations/propagator": (2 * L, L)}
+        return {PROPAGATOR: (2 * L, L)}
 
     def rows(self) -> dict[str, Array]:
-        return {"/continuum/fluctuations/propagator": self.propagator}
+        return {PROPAGATOR: self.propagator}
 
     def static(self) -> dict[str, Array]:
-        return {
-            "/continuum/fluctuations/gram": self.layer.gram,
-            "/continuum/fluctuations/initial_residuals": self.layer.r0,
-        }
+        return self.layer.static()
 
     def read_state(self, h5, index: int) -> dict[str, Array]:
         return {name: np.array(h5[name][index]) for name in self.series()}
 
     def set_state(self, arrays: dict[str, Array], step: int) -> None:
-        self.propagator = arrays["/continuum/fluctuations/propagator"]
+        self.propagator = arrays[PROPAGATOR]
         self.steps = round(step * self.layer.setup.dt / self.scheme.dt)

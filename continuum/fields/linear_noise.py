@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 from mpi4py import MPI
 
+from continuum.io import layout
 from continuum.models.limit import GalerkinFields, GalerkinModel
 from discrete.experiment import DiscreteSetup
 from discrete.linear_noise import FactoredLinearNoise, layer_group
@@ -144,23 +145,23 @@ class LinearNoiseModel:
         out: dict[str, tuple[int, ...]] = {}
         for m in range(self.depth):
             n_out, n_in = conv.layers[m + 1].size, conv.layers[m].size
-            out[f"/continuum/layer{m}/w_var_at_lattice"] = (n_out, n_in)
-            out[f"/continuum/layer{m}/b_var_at_lattice"] = (n_out,)
-        out["/continuum/fluctuations/temperature_potential"] = (self.depth,)
+            out[layout.lattice_variance(f"layer{m}", "w")] = (n_out, n_in)
+            out[layout.lattice_variance(f"layer{m}", "b")] = (n_out,)
+        out[layout.fluctuation("temperature_potential")] = (self.depth,)
         if self.law.momentum:
-            out["/continuum/fluctuations/temperature_kinetic"] = (self.depth,)
-        out["/continuum/fluctuations/rank"] = ()
+            out[layout.fluctuation("temperature_kinetic")] = (self.depth,)
+        out[layout.fluctuation("rank")] = ()
         return out
 
     def rows(self) -> dict[str, Array]:
         var_w, var_b = self.layer_variances()
         out: dict[str, Array] = {}
         for m in range(self.depth):
-            out[f"/continuum/layer{m}/w_var_at_lattice"] = var_w[m]
-            out[f"/continuum/layer{m}/b_var_at_lattice"] = var_b[m]
+            out[layout.lattice_variance(f"layer{m}", "w")] = var_w[m]
+            out[layout.lattice_variance(f"layer{m}", "b")] = var_b[m]
         for name, values in self.temperatures().items():
-            out[f"/continuum/fluctuations/{name}"] = np.array(values)
-        out["/continuum/fluctuations/rank"] = np.asarray(self.law.rank, dtype=np.int64)
+            out[layout.fluctuation(name)] = np.array(values)
+        out[layout.fluctuation("rank")] = np.asarray(self.law.rank, dtype=np.int64)
         return out
 
     def static(self) -> dict[str, Array]:

@@ -68,7 +68,10 @@ from mpi4py import MPI
 from continuum.fem.row_partition import RowPartition, sum_over_ranks
 from continuum.fem.spaces import FactorSpace
 from continuum.fields.galerkin import DataFunction
-from continuum.models.limit import GalerkinModel, coordinate_spaces, data_function
+from continuum.io import layout
+from continuum.models.coefficients import CoefficientModel, CoefficientPart, Evaluation
+from continuum.models.limit import coordinate_spaces, data_function
+from continuum.models.model import ContinuumModel
 from continuum.schemes.factored_flow import FactoredFlow
 from discrete.conventions import Convention
 from discrete.errors import reference_size
@@ -78,6 +81,10 @@ from discrete.training import Rule, make_rule
 from meshes import interval
 
 Array = np.ndarray
+InitialWeight = Callable[[int, Array, Array, Array], Array]
+"""``weight(part, τ, x, y)``: an initial weight field at the depth nodes and the FE nodes."""
+InitialBias = Callable[[int, Array, Array], Array]
+"""``bias(part, τ, x)``: an initial bias field at the depth nodes and the FE nodes."""
 
 
 @dataclass
@@ -249,8 +256,8 @@ class DepthFields:
 
     def interpolate(
         self,
-        weight: Callable[[int, Array, Array, Array], Array],
-        bias: Callable[[int, Array, Array], Array],
+        weight: InitialWeight,
+        bias: InitialBias,
     ) -> Array:
         """Nodal interpolants of the initial fields (this rank's rows of the weights);
         ``weight(part, τ, x, y)`` and ``bias(part, τ, x)`` take the depth nodes (τ = 0 for the
@@ -597,7 +604,7 @@ class DepthFields:
     # ----------------------------------------------------------------- evaluation
 
     def lattice_values(
-        self, theta: Array, evaluators: tuple, tau: Array
+        self, theta: Array, evaluators: list[Evaluation], tau: Array
     ) -> tuple[list[Array], list[Array]]:
         """Input layer, the blocks at the depths ``tau`` and the readout at the lattice:
         ``evaluators = (E_in, E_x, E_out)`` point-evaluation matrices (a collective call)."""
@@ -625,28 +632,36 @@ def _solve_axes(a: Array, spaces: tuple[FactorSpace, ...]) -> Array:
     return a
 
 
-class ResidualModel(GalerkinModel):
+class ResidualModel(CoefficientModel[DepthFields, Array]):
     """The depth continuum beside a discrete residual network: same rule, dt and schedule.
 
     Output series: the coefficients of ``/continuum/layer0`` (input layer), ``/continuum/blocks``
     (``(n_τ, n_x, n_x)`` and ``(n_τ, n_x)``) and ``/continuum/layer{M+1}`` (readout), their
     velocities under second-order rules, and ``/continuum/stream/s``: the stream ``s(t, τ, x)``
     of every sample on the grid of the τ-cell ends and the stream space's nodes
-    (``(L, depth_cells + 1, n_x)``), written for ParaView by :mod:`continuum.io.stream_output`.
+    (``(L, depth_cells + 1, n_x)``), written for ParaView by :mod:`continuum.io.stream_output`
+    (paths: :mod:`continuum.io.layout`).
     """
+
+    spaces: tuple[FactorSpace, FactorSpace, FactorSpace]
 
     def __init__(self, setup: DiscreteSetup, comm: MPI.Comm):
         cfg, conv = setup.config, setup.convention
         net = setup.network
         assert isinstance(net, ResidualNetwork)  # the registry's model of residual networks
         self.setup = setup
+        self.network = net
         c = cfg.continuum
         outer = [conv.layers[0], conv.layers[1], conv.layers[-1]]
-        self.spaces = coordinate_spaces(outer, c.cells, c.degree)
+        inputs, stream, outputs = coordinate_spaces(outer, c.cells, c.degree)
+        # the registry's residual networks have line layers of several neurons: mesh factors
+        assert isinstance(inputs, FactorSpace) and isinstance(stream, FactorSpace)
+        assert isinstance(outputs, FactorSpace)
+        self.spaces = (inputs, stream, outputs)
         self.depth_space = FactorSpace(interval(MPI.COMM_SELF, c.depth_cells or c.cells), c.degree)
         self.galerkin = DepthFields(
             net,
-            tuple(self.spaces),
+            self.spaces,
             self.depth_space,
             data_function(cfg.data.input, conv.layers[0], "y"),
             data_function(cfg.data.target, conv.layers[-1], "x"),
@@ -672,11 +687,18 @@ class ResidualModel(GalerkinModel):
             )
         self.state = self.rule.initial(self.galerkin.interpolate(*self._initial_fields()))
         self.reference = reference_size(self.state.theta)  # of the growth check
-        self._names = ["/continuum/layer0", "/continuum/blocks", f"/continuum/layer{net.depth - 1}"]
 
-    def _initial_fields(self):
+    def coefficient_parts(self) -> list[CoefficientPart]:
+        """The input layer ``layer0``, the ``blocks`` and the readout ``layer{M+1}``."""
+        names = ("layer0", "blocks", f"layer{self.network.depth - 1}")
+        return [
+            CoefficientPart.named(name, w_shape, b_shape)
+            for name, (w_shape, b_shape) in zip(names, self.galerkin.shapes, strict=True)
+        ]
+
+    def _initial_fields(self) -> tuple[InitialWeight, InitialBias]:
         """``[init]`` formulas as functions of the depth nodes and the FE nodes."""
-        init, net = self.setup.config.init, self.setup.network
+        init, net = self.setup.config.init, self.network
         parts = (0, 1, net.depth - 1)  # weight layers standing for input, blocks, readout
 
         def w(part: int, tau: Array, xs: Array, ys: Array) -> Array:
@@ -691,16 +713,20 @@ class ResidualModel(GalerkinModel):
 
         return w, b
 
-    def _lattice(self, convention: Convention) -> tuple[tuple, Array]:
+    def _lattice(self, convention: Convention) -> tuple[list[Evaluation], Array]:
+        """The evaluation matrices of the input, stream and output spaces at the lattice, and
+        the blocks' depths ``τ_k = (k + ½)/M``."""
         layers = convention.layers
-        evaluators = tuple(
+        evaluators: list[Evaluation] = [
             s.evaluation_matrix(c.points)
             for s, c in zip(self.spaces, (layers[0], layers[1], layers[-1]), strict=True)
-        )
+        ]
         blocks = len(layers) - 3
         return evaluators, (np.arange(blocks) + 0.5) / blocks
 
-    def _lattice_values(self, evaluators: tuple, tau: Array) -> tuple[list[Array], list[Array]]:
+    def _lattice_values(
+        self, evaluators: list[Evaluation], tau: Array
+    ) -> tuple[list[Array], list[Array]]:
         return self.galerkin.lattice_values(self.state.theta, evaluators, tau)
 
     @functools.cached_property
@@ -720,56 +746,26 @@ class ResidualModel(GalerkinModel):
         p = self.galerkin.adjoint_field(self.state.theta)
         return np.transpose(p[:, self._stream_order, :], (2, 0, 1))
 
-    def _series_names(self, part: int) -> tuple[str, str, str, str]:
-        p = self._names[part]
-        return f"{p}/coefficients", f"{p}/bias_coefficients", f"{p}/velocity", f"{p}/bias_velocity"
-
     def series(self) -> dict[str, tuple[int, ...]]:
-        out: dict[str, tuple[int, ...]] = {}
-        for part, (w_shape, b_shape) in enumerate(self.galerkin.shapes):
-            w, b, vw, vb = self._series_names(part)
-            out[w], out[b] = w_shape, b_shape
-            if self.state.velocity is not None:
-                out[vw], out[vb] = w_shape, b_shape
-        n = self.spaces[1].size
-        out["/continuum/stream/s"] = (self.setup.data.samples, self.galerkin.cells + 1, n)
-        out["/continuum/stream/p"] = out["/continuum/stream/s"]
-        return out
+        """The coefficients' series and the stream ``s`` and its adjoint ``p``."""
+        grid = (self.setup.data.samples, self.galerkin.cells + 1, self.spaces[1].size)
+        return {**super().series(), layout.STREAM_S: grid, layout.STREAM_P: grid}
 
     def rows(self) -> dict[str, Array]:
-        out: dict[str, Array] = {}
-        w, b = self.galerkin.unpack(self.state.theta)
-        vel = None if self.state.velocity is None else self.galerkin.unpack(self.state.velocity)
-        for part in range(3):
-            nw, nb, nvw, nvb = self._series_names(part)
-            out[nw], out[nb] = w[part], b[part]
-            if vel is not None:
-                out[nvw], out[nvb] = vel[0][part], vel[1][part]
-        out["/continuum/stream/s"] = self.stream()
-        out["/continuum/stream/p"] = self.adjoint_stream()
+        out = super().rows()
+        out[layout.STREAM_S] = self.stream()
+        out[layout.STREAM_P] = self.adjoint_stream()
         return out
 
     def static(self) -> dict[str, Array]:
-        out: dict[str, Array] = {}
-        for m, s in enumerate(self.spaces):
-            out.update(s.static(f"/continuum/space{m}"))
-        out.update(self.depth_space.static("/continuum/depth_space"))
-        out["/continuum/stream/tau"] = np.arange(self.galerkin.cells + 1) * self.galerkin.h
-        out["/continuum/stream/x"] = self.spaces[1].dof_coordinates[self._stream_order, 0]
+        """The factor spaces, the depth space and the stream's grid."""
+        out = super().static()
+        out.update(self.depth_space.static(layout.DEPTH_SPACE))
+        out[layout.STREAM_TAU] = np.arange(self.galerkin.cells + 1) * self.galerkin.h
+        out[layout.STREAM_X] = self.spaces[1].dof_coordinates[self._stream_order, 0]
         return out
 
-    def read_state(self, h5, index: int) -> dict[str, Array]:
-        return {
-            name: np.array(h5[name][index])
-            for name in self.series()
-            if not name.startswith("/continuum/stream/")
-        }
 
-    def set_state(self, arrays: dict[str, Array], step: int) -> None:
-        names = [self._series_names(part) for part in range(3)]
-        theta = self.galerkin.pack([arrays[n[0]] for n in names], [arrays[n[1]] for n in names])
-        vel = None
-        if self.state.velocity is not None:
-            vel = self.galerkin.pack([arrays[n[2]] for n in names], [arrays[n[3]] for n in names])
-        own_step = round(step * self.setup.dt / self.rule.h)
-        self.state = type(self.state)(own_step * self.rule.h, own_step, theta, vel)
+CHECKED_MODEL: type[ContinuumModel] = ResidualModel
+"""The depth continuum as a :class:`~continuum.models.model.ContinuumModel`: mypy checks the
+class against the protocol here."""

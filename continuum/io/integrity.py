@@ -43,9 +43,11 @@ import numpy as np
 from h5py import h5f, h5p
 from numpy.typing import ArrayLike
 
+from continuum.io import layout
+from continuum.io.layout import CHECKSUMS
+
 Array = np.ndarray
 
-CHECKSUMS = "/integrity/crc32"
 READ_ATTEMPTS = 4  # of a metadata block by a single-writer/multiple-reader reader
 OPEN_TIMEOUT_S = float(os.environ.get("SYNFIELD_OPEN_TIMEOUT", "60"))
 _SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -175,11 +177,11 @@ def _scan(path: str, emit) -> None:
         emit({"fatal": _joined(f"HDF5 cannot open it: {error}", cut)})
         return
     with h5:
-        times = h5["/discrete/times"] if "/discrete/times" in h5 else None
+        times = h5[layout.DISCRETE_TIMES] if layout.DISCRETE_TIMES in h5 else None
         if CHECKSUMS not in h5:
             emit({"unchecked": 0 if times is None else len(times)})
             return
-        expected = h5["/integrity"].attrs.get("crc32_static")
+        expected = h5[layout.INTEGRITY].attrs.get(layout.STATIC_CHECKSUM)
         if expected is not None and static_checksum(h5) != int(expected):
             emit(
                 {

@@ -24,8 +24,8 @@ import h5py
 import numpy as np
 from numpy.typing import ArrayLike
 
+from continuum.io import layout
 from continuum.io.integrity import (
-    CHECKSUMS,
     DamagedFileError,
     checked_series,
     damage_message,
@@ -38,8 +38,6 @@ from continuum.io.integrity import (
 from discrete.dictionary import ScalingDictionary
 
 Array = np.ndarray
-
-TIME_SERIES = ("/discrete/times", "/continuum/times")
 
 
 class OutputError(RuntimeError):
@@ -103,8 +101,8 @@ class FieldsFile:
         h5.attrs["config"] = config_text
         h5.attrs["ranks"] = ranks
         h5.attrs["created"] = datetime.now(UTC).isoformat(timespec="seconds")
-        _set_attrs(h5.require_group("dictionary"), dictionary.as_dict())
-        h5["dictionary"].attrs["json"] = json.dumps(dictionary.as_dict())
+        _set_attrs(h5.require_group(layout.DICTIONARY), dictionary.as_dict())
+        h5[layout.DICTIONARY].attrs["json"] = json.dumps(dictionary.as_dict())
         return cls(path, h5)
 
     @classmethod
@@ -155,9 +153,11 @@ class FieldsFile:
     def start(self) -> None:
         """Seal the static datasets with their checksum, declare the per-step checksums and
         switch to single-writer/multiple-reader mode: no new datasets from here on."""
-        self.h5.require_group("/integrity").attrs["crc32_static"] = static_checksum(self.h5)
+        self.h5.require_group(layout.INTEGRITY).attrs[layout.STATIC_CHECKSUM] = static_checksum(
+            self.h5
+        )
         self.h5.create_dataset(
-            CHECKSUMS, shape=(0,), maxshape=(None,), dtype=np.uint32, chunks=(1024,)
+            layout.CHECKSUMS, shape=(0,), maxshape=(None,), dtype=np.uint32, chunks=(1024,)
         )
         self.h5.swmr_mode = True
 
@@ -174,8 +174,8 @@ class FieldsFile:
         missing = set(self._series) - set(rows)
         if missing:
             raise KeyError(f"output step lacks series {sorted(missing)}")
-        data = [name for name in self._series if name not in TIME_SERIES]
-        times = [name for name in self._series if name in TIME_SERIES]
+        data = [name for name in self._series if name not in layout.TIME_SERIES]
+        times = [name for name in self._series if name in layout.TIME_SERIES]
         dtypes = {name: self._dataset(name).dtype for name in self._series}
         crc = row_checksum(((name, rows[name]) for name in self._series), dtypes)
         try:
@@ -183,7 +183,7 @@ class FieldsFile:
                 for name in names:
                     self._append_row(name, rows[name])
                 if names is times:
-                    self._append_row(CHECKSUMS, np.uint32(crc))
+                    self._append_row(layout.CHECKSUMS, np.uint32(crc))
                 self.h5.flush()
         except (OSError, RuntimeError) as error:  # h5py raises either for a failed write
             self._abandon()
@@ -234,13 +234,14 @@ def describe(path: str | Path) -> str:
         lines.append(f"{path}")
         for key in ("synfield_version", "ranks", "created"):
             lines.append(f"  {key}: {h5.attrs.get(key)}")
-        if "/ensemble/times" in h5:  # an ensemble.h5: written once, at its end
-            lines.append(f"  complete output steps: {len(h5['/ensemble/times'])}")
+        if layout.ENSEMBLE_TIMES in h5:  # an ensemble.h5: written once, at its end
+            lines.append(f"  complete output steps: {len(h5[layout.ENSEMBLE_TIMES])}")
         else:
             lines.append(f"  complete output steps: {verdict.good} ({checked})")
         for name, ds in datasets(h5):
             lines.append(f"  {name:<42} {ds.shape!s:<22} {ds.dtype}")
-        if "dictionary" in h5:
+        if layout.DICTIONARY in h5:
             lines.append("  dictionary:")
-            lines.extend(f"    {k} = {v}" for k, v in h5["dictionary"].attrs.items() if k != "json")
+            attrs = h5[layout.DICTIONARY].attrs
+            lines.extend(f"    {k} = {v}" for k, v in attrs.items() if k != "json")
     return "\n".join(lines)

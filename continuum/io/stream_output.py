@@ -20,6 +20,8 @@ import numpy as np
 from dolfinx import fem, io, mesh
 from mpi4py import MPI
 
+from continuum.io import layout
+
 Array = np.ndarray
 
 
@@ -43,12 +45,13 @@ def write_stream_xdmf(path: str | Path) -> Path | None:
     network's continuum); return its path, or None when there is no stream."""
     path = Path(path)
     with h5py.File(path, "r", libver="latest", swmr=True) as f:
-        if "/continuum/stream/s" not in f:
+        if layout.STREAM_S not in f:
             return None
-        nt = len(f["/discrete/times"])
-        times = f["/continuum/times"][:nt]
-        fields = {name: f[f"/continuum/stream/{name}"][:nt] for name in ("s", "p")}
-        tau, x = f["/continuum/stream/tau"][()], f["/continuum/stream/x"][()]
+        nt = len(f[layout.DISCRETE_TIMES])
+        times = f[layout.CONTINUUM_TIMES][:nt]
+        stored = {"s": layout.STREAM_S, "p": layout.STREAM_P}
+        fields = {name: f[path][:nt] for name, path in stored.items()}
+        tau, x = f[layout.STREAM_TAU][()], f[layout.STREAM_X][()]
     V, i_tau, i_x = rectangle_function_space(tau, x)
     samples = fields["s"].shape[1]
     functions = {

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import h5py
 
+from continuum.io import layout
+
 MAX_AXES = 3
 """A rectilinear XDMF grid has at most three axes (``3DRectMesh``)."""
 
@@ -29,9 +31,9 @@ def weight_layers(f: h5py.File) -> list[tuple[str, int]]:
     """The weight layers of a file and their index ``m`` (the layer maps neuron layer ``m``
     to ``m + 1``): ``layer{m}`` and, in a residual network, ``block{k}`` (``m = k + 1``)."""
     found = []
-    for name in f["/discrete"]:
+    for name in f[layout.DISCRETE]:
         match = re.fullmatch(r"(layer|block)(\d+)", name)
-        if match and f"/discrete/{name}/w" in f:
+        if match and layout.discrete_field(name, "w") in f:
             m = int(match[2]) + (match[1] == "block")
             found.append((name, m))
     return sorted(found, key=lambda item: item[1])
@@ -45,8 +47,8 @@ def _hdf(h5name: str, dataset: h5py.Dataset) -> str:
 def neuron_axes(f: h5py.File, h5name: str, m: int) -> list[tuple[int, str]] | None:
     """The axes of neuron layer ``m``, fastest first, as ``(length, DataItem)``; None when the
     file's axis dataset does not fit the layer (a grid written with its flat coordinate)."""
-    coords = f[f"/discrete/coords/layer{m}"]
-    axis = f[f"/discrete/axes/layer{m}"]
+    coords = f[layout.coordinates(m)]
+    axis = f[layout.axis(m)]
     n, dim = coords.shape
     if axis.shape != (round(n ** (1 / dim)),) or axis.shape[0] ** dim != n:
         return None
@@ -71,12 +73,12 @@ def _slab(h5name: str, dataset: h5py.Dataset, k: int, dims: str) -> str:
 def layer_grids(f: h5py.File, h5name: str, name: str, m: int, nt: int) -> str | None:
     """The temporal collection of weight layer ``name`` (index ``m``) over its first ``nt``
     output steps, or None when its lattice is not a tensor product of the stored axes."""
-    series = [("w_discrete", f[f"/discrete/{name}/w"])]
-    if f"/continuum/{name}/w_at_lattice" in f:
-        series.append(("w_continuum", f[f"/continuum/{name}/w_at_lattice"]))
+    series = [("w_discrete", f[layout.discrete_field(name, "w")])]
+    if layout.lattice_field(name, "w") in f:
+        series.append(("w_continuum", f[layout.lattice_field(name, "w")]))
     inputs, outputs = neuron_axes(f, h5name, m), neuron_axes(f, h5name, m + 1)
     n_out, n_in = series[0][1].shape[1:]
-    if inputs is None or outputs is None or n_in != len(f[f"/discrete/coords/layer{m}"]):
+    if inputs is None or outputs is None or n_in != len(f[layout.coordinates(m)]):
         return None  # e.g. banded weights stored as one column per offset
     if len(inputs) + len(outputs) > MAX_AXES:
         outputs = index_axis(n_out)
@@ -86,7 +88,7 @@ def layer_grids(f: h5py.File, h5name: str, name: str, m: int, nt: int) -> str | 
     dims = " ".join(str(length) for length, _ in reversed(axes))
     shape = f'<Topology TopologyType="{topology}" Dimensions="{dims}"/>'
     shape += f'<Geometry GeometryType="{geometry}">{"".join(item for _, item in axes)}</Geometry>'
-    times = f["/discrete/times"][:nt]
+    times = f[layout.DISCRETE_TIMES][:nt]
     steps = []
     for k, t in enumerate(times):
         attributes = "".join(
@@ -113,12 +115,12 @@ def write_xdmf(path: str | Path) -> Path | None:
     with h5py.File(path, "r", libver="latest", swmr=True) as f:
         layers = weight_layers(f)
         nt = min(
-            [len(f["/discrete/times"])]
+            [len(f[layout.DISCRETE_TIMES])]
             + [
-                len(f[f"/{side}/{name}/{field}"])
+                len(f[series])
                 for name, _ in layers
-                for side, field in (("discrete", "w"), ("continuum", "w_at_lattice"))
-                if f"/{side}/{name}/{field}" in f
+                for series in (layout.discrete_field(name, "w"), layout.lattice_field(name, "w"))
+                if series in f
             ]
         )
         grids = [grid for name, m in layers if (grid := layer_grids(f, path.name, name, m, nt))]

@@ -36,15 +36,17 @@ from continuum.fields.dataspan import DataSpan
 from continuum.fields.galerkin import GalerkinNetwork
 from continuum.fields.local import FlowSolver, LocalTheory, WaveSolver
 from continuum.fields.perceptron import PerceptronProblem, PerceptronSolver
-from continuum.models.model import MeshSolver
+from continuum.io import layout
+from continuum.models.coefficients import CoefficientModel, CoefficientPart, Evaluation
+from continuum.models.model import ContinuumModel, MeshSolver
 from continuum.models.registry import lookup, resolve
 from continuum.schemes.adaptive import AdaptiveFlow
 from continuum.schemes.exponential import ExponentialFlow
 from continuum.schemes.factored_flow import FACTORED_STEP_SIZE, FactoredFlow
 from continuum.schemes.implicit import ImplicitFlow, ImplicitMomentum
-from discrete.conventions import LayerCoordinates, coordinate_names
+from discrete.conventions import Convention, LayerCoordinates, coordinate_names
 from discrete.cost import accuracy
-from discrete.errors import check_growth, reference_size
+from discrete.errors import reference_size
 from discrete.experiment import DiscreteSetup
 from discrete.expressions import Expression
 from discrete.training import Rule, make_rule
@@ -174,8 +176,11 @@ def fields_fingerprint(setup: DiscreteSetup, comm: MPI.Comm) -> tuple:
     )
 
 
-class GalerkinModel:
-    """The continuum run beside a discrete one: same rule, same dt, same sample schedule."""
+class GalerkinModel(CoefficientModel[GalerkinFields, Array | None]):
+    """The continuum run beside a discrete one: same rule, same dt, same sample schedule; its
+    coefficient parts are the layers ``layer{m}`` (:class:`CoefficientModel`)."""
+
+    spaces: Sequence[FactorSpace | IndexSpace | DataSpan]
 
     def __init__(
         self,
@@ -253,10 +258,10 @@ class GalerkinModel:
             output.quadrature_points,
         )
 
-    def _lattice(self, convention) -> tuple[list, Array | None]:
+    def _lattice(self, convention: Convention) -> tuple[list[Evaluation], Array | None]:
         """Point-evaluation matrices at the lattice of ``convention`` (shared by layers with
         one space and one lattice), and the data span's offset ``w^(0)(0)`` there."""
-        matrices: dict[tuple[int, bytes], object] = {}
+        matrices: dict[tuple[int, bytes], Evaluation] = {}
         evaluators = []
         for s, c in zip(self.spaces, convention.layers, strict=True):
             key = (id(s), c.points.tobytes())
@@ -269,7 +274,7 @@ class GalerkinModel:
         return evaluators, offset
 
     def _lattice_values(
-        self, evaluators: list, offset: Array | None
+        self, evaluators: list[Evaluation], offset: Array | None
     ) -> tuple[list[Array], list[Array]]:
         """The fields at a lattice: the coefficient part plus the data span's offset."""
         w, b = self.galerkin.lattice_values(self.state.theta, evaluators)
@@ -301,39 +306,6 @@ class GalerkinModel:
 
         return b
 
-    @property
-    def t(self) -> float:
-        return self.state.t
-
-    def advance_to(self, t: float) -> None:
-        steps = int(np.ceil((t - self.state.t) / self.rule.h - 1e-9))
-        for state in self.rule.advance(self.state, steps):
-            check_growth(
-                "continuum solve", state.theta, self.reference, state.step, state.t, "reduce dt"
-            )
-            self.state = state
-
-    @functools.cached_property
-    def _own_lattice(self) -> tuple[list, Array | None]:
-        """Evaluation at the run's own lattice, built when first asked for."""
-        return self._lattice(self.setup.convention)
-
-    def lattice_evaluators(self, convention=None) -> list:
-        """Per coordinate layer, the evaluation of its space's coefficients at the lattice of
-        ``convention`` (default: the run's own, built once)."""
-        lattice = self._own_lattice if convention is None else self._lattice(convention)
-        return lattice[0]
-
-    def lattice_fields(self) -> tuple[list[Array], list[Array]]:
-        return self._lattice_values(*self._own_lattice)
-
-    def evaluate_lattice(self, convention) -> tuple[list[Array], list[Array]]:
-        """The fields at the lattice of another convention (another width)."""
-        return self._lattice_values(*self._lattice(convention))
-
-    def cost(self) -> float:
-        return self.galerkin.value(self.state.theta)
-
     def held_out(self) -> dict[str, float]:
         """The continuum classifier's accuracy on the training rows and its cost and accuracy
         on the test rows (tabular data on index layers, docs/physics.md "Index layers"; else
@@ -354,54 +326,12 @@ class GalerkinModel:
                 out["accuracy_test"] = accuracy(Z.T, data.Y_test)
         return out
 
-    def _layer_names(self, m: int) -> tuple[str, str, str, str]:
-        p = f"/continuum/layer{m}"
-        return f"{p}/coefficients", f"{p}/bias_coefficients", f"{p}/velocity", f"{p}/bias_velocity"
-
-    def series(self) -> dict[str, tuple[int, ...]]:
-        out: dict[str, tuple[int, ...]] = {}
-        for m, shape in enumerate(self.galerkin.shapes):
-            w, b, vw, vb = self._layer_names(m)
-            out[w], out[b] = shape, (shape[0],)
-            if self.state.velocity is not None:
-                out[vw], out[vb] = shape, (shape[0],)
-        return out
-
-    def rows(self) -> dict[str, Array]:
-        """The FE coefficients of every field (gathered: a collective call)."""
-        out = {}
-        w, b = self.galerkin.unpack(self.state.theta)
-        vel = None
-        if self.state.velocity is not None:
-            vel = self.galerkin.unpack(self.state.velocity)
-        for m in range(self.setup.network.depth):
-            nw, nb, nvw, nvb = self._layer_names(m)
-            out[nw], out[nb] = w[m], b[m]
-            if vel is not None:
-                out[nvw], out[nvb] = vel[0][m], vel[1][m]
-        return out
-
-    def static(self) -> dict[str, Array]:
-        out = {}
-        for m, s in enumerate(self.spaces):
-            out.update(s.static(f"/continuum/space{m}"))
-        return out
-
-    def read_state(self, h5, index: int) -> dict[str, Array]:
-        """The coefficient arrays of output step ``index`` of an open ``fields.h5``."""
-        return {name: np.array(h5[name][index]) for name in self.series()}
-
-    def set_state(self, arrays: dict[str, Array], step: int) -> None:
-        """Continue from coefficients read by :meth:`read_state` at training step ``step``."""
-        depth = self.setup.network.depth
-        names = [self._layer_names(m) for m in range(depth)]
-        theta = self.galerkin.pack([arrays[n[0]] for n in names], [arrays[n[1]] for n in names])
-        vel = None
-        if self.state.velocity is not None:
-            vel = self.galerkin.pack([arrays[n[2]] for n in names], [arrays[n[3]] for n in names])
-        t = step * self.setup.dt
-        own_step = round(t / self.rule.h)
-        self.state = type(self.state)(own_step * self.rule.h, own_step, theta, vel)
+    def coefficient_parts(self) -> list[CoefficientPart]:
+        """``layer{m}``: the coefficients of ``w^(m)`` and ``b^(m)``, one part per layer."""
+        return [
+            CoefficientPart.named(f"layer{m}", shape, (shape[0],))
+            for m, shape in enumerate(self.galerkin.shapes)
+        ]
 
 
 def gather_owned(comm: MPI.Comm, owned: Array) -> Array:
@@ -417,8 +347,8 @@ def owned_part(comm: MPI.Comm, full: Array, counts: Array) -> Array:
 class MeshSolverModel:
     """A continuum model around a DOLFINx solver that owns its state (the :class:`MeshSolver`
     contract): ``fields.h5`` stores every named field of the state, gathered in global order,
-    as ``/continuum/layer0/{name}``, and a resume at training step ``n`` continues the solver
-    from them at its own step ``round(n Δt_training / Δt)``."""
+    at :func:`continuum.io.layout.mesh_state`, and a resume at training step ``n`` continues
+    the solver from them at its own step ``round(n Δt_training / Δt)``."""
 
     solver: MeshSolver
     dt: float
@@ -431,9 +361,7 @@ class MeshSolverModel:
         state = self.solver.state()
         self.counts = np.array(self.comm.allgather(len(next(iter(state.values())))))
         total = int(self.counts.sum())
-        self._shapes = {
-            f"/continuum/layer0/{name}": (total, *a.shape[1:]) for name, a in state.items()
-        }
+        self._shapes = {layout.mesh_state(name): (total, *a.shape[1:]) for name, a in state.items()}
 
     @property
     def t(self) -> float:
@@ -447,7 +375,7 @@ class MeshSolverModel:
 
     def rows(self) -> dict[str, Array]:
         return {
-            f"/continuum/layer0/{name}": gather_owned(self.comm, a)
+            layout.mesh_state(name): gather_owned(self.comm, a)
             for name, a in self.solver.state().items()
         }
 
@@ -459,10 +387,9 @@ class MeshSolverModel:
         return {name: np.array(h5[name][index]) for name in self.series()}
 
     def set_state(self, arrays: dict[str, Array], step: int) -> None:
-        prefix = "/continuum/layer0/"
         state = {
-            name.removeprefix(prefix): owned_part(self.comm, a, self.counts)
-            for name, a in arrays.items()
+            name: owned_part(self.comm, arrays[layout.mesh_state(name)], self.counts)
+            for name in self.solver.state()
         }
         self.solver.load_state(state, round(step * self.training_dt / self.dt))
 
@@ -506,11 +433,11 @@ class PerceptronModel(MeshSolverModel):
         owned = len(self.solver.W)
         x_dofs = self.solver.output_space.tabulate_dof_coordinates()[:owned, :1]
         self._static = {  # gathered here: static() is called on rank 0 alone
-            "/continuum/space1/dof_coordinates": gather_owned(comm, x_dofs),
-            "/continuum/space0/dof_coordinates": (
+            layout.dof_coordinates(layout.space(1)): gather_owned(comm, x_dofs),
+            layout.dof_coordinates(layout.space(0)): (
                 self.solver.input_space.tabulate_dof_coordinates()[:, :1]
             ),
-            "/continuum/space0/degree": np.asarray(self.degree, dtype=np.int64),
+            layout.degree(layout.space(0)): np.asarray(self.degree, dtype=np.int64),
         }
 
     def lattice_fields(self) -> tuple[list[Array], list[Array]]:
@@ -559,7 +486,7 @@ class LocalModel(MeshSolverModel):
         self._declare_state(setup.dt)
         owned = int(self.counts[comm.rank])
         y_dofs = self.solver.fem.V.tabulate_dof_coordinates()[:owned]
-        self._static = {"/continuum/space0/dof_coordinates": gather_owned(comm, y_dofs)}
+        self._static = {layout.dof_coordinates(layout.space(0)): gather_owned(comm, y_dofs)}
 
     def lattice_fields(self) -> tuple[list[Array], list[Array]]:
         return [self.solver.evaluate(self.y)[None, :]], [np.zeros(1)]
@@ -569,6 +496,11 @@ class LocalModel(MeshSolverModel):
 
     def cost(self) -> float:
         return self.solver.potential()
+
+
+CHECKED_MODELS: tuple[type[ContinuumModel], ...] = (GalerkinModel, PerceptronModel, LocalModel)
+"""The models of this module as :class:`~continuum.models.model.ContinuumModel` s: mypy checks
+each class against the protocol here."""
 
 
 def galerkin_matched(setup: DiscreteSetup, comm: MPI.Comm) -> GalerkinModel:
