@@ -35,6 +35,10 @@ from collections.abc import Callable
 import numpy as np
 import scipy.linalg
 
+INPUT_LAYERS = ("tensor", "data-span")
+"""The representations of the input layer's field (``[continuum] input_layer``): in ``V_1 ⊗ V_0``
+(:mod:`continuum.fields.galerkin`), or in the span of the data (:class:`DataSpan`)."""
+
 Array = np.ndarray
 DataFunction = Callable[[Array, Array], Array]  # (points (n, d), samples (L,)) -> (n, L)
 InitialField = Callable[[Array, Array], Array]  # (x (n_x, d_x), y (n_y, d_y)) -> (n_x, n_y)

@@ -39,7 +39,8 @@ import itertools
 import numpy as np
 import scipy.linalg
 
-from discrete.config import SDE_SCHEMES as SCHEMES
+SCHEMES = ("euler-maruyama", "weak-order-2")
+"""The path schemes of :class:`SME` (``[continuum] sde_scheme``)."""
 
 Array = np.ndarray
 

@@ -40,6 +40,9 @@ from discrete.dictionary import ScalingDictionary
 Array = np.ndarray
 
 TIME_SERIES = ("/discrete/times", "/continuum/times")
+OUTPUT_FIELDS = ("w", "b", "cost", "energy")
+"""The per-step field arrays that ``[output] fields`` selects (``Recorder.declare`` in
+:mod:`continuum.app.run`)."""
 
 
 class OutputError(RuntimeError):

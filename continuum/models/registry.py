@@ -20,10 +20,13 @@ import difflib
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from discrete.config import Config, ConfigError
+from discrete.config import ConfigError
 from discrete.training import RULES
+
+if TYPE_CHECKING:
+    from continuum.settings import Config
 
 DtPolicy = Literal["training", "own", "adaptive"]
 """``training``: steps with ``[training] dt`` (``[continuum] dt`` refused unless equal);
@@ -344,6 +347,10 @@ FAMILIES: dict[str, Family] = {
         ),
     )
 }
+
+FLUCTUATIONS = tuple(dict.fromkeys(family.fluctuations for family in FAMILIES.values()))
+"""The choices of ``[continuum] fluctuations``: ``none`` (the mean fields) and the fluctuation
+models that some family solves."""
 
 
 # --------------------------------------------------------------------------- entries
