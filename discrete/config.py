@@ -870,18 +870,20 @@ def build_config[C: DiscreteConfig](
         ConfigError: the first problem found, naming ``source`` and ``[section] key``.
     """
     sections = _split_sections(document, source, kind)
+    experiment = _parse_experiment(sections["experiment"])
     network = _parse_network(sections["network"])
     coordinates = _parse_coordinates(sections["coordinates"], network)
     data = _parse_data(sections["data"], network, coordinates, base_dir)
+    training = _parse_training(sections["training"], data)
     if network.architecture == "residual":
         _check_residual(sections, coordinates)
     discrete = DiscreteConfig(
-        experiment=_parse_experiment(sections["experiment"]),
+        experiment=experiment,
         network=network,
         coordinates=coordinates,
         data=data,
         init=_parse_init(sections["init"], network, coordinates),
-        training=_parse_training(sections["training"], data),
+        training=training,
         source=source,
     )
     parts = {item.name: getattr(discrete, item.name) for item in fields(DiscreteConfig)}

@@ -13,10 +13,11 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from continuum.settings import Config, parse_config
+from continuum.settings import Config, load_config, parse_config
 from discrete.config import ConfigError
 from discrete.expressions import FUNCTIONS, ExpressionError, parse_expression
 
@@ -75,6 +76,14 @@ def documents(draw) -> str:
         for key in draw(st.lists(names, max_size=5, unique=True)):
             lines.append(f"{key} = {draw(value_texts)}")
     return draw(st.sampled_from(["", "\ufeff"])) + "\n".join(lines) + "\n"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def bundled_sets_loaded() -> None:
+    """Load every example once, so that the bundled data sets (and scikit-learn's import) are
+    in memory before the timed examples: a cold first load takes seconds on a busy machine."""
+    for path in EXAMPLES:
+        load_config(path)
 
 
 def loads_or_refuses(text: str) -> None:
