@@ -256,7 +256,8 @@ class Section:
             return self._number(key, value)
         if kind == "choice":
             if not _is_choice(value, choices):
-                hint = suggestion(value, choices, '"{}"') if isinstance(value, str) else ""
+                names = [choice for choice in choices if isinstance(choice, str)]
+                hint = suggestion(value, names, '"{}"') if isinstance(value, str) else ""
                 raise self.error(key.name, f"expected {one_of(choices)}, got {show(value)}{hint}")
             return value
         if kind == "integers":
