@@ -29,8 +29,6 @@ from continuum.models.registry import FLUCTUATIONS
 from discrete import config as discrete
 from discrete.schema import Key, Section, show
 
-__all__ = ["Config", "ContinuumConfig", "OutputConfig", "load_config", "parse_config"]
-
 DEGREES = tuple(range(1, 11))
 """The polynomial degrees of the Lagrange elements (``[continuum] degree``)."""
 

@@ -51,8 +51,6 @@ from .schema import (
 )
 from .training import MOMENTUM_FORMS, MOMENTUM_SCHEMES, RULES, SAMPLINGS
 
-__all__ = ["ConfigError", "DiscreteConfig", "build_config", "load_config", "parse_config"]
-
 ARCHITECTURES = ("feedforward", "residual")
 OUTPUTS = ("identity", "activation")
 CONNECTIVITIES = ("dense", "banded")
