@@ -630,8 +630,9 @@ def _parse_data(
         samples = _check_table(section, plain, network, coordinates)
     else:
         samples = section.read("samples")
-    index_input = coordinates.layout[0] == "index"
-    default_input = section.default("input").replace("y", "j") if index_input else REQUIRED
+    default_input = section.default("input")
+    if coordinates.layout[0] == "index":  # the input index j in place of the coordinate y
+        default_input = default_input.replace("y", "j")
     return DataConfig(
         **plain,
         samples=samples,

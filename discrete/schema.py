@@ -40,6 +40,9 @@ class _Required:
 REQUIRED: Any = _Required()
 """Default marking a key that must be present."""
 
+_DECLARED: Any = object()
+"""The ``default`` of :meth:`Section.read` that stands for the key's declared default."""
+
 KINDS = (
     "string",
     "boolean",
@@ -210,7 +213,7 @@ class Section:
         count: int = 0,
         what: str = "",
         variables: tuple[str, ...] = (),
-        default: Any = REQUIRED,
+        default: Any = _DECLARED,
     ) -> Any:
         """The value of key ``name`` (its default when absent), checked against its declaration.
 
@@ -222,7 +225,7 @@ class Section:
             ConfigError: a required key is missing, or the value is not what the key holds.
         """
         key = self.keys[name]
-        fallback = key.default if default is REQUIRED else default
+        fallback = key.default if default is _DECLARED else default
         if name in self.values:
             value = self.values[name]
         elif fallback is REQUIRED:
