@@ -120,7 +120,7 @@ from continuum.app.run import lattice_l2
 from continuum.fem.spaces import FactorSpace
 from continuum.fields.perceptron import PerceptronProblem, exact_solution
 from continuum.models.limit import continuum_model
-from discrete.config import DEGREES, Config, load_config
+from continuum.settings import DEGREES, Config, load_config
 from discrete.conventions import Convention
 from discrete.experiment import build
 from meshes.domains import interval

@@ -41,7 +41,7 @@ def child(mode: str, widths: list[int], cells: list[int]) -> None:
     import discrete.training
     from continuum.app.convergence import with_width
     from continuum.models.limit import continuum_model
-    from discrete.config import load_config
+    from continuum.settings import load_config
     from discrete.experiment import build
 
     if mode == "off":

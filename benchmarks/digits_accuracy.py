@@ -43,7 +43,7 @@ from mpi4py import MPI  # before DOLFINx
 
 from continuum.app.convergence import with_width
 from continuum.models.limit import continuum_model
-from discrete.config import Config, load_config
+from continuum.settings import Config, load_config
 from discrete.experiment import build
 from discrete.stability import stable_step
 from discrete.training import Rule, integrate

@@ -27,7 +27,7 @@ from mpi4py import MPI  # first: it loads the MPI library that DOLFINx links aga
 from continuum.app.convergence import with_width
 from continuum.models.limit import continuum_model
 from continuum.schemes.factored_flow import FACTORED_STEP_SIZE, FactoredFlow
-from discrete.config import load_config
+from continuum.settings import load_config
 from discrete.experiment import build
 from discrete.training import Flow, Rule, State
 

@@ -78,7 +78,7 @@ def child(mode: str, steps: int, count: bool) -> None:
 
     import continuum.fields.local
     from continuum.models.limit import continuum_model
-    from discrete.config import load_config
+    from continuum.settings import load_config
     from discrete.experiment import build
 
     if mode == "distributed":

@@ -53,7 +53,7 @@ def child(config_path: str) -> None:
 
     from continuum.app.convergence import final_state
     from continuum.models.limit import continuum_model
-    from discrete.config import load_config
+    from continuum.settings import load_config
     from discrete.experiment import build
 
     comm = MPI.COMM_WORLD

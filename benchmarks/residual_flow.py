@@ -30,7 +30,7 @@ from factored_flow import best_step_time  # benchmarks/, the script's directory
 from continuum.fields.residual import FACTORED_DEPTH_WIDTH
 from continuum.models.limit import continuum_model
 from continuum.schemes.factored_flow import FactoredFlow
-from discrete.config import load_config
+from continuum.settings import load_config
 from discrete.experiment import build
 from discrete.training import Flow
 

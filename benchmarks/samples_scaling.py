@@ -42,7 +42,7 @@ def child(config_path: str, out: str) -> None:
     from mpi4py import MPI
 
     from continuum.models.limit import continuum_model
-    from discrete.config import load_config
+    from continuum.settings import load_config
     from discrete.experiment import build
 
     comm = MPI.COMM_WORLD
@@ -92,7 +92,7 @@ def work_split(config: Path, repeats: int = 50) -> tuple[float, float]:
     from mpi4py import MPI
 
     from continuum.models.limit import continuum_model
-    from discrete.config import load_config
+    from continuum.settings import load_config
     from discrete.experiment import build
 
     model = continuum_model(build(load_config(config)), MPI.COMM_SELF)

@@ -81,7 +81,7 @@ def child(config_path: str, launched: float) -> None:
         module.assemble_matrix = timed(module.assemble_matrix, "assembly")
     dolfinx.fem.assemble_vector = timed(dolfinx.fem.assemble_vector, "assembly")
 
-    from discrete.config import load_config
+    from continuum.settings import load_config
     from discrete.experiment import build
 
     t = time.perf_counter()
@@ -112,7 +112,7 @@ def one_step_config(name: str, folder: Path) -> Path:
     """A copy of the example (or the default experiment) cut to one training step."""
     if name == "default":
         sys.path.insert(0, str(ROOT))
-        from discrete.config import DEFAULT_TOML
+        from continuum.settings import DEFAULT_TOML
 
         text = DEFAULT_TOML
     else:

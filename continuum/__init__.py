@@ -1,8 +1,9 @@
 """The continuum limit: field theories, the finite-element solver, comparison, output, CLI.
 
-The configuration loaders here are those of :mod:`discrete.config` followed by
-:func:`continuum.models.registry.resolve`: a combination that no continuum solves is refused when
-the file is read, and the returned configuration names the scheme that will run.
+The configuration loaders here are those of :mod:`continuum.settings` (the discrete sections and
+``[continuum]``, ``[output]``) followed by :func:`continuum.models.registry.resolve`: a
+combination that no continuum solves is refused when the file is read, and the returned
+configuration names the scheme that will run.
 ``mpi4py.MPI`` is imported first, so that ``import continuum`` (or any of its modules)
 before ``import dolfinx`` initialises MPI in the order DOLFINx requires.
 """
@@ -13,24 +14,24 @@ import os
 
 from mpi4py import MPI  # noqa: F401  (before dolfinx, whatever the caller imports next)
 
+from continuum import settings
 from continuum.models.registry import resolve
-from discrete import config as _config
 
 __all__ = ["default_config", "load_config", "parse_config", "resolve"]
 
 
-def load_config(path: str | os.PathLike[str]) -> _config.Config:
+def load_config(path: str | os.PathLike[str]) -> settings.Config:
     """Read, validate and resolve the TOML configuration at ``path`` (ConfigError if not)."""
-    return resolve(_config.load_config(path))
+    return resolve(settings.load_config(path))
 
 
 def parse_config(
     text: str, source: str = "<string>", base_dir: str | os.PathLike[str] | None = None
-) -> _config.Config:
+) -> settings.Config:
     """Parse, validate and resolve TOML ``text`` (ConfigError if not)."""
-    return resolve(_config.parse_config(text, source, base_dir))
+    return resolve(settings.parse_config(text, source, base_dir))
 
 
-def default_config() -> _config.Config:
+def default_config() -> settings.Config:
     """The built-in experiment, resolved."""
-    return resolve(_config.default_config())
+    return resolve(settings.default_config())

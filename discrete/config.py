@@ -1,10 +1,15 @@
-"""Experiment configuration: TOML files read with :mod:`tomllib` and validated strictly.
+"""Experiment configuration, discrete side: TOML files read with :mod:`tomllib` and validated
+strictly against the key declarations of :mod:`discrete.schema`.
 
-A configuration has the sections ``[experiment]``, ``[network]``, ``[coordinates]``,
-``[data]``, ``[init]``, ``[training]``, ``[continuum]`` and ``[output]``; each becomes a frozen
-dataclass whose fields are exactly the keys the section accepts. Only ``[network] widths`` is
-required; every other key has a default. Validation is strict and every failure raises a
-:class:`ConfigError` naming the file, the ``[section] key`` and the problem:
+The discrete configuration has the sections ``[experiment]``, ``[network]``, ``[coordinates]``,
+``[data]``, ``[init]`` and ``[training]``; each becomes a frozen dataclass whose fields are
+exactly the keys the section declares (its ``*_KEYS`` tuple: one :class:`~discrete.schema.Key`
+per key, with its kind, default, choices or sign and doc). Only ``[network] widths`` is
+required; every other key has a default. The continuum side adds ``[continuum]`` and
+``[output]`` (:mod:`continuum.settings`: a subclass of :class:`DiscreteConfig` that declares them
+and reads them through :func:`build_config`); the loaders here refuse those sections, as every
+section they do not declare. Every failure raises a :class:`ConfigError` naming the file, the
+``[section] key`` and the problem:
 
 * unknown sections and keys are rejected, with a suggestion for likely typos;
 * types are checked exactly (a boolean is not an integer; an integer is accepted where a float
@@ -12,15 +17,14 @@ required; every other key has a default. Validation is strict and every failure 
 * formulas are parsed with :func:`discrete.expressions.parse_expression` over the variables
   their section allows, so an unsafe or malformed formula fails when the file is read;
 * keys that depend on each other (grid layouts and widths, banded-only weight maps, batch and
-  sample counts, ``steps`` and ``t_end``) are checked together.
+  sample counts, ``steps`` and ``t_end``) are checked together, by the section's parser.
 
-:func:`default_config` returns the built-in experiment, a linear perceptron, whose text
-:data:`DEFAULT_TOML` is also shipped as ``examples/perceptron.toml``.
+:func:`default_config` returns the discrete part of the built-in experiment, a linear
+perceptron (:data:`DEFAULT_TOML`).
 """
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 import os
@@ -28,14 +32,23 @@ import re
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, TypeGuard
+from typing import Any, ClassVar, Self
 
 from .activations import ACTIVATIONS
 from .conventions import LAYOUTS, PLACEMENTS, WEIGHT_CONVENTIONS
 from .cost import LOSSES
 from .datasets import DATASETS
-from .errors import ConfigError
 from .expressions import Expression, ExpressionError, parse_expression
+from .schema import (
+    REQUIRED,
+    ConfigError,
+    Key,
+    Section,
+    check_keys,
+    one_of,
+    show,
+    suggestion,
+)
 from .training import MOMENTUM_FORMS, MOMENTUM_SCHEMES, RULES, SAMPLINGS
 
 ARCHITECTURES = ("feedforward", "residual")
@@ -47,16 +60,10 @@ DATASET_NAMES = tuple(DATASETS)
 DATA_SUFFIXES = (".npz", ".h5", ".hdf5")
 INIT_KINDS = ("expression", "random")
 METRICS = ("continuum", "plain")
-FLUCTUATIONS = ("none", "moments", "sde")
-SDE_SCHEMES = ("euler-maruyama", "weak-order-2")
-DEGREES = tuple(range(1, 11))
 MAX_CONFIG_BYTES = 1 << 20
 """Largest configuration file read (1 MiB): a device or a huge file is refused, not read."""
 MAX_WEIGHTS = 10**8
 """Most weight coefficients a network may hold (0.8 GB per copy of θ in float64)."""
-INPUT_LAYERS = ("tensor", "data-span")
-DISTRIBUTIONS = ("auto", "rows", "samples")
-OUTPUT_FIELDS = ("w", "b", "cost", "energy")
 INIT_WEIGHT_VARIABLES = ("x", "y", "x1", "x2", "y1", "y2", "i", "j", "m")
 INIT_BIAS_VARIABLES = ("x", "x1", "x2", "i", "m")
 RESIDUAL_INIT_PARTS = ("input layer", "blocks", "readout")
@@ -89,16 +96,9 @@ rule = "flow"
 lr = 1.0
 dt = 0.01
 t_end = 1.0
-
-[continuum]
-degree = 2
-cells = 32
-scheme = "theta"
-
-[output]
-every = 10
 """
-"""The built-in experiment (identical to ``examples/perceptron.toml``)."""
+"""The discrete sections of the built-in experiment (the whole of it, with its continuum
+sections, is :data:`continuum.settings.DEFAULT_TOML`, shipped as ``examples/perceptron.toml``)."""
 
 _EXPERIMENT_NAME = re.compile(r"[A-Za-z0-9_-]+")
 
@@ -112,6 +112,12 @@ class ExperimentConfig:
 
     name: str
     description: str
+
+
+EXPERIMENT_KEYS = (
+    Key("name", "string", "experiment", "the run's name: letters, digits, '_' and '-'"),
+    Key("description", "string", "", "a free description"),
+)
 
 
 @dataclass(frozen=True)
@@ -138,6 +144,34 @@ class NetworkConfig:
     loss: str
 
 
+NETWORK_KEYS = (
+    Key("widths", "integers", REQUIRED, "neurons per layer, input first", sign="positive"),
+    Key("activation", "choice", "linear", "the activation σ", choices=ACTIVATIONS),
+    Key("quadratic", "numbers", (0.0, 1.0, 0.5), "c0, c1, c2 of σ = c0 + c1 z + c2 z²", length=3),
+    Key("output", "choice", "identity", "the output layer's map", choices=OUTPUTS),
+    Key("bias", "boolean", True, "whether the layers have biases"),
+    Key(
+        "connectivity",
+        "per-layer",
+        "dense",
+        "dense or banded, for all weight layers or one per weight layer",
+        choices=CONNECTIVITIES,
+    ),
+    Key("offsets", "integers", (0, 1), "the distinct offsets of a banded layer's band"),
+    Key("ends", "choice", "periodic", "the band's ends: wrapped or cut", choices=ENDS),
+    Key("architecture", "choice", "feedforward", "the network's form", choices=ARCHITECTURES),
+    Key(
+        "depth",
+        "integer",
+        REQUIRED,
+        'residual blocks (architecture = "residual" only)',
+        sign="positive",
+        conditional=True,
+    ),
+    Key("loss", "choice", "mse", "the cost per sample", choices=LOSSES),
+)
+
+
 @dataclass(frozen=True)
 class CoordinatesConfig:
     """``[coordinates]``: neuron placement, one ``layout`` per neuron layer, weight map;
@@ -150,6 +184,26 @@ class CoordinatesConfig:
     dense and banded layers: ``product`` for the dense ones, ``unit-cell`` or ``linear`` for the
     banded ones)."""
     seed: int
+
+
+COORDINATES_KEYS = (
+    Key("placement", "choice", "cell", "where the neurons of a layer sit", choices=PLACEMENTS),
+    Key(
+        "layout",
+        "per-layer",
+        "line",
+        "line, grid or index, for all neuron layers or one per neuron layer",
+        choices=LAYOUTS,
+    ),
+    Key(
+        "weights",
+        "per-layer",
+        "product",
+        "the weight map, for all weight layers or one per weight layer",
+        choices=WEIGHT_CONVENTIONS,
+    ),
+    Key("seed", "integer", 0, 'draws the labels of placement = "random"', sign="non-negative"),
+)
 
 
 @dataclass(frozen=True)
@@ -181,6 +235,35 @@ class DataConfig:
     scale: float
 
 
+DATA_KEYS = (
+    Key("kind", "choice", "expression", "where the training pairs come from", choices=DATA_KINDS),
+    Key(
+        "samples",
+        "integer",
+        4,
+        "training pairs (tabular data: rows used, all when absent)",
+        sign="positive",
+        conditional=True,
+    ),
+    Key(
+        "input",
+        "expression",
+        "sin(pi*(l+1)*y)",
+        "input of sample l over the input coordinates (j in place of y on an index layer)",
+    ),
+    Key("target", "expression", "0", "target of sample l over the output coordinates"),
+    Key("path", "string", None, 'a .npz, .h5 or .hdf5 file (kind = "file")'),
+    Key("seed", "integer", 0, "seeds the data's random draws", sign="non-negative"),
+    Key("stiffness", "number", 1.0, "probe amplitude κ (kind = \"probes\")", sign="non-negative"),
+    Key("mass", "number", 0.0, "probe amplitude m² (kind = \"probes\")", sign="non-negative"),
+    Key("noise", "number", 0.0, "standard deviation of the target noise", sign="non-negative"),
+    Key("name", "choice", None, 'the bundled data set (kind = "dataset")', choices=DATASET_NAMES),
+    Key("test", "integer", 0, "rows held out (tabular data)", sign="non-negative"),
+    Key("standardize", "boolean", False, "scale the features on the training rows (tabular)"),
+    Key("scale", "number", 1.0, "multiplies the features (tabular data)", sign="positive"),
+)
+
+
 @dataclass(frozen=True)
 class InitConfig:
     """``[init]``: initial weights and biases, as formulas (one, or a list with one per weight
@@ -203,6 +286,15 @@ class InitConfig:
     def layer_bias(self, m: int) -> Expression:
         """The bias formula of layer ``m`` (one for all layers, or one per layer)."""
         return self.bias[m] if isinstance(self.bias, tuple) else self.bias
+
+
+INIT_KEYS = (
+    Key("kind", "choice", "expression", "formulas or seeded noise", choices=INIT_KINDS),
+    Key("weight", "expression", "0", "w(x, y) and m, one formula or a list (one per layer)"),
+    Key("bias", "expression", "0", "b(x) and m, one formula or a list (one per layer)"),
+    Key("scale", "number", 0.0, 'size of the noise of kind = "random"', sign="non-negative"),
+    Key("seed", "integer", 0, 'seeds the noise of kind = "random"', sign="non-negative"),
+)
 
 
 @dataclass(frozen=True)
@@ -230,46 +322,32 @@ class TrainingConfig:
     sampling: str
 
 
-@dataclass(frozen=True)
-class ContinuumConfig:
-    """``[continuum]``: the finite-element model; ``scheme`` is the time scheme (its choices and
-    what each solves are declared by :mod:`continuum.models.registry`, which resolves ``None`` to
-    the scheme that runs; ``integrator`` is accepted as its former spelling); ``dt`` is ``None`` to
-    use the training dt; ``tolerance`` is the local error tolerance of the adaptive scheme;
-    ``input_layer`` represents ``w^(0)`` in ``V_1 ⊗ V_0`` or in the span of the data; ``fluctuations
-    = "moments"`` solves for the mean field and the SGD covariance instead, ``"sde"`` for one seeded
-    path of the stochastic modified equation with ``sde_scheme`` (``None`` for the other models;
-    docs/physics.md "SGD fluctuations"); ``distribute`` splits the rows of every weight block or the
-    samples over the MPI ranks (``auto``: the rule of
-    :mod:`continuum.fem.distribution`)."""
-
-    degree: int
-    cells: int
-    scheme: str | None
-    theta: float
-    dt: float | None
-    tolerance: float
-    enabled: bool
-    input_layer: str
-    fluctuations: str
-    sde_scheme: str | None
-    depth_cells: int | None
-    distribute: str
+TRAINING_KEYS = (
+    Key("rule", "choice", "flow", "the update rule", choices=RULES),
+    Key("lr", "number", 1.0, "the learning rate η", sign="positive"),
+    Key("gamma", "number", 0.0, "the damping γ of rule = \"momentum\"", sign="non-negative"),
+    Key(
+        "steps", "integer", 100, "training steps (or give t_end)", sign="positive", conditional=True
+    ),
+    Key("t_end", "number", None, "the final time, a multiple of dt (or steps)", sign="positive"),
+    Key("dt", "number", 0.01, "the time step", sign="positive"),
+    Key("batch", "integer", 1, "samples per batch of rule = \"sgd\"", sign="positive"),
+    Key("seed", "integer", 0, "seeds the batches", sign="non-negative"),
+    Key("metric", "choice", "continuum", "the metric of the gradient", choices=METRICS),
+    Key("momentum_form", "choice", "central", "the heavy ball's form", choices=MOMENTUM_FORMS),
+    Key("scheme", "choice", "heavy-ball", "the momentum rule's scheme", choices=MOMENTUM_SCHEMES),
+    Key("sampling", "choice", "epochs", "how SGD draws its batches", choices=SAMPLINGS),
+)
 
 
 @dataclass(frozen=True)
-class OutputConfig:
-    """``[output]``: record ``fields`` every ``every`` steps; ``quiet`` silences progress."""
+class DiscreteConfig:
+    """A validated discrete configuration; :attr:`text` is its resolved TOML (every key with
+    the value that runs), which its loader reads back to an equal configuration.
 
-    every: int
-    fields: tuple[str, ...]
-    quiet: bool
-
-
-@dataclass(frozen=True)
-class Config:
-    """A validated experiment configuration; :attr:`text` is its resolved TOML (every key with
-    the value that runs), which :func:`parse_config` reads back to an equal ``Config``."""
+    :attr:`SECTIONS` declares the sections and their keys; a subclass adds sections (dataclass
+    fields after ``source``, their declarations in :attr:`SECTIONS`) and reads them in
+    :meth:`parse_sections` (:class:`continuum.settings.Config`)."""
 
     experiment: ExperimentConfig
     network: NetworkConfig
@@ -277,14 +355,38 @@ class Config:
     data: DataConfig
     init: InitConfig
     training: TrainingConfig
-    continuum: ContinuumConfig
-    output: OutputConfig
     source: str
+
+    SECTIONS: ClassVar[dict[str, tuple[Key, ...]]] = {
+        "experiment": EXPERIMENT_KEYS,
+        "network": NETWORK_KEYS,
+        "coordinates": COORDINATES_KEYS,
+        "data": DATA_KEYS,
+        "init": INIT_KEYS,
+        "training": TRAINING_KEYS,
+    }
+
+    ALIASES: ClassVar[dict[tuple[str, str], str]] = {}
+    """Former spellings of keys, ``(section, old): new``, read as the key they name."""
+
+    UNDECLARED: ClassVar[str] = (
+        " (this is the discrete loader: continuum.load_config reads the whole configuration, "
+        "[continuum] and [output] included)"
+    )
+    """Added to the message refusing a section that :attr:`SECTIONS` does not declare."""
+
+    @classmethod
+    def parse_sections(
+        cls, sections: dict[str, Section], parsed: DiscreteConfig
+    ) -> dict[str, Any]:
+        """The sections a subclass adds, read from ``sections`` beside the ``parsed`` discrete
+        ones (none here)."""
+        return {}
 
     def document(self) -> dict[str, dict[str, Any]]:
         """The resolved configuration as a TOML document (``{section: {key: value}}``)."""
         doc: dict[str, dict[str, Any]] = {}
-        for name in _SECTIONS:
+        for name in self.SECTIONS:
             values: dict[str, Any] = {}
             for item in fields(getattr(self, name)):
                 value = _plain(getattr(getattr(self, name), item.name))
@@ -307,7 +409,7 @@ class Config:
             for name, values in self.document().items()
         )
 
-    def replace(self, **changes: dict[str, Any]) -> Config:
+    def replace(self, **changes: dict[str, Any]) -> Self:
         """A copy with ``changes`` (``section={key: value}``, TOML values; ``None`` returns a
         key to its default) applied and the whole configuration validated again, exactly as
         if the file had said so.
@@ -325,32 +427,10 @@ class Config:
             doc[name].update(keys)
             for key in [key for key, value in keys.items() if value is None]:
                 del doc[name][key]
-        return _build_config(doc, self.source, base_dir=None)
+        return build_config(doc, self.source, None, type(self))
 
 
-_SECTIONS: dict[str, type] = {
-    "experiment": ExperimentConfig,
-    "network": NetworkConfig,
-    "coordinates": CoordinatesConfig,
-    "data": DataConfig,
-    "init": InitConfig,
-    "training": TrainingConfig,
-    "continuum": ContinuumConfig,
-    "output": OutputConfig,
-}
-
-
-# --------------------------------------------------------------------------- typed access
-
-_REQUIRED: Any = object()
-"""Default marking a key that must be present."""
-
-_SIGNS = {
-    "": lambda value: True,
-    "positive": lambda value: value > 0,
-    "non-negative": lambda value: value >= 0,
-}
-"""Sign qualifiers of integers and numbers: the word used in messages and its check."""
+# --------------------------------------------------------------------------- resolved text
 
 
 _TABULAR = ("dataset", "file")
@@ -373,10 +453,6 @@ def _plain(value: object) -> Any:
     return value
 
 
-_SHOW_LIMIT = 120
-"""Characters of a value shown in an error message before it is cut with ``…``."""
-
-
 def _toml(value: object) -> str:
     """A TOML value written in full (the resolved configuration's text)."""
     if isinstance(value, bool):
@@ -388,206 +464,31 @@ def _toml(value: object) -> str:
     return repr(value) if isinstance(value, float) else str(value)
 
 
-def _show(value: object, depth: int = 0) -> str:
-    """Write a TOML value the way it appears in a file (for error messages), cut to
-    :data:`_SHOW_LIMIT` characters and 8 levels of nesting."""
-    if depth > 8:
-        return "…"
-    if isinstance(value, bool):
-        text = "true" if value else "false"
-    elif isinstance(value, str):
-        text = json.dumps(value[: 2 * _SHOW_LIMIT], ensure_ascii=False)
-    elif isinstance(value, list | tuple):
-        text = "[" + ", ".join(_show(item, depth + 1) for item in value[:_SHOW_LIMIT]) + "]"
-    elif isinstance(value, dict):
-        items = list(value.items())[:_SHOW_LIMIT]
-        text = "{" + ", ".join(f"{key} = {_show(item, depth + 1)}" for key, item in items) + "}"
-    elif _is_integer(value) and abs(value) >= 10**_SHOW_LIMIT:
-        text = f"an integer of {len(str(abs(value)))} digits"
-    else:
-        text = str(value)
-    return text if len(text) <= _SHOW_LIMIT else text[: _SHOW_LIMIT - 1] + "…"
-
-
-def _one_of(choices: tuple[object, ...]) -> str:
-    return "one of " + ", ".join(_show(choice) for choice in choices)
-
-
-def _suggestion(word: str, candidates: tuple[str, ...], decorate: str = "'{}'") -> str:
-    """`` (did you mean ...?)`` for a close match of ``word``, or ``""``."""
-    matches = difflib.get_close_matches(word, candidates, n=1)
-    return f" (did you mean {decorate.format(matches[0])}?)" if matches else ""
-
-
-def _is_integer(value: object) -> TypeGuard[int]:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _as_float(value: object) -> float | None:
-    """``value`` as a finite float if it is a TOML integer or float, else ``None``."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    try:
-        number = float(value)
-    except OverflowError:
-        return None
-    return number if math.isfinite(number) else None
-
-
-def _a(phrase: str) -> str:
-    return ("an " if phrase[0] in "aeiou" else "a ") + phrase
-
-
-class _Section:
-    """The keys of one TOML table, read with type checks that raise :class:`ConfigError`."""
-
-    def __init__(self, name: str, values: dict[str, Any], source: str) -> None:
-        self.name = name
-        self.values = values
-        self.source = source
-
-    def has(self, key: str) -> bool:
-        return key in self.values
-
-    def error(self, key: str, problem: str) -> ConfigError:
-        return ConfigError(f"{self.source}: [{self.name}] {key}: {problem}")
-
-    def _raw(self, key: str, default: Any) -> Any:
-        if key in self.values:
-            return self.values[key]
-        if default is _REQUIRED:
-            raise self.error(key, "required key is missing")
-        return default
-
-    def string(self, key: str, default: Any = _REQUIRED) -> str:
-        value = self._raw(key, default)
-        if not isinstance(value, str):
-            raise self.error(key, f"expected a string, got {_show(value)}")
-        return value
-
-    def choice(self, key: str, choices: tuple[str, ...], default: str) -> str:
-        value = self._raw(key, default)
-        if not isinstance(value, str) or value not in choices:
-            hint = _suggestion(value, choices, '"{}"') if isinstance(value, str) else ""
-            raise self.error(key, f"expected {_one_of(choices)}, got {_show(value)}{hint}")
-        return value
-
-    def boolean(self, key: str, default: bool) -> bool:
-        value = self._raw(key, default)
-        if not isinstance(value, bool):
-            raise self.error(key, f"expected true or false, got {_show(value)}")
-        return value
-
-    def integer(self, key: str, default: Any = _REQUIRED, sign: str = "") -> int:
-        value = self._raw(key, default)
-        if not (_is_integer(value) and _SIGNS[sign](value)):
-            raise self.error(key, f"expected {_a(f'{sign} integer'.strip())}, got {_show(value)}")
-        return value
-
-    def number(self, key: str, default: Any = _REQUIRED, sign: str = "") -> float:
-        value = self._raw(key, default)
-        number = _as_float(value)
-        if number is None or not _SIGNS[sign](number):
-            raise self.error(key, f"expected {_a(f'{sign} number'.strip())}, got {_show(value)}")
-        return number
-
-    def optional_number(self, key: str, sign: str = "") -> float | None:
-        return self.number(key, sign=sign) if self.has(key) else None
-
-    def integers(self, key: str, default: Any = _REQUIRED, sign: str = "") -> tuple[int, ...]:
-        value = self._raw(key, default)
-        if not isinstance(value, list | tuple) or not all(
-            _is_integer(item) and _SIGNS[sign](item) for item in value
-        ):
-            words = f"{sign} integers".strip()
-            raise self.error(key, f"expected a list of {words}, got {_show(value)}")
-        return tuple(value)
-
-    def numbers(self, key: str, default: tuple[float, ...], length: int) -> tuple[float, ...]:
-        value = self._raw(key, default)
-        numbers = [_as_float(item) for item in value] if isinstance(value, list | tuple) else []
-        if len(numbers) != length or None in numbers:
-            raise self.error(key, f"expected a list of {length} numbers, got {_show(value)}")
-        return tuple(number for number in numbers if number is not None)
-
-    def coefficients(
-        self, key: str, default: tuple[float, float, float]
-    ) -> tuple[float, float, float]:
-        """Three numbers, as :meth:`numbers` with ``length = 3``."""
-        c0, c1, c2 = self.numbers(key, default, length=3)
-        return c0, c1, c2
-
-    def subset(
-        self, key: str, choices: tuple[str, ...], default: tuple[str, ...]
-    ) -> tuple[str, ...]:
-        value = self._raw(key, default)
-        if (
-            not isinstance(value, list | tuple)
-            or not all(isinstance(item, str) and item in choices for item in value)
-            or len(set(value)) != len(value)
-        ):
-            raise self.error(
-                key,
-                f"expected a list of distinct names from {_show(choices)}, got {_show(value)}",
-            )
-        return tuple(value)
-
-    def per_layer(
-        self, key: str, choices: tuple[str, ...], default: str, count: int, what: str
-    ) -> tuple[str, ...]:
-        """One choice for all ``count`` layers, or a list with one choice per layer."""
-        value = self._raw(key, default)
-        if isinstance(value, str) and value in choices:
-            return (value,) * count
-        if (
-            not isinstance(value, list)
-            or len(value) != count
-            or not all(isinstance(item, str) and item in choices for item in value)
-        ):
-            raise self.error(
-                key,
-                f"expected {_one_of(choices)}, or a list of {count} of them (one per {what}), "
-                f"got {_show(value)}",
-            )
-        return tuple(value)
-
-    def expression(self, key: str, default: str, variables: tuple[str, ...]) -> Expression:
-        value = self._raw(key, default)
-        if not isinstance(value, str):
-            raise self.error(key, f"expected a formula in quotes, got {_show(value)}")
-        try:
-            return parse_expression(value, variables)
-        except ExpressionError as exc:
-            origin = "" if self.has(key) else f" (the default {_show(default)})"
-            raise self.error(key, f"invalid formula{origin}: {exc}") from None
-
-
 # --------------------------------------------------------------------------- section parsers
 
 
-def _parse_experiment(section: _Section) -> ExperimentConfig:
-    name = section.string("name", "experiment")
-    if not _EXPERIMENT_NAME.fullmatch(name):
+def _parse_experiment(section: Section) -> ExperimentConfig:
+    experiment = ExperimentConfig(**section.read_plain())
+    if not _EXPERIMENT_NAME.fullmatch(experiment.name):
         raise section.error(
-            "name", f"expected letters, digits, '_' and '-' only, got {_show(name)}"
+            "name", f"expected letters, digits, '_' and '-' only, got {show(experiment.name)}"
         )
-    return ExperimentConfig(name=name, description=section.string("description", ""))
+    return experiment
 
 
-def _parse_network(section: _Section) -> NetworkConfig:
-    widths = section.integers("widths", sign="positive")
+def _parse_network(section: Section) -> NetworkConfig:
+    plain = section.read_plain()
+    widths = plain["widths"]
     if len(widths) < 2:
         raise section.error(
-            "widths", f"expected at least 2 layers (input and output), got {_show(widths)}"
+            "widths", f"expected at least 2 layers (input and output), got {show(widths)}"
         )
-    offsets = section.integers("offsets", (0, 1))
+    offsets = plain["offsets"]
     if not offsets or len(set(offsets)) != len(offsets):
         raise section.error(
-            "offsets", f"expected a non-empty list of distinct integers, got {_show(offsets)}"
+            "offsets", f"expected a non-empty list of distinct integers, got {show(offsets)}"
         )
-    connectivity = section.per_layer(
-        "connectivity", CONNECTIVITIES, "dense", len(widths) - 1, "weight layer"
-    )
+    connectivity = section.read("connectivity", count=len(widths) - 1, what="weight layer")
     weights = sum(
         n_out * (len(offsets) if kind == "banded" else n_in)
         for n_in, n_out, kind in zip(widths, widths[1:], connectivity, strict=False)
@@ -595,57 +496,44 @@ def _parse_network(section: _Section) -> NetworkConfig:
     if weights > MAX_WEIGHTS:
         raise section.error(
             "widths",
-            f"{_show(widths)} gives {_show(weights)} weight coefficients; at most "
+            f"{show(widths)} gives {show(weights)} weight coefficients; at most "
             f"{MAX_WEIGHTS:.0e} are supported",
         )
-    architecture = section.choice("architecture", ARCHITECTURES, "feedforward")
+    architecture = plain["architecture"]
     depth = None
     if architecture == "residual":
         if len(widths) != 3:
             raise section.error(
                 "widths",
                 'architecture = "residual" expects [N_in, N, N_out] (input, stream, output), '
-                f"got {_show(widths)}",
+                f"got {show(widths)}",
             )
-        depth = section.integer("depth", sign="positive")
+        depth = section.read("depth")
     elif section.has("depth"):
         raise section.error("depth", 'only used with architecture = "residual"')
-    network = NetworkConfig(
-        widths=widths,
-        activation=section.choice("activation", ACTIVATIONS, "linear"),
-        quadratic=section.coefficients("quadratic", (0.0, 1.0, 0.5)),
-        output=section.choice("output", OUTPUTS, "identity"),
-        bias=section.boolean("bias", True),
-        connectivity=connectivity,
-        offsets=offsets,
-        ends=section.choice("ends", ENDS, "periodic"),
-        architecture=architecture,
-        depth=depth,
-        loss=section.choice("loss", LOSSES, "mse"),
-    )
-    if architecture == "residual" and "banded" in network.connectivity:
+    if architecture == "residual" and "banded" in connectivity:
         raise section.error(
             "connectivity", 'architecture = "residual" has dense layers and blocks only'
         )
-    return network
+    return NetworkConfig(**plain, connectivity=connectivity, depth=depth)
 
 
-def _parse_coordinates(section: _Section, network: NetworkConfig) -> CoordinatesConfig:
+def _parse_coordinates(section: Section, network: NetworkConfig) -> CoordinatesConfig:
     widths = network.widths
-    placement = section.choice("placement", PLACEMENTS, "cell")
-    layout = section.per_layer("layout", LAYOUTS, "line", len(widths), "neuron layer")
+    placement = section.read("placement")
+    layout = section.read("layout", count=len(widths), what="neuron layer")
     field_widths = [n for n, kind in zip(widths, layout, strict=True) if kind != "index"]
     if placement == "vertex" and field_widths and min(field_widths) < 2:
         raise section.error(
             "placement",
             "vertex placement needs at least 2 neurons per layer, "
-            f"but [network] widths = {_show(widths)}",
+            f"but [network] widths = {show(widths)}",
         )
     if network.loss == "cross-entropy" and (layout[-1] != "index" or widths[-1] < 2):
         raise section.error(
             "layout",
             '[network] loss = "cross-entropy" is a softmax over classes: it needs an output '
-            f'layer with layout "index" and at least 2 neurons, got layout {_show(layout[-1])} '
+            f'layer with layout "index" and at least 2 neurons, got layout {show(layout[-1])} '
             f"and [network] widths[-1] = {widths[-1]}",
         )
     for index, (kind, width) in enumerate(zip(layout, widths, strict=True)):
@@ -655,9 +543,7 @@ def _parse_coordinates(section: _Section, network: NetworkConfig) -> Coordinates
                 f"grid layer {index} needs a square width (n*n neurons), "
                 f"but [network] widths[{index}] = {width}",
             )
-    conventions = section.per_layer(
-        "weights", WEIGHT_CONVENTIONS, "product", len(widths) - 1, "weight layer"
-    )
+    conventions = section.read("weights", count=len(widths) - 1, what="weight layer")
     weights: str | tuple[str, ...] = conventions
     if len(set(conventions)) == 1:
         weights = conventions[0]
@@ -665,7 +551,7 @@ def _parse_coordinates(section: _Section, network: NetworkConfig) -> Coordinates
             index = network.connectivity.index("dense")
             raise section.error(
                 "weights",
-                f"{_show(weights)} requires every layer to be banded, "
+                f"{show(weights)} requires every layer to be banded, "
                 f'but [network] connectivity is "dense" for weight layer {index}',
             )
     for index, (kind, conn) in enumerate(zip(conventions, network.connectivity, strict=True)):
@@ -674,13 +560,13 @@ def _parse_coordinates(section: _Section, network: NetworkConfig) -> Coordinates
             raise section.error(
                 "weights",
                 f"weight layer {index} is {conn} ([network] connectivity) and needs {wanted}, "
-                f"got {_show(kind)}",
+                f"got {show(kind)}",
             )
     if placement == "random" and "grid" in layout:
         raise section.error(
-            "placement", f'"random" places neurons on line layers, but layout = {_show(layout)}'
+            "placement", f'"random" places neurons on line layers, but layout = {show(layout)}'
         )
-    seed = section.integer("seed", 0, sign="non-negative")
+    seed = section.read("seed")
     return CoordinatesConfig(placement=placement, layout=layout, weights=weights, seed=seed)
 
 
@@ -692,38 +578,37 @@ def _coordinate_names(layout: str, prefix: str) -> tuple[str, ...]:
     return (prefix,) if layout == "line" else (f"{prefix}1", f"{prefix}2")
 
 
-def _parse_table(
-    section: _Section, kind: str, network: NetworkConfig, coordinates: CoordinatesConfig
-) -> tuple[str | None, int | None, int, bool]:
-    """``name``, ``samples``, ``test`` and ``standardize`` of tabular data (``kind`` =
-    ``"dataset"`` or ``"file"``); a bundled set is loaded and its split checked here."""
-    from .datasets import SHAPES, DataError, bundled, split
-
-    tabular = _TABULAR
+def _check_tabular_keys(section: Section, kind: str) -> None:
+    """``test``, ``standardize`` and ``scale`` belong to tabular data, ``name`` to data sets."""
     for key, kinds in (
-        ("test", tabular),
-        ("standardize", tabular),
-        ("scale", tabular),
+        ("test", _TABULAR),
+        ("standardize", _TABULAR),
+        ("scale", _TABULAR),
         ("name", ("dataset",)),
     ):
         if section.has(key) and kind not in kinds:
-            wanted = " or ".join(_show(k) for k in kinds)
-            raise section.error(key, f"only used when kind = {wanted}, but kind = {_show(kind)}")
-    if kind not in ("dataset", "file"):
-        return None, section.integer("samples", 4, sign="positive"), 0, False
-    samples = section.integer("samples", sign="positive") if section.has("samples") else None
-    test = section.integer("test", 0, sign="non-negative")
-    standardize = section.boolean("standardize", False)
+            wanted = " or ".join(show(k) for k in kinds)
+            raise section.error(key, f"only used when kind = {wanted}, but kind = {show(kind)}")
+
+
+def _check_table(
+    section: Section, plain: dict[str, Any], network: NetworkConfig, coordinates: CoordinatesConfig
+) -> int | None:
+    """The ``samples`` of tabular data (``kind`` = ``"dataset"`` or ``"file"``; ``None``: all
+    rows of a file); a bundled set is loaded and its split checked here."""
+    from .datasets import SHAPES, DataError, bundled, split
+
+    kind, test, name = plain["kind"], plain["test"], plain["name"]
+    samples = section.read("samples", default=None)
     if kind == "file":
         if samples is not None and test >= samples:
             raise section.error(
                 "test",
                 f"{test} rows held out leave none of [data] samples = {samples} for training",
             )
-        return None, samples, test, standardize
-    name = section.choice("name", DATASET_NAMES, "") if section.has("name") else None
+        return samples
     if name is None:
-        raise section.error("name", f'required when kind = "dataset"; {_one_of(DATASET_NAMES)}')
+        raise section.error("name", f'required when kind = "dataset"; {one_of(DATASET_NAMES)}')
     rows, d, k = SHAPES[name]
     ends = (coordinates.layout[0], coordinates.layout[-1])
     if ends != ("index", "index"):
@@ -731,104 +616,95 @@ def _parse_table(
             "kind",
             f"the data set {name!r} has {d} features and {k} output(s) and no coordinates: it "
             f'needs [coordinates] layout "index" on the input and the output layer, got '
-            f"{_show(list(ends))}",
+            f"{show(list(ends))}",
         )
     if (network.widths[0], network.widths[-1]) != (d, k):
         raise section.error(
             "name",
             f"{name!r} has {d} features and {k} output(s), but [network] widths = "
-            f"{_show(network.widths)} (the first must be {d}, the last {k})",
+            f"{show(network.widths)} (the first must be {d}, the last {k})",
         )
     try:
-        split(
-            bundled(name),
-            samples,
-            test,
-            standardize,
-            section.integer("seed", 0, sign="non-negative"),
-        )
+        split(bundled(name), samples, test, plain["standardize"], plain["seed"])
     except DataError as exc:
         raise section.error(exc.key, str(exc)) from None
-    return name, rows if samples is None else samples, test, standardize
+    return rows if samples is None else samples
 
 
 def _parse_data(
-    section: _Section, network: NetworkConfig, coordinates: CoordinatesConfig, base_dir: Path | None
+    section: Section, network: NetworkConfig, coordinates: CoordinatesConfig, base_dir: Path | None
 ) -> DataConfig:
-    kind = section.choice("kind", DATA_KINDS, "expression")
-    path = None
+    plain = section.read_plain()
+    kind, path = plain["kind"], plain["path"]
     if kind == "file":
-        if not section.has("path"):
+        if path is None:
             raise section.error("path", 'required when kind = "file"')
-        path = section.string("path")
         if not path.lower().endswith(DATA_SUFFIXES):
-            raise section.error("path", f"expected a .npz, .h5 or .hdf5 file, got {_show(path)}")
+            raise section.error("path", f"expected a .npz, .h5 or .hdf5 file, got {show(path)}")
         if base_dir is not None:
-            path = os.path.normpath(base_dir / path)
-    elif section.has("path"):
-        raise section.error("path", f'only used when kind = "file", but kind = {_show(kind)}')
-    input_names = _coordinate_names(coordinates.layout[0], "y")
-    target_names = _coordinate_names(coordinates.layout[-1], "x")
-    name, samples, test, standardize = _parse_table(section, kind, network, coordinates)
+            plain["path"] = os.path.normpath(base_dir / path)
+    elif path is not None:
+        raise section.error("path", f'only used when kind = "file", but kind = {show(kind)}')
+    _check_tabular_keys(section, kind)
+    if kind in _TABULAR:
+        samples = _check_table(section, plain, network, coordinates)
+    else:
+        samples = section.read("samples")
+    default_input = section.default("input")
+    if coordinates.layout[0] == "index":  # the input index j in place of the coordinate y
+        default_input = default_input.replace("y", "j")
     return DataConfig(
-        kind=kind,
+        **plain,
         samples=samples,
-        input=section.expression(
+        input=section.read(
             "input",
-            "sin(pi*(l+1)*" + ("j" if coordinates.layout[0] == "index" else "y") + ")",
-            ("l", *input_names),
+            variables=("l", *_coordinate_names(coordinates.layout[0], "y")),
+            default=default_input,
         ),
-        target=section.expression("target", "0", ("l", *target_names)),
-        path=path,
-        seed=section.integer("seed", 0, sign="non-negative"),
-        stiffness=section.number("stiffness", 1.0, sign="non-negative"),
-        mass=section.number("mass", 0.0, sign="non-negative"),
-        noise=section.number("noise", 0.0, sign="non-negative"),
-        name=name,
-        test=test,
-        standardize=standardize,
-        scale=section.number("scale", 1.0, sign="positive"),
+        target=section.read(
+            "target", variables=("l", *_coordinate_names(coordinates.layout[-1], "x"))
+        ),
     )
 
 
 def _init_expressions(
-    section: _Section, key: str, variables: tuple[str, ...], network: NetworkConfig
+    section: Section, key: str, variables: tuple[str, ...], network: NetworkConfig
 ) -> Expression | tuple[Expression, ...]:
     """One formula, or (residual networks) a list of three: input layer, blocks, readout."""
     if network.architecture != "residual":
-        return section.expression(key, "0", variables)
+        return section.read(key, variables=variables)
     variables = (*(name for name in variables if name != "m"), "tau")
-    value = section.values.get(key, "0")
+    value = section.values.get(key, section.default(key))
     if not isinstance(value, list):
-        return section.expression(key, "0", variables)
+        return section.read(key, variables=variables)
     if len(value) != len(RESIDUAL_INIT_PARTS):
         raise section.error(
             key,
             "expected one formula or a list of 3 (" + ", ".join(RESIDUAL_INIT_PARTS) + "), "
-            f"got {_show(value)}",
+            f"got {show(value)}",
         )
     parts = []
     for part, item in zip(RESIDUAL_INIT_PARTS, value, strict=True):
-        entry = _Section(section.name, {key: item}, section.source)
+        entry = Section(section.name, {key: item}, section.source, (section.keys[key],))
         try:
-            parts.append(entry.expression(key, "0", variables))
+            parts.append(entry.read(key, variables=variables))
         except ConfigError as exc:
             raise ConfigError(f"{exc} (the {part} entry)") from None
     return tuple(parts)
 
 
 def _init_formulas(
-    section: _Section, key: str, layers: list[tuple[str, ...]]
+    section: Section, key: str, layers: list[tuple[str, ...]]
 ) -> Expression | tuple[Expression, ...]:
     """One formula for every weight layer, or a list with one per layer; ``layers[m]`` holds
     the variables layer ``m`` offers (besides ``m``), and a formula may use only those."""
-    value = section.values.get(key, "0")
+    value = section.values.get(key, section.default(key))
     if isinstance(value, list):
         if len(value) != len(layers) or not all(isinstance(item, str) for item in value):
             raise section.error(
                 key,
                 f"expected a formula, or a list of {len(layers)} (one per weight layer), "
-                f"got {_show(value)}",
+                f"got {show(value)}",
             )
         formulas = []
         for m, (text, names) in enumerate(zip(value, layers, strict=True)):
@@ -838,13 +714,13 @@ def _init_formulas(
                 raise section.error(key, f"invalid formula for weight layer {m}: {exc}") from None
         return tuple(formulas)
     variables = INIT_WEIGHT_VARIABLES if key == "weight" else INIT_BIAS_VARIABLES
-    formula = section.expression(key, "0", variables)
+    formula: Expression = section.read(key, variables=variables)
     for m, names in enumerate(layers):
         absent = sorted(formula.used - {*names, "m"})
         if absent:
             raise section.error(
                 key,
-                f"{_show(formula.text)} uses {', '.join(absent)}, which weight layer {m} does not "
+                f"{show(formula.text)} uses {', '.join(absent)}, which weight layer {m} does not "
                 f"have (its variables: {', '.join(names)}, m); give a list with one formula per "
                 "layer",
             )
@@ -852,7 +728,7 @@ def _init_formulas(
 
 
 def _parse_init(
-    section: _Section, network: NetworkConfig, coordinates: CoordinatesConfig
+    section: Section, network: NetworkConfig, coordinates: CoordinatesConfig
 ) -> InitConfig:
     if network.architecture == "residual":
         weight = _init_expressions(section, "weight", INIT_WEIGHT_VARIABLES, network)
@@ -864,32 +740,26 @@ def _parse_init(
         pairs = [o + i for o, i in zip(outputs, inputs, strict=True)]
         weight = _init_formulas(section, "weight", pairs)
         bias = _init_formulas(section, "bias", outputs)
-    return InitConfig(
-        kind=section.choice("kind", INIT_KINDS, "expression"),
-        weight=weight,
-        bias=bias,
-        scale=section.number("scale", 0.0, sign="non-negative"),
-        seed=section.integer("seed", 0, sign="non-negative"),
-    )
+    return InitConfig(**section.read_plain(), weight=weight, bias=bias)
 
 
-def _parse_training(section: _Section, data: DataConfig) -> TrainingConfig:
-    dt = section.number("dt", 0.01, sign="positive")
-    t_end = section.optional_number("t_end", sign="positive")
+def _parse_training(section: Section, data: DataConfig) -> TrainingConfig:
+    plain = section.read_plain()
+    dt, t_end = plain["dt"], plain["t_end"]
     if t_end is None:
-        steps = section.integer("steps", 100, sign="positive")
+        steps = section.read("steps")
     elif section.has("steps"):
         raise section.error(
             "t_end",
-            f"cannot be combined with [training] steps = {_show(section.values['steps'])}; "
+            f"cannot be combined with [training] steps = {show(section.values['steps'])}; "
             "give either steps or t_end",
         )
     else:
         ratio = t_end / dt
         steps = round(ratio) if math.isfinite(ratio) else 0
         if steps < 1 or abs(steps * dt - t_end) > 1e-9 * t_end:
-            raise section.error("t_end", f"{_show(t_end)} is not a multiple of dt = {_show(dt)}")
-    batch = section.integer("batch", 1, sign="positive")
+            raise section.error("t_end", f"{show(t_end)} is not a multiple of dt = {show(dt)}")
+    batch = plain["batch"]
     samples = data.samples if data.kind in ("expression", "dataset") else None
     if samples is not None and batch > samples - data.test:
         raise section.error(
@@ -898,148 +768,73 @@ def _parse_training(section: _Section, data: DataConfig) -> TrainingConfig:
             + (f" less test = {data.test}" if data.test else "")
             + " (a batch cannot hold more samples than the training set)",
         )
-    rule = section.choice("rule", RULES, "flow")
-    sampling = section.choice("sampling", SAMPLINGS, "epochs")
+    rule, sampling = plain["rule"], plain["sampling"]
     if sampling != "epochs" and rule not in ("sgd", "momentum"):
         raise section.error(
             "sampling",
-            f'{_show(sampling)} draws the batches of rule = "sgd" (or "momentum"), but '
-            f"[training] rule = {_show(rule)} uses the full batch",
+            f'{show(sampling)} draws the batches of rule = "sgd" (or "momentum"), but '
+            f"[training] rule = {show(rule)} uses the full batch",
         )
-    if sampling == "replacement" and rule == "momentum" and section.values.get("scheme") == "rk4":
+    if sampling == "replacement" and rule == "momentum" and plain["scheme"] == "rk4":
         raise section.error(
             "scheme",
             '"rk4" integrates the full-batch damped dynamics; momentum SGD (sampling = '
             '"replacement") is the heavy ball on each step\'s batch (scheme = "heavy-ball")',
         )
-    rule = section.choice("rule", RULES, "flow")
-    gamma = section.number("gamma", 0.0, sign="non-negative")
+    gamma = plain["gamma"]
     if rule == "momentum" and gamma * dt > 1.0:
         raise section.error(
             "gamma",
-            f"γ·dt = {gamma * dt:.4g} > 1 (dt = {_show(dt)}): the step does not resolve the "
+            f"γ·dt = {gamma * dt:.4g} > 1 (dt = {show(dt)}): the step does not resolve the "
             f"damping time 1/γ = {1 / gamma:.4g}, so the discrete dynamics is not the damped "
             "equation θ̈ + γθ̇ + η∂C/∂θ = 0 that its continuum solves (heavy-ball moves θ by "
             "h²η∂C per step where the equation moves it by hη∂C/γ); choose dt ≤ 1/γ, or "
             "rule = 'flow' with lr divided by γ for the overdamped limit",
         )
-    return TrainingConfig(
-        rule=rule,
-        lr=section.number("lr", 1.0, sign="positive"),
-        gamma=gamma,
-        steps=steps,
-        t_end=t_end,
-        dt=dt,
-        batch=batch,
-        seed=section.integer("seed", 0, sign="non-negative"),
-        metric=section.choice("metric", METRICS, "continuum"),
-        momentum_form=section.choice("momentum_form", MOMENTUM_FORMS, "central"),
-        scheme=section.choice("scheme", MOMENTUM_SCHEMES, "heavy-ball"),
-        sampling=sampling,
-    )
+    return TrainingConfig(**plain, steps=steps)
 
 
-def _parse_continuum(section: _Section) -> ContinuumConfig:
-    degree = section.integer("degree", 2)
-    if degree not in DEGREES:
-        raise section.error("degree", f"expected {_one_of(DEGREES)}, got {degree}")
-    theta = section.number("theta", 0.5)
-    if not 0.0 <= theta <= 1.0:
-        raise section.error("theta", f"expected a number in [0, 1], got {_show(theta)}")
-    fluctuations = section.choice("fluctuations", FLUCTUATIONS, "none")
-    return ContinuumConfig(
-        degree=degree,
-        cells=section.integer("cells", 32, sign="positive"),
-        scheme=section.string("scheme") if section.has("scheme") else None,
-        theta=theta,
-        dt=section.optional_number("dt", sign="positive"),
-        tolerance=section.number("tolerance", 1e-10, sign="positive"),
-        enabled=section.boolean("enabled", True),
-        input_layer=section.choice("input_layer", INPUT_LAYERS, "tensor"),
-        fluctuations=fluctuations,
-        sde_scheme=(
-            section.choice("sde_scheme", SDE_SCHEMES, "euler-maruyama")
-            if fluctuations == "sde"
-            else None
-        ),
-        depth_cells=section.integer("depth_cells", sign="positive")
-        if section.has("depth_cells")
-        else None,
-        distribute=section.choice("distribute", DISTRIBUTIONS, "auto"),
-    )
-
-
-def _check_fluctuations(section: _Section, continuum: ContinuumConfig) -> None:
-    """``sde_scheme`` belongs to ``fluctuations = "sde"`` (which networks and rules the
-    fluctuation models solve is declared by :mod:`continuum.models.registry`)."""
-    if section.has("sde_scheme") and continuum.fluctuations != "sde":
-        raise section.error(
-            "sde_scheme",
-            f'integrates fluctuations = "sde", but [continuum] fluctuations = '
-            f"{_show(continuum.fluctuations)}",
-        )
-
-
-def _check_residual(
-    sections: dict[str, _Section], network: NetworkConfig, coordinates: CoordinatesConfig
-) -> None:
-    """Keys that a residual network (docs/physics.md "Depth as a coordinate") constrains:
-    ``depth_cells`` belongs to it, and its stream lies on a line (which continuum solves it is
-    declared by :mod:`continuum.models.registry`)."""
-    if network.architecture != "residual":
-        if sections["continuum"].has("depth_cells"):
-            raise sections["continuum"].error(
-                "depth_cells", 'only used with [network] architecture = "residual"'
-            )
-        return
+def _check_residual(sections: dict[str, Section], coordinates: CoordinatesConfig) -> None:
+    """A residual network's stream lies on a line (docs/physics.md "Depth as a coordinate";
+    which continuum solves it is declared by :mod:`continuum.models.registry`)."""
     if "grid" in coordinates.layout:
         raise sections["coordinates"].error(
             "layout", 'expected "line" layers with [network] architecture = "residual"'
         )
 
 
-def _parse_output(section: _Section) -> OutputConfig:
-    return OutputConfig(
-        every=section.integer("every", 10, sign="positive"),
-        fields=section.subset("fields", OUTPUT_FIELDS, OUTPUT_FIELDS),
-        quiet=section.boolean("quiet", False),
-    )
-
-
 # --------------------------------------------------------------------------- public API
 
 
-_ALIASES = {("continuum", "integrator"): "scheme"}
-"""Former spellings of keys, read as the key they name."""
-
-
-def _split_sections(document: dict[str, Any], source: str) -> dict[str, _Section]:
-    """Wrap each section of ``document``, rejecting unknown sections and keys."""
-    names = tuple(_SECTIONS)
+def _split_sections(
+    document: dict[str, Any], source: str, kind: type[DiscreteConfig]
+) -> dict[str, Section]:
+    """Wrap each section of ``document``, rejecting sections and keys that ``kind`` does not
+    declare."""
+    declared = kind.SECTIONS
+    names = tuple(declared)
     document = {
-        name: _unalias(name, values, source) if isinstance(values, dict) else values
+        name: _unalias(name, values, source, kind.ALIASES) if isinstance(values, dict) else values
         for name, values in document.items()
     }
     for name, values in document.items():
-        if name not in _SECTIONS:
+        if name not in declared:
             what = f"section [{name}]" if isinstance(values, dict) else f"top-level key '{name}'"
-            hint = _suggestion(name, names, "[{}]") or "; sections: " + ", ".join(
+            hint = suggestion(name, names, "[{}]") or "; sections: " + ", ".join(
                 f"[{section}]" for section in names
             )
-            raise ConfigError(f"{source}: unknown {what}{hint}")
+            raise ConfigError(f"{source}: unknown {what}{hint}{kind.UNDECLARED}")
         if not isinstance(values, dict):
-            raise ConfigError(f"{source}: [{name}] must be a table, got {_show(values)}")
-        keys = tuple(item.name for item in fields(_SECTIONS[name]))
-        for key in values:
-            if key not in keys:
-                hint = _suggestion(key, keys) or "; keys: " + ", ".join(keys)
-                raise ConfigError(f"{source}: [{name}] unknown key '{key}'{hint}")
-    return {name: _Section(name, document.get(name, {}), source) for name in names}
+            raise ConfigError(f"{source}: [{name}] must be a table, got {show(values)}")
+        check_keys(name, values, declared[name], source)
+    return {name: Section(name, document.get(name, {}), source, declared[name]) for name in names}
 
 
-def _unalias(name: str, values: dict[str, Any], source: str) -> dict[str, Any]:
+def _unalias(
+    name: str, values: dict[str, Any], source: str, aliases: dict[tuple[str, str], str]
+) -> dict[str, Any]:
     out = dict(values)
-    for (section, old), new in _ALIASES.items():
+    for (section, old), new in aliases.items():
         if section == name and old in out:
             if new in out:
                 raise ConfigError(
@@ -1049,62 +844,26 @@ def _unalias(name: str, values: dict[str, Any], source: str) -> dict[str, Any]:
     return out
 
 
-def _parse_text(text: str, source: str) -> dict[str, Any]:
+def parse_toml(text: str, source: str) -> dict[str, Any]:
+    """The TOML document of ``text`` (a UTF-8 byte-order mark is skipped).
+
+    Raises:
+        ConfigError: ``source: TOML syntax error: ...``.
+    """
     try:
-        return tomllib.loads(text.removeprefix("\ufeff"))  # a UTF-8 byte-order mark
+        return tomllib.loads(text.removeprefix("\ufeff"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: TOML syntax error: {exc}") from None
     except RecursionError:
         raise ConfigError(f"{source}: TOML syntax error: arrays nested too deeply") from None
 
 
-def _build_config(document: dict[str, Any], source: str, base_dir: Path | None) -> Config:
-    sections = _split_sections(document, source)
-    experiment = _parse_experiment(sections["experiment"])
-    network = _parse_network(sections["network"])
-    coordinates = _parse_coordinates(sections["coordinates"], network)
-    data = _parse_data(sections["data"], network, coordinates, base_dir)
-    training = _parse_training(sections["training"], data)
-    continuum = _parse_continuum(sections["continuum"])
-    _check_fluctuations(sections["continuum"], continuum)
-    _check_residual(sections, network, coordinates)
-    return Config(
-        experiment=experiment,
-        network=network,
-        coordinates=coordinates,
-        data=data,
-        init=_parse_init(sections["init"], network, coordinates),
-        training=training,
-        continuum=continuum,
-        output=_parse_output(sections["output"]),
-        source=source,
-    )
-
-
-def parse_config(
-    text: str, source: str = "<string>", base_dir: str | os.PathLike[str] | None = None
-) -> Config:
-    """Parse and validate TOML ``text``; ``source`` names it in error messages.
-
-    A relative ``[data] path`` is resolved against ``base_dir`` when given, else kept as
-    written (see :func:`load_config`).
+def read_text(path: Path) -> str:
+    """The text of the configuration file at ``path``, at most :data:`MAX_CONFIG_BYTES`.
 
     Raises:
-        ConfigError: The text is not valid TOML or not a valid configuration.
+        ConfigError: The file is missing, too large, unreadable or not UTF-8.
     """
-    base = None if base_dir is None else Path(base_dir)
-    return _build_config(_parse_text(text, source), source, base_dir=base)
-
-
-def load_config(path: str | os.PathLike[str]) -> Config:
-    """Read and validate the TOML configuration file at ``path``.
-
-    A relative ``[data] path`` is resolved against the directory holding the file.
-
-    Raises:
-        ConfigError: The file cannot be read, is not valid TOML or not a valid configuration.
-    """
-    path = Path(path)
     try:
         with path.open("rb") as file:
             raw = file.read(MAX_CONFIG_BYTES + 1)
@@ -1112,14 +871,76 @@ def load_config(path: str | os.PathLike[str]) -> Config:
             raise ConfigError(
                 f"{path}: not a configuration file: larger than {MAX_CONFIG_BYTES} bytes"
             )
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: configuration file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read configuration file: {exc}") from None
-    return _build_config(_parse_text(text, str(path)), str(path), base_dir=path.absolute().parent)
 
 
-def default_config() -> Config:
-    """The built-in experiment: the linear perceptron of :data:`DEFAULT_TOML`."""
+def build_config[C: DiscreteConfig](
+    document: dict[str, Any], source: str, base_dir: Path | None, kind: type[C]
+) -> C:
+    """Validate ``document`` as a configuration of type ``kind`` (:class:`DiscreteConfig` or
+    a subclass that declares further sections); a relative ``[data] path`` is resolved against
+    ``base_dir`` when given.
+
+    Raises:
+        ConfigError: the first problem found, naming ``source`` and ``[section] key``.
+    """
+    sections = _split_sections(document, source, kind)
+    experiment = _parse_experiment(sections["experiment"])
+    network = _parse_network(sections["network"])
+    coordinates = _parse_coordinates(sections["coordinates"], network)
+    data = _parse_data(sections["data"], network, coordinates, base_dir)
+    training = _parse_training(sections["training"], data)
+    if network.architecture == "residual":
+        _check_residual(sections, coordinates)
+    discrete = DiscreteConfig(
+        experiment=experiment,
+        network=network,
+        coordinates=coordinates,
+        data=data,
+        init=_parse_init(sections["init"], network, coordinates),
+        training=training,
+        source=source,
+    )
+    parts = {item.name: getattr(discrete, item.name) for item in fields(DiscreteConfig)}
+    return kind(**parts, **kind.parse_sections(sections, discrete))
+
+
+def parse_config(
+    text: str, source: str = "<string>", base_dir: str | os.PathLike[str] | None = None
+) -> DiscreteConfig:
+    """Parse and validate the discrete configuration in TOML ``text``; ``source`` names it in
+    error messages.
+
+    A relative ``[data] path`` is resolved against ``base_dir`` when given, else kept as
+    written (see :func:`load_config`).
+
+    Raises:
+        ConfigError: The text is not valid TOML or not a valid discrete configuration (a
+            ``[continuum]`` or ``[output]`` section is refused: :mod:`continuum.settings`
+            reads them).
+    """
+    base = None if base_dir is None else Path(base_dir)
+    return build_config(parse_toml(text, source), source, base, DiscreteConfig)
+
+
+def load_config(path: str | os.PathLike[str]) -> DiscreteConfig:
+    """Read and validate the discrete TOML configuration file at ``path``.
+
+    A relative ``[data] path`` is resolved against the directory holding the file.
+
+    Raises:
+        ConfigError: The file cannot be read, is not valid TOML or not a valid configuration.
+    """
+    path = Path(path)
+    document = parse_toml(read_text(path), str(path))
+    return build_config(document, str(path), path.absolute().parent, DiscreteConfig)
+
+
+def default_config() -> DiscreteConfig:
+    """The discrete part of the built-in experiment, the linear perceptron of
+    :data:`DEFAULT_TOML`."""
     return parse_config(DEFAULT_TOML, source="<default>")

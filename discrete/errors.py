@@ -14,10 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-
-class ConfigError(ValueError):
-    """An invalid configuration; the message names the source, ``[section] key`` and problem
-    (re-exported by :mod:`discrete.config`)."""
+from .schema import ConfigError as ConfigError  # declared with the schema that raises it
 
 GROWTH = 1e8
 

@@ -1,8 +1,9 @@
 """The discrete side of an experiment, built from a validated configuration.
 
-One call, :func:`build`, turns a :class:`~discrete.config.Config` into the network, the
-indexing convention, the data set, the dictionary, the cost, the training rule and the
-initial parameters — every random choice seeded from the config.
+One call, :func:`build`, turns a validated configuration (a
+:class:`~discrete.config.DiscreteConfig`, or the whole :class:`continuum.settings.Config`) into
+the network, the indexing convention, the data set, the dictionary, the cost, the training rule
+and the initial parameters — every random choice seeded from the config.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .activations import activation
-from .config import Config, ConfigError
+from .config import ConfigError, DiscreteConfig
 from .conventions import Convention, LayerCoordinates, coordinate_names
 from .cost import Cost, loss
 from .data import DataSet, ProbeFactors, coordinate_values, from_expressions, probes, read_arrays
@@ -27,10 +28,12 @@ Array = np.ndarray
 
 
 @dataclass
-class DiscreteSetup:
-    """Everything the discrete run needs, and what the continuum limit reads from it."""
+class DiscreteSetup[C: DiscreteConfig]:
+    """Everything the discrete run needs, and what the continuum limit reads from it;
+    ``config`` is the configuration it was built from (with the continuum's sections when the
+    continuum side built it)."""
 
-    config: Config
+    config: C
     network: Network
     convention: Convention
     data: DataSet
@@ -50,7 +53,7 @@ class DiscreteSetup:
         return self.config.training.dt
 
 
-def network_from_config(config: Config) -> Network:
+def network_from_config(config: DiscreteConfig) -> Network:
     net = config.network
     if net.architecture == "residual":
         assert net.depth is not None, "a residual [network] has a depth"
@@ -70,7 +73,7 @@ def network_from_config(config: Config) -> Network:
 
 
 def data_from_config(
-    config: Config, network: Network, convention: Convention
+    config: DiscreteConfig, network: Network, convention: Convention
 ) -> tuple[DataSet, ProbeFactors | None]:
     d = config.data
     inputs, outputs = convention.layers[0], convention.layers[-1]
@@ -82,7 +85,7 @@ def data_from_config(
     return from_expressions(d.input, d.target, d.samples, inputs, outputs, d.noise, d.seed), None
 
 
-def tabular_data(config: Config, network: Network) -> DataSet:
+def tabular_data(config: DiscreteConfig, network: Network) -> DataSet:
     """The training and test rows of a bundled set or a file (:mod:`discrete.datasets`)."""
     d = config.data
     if d.kind == "dataset":
@@ -128,7 +131,7 @@ def bias_values(
     return np.broadcast_to(expr(**coordinate_values(out, "x"), **layer), (out.size,))
 
 
-def initial_parameters(config: Config, network: Network, convention: Convention) -> Array:
+def initial_parameters(config: DiscreteConfig, network: Network, convention: Convention) -> Array:
     """θ₀ from the initial fields ``w(x, y, m)``, ``b(x, m)`` (``W = Δy w``); for
     ``kind = "random"`` plus ``scale`` times seeded standard normal noise on ``w`` and ``b``."""
     init = config.init
@@ -147,7 +150,7 @@ def _texts(formula: Expression | tuple[Expression, ...]) -> str:
     return repr(formula.text)
 
 
-def check_initial_cost(config: Config, cost: Cost, theta0: Array) -> None:
+def check_initial_cost(config: DiscreteConfig, cost: Cost, theta0: Array) -> None:
     """Refuse initial parameters whose cost ``C(θ₀)`` is not a finite number.
 
     The cost is a sum of squared residuals, so ``|θ₀| ≳ 1e154`` (a huge ``[init] scale`` or
@@ -165,7 +168,7 @@ def check_initial_cost(config: Config, cost: Cost, theta0: Array) -> None:
         )
 
 
-def build(config: Config) -> DiscreteSetup:
+def build[C: DiscreteConfig](config: C) -> DiscreteSetup[C]:
     """The discrete experiment described by ``config``."""
     network = network_from_config(config)
     coords = config.coordinates

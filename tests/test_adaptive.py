@@ -21,7 +21,7 @@ from test_dataspan import configured
 from continuum.app.convergence import with_width
 from continuum.models.limit import continuum_model
 from continuum.schemes.adaptive import AdaptiveFlow
-from discrete.config import Config
+from continuum.settings import Config
 from discrete.experiment import build
 
 

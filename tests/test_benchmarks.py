@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from continuum.app.convergence import final_state
-from discrete.config import parse_config
+from continuum.settings import parse_config
 from discrete.experiment import build
 
 ROOT = Path(__file__).resolve().parent.parent

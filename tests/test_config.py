@@ -6,13 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from discrete.config import (
-    DEFAULT_TOML,
-    ConfigError,
-    default_config,
-    load_config,
-    parse_config,
-)
+from continuum.settings import DEFAULT_TOML, default_config, load_config, parse_config
+from discrete.config import ConfigError
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 MINIMAL = "[network]\nwidths = [4, 4]\n"

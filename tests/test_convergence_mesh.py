@@ -22,7 +22,7 @@ from continuum.app.convergence import (
     with_cells,
     with_degree,
 )
-from discrete.config import load_config
+from continuum.settings import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 SYNFIELD = Path(sys.executable).parent / "synfield"

@@ -4,7 +4,7 @@ import h5py
 import numpy as np
 import pytest
 
-from discrete.config import load_config
+from continuum.settings import load_config
 from discrete.experiment import build
 
 

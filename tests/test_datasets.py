@@ -7,7 +7,8 @@ import pytest
 import sklearn.datasets
 
 from continuum.app.run import run_experiment
-from discrete.config import ConfigError, parse_config
+from continuum.settings import parse_config
+from discrete.config import ConfigError
 from discrete.datasets import DATASETS, SHAPES, bundled
 from discrete.experiment import build
 
@@ -164,7 +165,7 @@ def test_digits_sgd_example_classifies_held_out_digits(tmp_path):
     the 300 held-out digits (measured 0.913 and 0.907 test accuracy at t = 10, dt = 0.005)."""
     from pathlib import Path
 
-    from discrete.config import load_config
+    from continuum.settings import load_config
 
     root = Path(__file__).resolve().parent.parent
     config = load_config(root / "examples" / "digits-sgd.toml")

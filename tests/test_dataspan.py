@@ -26,7 +26,7 @@ from continuum.app.run import lattice_l2
 from continuum.fem.spaces import FactorSpace, mass_matrix
 from continuum.fields.perceptron import exact_solution
 from continuum.models.limit import continuum_model
-from discrete.config import Config, load_config
+from continuum.settings import Config, load_config
 from discrete.experiment import build
 from discrete.expressions import parse_expression
 from meshes import interval, unit_square

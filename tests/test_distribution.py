@@ -21,7 +21,8 @@ from mpi4py import MPI
 from continuum.models.limit import continuum_model
 from continuum.models.registry import resolve
 from continuum.schemes.factored_flow import FactoredFlow
-from discrete.config import ConfigError, load_config, parse_config
+from continuum.settings import load_config, parse_config
+from discrete.config import ConfigError
 from discrete.experiment import build
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

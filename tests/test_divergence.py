@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from mpi4py import MPI
 
-from discrete.config import ConfigError, load_config, parse_config
+from continuum.settings import load_config, parse_config
+from discrete.config import ConfigError
 from discrete.errors import GROWTH, DivergenceError
 from discrete.experiment import build
 from discrete.stability import largest_eigenvalue, max_growth, stable_step

@@ -11,7 +11,7 @@ from mpi4py import MPI
 
 from continuum.fields.energy import continuum_energy_balance
 from continuum.models.limit import continuum_model
-from discrete.config import load_config
+from continuum.settings import load_config
 from discrete.experiment import build
 from discrete.mechanics import energy_balance
 from discrete.training import integrate

@@ -9,7 +9,7 @@ import pytest
 from mpi4py import MPI
 
 from continuum.app.ensemble import run_ensemble
-from discrete.config import parse_config
+from continuum.settings import parse_config
 
 CONFIG = parse_config("""
 [network]

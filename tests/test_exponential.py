@@ -18,7 +18,8 @@ from test_dataspan import configured
 
 from continuum.app.convergence import with_width
 from continuum.models.limit import continuum_model
-from discrete.config import Config, ConfigError
+from continuum.settings import Config
+from discrete.config import ConfigError
 from discrete.experiment import build
 
 

@@ -17,7 +17,7 @@ import continuum.models.limit
 from continuum.app.convergence import with_width
 from continuum.models.limit import continuum_model
 from continuum.schemes.factored_flow import FactoredFlow
-from discrete.config import Config
+from continuum.settings import Config
 from discrete.experiment import build
 from discrete.training import Flow
 

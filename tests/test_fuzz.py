@@ -1,6 +1,6 @@
 """Property-based fuzzing of the config loader and the expression parser (Hypothesis).
 
-Whatever the input, :func:`discrete.config.parse_config` returns a config or raises
+Whatever the input, :func:`continuum.settings.parse_config` returns a config or raises
 :class:`ConfigError`, and :func:`discrete.expressions.parse_expression` (and evaluating what it
 returns) an expression or :class:`ExpressionError`: no other exception escapes.  Examples
 are bounded and derandomized, so the suite's run is the same every time and takes seconds.
@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from discrete.config import _SECTIONS, Config, ConfigError, parse_config
+from continuum.settings import Config, load_config, parse_config
+from discrete.config import ConfigError
 from discrete.expressions import FUNCTIONS, ExpressionError, parse_expression
 
 EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.toml"))
@@ -27,7 +28,7 @@ FUZZ = settings(
     derandomize=True,
     suppress_health_check=[HealthCheck.too_slow],
 )
-KEYS = {name: [item.name for item in fields(kind)] for name, kind in _SECTIONS.items()}
+KEYS = {name: [key.name for key in keys] for name, keys in Config.SECTIONS.items()}
 
 
 def toml_value(value: object) -> str:
@@ -75,6 +76,14 @@ def documents(draw) -> str:
         for key in draw(st.lists(names, max_size=5, unique=True)):
             lines.append(f"{key} = {draw(value_texts)}")
     return draw(st.sampled_from(["", "\ufeff"])) + "\n".join(lines) + "\n"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def bundled_sets_loaded() -> None:
+    """Load every example once, so that the bundled data sets (and scikit-learn's import) are
+    in memory before the timed examples: a cold first load takes seconds on a busy machine."""
+    for path in EXAMPLES:
+        load_config(path)
 
 
 def loads_or_refuses(text: str) -> None:

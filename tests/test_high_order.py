@@ -16,7 +16,7 @@ from continuum.app.pconvergence import p_convergence_study
 from continuum.fem.quadrature import QUADRATURE_TOLERANCE, with_quadrature
 from continuum.fem.spaces import FactorSpace
 from continuum.models.limit import continuum_model
-from discrete.config import load_config
+from continuum.settings import load_config
 from discrete.experiment import build
 from meshes import interval, unit_square
 

@@ -15,7 +15,7 @@ from problems import observed_order, tanh_problem
 
 from continuum.models.limit import continuum_model
 from continuum.schemes.implicit import ImplicitFlow, ImplicitMomentum
-from discrete.config import parse_config
+from continuum.settings import parse_config
 from discrete.errors import DivergenceError
 from discrete.experiment import build
 from discrete.training import Flow, Momentum, integrate
@@ -143,7 +143,7 @@ def test_implicit_integrator_from_the_config_matches_the_explicit_one(tmp_path):
     import dataclasses
 
     from continuum.app.run import run_experiment
-    from discrete.config import load_config
+    from continuum.settings import load_config
 
     config = load_config(Path(__file__).resolve().parent.parent / "examples" / "deep-tanh.toml")
     small = dataclasses.replace(

@@ -17,7 +17,7 @@ from continuum.app.convergence import convergence_study, with_degree, with_width
 from continuum.app.run import field_errors
 from continuum.fem.spaces import IndexSpace
 from continuum.models.limit import continuum_model
-from discrete.config import parse_config
+from continuum.settings import parse_config
 from discrete.experiment import build
 from discrete.training import integrate
 

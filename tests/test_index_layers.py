@@ -4,8 +4,9 @@ and j, losses."""
 import numpy as np
 import pytest
 
+from continuum.settings import parse_config
 from discrete.activations import activation
-from discrete.config import ConfigError, parse_config
+from discrete.config import ConfigError
 from discrete.conventions import Convention, layer_coordinates
 from discrete.cost import Cost, CrossEntropy, SquaredError
 from discrete.data import DataSet

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import sklearn.datasets
 
-from discrete.config import parse_config
+from continuum.settings import parse_config
 from discrete.experiment import build
 from discrete.training import integrate
 

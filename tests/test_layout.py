@@ -11,7 +11,7 @@ from mpi4py import MPI
 
 from continuum.app.run import run_experiment
 from continuum.io import layout
-from discrete.config import parse_config
+from continuum.settings import parse_config
 
 ROOT = Path(__file__).resolve().parent.parent
 GROUPS = "continuum|discrete|diagnostics|comparison|ensemble|integrity|dictionary"

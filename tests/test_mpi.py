@@ -18,7 +18,7 @@ import pytest
 from mpi4py import MPI
 
 from continuum.app.run import run_experiment
-from discrete.config import load_config
+from continuum.settings import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 MPIEXEC = Path(sys.executable).parent / "mpiexec"

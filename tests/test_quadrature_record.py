@@ -10,7 +10,7 @@ from mpi4py import MPI
 
 from continuum.fem import quadrature
 from continuum.models.limit import continuum_model
-from discrete.config import load_config
+from continuum.settings import load_config
 from discrete.experiment import build
 
 ROOT = Path(__file__).resolve().parent.parent

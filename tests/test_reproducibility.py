@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from discrete.config import parse_config
+from continuum.settings import parse_config
 from discrete.experiment import build
 from discrete.training import run
 

@@ -13,7 +13,7 @@ from continuum.app.run import run_experiment
 from continuum.fields.depth_mechanics import depth_bulk_boundary, depth_energy_balance, layer_pairs
 from continuum.models.limit import continuum_model
 from continuum.schemes.factored_flow import FactoredFlow
-from discrete.config import parse_config
+from continuum.settings import parse_config
 from discrete.experiment import build
 from discrete.mechanics import energy_balance
 from discrete.training import Flow, integrate, run

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from continuum.app.run import run_experiment
-from discrete.config import ConfigError, parse_config
+from continuum.settings import parse_config
+from discrete.config import ConfigError
 from discrete.experiment import build
 from discrete.training import sample_schedule
 

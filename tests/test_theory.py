@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from continuum.models.theory import FieldTheory
-from discrete.config import load_config
+from continuum.settings import load_config
 from discrete.cost import Cost
 from discrete.experiment import build
 from discrete.locality import local_coefficients, weight_band

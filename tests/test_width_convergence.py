@@ -16,7 +16,7 @@ from mpi4py import MPI
 
 from continuum.app.convergence import convergence_study
 from continuum.app.pconvergence import degree_distance
-from discrete.config import load_config
+from continuum.settings import load_config
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

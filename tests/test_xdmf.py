@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from continuum.app.run import run_experiment
-from discrete.config import parse_config
+from continuum.settings import parse_config
 
 COMMON = """
 [training]

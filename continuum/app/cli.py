@@ -34,7 +34,8 @@ from continuum.app.shipped import example_names, examples_dir, resolve_config
 from continuum.io.integrity import DamagedFileError
 from continuum.io.output import OutputError, version
 from continuum.io.rundir import FolderError
-from discrete.config import DEGREES, Config, ConfigError
+from continuum.settings import DEGREES, Config
+from discrete.config import ConfigError
 from discrete.errors import DivergenceError
 
 # One BLAS thread per process unless the environment says otherwise; synfield parallelises

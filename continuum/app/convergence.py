@@ -25,7 +25,7 @@ from mpi4py import MPI
 from continuum.app.run import field_errors
 from continuum.models.limit import continuum_model
 from continuum.models.registry import SCHEMES, lookup
-from discrete.config import Config
+from continuum.settings import Config
 from discrete.experiment import DiscreteSetup, build
 from discrete.training import integrate
 

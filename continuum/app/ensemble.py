@@ -47,7 +47,7 @@ from continuum.app.run import lattice_l2
 from continuum.io import layout
 from continuum.io.output import version
 from continuum.models.limit import continuum_model
-from discrete.config import Config
+from continuum.settings import Config
 from discrete.experiment import build
 from discrete.training import integrate
 

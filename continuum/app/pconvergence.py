@@ -26,7 +26,7 @@ from mpi4py import MPI
 from continuum.app.convergence import with_degree
 from continuum.app.run import field_errors
 from continuum.models.limit import continuum_model
-from discrete.config import DEGREES, Config
+from continuum.settings import DEGREES, Config
 from discrete.conventions import Convention, layer_weights
 from discrete.experiment import build
 

@@ -31,7 +31,7 @@ from continuum.io.xdmf import write_xdmf
 from continuum.models.model import ContinuumModel
 from continuum.models.registry import resolve
 from continuum.models.theory import FieldTheory
-from discrete.config import Config
+from continuum.settings import Config
 from discrete.errors import reference_size
 from discrete.experiment import DiscreteSetup, build
 from discrete.stability import refuse_unstable_step

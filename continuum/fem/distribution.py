@@ -27,7 +27,8 @@ Both give the same fields up to the order of the sums over ranks (rounding).
 
 from __future__ import annotations
 
-from discrete.config import DISTRIBUTIONS
+DISTRIBUTIONS = ("auto", "rows", "samples")
+"""The choices of ``[continuum] distribute``: the rule of :func:`choose`, or one split."""
 
 
 def choose(requested: str, columns: int, largest: int, samples_allowed: bool) -> str:

@@ -33,9 +33,13 @@ import functools
 from collections.abc import Callable
 
 import numpy as np
-import scipy.linalg
 
 from continuum.io import layout
+
+INPUT_LAYERS = ("tensor", "data-span")
+"""The representations of the input layer's field (``[continuum] input_layer``): in ``V_1 ⊗ V_0``
+(:mod:`continuum.fields.galerkin`), or in the span of the data (:class:`DataSpan`); the
+configuration reads them from here, so scipy is imported where it is used."""
 
 Array = np.ndarray
 DataFunction = Callable[[Array, Array], Array]  # (points (n, d), samples (L,)) -> (n, L)
@@ -109,6 +113,8 @@ class DataSpan:
         self.quadrature_points, self.quadrature_weights, values = converged_rule(dim, integrals)
         self._weighted_basis = weighted[len(self.quadrature_weights)]
         self.mass, self.initial_moments = values[:samples], values[samples:]
+        import scipy.linalg
+
         try:
             self._cholesky = scipy.linalg.cho_factor(self.mass)
         except scipy.linalg.LinAlgError:
@@ -131,6 +137,8 @@ class DataSpan:
 
     def solve_mass(self, rhs: Array) -> Array:
         """``G⁻¹ rhs``."""
+        import scipy.linalg
+
         return scipy.linalg.cho_solve(self._cholesky, rhs)
 
     def evaluation_matrix(self, points: Array) -> Array:

@@ -37,9 +37,10 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
-import scipy.linalg
 
-from discrete.config import SDE_SCHEMES as SCHEMES
+SCHEMES = ("euler-maruyama", "weak-order-2")
+"""The path schemes of :class:`SME` (``[continuum] sde_scheme``; the configuration reads them from
+here, so scipy is imported where it is used, not when the configuration is read)."""
 
 Array = np.ndarray
 
@@ -70,6 +71,8 @@ class SME:
         # vec(A Z + Z Aᵀ + Σ B Z Bᵀ) with row-major vec: A⊗I + I⊗A + Σ B⊗B
         generator = np.kron(self.A, eye) + np.kron(eye, self.A)
         generator += sum(np.kron(b, b) for b in self.B)
+        import scipy.linalg
+
         flow = scipy.linalg.expm(t * generator)
         start = self.start()
         mean = scipy.linalg.expm(t * self.A) @ start

@@ -39,6 +39,10 @@ from discrete.dictionary import ScalingDictionary
 
 Array = np.ndarray
 
+OUTPUT_FIELDS = ("w", "b", "cost", "energy")
+"""The per-step field arrays that ``[output] fields`` selects (``Recorder.declare`` in
+:mod:`continuum.app.run`)."""
+
 
 class OutputError(RuntimeError):
     """Writing ``fields.h5`` failed (disk full, I/O error); the complete steps are kept."""

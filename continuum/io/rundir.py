@@ -22,7 +22,7 @@ import os
 from pathlib import Path
 from typing import IO
 
-from discrete.config import Config
+from continuum.settings import Config
 
 LOCK_NAME = ".synfield.lock"
 

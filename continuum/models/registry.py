@@ -20,12 +20,15 @@ import difflib
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from continuum.fields.layers import kind_name
-from discrete.config import Config, ConfigError
+from discrete.config import ConfigError
 from discrete.conventions import layer_weights
 from discrete.training import RULES
+
+if TYPE_CHECKING:
+    from continuum.settings import Config
 
 DtPolicy = Literal["training", "own", "adaptive"]
 """``training``: steps with ``[training] dt`` (``[continuum] dt`` refused unless equal);
@@ -362,6 +365,10 @@ FAMILIES: dict[str, Family] = {
         ),
     )
 }
+
+FLUCTUATIONS = tuple(dict.fromkeys(family.fluctuations for family in FAMILIES.values()))
+"""The choices of ``[continuum] fluctuations``: ``none`` (the mean fields) and the fluctuation
+models that some family solves."""
 
 
 # --------------------------------------------------------------------------- entries
