@@ -56,6 +56,8 @@ MAX_WEIGHTS = 10**8
 """Most weight coefficients a network may hold (0.8 GB per copy of θ in float64)."""
 INPUT_LAYERS = ("tensor", "data-span")
 DISTRIBUTIONS = ("auto", "rows", "samples")
+QUADRATURE_TOLERANCES = (1e-15, 1e-3)
+"""Bounds of ``[continuum] quadrature_tolerance``: from rounding to far above any FE error."""
 OUTPUT_FIELDS = ("w", "b", "cost", "energy")
 INIT_WEIGHT_VARIABLES = ("x", "y", "x1", "x2", "y1", "y2", "i", "j", "m")
 INIT_BIAS_VARIABLES = ("x", "x1", "x2", "i", "m")
@@ -238,7 +240,8 @@ class ContinuumConfig:
     path of the stochastic modified equation with ``sde_scheme`` (``None`` for the other models;
     docs/physics.md "SGD fluctuations"); ``distribute`` splits the rows of every weight block or the
     samples over the MPI ranks (``auto``: the rule of
-    :mod:`continuum.fem.distribution`)."""
+    :mod:`continuum.fem.distribution`); ``quadrature_tolerance`` is the relative change at which
+    the check of the Gauss rule stops raising it (:mod:`continuum.fem.quadrature`)."""
 
     degree: int
     cells: int
@@ -252,6 +255,7 @@ class ContinuumConfig:
     sde_scheme: str | None
     depth_cells: int | None
     distribute: str
+    quadrature_tolerance: float
 
 
 @dataclass(frozen=True)
@@ -950,7 +954,20 @@ def _parse_continuum(section: _Section) -> ContinuumConfig:
         if section.has("depth_cells")
         else None,
         distribute=section.choice("distribute", DISTRIBUTIONS, "auto"),
+        quadrature_tolerance=_quadrature_tolerance(section),
     )
+
+
+def _quadrature_tolerance(section: _Section) -> float:
+    """``quadrature_tolerance``: the relative change below which the Gauss rule's check stops
+    raising the rule (:mod:`continuum.fem.quadrature`), within :data:`QUADRATURE_TOLERANCES`."""
+    value = section.number("quadrature_tolerance", 1e-12)
+    low, high = QUADRATURE_TOLERANCES
+    if not low <= value <= high:
+        raise section.error(
+            "quadrature_tolerance", f"expected a number in [{low:g}, {high:g}], got {_show(value)}"
+        )
+    return value
 
 
 def _check_fluctuations(section: _Section, continuum: ContinuumConfig) -> None:

@@ -226,6 +226,7 @@ class GalerkinModel:
             degree,
             setup.network.activation.smooth,
             fields_fingerprint(setup, comm),
+            cfg.continuum.quadrature_tolerance,
         )
         self.spaces = self.galerkin.spaces
         self.rule = time_scheme(self.galerkin, setup)
