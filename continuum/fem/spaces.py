@@ -100,15 +100,41 @@ def mass_matrix(space: fem.FunctionSpace):
     return mass
 
 
-DENSE_ENTRIES = 16384
-"""The quadrature tabulation and load operators of a factor space with at most this many
-entries are stored dense: below it one BLAS product (about 1–3 µs) beats a sparse product,
-whose fixed cost is 3–5 µs per call on this project's reference machine."""
+GEMM_SPEEDUP = 5.0
+"""How many times more matrix entries per second a dense product (BLAS dgemm) streams than a
+CSR one (SciPy) at the factor spaces' shapes with many columns: 47–56 GFLOP/s against
+7.4–10.6 GFLOP/s at 256 columns, a ratio of 4.5–6.3 on this project's reference machine
+(``benchmarks/fem_cost.py``, "operators")."""
+
+CALL_OVERHEAD = 50_000
+"""The per-call cost of a CSR product over a dense one, in dense entry-columns: 3.4–4.4 µs
+against 1.2–1.7 µs for a call with one column, about 2 µs at the dense rate of 26·10⁹ entries
+per second."""
 
 DENSE_INVERSE_SIZE = 400
 """Spaces of at most this many DOFs apply ``M⁻¹`` as a dense matrix: for ``L = 3`` columns it
 takes 2 / 8 / 13 µs at n = 65 / 193 / 257 against 10 / 26 / 30 µs for a SuperLU solve (the two
-meet near n = 500)."""
+meet near n = 500); at ``L = 256`` columns 0.45 / 2.0 ms against 1.3 / 4.9 ms at n = 129 /
+257, and about equal at n = 513."""
+
+
+def dense_is_faster(dense_entries: int, sparse_entries: int, columns: int) -> bool:
+    """The one rule that chooses a factor space's operators: a product with a dense matrix of
+    ``dense_entries`` beats the same product with a CSR matrix of ``sparse_entries`` non-zeros,
+    on ``columns`` columns, when
+
+        dense_entries · columns ≤ GEMM_SPEEDUP · sparse_entries · columns + CALL_OVERHEAD.
+
+    Few columns: the CSR call's fixed cost decides (a small space is dense, as one BLAS call of
+    1–3 µs); many columns (the samples of a full batch): only the streaming rates do, and a
+    space is dense only while its tabulation has at least one non-zero in ``GEMM_SPEEDUP``
+    entries (in 1-D about ``(p + 1) / n``: a few cells)."""
+    return dense_entries * columns <= GEMM_SPEEDUP * sparse_entries * columns + CALL_OVERHEAD
+
+
+def _columns(values: Array) -> int:
+    """Number of columns of a right-hand side (1 for a vector)."""
+    return values.size // max(values.shape[0], 1)
 
 
 class FactorSpace:
@@ -117,7 +143,10 @@ class FactorSpace:
     The mass matrix is assembled from the same quadrature as every load, ``M = Tᵀ diag(ω) T``
     (exact: the rule has degree ``≥ 2p``; by default ``2p + 2``); it equals DOLFINx's
     assembled ``∫ φ_a φ_b`` to rounding (:func:`mass_matrix`, checked in the tests).
-    Operators are dense or sparse by size (:data:`DENSE_ENTRIES`, :data:`DENSE_INVERSE_SIZE`).
+    The tabulation and load operators are kept in CSR and, where a dense product can ever be
+    faster (:func:`dense_is_faster` with one column), dense too; every product uses the one the
+    rule picks for its number of columns.  ``M⁻¹`` is dense up to :data:`DENSE_INVERSE_SIZE`
+    DOFs, a sparse LU above.
     """
 
     def __init__(self, domain: dmesh.Mesh, degree: int, quadrature_degree: int | None = None):
@@ -141,13 +170,15 @@ class FactorSpace:
         self.quadrature_degree = quadrature_degree
         rows, cols, values = self._quadrature(quadrature_degree)
         shape, weights = (len(self.quadrature_weights), self.size), self.quadrature_weights
-        if shape[0] * shape[1] <= DENSE_ENTRIES:
-            self.tabulation: Array | sp.csr_matrix = np.zeros(shape)  # dense or CSR
-            self.tabulation[rows, cols] = values
-            self._load = np.ascontiguousarray((weights[:, None] * self.tabulation).T)
-        else:
-            self.tabulation = sp.csr_matrix((values, (rows, cols)), shape=shape)
-            self._load = (self.tabulation.T @ sp.diags(weights)).tocsr()
+        sparse = sp.csr_matrix((values, (rows, cols)), shape=shape)
+        self._sparse = (sparse, (sparse.T @ sp.diags(weights)).tocsr())  # T, Tᵀω
+        self._entries = (shape[0] * shape[1], sparse.nnz)
+        self._dense: tuple[Array, Array] | None = None
+        if dense_is_faster(*self._entries, 1):
+            dense = np.zeros(shape)
+            dense[rows, cols] = values
+            self._dense = (dense, np.ascontiguousarray((weights[:, None] * dense).T))
+        self.tabulation, self._load = self._dense or self._sparse  # dense where it can be
         self.mass: Array | sp.csr_matrix = self._load @ self.tabulation  # dense or CSR, as T
         self._moments = None
         if self.size <= DENSE_INVERSE_SIZE:
@@ -155,11 +186,22 @@ class FactorSpace:
                 self.mass if isinstance(self.mass, np.ndarray) else self.mass.toarray()
             )
             self._mass_solve = lambda rhs: inverse @ rhs
-            if not sp.issparse(self._load):
-                self._moments = np.vstack([self._load, inverse @ self._load])
+            if self._dense is not None:
+                self._moments = np.vstack([self._dense[1], inverse @ self._dense[1]])
         else:
             lu = spla.splu(sp.csc_matrix(self.mass))
             self._mass_solve = lambda rhs: lu.solve(np.asarray(rhs, dtype=float))
+
+    def dense_products(self, columns: int) -> tuple[bool, bool]:
+        """Whether, on ``columns`` columns, the tabulation and load products are dense and
+        :meth:`moments` is the one fused product ``[Tᵀω; M⁻¹Tᵀω] f`` (:func:`dense_is_faster`;
+        the fused product is weighed against a CSR load plus the dense ``M⁻¹``)."""
+        dense_entries, nnz = self._entries
+        dense = self._dense is not None and dense_is_faster(dense_entries, nnz, columns)
+        fused = self._moments is not None and dense_is_faster(
+            2 * dense_entries - self.size**2, nnz, columns
+        )
+        return dense, fused
 
     @property
     def element(self):
@@ -194,14 +236,19 @@ class FactorSpace:
         """``M⁻¹ rhs`` (``rhs`` of shape ``(n,)`` or ``(n, k)``)."""
         return self._mass_solve(rhs)
 
+    def _operators(self, values: Array) -> tuple[Array | sp.csr_matrix, Array | sp.csr_matrix]:
+        """``T`` and ``Tᵀω``, dense or CSR as :func:`dense_is_faster` picks for ``values``."""
+        dense = self._dense is not None and dense_is_faster(*self._entries, _columns(values))
+        return self._dense if dense and self._dense is not None else self._sparse
+
     def load(self, values_q: Array) -> Array:
         """``∫ f φ_a`` for ``f`` given at the quadrature points (shape ``(nq,)`` or ``(nq, k)``)."""
-        return self._load @ values_q
+        return self._operators(values_q)[1] @ values_q
 
     def moments(self, values_q: Array) -> tuple[Array, Array]:
         """``∫ f φ_a`` and its Riesz image ``M⁻¹ ∫ f φ`` (one product ``[Tᵀω; M⁻¹Tᵀω] f`` for
-        a small dense space)."""
-        if self._moments is None:
+        a small space, :meth:`dense_products`)."""
+        if self._moments is None or not self.dense_products(_columns(values_q))[1]:
             load = self.load(values_q)
             return load, self.solve_mass(load)
         both = self._moments @ values_q
@@ -209,7 +256,7 @@ class FactorSpace:
 
     def at_quadrature(self, coefficients: Array) -> Array:
         """``u_h(x_q)`` for coefficient vectors (or matrices of them, one per column)."""
-        return self.tabulation @ coefficients
+        return self._operators(coefficients)[0] @ coefficients
 
     def integrate(self, values_q: Array) -> Array:
         """``∫ f`` over the domain, column by column."""
