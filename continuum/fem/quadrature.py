@@ -17,8 +17,9 @@ relative size ``≤ τ`` (at ``θ_0``; the fields stay smooth along the flow), s
 by ``O(τ)`` relative to the exactly integrated Galerkin flow, on top of an FE error that is
 larger by construction.  Every hidden layer evaluates ``σ``, ``σ'`` and the tabulation at all
 ``n_q`` Gauss points for every sample, so a gradient costs in proportion to ``n_q``, not to
-the DOFs: on the deep-tanh problem of 256 samples (4 cells) τ = 1e-8 instead of 1e-12 takes
-p = 5 from 13 to 9 points per cell (benchmarks/README.md, "FEM cost per gradient").
+the DOFs: on the deep-tanh problem of 256 samples, p = 5 on 4 cells, τ = 1e-8 instead of
+1e-12 takes the rule from q = 16 (9 points per cell) to the floor q = 12 (7 points), with the
+fields' error unchanged to 4 digits (benchmarks/README.md, "FEM cost per gradient").
 
 For smooth integrands the Gauss error falls like ``ρ^{-2k}`` with ``k`` points per cell, twice
 as fast in ``p`` as the FE error, so the check settles after a few raises.  A non-smooth
