@@ -4,8 +4,8 @@ Every load of a Galerkin network (docs/physics.md, "Galerkin fields") integrates
 that is not a polynomial against the basis: the data ``∫ ψ_b X^l dy`` and ``∫ φ_a Y^l dx``,
 the activities ``η_b = ∫ ψ_b σ(z_h) dy`` and the back-propagated ``∫ φ_a σ'(z_h) (…) dx``.
 The Gauss rule of degree ``q`` on every cell of every factor space is chosen by a check at
-the initial coefficients ``θ_0``: starting from ``q = 2p + 2`` (exact for the mass matrix and
-for a quadratic network's polynomial terms), raise ``q`` by 2 until the cost and the Riesz
+the initial coefficients ``θ_0``: starting from ``q = 2p`` (the coarsest rule exact for the
+mass matrix ``∫ φ_a φ_b``), raise ``q`` by 2 until the cost and the Riesz
 gradient ``M⁻¹ δC/δθ`` computed with rules ``q`` and ``q + 2`` agree to a relative
 tolerance ``τ`` (max norm over all ranks; ``[continuum] quadrature_tolerance``, default
 :data:`QUADRATURE_TOLERANCE`); the difference bounds the error of rule ``q``, which is the one
@@ -18,8 +18,10 @@ by ``O(τ)`` relative to the exactly integrated Galerkin flow, on top of an FE e
 larger by construction.  Every hidden layer evaluates ``σ``, ``σ'`` and the tabulation at all
 ``n_q`` Gauss points for every sample, so a gradient costs in proportion to ``n_q``, not to
 the DOFs: on the deep-tanh problem of 256 samples, p = 5 on 4 cells, τ = 1e-8 instead of
-1e-12 takes the rule from q = 16 (9 points per cell) to the floor q = 12 (7 points), with the
-fields' error unchanged to 4 digits (benchmarks/README.md, "FEM cost per gradient").
+1e-12 takes the rule from q = 16 (9 points per cell) to q = 12 (7 points), with the fields'
+error unchanged to 4 digits (benchmarks/README.md, "FEM cost per gradient").  With the default
+tolerance the check ends where it did when it started from ``2p + 2``: it passes ``2p`` only
+where rules ``2p`` and ``2p + 2`` agree to 1e-12 already.
 
 For smooth integrands the Gauss error falls like ``ρ^{-2k}`` with ``k`` points per cell, twice
 as fast in ``p`` as the FE error, so the check settles after a few raises.  A non-smooth
@@ -54,7 +56,7 @@ of degree ``q`` is kept (its difference to rule ``q + 2``): the data and activat
 to near rounding, whatever the FE error."""
 
 QUADRATURE_RAISES = 16
-"""Most raises of ``q`` by 2 beyond ``2p + 2`` before the check gives up."""
+"""Most raises of ``q`` by 2 beyond ``2p + 2`` (one more from ``2p``) before the check gives up."""
 
 
 VERIFIED_RULES: dict[tuple[Hashable, float], int] = {}
@@ -95,7 +97,7 @@ def converged_quadrature[F: Fields](
     fingerprint: Hashable | None = None,
     tolerance: float = QUADRATURE_TOLERANCE,
 ) -> F:
-    """The fields ``build(q)`` with the coarsest rule ``q ≥ 2p + 2`` (step 2) whose cost and
+    """The fields ``build(q)`` with the coarsest rule ``q ≥ 2p`` (step 2) whose cost and
     Riesz gradient at ``θ_0 = initial(fields)`` agree with those of ``build(q + 2)`` to
     ``tolerance`` relative; ``build(2p + 2)`` for a non-smooth activation.
 
@@ -105,13 +107,13 @@ def converged_quadrature[F: Fields](
     key = (fingerprint, tolerance)
     if fingerprint is not None and key in VERIFIED_RULES:
         return build(VERIFIED_RULES[key])
-    q = 2 * degree + 2
-    coarse = build(q)
     if not smooth:
-        return coarse
+        return build(2 * degree + 2)
+    q = 2 * degree  # the coarsest rule that integrates the mass matrix exactly
+    coarse = build(q)
     theta0 = initial(coarse)
     values = _values(coarse, theta0)
-    for _ in range(QUADRATURE_RAISES):
+    for _ in range(QUADRATURE_RAISES + 1):
         fine = build(q + 2)
         fine_values = _values(fine, theta0)
         comm = coarse.comm
