@@ -4,8 +4,9 @@ On the user-scale problems of :func:`accuracy_per_cost.user_scale_problems` (dig
 deep-tanh with 256 samples) this script measures, side by side in one run:
 
 * ``operators``: one product of a factor space's tabulation ``T`` (``n_q × n``) with ``k``
-  columns, dense (BLAS) and CSR (SciPy), CPU time, best of 7, at the shapes of the problems'
-  spaces, beside what :func:`continuum.fem.spaces.dense_is_faster` picks;
+  columns, dense (BLAS), CSR (SciPy) and cell-batched (:mod:`continuum.fem.cell_batched`),
+  CPU time, at the shapes of the problems' spaces, beside what
+  :func:`continuum.fem.spaces.dense_is_faster` picks;
 * ``gradient``: one full-batch Galerkin gradient (best of 20) and the Gauss rule chosen, per
   code and ``[continuum] quadrature_tolerance`` τ;
 * ``routes``: the FEM routes (RK4 as the networks, and the adaptive flow on deep-tanh) to the
@@ -147,36 +148,49 @@ def run_worker(tree: Path, label: str, args, directory: str) -> dict:
 
 
 def operator_table(smoke: bool) -> None:
-    """Dense and CSR tabulation products at the problems' factor-space shapes."""
+    """``T u`` dense, CSR and cell-batched at the problems' factor-space shapes, and the pick
+    of :func:`continuum.fem.spaces.dense_is_faster` (dense or cell-batched)."""
     from continuum.fem.spaces import dense_is_faster
     from meshes import interval
 
-    print("\n=== operators: T u, CPU µs (best of 7), dense | CSR | rule's pick")
+    print("\n=== operators: T u, CPU µs (best of 7 x 20): dense | CSR | cell-batched, rule's pick")
     shapes = (
         [(8, 4), (5, 4)]
         if smoke
-        else [(5, 4), (8, 4), (2, 8), (5, 8), (8, 8), (3, 16), (2, 16), (8, 16), (2, 32), (2, 64)]
+        else [
+            (5, 4),
+            (8, 4),
+            (2, 8),
+            (5, 8),
+            (8, 8),
+            (3, 16),
+            (2, 16),
+            (8, 16),
+            (2, 32),
+            (2, 64),
+            (2, 256),
+        ]
     )
     rng = np.random.default_rng(0)
     for degree, cells in shapes:
         space = FactorSpace(interval(MPI.COMM_SELF, cells), degree, 2 * degree + 8)
         csr = sp.csr_matrix(space.tabulation)
         dense = csr.toarray()
-        cells_text = []
+        batched = space._batched
+        texts = []
         for k in (1, 3, 32, 256):
             u = rng.random((space.size, k))
             td = cpu_best(lambda a=dense, u=u: [a @ u for _ in range(20)], 7) / 20
             ts = cpu_best(lambda a=csr, u=u: [a @ u for _ in range(20)], 7) / 20
-            pick = "dense" if dense_is_faster(dense.size, csr.nnz, k) else "csr"
-            right = pick == ("dense" if td <= ts else "csr")
-            cells_text.append(
-                f"k={k}: {td * 1e6:6.1f} | {ts * 1e6:6.1f} {pick}{'' if right else '!'}"
-            )
+            tb = cpu_best(lambda b=batched, u=u: [b.values(u) for _ in range(20)], 7) / 20
+            pick = "dense" if dense_is_faster(dense.size, csr.nnz, k) else "batch"
+            mark = "" if (td <= tb) == (pick == "dense") else "!"
+            texts.append(f"k={k}: {td * 1e6:.1f} | {ts * 1e6:.1f} | {tb * 1e6:.1f} {pick}{mark}")
         print(
-            f"  P{degree} {cells:>2} cells {dense.shape[0]:>4} x {dense.shape[1]:<4} nnz "
-            f"{csr.nnz:>5}  " + "   ".join(cells_text)
+            f"  P{degree} {cells:>3} cells {dense.shape[0]:>4} x {dense.shape[1]:<4}  "
+            + "   ".join(texts)
         )
-    print("  ('!': the rule's pick was the slower one in this measurement)")
+    print("  ('!': the rule's pick was the slower of dense and cell-batched in this measurement)")
 
 
 def main() -> None:

@@ -8,10 +8,10 @@ One Galerkin gradient (:meth:`continuum.fields.galerkin.GalerkinNetwork.gradient
   ``n × L`` one;
 * the factor-space products, as executed: the tabulation ``T u`` (values at the ``n_q``
   quadrature points), the loads ``Tᵀ(ω f)`` and the Riesz images ``M⁻¹ (·)``; dense
-  (``2 n_q n L``, and ``4 n_q n L`` for the fused ``[Tᵀω; M⁻¹Tᵀω]``) or sparse (``2 nnz L``,
-  with a dense ``M⁻¹`` (``2 n² L``) up to 400 DOFs and a sparse LU above, whose FLOPs are not
-  counted) as the space's rule picks them for ``L`` columns
-  (:func:`continuum.fem.spaces.dense_is_faster`).
+  (``2 n_q n L``, and ``4 n_q n L`` for the fused ``[Tᵀω; M⁻¹Tᵀω]``) or cell-batched
+  (``2 nnz L``, ``nnz = n_q`` × DOFs per cell, with a dense ``M⁻¹`` (``2 n² L``) up to 400
+  DOFs and a sparse LU above, whose FLOPs are not counted) as the space's rule picks them
+  for ``L`` columns (:func:`continuum.fem.spaces.dense_is_faster`).
 
 The rate is ``FLOPs / time`` (best of repeats, one BLAS thread), printed beside the dgemm rate
 of the same run (``2048³``); the bytes are the compulsory traffic of the weight blocks (each
