@@ -1,5 +1,6 @@
-"""The accuracy-per-cost benchmark's peer routes and smoke runs of it and of the FEM-cost script at
-(the benchmarks themselves are not part of the suite: benchmarks/README.md)."""
+"""The accuracy-per-cost benchmark's peer routes, and smoke runs of it and of the FEM-cost
+script at tiny sizes (the benchmarks themselves are not part of the suite:
+benchmarks/README.md)."""
 
 import os
 import re
