@@ -29,7 +29,7 @@ activation (``relu``) has kinks inside the cells: no Gauss rule converges faster
 there, the check would not settle, and the default rule ``2p + 2`` is kept (its order loss is
 documented in docs/convergence.md).
 
-The check builds the fields two to four times, a few milliseconds per model.  Its outcome is
+The check builds the fields three to five times, a few milliseconds per model.  Its outcome is
 a function of what the fields are built from (network, coordinates, data, initial fields,
 degree, mesh, input layer, number of ranks) and of the tolerance; given that *fingerprint* and
 tolerance, the degree it chose is kept for the rest of the process, and fields built again from
