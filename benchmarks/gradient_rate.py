@@ -7,10 +7,11 @@ One Galerkin gradient (:meth:`continuum.fields.galerkin.GalerkinNetwork.gradient
   gradient block): ``Σ_m 6 n_{m+1} n_m L`` FLOPs, all GEMMs of an ``n × n`` block with an
   ``n × L`` one;
 * the factor-space products, as executed: the tabulation ``T u`` (values at the ``n_q``
-  quadrature points), the loads ``Tᵀ(ω f)`` and the Riesz images ``M⁻¹ (·)``; a small space
-  stores ``T`` and ``[Tᵀω; M⁻¹Tᵀω]`` dense (``2 n_q n L`` and ``4 n_q n L`` FLOPs), a large one
-  sparse (``2 nnz L``, with a dense ``M⁻¹`` (``2 n² L``) up to 400 DOFs and a sparse LU
-  above, whose FLOPs are not counted).
+  quadrature points), the loads ``Tᵀ(ω f)`` and the Riesz images ``M⁻¹ (·)``; dense
+  (``2 n_q n L``, and ``4 n_q n L`` for the fused ``[Tᵀω; M⁻¹Tᵀω]``) or cell-batched
+  (``2 nnz L``, ``nnz = n_q`` × DOFs per cell, with a dense ``M⁻¹`` (``2 n² L``) up to 400
+  DOFs and a sparse LU above, whose FLOPs are not counted) as the space's rule picks them
+  for ``L`` columns (:func:`continuum.fem.spaces.dense_is_faster`).
 
 The rate is ``FLOPs / time`` (best of repeats, one BLAS thread), printed beside the dgemm rate
 of the same run (``2048³``); the bytes are the compulsory traffic of the weight blocks (each
@@ -69,12 +70,12 @@ def space_flops(space, samples: int) -> tuple[int, int]:
     if not isinstance(space, FactorSpace):
         return 0, 0
     n, nq = space.size, len(space.quadrature_weights)
-    if not sp.issparse(space.tabulation):
-        moments = 4 * nq * n if n <= DENSE_INVERSE_SIZE else 2 * nq * n
-        return 2 * nq * n * samples, moments * samples
-    nnz = space.tabulation.nnz
-    inverse = 2 * n * n if n <= DENSE_INVERSE_SIZE else 0
-    return 2 * nnz * samples, (2 * nnz + inverse) * samples
+    dense, fused = space.dense_products(samples)
+    nnz = sp.csr_matrix(space.tabulation).nnz
+    tabulation = nq * n if dense else nnz
+    inverse = n * n if n <= DENSE_INVERSE_SIZE else 0
+    moments = 2 * nq * n if fused else tabulation + inverse
+    return 2 * tabulation * samples, 2 * moments * samples
 
 
 def gradient_work(g: GalerkinNetwork) -> tuple[int, int, int]:

@@ -58,7 +58,8 @@ class ContinuumConfig:
     path of the stochastic modified equation with ``sde_scheme`` (``None`` for the other models;
     docs/physics.md "SGD fluctuations"); ``distribute`` splits the rows of every weight block or the
     samples over the MPI ranks (``auto``: the rule of
-    :mod:`continuum.fem.distribution`)."""
+    :mod:`continuum.fem.distribution`); ``quadrature_tolerance`` is the relative change at which
+    the check of the Gauss rule stops raising it (:mod:`continuum.fem.quadrature`)."""
 
     degree: int
     cells: int
@@ -72,6 +73,7 @@ class ContinuumConfig:
     sde_scheme: str | None
     depth_cells: int | None
     distribute: str
+    quadrature_tolerance: float
 
 
 CONTINUUM_KEYS = (
@@ -100,6 +102,13 @@ CONTINUUM_KEYS = (
         sign="positive",
     ),
     Key("distribute", "choice", "auto", "what the MPI ranks split", choices=DISTRIBUTIONS),
+    Key(
+        "quadrature_tolerance",
+        "number",
+        1e-12,
+        "relative change at which the Gauss rule's check stops raising the rule",
+        bounds=(1e-15, 1e-3),  # from rounding to far above any FE error
+    ),
 )
 
 

@@ -1,5 +1,6 @@
-"""The accuracy-per-cost benchmark's peer routes and a smoke run of the script at tiny sizes
-(the benchmarks themselves are not part of the suite: benchmarks/README.md)."""
+"""The accuracy-per-cost benchmark's peer routes, and smoke runs of it and of the FEM-cost
+script at tiny sizes (the benchmarks themselves are not part of the suite:
+benchmarks/README.md)."""
 
 import os
 import re
@@ -76,3 +77,26 @@ def test_accuracy_per_cost_smoke_run():
     assert difference < 1e-12, out
     assert "continuum gradient, P2 4 cells" in out
     assert re.search(r"deep-tanh-L256: at 0\.001 FEM .* -> (MET|MISSED)", out), out
+
+
+def test_fem_cost_smoke_run():
+    """benchmarks/fem_cost.py at tiny sizes: the operator table, the gradients and every FEM
+    route run; a looser quadrature tolerance takes a coarser Gauss rule, and each FEM row's
+    error with τ = 1e-8 (deep-tanh) equals the τ = 1e-12 row's to 10τ."""
+    env = dict(os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks/fem_cost.py"), "--smoke"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout
+    rules = dict(re.findall(r"after  deep-tanh-L256  P2  4 cells  tau (\S+)  q = +(\d+)", out))
+    assert int(rules["1e-08"]) < int(rules["1e-12"]), rules
+    rows = re.findall(r"after (FEM p c=4(?: adapt)?) tau=(\S+) +p=(\d) .* error (\S+)", out)
+    errors = {(route, tau, p): float(e) for route, tau, p, e in rows}
+    pairs = [(e, errors[(r, "1e-12", p)]) for (r, tau, p), e in errors.items() if tau == "1e-08"]
+    assert len(pairs) == 4, rows
+    assert all(abs(a - b) <= 1e-7 for a, b in pairs), pairs

@@ -4,21 +4,37 @@ Every load of a Galerkin network (docs/physics.md, "Galerkin fields") integrates
 that is not a polynomial against the basis: the data ``∫ ψ_b X^l dy`` and ``∫ φ_a Y^l dx``,
 the activities ``η_b = ∫ ψ_b σ(z_h) dy`` and the back-propagated ``∫ φ_a σ'(z_h) (…) dx``.
 The Gauss rule of degree ``q`` on every cell of every factor space is chosen by a check at
-the initial coefficients ``θ_0``: starting from ``q = 2p + 2`` (exact for the mass matrix and
-for a quadratic network's polynomial terms), raise ``q`` by 2 until the cost and the Riesz
-gradient ``M⁻¹ δC/δθ`` computed with rules ``q`` and ``q + 2`` agree to
-:data:`QUADRATURE_TOLERANCE` relative (max norm over all ranks); the difference bounds the
-error of rule ``q``, which is the one kept.  For smooth integrands the Gauss error falls
-like ``ρ^{-2k}`` with ``k`` points per cell, twice as fast in ``p`` as the FE error, so the
-check settles after a few raises.  A non-smooth activation (``relu``) has kinks inside the
-cells: no Gauss rule converges faster than ``O(h²)`` there, the check would not settle, and
-the default rule ``2p + 2`` is kept (its order loss is documented in docs/convergence.md).
+the initial coefficients ``θ_0``: starting from ``q = 2p`` (the coarsest rule exact for the
+mass matrix ``∫ φ_a φ_b``), raise ``q`` by 2 until the cost and the Riesz
+gradient ``M⁻¹ δC/δθ`` computed with rules ``q`` and ``q + 2`` agree to a relative
+tolerance ``τ`` (max norm over all ranks; ``[continuum] quadrature_tolerance``, default
+:data:`QUADRATURE_TOLERANCE`); the difference bounds the error of rule ``q``, which is the one
+kept.
 
-The check builds the fields two to four times, a few milliseconds per model.  Its outcome is
+The tolerance needs to lie only a decade or two below the FE error the run aims at, not at
+rounding: the quadrature error of the loads enters the flow as a perturbation of the force of
+relative size ``≤ τ`` (at ``θ_0``; the fields stay smooth along the flow), so the fields move
+by ``O(τ)`` relative to the exactly integrated Galerkin flow, on top of an FE error that is
+larger by construction.  Every hidden layer evaluates ``σ``, ``σ'`` and the tabulation at all
+``n_q`` Gauss points for every sample, so a gradient costs in proportion to ``n_q``, not to
+the DOFs: on the deep-tanh problem of 256 samples, p = 5 on 4 cells, τ = 1e-8 instead of
+1e-12 takes the rule from q = 16 (9 points per cell) to q = 12 (7 points), with the fields'
+error unchanged to 4 digits (benchmarks/README.md, "FEM cost per gradient").  With the default
+tolerance the check ends where it did when it started from ``2p + 2``: it passes ``2p`` only
+where rules ``2p`` and ``2p + 2`` agree to 1e-12 already.
+
+For smooth integrands the Gauss error falls like ``ρ^{-2k}`` with ``k`` points per cell, twice
+as fast in ``p`` as the FE error, so the check settles after a few raises.  A non-smooth
+activation (``relu``) has kinks inside the cells: no Gauss rule converges faster than ``O(h²)``
+there, the check would not settle, and the default rule ``2p + 2`` is kept (its order loss is
+documented in docs/convergence.md).
+
+The check builds the fields three to five times, a few milliseconds per model.  Its outcome is
 a function of what the fields are built from (network, coordinates, data, initial fields,
-degree, mesh, input layer, number of ranks); given that *fingerprint*, the degree it chose is
-kept for the rest of the process, and fields built again from the same fingerprint get that
-rule without the check (:data:`VERIFIED_RULES`).  A rule is recorded only once the check has
+degree, mesh, input layer, number of ranks) and of the tolerance; given that *fingerprint* and
+tolerance, the degree it chose is kept for the rest of the process, and fields built again from
+the same fingerprint with the same tolerance get that rule without the check
+(:data:`VERIFIED_RULES`).  A rule is recorded only once the check has
 verified it; fields with another fingerprint are checked afresh.
 """
 
@@ -35,16 +51,17 @@ from continuum.fem.spaces import FactorSpace, IndexSpace
 Array = np.ndarray
 
 QUADRATURE_TOLERANCE = 1e-12
-"""Relative change of the cost and of the initial Riesz gradient below which the rule of
-degree ``q`` is kept (its difference to rule ``q + 2``)."""
+"""Default relative change of the cost and of the initial Riesz gradient below which the rule
+of degree ``q`` is kept (its difference to rule ``q + 2``): the data and activation integrals
+to near rounding, whatever the FE error."""
 
 QUADRATURE_RAISES = 16
-"""Most raises of ``q`` by 2 beyond ``2p + 2`` before the check gives up."""
+"""Most raises of ``q`` by 2 beyond ``2p + 2`` (one more from ``2p``) before the check gives up."""
 
 
-VERIFIED_RULES: dict[Hashable, int] = {}
+VERIFIED_RULES: dict[tuple[Hashable, float], int] = {}
 """The Gauss rule degree the check has chosen in this process, by the fingerprint of the
-fields it was chosen for (:func:`converged_quadrature`)."""
+fields it was chosen for and the tolerance it was checked to (:func:`converged_quadrature`)."""
 
 
 class Fields(Protocol):
@@ -78,39 +95,42 @@ def converged_quadrature[F: Fields](
     degree: int,
     smooth: bool,
     fingerprint: Hashable | None = None,
+    tolerance: float = QUADRATURE_TOLERANCE,
 ) -> F:
-    """The fields ``build(q)`` with the coarsest rule ``q ≥ 2p + 2`` (step 2) whose cost and
+    """The fields ``build(q)`` with the coarsest rule ``q ≥ 2p`` (step 2) whose cost and
     Riesz gradient at ``θ_0 = initial(fields)`` agree with those of ``build(q + 2)`` to
-    :data:`QUADRATURE_TOLERANCE` relative; ``build(2p + 2)`` for a non-smooth activation.
+    ``tolerance`` relative; ``build(2p + 2)`` for a non-smooth activation.
 
     With a ``fingerprint`` (hashable, equal for fields built from equal inputs) the verified
-    ``q`` is recorded in :data:`VERIFIED_RULES`, and a later call with an equal fingerprint
-    returns ``build(q)`` at once."""
-    if fingerprint is not None and fingerprint in VERIFIED_RULES:
-        return build(VERIFIED_RULES[fingerprint])
-    q = 2 * degree + 2
-    coarse = build(q)
+    ``q`` is recorded in :data:`VERIFIED_RULES` under ``(fingerprint, tolerance)``, and a later
+    call with an equal fingerprint and tolerance returns ``build(q)`` at once."""
+    key = (fingerprint, tolerance)
+    if fingerprint is not None and key in VERIFIED_RULES:
+        return build(VERIFIED_RULES[key])
     if not smooth:
-        return coarse
+        return build(2 * degree + 2)
+    q = 2 * degree  # the coarsest rule that integrates the mass matrix exactly
+    coarse = build(q)
     theta0 = initial(coarse)
     values = _values(coarse, theta0)
-    for _ in range(QUADRATURE_RAISES):
+    for _ in range(QUADRATURE_RAISES + 1):
         fine = build(q + 2)
         fine_values = _values(fine, theta0)
         comm = coarse.comm
         change = comm.allreduce(float(np.abs(fine_values - values).max()), op=MPI.MAX)
         scale = comm.allreduce(float(np.abs(fine_values).max()), op=MPI.MAX)
-        if change <= QUADRATURE_TOLERANCE * scale:
+        if change <= tolerance * scale:
             if fingerprint is not None:
-                VERIFIED_RULES[fingerprint] = q
+                VERIFIED_RULES[key] = q
             return coarse
         coarse, values, q = fine, fine_values, q + 2
     raise ValueError(
         f"[continuum] degree = {degree}: the data and activation integrals at the initial "
         f"fields do not converge with Gauss rules up to degree {q} (relative change above "
-        f"{QUADRATURE_TOLERANCE:g}); check that [data] input, target and [init] are smooth "
-        "functions of the coordinates, or refine [continuum] cells (data that vary many times "
-        "per cell, e.g. many features on few cells, need finer cells, not higher rules)"
+        f"[continuum] quadrature_tolerance = {tolerance:g}); check that [data] input, target "
+        "and [init] are smooth functions of the coordinates, or refine [continuum] cells (data "
+        "that vary many times per cell, e.g. many features on few cells, need finer cells, not "
+        "higher rules)"
     )
 
 

@@ -27,7 +27,12 @@ class RowPartition:
 
     @classmethod
     def of(cls, n: int, comm: MPI.Comm) -> RowPartition:
-        counts = np.array([len(r) for r in np.array_split(np.arange(n), comm.size)])
+        """The blocks of ``numpy.array_split(range(n), P)``: the first ``n mod P`` ranks hold
+        ``⌊n/P⌋ + 1`` rows, the others ``⌊n/P⌋`` (computed, not split: this runs in every
+        gradient)."""
+        size = comm.size
+        counts = np.full(size, n // size)
+        counts[: n % size] += 1
         return cls(comm, counts)
 
     @property

@@ -31,6 +31,7 @@ from dolfinx import fem, geometry
 from dolfinx import mesh as dmesh
 from dolfinx.fem.petsc import assemble_matrix
 
+from continuum.fem.cell_batched import CellBatchedTabulation
 from continuum.io import layout
 
 Array = np.ndarray
@@ -102,15 +103,42 @@ def mass_matrix(space: fem.FunctionSpace):
     return mass
 
 
-DENSE_ENTRIES = 16384
-"""The quadrature tabulation and load operators of a factor space with at most this many
-entries are stored dense: below it one BLAS product (about 1–3 µs) beats a sparse product,
-whose fixed cost is 3–5 µs per call on this project's reference machine."""
+GEMM_SPEEDUP = 2.0
+"""How many times more tabulation entries per second a dense product (one BLAS dgemm with the
+full ``n_q × n`` matrix) streams than the cell-batched one (:mod:`continuum.fem.cell_batched`,
+``n_q × n_d`` entries) at the factor spaces' shapes with many columns: 13 against 26·10⁹ entries
+per second at 256 columns on this project's reference machine (``benchmarks/fem_cost.py``,
+"operators")."""
+
+CALL_OVERHEAD = 40_000
+"""The per-call cost of the cell-batched product over a dense one (a gather, a stacked
+``matmul``, a reshape: 2.6–3.8 µs against 1.1–1.4 µs for one column), in dense
+entry-columns at 26·10⁹ per second."""
 
 DENSE_INVERSE_SIZE = 400
 """Spaces of at most this many DOFs apply ``M⁻¹`` as a dense matrix: for ``L = 3`` columns it
 takes 2 / 8 / 13 µs at n = 65 / 193 / 257 against 10 / 26 / 30 µs for a SuperLU solve (the two
-meet near n = 500)."""
+meet near n = 500); at ``L = 256`` columns 0.45 / 2.0 ms against 1.3 / 4.9 ms at n = 129 /
+257, and about equal at n = 513."""
+
+
+def dense_is_faster(dense_entries: int, sparse_entries: int, columns: int) -> bool:
+    """The one rule that chooses a factor space's operators: a product with a dense matrix of
+    ``dense_entries`` beats the cell-batched product with ``sparse_entries`` non-zeros (the
+    reference tabulation's entries over all cells), on ``columns`` columns, when
+
+        dense_entries · columns ≤ GEMM_SPEEDUP · sparse_entries · columns + CALL_OVERHEAD.
+
+    Few columns: the batched call's fixed cost decides (a small space is dense, one BLAS call
+    of 1–3 µs); many columns (the samples of a full batch): only the streaming rates do, and a
+    space is dense only while its tabulation has at least one non-zero in ``GEMM_SPEEDUP``
+    entries (in 1-D about ``(p + 1) / n``: hardly ever at 256 columns)."""
+    return dense_entries * columns <= GEMM_SPEEDUP * sparse_entries * columns + CALL_OVERHEAD
+
+
+def _columns(values: Array) -> int:
+    """Number of columns of a right-hand side (1 for a vector)."""
+    return values.size // max(values.shape[0], 1)
 
 
 class FactorSpace:
@@ -119,7 +147,11 @@ class FactorSpace:
     The mass matrix is assembled from the same quadrature as every load, ``M = Tᵀ diag(ω) T``
     (exact: the rule has degree ``≥ 2p``; by default ``2p + 2``); it equals DOLFINx's
     assembled ``∫ φ_a φ_b`` to rounding (:func:`mass_matrix`, checked in the tests).
-    Operators are dense or sparse by size (:data:`DENSE_ENTRIES`, :data:`DENSE_INVERSE_SIZE`).
+    The tabulation and load products run cell by cell as one batched GEMM of the reference
+    tabulation (:mod:`continuum.fem.cell_batched`) or, where a dense product can ever be faster
+    (:func:`dense_is_faster` with one column), with the dense ``T`` and ``Tᵀω`` too; every
+    product uses the one the rule picks for its number of columns.  ``M⁻¹`` is dense up to
+    :data:`DENSE_INVERSE_SIZE` DOFs, a sparse LU above.
     """
 
     def __init__(self, domain: dmesh.Mesh, degree: int, quadrature_degree: int | None = None):
@@ -143,25 +175,40 @@ class FactorSpace:
         self.quadrature_degree = quadrature_degree
         rows, cols, values = self._quadrature(quadrature_degree)
         shape, weights = (len(self.quadrature_weights), self.size), self.quadrature_weights
-        if shape[0] * shape[1] <= DENSE_ENTRIES:
-            self.tabulation: Array | sp.csr_matrix = np.zeros(shape)  # dense or CSR
-            self.tabulation[rows, cols] = values
-            self._load = np.ascontiguousarray((weights[:, None] * self.tabulation).T)
-        else:
-            self.tabulation = sp.csr_matrix((values, (rows, cols)), shape=shape)
-            self._load = (self.tabulation.T @ sp.diags(weights)).tocsr()
-        self.mass: Array | sp.csr_matrix = self._load @ self.tabulation  # dense or CSR, as T
+        sparse = sp.csr_matrix((values, (rows, cols)), shape=shape)
+        self._entries = (shape[0] * shape[1], len(values))
+        self._dense: tuple[Array, Array] | None = None
+        if dense_is_faster(*self._entries, 1):
+            dense = np.zeros(shape)
+            dense[rows, cols] = values
+            self._dense = (dense, np.ascontiguousarray((weights[:, None] * dense).T))
+        # T and Tᵀω as stored: dense where they can be, else CSR
+        stored = self._dense or (sparse, (sparse.T @ sp.diags(weights)).tocsr())
+        self.tabulation: Array | sp.csr_matrix = stored[0]
+        load = stored[1]
+        self.mass: Array | sp.csr_matrix = load @ self.tabulation  # dense or CSR, as T
         self._moments = None
         if self.size <= DENSE_INVERSE_SIZE:
             inverse = np.linalg.inv(
                 self.mass if isinstance(self.mass, np.ndarray) else self.mass.toarray()
             )
             self._mass_solve = lambda rhs: inverse @ rhs
-            if not sp.issparse(self._load):
-                self._moments = np.vstack([self._load, inverse @ self._load])
+            if self._dense is not None:
+                self._moments = np.vstack([self._dense[1], inverse @ self._dense[1]])
         else:
             lu = spla.splu(sp.csc_matrix(self.mass))
             self._mass_solve = lambda rhs: lu.solve(np.asarray(rhs, dtype=float))
+
+    def dense_products(self, columns: int) -> tuple[bool, bool]:
+        """Whether, on ``columns`` columns, the tabulation and load products are dense and
+        :meth:`moments` is the one fused product ``[Tᵀω; M⁻¹Tᵀω] f`` (:func:`dense_is_faster`;
+        the fused product is weighed against a cell-batched load plus the dense ``M⁻¹``)."""
+        dense_entries, nnz = self._entries
+        dense = self._dense is not None and dense_is_faster(dense_entries, nnz, columns)
+        fused = self._moments is not None and dense_is_faster(
+            2 * dense_entries - self.size**2, nnz, columns
+        )
+        return dense, fused
 
     @property
     def element(self):
@@ -190,20 +237,29 @@ class FactorSpace:
         vals = np.tile(phi, (ncells, 1)).ravel()
         self.quadrature_points = points.reshape(-1, self.tdim)
         self.quadrature_weights = (det * ref_weights[None, :]).ravel()
+        self._batched = CellBatchedTabulation(phi, dofs, self.quadrature_weights, self.size)
         return rows, cols, vals
 
     def solve_mass(self, rhs: Array) -> Array:
         """``M⁻¹ rhs`` (``rhs`` of shape ``(n,)`` or ``(n, k)``)."""
         return self._mass_solve(rhs)
 
+    def _dense_operators(self, values: Array) -> tuple[Array, Array] | None:
+        """The dense ``T`` and ``Tᵀω`` where :func:`dense_is_faster` picks them for ``values``
+        (``None``: the cell-batched product)."""
+        if self._dense is not None and dense_is_faster(*self._entries, _columns(values)):
+            return self._dense
+        return None
+
     def load(self, values_q: Array) -> Array:
         """``∫ f φ_a`` for ``f`` given at the quadrature points (shape ``(nq,)`` or ``(nq, k)``)."""
-        return self._load @ values_q
+        dense = self._dense_operators(values_q)
+        return self._batched.load(values_q) if dense is None else dense[1] @ values_q
 
     def moments(self, values_q: Array) -> tuple[Array, Array]:
         """``∫ f φ_a`` and its Riesz image ``M⁻¹ ∫ f φ`` (one product ``[Tᵀω; M⁻¹Tᵀω] f`` for
-        a small dense space)."""
-        if self._moments is None:
+        a small space, :meth:`dense_products`)."""
+        if self._moments is None or not self.dense_products(_columns(values_q))[1]:
             load = self.load(values_q)
             return load, self.solve_mass(load)
         both = self._moments @ values_q
@@ -211,7 +267,8 @@ class FactorSpace:
 
     def at_quadrature(self, coefficients: Array) -> Array:
         """``u_h(x_q)`` for coefficient vectors (or matrices of them, one per column)."""
-        return self.tabulation @ coefficients
+        dense = self._dense_operators(coefficients)
+        return self._batched.values(coefficients) if dense is None else dense[0] @ coefficients
 
     def integrate(self, values_q: Array) -> Array:
         """``∫ f`` over the domain, column by column."""

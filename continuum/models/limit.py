@@ -227,6 +227,7 @@ class GalerkinModel(CoefficientModel[GalerkinFields, Array | None]):
             degree,
             setup.network.activation.smooth,
             fields_fingerprint(setup, comm),
+            cfg.continuum.quadrature_tolerance,
         )
         self.spaces = self.galerkin.spaces
         self.rule = time_scheme(self.galerkin, setup)

@@ -1,0 +1,328 @@
+"""The FEM's cost per gradient at user scale: the Gauss rule's tolerance and the operator rule.
+
+On the user-scale problems of :func:`accuracy_per_cost.user_scale_problems` (digits, and
+deep-tanh with 256 samples) this script measures, side by side in one run:
+
+* ``operators``: one product of a factor space's tabulation ``T`` (``n_q × n``) with ``k``
+  columns, dense (BLAS), CSR (SciPy) and cell-batched (:mod:`continuum.fem.cell_batched`),
+  CPU time, at the shapes of the problems' spaces, beside what
+  :func:`continuum.fem.spaces.dense_is_faster` picks;
+* ``gradient``: one full-batch Galerkin gradient (best of 20) and the Gauss rule chosen, per
+  code and ``[continuum] quadrature_tolerance`` τ;
+* ``routes``: the FEM routes (RK4 as the networks, and the adaptive flow on deep-tanh) to the
+  final time, best of ``--repeats``, their field error against the reference of
+  ``accuracy_per_cost`` (FEM degree 10), and the time to each target; the FEM rows for a
+  target ``e`` use the largest τ ≤ ``e/100`` measured (the quadrature error stays two decades
+  below the target, ``tests/test_quadrature_tolerance.py``); beside them the JAX networks,
+  plain and Richardson-extrapolated (:func:`accuracy_per_cost.jax_routes`).
+
+"Before" is the code at ``--baseline`` (a source tree, e.g. the main checkout: its
+``continuum`` package runs the same FEM rows in a subprocess with τ = 1e-12, its only rule);
+"after" is this tree.  The two codes' FEM rows alternate in ``--rounds`` rounds of
+subprocesses, the best time of each row is kept, and the load average is printed at every
+round (the machine may be shared).
+
+    python benchmarks/fem_cost.py --baseline /work/main        # a few minutes
+    python benchmarks/fem_cost.py --smoke                      # seconds
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # one thread, as `synfield` runs
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault(
+    "XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+)
+
+import numpy as np
+from mpi4py import MPI  # first: it loads the MPI library that DOLFINx links against
+
+# isort: split
+import accuracy_per_cost as apc  # benchmarks/, the script's directory
+import scipy.sparse as sp
+
+from continuum.fem.spaces import FactorSpace
+
+try:
+    from continuum.settings import ContinuumConfig
+except ImportError:  # a --baseline tree from before the [continuum] schema moved there
+    from discrete.config import ContinuumConfig
+
+HERE = Path(__file__).resolve().parent
+TOLERANCES = {"deep-tanh-L256": (1e-12, 1e-8, 1e-11), "digits": (1e-12, 1e-6)}
+"""τ of the "after" rows per problem (the baseline runs 1e-12 only)."""
+TARGETS = {"deep-tanh-L256": (1e-6, 1e-9), "digits": (1e-3, 1e-4)}
+ROUTES = {
+    "deep-tanh-L256": {"FEM p c=4": [3, 4, 5, 6, 7, 8], "FEM p c=4 adapt": [3, 4, 5, 6, 7, 8]},
+    "digits": {"FEM P2": [16, 32, 64], "FEM p c=8": [3, 4, 5, 6, 7, 8]},
+}
+GRADIENTS = {"deep-tanh-L256": [(5, 4), (8, 4)], "digits": [(2, 32), (5, 8), (8, 8)]}
+"""(degree, cells) of the timed single gradients."""
+
+
+def has_tolerance() -> bool:
+    """Whether this code has ``[continuum] quadrature_tolerance``."""
+    return "quadrature_tolerance" in {f.name for f in dataclasses.fields(ContinuumConfig)}
+
+
+def configured(problem: apc.Problem, tolerance: float):
+    """The problem's config with ``quadrature_tolerance = tolerance`` (where the code has it)."""
+    if not has_tolerance():
+        return problem.config
+    return apc.with_continuum(problem.config, quadrature_tolerance=tolerance)
+
+
+def problems(smoke: bool) -> dict[str, apc.Problem]:
+    chosen = apc.user_scale_problems()
+    return {name: apc.smoke(p) if smoke else p for name, p in chosen.items()}
+
+
+def cpu_best(run, repeats: int) -> float:
+    """Best CPU time of ``run()`` over ``repeats`` calls."""
+    best = np.inf
+    for _ in range(repeats):
+        start = time.process_time()
+        run()
+        best = min(best, time.process_time() - start)
+    return best
+
+
+# ----------------------------------------------------------------------------- worker
+
+
+def worker(args) -> None:
+    """FEM rows and single gradients of this process's code, written to ``args.out`` (JSON of
+    rows, and an ``.npz`` of the final lattice fields of each row)."""
+    rows, gradients, fields = [], [], {}
+    tolerances = None if has_tolerance() else (1e-12,)
+    for name, p in problems(args.smoke).items():
+        eval_conv = apc.build(apc.with_width(p.config, p.eval_width)).convention
+        routes = {r: s[:2] for r, s in ROUTES[name].items()} if args.smoke else ROUTES[name]
+        for tol in tolerances or TOLERANCES[name]:
+            cfg = configured(p, tol)
+            for degree, cells in [(2, 4)] if args.smoke else GRADIENTS[name]:
+                model = apc.solve_fem(
+                    apc.with_dt(cfg, cfg.training.dt * cfg.training.steps), degree, cells
+                )
+                g, theta = model.galerkin, model.state.theta
+                g.gradient(theta)
+                seconds = cpu_best(lambda g=g, theta=theta: g.gradient(theta), args.gradients)
+                q = model.spaces[1].quadrature_degree
+                gradients.append([name, tol, degree, cells, q, seconds])
+            for route, sizes in routes.items():
+                for size in sizes:
+                    options = apc.route_options(route, size)
+                    apc.solve_fem(cfg, *options)  # the quadrature check runs once, untimed
+                    seconds, model = apc.best_time(
+                        lambda c=cfg, o=options: apc.solve_fem(c, *o), args.repeats
+                    )
+                    key = f"{len(rows)}"
+                    f = apc.ModelReference(model).fields(eval_conv)
+                    fields.update({f"{key}/w{m}": w for m, w in enumerate(f.w)})
+                    fields.update({f"{key}/b{m}": b for m, b in enumerate(f.b)})
+                    rows.append([name, route, size, tol, seconds, len(f.w)])
+    np.savez(args.out + ".npz", **fields)
+    Path(args.out).write_text(json.dumps({"rows": rows, "gradients": gradients}))
+
+
+def run_worker(tree: Path, label: str, args, directory: str) -> dict:
+    """Run :func:`worker` with ``tree``'s packages; its rows, their fields and the code label."""
+    out = os.path.join(directory, f"{label}-{time.monotonic_ns()}.json")
+    env = dict(os.environ, PYTHONPATH=str(tree))
+    command = [sys.executable, str(HERE / "fem_cost.py"), "--worker", "--out", out]
+    command += ["--repeats", str(args.repeats), "--gradients", str(args.gradients)]
+    command += ["--smoke"] if args.smoke else []
+    subprocess.run(command, check=True, env=env, cwd=tree)
+    result = json.loads(Path(out).read_text())
+    result["fields"] = dict(np.load(out + ".npz"))
+    return result
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def operator_table(smoke: bool) -> None:
+    """``T u`` dense, CSR and cell-batched at the problems' factor-space shapes, and the pick
+    of :func:`continuum.fem.spaces.dense_is_faster` (dense or cell-batched)."""
+    from continuum.fem.spaces import dense_is_faster
+    from meshes import interval
+
+    print("\n=== operators: T u, CPU µs (best of 7 x 20): dense | CSR | cell-batched, rule's pick")
+    shapes = (
+        [(8, 4), (5, 4)]
+        if smoke
+        else [
+            (5, 4),
+            (8, 4),
+            (2, 8),
+            (5, 8),
+            (8, 8),
+            (3, 16),
+            (2, 16),
+            (8, 16),
+            (2, 32),
+            (2, 64),
+            (2, 256),
+        ]
+    )
+    rng = np.random.default_rng(0)
+    for degree, cells in shapes:
+        space = FactorSpace(interval(MPI.COMM_SELF, cells), degree, 2 * degree + 8)
+        csr = sp.csr_matrix(space.tabulation)
+        dense = csr.toarray()
+        batched = space._batched
+        texts = []
+        for k in (1, 3, 32, 256):
+            u = rng.random((space.size, k))
+            td = cpu_best(lambda a=dense, u=u: [a @ u for _ in range(20)], 7) / 20
+            ts = cpu_best(lambda a=csr, u=u: [a @ u for _ in range(20)], 7) / 20
+            tb = cpu_best(lambda b=batched, u=u: [b.values(u) for _ in range(20)], 7) / 20
+            pick = "dense" if dense_is_faster(dense.size, csr.nnz, k) else "batch"
+            mark = "" if (td <= tb) == (pick == "dense") else "!"
+            texts.append(f"k={k}: {td * 1e6:.1f} | {ts * 1e6:.1f} | {tb * 1e6:.1f} {pick}{mark}")
+        print(
+            f"  P{degree} {cells:>3} cells {dense.shape[0]:>4} x {dense.shape[1]:<4}  "
+            + "   ".join(texts)
+        )
+    print("  ('!': the rule's pick was the slower of dense and cell-batched in this measurement)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--baseline", type=Path, help="source tree of the code before")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--gradients", type=int, default=20)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes (seconds)")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(args)
+        return
+    if args.smoke:
+        args.rounds, args.repeats, args.gradients = 1, 1, 2
+    print(f"fem cost — {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
+    start = time.perf_counter()
+    operator_table(args.smoke)
+    codes = {"after": HERE.parent}
+    if args.baseline is not None:
+        codes = {"before": args.baseline.resolve(), **codes}
+    results: dict[str, list[dict]] = {label: [] for label in codes}
+    with tempfile.TemporaryDirectory() as directory:
+        for round_ in range(args.rounds):
+            for label, tree in codes.items():
+                print(
+                    f"  round {round_ + 1}, {label} ({tree}): load average "
+                    f"{os.getloadavg()[0]:.2f}",
+                    flush=True,
+                )
+                results[label].append(run_worker(tree, label, args, directory))
+    report(results, args)
+    print(f"\ntotal {time.perf_counter() - start:.0f} s")
+
+
+def best_rows(runs: list[dict]) -> tuple[dict, dict, dict]:
+    """Best time per FEM row and per gradient over the rounds, and each row's fields."""
+    rows, gradients, fields = {}, {}, {}
+    for run in runs:
+        for k, (name, route, size, tol, seconds, layers) in enumerate(run["rows"]):
+            key = (name, route, size, tol)
+            rows[key] = min(rows.get(key, np.inf), seconds)
+            w = [run["fields"][f"{k}/w{m}"] for m in range(layers)]
+            b = [run["fields"][f"{k}/b{m}"] for m in range(layers)]
+            fields[key] = (w, b)
+        for name, tol, degree, cells, q, seconds in run["gradients"]:
+            key = (name, tol, degree, cells, q)
+            gradients[key] = min(gradients.get(key, np.inf), seconds)
+    return rows, gradients, fields
+
+
+def report(results: dict[str, list[dict]], args) -> None:
+    best = {label: best_rows(runs) for label, runs in results.items()}
+    print("\n=== gradient: one full-batch gradient, CPU ms (best of rounds x repeats)")
+    for label, (_, gradients, _) in best.items():
+        for (name, tol, degree, cells, q), seconds in gradients.items():
+            print(
+                f"  {label:<6} {name:<15} P{degree} {cells:>2} cells  tau {tol:.0e}  q = {q:>2}  "
+                f"{seconds * 1e3:7.3f} ms"
+            )
+    for name, p in problems(args.smoke).items():
+        print(f"\n=== routes: {name}")
+        eval_conv = apc.build(apc.with_width(p.config, p.eval_width)).convention
+        ref = apc.ModelReference(
+            apc.solve_fem(p.config, apc.REFERENCE_DEGREE, p.reference_cells or 16)
+        )
+        ref_fields = ref.fields(eval_conv)
+        p.rows = []
+        apc.jax_routes(p, ref, None, args.repeats)
+        for label, (rows, _, fields) in best.items():
+            for (problem, route, size, tol), seconds in rows.items():
+                if problem != name:
+                    continue
+                w, b = fields[(problem, route, size, tol)]
+                e = apc.error(apc.Fields(eval_conv, w, b), ref_fields)
+                p.rows.append(apc.Row(f"{label} {route} tau={tol:.0e}", size, 0, seconds, e))
+        for r in sorted(p.rows, key=lambda r: (r.route, r.size)):
+            print(
+                f"  {r.route:<34} {apc.size_label(r.route, r.size):>6} {r.seconds:9.4f} s  "
+                f"error {r.error:.3e}"
+            )
+        print_targets(p, name)
+
+
+def tolerance_of(route: str) -> float | None:
+    """τ of an FEM row's route label (``… tau=1e-08``), ``None`` for a network route."""
+    return float(route.rsplit("tau=", 1)[1]) if "tau=" in route else None
+
+
+def print_targets(p: apc.Problem, name: str) -> None:
+    """Time to each target per route, and the fastest JAX network route against the fastest
+    FEM route of each code with τ ≤ target/100."""
+    routes = list(dict.fromkeys(r.route for r in sorted(p.rows, key=lambda r: r.route)))
+    reached: dict[tuple[str, float], float] = {}
+    print("  time to target: first size reaching it, its time [log-log interpolated]")
+    print("  " + f"{'route':<34}" + "".join(f"{f'e <= {t:g}':>28}" for t in TARGETS[name]))
+    for route in routes:
+        cells = []
+        for target in TARGETS[name]:
+            row, interp = apc.time_to_target([r for r in p.rows if r.route == route], target)
+            if row is None:
+                cells.append("not reached")
+                continue
+            reached[(route, target)] = interp if interp is not None else row.seconds
+            label = apc.size_label(route.split(" tau=")[0].split(" ", 1)[-1], row.size)
+            cells.append(f"{label} {row.seconds:.4f} [{reached[(route, target)]:.4f}]")
+        print("  " + f"{route:<34}" + "".join(f"{c:>28}" for c in cells))
+    for target in TARGETS[name]:
+        networks = [t for (r, e), t in reached.items() if e == target and r.startswith("jax")]
+        for code in ("before", "after"):
+            fem = [
+                t
+                for (r, e), t in reached.items()
+                if e == target and r.startswith(code) and (tolerance_of(r) or 1) <= target / 100
+            ]
+            if not fem:
+                continue
+            line = f"  {name} e <= {target:g}: FEM {code} {min(fem):.4f} s"
+            if networks:
+                line += (
+                    f", fastest JAX route {min(networks):.4f} s: {min(networks) / min(fem):.1f}x"
+                )
+            else:
+                line += ", no JAX route reaches it"
+            print(line)
+
+
+if __name__ == "__main__":
+    main()
