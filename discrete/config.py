@@ -211,6 +211,8 @@ class TrainingConfig:
     batches of ``rule = "sgd"``: seeded permutations (``epochs``) or i.i.d. uniform draws
     (``replacement``); ``rule = "momentum"`` with ``sampling = "replacement"`` is momentum
     SGD (the heavy ball on i.i.d. batches), without it the full-batch heavy ball.
+    ``stability_check`` (default true) checks the step's linear stability at every output step
+    of a full-batch rule (:class:`discrete.stability.StabilityMonitor`).
     """
 
     rule: str
@@ -225,6 +227,7 @@ class TrainingConfig:
     momentum_form: str
     scheme: str
     sampling: str
+    stability_check: bool
 
 
 @dataclass(frozen=True)
@@ -920,6 +923,7 @@ def _parse_training(section: _Section, data: DataConfig) -> TrainingConfig:
         momentum_form=section.choice("momentum_form", MOMENTUM_FORMS, "central"),
         scheme=section.choice("scheme", MOMENTUM_SCHEMES, "heavy-ball"),
         sampling=sampling,
+        stability_check=section.boolean("stability_check", True),
     )
 
 
