@@ -259,7 +259,7 @@ class StabilityMonitor:
     def __init__(self, setup: DiscreteSetup):
         tr = setup.config.training
         self.rule, self.dt, self.form = setup.rule, tr.dt, tr.momentum_form
-        self.name = tr.rule + (f" ({tr.scheme})" if tr.rule == "momentum" else "")
+        self.name = repr(tr.rule) + (f" ({tr.scheme})" if tr.rule == "momentum" else "")
         self.affine = quadratic_cost(setup)
         self.tracks = not self.affine and tr.stability_check
         self.vector = np.random.default_rng(tr.seed).standard_normal(setup.theta0.size)
@@ -303,7 +303,7 @@ class StabilityMonitor:
         lam, rate = found
         where = "on this cost" if self.affine else "on this cost at the initial parameters θ₀"
         raise ValueError(
-            f"[training] dt = {self.dt:g} is beyond the stability bound of rule {self.name!r} "
+            f"[training] dt = {self.dt:g} is beyond the stability bound of rule {self.name} "
             f"{where}: its largest mode (ηH eigenvalue λ = {lam:.6g}) grows by {rate:.4g} per "
             f"step; {self._advice(lam)}"
         )
@@ -322,7 +322,7 @@ class StabilityMonitor:
             "training",
             state.step,
             state.t,
-            f"[training] dt = {self.dt:g} is past the stability bound of rule {self.name!r} "
+            f"[training] dt = {self.dt:g} is past the stability bound of rule {self.name} "
             f"here: the largest mode of the cost (ηH eigenvalue λ = {lam:.6g}, "
             f"{self.initial:.6g} at θ₀) grows by {rate:.4g} per step",
             f"{self._advice(lam)}; the output steps written before this one are intact",
