@@ -10,8 +10,11 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from mpi4py import MPI
 
+from continuum.app.run import run_experiment
 from discrete.config import load_config, parse_config
+from discrete.errors import DivergenceError
 from discrete.experiment import build
 from discrete.stability import max_growth, quadratic_cost, sharpness, stable_step
 from discrete.training import integrate
@@ -148,11 +151,12 @@ def test_an_unstable_step_on_a_nonlinear_cost_is_refused_at_the_start(text, rule
 
 
 def test_a_run_that_sharpens_past_the_edge_stops_at_that_output_step(tmp_path):
-    """The classifier's λ grows from 51 at θ₀ to 143 at t = 0.2 and 162 at t = 0.3 (progressive
-    sharpening): RK4 at dt = 0.0185 (stable for λ ≤ 150.5) is stable at θ₀ and at the output
-    steps 5 and 10, not at 15.  The run stops there (its own estimate warm-started from the
+    """The classifier's λ grows from 50.7 at θ₀ to 111.6, 139.9 and 158.2 at the output steps
+    5, 10 and 15 (progressive sharpening): RK4 at dt = 0.0185 (stable for λ ≤ 2.785/dt = 150.6)
+    is stable at θ₀ and at the output steps 5 and 10, not at 15.  The run stops there (its own estimate warm-started from the
     previous output step's) with dt, the step, the time, λ and the stable step, and keeps the
-    output steps 0, 5 and 10 in its files."""
+    output steps 0, 5 and 10 in its files, from which ``--resume`` continues (and stops again
+    at step 15)."""
     text = digits()
     setup = build(parse_config(text))
     states = list(integrate(setup.rule, setup.rule.initial(setup.theta0), setup.steps, 5))
@@ -175,3 +179,26 @@ def test_a_run_that_sharpens_past_the_edge_stops_at_that_output_step(tmp_path):
         steps = h5["/discrete/state/step"][:]
         assert list(steps) == [0, 5, 10]
         np.testing.assert_allclose(h5["/discrete/state/theta"][2], states[2].theta, rtol=1e-12)
+    resumed = subprocess.run(
+        [str(SYNFIELD), "run", "--resume", str(tmp_path / "out"), "-q"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert resumed.returncode == 1 and resumed.stderr.strip() == line  # from step 10, again
+
+
+@pytest.mark.mpi
+def test_every_rank_stops_at_the_unstable_output_step(tmp_path):
+    """The estimate is rank 0's, its verdict every rank's: under ``mpiexec -n 2`` both ranks
+    raise the error of one rank at step 15, and the file keeps the steps 0, 5 and 10."""
+    comm = MPI.COMM_WORLD
+    out = Path(comm.bcast(str(tmp_path), root=0)) / "out"
+    with pytest.raises(DivergenceError) as caught:
+        run_experiment(parse_config(digits()), out, comm, quiet=True)
+    assert caught.value.step == 15
+    assert "[training] dt = 0.0185 is past the stability bound" in str(caught.value)
+    if comm.rank == 0:
+        with h5py.File(out / "fields.h5") as h5:
+            assert list(h5["/discrete/state/step"][:]) == [0, 5, 10]
+    comm.Barrier()
