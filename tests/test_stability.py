@@ -153,10 +153,10 @@ def test_an_unstable_step_on_a_nonlinear_cost_is_refused_at_the_start(text, rule
 def test_a_run_that_sharpens_past_the_edge_stops_at_that_output_step(tmp_path):
     """The classifier's λ grows from 50.7 at θ₀ to 111.6, 139.9 and 158.2 at the output steps
     5, 10 and 15 (progressive sharpening): RK4 at dt = 0.0185 (stable for λ ≤ 2.785/dt = 150.6)
-    is stable at θ₀ and at the output steps 5 and 10, not at 15.  The run stops there (its own estimate warm-started from the
-    previous output step's) with dt, the step, the time, λ and the stable step, and keeps the
-    output steps 0, 5 and 10 in its files, from which ``--resume`` continues (and stops again
-    at step 15)."""
+    is stable at θ₀ and at the output steps 5 and 10, not at 15.  The run stops there (its own
+    estimate warm-started from the previous output step's) with dt, the step, the time, λ and
+    the stable step, and keeps the output steps 0, 5 and 10 in its files, from which
+    ``--resume`` continues (and stops again at step 15)."""
     text = digits()
     setup = build(parse_config(text))
     states = list(integrate(setup.rule, setup.rule.initial(setup.theta0), setup.steps, 5))
