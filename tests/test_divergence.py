@@ -52,12 +52,12 @@ def test_the_largest_mode_of_goldsteins_chain_and_the_verlet_bound():
 
 def test_an_unstable_step_is_refused_before_the_run(tmp_path):
     """Goldstein at dt = 0.02 (was: C = 6.9e54, rc 0); the bound is Störmer–Verlet's
-    2/√(4N²) = 0.015625 (λ = 16384 to rounding), printed rounded down."""
+    2/√(4N²) = 0.015625 (λ = 16384 to rounding), printed to 4 digits."""
     proc = run_text(goldstein(dt="0.02", t_end="1.0"), tmp_path)
     assert proc.returncode == 1
     line = proc.stderr.strip()
     assert "[training] dt = 0.02 is beyond the stability bound of rule 'momentum'" in line
-    assert "choose dt below 0.01562" in line
+    assert float(line.split("choose dt below ")[1]) == pytest.approx(2 / 128, rel=5e-4)
     assert not (tmp_path / "out" / "fields.h5").exists()
 
 
