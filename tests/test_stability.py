@@ -13,10 +13,16 @@ import pytest
 from mpi4py import MPI
 
 from continuum.app.run import run_experiment
-from discrete.config import load_config, parse_config
+from discrete.config import ConfigError, load_config, parse_config
 from discrete.errors import DivergenceError
 from discrete.experiment import build
-from discrete.stability import max_growth, quadratic_cost, sharpness, stable_step
+from discrete.stability import (
+    max_growth,
+    quadratic_cost,
+    refuse_unstable_step,
+    sharpness,
+    stable_step,
+)
 from discrete.training import integrate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -186,6 +192,24 @@ def test_a_run_that_sharpens_past_the_edge_stops_at_that_output_step(tmp_path):
         timeout=120,
     )
     assert resumed.returncode == 1 and resumed.stderr.strip() == line  # from step 10, again
+
+
+def test_the_check_along_the_run_is_skipped_only_by_its_key():
+    """``[training] stability_check = false`` leaves the check at θ₀ (a refusal stands) and
+    drops the monitor; a value that is not a boolean is refused naming the key; stochastic
+    rules and constant Hessians have no monitor."""
+    sharpening = digits()
+    assert refuse_unstable_step(build(parse_config(sharpening))) is not None
+    off = sharpening.replace("[training]", "[training]\nstability_check = false")
+    assert refuse_unstable_step(build(parse_config(off))) is None
+    with pytest.raises(ValueError, match=r"\[training\] dt = 0.06 is beyond"):
+        refuse_unstable_step(build(parse_config(off.replace("dt = 0.0185", "dt = 0.06"))))
+    with pytest.raises(ConfigError, match=r"\[training\] stability_check: expected true or false"):
+        parse_config(sharpening.replace("[training]", '[training]\nstability_check = "yes"'))
+    sgd = sharpening.replace('rule = "flow"', 'rule = "sgd"\nbatch = 10')
+    assert refuse_unstable_step(build(parse_config(sgd))) is None
+    goldstein = build(load_config(ROOT / "examples" / "goldstein.toml"))
+    assert refuse_unstable_step(goldstein) is None
 
 
 @pytest.mark.mpi
