@@ -17,13 +17,16 @@ The modes with ``λ ∈ [0, λ_max]`` decay under the exact dynamics, so a growt
 the scheme's, not the equation's (a mode with ``λ < 0`` grows under the exact flow too).
 ``ηH`` is similar to the symmetric ``A = D^½ H D^½`` (``D = diag η``), whose largest
 eigenvalue ``λ_max`` the Rayleigh–Ritz estimate :func:`rayleigh_ritz` approaches from below,
-from the products :class:`HessianProducts`.  On a constant Hessian (:func:`quadratic_cost`)
-one estimate at ``θ₀`` holds for the whole run; otherwise ``λ`` changes with ``θ`` (on the
-digits classifier it grows from 56 to 225) and :class:`StabilityMonitor` estimates it again at
-every output step.  ``sgd`` (and momentum SGD) is not checked: every step is the map of a
-different minibatch cost, whose Hessian is not the full-batch one, and the full-batch ``λ``
-neither bounds nor is bounded by the batch Hessians' (a refusal could be wrong); its blow-up
-is caught by :func:`discrete.errors.check_growth`.
+from the products :class:`HessianProducts` (of the Hessian itself: the Gauss–Newton operator
+``Jᵀℓ''J`` leaves out the term ``Σ ℓ'·∂²Z``, so its largest eigenvalue is neither a lower nor
+an upper bound of ``H``'s, and a refusal on it could be wrong).  On a constant Hessian
+(:func:`quadratic_cost`) one estimate at ``θ₀`` holds for the whole run; otherwise ``λ``
+changes with ``θ`` (on the digits classifier it grows from 56 to 225) and
+:class:`StabilityMonitor` estimates it again at every output step.  ``sgd`` (and momentum
+SGD) is not checked: every step is the map of a different minibatch cost, whose Hessian is not
+the full-batch one, and the full-batch ``λ`` neither bounds nor is bounded by the batch
+Hessians' (a refusal could be wrong); its blow-up is caught by
+:func:`discrete.errors.check_growth`.
 """
 
 from __future__ import annotations
