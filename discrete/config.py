@@ -306,6 +306,8 @@ class TrainingConfig:
     batches of ``rule = "sgd"``: seeded permutations (``epochs``) or i.i.d. uniform draws
     (``replacement``); ``rule = "momentum"`` with ``sampling = "replacement"`` is momentum
     SGD (the heavy ball on i.i.d. batches), without it the full-batch heavy ball.
+    ``stability_check`` (default true) checks the step's linear stability at every output step
+    of a full-batch rule (:class:`discrete.stability.StabilityMonitor`).
     """
 
     rule: str
@@ -320,6 +322,7 @@ class TrainingConfig:
     momentum_form: str
     scheme: str
     sampling: str
+    stability_check: bool
 
 
 TRAINING_KEYS = (
@@ -337,6 +340,12 @@ TRAINING_KEYS = (
     Key("momentum_form", "choice", "central", "the heavy ball's form", choices=MOMENTUM_FORMS),
     Key("scheme", "choice", "heavy-ball", "the momentum rule's scheme", choices=MOMENTUM_SCHEMES),
     Key("sampling", "choice", "epochs", "how SGD draws its batches", choices=SAMPLINGS),
+    Key(
+        "stability_check",
+        "boolean",
+        True,
+        "check the step's linear stability at every output step of a full-batch rule",
+    ),
 )
 
 

@@ -23,8 +23,11 @@ class DivergenceError(FloatingPointError):
     """A solve whose state became non-finite or exploded at ``step`` (time ``t``)."""
 
     def __init__(self, what: str, step: int, t: float, cause: str, advice: str):
-        self.what, self.step, self.t, self.cause = what, step, t, cause
+        self.what, self.step, self.t, self.cause, self.advice = what, step, t, cause, advice
         super().__init__(f"{what} diverged at step {step} (t = {t:.6g}): {cause}; {advice}")
+
+    def __reduce__(self):  # pickled whole: an error found on rank 0 is raised on every rank
+        return type(self), (self.what, self.step, self.t, self.cause, self.advice)
 
 
 def reference_size(values: np.ndarray) -> float:

@@ -13,7 +13,7 @@ from continuum.settings import load_config, parse_config
 from discrete.config import ConfigError
 from discrete.errors import GROWTH, DivergenceError
 from discrete.experiment import build
-from discrete.stability import largest_eigenvalue, max_growth, stable_step
+from discrete.stability import max_growth, quadratic_cost, sharpness, stable_step
 from discrete.training import integrate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,22 +42,23 @@ def run_text(text: str, tmp_path: Path) -> subprocess.CompletedProcess:
 
 def test_the_largest_mode_of_goldsteins_chain_and_the_verlet_bound():
     """The periodic chain of N = 64 sites, κ = 1: λ_max = 4κ/a² = 4N² (the lattice
-    Laplacian's top mode), which the power iteration approaches from below; the heavy-ball
-    step at γ = 0 (Störmer–Verlet) is stable for h < 2/√λ."""
+    Laplacian's top mode), which the Rayleigh–Ritz estimate approaches from below; the
+    heavy-ball step at γ = 0 (Störmer–Verlet) is stable for h < 2/√λ."""
     setup = build(load_config(ROOT / "examples" / "goldstein.toml"))
-    lam = largest_eigenvalue(setup.rule, setup.theta0.size, seed=0)
+    lam = sharpness(setup.rule, setup.theta0, affine=quadratic_cost(setup)).value
     assert 0.995 * 4 * 64**2 <= lam <= 4 * 64**2 * (1 + 1e-12)
     assert stable_step(setup.rule, lam, 1.0) == pytest.approx(2 / np.sqrt(lam), rel=1e-9)
     assert max_growth(setup.rule, 0.002, lam) == pytest.approx(1.0, abs=1e-12)
 
 
 def test_an_unstable_step_is_refused_before_the_run(tmp_path):
-    """Goldstein at dt = 0.02 (was: C = 6.9e54, rc 0)."""
+    """Goldstein at dt = 0.02 (was: C = 6.9e54, rc 0); the bound is Störmer–Verlet's
+    2/√(4N²) = 0.015625 (λ = 16384 to rounding), printed to 4 digits."""
     proc = run_text(goldstein(dt="0.02", t_end="1.0"), tmp_path)
     assert proc.returncode == 1
     line = proc.stderr.strip()
     assert "[training] dt = 0.02 is beyond the stability bound of rule 'momentum'" in line
-    assert "choose dt below 0.01563" in line
+    assert float(line.split("choose dt below ")[1]) == pytest.approx(2 / 128, rel=5e-4)
     assert not (tmp_path / "out" / "fields.h5").exists()
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -341,7 +342,7 @@ def _run(
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     setup = build(config)
-    refuse_unstable_step(setup)
+    stability = refuse_unstable_step(setup)
     console.print(f"synfield: experiment '{config.experiment.name}'")
     console.print(str(FieldTheory(setup)))
     model = continuum_model(setup, comm)
@@ -396,6 +397,8 @@ def _run(
             if resume:
                 next(states)  # the restored step is already in the file
             for s in states:
+                if stability is not None:  # λ(θ) on rank 0: every rank stops together
+                    on_root(comm, partial(stability.check, s))
                 rows, figures = recorder.row(s)
                 table.append((s.t, figures))
                 if out is not None:
