@@ -142,7 +142,10 @@ class Config(discrete.DiscreteConfig):
         "continuum": CONTINUUM_KEYS,
         "output": OUTPUT_KEYS,
     }
-    ALIASES: ClassVar[dict[tuple[str, str], str]] = {("continuum", "integrator"): "scheme"}
+    ALIASES: ClassVar[dict[tuple[str, str], str]] = {
+        **discrete.DiscreteConfig.ALIASES,
+        ("continuum", "integrator"): "scheme",
+    }
     UNDECLARED: ClassVar[str] = ""
 
     @classmethod

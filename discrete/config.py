@@ -320,7 +320,7 @@ class TrainingConfig:
     seed: int
     metric: str
     momentum_form: str
-    scheme: str
+    momentum_scheme: str
     sampling: str
     stability_check: bool
 
@@ -338,7 +338,13 @@ TRAINING_KEYS = (
     Key("seed", "integer", 0, "seeds the batches", sign="non-negative"),
     Key("metric", "choice", "continuum", "the metric of the gradient", choices=METRICS),
     Key("momentum_form", "choice", "central", "the heavy ball's form", choices=MOMENTUM_FORMS),
-    Key("scheme", "choice", "heavy-ball", "the momentum rule's scheme", choices=MOMENTUM_SCHEMES),
+    Key(
+        "momentum_scheme",
+        "choice",
+        "heavy-ball",
+        "the momentum rule's scheme (former spelling: scheme)",
+        choices=MOMENTUM_SCHEMES,
+    ),
     Key("sampling", "choice", "epochs", "how SGD draws its batches", choices=SAMPLINGS),
     Key(
         "stability_check",
@@ -375,7 +381,7 @@ class DiscreteConfig:
         "training": TRAINING_KEYS,
     }
 
-    ALIASES: ClassVar[dict[tuple[str, str], str]] = {}
+    ALIASES: ClassVar[dict[tuple[str, str], str]] = {("training", "scheme"): "momentum_scheme"}
     """Former spellings of keys, ``(section, old): new``, read as the key they name."""
 
     UNDECLARED: ClassVar[str] = (
@@ -784,11 +790,12 @@ def _parse_training(section: Section, data: DataConfig) -> TrainingConfig:
             f'{show(sampling)} draws the batches of rule = "sgd" (or "momentum"), but '
             f"[training] rule = {show(rule)} uses the full batch",
         )
-    if sampling == "replacement" and rule == "momentum" and plain["scheme"] == "rk4":
+    if sampling == "replacement" and rule == "momentum" and plain["momentum_scheme"] == "rk4":
         raise section.error(
-            "scheme",
+            "momentum_scheme",
             '"rk4" integrates the full-batch damped dynamics; momentum SGD (sampling = '
-            '"replacement") is the heavy ball on each step\'s batch (scheme = "heavy-ball")',
+            '"replacement") is the heavy ball on each step\'s batch (momentum_scheme = '
+            '"heavy-ball")',
         )
     gamma = plain["gamma"]
     if rule == "momentum" and gamma * dt > 1.0:

@@ -190,7 +190,7 @@ def build[C: DiscreteConfig](config: C) -> DiscreteSetup[C]:
         tr.dt,
         gamma=tr.gamma,
         schedule=schedule,
-        scheme=tr.scheme,
+        scheme=tr.momentum_scheme,
         form=tr.momentum_form,
     )
     theta0 = initial_parameters(config, network, convention)

@@ -255,7 +255,7 @@ class StabilityMonitor:
     def __init__(self, setup: DiscreteSetup):
         tr = setup.config.training
         self.rule, self.dt, self.form = setup.rule, tr.dt, tr.momentum_form
-        self.name = repr(tr.rule) + (f" ({tr.scheme})" if tr.rule == "momentum" else "")
+        self.name = repr(tr.rule) + (f" ({tr.momentum_scheme})" if tr.rule == "momentum" else "")
         self.affine = quadratic_cost(setup)
         self.tracks = not self.affine and tr.stability_check
         self.vector = np.random.default_rng(tr.seed).standard_normal(setup.theta0.size)

@@ -253,3 +253,15 @@ def test_syntax_error_names_the_file(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(ConfigError, match="configuration file not found"):
         load_config(tmp_path / "absent.toml")
+
+
+def test_the_former_spelling_of_the_momentum_scheme_is_read_as_it():
+    """``[training] scheme`` (the momentum rule's scheme) is now ``momentum_scheme``, apart from
+    ``[continuum] scheme`` (the continuum's time scheme); files with the former key still load."""
+    base = '[network]\nwidths = [4, 4]\n[training]\nrule = "momentum"\ngamma = 1.0\n'
+    old = parse_config(base + 'scheme = "rk4"\n')
+    assert old.training.momentum_scheme == "rk4"
+    assert old == parse_config(base + 'momentum_scheme = "rk4"\n')
+    assert "momentum_scheme" in old.text and "\nscheme" not in old.text.split("[continuum]")[0]
+    with pytest.raises(ConfigError, match="former spelling of 'momentum_scheme'"):
+        parse_config(base + 'scheme = "rk4"\nmomentum_scheme = "rk4"\n')

@@ -26,7 +26,7 @@ def damped_config(N: int, input_layer: str = "tensor"):
         network=dataclasses.replace(config.network, widths=(N,) * 4),
         continuum=dataclasses.replace(config.continuum, input_layer=input_layer),
         training=dataclasses.replace(
-            config.training, rule="momentum", gamma=1.0, scheme="rk4", steps=25
+            config.training, rule="momentum", gamma=1.0, momentum_scheme="rk4", steps=25
         ),
     )
 

@@ -164,8 +164,8 @@ def test_momentum_sgd_refuses_full_batch_schemes():
     """Momentum SGD is the heavy ball on each batch: RK4 momentum is refused by name, and
     the implicit continuum (a full-batch solver) names the sampling key."""
     text = DISCRETE.format(n=8)
-    with pytest.raises(ConfigError, match=r"\[training\] scheme"):
-        parse_config(text.replace("gamma = 1.0", 'gamma = 1.0\nscheme = "rk4"'))
+    with pytest.raises(ConfigError, match=r"\[training\] momentum_scheme"):
+        parse_config(text.replace("gamma = 1.0", 'gamma = 1.0\nmomentum_scheme = "rk4"'))
     implicit = text.replace("[continuum]\nenabled = false", '[continuum]\nscheme = "implicit"')
     with pytest.raises(ConfigError, match="sampling = 'replacement'"):
         parse_config(implicit)

@@ -155,7 +155,7 @@ bias = ["0.1*x", "0.2*x*tau", "0"]
 [training]
 rule = "momentum"
 gamma = 2.0
-scheme = "rk4"
+momentum_scheme = "rk4"
 dt = 0.02
 steps = 4
 [continuum]

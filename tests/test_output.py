@@ -32,7 +32,7 @@ weight = "0.8*cos(pi*(x - y))"
 [training]
 rule = "momentum"
 gamma = 2.0
-scheme = "rk4"
+momentum_scheme = "rk4"
 dt = 0.01
 steps = {steps}
 [continuum]

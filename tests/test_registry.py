@@ -92,7 +92,7 @@ def config_text(network: str, N: int, rule: str, scheme: str | None) -> str:
         dt = 0.0025
     if rule == "momentum" and scheme == "implicit":
         extra = f"dt = {dt / 8}\n"
-    momentum = 'scheme = "rk4"' if rule == "momentum" and scheme == "implicit" else ""
+    momentum = 'momentum_scheme = "rk4"' if rule == "momentum" and scheme == "implicit" else ""
     line = "" if scheme is None else f'scheme = "{scheme}"\n'
     return NETWORKS[network].format(N=N) + f"""
 [training]

@@ -131,9 +131,9 @@ def test_residual_network_width_order_at_fixed_depth():
     assert abs(-observed_order([16, 32, 64], np.abs(np.diff(costs))) - 2.0) < 0.2
 
 
-RUN = TEMPLATE.replace('rule = "flow"', 'rule = "momentum"\ngamma = 2.0\nscheme = "rk4"').replace(
-    "steps = 10", "steps = 8"
-)
+RUN = TEMPLATE.replace(
+    'rule = "flow"', 'rule = "momentum"\ngamma = 2.0\nmomentum_scheme = "rk4"'
+).replace("steps = 10", "steps = 8")
 
 
 def test_residual_run_writes_blocks_and_the_stream_and_resumes_exactly(tmp_path):

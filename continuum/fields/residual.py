@@ -682,7 +682,7 @@ class ResidualModel(CoefficientModel[DepthFields, Array]):
                 tr.dt,
                 gamma=tr.gamma,
                 schedule=setup.schedule,
-                scheme=tr.scheme,
+                scheme=tr.momentum_scheme,
                 form=tr.momentum_form,
             )
         self.state = self.rule.initial(self.galerkin.interpolate(*self._initial_fields()))

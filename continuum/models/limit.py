@@ -127,7 +127,7 @@ def matched_rule(galerkin: GalerkinFields, setup: DiscreteSetup) -> Rule:
         tr.dt,
         gamma=tr.gamma,
         schedule=setup.schedule,
-        scheme=tr.scheme,
+        scheme=tr.momentum_scheme,
         form=tr.momentum_form,
     )
 

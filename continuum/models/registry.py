@@ -411,12 +411,12 @@ def _sde_step(cfg: Config) -> str | None:
 
 
 def _batched_heavy_ball(cfg: Config) -> str | None:
-    """`sampling = "replacement"`; momentum: `scheme = "heavy-ball"`"""
+    """`sampling = "replacement"`; momentum: `momentum_scheme = "heavy-ball"`"""
     tr = cfg.training
-    if tr.rule == "momentum" and tr.scheme != "heavy-ball":
+    if tr.rule == "momentum" and tr.momentum_scheme != "heavy-ball":
         return (
-            f"[training] scheme = {tr.scheme!r}: the linear-noise approximation of momentum "
-            "SGD linearises the heavy ball (scheme = 'heavy-ball')"
+            f"[training] momentum_scheme = {tr.momentum_scheme!r}: the linear-noise approximation "
+            "of momentum SGD linearises the heavy ball (momentum_scheme = 'heavy-ball')"
         )
     return _iid_batches(cfg)
 
