@@ -107,7 +107,7 @@ def test_relu_width_order_is_lower_and_measured():
 
 def test_damped_dynamics_width_order():
     """The second-order dynamics (heavy-ball, γ = 1) of the 3-layer tanh network."""
-    config = configured("deep-tanh", rule="momentum", gamma=1.0, scheme="heavy-ball")
+    config = configured("deep-tanh", rule="momentum", gamma=1.0, momentum_scheme="heavy-ball")
     r = high_order_study(config, (16, 32, 64))
     assert 1.8 <= r["fitted_order"] <= 2.2, r
 
