@@ -7,6 +7,13 @@ The same dense network, cost and classical RK4 as :class:`discrete.training.Flow
     (or, with ``loss = "cross-entropy"``, C = −(1/L) Σ_l Σ_k Y^l_k log softmax(Z^l)_k),
     θ̇ = −η ⊙ ∂C/∂θ,   θ' = θ + (h/6)(k₁ + 2k₂ + 2k₃ + k₄),
 
+and, for a residual network (:class:`discrete.residual.ResidualNetwork`, docs/physics.md
+"Depth as a coordinate"), the stream through ``M`` blocks as one ``jax.lax.scan`` over the
+stacked block parameters,
+
+    s^(0) = X W^inᵀ + b^in,   s^(k+1) = s^(k) + Δτ (σ(s^(k)) W^(k)ᵀ + b^(k)),
+    Z = s^(M) W^outᵀ + b^out,
+
 in float64 with the gradient by ``jax.grad`` and all steps in one ``jax.lax.fori_loop``
 under ``jax.jit``; data, rates, output measures and θ₀ are those of the synfield setup.
 """
@@ -21,36 +28,62 @@ import numpy as np
 jax.config.update("jax_enable_x64", True)
 import jax.numpy as jnp  # noqa: E402  (after float64 is switched on)
 
+from discrete.residual import ResidualNetwork  # noqa: E402
+
 ACTIVATIONS = {"linear": lambda z: z, "tanh": jnp.tanh, "softplus": jax.nn.softplus}
 
 
 def jax_flow(setup) -> Callable[[], np.ndarray]:
-    """A jitted ``run() -> θ(t_end)`` of the full-batch RK4 flow of ``setup`` (dense layers,
-    rule ``flow``); the first call compiles."""
+    """A jitted ``run() -> θ(t_end)`` of the full-batch RK4 flow of ``setup`` (dense layers or
+    a residual network, rule ``flow``); the first call compiles."""
     net, rule = setup.network, setup.rule
     if any(layer.banded for layer in net.layers) or setup.config.training.rule != "flow":
         raise ValueError("the JAX route is the full-batch RK4 flow of dense layers")
     sigma = ACTIVATIONS[net.activation.name]
-    index = np.arange(setup.theta0.size)
-    blocks = []
-    for m in range(net.depth):
-        w = net.params.W(index, m)
-        b = net.params.b(index, m) if net.bias else None
-        blocks.append((int(w.flat[0]), w.shape, None if b is None else int(b[0])))
+    shapes = [layer.weight_shape for layer in net.layers]
+    slices = [net.params.layer_slices(m) for m in range(net.depth)]
     X, Y = jnp.asarray(setup.data.X), jnp.asarray(setup.data.Y)
     dx, rates = jnp.asarray(setup.cost.dx), jnp.asarray(rule.rates)
     h, steps, L = rule.h, setup.steps, X.shape[0]
     identity_output = net.output == "identity"
     cross_entropy = setup.cost.loss.name == "cross-entropy"
 
+    def layer(theta, m, a):
+        w, b = slices[m]
+        z = a @ theta[w].reshape(shapes[m]).T
+        return z + theta[b] if net.bias else z
+
+    def readout(theta, a):
+        z = layer(theta, net.depth - 1, a)
+        return z if identity_output else sigma(z)
+
+    if isinstance(net, ResidualNetwork):
+        # θ holds the blocks m = 1 … M one after the other, (W^(k), b^(k)) each: one (M, ·) array
+        n, blocks, dtau = net.stream_width, net.blocks, net.dtau
+        start, end = slices[1][0].start, slices[blocks][1].stop
+
+        def outputs(theta):
+            stacked = theta[start:end].reshape(blocks, -1)
+            w, b = stacked[:, : n * n].reshape(blocks, n, n), stacked[:, n * n :]
+
+            def block(s, params):
+                w_k, b_k = params
+                drive = sigma(s) @ w_k.T
+                return s + dtau * (drive + b_k if net.bias else drive), None
+
+            s, _ = jax.lax.scan(block, layer(theta, 0, X), (w, b))
+            return readout(theta, s)
+
+    else:
+
+        def outputs(theta):
+            a = X
+            for m in range(net.depth - 1):
+                a = sigma(layer(theta, m, a))
+            return readout(theta, a)
+
     def cost(theta):
-        a = X
-        for m, (w0, shape, b0) in enumerate(blocks):
-            size = shape[0] * shape[1]
-            z = a @ theta[w0 : w0 + size].reshape(shape).T
-            if b0 is not None:
-                z = z + theta[b0 : b0 + shape[0]]
-            a = z if (m + 1 == net.depth and identity_output) else sigma(z)
+        a = outputs(theta)
         if cross_entropy:
             return -jnp.sum(Y * jax.nn.log_softmax(a, axis=1)) / L
         r = a - Y

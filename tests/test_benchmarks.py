@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from continuum.app.convergence import final_state
-from discrete.config import parse_config
+from discrete.config import load_config, parse_config
 from discrete.experiment import build
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,6 +51,23 @@ def test_jax_route_with_cross_entropy_equals_the_numpy_network():
     numpy_theta = final_state(setup).theta
     assert np.abs(theta - numpy_theta).max() <= 1e-12 * np.abs(numpy_theta).max()
     assert np.abs(theta - setup.theta0).max() > 1e-3  # the flow moved the parameters
+
+
+def test_jax_route_of_the_residual_network_equals_the_numpy_network():
+    """The JAX residual network (the blocks as one lax.scan over stacked parameters, jitted
+    RK4, jax.grad) ends where synfield's residual network does, to rounding, with and without
+    biases."""
+    config = load_config(ROOT / "examples/resnet.toml")
+    for bias in (True, False):
+        setup = build(
+            config.replace(
+                network={"widths": [6, 6, 6], "depth": 3, "bias": bias}, training={"t_end": 0.1}
+            )
+        )
+        theta = jax_flow(setup)()
+        numpy_theta = final_state(setup).theta
+        assert np.abs(theta - numpy_theta).max() <= 1e-13 * np.abs(numpy_theta).max()
+        assert np.abs(theta - setup.theta0).max() > 1e-2  # the flow moved the parameters
 
 
 def test_accuracy_per_cost_smoke_run():
