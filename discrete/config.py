@@ -964,12 +964,22 @@ def _check_fluctuations(section: _Section, continuum: ContinuumConfig) -> None:
         )
 
 
+RESIDUAL_DEGREES = (1, 2, 3)
+"""Degrees of the depth continuum whose flow converges to the residual networks' (at degree
+≥ 4 the τ Riesz map of the RK4 stage evaluations converges to another flow,
+docs/convergence.md "Residual networks")."""
+
+
 def _check_residual(
-    sections: dict[str, _Section], network: NetworkConfig, coordinates: CoordinatesConfig
+    sections: dict[str, _Section],
+    network: NetworkConfig,
+    coordinates: CoordinatesConfig,
+    continuum: ContinuumConfig,
 ) -> None:
     """Keys that a residual network (docs/physics.md "Depth as a coordinate") constrains:
-    ``depth_cells`` belongs to it, and its stream lies on a line (which continuum solves it is
-    declared by :mod:`continuum.models.registry`)."""
+    ``depth_cells`` belongs to it, its stream lies on a line, and its continuum's degree is
+    one of :data:`RESIDUAL_DEGREES` (which continuum solves it is declared by
+    :mod:`continuum.models.registry`)."""
     if network.architecture != "residual":
         if sections["continuum"].has("depth_cells"):
             raise sections["continuum"].error(
@@ -979,6 +989,14 @@ def _check_residual(
     if "grid" in coordinates.layout:
         raise sections["coordinates"].error(
             "layout", 'expected "line" layers with [network] architecture = "residual"'
+        )
+    if continuum.enabled and continuum.degree not in RESIDUAL_DEGREES:
+        raise sections["continuum"].error(
+            "degree",
+            f"expected one of {', '.join(map(str, RESIDUAL_DEGREES))} with [network] "
+            'architecture = "residual" (at degree 4 and above the depth continuum\'s flow '
+            "converges to another limit than the networks'), got "
+            f"{continuum.degree}",
         )
 
 
@@ -1051,7 +1069,7 @@ def _build_config(document: dict[str, Any], source: str, base_dir: Path | None) 
     training = _parse_training(sections["training"], data)
     continuum = _parse_continuum(sections["continuum"])
     _check_fluctuations(sections["continuum"], continuum)
-    _check_residual(sections, network, coordinates)
+    _check_residual(sections, network, coordinates, continuum)
     return Config(
         experiment=experiment,
         network=network,
