@@ -145,11 +145,12 @@ def test_implicit_perceptron_solver_converges_exponentially_in_p():
 
 def test_converge_prints_the_p_convergence_in_json(tmp_path):
     text = (EXAMPLES / "deep-tanh.toml").read_text()
-    text = text.replace("cells = 64", "cells = 4").replace("t_end = 1.0", "t_end = 0.1")
+    text = text.replace("t_end = 1.0", "t_end = 0.1")  # the mesh (64 cells) set by --cells
     path = tmp_path / "small.toml"
     path.write_text(text)
     proc = subprocess.run(
-        [str(SYNFIELD), "converge", str(path), "--degrees", "2", "3", "4", "5", "--json"],
+        [str(SYNFIELD), "converge", str(path), "--degrees", "2", "3", "4", "5", "--cells", "4"]
+        + ["--json"],
         capture_output=True,
         text=True,
         timeout=300,
@@ -157,6 +158,7 @@ def test_converge_prints_the_p_convergence_in_json(tmp_path):
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert result["degrees"] == [2, 3, 4, 5] and result["reference_degree"] == 7
+    assert result["cells"] == 4
     assert result["rates"][0] is None
     assert all(rate > 1.5 for rate in result["rates"][1:]), result
     assert result["errors"][-1] < 1e-5, result
