@@ -651,7 +651,7 @@ def network_routes(p: Problem, route: str, widths: list[int], run, ref, c_ref) -
             r = richardson(f1, f2, p.richardson_order)
             params = _params(cfg, N) + _params(cfg, 2 * N)
             row = Row(extrapolated, N, params, t1 + t2, error(r, ref.fields(r.convention)))
-            row.note = f"N and 2N = {2 * N}"
+            row.note = f"N and 2N = {2 * N}, order {p.richardson_order}"
             row.cost_error = None if c_ref is None else abs((k * c2 - c1) / (k - 1) - c_ref)
             p.rows.append(row)
             print(f"    {extrapolated} N={N:<4} {t1 + t2:9.4f} s  error {row.error:.3e}")
@@ -966,7 +966,7 @@ def user_scale_problems() -> dict[str, Problem]:
       together the leading term is first order and Richardson removes it (``2 f_2N − f_N``).
       The depth continuum at degree 2 and 3 in x and τ with ``depth_cells = cells``; degree
       ≥ 4 is refused for residual networks (its τ Riesz map of the stage evaluations converges
-      to another flow, docs/convergence.md); reference degree 2 on 32 cells.
+      to another flow, docs/convergence.md); reference degree 2 on 64 cells in x and τ.
     """
     digits = load_config(ROOT / "examples/digits.toml").replace(training={"t_end": 0.4})
     resnet = with_continuum(load_config(ROOT / "examples/resnet.toml"), depth_cells=None)
@@ -1017,13 +1017,13 @@ def user_scale_problems() -> dict[str, Problem]:
             "resnet",
             resnet,
             widths[:4],
-            {"FEM P2": [2, 4, 8, 16], "FEM P3": [2, 4, 8, 16]},
+            {"FEM P2": [2, 4, 8, 16, 32], "FEM P3": [2, 4, 8, 16]},
             "fem",
             97,
             widths[:4],
-            reference_cells=32,
+            reference_cells=64,
             reference_degree=2,
-            reference_check=(2, 24),
+            reference_check=(2, 48),
             richardson_order=1,
         ),
     }

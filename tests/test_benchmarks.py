@@ -71,8 +71,9 @@ def test_jax_route_of_the_residual_network_equals_the_numpy_network():
 
 
 def test_accuracy_per_cost_smoke_run():
-    """Every route of the user-scale deep tanh problem runs at tiny sizes; the JAX networks
-    agree with numpy's and the gradient-rate line is printed."""
+    """Every route of the user-scale deep tanh and residual problems runs at tiny sizes; the
+    JAX networks agree with numpy's, the gradient-rate line is printed and the residual
+    networks are extrapolated at first order (N and M = N/2 doubled together)."""
     env = dict(os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
     proc = subprocess.run(
         [
@@ -81,6 +82,7 @@ def test_accuracy_per_cost_smoke_run():
             "--smoke",
             "--problems",
             "deep-tanh-L256",
+            "resnet",
         ],
         capture_output=True,
         text=True,
@@ -89,7 +91,8 @@ def test_accuracy_per_cost_smoke_run():
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout
-    difference = float(re.search(r"max relative difference (\S+)", out).group(1))
-    assert difference < 1e-12, out
+    differences = [float(d) for d in re.findall(r"max relative difference (\S+)", out)]
+    assert len(differences) == 2 and max(differences) < 1e-12, out
     assert "continuum gradient, P2 4 cells" in out
     assert re.search(r"deep-tanh-L256: at 0\.001 FEM .* -> (MET|MISSED)", out), out
+    assert re.search(r"richardson +N=16 .* N and 2N = 32, order 1", out), out
