@@ -43,7 +43,9 @@ timed and its error measured against one reference:
   final coefficients checked against the numpy network's.
 
 Wall times are the best of up to ``--repeats`` runs (runs longer than 0.5 s run once), from the
-config to the final fields, with warm FFCx/JIT caches (one untimed FEM build first);
+config to the final fields, with warm FFCx/JIT caches (one untimed FEM build first) and, for
+every FEM model, its quadrature check run once untimed (one step; the timed runs use the
+recorded rule, as the JAX routes are timed after compiling);
 measuring the error is not timed.
 
 References ("infinite width"):
@@ -612,10 +614,15 @@ def run_problem(p: Problem, args) -> None:
     if p.jax_widths:
         jax_routes(p, ref, c_ref, args.repeats)
 
-    # (c) FEM
+    # (c) FEM: the quadrature check of every model runs once untimed (one step, its rule
+    # recorded: docs/convergence.md "High order"), as the JAX routes compile untimed
+    check_seconds = 0.0
     for route, cells_list in p.cells.items():
         for c in cells_list:
             options = route_options(route, c)
+            start = time.perf_counter()
+            solve_fem(with_dt(cfg, t_end), *options)
+            check_seconds += time.perf_counter() - start
             seconds, model = best_time(lambda o=options: solve_fem(cfg, *o), args.repeats)
             e = error(ModelReference(model).fields(eval_conv), ref_eval)
             degree, cells, _, input_layer = options
@@ -624,6 +631,9 @@ def run_problem(p: Problem, args) -> None:
             p.rows.append(row)
             label = size_label(route, c)
             print(f"    {route} {label:<6} {seconds:9.4f} s  error {e:.3e}", flush=True)
+    p.notes.append(
+        f"FEM: quadrature checks and one step of every model, untimed: {check_seconds:.1f} s"
+    )
     if p.name == "image-layer":
         p.floor = library_floor(p.rows, 1e-4, 50)
     if p.gradient_sizes:
