@@ -37,7 +37,7 @@ timed and its error measured against one reference:
 * ``FEM p c=C`` (and ``FEM span p c=C``, ``… exp``, ``… adapt``): p-refinement on a fixed mesh
   of ``C`` cells, Lagrange degrees ``p = 1 … 8`` with Gauss–Lobatto–Legendre nodes (the row's
   size is ``p``);
-* deep-tanh, ``jax`` and ``jax richardson``: the same networks and RK4 flow written in JAX
+* ``jax`` and ``jax richardson``: the same networks and RK4 flow written in JAX
   (:mod:`jax_flow`: jitted, float64, gradient by ``jax.grad``, all steps in one
   ``fori_loop``), plain and Richardson-extrapolated; compile time excluded (printed), the
   final coefficients checked against the numpy network's.
@@ -75,9 +75,12 @@ Where some FEM routes integrate in time otherwise than the networks (``exp``, ``
 
 User-scale problems (``--problems user-scale``, :func:`user_scale_problems`): the digits
 classifier and a 4-layer tanh network on 256 samples, where the plain networks need seconds
-at 1e-6; the reference is the FEM at degree 10; beside the fields' error each row shows the
-error of the cost at ``t_end``, ``|C − C_ref|`` (Richardson: ``(4 C_2N − C_N)/3``); the
-JAX routes include the softmax cross-entropy of the digits; and the continuum gradient's FLOP
+at 1e-6 (reference: the FEM at degree 10), and the residual network, refined in width and
+depth together (``M = N/2``, Richardson of first order, the blocks interpolated in τ;
+reference: its depth continuum at degree 2 on 64 cells in x and τ); beside the fields' error
+each row shows the error of the cost at ``t_end``, ``|C − C_ref|`` (Richardson:
+``(2^k C_2N − C_N)/(2^k − 1)``); the JAX routes include the softmax cross-entropy of the
+digits and the residual blocks; and the continuum gradient's FLOP
 and byte rates are printed at the problem's ``gradient_sizes`` (:mod:`gradient_rate`).
 The FEM models of one process share the quadrature check's record
 (:data:`continuum.fem.quadrature.VERIFIED_RULES`): the first build of a model runs the check, its
