@@ -967,9 +967,10 @@ def user_scale_problems() -> dict[str, Problem]:
     user-scale``).
 
     * ``digits``: ``examples/digits.toml`` (64 → N → N → 10, index input and output layers,
-      600 training rows, cross-entropy, η = 20, RK4 dt = 0.02), trained to ``t = 0.4``: the
-      early flow, where the widths converge at order 2 (docs/convergence.md); later, the RK4
-      step is at the edge of stability of the sharpened fields and no route is asymptotic;
+      300 training rows, cross-entropy, η = 20, RK4 dt = 0.01), trained to ``t = 0.4`` (40
+      steps): the early flow, where the widths converge at order 2 (docs/convergence.md);
+      later, the RK4 step is at the edge of stability of the sharpened fields and no route is
+      asymptotic;
     * ``deep-tanh-L256``: ``examples/deep-tanh.toml`` with four tanh layers
       (N → N → N → N → N) and ``L = 256`` smooth samples ``X^l(y) = sin(π(1 + l/128)y + l) +
       ½``, ``Y^l(x) = ½ cos(π(1 + l/256)x + l)``, to ``t = 1`` (50 RK4 steps);
