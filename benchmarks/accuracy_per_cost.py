@@ -77,7 +77,7 @@ User-scale problems (``--problems user-scale``, :func:`user_scale_problems`): th
 classifier and a 4-layer tanh network on 256 samples, where the plain networks need seconds
 at 1e-6 (reference: the FEM at degree 10), and the residual network, refined in width and
 depth together (``M = N/2``, Richardson of first order, the blocks interpolated in τ;
-reference: its depth continuum at degree 2 on 64 cells in x and τ); beside the fields' error
+reference: its depth continuum at degree 2 on 96 cells in x and τ); beside the fields' error
 each row shows the error of the cost at ``t_end``, ``|C − C_ref|`` (Richardson:
 ``(2^k C_2N − C_N)/(2^k − 1)``); the JAX routes include the softmax cross-entropy of the
 digits and the residual blocks; and the continuum gradient's FLOP
@@ -980,7 +980,7 @@ def user_scale_problems() -> dict[str, Problem]:
       together the leading term is first order and Richardson removes it (``2 f_2N − f_N``).
       The depth continuum at degree 2 and 3 in x and τ with ``depth_cells = cells``; degree
       ≥ 4 is refused for residual networks (its τ Riesz map of the stage evaluations converges
-      to another flow, docs/convergence.md); reference degree 2 on 64 cells in x and τ.
+      to another flow, docs/convergence.md); reference degree 2 on 96 cells in x and τ.
     """
     digits = load_config(ROOT / "examples/digits.toml").replace(training={"t_end": 0.4})
     resnet = with_continuum(load_config(ROOT / "examples/resnet.toml"), depth_cells=None)
@@ -1030,14 +1030,14 @@ def user_scale_problems() -> dict[str, Problem]:
         "resnet": Problem(
             "resnet",
             resnet,
-            widths[:4],
+            widths[:5],
             {"FEM P2": [2, 4, 8, 16, 32], "FEM P3": [2, 4, 8, 16]},
             "fem",
             97,
-            widths[:4],
-            reference_cells=64,
+            widths[:5],
+            reference_cells=96,
             reference_degree=2,
-            reference_check=(2, 48),
+            reference_check=(2, 64),
             richardson_order=1,
         ),
     }
