@@ -1007,7 +1007,7 @@ def user_scale_problems() -> dict[str, Problem]:
             },
             "fem",
             97,
-            widths,
+            [*widths, 1024, 2048],  # JAX to Richardson 1e-9 (N = 1024 + 2048)
             reference_cells=128,
             reference_check=(REFERENCE_DEGREE, 96),
             gradient_sizes=[(8, 64), (2, 64)],
