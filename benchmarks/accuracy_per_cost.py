@@ -37,13 +37,15 @@ timed and its error measured against one reference:
 * ``FEM p c=C`` (and ``FEM span p c=C``, ``… exp``, ``… adapt``): p-refinement on a fixed mesh
   of ``C`` cells, Lagrange degrees ``p = 1 … 8`` with Gauss–Lobatto–Legendre nodes (the row's
   size is ``p``);
-* deep-tanh, ``jax`` and ``jax richardson``: the same networks and RK4 flow written in JAX
+* ``jax`` and ``jax richardson``: the same networks and RK4 flow written in JAX
   (:mod:`jax_flow`: jitted, float64, gradient by ``jax.grad``, all steps in one
   ``fori_loop``), plain and Richardson-extrapolated; compile time excluded (printed), the
   final coefficients checked against the numpy network's.
 
 Wall times are the best of up to ``--repeats`` runs (runs longer than 0.5 s run once), from the
-config to the final fields, with warm FFCx/JIT caches (one untimed FEM build first);
+config to the final fields, with warm FFCx/JIT caches (one untimed FEM build first) and, for
+every FEM model, its quadrature check run once untimed (one step; the timed runs use the
+recorded rule, as the JAX routes are timed after compiling);
 measuring the error is not timed.
 
 References ("infinite width"):
@@ -73,9 +75,12 @@ Where some FEM routes integrate in time otherwise than the networks (``exp``, ``
 
 User-scale problems (``--problems user-scale``, :func:`user_scale_problems`): the digits
 classifier and a 4-layer tanh network on 256 samples, where the plain networks need seconds
-at 1e-6; the reference is the FEM at degree 10; beside the fields' error each row shows the
-error of the cost at ``t_end``, ``|C − C_ref|`` (Richardson: ``(4 C_2N − C_N)/3``); the
-JAX routes include the softmax cross-entropy of the digits; and the continuum gradient's FLOP
+at 1e-6 (reference: the FEM at degree 10), and the residual network, refined in width and
+depth together (``M = N/2``, Richardson of first order, the blocks interpolated in τ;
+reference: its depth continuum at degree 2 on 96 cells in x and τ); beside the fields' error
+each row shows the error of the cost at ``t_end``, ``|C − C_ref|`` (Richardson:
+``(2^k C_2N − C_N)/(2^k − 1)``); the JAX routes include the softmax cross-entropy of the
+digits and the residual blocks; and the continuum gradient's FLOP
 and byte rates are printed at the problem's ``gradient_sizes`` (:mod:`gradient_rate`).
 The FEM models of one process share the quadrature check's record
 (:data:`continuum.fem.quadrature.VERIFIED_RULES`): the first build of a model runs the check, its
@@ -115,10 +120,12 @@ import scipy.linalg
 from gradient_rate import describe, gradient_rate
 from jax_flow import jax_flow  # benchmarks/, the script's directory
 
-from continuum.app.convergence import final_state, with_width
+from continuum.app.convergence import final_state
+from continuum.app.convergence import with_width as with_line_width
 from continuum.app.run import lattice_l2
 from continuum.fem.spaces import FactorSpace
 from continuum.fields.perceptron import PerceptronProblem, exact_solution
+from continuum.fields.residual import ResidualModel
 from continuum.models.limit import continuum_model
 from continuum.settings import DEGREES, Config, load_config
 from discrete.conventions import Convention
@@ -132,6 +139,9 @@ TARGETS = (1e-3, 1e-4, 1e-6, 1e-9)
 NETWORK_ROUTES = ("discrete", "richardson", "jax", "jax richardson")
 REFERENCE_DEGREE = 10
 """Degree of the deep-tanh reference continuum (on ``--reference-cells`` cells)."""
+BLOCKS_PER_WIDTH = 0.5
+"""A residual network of width ``N`` has ``M = N/2`` blocks: width and depth are refined
+together (its error is ``O(1/M) + O(1/N²)``, docs/convergence.md)."""
 ADAPTIVE_TOLERANCE = 1e-8
 """``[continuum] tolerance`` of the adaptive routes: 100× below the tightest target; the time
 error it leaves is measured and printed."""
@@ -158,27 +168,45 @@ def best_time(run: Callable[[], object], repeats: int) -> tuple[float, object]:
 
 @dataclass
 class Fields:
-    """Weights ``w[m]`` (N_{m+1}, N_m) and biases ``b[m]`` at the lattice of ``convention``."""
+    """Weights ``w[m]`` (N_{m+1}, N_m) and biases ``b[m]`` at the lattice of ``convention``;
+    ``residual``: the weight layers between the first and the last are the blocks of a residual
+    network at ``τ_k = (k + ½)/M``, each a cell ``Δτ = 1/M`` of the depth."""
 
     convention: Convention
     w: list[Array]
     b: list[Array]
+    residual: bool = False
+
+    def depth_measure(self, m: int) -> float:
+        blocks = len(self.w) - 2
+        return 1.0 / blocks if self.residual and 0 < m <= blocks else 1.0
 
 
 def error(fields: Fields, ref: Fields) -> float:
-    """Lattice L2 norm of the difference over all layers' weights and biases."""
+    """Lattice L2 norm of the difference over all layers' weights and biases (a residual
+    block's field over ``(τ, x, y)``: its term weighted by ``Δτ``)."""
     conv = fields.convention
     err2 = 0.0
     for m in range(len(fields.w)):
         dx, dy = conv.layers[m + 1].measure, conv.layers[m].measure
-        err2 += lattice_l2(fields.w[m] - ref.w[m], dx, dy) ** 2
-        err2 += float(np.sum(dx * (fields.b[m] - ref.b[m]) ** 2))
+        layer2 = lattice_l2(fields.w[m] - ref.w[m], dx, dy) ** 2
+        layer2 += float(np.sum(dx * (fields.b[m] - ref.b[m]) ** 2))
+        err2 += fields.depth_measure(m) * layer2
     return float(np.sqrt(err2))
+
+
+def with_width(config: Config, N: int) -> Config:
+    """The config at width ``N``; a residual network also at ``N·BLOCKS_PER_WIDTH`` blocks."""
+    sized = with_line_width(config, N)
+    if config.network.architecture == "residual":
+        sized = sized.replace(network={"depth": max(1, round(N * BLOCKS_PER_WIDTH))})
+    return sized
 
 
 def discrete_fields(setup, theta: Array) -> Fields:
     w, b = setup.convention.to_fields(setup.network, theta)
-    return Fields(setup.convention, [np.array(a) for a in w], [np.array(a) for a in b])
+    residual = setup.config.network.architecture == "residual"
+    return Fields(setup.convention, [np.array(a) for a in w], [np.array(a) for a in b], residual)
 
 
 def midpoint_interpolation(n: int) -> Array:
@@ -217,21 +245,30 @@ def refined(layer) -> bool:
     return layer.size > 1 and layer.layout != "index"
 
 
-def richardson(coarse: Fields, fine: Fields) -> Fields:
-    """``(4 I f_2N − f_N)/3`` at the coarse lattice (all layers, weights and biases)."""
+def richardson(coarse: Fields, fine: Fields, order: int = 2) -> Fields:
+    """``(2^k I f_2N − f_N)/(2^k − 1)`` at the coarse lattice (all layers, weights and biases),
+    ``k = order``: the leading error ``O(N^−k)`` removed.  A residual network's fine blocks
+    (``2M`` of them) are interpolated in ``τ`` to the coarse blocks' depths as well."""
     conv = coarse.convention
+    factor = 2.0**order
+    fine_w, fine_b = fine.w, fine.b
+    if len(fine_w) != len(coarse.w):  # residual blocks refined with the width
+        blocks = len(coarse.w) - 2
+        in_depth = [restrict_axis(np.stack(a[1:-1]), 0, blocks, "line") for a in (fine_w, fine_b)]
+        fine_w = [fine_w[0], *in_depth[0], fine_w[-1]]
+        fine_b = [fine_b[0], *in_depth[1], fine_b[-1]]
     w, b = [], []
     for m in range(len(coarse.w)):
         out, inp = conv.layers[m + 1], conv.layers[m]
-        wf, bf = fine.w[m], fine.b[m]
+        wf, bf = fine_w[m], fine_b[m]
         if refined(out):
             wf = restrict_axis(wf, 0, out.shape[0], out.layout)
             bf = restrict_axis(bf, 0, out.shape[0], out.layout)
         if refined(inp):
             wf = restrict_axis(wf, 1, inp.shape[0], inp.layout)
-        w.append((4.0 * wf - coarse.w[m]) / 3.0)
-        b.append((4.0 * bf - coarse.b[m]) / 3.0)
-    return Fields(conv, w, b)
+        w.append((factor * wf - coarse.w[m]) / (factor - 1.0))
+        b.append((factor * bf - coarse.b[m]) / (factor - 1.0))
+    return Fields(conv, w, b, coarse.residual)
 
 
 # ----------------------------------------------------------------------------- references
@@ -343,7 +380,8 @@ class ModelReference:
 
     def fields(self, conv: Convention) -> Fields:
         w, b = self.model.evaluate_lattice(conv)
-        return Fields(conv, [np.array(a) for a in w], [np.array(a) for a in b])
+        residual = isinstance(self.model, ResidualModel)
+        return Fields(conv, [np.array(a) for a in w], [np.array(a) for a in b], residual)
 
 
 # ----------------------------------------------------------------------------- routes
@@ -399,12 +437,12 @@ def route_integrator(route: str) -> str:
 def route_options(route: str, size: int) -> tuple[int, int, str, str]:
     """``solve_fem`` arguments ``(degree, cells, integrator, input_layer)`` of an FEM route of
     size ``size``: ``"FEM P2"``, ``"FEM span P1"``, ``"FEM span P2 exp"``,
-    ``"FEM span P2 adapt"``, ``"FEM-CN P2"`` (size = cells), or ``"FEM p c=8"``,
+    ``"FEM span P2 adapt"``, ``"FEM-CN P2"``, ``"FEM P3"`` (size = cells), or ``"FEM p c=8"``,
     ``"FEM span p c=4 exp"`` (fixed cells, size = degree)."""
     if " p c=" in route:
         degree, cells = size, int(route.split("c=")[1].split()[0])
     else:
-        degree, cells = (1 if "P1" in route else 2), size
+        degree, cells = int(route.split(" P")[1].split()[0]), size
     return degree, cells, route_integrator(route), "data-span" if "span" in route else "tensor"
 
 
@@ -430,9 +468,19 @@ def fem_dofs(config: Config, degree: int, cells: int, input_layer: str) -> int:
 
 
 def _params(config: Config, N: int) -> int:
-    widths = with_width(config, N).network.widths
+    network = with_width(config, N).network
+    widths = list(network.widths)
+    if network.architecture == "residual":  # input, M + 1 copies of the stream, readout
+        widths = [widths[0]] + [widths[1]] * (network.depth + 1) + [widths[2]]
     total = sum(widths[m + 1] * widths[m] for m in range(len(widths) - 1))
     return total + (sum(widths[1:]) if config.network.bias else 0)
+
+
+def fem_unknowns(config: Config, model, degree: int, cells: int, input_layer: str) -> int:
+    """Field coefficients of an FEM model (a depth continuum counts its own)."""
+    if isinstance(model, ResidualModel):
+        return int(model.galerkin.size)
+    return fem_dofs(config, degree, cells, input_layer)
 
 
 @dataclass
@@ -456,6 +504,9 @@ class Problem:
     eval_width: int
     jax_widths: list[int] = field(default_factory=list)
     reference_cells: int | None = None  # of an FEM reference (None: --reference-cells)
+    reference_degree: int = REFERENCE_DEGREE
+    reference_check: tuple[int, int] | None = None  # (degree, cells) of the second reference
+    richardson_order: int = 2  # the leading order in 1/N that the extrapolation removes
     gradient_sizes: list[tuple[int, int]] = field(default_factory=list)
     rows: list[Row] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -539,14 +590,15 @@ def run_problem(p: Problem, args) -> None:
             f"cells, dt vs dt/2, x16/15): {dt_err:.2e}  (the closed form has none)"
         )
     else:
-        c = p.reference_cells or args.reference_cells
-        ref = ModelReference(solve_fem(cfg, REFERENCE_DEGREE, c))
-        lower = ModelReference(solve_fem(cfg, REFERENCE_DEGREE - 2, c))
-        self_err = error(lower.fields(eval_conv), ref.fields(eval_conv))
+        c, degree = p.reference_cells or args.reference_cells, p.reference_degree
+        check_degree, check_cells = p.reference_check or (degree - 2, c)
+        ref = ModelReference(solve_fem(cfg, degree, c))
+        other = solve_fem(cfg, check_degree, check_cells)
+        self_err = error(ModelReference(other).fields(eval_conv), ref.fields(eval_conv))
         p.notes.append(
-            f"reference: FEM degree {REFERENCE_DEGREE} (GLL) with {c} cells at the same RK4 dt; "
-            f"its own error is below |u_{REFERENCE_DEGREE - 2} - u_{REFERENCE_DEGREE}| = "
-            f"{self_err:.2e} on the eval lattice"
+            f"reference: FEM degree {degree} (GLL) with {c} cells at the same RK4 dt; its own "
+            f"error is below the distance to degree {check_degree} on {check_cells} cells, "
+            f"{self_err:.2e} on the eval lattice (cost {abs(other.cost() - ref.model.cost()):.1e})"
         )
     for route in (r for r in p.cells if route_integrator(r) == "adaptive"):
         p.notes.append(adaptive_time_error(cfg, route, eval_conv))
@@ -565,18 +617,26 @@ def run_problem(p: Problem, args) -> None:
     if p.jax_widths:
         jax_routes(p, ref, c_ref, args.repeats)
 
-    # (c) FEM
+    # (c) FEM: the quadrature check of every model runs once untimed (one step, its rule
+    # recorded: docs/convergence.md "High order"), as the JAX routes compile untimed
+    check_seconds = 0.0
     for route, cells_list in p.cells.items():
         for c in cells_list:
             options = route_options(route, c)
+            start = time.perf_counter()
+            solve_fem(with_dt(cfg, t_end), *options)
+            check_seconds += time.perf_counter() - start
             seconds, model = best_time(lambda o=options: solve_fem(cfg, *o), args.repeats)
             e = error(ModelReference(model).fields(eval_conv), ref_eval)
             degree, cells, _, input_layer = options
-            row = Row(route, c, fem_dofs(cfg, degree, cells, input_layer), seconds, e)
+            row = Row(route, c, fem_unknowns(cfg, model, degree, cells, input_layer), seconds, e)
             row.cost_error = None if p.ref_cost is None else abs(model.cost() - p.ref_cost)
             p.rows.append(row)
             label = size_label(route, c)
             print(f"    {route} {label:<6} {seconds:9.4f} s  error {e:.3e}", flush=True)
+    p.notes.append(
+        f"FEM: quadrature checks and one step of every model, untimed: {check_seconds:.1f} s"
+    )
     if p.name == "image-layer":
         p.floor = library_floor(p.rows, 1e-4, 50)
     if p.gradient_sizes:
@@ -600,11 +660,12 @@ def network_routes(p: Problem, route: str, widths: list[int], run, ref, c_ref) -
     for N in widths:
         if 2 * N in trained:
             (t1, f1, c1), (t2, f2, c2) = trained[N], trained[2 * N]
-            r = richardson(f1, f2)
+            k = 2.0**p.richardson_order
+            r = richardson(f1, f2, p.richardson_order)
             params = _params(cfg, N) + _params(cfg, 2 * N)
             row = Row(extrapolated, N, params, t1 + t2, error(r, ref.fields(r.convention)))
-            row.note = f"N and 2N = {2 * N}"
-            row.cost_error = None if c_ref is None else abs((4 * c2 - c1) / 3 - c_ref)
+            row.note = f"N and 2N = {2 * N}, order {p.richardson_order}"
+            row.cost_error = None if c_ref is None else abs((k * c2 - c1) / (k - 1) - c_ref)
             p.rows.append(row)
             print(f"    {extrapolated} N={N:<4} {t1 + t2:9.4f} s  error {row.error:.3e}")
 
@@ -883,19 +944,20 @@ def problems(args) -> list[Problem]:
 
 def smoke(p: Problem) -> Problem:
     """``p`` at tiny sizes: two training steps, three widths (two for JAX), the two smallest
-    sizes of every FEM route, a reference on 4 cells and one small gradient rate."""
+    sizes of every FEM route, a reference on 5 cells and one small gradient rate."""
     return dataclasses.replace(
         p,
         config=p.config.replace(training={"steps": 2}),
         widths=p.widths[:3],
         jax_widths=p.jax_widths[:2],
         cells={route: sizes[:2] for route, sizes in p.cells.items()},
-        reference_cells=4,
+        reference_cells=5,
+        reference_check=(p.reference_degree, 3),
         gradient_sizes=[(2, 4)] if p.gradient_sizes else [],
     )
 
 
-USER_SCALE = ("digits", "deep-tanh-L256")
+USER_SCALE = ("digits", "deep-tanh-L256", "resnet")
 """The problems at the scale users train at: the plain networks need seconds at 1e-6 (the
 Richardson routes reach it in a fraction of a second, benchmarks/README.md)."""
 
@@ -905,14 +967,23 @@ def user_scale_problems() -> dict[str, Problem]:
     user-scale``).
 
     * ``digits``: ``examples/digits.toml`` (64 → N → N → 10, index input and output layers,
-      600 training rows, cross-entropy, η = 20, RK4 dt = 0.02), trained to ``t = 0.4``: the
-      early flow, where the widths converge at order 2 (docs/convergence.md); later, the RK4
-      step is at the edge of stability of the sharpened fields and no route is asymptotic;
+      300 training rows, cross-entropy, η = 20, RK4 dt = 0.01), trained to ``t = 0.4`` (40
+      steps): the early flow, where the widths converge at order 2 (docs/convergence.md);
+      later, the RK4 step is at the edge of stability of the sharpened fields and no route is
+      asymptotic;
     * ``deep-tanh-L256``: ``examples/deep-tanh.toml`` with four tanh layers
       (N → N → N → N → N) and ``L = 256`` smooth samples ``X^l(y) = sin(π(1 + l/128)y + l) +
-      ½``, ``Y^l(x) = ½ cos(π(1 + l/256)x + l)``, to ``t = 1`` (50 RK4 steps).
+      ½``, ``Y^l(x) = ½ cos(π(1 + l/256)x + l)``, to ``t = 1`` (50 RK4 steps);
+    * ``resnet``: ``examples/resnet.toml`` (tanh residual network, stream of width N through
+      M = N/2 blocks, 3 samples) to ``t = 1`` (50 RK4 steps); its error is ``O(1/M)`` from the
+      blocks (explicit Euler in τ) and ``O(1/N²)`` from the width, so with N and M doubled
+      together the leading term is first order and Richardson removes it (``2 f_2N − f_N``).
+      The depth continuum at degree 2 and 3 in x and τ with ``depth_cells = cells``; degree
+      ≥ 4 is refused for residual networks (its τ Riesz map of the stage evaluations converges
+      to another flow, docs/convergence.md); reference degree 2 on 96 cells in x and τ.
     """
     digits = load_config(ROOT / "examples/digits.toml").replace(training={"t_end": 0.4})
+    resnet = with_continuum(load_config(ROOT / "examples/resnet.toml"), depth_cells=None)
     deep = load_config(ROOT / "examples/deep-tanh.toml").replace(
         network={"widths": [32] * 5, "connectivity": "dense"},
         coordinates={"layout": "line"},
@@ -930,14 +1001,16 @@ def user_scale_problems() -> dict[str, Problem]:
             widths,
             {
                 "FEM P2": [8, 16, 32, 64],
-                "FEM p c=8": list(DEGREES),
                 "FEM p c=16": list(DEGREES),
+                "FEM p c=32": list(DEGREES),
+                "FEM p c=64": list(DEGREES),
             },
             "fem",
             97,
-            widths,
-            reference_cells=48,
-            gradient_sizes=[(8, 16), (2, 64)],
+            [*widths, 1024, 2048],  # JAX to Richardson 1e-9 (N = 1024 + 2048)
+            reference_cells=128,
+            reference_check=(REFERENCE_DEGREE, 96),
+            gradient_sizes=[(8, 64), (2, 64)],
         ),
         "deep-tanh-L256": Problem(
             "deep-tanh-L256",
@@ -953,6 +1026,19 @@ def user_scale_problems() -> dict[str, Problem]:
             widths,
             reference_cells=8,
             gradient_sizes=[(8, 4), (2, 64), (2, 256)],
+        ),
+        "resnet": Problem(
+            "resnet",
+            resnet,
+            widths[:5],
+            {"FEM P2": [2, 4, 8, 16, 32], "FEM P3": [2, 4, 8, 16]},
+            "fem",
+            97,
+            widths[:5],
+            reference_cells=96,
+            reference_degree=2,
+            reference_check=(2, 64),
+            richardson_order=1,
         ),
     }
 

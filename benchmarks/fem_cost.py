@@ -83,8 +83,9 @@ def configured(problem: apc.Problem, tolerance: float):
 
 
 def problems(smoke: bool) -> dict[str, apc.Problem]:
+    """The user-scale problems this script measures (those of :data:`ROUTES`)."""
     chosen = apc.user_scale_problems()
-    return {name: apc.smoke(p) if smoke else p for name, p in chosen.items()}
+    return {name: apc.smoke(p) if smoke else p for name, p in chosen.items() if name in ROUTES}
 
 
 def cpu_best(run, repeats: int) -> float:

@@ -156,7 +156,7 @@ class Config(discrete.DiscreteConfig):
         section = sections["continuum"]
         plain = section.read_plain()
         _check_fluctuations(section, plain["fluctuations"])
-        _check_depth_cells(section, parsed.network)
+        _check_residual(section, parsed.network, plain)
         sde = section.read("sde_scheme") if plain["fluctuations"] == "sde" else None
         return {
             "continuum": ContinuumConfig(**plain, sde_scheme=sde),
@@ -174,11 +174,30 @@ def _check_fluctuations(section: Section, fluctuations: str) -> None:
         )
 
 
-def _check_depth_cells(section: Section, network: discrete.NetworkConfig) -> None:
-    """``depth_cells`` meshes the depth of a residual network (docs/physics.md "Depth as a
-    coordinate")."""
-    if network.architecture != "residual" and section.has("depth_cells"):
-        raise section.error("depth_cells", 'only used with [network] architecture = "residual"')
+RESIDUAL_DEGREES = (1, 2, 3)
+"""Degrees of the depth continuum whose flow converges to the residual networks' (at degree
+≥ 4 the τ Riesz map of the RK4 stage evaluations converges to another flow,
+docs/convergence.md "Residual networks")."""
+
+
+def _check_residual(
+    section: Section, network: discrete.NetworkConfig, plain: dict[str, Any]
+) -> None:
+    """``depth_cells`` meshes the depth of a residual network, and that network's continuum has
+    a degree of :data:`RESIDUAL_DEGREES` (docs/physics.md "Depth as a coordinate")."""
+    if network.architecture != "residual":
+        if section.has("depth_cells"):
+            raise section.error(
+                "depth_cells", 'only used with [network] architecture = "residual"'
+            )
+        return
+    if plain["enabled"] and plain["degree"] not in RESIDUAL_DEGREES:
+        raise section.error(
+            "degree",
+            f"expected one of {', '.join(map(str, RESIDUAL_DEGREES))} with [network] "
+            'architecture = "residual" (at degree 4 and above the depth continuum\'s flow '
+            f"converges to another limit than the networks'), got {plain['degree']}",
+        )
 
 
 def parse_config(

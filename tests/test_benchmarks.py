@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from continuum.app.convergence import final_state
-from continuum.settings import parse_config
+from continuum.settings import load_config, parse_config
 from discrete.experiment import build
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,9 +54,27 @@ def test_jax_route_with_cross_entropy_equals_the_numpy_network():
     assert np.abs(theta - setup.theta0).max() > 1e-3  # the flow moved the parameters
 
 
+def test_jax_route_of_the_residual_network_equals_the_numpy_network():
+    """The JAX residual network (the blocks as one lax.scan over stacked parameters, jitted
+    RK4, jax.grad) ends where synfield's residual network does, to rounding, with and without
+    biases."""
+    config = load_config(ROOT / "examples/resnet.toml")
+    for bias in (True, False):
+        setup = build(
+            config.replace(
+                network={"widths": [6, 6, 6], "depth": 3, "bias": bias}, training={"t_end": 0.1}
+            )
+        )
+        theta = jax_flow(setup)()
+        numpy_theta = final_state(setup).theta
+        assert np.abs(theta - numpy_theta).max() <= 1e-13 * np.abs(numpy_theta).max()
+        assert np.abs(theta - setup.theta0).max() > 1e-2  # the flow moved the parameters
+
+
 def test_accuracy_per_cost_smoke_run():
-    """Every route of the user-scale deep tanh problem runs at tiny sizes; the JAX networks
-    agree with numpy's and the gradient-rate line is printed."""
+    """Every route of the user-scale deep tanh and residual problems runs at tiny sizes; the
+    JAX networks agree with numpy's, the gradient-rate line is printed and the residual
+    networks are extrapolated at first order (N and M = N/2 doubled together)."""
     env = dict(os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
     proc = subprocess.run(
         [
@@ -65,6 +83,7 @@ def test_accuracy_per_cost_smoke_run():
             "--smoke",
             "--problems",
             "deep-tanh-L256",
+            "resnet",
         ],
         capture_output=True,
         text=True,
@@ -73,10 +92,11 @@ def test_accuracy_per_cost_smoke_run():
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout
-    difference = float(re.search(r"max relative difference (\S+)", out).group(1))
-    assert difference < 1e-12, out
+    differences = [float(d) for d in re.findall(r"max relative difference (\S+)", out)]
+    assert len(differences) == 2 and max(differences) < 1e-12, out
     assert "continuum gradient, P2 4 cells" in out
     assert re.search(r"deep-tanh-L256: at 0\.001 FEM .* -> (MET|MISSED)", out), out
+    assert re.search(r"richardson +N=16 .* N and 2N = 32, order 1", out), out
 
 
 def test_fem_cost_smoke_run():
@@ -100,3 +120,4 @@ def test_fem_cost_smoke_run():
     pairs = [(e, errors[(r, "1e-12", p)]) for (r, tau, p), e in errors.items() if tau == "1e-08"]
     assert len(pairs) == 4, rows
     assert all(abs(a - b) <= 1e-7 for a, b in pairs), pairs
+

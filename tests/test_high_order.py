@@ -135,6 +135,19 @@ def test_errors_fall_exponentially_in_p_on_a_fixed_mesh(name, cells, t_end, rate
     assert r["reference_error_estimate"] < 0.01 * r["errors"][-1], r
 
 
+def test_p_convergence_with_index_layers_keeps_their_points():
+    """The digits classifier (index input and output layers, 40 training rows, t = 0.1) on
+    32 cells, degrees 1 … 6 against degree 8: the index layers' fields are compared at their
+    own points (measured rate 2.77, e(6) = 3.1e-8, reference error ≈ 5e-11)."""
+    config = small("digits", 32, 0.1)
+    config = dataclasses.replace(config, data=dataclasses.replace(config.data, samples=60, test=20))
+    r = p_convergence_study(config, list(range(1, 7)), MPI.COMM_SELF)
+    assert 2.4 <= r["fitted_rate"] <= 3.1, r
+    assert all(a > b for a, b in zip(r["errors"], r["errors"][1:], strict=False)), r
+    assert r["errors"][-1] < 1e-7, r
+    assert r["reference_error_estimate"] < 0.01 * r["errors"][-1], r
+
+
 def test_implicit_perceptron_solver_converges_exponentially_in_p():
     """The row-decoupled θ-method solver (Crank–Nicolson) of the perceptron, GLL elements of
     degree 2, 4, 6, 8 on 8 cells against degree 10 (measured rate 3.09, e(8) = 2.9e-11)."""
@@ -145,11 +158,11 @@ def test_implicit_perceptron_solver_converges_exponentially_in_p():
 
 def test_converge_prints_the_p_convergence_in_json(tmp_path):
     text = (EXAMPLES / "deep-tanh.toml").read_text()
-    text = text.replace("cells = 64", "cells = 4").replace("t_end = 1.0", "t_end = 0.1")
+    text = text.replace("t_end = 1.0", "t_end = 0.1")  # the mesh (64 cells) set by --cells
     path = tmp_path / "small.toml"
     path.write_text(text)
     proc = subprocess.run(
-        [str(SYNFIELD), "converge", str(path), "--degrees", "2", "3", "4", "5", "--json"],
+        [str(SYNFIELD), "converge", str(path), "--degrees", *"2345", "--cells", "4", "--json"],
         capture_output=True,
         text=True,
         timeout=300,
@@ -157,6 +170,7 @@ def test_converge_prints_the_p_convergence_in_json(tmp_path):
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert result["degrees"] == [2, 3, 4, 5] and result["reference_degree"] == 7
+    assert result["cells"] == 4
     assert result["rates"][0] is None
     assert all(rate > 1.5 for rate in result["rates"][1:]), result
     assert result["errors"][-1] < 1e-5, result

@@ -154,7 +154,12 @@ def cmd_plot(args: argparse.Namespace, comm: MPI.Comm) -> int:
 
 
 def cmd_converge(args: argparse.Namespace, comm: MPI.Comm) -> int:
-    from continuum.app.convergence import convergence_study, format_table, mesh_warnings
+    from continuum.app.convergence import (
+        convergence_study,
+        format_table,
+        mesh_warnings,
+        with_cells,
+    )
 
     config = load_on_root(args.config, comm)
     if args.widths is None:
@@ -164,6 +169,8 @@ def cmd_converge(args: argparse.Namespace, comm: MPI.Comm) -> int:
             raise ValueError(
                 "converge needs --widths (width study) or --degrees (p on a fixed mesh)"
             )
+        if args.cells is not None:  # the fixed mesh of the p-study
+            config = with_cells(config, args.cells)
         result = p_convergence_study(config, args.degrees, comm)
         if comm.rank == 0:
             print(json.dumps(result, indent=2) if args.json else format_p_table(result))

@@ -49,11 +49,12 @@ def quadrature_lattice(convention: Convention, cells: int, points: int) -> Conve
     """The convention with every layer's neurons moved to the composite Gauss points of its
     domain (tensor products on the square) and their measures to the Gauss weights, so that
     :func:`continuum.app.run.field_errors` of two continua is their L2 distance; one-neuron layers
-    keep their point."""
+    and index layers (docs/physics.md "Index layers": no coordinate to integrate over) keep
+    their points."""
     x, w = composite_gauss(cells, points)
     layers = []
     for layer in convention.layers:
-        if layer.size == 1:
+        if layer.size == 1 or layer.layout == "index":
             layers.append(layer)
             continue
         if layer.layout == "line":
