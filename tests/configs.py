@@ -9,9 +9,11 @@ A base problem in :data:`PROBLEMS` is a TOML document held as section dictionari
 - a key given as ``None`` is removed (it must be in the base: a misspelt key is an error);
 - a section the base lacks is appended; a section given as ``None`` is removed.
 
-The text is what a test writes to a file or hands to :func:`continuum.settings.parse_config`;
-:func:`load` does the latter (the whole configuration, ``[continuum]`` and ``[output]``
-included).  For example ``problem("iris", training={"rule": "sgd"})`` is the two-layer iris
+The text is what a test writes to a file or hands to a parser: :func:`load` validates it
+(:func:`continuum.settings.parse_config`, the whole configuration, ``[continuum]`` and
+``[output]`` included), :func:`resolved` validates and resolves it
+(:func:`continuum.parse_config`: the scheme that will run named, a combination no continuum
+solves refused).  For example ``problem("iris", training={"rule": "sgd"})`` is the two-layer iris
 classifier trained by SGD (batches of 8), ``problem("iris", continuum=None)`` the same under
 gradient flow with the default continuum.
 
@@ -23,8 +25,10 @@ from __future__ import annotations
 import copy
 import json
 import math
+import numbers
 from typing import Any
 
+import continuum
 from continuum.settings import Config, parse_config
 
 Document = dict[str, dict[str, Any]]
@@ -129,20 +133,23 @@ PROBLEMS: dict[str, Document] = {
 
 def toml_value(value: object) -> str:
     """``value`` written as TOML (strings as JSON strings, which TOML basic strings accept;
-    non-finite floats as ``nan``, ``inf``, ``-inf``)."""
+    numbers as Python's ``int`` and ``float`` write them, non-finite ones as ``nan``, ``inf``,
+    ``-inf``)."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, float):
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    if isinstance(value, numbers.Real):  # numpy floats too, written as Python floats
         if math.isnan(value):
             return "nan"
         if math.isinf(value):
             return "inf" if value > 0 else "-inf"
-        return repr(value)
+        return repr(float(value))
     if isinstance(value, str):
         return json.dumps(value)
     if isinstance(value, list | tuple):
         return "[" + ", ".join(toml_value(item) for item in value) + "]"
-    return str(value)
+    raise TypeError(f"not a TOML value: {value!r}")
 
 
 def toml_text(document: Document) -> str:
@@ -182,3 +189,8 @@ def problem(base: str | Document, **sections: dict[str, Any] | None) -> str:
 def load(base: str | Document, **sections: dict[str, Any] | None) -> Config:
     """The validated configuration of :func:`problem` ``(base, **sections)``."""
     return parse_config(problem(base, **sections))
+
+
+def resolved(base: str | Document, **sections: dict[str, Any] | None) -> Config:
+    """The validated and resolved configuration of :func:`problem` ``(base, **sections)``."""
+    return continuum.parse_config(problem(base, **sections))

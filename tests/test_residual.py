@@ -20,7 +20,7 @@ from discrete.mechanics import energy_balance
 from discrete.network import Dense, Network
 from discrete.residual import ResidualNetwork, neuron_layouts
 from discrete.training import run
-from tests.configs import load
+from tests.configs import resolved
 from tests.test_gradients import finite_difference_gradient
 
 
@@ -35,7 +35,7 @@ def resnet(
 ) -> Config:
     """The resnet problem ``n_in`` → ``n`` (``blocks`` blocks) → ``n_out`` with its own fields,
     ``steps`` steps of ``rule`` (with ``training`` keys), no continuum."""
-    return load(
+    return resolved(
         "resnet",
         network={"widths": [n_in, n, n_out], "depth": blocks},
         init={
