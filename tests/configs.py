@@ -14,8 +14,8 @@ The text is what a test writes to a file or hands to a parser: :func:`load` vali
 ``[output]`` included), :func:`resolved` validates and resolves it
 (:func:`continuum.parse_config`: the scheme that will run named, a combination no continuum
 solves refused).  For example ``problem("iris", training={"rule": "sgd"})`` is the two-layer iris
-classifier trained by SGD (batches of 8), ``problem("iris", continuum=None)`` the same under
-gradient flow with the default continuum.
+classifier trained by SGD (batches of 8) instead of gradient flow, and
+``problem("iris", continuum=None)`` the classifier with the default ``[continuum]``.
 
 The tests pin numbers to these problems: a change to a base changes every test built on it.
 """
@@ -94,13 +94,18 @@ PROBLEMS: dict[str, Document] = {
         },
         "continuum": {"fluctuations": "moments"},
     },
-    # the linear perceptron under gradient flow, its bilinear field on P1 cells (theta scheme)
+    # the linear perceptron of examples/perceptron.toml under gradient flow, narrow, its
+    # bilinear field on P1 cells (theta scheme)
     "perceptron": {
-        "network": {"widths": [6, 6], "activation": "linear"},
-        "data": {"samples": 2, "input": "sin(pi*(l+1)*y) + 0.5", "target": "cos(pi*(l+1)*x)"},
+        "network": {"widths": [8, 8], "activation": "linear"},
+        "data": {
+            "samples": 3,
+            "input": "sin(pi*(l+1)*y) + 0.5*cos(pi*l*y)",
+            "target": "cos(pi*(l+1)*x) * (1 + x)",
+        },
         "init": {"weight": "0.5*sin(pi*x)*cos(pi*y)", "bias": "0.1*x"},
-        "training": {"rule": "flow", "dt": 0.01, "steps": 4},
-        "continuum": {"degree": 1, "cells": 4, "scheme": "theta"},
+        "training": {"rule": "flow", "dt": 0.01, "t_end": 1.0},
+        "continuum": {"degree": 1, "cells": 8, "scheme": "theta"},
     },
     # the three-layer tanh network N → N → N → N of examples/deep-tanh.toml, narrow and short
     "deep_tanh": {

@@ -151,12 +151,19 @@ RESIDUAL = document(
     continuum={"cells": 2, "depth_cells": 2},
 )
 MOMENTS = document("linear_sgd", data={"samples": 3}, training={"steps": 4})
+PERCEPTRON = document(
+    "perceptron",
+    network={"widths": [6, 6]},
+    data={"samples": 2, "input": "sin(pi*(l+1)*y) + 0.5", "target": "cos(pi*(l+1)*x)"},
+    training={"t_end": None, "steps": 4},
+    continuum={"cells": 4},
+)
 
 
 KINDS = {
     "residual": (RESIDUAL, [layout.STREAM_S, "/continuum/blocks/velocity", layout.DEPTH_SPACE]),
     "sgd": (MOMENTS, [layout.SCHEDULE, layout.equilibrium("temperatures")]),
-    "fem": ("perceptron", [layout.mesh_state("coefficients"), layout.space(1)]),
+    "fem": (PERCEPTRON, [layout.mesh_state("coefficients"), layout.space(1)]),
 }
 
 
