@@ -20,7 +20,7 @@ from discrete.config import ConfigError
 from discrete.experiment import build
 from discrete.fluctuations import LinearLayerLaw, LinearNoise
 from discrete.training import GradientDescent, integrate, sample_schedule
-from tests.configs import document, resolved
+from tests.configs import Document, document, resolved
 
 SGD = document(
     "linear_sgd",
@@ -134,9 +134,14 @@ MOMENTS = document("linear_sgd", output={"every": 8, "quiet": True})
 """The linear layer under SGD with its moment law, written every eighth step."""
 
 
+def at_width(base: Document, n: int, **sections: dict | None) -> Config:
+    """``base`` as an ``n`` → ``n`` layer with ``sections`` applied, resolved."""
+    return resolved(document(base, network={"widths": [n, n]}), **sections)
+
+
 def moments(n: int, **sections: dict | None) -> Config:
-    """:data:`MOMENTS` at width ``n`` (an ``n`` → ``n`` layer) with ``sections`` applied."""
-    return resolved(document(MOMENTS, network={"widths": [n, n]}), **sections)
+    """:data:`MOMENTS` at width ``n`` with ``sections`` applied."""
+    return at_width(MOMENTS, n, **sections)
 
 
 def discrete_variance(setup) -> tuple[np.ndarray, np.ndarray]:
