@@ -1,4 +1,4 @@
-"""Small problems shared by the time-integration tests."""
+"""Small problems shared by the time-integration tests (the TOML problems: tests/configs.py)."""
 
 import numpy as np
 

@@ -11,34 +11,17 @@ from continuum.settings import parse_config
 from discrete.config import ConfigError
 from discrete.datasets import DATASETS, SHAPES, bundled
 from discrete.experiment import build
+from tests.configs import document, load, problem
 
-IRIS = """\
-[network]
-widths = [4, 8, 3]
-activation = "tanh"
-loss = "cross-entropy"
-[coordinates]
-layout = ["index", "line", "index"]
-[data]
-kind = "dataset"
-name = "iris"
-samples = 60
-test = 20
-standardize = true
-seed = 5
-[init]
-weight = ["0.5*cos(pi*(j+1)*x)", "sin(pi*(i+1)*y)"]
-[training]
-rule = "flow"
-lr = 1.0
-dt = 0.05
-steps = 6
-[continuum]
-enabled = false
-[output]
-every = 3
-quiet = true
-"""
+IRIS = document(
+    "iris",
+    network={"widths": [4, 8, 3]},
+    init={"bias": None},
+    training={"steps": 6, "batch": None},
+    continuum={"degree": None, "cells": None, "enabled": False},
+    output={"every": 3, "quiet": True},
+)
+"""The 4 → 8 → 3 iris classifier, six flow steps, no continuum."""
 
 
 @pytest.mark.parametrize("name", list(DATASETS))
@@ -55,8 +38,8 @@ def test_bundled_sets_have_their_shapes_and_one_hot_targets(name):
 
 
 def test_split_is_seeded_disjoint_and_standardized_on_the_training_rows():
-    setup = build(parse_config(IRIS))
-    again = build(parse_config(IRIS))
+    setup = build(load(IRIS))
+    again = build(load(IRIS))
     np.testing.assert_array_equal(setup.data.X, again.data.X)
     assert setup.data.X.shape == (40, 4) and setup.data.X_test.shape == (20, 4)
     np.testing.assert_allclose(setup.data.X.mean(axis=0), 0.0, atol=1e-14)
@@ -68,21 +51,21 @@ def test_split_is_seeded_disjoint_and_standardized_on_the_training_rows():
     mean, std = X[train].mean(axis=0), X[train].std(axis=0)
     np.testing.assert_allclose(setup.data.X, (X[train] - mean) / std, rtol=1e-13, atol=1e-14)
     np.testing.assert_allclose(setup.data.X_test, (X[test] - mean) / std, rtol=1e-13, atol=1e-14)
-    other = build(parse_config(IRIS.replace("seed = 5", "seed = 6")))
+    other = build(load(IRIS, data={"seed": 6}))
     assert not np.array_equal(other.data.X_test, setup.data.X_test)
 
 
-def file_config(tmp_path, X, y, extra=""):
+def file_config(tmp_path, X, y, **data):
     np.savez(tmp_path / "data.npz", X=X, y=y)
-    return IRIS.replace(
-        'kind = "dataset"\nname = "iris"\nsamples = 60\ntest = 20', 'kind = "file"'
-    ).replace("[data]\n", f'[data]\npath = "{tmp_path / "data.npz"}"\n{extra}')
+    path = str(tmp_path / "data.npz")
+    changes = {"kind": "file", "name": None, "samples": None, "test": None, "path": path}
+    return problem(IRIS, data=changes | data)
 
 
 def test_file_with_labels_gives_one_hot_targets(tmp_path):
     rng = np.random.default_rng(0)
     X, y = rng.standard_normal((12, 4)), rng.integers(0, 3, 12)
-    setup = build(parse_config(file_config(tmp_path, X, y, "test = 3\n")))
+    setup = build(parse_config(file_config(tmp_path, X, y, test=3)))
     assert setup.data.classes and setup.data.X.shape == (9, 4)
     rows = np.sort(np.random.default_rng(5).permutation(12)[3:])
     np.testing.assert_array_equal(setup.data.Y, np.eye(3)[y[rows]])
@@ -103,11 +86,7 @@ def test_constant_feature_with_standardize_is_refused(tmp_path):
     with pytest.raises(
         ConfigError, match=r"\[data\] standardize: feature\(s\) \[0, 32, 39\] are constant"
     ):
-        parse_config(
-            IRIS.replace("iris", "digits")
-            .replace("[4, 8, 3]", "[64, 8, 10]")
-            .replace("samples = 60\n", "")
-        )
+        load(IRIS, network={"widths": [64, 8, 10]}, data={"name": "digits", "samples": None})
     X = np.column_stack([np.arange(6.0), np.full(6, 2.0), np.arange(6.0) ** 2, np.ones(6)])
     with pytest.raises(ConfigError, match=r"\[data\] standardize: feature\(s\) \[1, 3\]"):
         build(parse_config(file_config(tmp_path, X, np.zeros(6, dtype=int))))
@@ -117,30 +96,32 @@ def test_constant_feature_with_standardize_is_refused(tmp_path):
     ("edit", "message"),
     [
         (
-            ("test = 20", "test = 60"),
+            {"data": {"test": 60}},
             r"\[data\] test: 60 rows held out leave none of \[data\] samples = 60",
         ),
-        (("samples = 60", "samples = 151"), r"\[data\] samples: 151 exceeds the 150 rows"),
+        ({"data": {"samples": 151}}, r"\[data\] samples: 151 exceeds the 150 rows"),
         (
-            ('name = "iris"', 'name = "irises"'),
+            {"data": {"name": "irises"}},
             r'\[data\] name: expected one of .* got "irises" \(did you mean "iris"\?\)',
         ),
-        (("[4, 8, 3]", "[4, 8, 2]"), r"\[data\] name: 'iris' has 4 features and 3 output\(s\)"),
         (
-            ('["index", "line", "index"]', '["line", "line", "index"]'),
+            {"network": {"widths": [4, 8, 2]}},
+            r"\[data\] name: 'iris' has 4 features and 3 output\(s\)",
+        ),
+        (
+            {"coordinates": {"layout": ["line", "line", "index"]}},
             r'\[data\] kind: .* needs \[coordinates\] layout "index"',
         ),
-        (("steps = 6", "steps = 6\nbatch = 41"), r"\[training\] batch: 41 exceeds"),
+        ({"training": {"batch": 41}}, r"\[training\] batch: 41 exceeds"),
     ],
 )
 def test_bad_data_configs_are_refused_naming_the_key(edit, message):
-    text = IRIS.replace(*edit)
     with pytest.raises(ConfigError, match=message):
-        parse_config(text)
+        load(IRIS, **edit)
 
 
 def test_accuracies_and_test_cost_are_written_and_recomputable(tmp_path):
-    config = parse_config(IRIS)
+    config = load(IRIS)
     summary = run_experiment(config, tmp_path / "run")
     setup = build(config)
     with h5py.File(tmp_path / "run" / "fields.h5", "r") as f:

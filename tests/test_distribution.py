@@ -24,36 +24,21 @@ from continuum.schemes.factored_flow import FactoredFlow
 from continuum.settings import load_config, parse_config
 from discrete.config import ConfigError
 from discrete.experiment import build
+from tests.configs import problem
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
-IRIS = """
-[network]
-widths = [4, 8, 8, 3]
-activation = "tanh"
-loss = "cross-entropy"
-[coordinates]
-layout = ["index", "line", "line", "index"]
-[data]
-kind = "dataset"
-name = "iris"
-samples = 50
-test = 10
-standardize = true
-seed = 3
-[init]
-weight = ["0.5*cos(pi*x + j)", "cos(pi*(x - y))", "sin(pi*(i+1)*y)"]
-bias = ["0.2*x", "0.1*cos(pi*x)", "0.1*i"]
-[training]
-rule = "{rule}"
-lr = 1.0
-dt = 0.05
-steps = 6
-gamma = 2.0
-[continuum]
-degree = 2
-cells = {cells}
-"""
+
+def iris(rule: str, cells: int, **continuum: str) -> str:
+    """A 4 → 8 → 8 → 3 iris classifier (the wine problem's layers and fields, 50 rows) trained
+    by ``rule``, its continuum on ``cells`` P2 cells."""
+    return problem(
+        "wine",
+        network={"widths": [4, 8, 8, 3]},
+        data={"name": "iris", "samples": 50, "seed": 3},
+        training={"rule": rule, "steps": 6, "batch": None, "gamma": 2.0},
+        continuum={"cells": cells, **continuum},
+    )
 
 
 def model_of(config, comm: MPI.Comm):
@@ -83,7 +68,7 @@ def test_auto_splits_the_samples_when_they_outnumber_the_rows(name, changes, cho
 def test_the_run_header_names_the_split(tmp_path, capsys):
     from continuum.app.run import run_experiment
 
-    config = parse_config(IRIS.format(rule="flow", cells=8))  # 50 − 10 samples ≥ 17 dofs
+    config = parse_config(iris("flow", 8))  # 50 − 10 samples ≥ 17 dofs
     run_experiment(config, tmp_path / "run", MPI.COMM_SELF)
     header = capsys.readouterr().out.split("comparison")[0]
     assert (
@@ -110,16 +95,16 @@ def test_samples_are_refused_where_the_scheme_splits_rows_only():
 
 def test_an_unknown_distribution_is_refused_naming_the_key():
     with pytest.raises(ConfigError, match=r"\[continuum\] distribute.*\"samples\""):
-        parse_config(IRIS.format(rule="flow", cells=8) + 'distribute = "columns"\n')
+        parse_config(iris("flow", 8, distribute="columns"))
 
 
 @pytest.mark.mpi
 @pytest.mark.parametrize(
     ("text", "training", "factored"),
     [
-        (IRIS.format(rule="flow", cells=100), {}, True),  # 201² coefficients: factored RK4
-        (IRIS.format(rule="momentum", cells=32), {}, False),
-        (IRIS.format(rule="sgd", cells=16), {"batch": 1}, False),  # one rank has no sample
+        (iris("flow", 100), {}, True),  # 201² coefficients: factored RK4
+        (iris("momentum", 32), {}, False),
+        (iris("sgd", 16), {"batch": 1}, False),  # one rank has no sample
     ],
     ids=["factored-flow", "heavy-ball", "sgd-batch-1"],
 )

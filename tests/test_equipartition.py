@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 import scipy.linalg
 from mpi4py import MPI
-from test_fluctuations import MOMENTS
+from test_fluctuations import MOMENTS, at_width
 
-from continuum import parse_config
 from continuum.app.ensemble import run_ensemble
 from continuum.app.run import run_experiment
 from discrete.config import ConfigError
@@ -21,18 +20,16 @@ from discrete.experiment import build
 from discrete.fluctuations import LinearNoise
 from discrete.linear_noise import discrete_linear_noise
 from discrete.training import heavy_ball_coefficients, integrate, sample_schedule
+from tests.configs import document
 
 # four inputs in a 3-dimensional span: the layer cannot fit the targets (r* ≠ 0), so the
 # noise persists at the minimum; mass-weighted curvatures κ = 0.25 (× 16) and 1 (× 8)
-HEAVY_BALL = (
-    MOMENTS.replace('input = "sin(pi*(l+1)*y) + 0.3*l"', 'input = "sin(pi*y + pi*l/2)"')
-    .replace('rule = "sgd"', 'rule = "momentum"\ngamma = 1.0')
-    .replace("dt = 0.08", "dt = 0.02")
-    .replace("steps = 40", "t_end = 12.0")
+HEAVY_BALL = document(
+    MOMENTS,
+    data={"input": "sin(pi*y + pi*l/2)"},
+    training={"rule": "momentum", "gamma": 1.0, "dt": 0.02, "steps": None, "t_end": 12.0},
 )
-DISCRETE = HEAVY_BALL.replace(
-    '[continuum]\nfluctuations = "moments"', "[continuum]\nenabled = false"
-)
+DISCRETE = document(HEAVY_BALL, continuum={"fluctuations": None, "enabled": False})
 MEMBERS = 1000
 
 
@@ -109,7 +106,7 @@ def test_momentum_sgd_equipartition_against_a_long_ensemble():
     relaxation) of the closed form 3.18e-3, and equal to each other within 4 standard
     errors of their paired difference; the linear-noise law's two temperatures agree to
     0.2 % and lie 0.3 % from the closed form."""
-    setup = build(parse_config(DISCRETE.format(n=8)))
+    setup = build(at_width(DISCRETE, 8))
     tr = setup.config.training
     law = discrete_linear_noise(setup)
     for _ in range(setup.steps):
@@ -144,8 +141,7 @@ def test_run_prints_the_layer_temperatures_of_momentum_sgd(tmp_path, capsys):
     linear-noise law, scheme lna): summary.json and the printout carry the kinetic and the
     potential temperature of the layer; at t = 12 they agree (equipartition, 0.5 %) and
     match the width-16 discrete law's within 2 %."""
-    text = HEAVY_BALL.format(n=16).replace("quiet = true", "quiet = false")
-    config = parse_config(text.replace("every = 8", "every = 100"))
+    config = at_width(HEAVY_BALL, 16, output={"every": 100, "quiet": False})
     assert config.continuum.scheme == "lna"
     run_experiment(config, tmp_path / "run")
     printed = capsys.readouterr().out
@@ -153,7 +149,7 @@ def test_run_prints_the_layer_temperatures_of_momentum_sgd(tmp_path, capsys):
     kinetic, potential = summary["temperature_kinetic"][0], summary["temperature_potential"][0]
     assert "temperature_kinetic" in printed
     assert kinetic == pytest.approx(potential, rel=0.005)
-    setup = build(parse_config(DISCRETE.format(n=16)))
+    setup = build(at_width(DISCRETE, 16))
     law = discrete_linear_noise(setup)
     for _ in range(setup.steps):
         law.step()
@@ -163,19 +159,18 @@ def test_run_prints_the_layer_temperatures_of_momentum_sgd(tmp_path, capsys):
 def test_momentum_sgd_refuses_full_batch_schemes():
     """Momentum SGD is the heavy ball on each batch: RK4 momentum is refused by name, and
     the implicit continuum (a full-batch solver) names the sampling key."""
-    text = DISCRETE.format(n=8)
     with pytest.raises(ConfigError, match=r"\[training\] momentum_scheme"):
-        parse_config(text.replace("gamma = 1.0", 'gamma = 1.0\nmomentum_scheme = "rk4"'))
-    implicit = text.replace("[continuum]\nenabled = false", '[continuum]\nscheme = "implicit"')
+        at_width(DISCRETE, 8, training={"momentum_scheme": "rk4"})
+    implicit = {"fluctuations": None, "scheme": "implicit"}
     with pytest.raises(ConfigError, match="sampling = 'replacement'"):
-        parse_config(implicit)
+        at_width(HEAVY_BALL, 8, continuum=implicit)
 
 
 def test_momentum_sgd_rule_is_the_heavy_ball_on_each_batch():
     """``rule = "momentum"``, ``sampling = "replacement"``: the training rule (and the schedule
     the run writes) equals the heavy ball written out above on the schedules of seeds
     ``seed + s``, to rounding; a full-batch heavy ball ends elsewhere."""
-    config = parse_config(DISCRETE.format(n=8).replace("t_end = 12.0", "t_end = 1.0"))
+    config = at_width(DISCRETE, 8, training={"t_end": 1.0})
     theta, v = heavy_ball_ensemble(build(config), 3)
     for s in range(3):
         tr = dataclasses.replace(config.training, seed=config.training.seed + s)
@@ -184,8 +179,7 @@ def test_momentum_sgd_rule_is_the_heavy_ball_on_each_batch():
         *_, last = integrate(setup.rule, setup.rule.initial(setup.theta0), setup.steps, 1)
         np.testing.assert_allclose(last.theta, theta[s], rtol=0, atol=1e-12)
         np.testing.assert_allclose(last.velocity, v[s], rtol=0, atol=1e-12)
-    full = build(parse_config(DISCRETE.format(n=8).replace('sampling = "replacement"\n', "")
-                              .replace("t_end = 12.0", "t_end = 1.0")))
+    full = build(at_width(DISCRETE, 8, training={"sampling": None, "t_end": 1.0}))
     assert full.schedule is None
     *_, last = integrate(full.rule, full.rule.initial(full.theta0), full.steps, full.steps)
     assert np.abs(last.theta - theta[0]).max() > 1e-3
@@ -195,7 +189,7 @@ def test_schedule_ensemble_of_momentum_sgd_against_the_linear_noise_law(tmp_path
     """``ensemble --over schedule`` of momentum SGD with fluctuations = "moments": 400
     heavy-ball runs against the continuum linear-noise Var w at the lattice, relative
     distance within the sampling error (≈ √(2/S) = 7 % per entry)."""
-    config = parse_config(HEAVY_BALL.format(n=6).replace("t_end = 12.0", "t_end = 2.0"))
+    config = at_width(HEAVY_BALL, 6, training={"t_end": 2.0})
     result = run_ensemble(config, 400, tmp_path, MPI.COMM_SELF, over="schedule")
     with h5py.File(tmp_path / "ensemble.h5") as f:
         var = f["/continuum/layer0/w_var_at_lattice"][-1]

@@ -11,37 +11,24 @@ import pytest
 from mpi4py import MPI
 from problems import observed_order
 
-from continuum import parse_config
 from continuum.app.ensemble import run_ensemble
 from continuum.app.run import lattice_l2, run_experiment
 from continuum.fields.equilibrium import equilibrium
 from continuum.fields.fluctuations import MomentsModel, SpanLayer
+from continuum.settings import Config
 from discrete.config import ConfigError
 from discrete.experiment import build
 from discrete.fluctuations import LinearLayerLaw, LinearNoise
 from discrete.training import GradientDescent, integrate, sample_schedule
+from tests.configs import Document, document, resolved
 
-SGD = """
-[network]
-widths = [6, 5]
-[data]
-samples = 4
-input = "sin(pi*(l+1)*y) + 0.3*l"
-target = "cos(pi*(l+1)*x) * (1 + x)"
-[init]
-weight = "0.5*sin(pi*x)*cos(pi*y)"
-bias = "0.1*x"
-[training]
-rule = "sgd"
-sampling = "{sampling}"
-batch = 2
-lr = 1.0
-dt = 0.08
-steps = 40
-seed = 3
-[continuum]
-enabled = false
-"""
+SGD = document(
+    "linear_sgd",
+    network={"widths": [6, 5]},
+    training={"lr": 1.0, "seed": 3},
+    continuum={"fluctuations": None, "enabled": False},
+)
+"""A 6 → 5 linear layer under SGD, batches of 2 of 4 samples, no continuum."""
 
 MEMBERS = 2000
 EVERY = 8
@@ -92,7 +79,7 @@ def law_trajectory(setup) -> list[tuple[np.ndarray, ...]]:
 
 def test_mean_is_full_batch_gradient_descent():
     """E[θ] under i.i.d. batches follows full-batch gradient descent exactly (to rounding)."""
-    setup = build(parse_config(SGD.format(sampling="replacement")))
+    setup = build(resolved(SGD))
     gd = GradientDescent(setup.cost, setup.dictionary.rates(), setup.dt)
     states = list(integrate(gd, gd.initial(setup.theta0), setup.steps, EVERY))
     net = setup.network
@@ -117,7 +104,7 @@ def z_scores(samples: np.ndarray, mean: np.ndarray, var: np.ndarray) -> tuple[fl
 def test_moment_recursion_matches_a_monte_carlo_ensemble_of_schedules():
     """2000 i.i.d. schedules: mean and variance of every W_ij, b_i within 4 standard errors
     of the exact recursion at every output time (the initial time has no spread)."""
-    setup = build(parse_config(SGD.format(sampling="replacement")))
+    setup = build(resolved(SGD))
     Ws, bs = ensemble(setup, "replacement")
     law = law_trajectory(setup)
     worst = []
@@ -134,37 +121,27 @@ def test_epoch_schedules_have_another_law():
     """Permutation epochs (no repeats within an epoch) are less noisy than i.i.d. draws: their
     ensemble variance lies many standard errors below the i.i.d. law — the comparison above
     resolves the difference between the two samplings."""
-    setup = build(parse_config(SGD.format(sampling="epochs")))
+    setup = build(resolved(SGD, training={"sampling": "epochs"}))
     Ws, _ = ensemble(setup, "epochs")
-    law = law_trajectory(build(parse_config(SGD.format(sampling="replacement"))))
+    law = law_trajectory(build(resolved(SGD)))
     W, _, var_W, _ = law[-1]
     assert z_scores(Ws[-1], W, var_W)[1] > 10.0
 
 
 # --------------------------------------------------------------------------- the continuum
 
-MOMENTS = """
-[network]
-widths = [{n}, {n}]
-[data]
-samples = 4
-input = "sin(pi*(l+1)*y) + 0.3*l"
-target = "cos(pi*(l+1)*x) * (1 + x)"
-[init]
-weight = "0.5*sin(pi*x)*cos(pi*y)"
-bias = "0.1*x"
-[training]
-rule = "sgd"
-sampling = "replacement"
-batch = 2
-dt = 0.08
-steps = 40
-[continuum]
-fluctuations = "moments"
-[output]
-every = 8
-quiet = true
-"""
+MOMENTS = document("linear_sgd", output={"every": 8, "quiet": True})
+"""The linear layer under SGD with its moment law, written every eighth step."""
+
+
+def at_width(base: Document, n: int, **sections: dict | None) -> Config:
+    """``base`` as an ``n`` → ``n`` layer with ``sections`` applied, resolved."""
+    return resolved(document(base, network={"widths": [n, n]}), **sections)
+
+
+def moments(n: int, **sections: dict | None) -> Config:
+    """:data:`MOMENTS` at width ``n`` with ``sections`` applied."""
+    return at_width(MOMENTS, n, **sections)
 
 
 def discrete_variance(setup) -> tuple[np.ndarray, np.ndarray]:
@@ -183,7 +160,7 @@ def test_discrete_variance_converges_to_the_continuum_variance_at_order_two():
     widths = np.array([16, 32, 64])
     errors = []
     for n in widths:
-        setup = build(parse_config(MOMENTS.format(n=n)))
+        setup = build(moments(n))
         var_w, var_b = discrete_variance(setup)
         model = MomentsModel(setup)
         model.advance_to(setup.steps * setup.dt)
@@ -200,7 +177,7 @@ def test_discrete_variance_converges_to_the_continuum_variance_at_order_two():
 def test_run_writes_the_variance_field(tmp_path):
     """``synfield run`` with fluctuations = "moments" records Var w and Var b at the lattice
     at every output step; at width 16 they match the discrete law to its 1/N² error."""
-    config = parse_config(MOMENTS.format(n=16))
+    config = moments(16)
     run_experiment(config, tmp_path, quiet=True)
     with h5py.File(tmp_path / "fields.h5", "r") as f:
         var_w = f["/continuum/layer0/w_var_at_lattice"][()]
@@ -221,24 +198,22 @@ def test_run_writes_the_variance_field(tmp_path):
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (('sampling = "replacement"', 'sampling = "epochs"'), "sampling = 'replacement'"),
-        (("[continuum]", '[continuum]\nscheme = "theta"'), "valid schemes: 'law', 'lna'"),
+        ({"training": {"sampling": "epochs"}}, "sampling = 'replacement'"),
+        ({"continuum": {"scheme": "theta"}}, "valid schemes: 'law', 'lna'"),
     ],
 )
 def test_moments_refuse_what_they_cannot_solve(change, message):
     with pytest.raises(ConfigError, match="fluctuations") as info:
-        parse_config(MOMENTS.replace(*change).format(n=8))
+        moments(8, **change)
     assert message in str(info.value)
 
 
 def test_moments_of_a_linear_layer_are_the_exact_law_and_of_deeper_networks_linear_noise():
     """The exact law where it exists; a network of two layers (or a nonlinear one) gets the
     linear-noise approximation (scheme lna), which the one layer may also ask for."""
-    assert parse_config(MOMENTS.format(n=8)).continuum.scheme == "law"
-    deep = MOMENTS.replace("widths = [{n}, {n}]", "widths = [{n}, 5, {n}]").format(n=8)
-    assert parse_config(deep).continuum.scheme == "lna"
-    asked = MOMENTS.replace("[continuum]", '[continuum]\nscheme = "lna"').format(n=8)
-    assert parse_config(asked).continuum.scheme == "lna"
+    assert moments(8).continuum.scheme == "law"
+    assert resolved(MOMENTS, network={"widths": [8, 5, 8]}).continuum.scheme == "lna"
+    assert moments(8, continuum={"scheme": "lna"}).continuum.scheme == "lna"
 
 
 # --------------------------------------------------------------------------- ensembles
@@ -250,7 +225,7 @@ def test_schedule_ensemble_statistics_and_covariance_sketch(tmp_path):
     Nyström sketch reproduces the sample covariance of the fields, whose rank is at most
     L² = 16; the mean and variance lie within sampling error of the continuum moments."""
     members, n = 300, 8
-    config = parse_config(MOMENTS.format(n=n))
+    config = moments(n)
     result = run_ensemble(config, members, tmp_path, MPI.COMM_SELF, over="schedule")
     setup = build(config)
     Ws, bs = ensemble(setup, "replacement", members)
@@ -281,11 +256,7 @@ def test_schedule_ensemble_statistics_and_covariance_sketch(tmp_path):
 
 
 def test_schedule_ensemble_needs_sgd(tmp_path):
-    config = parse_config(
-        MOMENTS.format(n=4)
-        .replace('[continuum]\nfluctuations = "moments"\n', "")
-        .replace('rule = "sgd"\nsampling = "replacement"', 'rule = "gd"')
-    )
+    config = moments(4, training={"rule": "gd", "sampling": None}, continuum=None)
     with pytest.raises(ValueError, match="over schedule needs \\[training\\] rule = 'sgd'"):
         run_ensemble(config, 4, tmp_path, MPI.COMM_SELF, over="schedule")
 
@@ -294,7 +265,7 @@ def test_schedule_ensemble_needs_sgd(tmp_path):
 def test_schedule_ensemble_on_two_ranks_is_bit_identical_to_one_rank():
     comm = MPI.COMM_WORLD
     path = Path(comm.bcast(tempfile.mkdtemp() if comm.rank == 0 else None, root=0))
-    config = parse_config(MOMENTS.format(n=6))
+    config = moments(6)
     run_ensemble(config, 7, path / "two", comm, over="schedule")
     if comm.rank == 0:
         run_ensemble(config, 7, path / "one", MPI.COMM_SELF, over="schedule")
@@ -315,11 +286,12 @@ def test_schedule_ensemble_on_two_ranks_is_bit_identical_to_one_rank():
 
 # --------------------------------------------------------------------------- equilibrium
 
-EQUILIBRIUM = (
-    MOMENTS.replace('input = "sin(pi*(l+1)*y) + 0.3*l"', 'input = "sin(pi*y + pi*l/2)"')
-    .replace("dt = 0.08", "dt = {dt}")
-    .replace("steps = 40", "t_end = 16.0")
-)
+
+def unfittable(dt: float) -> Config:
+    """:data:`MOMENTS` at width 8 on inputs the layer cannot fit, steps ``dt`` to ``t = 16``."""
+    return moments(
+        8, data={"input": "sin(pi*y + pi*l/2)"}, training={"dt": dt, "steps": None, "t_end": 16.0}
+    )
 
 
 def test_lyapunov_covariance_is_the_small_step_limit_of_the_sgd_law():
@@ -329,7 +301,7 @@ def test_lyapunov_covariance_is_the_small_step_limit_of_the_sgd_law():
     hs = np.array([0.04, 0.02, 0.01])
     errors = []
     for h in hs:
-        setup = build(parse_config(EQUILIBRIUM.format(n=8, dt=h)))
+        setup = build(unfittable(h))
         model = MomentsModel(setup)
         model.advance_to(16.0)
         var_w, _ = model.variance_fields()
@@ -346,7 +318,7 @@ def test_lyapunov_covariance_against_a_long_time_ensemble():
     L, averaged over x) within 4 standard errors plus 1 % (the O(h) distance of the law from
     its Lyapunov limit) of the Lyapunov equilibrium; (iii) the mean residual is the
     unrepresentable part r* of the targets."""
-    setup = build(parse_config(EQUILIBRIUM.format(n=8, dt=0.01)))
+    setup = build(unfittable(0.01))
     Ws, bs = ensemble(setup, "replacement", every=setup.steps)
     layer = SpanLayer(setup)
     stationary = equilibrium(layer, 0.01, 2)
@@ -384,12 +356,8 @@ def test_resume_restores_the_law_and_the_path(tmp_path, fluctuations):
     the moment law's state and the SME path (its increments are seeded by the step)."""
     from continuum.io.integrity import copy_steps
 
-    text = MOMENTS.format(n=8)
-    if fluctuations == "sde":
-        text = text.replace(
-            'fluctuations = "moments"', 'fluctuations = "sde"\nsde_scheme = "weak-order-2"'
-        )
-    config = parse_config(text)
+    sde = {"fluctuations": "sde", "sde_scheme": "weak-order-2"}
+    config = moments(8, continuum=sde if fluctuations == "sde" else {})
     full, cut = tmp_path / "full", tmp_path / "cut"
     run_experiment(config, full, quiet=True)
     cut.mkdir()
@@ -430,27 +398,17 @@ def test_resume_restores_the_law_and_the_path(tmp_path, fluctuations):
 
 # --------------------------------------------------------------------------- nonlinear
 
-TANH = """
-[network]
-widths = [5, 4, 3]
-activation = "tanh"
-[data]
-samples = 4
-input = "sin(pi*(l+1)*y) + 0.3*l"
-target = "1.5*cos(pi*(l+1)*x)"
-[init]
-weight = "2.0*cos(pi*(x - y))"
-bias = "0.1*x"
-[training]
-rule = "sgd"
-sampling = "replacement"
-batch = 1
-dt = {dt}
-t_end = 2.0
-seed = 4
-[continuum]
-enabled = false
-"""
+
+def tanh_sgd(dt: float) -> Config:
+    """:data:`SGD` on a 5 → 4 → 3 tanh network, batches of one sample, steps ``dt`` to
+    ``t = 2``."""
+    return resolved(
+        SGD,
+        network={"widths": [5, 4, 3], "activation": "tanh"},
+        data={"target": "1.5*cos(pi*(l+1)*x)"},
+        init={"weight": "2.0*cos(pi*(x - y))"},
+        training={"lr": None, "batch": 1, "dt": dt, "steps": None, "t_end": 2.0, "seed": 4},
+    )
 
 
 def tanh_ensemble(setup, members: int) -> np.ndarray:
@@ -494,7 +452,7 @@ def test_linear_noise_covariance_of_a_tanh_network_is_first_order_in_h():
     hs = np.array([0.2, 0.1, 0.05])
     errors, mean_errors = [], []
     for h in hs:
-        setup = build(parse_config(TANH.format(dt=h)))
+        setup = build(tanh_sgd(h))
         lna = LinearNoise(setup.cost, setup.dictionary.rates(), h, 1, setup.theta0)
         for _ in range(setup.steps):
             lna.step()

@@ -8,8 +8,6 @@ are bounded and derandomized, so the suite's run is the same every time and take
 
 from __future__ import annotations
 
-import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +18,7 @@ from hypothesis import strategies as st
 from continuum.settings import Config, load_config, parse_config
 from discrete.config import ConfigError
 from discrete.expressions import FUNCTIONS, ExpressionError, parse_expression
+from tests.configs import toml_value
 
 EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.toml"))
 FUZZ = settings(
@@ -29,25 +28,6 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 KEYS = {name: [key.name for key in keys] for name, keys in Config.SECTIONS.items()}
-
-
-def toml_value(value: object) -> str:
-    """``value`` written as TOML (strings as JSON strings, which TOML basic strings accept)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return (
-            "nan"
-            if math.isnan(value)
-            else ("inf" if value > 0 else "-inf")
-            if math.isinf(value)
-            else repr(value)
-        )
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(toml_value(item) for item in value) + "]"
-    return str(value)
 
 
 scalars = st.one_of(

@@ -17,65 +17,9 @@ from continuum.app.convergence import convergence_study, with_degree, with_width
 from continuum.app.run import field_errors
 from continuum.fem.spaces import IndexSpace
 from continuum.models.limit import continuum_model
-from continuum.settings import parse_config
 from discrete.experiment import build
 from discrete.training import integrate
-
-TWO_LAYERS = """
-[network]
-widths = [4, 16, 3]
-activation = "tanh"
-loss = "cross-entropy"
-[coordinates]
-layout = ["index", "line", "index"]
-[data]
-kind = "dataset"
-name = "iris"
-samples = 60
-test = 20
-standardize = true
-seed = 5
-[init]
-weight = ["0.5*cos(pi*(j+1)*x)", "sin(pi*(i+1)*y)"]
-bias = ["0.3*cos(pi*x)", "0.1*i"]
-[training]
-rule = "{rule}"
-lr = 1.0
-dt = 0.05
-steps = 20
-batch = 8
-[continuum]
-degree = 2
-cells = 128
-"""
-
-THREE_LAYERS = """
-[network]
-widths = [13, 16, 16, 3]
-activation = "tanh"
-loss = "cross-entropy"
-[coordinates]
-layout = ["index", "line", "line", "index"]
-[data]
-kind = "dataset"
-name = "wine"
-samples = 40
-test = 10
-standardize = true
-seed = 2
-[init]
-weight = ["0.5*cos(pi*x + j)", "cos(pi*(x - y))", "sin(pi*(i+1)*y)"]
-bias = ["0.2*x", "0.1*cos(pi*x)", "0.1*i"]
-[training]
-rule = "{rule}"
-lr = 1.0
-dt = 0.05
-steps = 20
-batch = 5
-[continuum]
-degree = 2
-cells = 64
-"""
+from tests.configs import load
 
 
 def test_index_space_is_the_counting_measure():
@@ -90,12 +34,12 @@ def test_index_space_is_the_counting_measure():
         space.evaluation_matrix(np.array([[0.5]]))
 
 
-@pytest.mark.parametrize("text", [TWO_LAYERS, THREE_LAYERS], ids=["iris-2", "wine-3"])
+@pytest.mark.parametrize("base", ["iris", "wine"], ids=["iris-2", "wine-3"])
 @pytest.mark.parametrize("rule", ["flow", "sgd"])
-def test_width_order_two_of_index_field_index_networks(text, rule):
+def test_width_order_two_of_index_field_index_networks(base, rule):
     """Observed over N = 16, 32, 64 (measured: errors 3.0e-4, 7.1e-5, 1.8e-5, fitted 2.04 for
     iris; 4.9e-4, 1.2e-4, 3.0e-5, fitted 2.005 for wine; flow and SGD alike)."""
-    r = convergence_study(parse_config(text.format(rule=rule)), [16, 32, 64], [2])
+    r = convergence_study(load(base, training={"rule": rule}), [16, 32, 64], [2])
     fit = r["degrees"]["2"]["fitted_order"]
     assert 1.8 <= fit <= 2.2, r
 
@@ -115,7 +59,7 @@ def test_continuum_of_index_layers_converges_at_its_mesh_order(degree, cells, ex
     """Errors of the fields at t = 1 against a fine mesh (P1: 512 cells, P2: 256), in the
     lattice L2 norm of a fine lattice (N = 256): order p + 1 (measured: P1 3.5e-2, 8.6e-3,
     2.1e-3, order 2.02; P2 1.5e-2, 1.7e-3, 2.8e-4, order 2.89)."""
-    config = with_degree(parse_config(TWO_LAYERS.format(rule="flow")), degree)
+    config = with_degree(load("iris"), degree)
     lattice = build(with_width(config, 256))
     fine = dataclasses.replace(
         config, continuum=dataclasses.replace(config.continuum, cells=512 // degree)
@@ -129,10 +73,10 @@ def test_continuum_of_index_layers_converges_at_its_mesh_order(degree, cells, ex
 
 
 @pytest.mark.mpi
-@pytest.mark.parametrize("text", [TWO_LAYERS, THREE_LAYERS], ids=["iris-2", "wine-3"])
+@pytest.mark.parametrize("base", ["iris", "wine"], ids=["iris-2", "wine-3"])
 @pytest.mark.parametrize("rule", ["flow", "sgd"])
 @pytest.mark.parametrize("distribute", ["rows", "samples"])
-def test_two_ranks_give_the_index_fields_of_one_rank(text, rule, distribute):
+def test_two_ranks_give_the_index_fields_of_one_rank(base, rule, distribute):
     """Rows of every weight block (the 3 classes, the multiplet's hidden rows), or the samples
     of every batch, split over two ranks: every array of fields.h5 equal to one rank's to
     1e-10."""
@@ -145,7 +89,7 @@ def test_two_ranks_give_the_index_fields_of_one_rank(text, rule, distribute):
     comm = MPI.COMM_WORLD
     assert comm.size == 2, "run this test under mpiexec -n 2"
     tmp = Path(comm.bcast(tempfile.mkdtemp(prefix="synfield-mpi-") if comm.rank == 0 else None))
-    config = parse_config(text.format(rule=rule)).replace(continuum={"distribute": distribute})
+    config = load(base, training={"rule": rule}, continuum={"distribute": distribute})
     run_experiment(config, tmp / "two", comm, quiet=True)
     if comm.rank == 0:
         run_experiment(config, tmp / "one", MPI.COMM_SELF, quiet=True)
@@ -167,7 +111,7 @@ def test_two_ranks_give_the_index_fields_of_one_rank(text, rule, distribute):
 def test_continuum_classifier_on_test_rows_is_the_limit_of_the_networks():
     """The continuum's outputs at the held-out rows, ``Z_∞ = Σ_k ∫ v_k h``, are reached by
     the trained networks' outputs at order 2 (N = 32, 64, 128; max over rows and classes)."""
-    config = parse_config(TWO_LAYERS.format(rule="flow"))
+    config = load("iris")
     T = config.training.steps * config.training.dt
     model = continuum_model(build(config), MPI.COMM_SELF)
     model.advance_to(T)
@@ -191,7 +135,7 @@ def test_random_placement_is_a_monte_carlo_quadrature_of_order_one_half():
     order 2 (2.04 over N = 16, 32, 64)."""
     from continuum.app.convergence import width_error
 
-    config = parse_config(TWO_LAYERS.format(rule="flow"))
+    config = load("iris")
     model = continuum_model(build(config), MPI.COMM_SELF)
     model.advance_to(config.training.steps * config.training.dt)
     widths = np.array([16, 64, 256])

@@ -11,7 +11,7 @@ from mpi4py import MPI
 
 from continuum.app.run import run_experiment
 from continuum.io import layout
-from continuum.settings import parse_config
+from tests.configs import document, load
 
 ROOT = Path(__file__).resolve().parent.parent
 GROUPS = "continuum|discrete|diagnostics|comparison|ensemble|integrity|dictionary"
@@ -139,69 +139,25 @@ def test_documented_layout_is_declared():
     assert [p for p in paths if not declared(p, layout.ENSEMBLE_H5, groups=True)] == []
 
 
-RESIDUAL = """
-[network]
-architecture = "residual"
-widths = [6, 6, 6]
-depth = 2
-activation = "tanh"
-[data]
-samples = 2
-input = "sin(pi*(l+1)*y) + 0.5"
-target = "0.5*cos(pi*(l+1)*x)"
-[init]
-weight = ["cos(pi*(x - y))", "sin(pi*(x + y))*cos(pi*tau)", "1 + x*y"]
-bias = ["0.1*x", "0.2*x*tau", "0"]
-[training]
-rule = "momentum"
-gamma = 2.0
-momentum_scheme = "rk4"
-dt = 0.02
-steps = 4
-[continuum]
-cells = 2
-degree = 2
-depth_cells = 2
-"""
-MOMENTS = """
-[network]
-widths = [6, 6]
-[data]
-samples = 3
-input = "sin(pi*(l+1)*y) + 0.3*l"
-target = "cos(pi*(l+1)*x) * (1 + x)"
-[init]
-weight = "0.5*sin(pi*x)*cos(pi*y)"
-bias = "0.1*x"
-[training]
-rule = "sgd"
-sampling = "replacement"
-batch = 2
-dt = 0.08
-steps = 4
-[continuum]
-fluctuations = "moments"
-"""
-PERCEPTRON = """
-[network]
-widths = [6, 6]
-activation = "linear"
-[data]
-samples = 2
-input = "sin(pi*(l+1)*y) + 0.5"
-target = "cos(pi*(l+1)*x)"
-[init]
-weight = "0.5*sin(pi*x)*cos(pi*y)"
-bias = "0.1*x"
-[training]
-rule = "flow"
-dt = 0.01
-steps = 4
-[continuum]
-degree = 1
-cells = 4
-scheme = "theta"
-"""
+RESIDUAL = document(
+    "resnet",
+    network={"widths": [6, 6, 6], "depth": 2},
+    data={"samples": 2},
+    init={
+        "weight": ["cos(pi*(x - y))", "sin(pi*(x + y))*cos(pi*tau)", "1 + x*y"],
+        "bias": ["0.1*x", "0.2*x*tau", "0"],
+    },
+    training={"rule": "momentum", "gamma": 2.0, "momentum_scheme": "rk4", "steps": 4},
+    continuum={"cells": 2, "depth_cells": 2},
+)
+MOMENTS = document("linear_sgd", data={"samples": 3}, training={"steps": 4})
+PERCEPTRON = document(
+    "perceptron",
+    network={"widths": [6, 6]},
+    data={"samples": 2, "input": "sin(pi*(l+1)*y) + 0.5", "target": "cos(pi*(l+1)*x)"},
+    training={"t_end": None, "steps": 4},
+    continuum={"cells": 4},
+)
 
 
 KINDS = {
@@ -216,8 +172,8 @@ def test_runs_write_only_declared_paths(tmp_path, kind):
     """The fields.h5 of a residual network under momentum (blocks, stream, depth space,
     velocities), of SGD with its law (schedule, variances, equilibrium) and of the
     perceptron's solver (its state, two spaces): every dataset is in :data:`FIELDS_H5`."""
-    text, expected = KINDS[kind]
-    config = parse_config(text + "[output]\nevery = 2\nquiet = true\n")
+    base, expected = KINDS[kind]
+    config = load(base, output={"every": 2, "quiet": True})
     run_experiment(config, tmp_path, MPI.COMM_SELF)
     names: list[str] = []
     with h5py.File(tmp_path / "fields.h5", "r") as f:

@@ -10,43 +10,45 @@ import pytest
 from mpi4py import MPI
 from problems import observed_order
 
-from continuum import parse_config
 from continuum.app.run import lattice_l2, run_experiment
 from continuum.models.limit import continuum_model
 from discrete.experiment import build
 from discrete.fluctuations import LinearNoise
 from discrete.linear_noise import discrete_linear_noise, field_variances
 from discrete.training import sample_schedule
+from tests.configs import document, resolved
 
-TANH = """
-[network]
-widths = [{n}, {n}, {n}]
-activation = "tanh"
-[data]
-samples = 4
-input = "sin(pi*(l+1)*y) + 0.5"
-target = "{amplitude}*cos(pi*(l+1)*x)"
-[init]
-weight = "{scale}*cos(pi*(x - y))"
-bias = "0.1*sin(pi*x)"
-[training]
-rule = "sgd"
-sampling = "replacement"
-batch = 1
-dt = {dt}
-t_end = 1.0
-seed = 7
-[continuum]
-degree = 6
-cells = 8
-fluctuations = "moments"
-"""
+NOISY = document(
+    "deep_tanh",
+    training={
+        "rule": "sgd",
+        "sampling": "replacement",
+        "batch": 1,
+        "dt": 0.025,
+        "t_end": 2.0,
+        "seed": 5,
+    },
+    continuum={"degree": 4, "fluctuations": "moments"},
+)
+"""The deep-tanh problem under SGD, batches of one sample to ``t = 2``, with its linear-noise
+law on 8 P4 cells."""
 MILD = {"amplitude": 0.5, "scale": 0.8}
 SATURATING = {"amplitude": 1.5, "scale": 2.0}
 
 
 def setup_of(n: int, dt: float, shape: dict = MILD):
-    return build(parse_config(TANH.format(n=n, dt=dt, **shape)))
+    """Two tanh layers of width ``n`` on four samples under SGD to ``t = 1`` (P6 law), the
+    targets' amplitude and the weights' scale from ``shape``."""
+    return build(
+        resolved(
+            NOISY,
+            network={"widths": [n, n, n]},
+            data={"samples": 4, "target": f"{shape['amplitude']}*cos(pi*(l+1)*x)"},
+            init={"weight": f"{shape['scale']}*cos(pi*(x - y))"},
+            training={"dt": dt, "t_end": 1.0, "seed": 7},
+            continuum={"degree": 6},
+        )
+    )
 
 
 def sgd_ensemble(setup, members: int, every: int | None = None) -> np.ndarray:
@@ -176,30 +178,6 @@ def test_linear_noise_variances_within_standard_errors_of_sgd_runs_at_small_h():
 
 # --------------------------------------------------------------------------- depth
 
-DEEP = """
-[network]
-widths = [{n}, {n}, {n}, {n}]
-activation = "tanh"
-[data]
-samples = 3
-input = "sin(pi*(l+1)*y) + 0.5"
-target = "0.5*cos(pi*(l+1)*x)"
-[init]
-weight = "0.8*cos(pi*(x - y)) + 0.2*m"
-bias = "0.1*sin(pi*x)"
-[training]
-rule = "sgd"
-sampling = "replacement"
-batch = 1
-dt = 0.025
-t_end = 2.0
-seed = 5
-[continuum]
-degree = 4
-cells = 8
-fluctuations = "moments"
-"""
-
 
 def layer_totals(setup, var_w: list) -> np.ndarray:
     """``∫∫ Var w^(m) dx dy`` of every layer by the lattice rule (also for a stack of
@@ -223,7 +201,7 @@ def test_noise_from_the_output_boundary_heats_the_layers_in_order_of_depth():
     1.08e-3; each back-propagation through a layer divides the source by ‖σ'(z) w‖²), and
     the ensemble's temperatures at t = 2 (with the Hessian at the mean) lie within 4
     standard errors + 3 % of the law's."""
-    setup = build(parse_config(DEEP.format(n=8)))
+    setup = build(resolved(NOISY))
     law = discrete_linear_noise(setup)
     every = setup.steps // 8
     totals, temperatures = [], []
@@ -253,9 +231,13 @@ def test_noise_from_the_output_boundary_heats_the_layers_in_order_of_depth():
 
 # --------------------------------------------------------------------------- runs
 
-RUN = DEEP.format(n=6).replace("t_end = 2.0", "t_end = 0.5").replace(
-    "cells = 8", "cells = 4"
-) + "[output]\nevery = 5\nquiet = true\n"
+RUN = document(
+    NOISY,
+    network={"widths": [6, 6, 6, 6]},
+    training={"t_end": 0.5},
+    continuum={"cells": 4},
+    output={"every": 5, "quiet": True},
+)
 RUN_SERIES = [f"/continuum/layer{m}/w_var_at_lattice" for m in range(3)] + [
     "/continuum/layer2/b_var_at_lattice",
     "/continuum/fluctuations/temperature_potential",
@@ -269,7 +251,7 @@ def test_linear_noise_run_on_two_ranks_equals_one_rank():
     variance fields and temperatures of the 1-rank run to 1e-12 (relative)."""
     comm = MPI.COMM_WORLD
     path = Path(comm.bcast(tempfile.mkdtemp() if comm.rank == 0 else None, root=0))
-    config = parse_config(RUN)
+    config = resolved(RUN)
     run_experiment(config, path / "two", comm, quiet=True)
     if comm.rank == 0:
         run_experiment(config, path / "one", MPI.COMM_SELF, quiet=True)
@@ -285,7 +267,7 @@ def test_linear_noise_run_resumes_by_replaying_the_law(tmp_path):
     variance fields and temperatures (the deterministic law is replayed from t = 0)."""
     from continuum.io.integrity import copy_steps
 
-    config = parse_config(RUN)
+    config = resolved(RUN)
     full, cut = tmp_path / "full", tmp_path / "cut"
     summary = run_experiment(config, full, quiet=True)
     assert len(summary["fluctuations"]["temperature_potential"]) == 3

@@ -14,33 +14,31 @@ import h5py
 import numpy as np
 import pytest
 
+from tests.configs import problem
+
 ROOT = Path(__file__).resolve().parent.parent
 SYNFIELD = Path(sys.executable).parent / "synfield"
 
-SLOW_CONFIG = """
-[experiment]
-name = "resume"
-[network]
-widths = [24, 24, 24]
-activation = "tanh"
-[data]
-samples = 3
-input = "sin(pi*(l+1)*y) + 0.5"
-target = "0.5*cos(pi*(l+1)*x)"
-[init]
-weight = "0.8*cos(pi*(x - y))"
-[training]
-rule = "momentum"
-gamma = 2.0
-momentum_scheme = "rk4"
-dt = 0.01
-steps = {steps}
-[continuum]
-degree = 2
-cells = 48
-[output]
-every = 2
-"""
+
+def slow_config(steps: int) -> str:
+    """Two 24-wide tanh layers under the heavy ball (RK4), ``steps`` steps of 0.01 on 48 P2
+    cells, written every other step."""
+    return problem(
+        "deep_tanh",
+        experiment={"name": "resume"},
+        network={"widths": [24, 24, 24]},
+        init={"weight": "0.8*cos(pi*(x - y))", "bias": None},
+        training={
+            "rule": "momentum",
+            "gamma": 2.0,
+            "momentum_scheme": "rk4",
+            "dt": 0.01,
+            "t_end": None,
+            "steps": steps,
+        },
+        continuum={"cells": 48},
+        output={"every": 2},
+    )
 
 
 def run_cli(*args, **kwargs):
@@ -110,7 +108,7 @@ def complete_steps(path: Path) -> int:
 
 def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
     config = tmp_path / "slow.toml"
-    config.write_text(SLOW_CONFIG.format(steps=1000))
+    config.write_text(slow_config(1000))
     killed, full = tmp_path / "killed", tmp_path / "full"
     proc = subprocess.Popen([str(SYNFIELD), "run", str(config), "-o", str(killed), "-q"])
     deadline = time.monotonic() + 120

@@ -8,7 +8,9 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -23,89 +25,57 @@ from continuum.models.registry import ENTRIES, FAMILIES, SCHEMES, lookup, table
 from discrete.config import ConfigError
 from discrete.experiment import build
 from discrete.training import RULES, integrate
+from tests.configs import Document, document, problem
 
 ROOT = Path(__file__).resolve().parents[1]
 
-NETWORKS = {
-    "perceptron": """
-[network]
-widths = [{N}, {N}]
-[data]
-samples = 3
-input = "sin(pi*(l+1)*y) + 0.5*cos(pi*l*y)"
-target = "cos(pi*(l+1)*x) * (1 + x)"
-[init]
-weight = "0.5*sin(pi*x)*cos(pi*y)"
-bias = "0.1*x"
-""",
-    "tanh": """
-[network]
-widths = [{N}, {N}, {N}]
-activation = "tanh"
-[data]
-samples = 3
-input = "sin(pi*(l+1)*y) + 0.5"
-target = "0.5*cos(pi*(l+1)*x)"
-[init]
-weight = "0.8*cos(pi*(x - y)) + 0.2*m"
-bias = "0.1*sin(pi*x)"
-""",
-    "banded": """
-[network]
-widths = [{N}, {N}]
-bias = false
-connectivity = "banded"
-[coordinates]
-placement = "periodic"
-weights = "unit-cell"
-[data]
-samples = 3
-input = "1 + 0.5*sin(2*pi*(l+1)*y)"
-target = "cos(2*pi*x)"
-[init]
-weight = "0.5 + 0.2*sin(2*pi*x)"
-""",
-    "probes": """
-[network]
-widths = [{N}, 1]
-bias = false
-[coordinates]
-placement = "periodic"
-[data]
-kind = "probes"
-[init]
-weight = "0.3*sin(2*pi*y) + 0.1*cos(4*pi*y)"
-""",
+NETWORKS: dict[str, Callable[[int], Document]] = {
+    "perceptron": lambda N: document(
+        "perceptron", network={"widths": [N, N]}, training=None, continuum=None
+    ),
+    "tanh": lambda N: document(
+        "deep_tanh", network={"widths": [N, N, N]}, training=None, continuum=None
+    ),
+    "banded": lambda N: {
+        "network": {"widths": [N, N], "bias": False, "connectivity": "banded"},
+        "coordinates": {"placement": "periodic", "weights": "unit-cell"},
+        "data": {"samples": 3, "input": "1 + 0.5*sin(2*pi*(l+1)*y)", "target": "cos(2*pi*x)"},
+        "init": {"weight": "0.5 + 0.2*sin(2*pi*x)"},
+    },
+    "probes": lambda N: {
+        "network": {"widths": [N, 1], "bias": False},
+        "coordinates": {"placement": "periodic"},
+        "data": {"kind": "probes"},
+        "init": {"weight": "0.3*sin(2*pi*y) + 0.1*cos(4*pi*y)"},
+    },
 }
+"""The networks and data of width ``N`` (no ``[training]``, ``[continuum]``)."""
 
 SCHEME_CHOICES = [None, *SCHEMES]
 
 
-def config_text(network: str, N: int, rule: str, scheme: str | None) -> str:
-    """A small run; the clock keeps each side's time error below the width error at N = 32:
-    the probe chain's flow is stiff (rates ~ N²), and the implicit midpoint rule of the damped
-    dynamics steps at dt/8 beside the network's RK4 (both second order otherwise)."""
-    dt, t_end, extra = 0.01, 0.1, ""
+def config_text(
+    network: str, N: int, rule: str, scheme: str | None, **sections: dict[str, Any]
+) -> str:
+    """A small run (and ``sections``, as in :func:`tests.configs.problem`); the clock keeps each
+    side's time error below the width error at N = 32: the probe chain's flow is stiff (rates ~
+    N²), and the implicit midpoint rule of the damped dynamics steps at dt/8 beside the
+    network's RK4 (both second order otherwise)."""
+    dt, t_end = 0.01, 0.1
     if network == "probes" and rule == "flow":
         dt, t_end = 2e-4, 0.01
     elif network == "probes":
         dt = 0.0025
+    training = {"rule": rule, "gamma": 1.0, "dt": dt, "t_end": t_end, "batch": 1}
+    continuum: dict[str, Any] = {"degree": 2, "cells": 64}
+    if scheme is not None:
+        continuum["scheme"] = scheme
     if rule == "momentum" and scheme == "implicit":
-        extra = f"dt = {dt / 8}\n"
-    momentum = 'momentum_scheme = "rk4"' if rule == "momentum" and scheme == "implicit" else ""
-    line = "" if scheme is None else f'scheme = "{scheme}"\n'
-    return NETWORKS[network].format(N=N) + f"""
-[training]
-rule = "{rule}"
-gamma = 1.0
-dt = {dt}
-t_end = {t_end}
-batch = 1
-{momentum}
-[continuum]
-degree = 2
-cells = 64
-{line}{extra}"""
+        training["momentum_scheme"] = "rk4"
+        continuum["dt"] = dt / 8
+    return problem(
+        document(NETWORKS[network](N), training=training, continuum=continuum), **sections
+    )
 
 
 def lattice_error(config) -> float:
@@ -192,13 +162,12 @@ def test_file_data_are_refused_by_the_continuum_that_would_ignore_them(tmp_path)
     Galerkin fields cannot use them (before: the default expressions were used instead)."""
     rng = np.random.default_rng(0)
     np.savez(tmp_path / "data.npz", X=rng.standard_normal((3, 8)), Y=rng.standard_normal((3, 8)))
-    text = config_text("perceptron", 8, "flow", None).replace(
-        "samples = 3", 'kind = "file"\npath = "data.npz"'
-    )
+    data = {"samples": None, "kind": "file", "path": "data.npz"}
+    text = config_text("perceptron", 8, "flow", None, data=data)
     (tmp_path / "c.toml").write_text(text)
     with pytest.raises(ConfigError, match=r"\[data\] kind = 'file'.*\[continuum\] enabled"):
         load_config(tmp_path / "c.toml")
-    off = text + "enabled = false\n"
+    off = config_text("perceptron", 8, "flow", None, data=data, continuum={"enabled": False})
     (tmp_path / "c.toml").write_text(off)
     assert load_config(tmp_path / "c.toml").continuum.enabled is False
 
@@ -207,10 +176,10 @@ def test_unknown_scheme_and_both_spellings_are_errors():
     text = config_text("tanh", 8, "flow", "matchd")
     with pytest.raises(ConfigError, match="did you mean 'matched'"):
         parse_config(text)
-    both = config_text("tanh", 8, "flow", "matched") + 'integrator = "matched"\n'
+    both = config_text("tanh", 8, "flow", "matched", continuum={"integrator": "matched"})
     with pytest.raises(ConfigError, match="former spelling"):
         parse_config(both)
-    alias = config_text("tanh", 8, "flow", None) + 'integrator = "adaptive"\n'
+    alias = config_text("tanh", 8, "flow", None, continuum={"integrator": "adaptive"})
     assert parse_config(alias).continuum.scheme == "adaptive"
 
 

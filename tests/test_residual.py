@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from continuum import parse_config
+from continuum.settings import Config
 from discrete.activations import activation
 from discrete.config import ConfigError
 from discrete.conventions import Convention
@@ -19,37 +20,31 @@ from discrete.mechanics import energy_balance
 from discrete.network import Dense, Network
 from discrete.residual import ResidualNetwork, neuron_layouts
 from discrete.training import run
+from tests.configs import resolved
 from tests.test_gradients import finite_difference_gradient
 
-RESNET = """
-[network]
-architecture = "residual"
-widths = [{n_in}, {n}, {n_out}]
-depth = {blocks}
-activation = "tanh"
-[data]
-samples = 3
-input = "sin(pi*(l+1)*y) + 0.5"
-target = "0.5*cos(pi*(l+1)*x)"
-[init]
-weight = ["cos(pi*(x - y))", "0.8*sin(pi*(x + y))*(1 + tau)", "1 + x*y"]
-bias = ["0.1*x", "0.2*cos(pi*x)*tau", "0"]
-[training]
-rule = "{rule}"
-lr = 1.0
-dt = 0.02
-steps = {steps}
-{training}
-[continuum]
-enabled = false
-"""
 
-
-def resnet(n=8, blocks=4, rule="flow", steps=10, n_in=6, n_out=5, training="", extra=""):
-    text = RESNET.format(
-        n_in=n_in, n=n, n_out=n_out, blocks=blocks, rule=rule, steps=steps, training=training
+def resnet(
+    n: int = 8,
+    blocks: int = 4,
+    rule: str = "flow",
+    steps: int = 10,
+    n_in: int = 6,
+    n_out: int = 5,
+    **training: float,
+) -> Config:
+    """The resnet problem ``n_in`` → ``n`` (``blocks`` blocks) → ``n_out`` with its own fields,
+    ``steps`` steps of ``rule`` (with ``training`` keys), no continuum."""
+    return resolved(
+        "resnet",
+        network={"widths": [n_in, n, n_out], "depth": blocks},
+        init={
+            "weight": ["cos(pi*(x - y))", "0.8*sin(pi*(x + y))*(1 + tau)", "1 + x*y"],
+            "bias": ["0.1*x", "0.2*cos(pi*x)*tau", "0"],
+        },
+        training={"rule": rule, "lr": 1.0, "steps": steps, **training},
+        continuum={"cells": None, "degree": None, "depth_cells": None, "enabled": False},
     )
-    return parse_config(text + extra)
 
 
 def residual_cost(net: ResidualNetwork, seed: int = 3) -> tuple[Cost, np.ndarray]:
@@ -135,8 +130,8 @@ def test_initial_fields_follow_the_three_formulas():
 
 @pytest.mark.parametrize("rule", ["flow", "gd", "sgd", "momentum"])
 def test_every_rule_trains_a_residual_network(rule):
-    training = "gamma = 2.0" if rule == "momentum" else ""
-    setup = build(resnet(rule=rule, steps=40, training=training))
+    training = {"gamma": 2.0} if rule == "momentum" else {}
+    setup = build(resnet(rule=rule, steps=40, **training))
     traj = run(setup.rule, setup.theta0, setup.steps, every=40)
     assert traj.costs[-1] < 0.9 * traj.costs[0]
 
@@ -162,7 +157,7 @@ def test_block_energy_balance_closes_instantaneously():
     """``dE_k/dt + F_{k+1} − F_k = −2γE_k`` per block (docs/physics.md "Mechanics" for residual
     blocks), with the fluxes ``F = p·ṡ`` from the forward tangent and the adjoint, the rates from
     the equation of motion."""
-    setup = build(resnet(n=8, blocks=5, rule="momentum", training="gamma = 1.5"))
+    setup = build(resnet(n=8, blocks=5, rule="momentum", gamma=1.5))
     rng = np.random.default_rng(2)
     theta_dot = rng.standard_normal(setup.network.params.size)
     rates = setup.dictionary.rates()

@@ -13,36 +13,14 @@ from continuum.app.run import run_experiment
 from continuum.fields.depth_mechanics import depth_bulk_boundary, depth_energy_balance, layer_pairs
 from continuum.models.limit import continuum_model
 from continuum.schemes.factored_flow import FactoredFlow
-from continuum.settings import parse_config
-from discrete.experiment import build
+from continuum.settings import Config
+from discrete.experiment import DiscreteSetup, build
 from discrete.mechanics import energy_balance
 from discrete.training import Flow, integrate, run
+from tests.configs import Document, document, load
 from tests.problems import observed_order
 from tests.test_mpi import shared_tmpdir
 
-TEMPLATE = """
-[network]
-architecture = "residual"
-widths = [{n}, {n}, {n}]
-depth = {blocks}
-activation = "{act}"
-bias = {bias}
-[data]
-samples = 3
-input = "sin(pi*(l+1)*y) + 0.5"
-target = "0.5*cos(pi*(l+1)*x)"
-[init]
-weight = ["{w[0]}", "{w[1]}", "{w[2]}"]
-bias = ["0.1*x", "{w[3]}", "0"]
-[training]
-rule = "flow"
-dt = 0.02
-steps = 10
-[continuum]
-cells = {cells}
-degree = 2
-depth_cells = {depth_cells}
-"""
 # quadratic in x, y and τ: the FE spaces hold them exactly, so only the depth and width
 # discretisations of the network separate it from the continuum at t = 0
 POLYNOMIAL = ("1 + x*y", "0.8*(x - y)*(1 + tau) - 0.5*x*y", "1 - x*y", "0.3*x*(1 - x)*tau")
@@ -54,14 +32,31 @@ SMOOTH = (
 )
 
 
-def setup_for(n=8, blocks=4, cells=4, depth_cells=4, fields=SMOOTH, act="tanh", bias="true"):
-    text = TEMPLATE.format(
-        n=n, blocks=blocks, cells=cells, depth_cells=depth_cells, w=fields, act=act, bias=bias
+def residual(
+    n: int = 8,
+    blocks: int = 4,
+    cells: int = 4,
+    depth_cells: int = 4,
+    fields: tuple[str, str, str, str] = SMOOTH,
+    act: str = "tanh",
+    bias: bool = True,
+) -> Document:
+    """The resnet problem at width ``n`` with ``blocks`` blocks, ``fields`` (``w`` of the input
+    layer, the blocks and the readout, ``b`` of the blocks), on ``cells`` × ``depth_cells``."""
+    return document(
+        "resnet",
+        network={"widths": [n, n, n], "depth": blocks, "activation": act, "bias": bias},
+        init={"weight": list(fields[:3]), "bias": ["0.1*x", fields[3], "0"]},
+        continuum={"cells": cells, "depth_cells": depth_cells},
     )
-    return build(parse_config(text))
 
 
-@pytest.mark.parametrize(("act", "bias"), [("tanh", "true"), ("softplus", "false")])
+def setup_for(**problem) -> DiscreteSetup[Config]:
+    """The network of :func:`residual` ``(**problem)``, built."""
+    return build(load(residual(**problem)))
+
+
+@pytest.mark.parametrize(("act", "bias"), [("tanh", True), ("softplus", False)])
 def test_depth_continuum_gradient_is_the_exact_gradient_of_its_forward_map(act, bias):
     """The adjoint of RK4 in τ against central differences of the continuum cost."""
     model = continuum_model(setup_for(cells=3, depth_cells=3, act=act, bias=bias), MPI.COMM_SELF)
@@ -131,17 +126,20 @@ def test_residual_network_width_order_at_fixed_depth():
     assert abs(-observed_order([16, 32, 64], np.abs(np.diff(costs))) - 2.0) < 0.2
 
 
-RUN = TEMPLATE.replace(
-    'rule = "flow"', 'rule = "momentum"\ngamma = 2.0\nmomentum_scheme = "rk4"'
-).replace("steps = 10", "steps = 8")
+DAMPED = {"rule": "momentum", "gamma": 2.0, "momentum_scheme": "rk4", "steps": 8}
+"""The heavy ball (RK4) in place of the flow, eight steps."""
+
+
+def damped_run() -> Config:
+    """The damped resnet problem of three blocks, written every other step."""
+    return load(residual(blocks=3), training=DAMPED, output={"every": 2, "quiet": True})
 
 
 def test_residual_run_writes_blocks_and_the_stream_and_resumes_exactly(tmp_path):
     """fields.h5 (docs/parallel-and-output.md "fields.h5"): /discrete/block{k}, /continuum/block{k}
     at τ_k, the stream s(t, τ, x); a run cut after three output steps resumes to the uninterrupted
     result."""
-    text = RUN.format(n=8, blocks=3, cells=4, depth_cells=4, w=SMOOTH, act="tanh", bias="true")
-    config = parse_config(text + "[output]\nevery = 2\nquiet = true\n")
+    config = damped_run()
     full, cut = tmp_path / "full", tmp_path / "cut"
     run_experiment(config, full, MPI.COMM_SELF)
     run_experiment(config, cut, MPI.COMM_SELF)
@@ -204,10 +202,9 @@ def test_residual_run_writes_blocks_and_the_stream_and_resumes_exactly(tmp_path)
 
 
 def damped(n: int, blocks: int, depth_cells: int):
-    text = RUN.format(
-        n=n, blocks=blocks, cells=8, depth_cells=depth_cells, w=SMOOTH, act="tanh", bias="true"
+    return build(
+        load(residual(n=n, blocks=blocks, cells=8, depth_cells=depth_cells), training=DAMPED)
     )
-    return build(parse_config(text))
 
 
 def continuum_balance(setup):
@@ -328,7 +325,7 @@ def test_depth_energy_balance_along_trajectories_has_the_integrator_order():
     assert -observed_order(steps, cont_defects) > 3.7, cont_defects
 
 
-@pytest.mark.parametrize(("degree", "bias"), [(2, "true"), (1, "false")])
+@pytest.mark.parametrize(("degree", "bias"), [(2, True), (1, False)])
 def test_factored_rk4_of_the_depth_continuum_is_its_rk4(degree, bias):
     """Three steps of the flow with the forces kept as their RK4 stage factors (shifts through
     ``S M_τ⁻¹ Sᵀ``, docs/physics.md "The factored force in depth") equal three generic RK4 steps
@@ -421,8 +418,7 @@ def test_a_residual_run_on_two_ranks_resumes_to_the_one_rank_result():
     comm = MPI.COMM_WORLD
     assert comm.size == 2, "run this test under mpiexec -n 2"
     tmp = shared_tmpdir(comm)
-    text = RUN.format(n=8, blocks=3, cells=4, depth_cells=4, w=SMOOTH, act="tanh", bias="true")
-    config = parse_config(text + "[output]\nevery = 2\nquiet = true\n")
+    config = damped_run()
     run_experiment(config, tmp / "cut", comm)
     if comm.rank == 0:
         with h5py.File(tmp / "cut" / "fields.h5", "a") as f:

@@ -11,7 +11,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from test_output import SLOW_CONFIG
+from test_output import slow_config
 
 from continuum.io.integrity import checked_series
 
@@ -43,7 +43,7 @@ def interrupt(command: list[str], outdir: Path, signum: int) -> subprocess.Compl
 @pytest.fixture(scope="module")
 def config(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("config") / "slow.toml"
-    path.write_text(SLOW_CONFIG.format(steps=STEPS))
+    path.write_text(slow_config(STEPS))
     return path
 
 

@@ -10,44 +10,34 @@ import pytest
 from mpi4py import MPI
 from problems import observed_order
 
-from continuum import parse_config
 from continuum.app.run import run_experiment
 from continuum.fields.fluctuations import PathModel, SpanLayer
 from continuum.fields.sme import SME, Scheme
+from continuum.settings import Config
 from discrete.config import ConfigError
 from discrete.experiment import build
 from discrete.fluctuations import SpanLaw
+from tests.configs import resolved
 
-CONFIG = """
-[network]
-widths = [12, 10]
-[data]
-samples = 3
-input = "sin(pi*(l+1)*y) + 0.3*l"
-target = "cos(pi*(l+1)*x) * (1 + x)"
-[init]
-weight = "0.5*sin(pi*x)*cos(pi*y)"
-bias = "0.1*x"
-[training]
-rule = "sgd"
-sampling = "replacement"
-batch = 2
-dt = 0.1
-steps = 10
-seed = 5
-[continuum]
-fluctuations = "sde"
-sde_scheme = "{scheme}"
-[output]
-every = 5
-quiet = true
-"""
 T_END, BATCH = 1.0, 2
+
+
+def sde(scheme: str, **continuum: str | float) -> Config:
+    """The 12 → 10 linear layer under SGD (3 samples, batches of ``BATCH``, ten steps of 0.1 to
+    ``T_END``) with its SME path by ``scheme`` (and ``continuum`` keys)."""
+    return resolved(
+        "linear_sgd",
+        network={"widths": [12, 10]},
+        data={"samples": 3},
+        training={"batch": BATCH, "dt": 0.1, "steps": 10, "seed": 5},
+        continuum={"fluctuations": "sde", "sde_scheme": scheme, **continuum},
+        output={"every": 5, "quiet": True},
+    )
 
 
 @pytest.fixture(scope="module")
 def layer() -> SpanLayer:
-    return SpanLayer(build(parse_config(CONFIG.format(scheme="euler-maruyama"))))
+    return SpanLayer(build(sde("euler-maruyama")))
 
 
 def relative_errors(layer, law, reference) -> tuple[float, float]:
@@ -110,7 +100,7 @@ def test_euler_maruyama_with_the_sgd_step_has_the_sgd_moments(layer):
 def test_seeded_paths_sample_the_scheme_law(scheme):
     """2000 paths of the run’s model (seeds 0 … 1999) at t = 1: mean and variance of every
     w(x_i, y_j) within 4 standard errors of the scheme's exact law."""
-    model = PathModel(build(parse_config(CONFIG.format(scheme=scheme))))
+    model = PathModel(build(sde(scheme)))
     paths = []
     for seed in range(2000):
         model.seed, model.steps, model.propagator = seed, 0, model.sme.start()
@@ -132,19 +122,13 @@ def test_seeded_paths_sample_the_scheme_law(scheme):
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (
-            ('fluctuations = "sde"', 'fluctuations = "moments"'),
-            '[continuum] sde_scheme: integrates fluctuations = "sde"',
-        ),
-        (
-            ("[continuum]", "[continuum]\ndt = 0.03"),
-            "[continuum] dt = 0.03: the SDE step must divide",
-        ),
+        ({"fluctuations": "moments"}, '[continuum] sde_scheme: integrates fluctuations = "sde"'),
+        ({"dt": 0.03}, "[continuum] dt = 0.03: the SDE step must divide"),
     ],
 )
 def test_sde_refuses_what_it_cannot_integrate(change, message):
     with pytest.raises(ConfigError) as info:
-        parse_config(CONFIG.format(scheme="weak-order-2").replace(*change))
+        sde("weak-order-2", **change)
     assert message in str(info.value)
 
 
@@ -152,7 +136,7 @@ def test_sde_refuses_what_it_cannot_integrate(change, message):
 def test_sde_path_on_two_ranks_is_the_one_rank_path():
     comm = MPI.COMM_WORLD
     path = Path(comm.bcast(tempfile.mkdtemp() if comm.rank == 0 else None, root=0))
-    config = parse_config(CONFIG.format(scheme="weak-order-2"))
+    config = sde("weak-order-2")
     run_experiment(config, path / "two", comm, quiet=True)
     if comm.rank == 0:
         run_experiment(config, path / "one", MPI.COMM_SELF, quiet=True)
