@@ -14,9 +14,14 @@ With ``w(τ) ∈ V_x ⊗ V_x`` the right-hand side lies in ``V_x``, so ``s(τ)``
 its coefficients obey ``ṡ = W(τ) η(s) + b(τ)`` with moments ``η_a(s) = ∫ ψ_a σ(s_h) dy``
 (FEM quadrature).  The ODE is integrated by classical RK4 with one step per τ-cell, whose
 stages sit at the cell's ends and midpoint, where ``W(τ)`` is read off the τ basis (for degree
-2 these are the nodes themselves).  The scheme's error is ``O(h_τ^{p+1})`` from the τ
+2 these are the nodes themselves).  The forward map's error is ``O(h_τ^{p+1})`` from the τ
 interpolation of the fields and ``O(h_τ⁴)`` from RK4: design order ``min(p + 1, 4)`` in
-``depth_cells`` (3 for degree 2; measured in tests/test_residual_continuum.py).
+``depth_cells`` for a fixed field (3 for degree 2; measured in
+tests/test_residual_continuum.py).  The training flow sees ``W(τ)`` only at the stage
+points, so its Riesz gradient ``M_τ⁻¹ Sᵀ g`` is consistent with the L2 gradient of the
+networks' limit only at degrees 2 and 3; from degree 4 the flow converges to another limit,
+and the configuration refuses those degrees (``continuum.settings.RESIDUAL_DEGREES``,
+tests/test_residual_degree.py).
 
 The gradient is the exact gradient of this discretised forward map, by the discrete adjoint
 of RK4 (with ``J_i = ∂f/∂s`` at stage ``i`` and ``λ' = ∂C/∂s`` after the step)::
