@@ -76,7 +76,7 @@ def test_the_compiled_flow_is_the_numpy_flow_to_rounding(config):
     numpy, compiled = solved(config, "matched"), solved(config, "jax")
     assert compiled.state.step == numpy.state.step == config.training.steps
     one_step = solved(config.replace(training={"steps": 1}), "matched").state.theta
-    assert relative(numpy.state.theta, one_step) > 1e-4  # the steps change the fields: the comparison below is not vacuous
+    assert relative(numpy.state.theta, one_step) > 1e-4  # the steps move the fields
     assert relative(compiled.state.theta, numpy.state.theta) <= 1e-12
     theta = numpy.state.theta
     galerkin = numpy.galerkin.gradient(theta)[1]
