@@ -73,7 +73,9 @@ def jax_activation(name: str, quadratic: tuple[float, float, float]) -> Activati
 
 
 def _dense(matrix: Array | sp.spmatrix) -> Array:
-    return matrix.toarray() if sp.issparse(matrix) else np.asarray(matrix)
+    if isinstance(matrix, np.ndarray):
+        return matrix
+    return matrix.toarray()
 
 
 def space_arrays(space) -> dict[str, Array | None]:
