@@ -14,7 +14,12 @@ deep-tanh with 256 samples) this script measures, side by side in one run:
   ``accuracy_per_cost`` (FEM degree 10), and the time to each target; the FEM rows for a
   target ``e`` use the largest τ ≤ ``e/100`` measured (the quadrature error stays two decades
   below the target, ``tests/test_quadrature_tolerance.py``); beside them the JAX networks,
-  plain and Richardson-extrapolated (:func:`accuracy_per_cost.jax_routes`).
+  plain and Richardson-extrapolated (:func:`accuracy_per_cost.jax_routes`);
+* the compiled flow (``[continuum] scheme = "jax"``, :mod:`continuum.schemes.jax_flow`): the
+  routes ``… jax`` (wall time of build, compile and run: the time to target a user waits) and
+  ``… jax -compile`` (the same run less its compile time, reported separately), and per
+  gradient the compiled Riesz gradient alone (one jitted call) and inside the RK4 loop (the
+  loop's time over its ``4 × steps`` gradients).
 
 "Before" is the code at ``--baseline`` (a source tree, e.g. the main checkout: its
 ``continuum`` package runs the same FEM rows in a subprocess with τ = 1e-12, its only rule);
@@ -63,9 +68,19 @@ TOLERANCES = {"deep-tanh-L256": (1e-12, 1e-8, 1e-11), "digits": (1e-12, 1e-6)}
 """τ of the "after" rows per problem (the baseline runs 1e-12 only)."""
 TARGETS = {"deep-tanh-L256": (1e-6, 1e-9), "digits": (1e-3, 1e-4)}
 ROUTES = {
-    "deep-tanh-L256": {"FEM p c=4": [3, 4, 5, 6, 7, 8], "FEM p c=4 adapt": [3, 4, 5, 6, 7, 8]},
-    "digits": {"FEM P2": [16, 32, 64], "FEM p c=8": [3, 4, 5, 6, 7, 8]},
+    "deep-tanh-L256": {
+        "FEM p c=4": [3, 4, 5, 6, 7, 8],
+        "FEM p c=4 adapt": [3, 4, 5, 6, 7, 8],
+        "FEM p c=4 jax": [3, 4, 5, 6, 7, 8],
+    },
+    "digits": {
+        "FEM P2": [16, 32, 64],
+        "FEM p c=8": [3, 4, 5, 6, 7, 8],
+        "FEM p c=8 jax": [3, 4, 5, 6, 7, 8],
+    },
 }
+COMPILED = " jax"
+"""The suffix of the routes of the compiled flow (``[continuum] scheme = "jax"``)."""
 GRADIENTS = {"deep-tanh-L256": [(5, 4), (8, 4)], "digits": [(2, 32), (5, 8), (8, 8)]}
 """(degree, cells) of the timed single gradients."""
 
@@ -87,6 +102,35 @@ def problems(smoke: bool) -> dict[str, apc.Problem]:
     return {name: apc.smoke(p) if smoke else p for name, p in chosen.items()}
 
 
+def fem_options(route: str, size: int) -> tuple:
+    """``solve_fem`` arguments of an FEM route (:func:`accuracy_per_cost.route_options`; a
+    route ending in ``jax`` with the compiled flow)."""
+    degree, cells, integrator, input_layer = apc.route_options(route.removesuffix(COMPILED), size)
+    return degree, cells, "jax" if route.endswith(COMPILED) else integrator, input_layer
+
+
+def compiled_gradient(cfg, degree: int, cells: int, repeats: int) -> tuple[float, float, float]:
+    """The compiled flow's gradient: one jitted Riesz gradient (best of ``repeats`` calls),
+    one gradient inside the RK4 loop (best of 3 runs of all steps, over ``4 × steps``), and
+    the compile time of the loop."""
+    model = apc.solve_fem(cfg, degree, cells, "jax")
+    rule, state = model.rule, model.state
+    rule.riesz_gradient(state.theta)  # jit
+    call = min(
+        timed(lambda: rule.riesz_gradient(state.theta)) for _ in range(repeats)
+    )
+    steps = cfg.training.steps
+    loop = min(timed(lambda: rule.leap(state, steps)) for _ in range(3)) / (4 * steps)
+    return call, loop, rule.compile_seconds
+
+
+def timed(run) -> float:
+    """Wall time of one ``run()``."""
+    start = time.perf_counter()
+    run()
+    return time.perf_counter() - start
+
+
 def cpu_best(run, repeats: int) -> float:
     """Best CPU time of ``run()`` over ``repeats`` calls."""
     best = np.inf
@@ -103,7 +147,7 @@ def cpu_best(run, repeats: int) -> float:
 def worker(args) -> None:
     """FEM rows and single gradients of this process's code, written to ``args.out`` (JSON of
     rows, and an ``.npz`` of the final lattice fields of each row)."""
-    rows, gradients, fields = [], [], {}
+    rows, gradients, compiled, fields = [], [], [], {}
     tolerances = None if has_tolerance() else (1e-12,)
     for name, p in problems(args.smoke).items():
         eval_conv = apc.build(apc.with_width(p.config, p.eval_width)).convention
@@ -119,20 +163,28 @@ def worker(args) -> None:
                 seconds = cpu_best(lambda g=g, theta=theta: g.gradient(theta), args.gradients)
                 q = model.spaces[1].quadrature_degree
                 gradients.append([name, tol, degree, cells, q, seconds])
+                call, loop, compile_seconds = compiled_gradient(cfg, degree, cells, args.gradients)
+                compiled.append([name, tol, degree, cells, q, call, loop, compile_seconds])
             for route, sizes in routes.items():
                 for size in sizes:
-                    options = apc.route_options(route, size)
+                    options = fem_options(route, size)
                     apc.solve_fem(cfg, *options)  # the quadrature check runs once, untimed
                     seconds, model = apc.best_time(
                         lambda c=cfg, o=options: apc.solve_fem(c, *o), args.repeats
                     )
-                    key = f"{len(rows)}"
                     f = apc.ModelReference(model).fields(eval_conv)
-                    fields.update({f"{key}/w{m}": w for m, w in enumerate(f.w)})
-                    fields.update({f"{key}/b{m}": b for m, b in enumerate(f.b)})
-                    rows.append([name, route, size, tol, seconds, len(f.w)])
+                    timings = [(route, seconds)]
+                    if route.endswith(COMPILED):  # the same run less its compile time
+                        timings.append((f"{route} -compile", seconds - model.rule.compile_seconds))
+                    for label, t in timings:
+                        key = f"{len(rows)}"
+                        fields.update({f"{key}/w{m}": w for m, w in enumerate(f.w)})
+                        fields.update({f"{key}/b{m}": b for m, b in enumerate(f.b)})
+                        rows.append([name, label, size, tol, t, len(f.w)])
     np.savez(args.out + ".npz", **fields)
-    Path(args.out).write_text(json.dumps({"rows": rows, "gradients": gradients}))
+    Path(args.out).write_text(
+        json.dumps({"rows": rows, "gradients": gradients, "compiled": compiled})
+    )
 
 
 def run_worker(tree: Path, label: str, args, directory: str) -> dict:
@@ -232,9 +284,10 @@ def main() -> None:
     print(f"\ntotal {time.perf_counter() - start:.0f} s")
 
 
-def best_rows(runs: list[dict]) -> tuple[dict, dict, dict]:
-    """Best time per FEM row and per gradient over the rounds, and each row's fields."""
-    rows, gradients, fields = {}, {}, {}
+def best_rows(runs: list[dict]) -> tuple[dict, dict, dict, dict]:
+    """Best time per FEM row and per gradient over the rounds, each row's fields, and the
+    compiled flow's gradients (best call, best in-loop, and the compile times seen)."""
+    rows, gradients, fields, compiled = {}, {}, {}, {}
     for run in runs:
         for k, (name, route, size, tol, seconds, layers) in enumerate(run["rows"]):
             key = (name, route, size, tol)
@@ -245,18 +298,30 @@ def best_rows(runs: list[dict]) -> tuple[dict, dict, dict]:
         for name, tol, degree, cells, q, seconds in run["gradients"]:
             key = (name, tol, degree, cells, q)
             gradients[key] = min(gradients.get(key, np.inf), seconds)
-    return rows, gradients, fields
+        for name, tol, degree, cells, q, call, loop, compile_seconds in run.get("compiled", []):
+            key = (name, tol, degree, cells, q)
+            old = compiled.get(key, (np.inf, np.inf, []))
+            compiled[key] = (min(old[0], call), min(old[1], loop), [*old[2], compile_seconds])
+    return rows, gradients, fields, compiled
 
 
 def report(results: dict[str, list[dict]], args) -> None:
     best = {label: best_rows(runs) for label, runs in results.items()}
     print("\n=== gradient: one full-batch gradient, CPU ms (best of rounds x repeats)")
-    for label, (_, gradients, _) in best.items():
-        for (name, tol, degree, cells, q), seconds in gradients.items():
-            print(
+    for label, (_, gradients, _, compiled) in best.items():
+        for key, seconds in gradients.items():
+            name, tol, degree, cells, q = key
+            line = (
                 f"  {label:<6} {name:<15} P{degree} {cells:>2} cells  tau {tol:.0e}  q = {q:>2}  "
                 f"{seconds * 1e3:7.3f} ms"
             )
+            if key in compiled:
+                call, loop, compile_seconds = compiled[key]
+                line += (
+                    f"   jax: call {call * 1e3:7.3f} ms, in the RK4 loop {loop * 1e3:7.3f} ms "
+                    f"(compile {min(compile_seconds):.2f}-{max(compile_seconds):.2f} s)"
+                )
+            print(line)
     for name, p in problems(args.smoke).items():
         print(f"\n=== routes: {name}")
         eval_conv = apc.build(apc.with_width(p.config, p.eval_width)).convention
@@ -266,7 +331,7 @@ def report(results: dict[str, list[dict]], args) -> None:
         ref_fields = ref.fields(eval_conv)
         p.rows = []
         apc.jax_routes(p, ref, None, args.repeats)
-        for label, (rows, _, fields) in best.items():
+        for label, (rows, _, fields, _) in best.items():
             for (problem, route, size, tol), seconds in rows.items():
                 if problem != name:
                     continue
@@ -275,7 +340,7 @@ def report(results: dict[str, list[dict]], args) -> None:
                 p.rows.append(apc.Row(f"{label} {route} tau={tol:.0e}", size, 0, seconds, e))
         for r in sorted(p.rows, key=lambda r: (r.route, r.size)):
             print(
-                f"  {r.route:<34} {apc.size_label(r.route, r.size):>6} {r.seconds:9.4f} s  "
+                f"  {r.route:<42} {apc.size_label(r.route, r.size):>6} {r.seconds:9.4f} s  "
                 f"error {r.error:.3e}"
             )
         print_targets(p, name)
@@ -292,7 +357,7 @@ def print_targets(p: apc.Problem, name: str) -> None:
     routes = list(dict.fromkeys(r.route for r in sorted(p.rows, key=lambda r: r.route)))
     reached: dict[tuple[str, float], float] = {}
     print("  time to target: first size reaching it, its time [log-log interpolated]")
-    print("  " + f"{'route':<34}" + "".join(f"{f'e <= {t:g}':>28}" for t in TARGETS[name]))
+    print("  " + f"{'route':<42}" + "".join(f"{f'e <= {t:g}':>28}" for t in TARGETS[name]))
     for route in routes:
         cells = []
         for target in TARGETS[name]:
@@ -303,25 +368,49 @@ def print_targets(p: apc.Problem, name: str) -> None:
             reached[(route, target)] = interp if interp is not None else row.seconds
             label = apc.size_label(route.split(" tau=")[0].split(" ", 1)[-1], row.size)
             cells.append(f"{label} {row.seconds:.4f} [{reached[(route, target)]:.4f}]")
-        print("  " + f"{route:<34}" + "".join(f"{c:>28}" for c in cells))
+        print("  " + f"{route:<42}" + "".join(f"{c:>28}" for c in cells))
     for target in TARGETS[name]:
-        networks = [t for (r, e), t in reached.items() if e == target and r.startswith("jax")]
+        networks = {
+            kind: [t for (r, e), t in reached.items() if e == target and r in routes]
+            for kind, routes in (("fastest", ("jax", "jax richardson")), ("plain", ("jax",)))
+        }
         for code in ("before", "after"):
-            fem = [
-                t
-                for (r, e), t in reached.items()
-                if e == target and r.startswith(code) and (tolerance_of(r) or 1) <= target / 100
-            ]
-            if not fem:
+            fem = {
+                flow: [
+                    t
+                    for (r, e), t in reached.items()
+                    if e == target
+                    and r.startswith(code)
+                    and fem_flow(r) == flow
+                    and (tolerance_of(r) or 1) <= target / 100
+                ]
+                for flow in FLOWS
+            }
+            parts = [f"{flow} {min(t):.4f} s" for flow, t in fem.items() if t]
+            if not parts:
                 continue
-            line = f"  {name} e <= {target:g}: FEM {code} {min(fem):.4f} s"
-            if networks:
-                line += (
-                    f", fastest JAX route {min(networks):.4f} s: {min(networks) / min(fem):.1f}x"
+            line = f"  {name} e <= {target:g}: FEM {code}: " + ", ".join(parts)
+            for kind, times in networks.items():
+                if not times:
+                    line += f"; no {kind} JAX network reaches it"
+                    continue
+                ratios = ", ".join(
+                    f"{flow} {min(times) / min(t):.2f}x" for flow, t in fem.items() if t
                 )
-            else:
-                line += ", no JAX route reaches it"
+                line += f"; {kind} JAX network {min(times):.4f} s, network/FEM: {ratios}"
             print(line)
+
+
+FLOWS = ("numpy", "jax", "jax -compile")
+"""The FEM flows compared: the numpy routes, the compiled flow with and without its compile."""
+
+
+def fem_flow(route: str) -> str:
+    """Which of :data:`FLOWS` an FEM row's route label is."""
+    head = route.split(" tau=")[0]
+    if head.endswith(f"{COMPILED} -compile"):
+        return "jax -compile"
+    return "jax" if head.endswith(COMPILED) else "numpy"
 
 
 if __name__ == "__main__":
