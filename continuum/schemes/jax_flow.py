@@ -1,5 +1,5 @@
 """The full-batch gradient flow of dense Galerkin fields by RK4, compiled with JAX
-(``[continuum] scheme = "jax"``; docs/physics.md "Continuum", "The compiled flow").
+(``[continuum] scheme = "jax"``; docs/physics.md "Continuum", the compiled flow).
 
 Once the factor spaces are built, the semi-discrete equations of a dense network
 (:mod:`continuum.fields.galerkin`) are dense linear algebra on fixed arrays: per neuron layer
