@@ -110,25 +110,16 @@ def fem_options(route: str, size: int) -> tuple:
 
 
 def compiled_gradient(cfg, degree: int, cells: int, repeats: int) -> tuple[float, float, float]:
-    """The compiled flow's gradient: one jitted Riesz gradient (best of ``repeats`` calls),
-    one gradient inside the RK4 loop (best of 3 runs of all steps, over ``4 × steps``), and
-    the compile time of the loop."""
+    """The compiled flow's gradient, CPU time as the numpy gradient's: one jitted Riesz
+    gradient (best of ``repeats`` calls), one gradient inside the RK4 loop (best of 3 runs of
+    all steps, over their ``4 × steps`` gradients), and the loop's compile time (wall)."""
     model = apc.solve_fem(cfg, degree, cells, "jax")
     rule, state = model.rule, model.state
     rule.riesz_gradient(state.theta)  # jit
-    call = min(
-        timed(lambda: rule.riesz_gradient(state.theta)) for _ in range(repeats)
-    )
+    call = cpu_best(lambda: rule.riesz_gradient(state.theta), repeats)
     steps = cfg.training.steps
-    loop = min(timed(lambda: rule.leap(state, steps)) for _ in range(3)) / (4 * steps)
+    loop = cpu_best(lambda: rule.leap(state, steps), 3) / (4 * steps)
     return call, loop, rule.compile_seconds
-
-
-def timed(run) -> float:
-    """Wall time of one ``run()``."""
-    start = time.perf_counter()
-    run()
-    return time.perf_counter() - start
 
 
 def cpu_best(run, repeats: int) -> float:
