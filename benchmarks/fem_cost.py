@@ -240,6 +240,47 @@ def operator_table(smoke: bool) -> None:
     print("  ('!': the rule's pick was the slower of dense and cell-batched in this measurement)")
 
 
+def repeated(run, times: int) -> None:
+    """``run()`` ``times`` times (its results dropped)."""
+    for _ in range(times):
+        run()
+
+
+def dot_table(smoke: bool) -> None:
+    """One float64 ``A @ B`` at the compiled gradient's shapes (``n_q × n`` or ``n × n``
+    times ``n × L``): NumPy (OpenBLAS) against XLA inside a jitted ``fori_loop`` whose
+    iterations depend on each other (so XLA cannot hoist the product), CPU µs and GFLOP/s."""
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+
+    print("\n=== dots: one float64 A @ B, CPU µs (best of 5): numpy (OpenBLAS) | XLA in a loop")
+    rng = np.random.default_rng(0)
+    reps = 20 if smoke else 200
+    for n, k, L in [(44, 33, 256)] if smoke else [(44, 33, 256), (33, 33, 256), (36, 21, 256),
+                                                   (56, 41, 300), (41, 64, 300)]:
+        a, b = rng.random((n, k)), rng.random((k, L))
+
+        def chain(a, b, reps=reps):
+            def body(_, c):
+                return c + a @ (b + 1e-9 * c[0, 0]) * 1e-9
+
+            return jax.lax.fori_loop(0, reps, body, jnp.zeros((a.shape[0], b.shape[1])))
+
+        looped = jax.jit(chain)
+        ja, jb = jnp.asarray(a), jnp.asarray(b)
+        looped(ja, jb).block_until_ready()
+        t_xla = cpu_best(lambda f=looped, x=ja, y=jb: f(x, y).block_until_ready(), 5) / reps
+        t_np = cpu_best(lambda x=a, y=b: repeated(lambda: x @ y, reps), 5) / reps
+        flops = 2 * n * k * L
+        print(
+            f"  {n:>3} x {k:<3} @ {k:>3} x {L:<3}  numpy {t_np * 1e6:7.1f} µs "
+            f"{flops / t_np / 1e9:5.1f} GFLOP/s | XLA {t_xla * 1e6:7.1f} µs "
+            f"{flops / t_xla / 1e9:5.1f} GFLOP/s"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", type=Path, help="source tree of the code before")
@@ -247,11 +288,15 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--gradients", type=int, default=20)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes (seconds)")
+    parser.add_argument("--dots", action="store_true", help="only the float64 dot table")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         worker(args)
+        return
+    if args.dots:
+        dot_table(args.smoke)
         return
     if args.smoke:
         args.rounds, args.repeats, args.gradients = 1, 1, 2
