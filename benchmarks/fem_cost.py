@@ -29,6 +29,7 @@ round (the machine may be shared).
 
     python benchmarks/fem_cost.py --baseline /work/main        # a few minutes
     python benchmarks/fem_cost.py --smoke                      # seconds
+    python benchmarks/fem_cost.py --dots                       # the float64 dot table alone
 """
 
 from __future__ import annotations
@@ -303,6 +304,7 @@ def main() -> None:
     print(f"fem cost — {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
     start = time.perf_counter()
     operator_table(args.smoke)
+    dot_table(args.smoke)
     codes = {"after": HERE.parent}
     if args.baseline is not None:
         codes = {"before": args.baseline.resolve(), **codes}

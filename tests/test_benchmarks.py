@@ -108,3 +108,4 @@ def test_fem_cost_smoke_run():
     assert len(compiled) == 12, compiled
     assert all(float(e) == errors[("FEM p c=4", tau, p)] for tau, p, e in compiled), compiled
     assert re.search(r"jax: call +\S+ ms, in the RK4 loop +\S+ ms \(compile", out), out
+    assert re.search(r"44 x 33  @  33 x 256  numpy +\S+ µs +\S+ GFLOP/s \| XLA", out), out
