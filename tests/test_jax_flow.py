@@ -18,6 +18,7 @@ from mpi4py import MPI
 from continuum import load_config, parse_config
 from continuum.models.limit import continuum_model
 from continuum.models.registry import lookup
+from continuum.schemes.jax_flow import COMPILED, forget_compiled
 from discrete.config import ConfigError
 from discrete.experiment import build
 
@@ -82,6 +83,21 @@ def test_the_compiled_flow_is_the_numpy_flow_to_rounding(config):
     galerkin = numpy.galerkin.gradient(theta)[1]
     assert relative(compiled.rule.riesz_gradient(theta), galerkin) <= 1e-12
     assert compiled.rule.compile_seconds > 0
+
+
+def test_models_of_equal_shapes_share_one_compiled_loop_and_keep_their_own_rates():
+    """A second model that differs only in values (rate, initial fields) reuses the compiled
+    loop and still follows its own flow; another dt compiles a loop of its own."""
+    forget_compiled()
+    base = parse_config(DEEP_TANH)
+    solved(base, "jax")
+    assert len(COMPILED) == 1
+    other = base.replace(training={"lr": 0.5}, init={"weight": "0.6*cos(pi*(x + y))"})
+    compiled = solved(other, "jax")
+    assert len(COMPILED) == 1 and compiled.rule.compile_seconds < 0.05
+    assert relative(compiled.state.theta, solved(other, "matched").state.theta) <= 1e-12
+    solved(base.replace(training={"dt": 0.025, "steps": 8}), "jax")
+    assert len(COMPILED) == 2
 
 
 def test_biases_off_and_a_quadratic_output_activation():

@@ -23,7 +23,10 @@ flow follows,
 rounding).  The dense inverses of the small mass matrices are computed once.  Classical RK4 of
 ``θ̇ = −η ⊙ δC/δθ`` with the training ``dt`` then runs all the steps between two output times in
 one ``jax.lax.fori_loop`` under ``jax.jit`` (float64, compiled ahead of time when the rule is
-built: :attr:`JaxFlow.compile_seconds`), so a step pays no Python or per-call overhead.
+built: :attr:`JaxFlow.compile_seconds`), so a step pays no Python or per-call overhead.  The
+compiled loop depends only on the layer structure, the activation, the loss, ``dt`` and the
+arrays' shapes, so models equal in those (an ensemble over seeds, a repeated build) reuse it
+within a process (:data:`COMPILED`; :func:`forget_compiled` empties it).
 
 Covered: dense layers on line, grid or index layouts, any depth, every activation, biases on
 or off, ``mse`` or ``cross-entropy``, one MPI rank, the input layer in the tensor space; the
@@ -37,6 +40,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import jax
 import numpy as np
@@ -103,9 +107,16 @@ class JaxFlow(Rule):
     """RK4 of the full-batch Galerkin flow ``θ̇ = −η ⊙ δC/δθ`` of a dense
     :class:`~continuum.fields.galerkin.GalerkinNetwork`, compiled with JAX (module docstring);
     ``rates`` per coefficient (:meth:`~continuum.fields.galerkin.CoefficientLayout.per_group`),
-    ``activation`` the network's σ in JAX (:func:`jax_activation`)."""
+    ``activation`` the name and the quadratic coefficients of the network's σ
+    (:func:`jax_activation`)."""
 
-    def __init__(self, galerkin: GalerkinNetwork, rates: Array, h: float, activation: Activation):
+    def __init__(
+        self,
+        galerkin: GalerkinNetwork,
+        rates: Array,
+        h: float,
+        activation: tuple[str, tuple[float, float, float]],
+    ):
         super().__init__(galerkin, rates, h)
         if galerkin.comm.size > 1:
             raise ConfigError(
@@ -126,7 +137,7 @@ class JaxFlow(Rule):
             raise ValueError("the coefficient layout is not weights then biases, layer by layer")
         self._bias = net.bias
         self._depth = net.depth
-        self._sigma = activation
+        self._sigma = jax_activation(*activation)
         self._identity_output = net.output == "identity" or net.activation.name == "linear"
         self._cross_entropy = galerkin.loss.name == "cross-entropy"
         self._arrays = jax.tree.map(
@@ -138,11 +149,20 @@ class JaxFlow(Rule):
                 "rates": np.asarray(rates, dtype=float),
             },
         )
-        theta = jax.ShapeDtypeStruct((galerkin.size,), jnp.float64)
-        steps = jax.ShapeDtypeStruct((), jnp.int32)
+        shapes = jax.tree.map(lambda a: (a.shape, str(a.dtype)), self._arrays)
+        key = (
+            tuple((w.start, w.stop, b.start, b.stop, shape) for w, b, shape in self._layers),
+            (self._bias, activation, self._identity_output, self._cross_entropy, self.h),
+            str(shapes),
+        )
         start = time.perf_counter()
-        self._run = jax.jit(self._steps).lower(theta, steps, self._arrays).compile()
+        if key not in COMPILED:
+            theta = jax.ShapeDtypeStruct((galerkin.size,), jnp.float64)
+            steps = jax.ShapeDtypeStruct((), jnp.int32)
+            COMPILED[key] = jax.jit(self._steps).lower(theta, steps, self._arrays).compile()
+        self._run = COMPILED[key]
         self.compile_seconds = time.perf_counter() - start
+        """Wall time of compiling the loop when the rule was built (about 0 when reused)."""
         self._gradient: Callable | None = None
 
     # ------------------------------------------------------------------ the compiled cost
@@ -229,5 +249,15 @@ def jax_rule(galerkin: GalerkinNetwork, setup: DiscreteSetup) -> JaxFlow:
     """``scheme = "jax"``: the compiled RK4 flow with the training dt and the continuum rates."""
     cfg = setup.config
     rates = galerkin.per_group(setup.dictionary.continuum_rates())
-    activation = jax_activation(cfg.network.activation, cfg.network.quadratic)
+    activation = (cfg.network.activation, tuple(cfg.network.quadratic))
     return JaxFlow(galerkin, rates, cfg.training.dt, activation)
+
+
+COMPILED: dict[tuple, Any] = {}
+"""The compiled RK4 loops of this process by what their trace depends on (layer layout, biases,
+activation, output, loss, ``dt``, arrays' shapes)."""
+
+
+def forget_compiled() -> None:
+    """Empty :data:`COMPILED`: the next model compiles its loop afresh."""
+    COMPILED.clear()
