@@ -102,7 +102,8 @@ def test_accuracy_per_cost_smoke_run():
 def test_fem_cost_smoke_run():
     """benchmarks/fem_cost.py at tiny sizes: the operator table, the gradients and every FEM
     route run; a looser quadrature tolerance takes a coarser Gauss rule, and each FEM row's
-    error with τ = 1e-8 (deep-tanh) equals the τ = 1e-12 row's to 10τ."""
+    error with τ = 1e-8 (deep-tanh) equals the τ = 1e-12 row's to 10τ; the compiled flow's
+    rows have the errors of the numpy RK4's."""
     env = dict(os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
     proc = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks/fem_cost.py"), "--smoke"],
@@ -120,4 +121,11 @@ def test_fem_cost_smoke_run():
     pairs = [(e, errors[(r, "1e-12", p)]) for (r, tau, p), e in errors.items() if tau == "1e-08"]
     assert len(pairs) == 4, rows
     assert all(abs(a - b) <= 1e-7 for a, b in pairs), pairs
-
+    # the compiled flow (scheme "jax") solves the same RK4 flow: the same errors
+    compiled = re.findall(
+        r"after FEM p c=4 jax(?: -compile)? tau=(\S+) +p=(\d) .* error (\S+)", out
+    )
+    assert len(compiled) == 12, compiled
+    assert all(float(e) == errors[("FEM p c=4", tau, p)] for tau, p, e in compiled), compiled
+    assert re.search(r"jax: call +\S+ ms, in the RK4 loop +\S+ ms \(compile", out), out
+    assert re.search(r"44 x 33  @  33 x 256  numpy +\S+ µs +\S+ GFLOP/s \| XLA", out), out

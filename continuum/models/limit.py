@@ -516,6 +516,14 @@ def galerkin_adaptive(setup: DiscreteSetup, comm: MPI.Comm) -> GalerkinModel:
     return GalerkinModel(setup, comm, adaptive_rule)
 
 
+def galerkin_jax(setup: DiscreteSetup, comm: MPI.Comm) -> GalerkinModel:
+    """The RK4 flow compiled with JAX (:mod:`continuum.schemes.jax_flow`, imported here: jax
+    is an optional dependency)."""
+    from continuum.schemes.jax_flow import jax_rule
+
+    return GalerkinModel(setup, comm, jax_rule)
+
+
 def galerkin_implicit(setup: DiscreteSetup, comm: MPI.Comm) -> GalerkinModel:
     return GalerkinModel(setup, comm, implicit_rule)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import importlib
+import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
@@ -65,6 +66,13 @@ SCHEMES: dict[str, Scheme] = {
             "the gradient flow to [continuum] tolerance: PETSc TS Verner 8(7) with steps of "
             "its own, reported at the training dt",
             "adaptive",
+        ),
+        Scheme(
+            "jax",
+            "the RK4 flow with the training dt compiled with JAX: the continuum cost in JAX, "
+            "its coefficient gradient by jax.grad and the Riesz map M⁻¹ (∂C/∂W) M⁻¹, all steps "
+            "between output times in one lax.fori_loop",
+            "training",
         ),
         Scheme("implicit", "Newton (PETSc SNES): θ-method (flow) or implicit midpoint", "own"),
         Scheme("theta", "θ-method (`[continuum] theta`) of a linear flow", "own"),
@@ -440,6 +448,21 @@ def _theta_for_the_local_flow(cfg: Config) -> str | None:
     return None
 
 
+def _compiled_flow(cfg: Config) -> str | None:
+    """`input_layer = "tensor"`; the `jax` package; one MPI rank"""
+    if cfg.continuum.input_layer != "tensor":
+        return (
+            f"[continuum] input_layer = {cfg.continuum.input_layer!r}: the compiled flow "
+            "represents the input layer in the tensor space (input_layer = 'tensor')"
+        )
+    if importlib.util.find_spec("jax") is None:
+        return (
+            "[continuum] scheme = 'jax' needs the jax package (pip install 'synfield[jax]'); "
+            "or choose scheme = 'matched'"
+        )
+    return None
+
+
 @dataclass(frozen=True)
 class Entry:
     """One solver: a family, a scheme, the rules it integrates and where it is built.
@@ -469,6 +492,7 @@ ENTRIES: tuple[Entry, ...] = (
     Entry("galerkin", "exponential", ("flow",), f"{_LIMIT}:galerkin_exponential",
           _one_linear_layer),
     Entry("galerkin", "adaptive", ("flow",), f"{_LIMIT}:galerkin_adaptive"),
+    Entry("galerkin", "jax", ("flow",), f"{_LIMIT}:galerkin_jax", _compiled_flow),
     Entry("galerkin", "implicit", ("flow", "momentum"), f"{_LIMIT}:galerkin_implicit",
           _full_batch),
     Entry("unit-cell", "matched", RULES, f"{_LIMIT}:galerkin_matched", samples=True),

@@ -1,0 +1,263 @@
+"""The full-batch gradient flow of dense Galerkin fields by RK4, compiled with JAX
+(``[continuum] scheme = "jax"``; docs/physics.md "Continuum", the compiled flow).
+
+Once the factor spaces are built, the semi-discrete equations of a dense network
+(:mod:`continuum.fields.galerkin`) are dense linear algebra on fixed arrays: per neuron layer
+``m`` the tabulation ``T_m`` (``n_q × n``, ``T_qa = φ_a(x_q)``), the quadrature weights ``ω_m``
+and the mass matrix ``M_m = T_mᵀ diag(ω_m) T_m`` (an index layer: ``T = M = 1``, ``ω = 1``);
+the input moments ``η⁽⁰⁾ = T_0ᵀ (ω_0 ⊙ X)`` and the targets ``Y`` at the output points.  The
+continuum cost of the coefficients ``θ = (W^(m), b^(m))`` is
+
+    z^(m+1) = T_{m+1} (W^(m) η^(m) + b^(m) 1ᵀ),     η^(m) = T_mᵀ (ω_m ⊙ σ(z^(m)))  (m ≥ 1),
+    C(θ) = (1/L) Σ_l ℓ(σ_out(z^(M),l), Y^l)         (ℓ: ½ ω·(Z − Y)², or the softmax
+                                                      cross-entropy on an index output),
+
+written once in JAX; ``jax.grad`` gives the coefficient gradient ``∂C/∂θ``, and the Riesz map
+of the product spaces turns it into the L2 representative of ``δC/δθ`` that the Galerkin
+flow follows,
+
+    δC/δW^(m) ↦ M_{m+1}⁻¹ (∂C/∂W^(m)) M_m⁻¹,        δC/δb^(m) ↦ M_{m+1}⁻¹ ∂C/∂b^(m)
+
+(``∂C/∂W^(m) = (1/L) D^(m+1) H^(m)ᵀ`` with the loads ``D`` and moments ``H`` of
+:mod:`continuum.fields.galerkin`: the same force as its hand-written backward pass, to
+rounding).  The dense inverses of the small mass matrices are computed once.  Classical RK4 of
+``θ̇ = −η ⊙ δC/δθ`` with the training ``dt`` then runs all the steps between two output times in
+one ``jax.lax.fori_loop`` under ``jax.jit`` (float64, compiled ahead of time when the rule is
+built: :attr:`JaxFlow.compile_seconds`), so a step pays no Python or per-call overhead.  The
+compiled loop depends only on the layer structure, the activation, the loss, ``dt`` and the
+arrays' shapes, so models equal in those (an ensemble over seeds, a repeated build) reuse it
+within a process (:data:`COMPILED`; :func:`forget_compiled` empties it).
+
+Covered: dense layers on line, grid or index layouts, any depth, every activation, biases on
+or off, ``mse`` or ``cross-entropy``, one MPI rank, the input layer in the tensor space; the
+registry (:mod:`continuum.models.registry`) refuses the rest when the config is loaded, and
+:class:`JaxFlow` refuses more than one rank when it is built.  The tabulations are dense
+matrices: the scheme is meant for the small factor spaces of high-order elements on few
+cells, where a gradient is some thirty small products.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import jax
+import numpy as np
+import scipy.sparse as sp
+
+from continuum.fem.spaces import IndexSpace
+from continuum.fields.galerkin import GalerkinNetwork
+from continuum.fields.layers import DenseLayer
+from continuum.schemes.factored_flow import RK4_STAGES
+from discrete.config import ConfigError
+from discrete.experiment import DiscreteSetup
+from discrete.training import Rule, State
+
+jax.config.update("jax_enable_x64", True)
+import jax.numpy as jnp  # noqa: E402  (after float64 is switched on)
+
+Array = np.ndarray
+Activation = Callable[[jax.Array], jax.Array]
+
+
+def jax_activation(name: str, quadratic: tuple[float, float, float]) -> Activation:
+    """σ of ``[network] activation`` in JAX (those of :mod:`discrete.activations`; relu with
+    ``σ'(0) = 0`` as there)."""
+    c0, c1, c2 = (float(c) for c in quadratic)
+    table: dict[str, Activation] = {
+        "linear": lambda z: z,
+        "quadratic": lambda z: c0 + c1 * z + c2 * z * z,
+        "tanh": jnp.tanh,
+        "softplus": lambda z: jnp.logaddexp(0.0, z),
+        "relu": lambda z: jnp.where(z > 0, z, 0.0),
+    }
+    if name not in table:
+        raise ValueError(f"no JAX form of the activation {name!r}; choose one of {list(table)}")
+    return table[name]
+
+
+def _dense(matrix: Array | sp.spmatrix) -> Array:
+    if isinstance(matrix, np.ndarray):
+        return matrix
+    return matrix.toarray()
+
+
+def space_arrays(space) -> dict[str, Array | None]:
+    """One neuron layer's factor space as the compiled cost reads it: ``T``, ``Tᵀ diag(ω)``,
+    ``M⁻¹`` and ``ω`` (``None`` for the identities of an index layer)."""
+    weights = np.asarray(space.quadrature_weights, dtype=float)
+    if isinstance(space, IndexSpace):
+        return {"tabulation": None, "load": None, "inverse_mass": None, "weights": weights}
+    T = _dense(space.tabulation)
+    return {
+        "tabulation": T,
+        "load": np.ascontiguousarray((weights[:, None] * T).T),
+        "inverse_mass": np.linalg.inv(_dense(space.mass)),
+        "weights": weights,
+    }
+
+
+def _apply(matrix: jax.Array | None, x: jax.Array) -> jax.Array:
+    """``A x``, or ``x`` for an identity (``None``)."""
+    return x if matrix is None else matrix @ x
+
+
+class JaxFlow(Rule):
+    """RK4 of the full-batch Galerkin flow ``θ̇ = −η ⊙ δC/δθ`` of a dense
+    :class:`~continuum.fields.galerkin.GalerkinNetwork`, compiled with JAX (module docstring);
+    ``rates`` per coefficient (:meth:`~continuum.fields.galerkin.CoefficientLayout.per_group`),
+    ``activation`` the name and the quadratic coefficients of the network's σ
+    (:func:`jax_activation`)."""
+
+    def __init__(
+        self,
+        galerkin: GalerkinNetwork,
+        rates: Array,
+        h: float,
+        activation: tuple[str, tuple[float, float, float]],
+    ):
+        super().__init__(galerkin, rates, h)
+        if galerkin.comm.size > 1:
+            raise ConfigError(
+                f"[continuum] scheme = 'jax' runs on one MPI rank, not {galerkin.comm.size}: "
+                "choose scheme = 'matched' to split the fields over the ranks"
+            )
+        if galerkin.span is not None or not all(
+            isinstance(layer, DenseLayer) for layer in galerkin.layers
+        ):
+            raise ValueError("the compiled flow is that of dense layers in the tensor space")
+        self.galerkin = galerkin
+        net = galerkin.network
+        self._layers = [(*galerkin.layer_slices(m), shape) for m, shape in
+                        enumerate(galerkin.shapes)]
+        order = np.concatenate([np.arange(galerkin.size)[s] for w, b, _ in self._layers
+                                for s in (w, b)])
+        if not np.array_equal(order, np.arange(galerkin.size)):
+            raise ValueError("the coefficient layout is not weights then biases, layer by layer")
+        self._bias = net.bias
+        self._depth = net.depth
+        self._sigma = jax_activation(*activation)
+        self._identity_output = net.output == "identity" or net.activation.name == "linear"
+        self._cross_entropy = galerkin.loss.name == "cross-entropy"
+        self._arrays = jax.tree.map(
+            jnp.asarray,
+            {
+                "spaces": [space_arrays(galerkin.layer_space(m)) for m in range(net.depth + 1)],
+                "eta0": galerkin.eta0,
+                "targets": galerkin.Y_q,
+                "rates": np.asarray(rates, dtype=float),
+            },
+        )
+        shapes = jax.tree.map(lambda a: (a.shape, str(a.dtype)), self._arrays)
+        key = (
+            tuple((w.start, w.stop, b.start, b.stop, shape) for w, b, shape in self._layers),
+            (self._bias, activation, self._identity_output, self._cross_entropy, self.h),
+            str(shapes),
+        )
+        start = time.perf_counter()
+        if key not in COMPILED:
+            theta = jax.ShapeDtypeStruct((galerkin.size,), jnp.float64)
+            steps = jax.ShapeDtypeStruct((), jnp.int32)
+            COMPILED[key] = jax.jit(self._steps).lower(theta, steps, self._arrays).compile()
+        self._run = COMPILED[key]
+        self.compile_seconds = time.perf_counter() - start
+        """Wall time of compiling the loop when the rule was built (about 0 when reused)."""
+        self._gradient: Callable | None = None
+
+    # ------------------------------------------------------------------ the compiled cost
+
+    def _cost(self, theta: jax.Array, arrays: dict) -> jax.Array:
+        """``C(θ)`` from the spaces' arrays (module docstring)."""
+        spaces, eta = arrays["spaces"], arrays["eta0"]
+        L = eta.shape[1]
+        z_q = eta
+        for m, (w, b, shape) in enumerate(self._layers):
+            z = theta[w].reshape(shape) @ eta
+            if self._bias:
+                z = z + theta[b][:, None]
+            z_q = _apply(spaces[m + 1]["tabulation"], z)
+            if m + 1 < self._depth:
+                eta = _apply(spaces[m + 1]["load"], self._sigma(z_q))
+        Z = z_q if self._identity_output else self._sigma(z_q)
+        Y = arrays["targets"]
+        if self._cross_entropy:
+            return -jnp.sum(Y * jax.nn.log_softmax(Z, axis=0)) / L
+        r = Z - Y
+        return 0.5 * jnp.sum(spaces[-1]["weights"] @ (r * r)) / L
+
+    def _riesz_gradient(self, theta: jax.Array, arrays: dict) -> jax.Array:
+        """The Riesz representative ``M_{m+1}⁻¹ (∂C/∂W) M_m⁻¹``, ``M_{m+1}⁻¹ ∂C/∂b`` of
+        ``δC/δθ``, in the layout of ``θ``."""
+        g = jax.grad(self._cost)(theta, arrays)
+        spaces = arrays["spaces"]
+        parts = []
+        for m, (w, b, shape) in enumerate(self._layers):
+            out, inp = spaces[m + 1]["inverse_mass"], spaces[m]["inverse_mass"]
+            gw = _apply(out, g[w].reshape(shape))
+            gw = gw if inp is None else gw @ inp.T
+            parts.append(gw.ravel())
+            if self._bias:
+                parts.append(_apply(out, g[b]))
+        return jnp.concatenate(parts)
+
+    def _steps(self, theta: jax.Array, steps: jax.Array, arrays: dict) -> jax.Array:
+        """``steps`` classical RK4 steps of ``θ̇ = −η ⊙ δC/δθ`` in one ``fori_loop``; the four
+        stages ``k_i = F(θ + c_i h k_{i−1})``, ``θ' = θ + Σ_i b_i h k_i`` (:data:`RK4_STAGES`)
+        are one ``scan``, so the force is compiled once."""
+        h, rates = self.h, arrays["rates"]
+        c, b = (jnp.asarray(column) for column in zip(*RK4_STAGES, strict=True))
+
+        def step(_, th):
+            def stage(carry, weights):
+                theta_next, k = carry
+                c_i, b_i = weights
+                k = -rates * self._riesz_gradient(th + c_i * h * k, arrays)
+                return (theta_next + b_i * h * k, k), None
+
+            (theta_next, _), _ = jax.lax.scan(stage, (th, jnp.zeros_like(th)), (c, b))
+            return theta_next
+
+        return jax.lax.fori_loop(0, steps, step, theta)
+
+    # ------------------------------------------------------------------ the Rule interface
+
+    def riesz_gradient(self, theta: Array) -> Array:
+        """The Riesz gradient at ``θ`` (jitted on first use): what
+        :meth:`~continuum.fields.galerkin.GalerkinNetwork.gradient` returns, to rounding."""
+        if self._gradient is None:
+            self._gradient = jax.jit(self._riesz_gradient)
+        return np.asarray(self._gradient(jnp.asarray(theta), self._arrays))
+
+    def leap(self, state: State, steps: int) -> State:
+        """The state ``steps`` RK4 steps later, in one call of the compiled loop."""
+        theta = np.asarray(self._run(jnp.asarray(state.theta), np.int32(steps), self._arrays))
+        step = state.step + steps
+        return State(step * self.h, step, theta)
+
+    def step(self, state: State) -> State:
+        return self.leap(state, 1)
+
+    def advance(self, state: State, steps: int) -> Iterator[State]:
+        """The state after ``steps`` steps, all taken in one compiled loop (the intermediate
+        states stay inside it)."""
+        if steps > 0:
+            yield self.leap(state, steps)
+
+
+def jax_rule(galerkin: GalerkinNetwork, setup: DiscreteSetup) -> JaxFlow:
+    """``scheme = "jax"``: the compiled RK4 flow with the training dt and the continuum rates."""
+    cfg = setup.config
+    rates = galerkin.per_group(setup.dictionary.continuum_rates())
+    activation = (cfg.network.activation, tuple(cfg.network.quadratic))
+    return JaxFlow(galerkin, rates, cfg.training.dt, activation)
+
+
+COMPILED: dict[tuple, Any] = {}
+"""The compiled RK4 loops of this process by what their trace depends on (layer layout, biases,
+activation, output, loss, ``dt``, arrays' shapes)."""
+
+
+def forget_compiled() -> None:
+    """Empty :data:`COMPILED`: the next model compiles its loop afresh."""
+    COMPILED.clear()
