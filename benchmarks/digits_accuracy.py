@@ -123,8 +123,13 @@ def figure(path: Path, widths: list[int], rows: list[dict], limit: dict, mesh: f
     ax1.legend(fontsize=8)
     distance = [r["distance"] for r in rows]
     ax2.loglog(widths, distance, "o-", base=2, label=r"$\max |Z_N - Z_\infty|$ (test rows)")
-    ax2.loglog(widths, distance[0] * (widths[0] / np.array(widths)) ** 2, "k:", base=2,
-               label=r"$\propto N^{-2}$")
+    ax2.loglog(
+        widths,
+        distance[0] * (widths[0] / np.array(widths)) ** 2,
+        "k:",
+        base=2,
+        label=r"$\propto N^{-2}$",
+    )
     ax2.axhline(mesh, color="gray", ls="--", label=r"$\max |Z_\infty^{h} - Z_\infty^{2h}|$")
     ax2.set(xlabel="width N", title="outputs approach the continuum's")
     ax2.legend(fontsize=8)

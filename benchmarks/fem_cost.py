@@ -290,8 +290,11 @@ def dot_table(smoke: bool) -> None:
     print("\n=== dots: one float64 A @ B, CPU µs (best of 5): numpy (OpenBLAS) | XLA in a loop")
     rng = np.random.default_rng(0)
     reps = 20 if smoke else 200
-    for n, k, L in [(44, 33, 256)] if smoke else [(44, 33, 256), (33, 33, 256), (36, 21, 256),
-                                                   (56, 41, 300), (41, 64, 300)]:
+    for n, k, L in (
+        [(44, 33, 256)]
+        if smoke
+        else [(44, 33, 256), (33, 33, 256), (36, 21, 256), (56, 41, 300), (41, 64, 300)]
+    ):
         a, b = rng.random((n, k)), rng.random((k, L))
 
         def chain(a, b, reps=reps):

@@ -49,7 +49,6 @@ POINT_TO_POINT = {
 }
 
 
-
 def counter() -> ctypes.CDLL | None:
     """The preloaded interposer, or None when the run has none."""
     library = os.environ.get("LD_PRELOAD", "")
@@ -161,6 +160,7 @@ def main() -> None:
                 )
                 if calls:
                     print("       " + ", ".join(f"{k}: {v}" for k, v in sorted(calls.items())))
+
 
 if __name__ == "__main__":
     main()

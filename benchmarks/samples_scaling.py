@@ -75,8 +75,16 @@ def write_config(folder: Path, distribute: str, t_end: float) -> Path:
 
 def run_child(ranks: int, config: Path, out: Path) -> dict:
     result = subprocess.run(
-        [str(BIN / "mpiexec"), "-n", str(ranks), sys.executable, __file__, "--child",
-         str(config), str(out)],
+        [
+            str(BIN / "mpiexec"),
+            "-n",
+            str(ranks),
+            sys.executable,
+            __file__,
+            "--child",
+            str(config),
+            str(out),
+        ],
         check=True,
         cwd=ROOT,
         capture_output=True,

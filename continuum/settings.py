@@ -187,9 +187,7 @@ def _check_residual(
     a degree of :data:`RESIDUAL_DEGREES` (docs/physics.md "Depth as a coordinate")."""
     if network.architecture != "residual":
         if section.has("depth_cells"):
-            raise section.error(
-                "depth_cells", 'only used with [network] architecture = "residual"'
-            )
+            raise section.error("depth_cells", 'only used with [network] architecture = "residual"')
         return
     if plain["enabled"] and plain["degree"] not in RESIDUAL_DEGREES:
         raise section.error(

@@ -254,8 +254,8 @@ DATA_KEYS = (
     Key("target", "expression", "0", "target of sample l over the output coordinates"),
     Key("path", "string", None, 'a .npz, .h5 or .hdf5 file (kind = "file")'),
     Key("seed", "integer", 0, "seeds the data's random draws", sign="non-negative"),
-    Key("stiffness", "number", 1.0, "probe amplitude κ (kind = \"probes\")", sign="non-negative"),
-    Key("mass", "number", 0.0, "probe amplitude m² (kind = \"probes\")", sign="non-negative"),
+    Key("stiffness", "number", 1.0, 'probe amplitude κ (kind = "probes")', sign="non-negative"),
+    Key("mass", "number", 0.0, 'probe amplitude m² (kind = "probes")', sign="non-negative"),
     Key("noise", "number", 0.0, "standard deviation of the target noise", sign="non-negative"),
     Key("name", "choice", None, 'the bundled data set (kind = "dataset")', choices=DATASET_NAMES),
     Key("test", "integer", 0, "rows held out (tabular data)", sign="non-negative"),
@@ -328,13 +328,13 @@ class TrainingConfig:
 TRAINING_KEYS = (
     Key("rule", "choice", "flow", "the update rule", choices=RULES),
     Key("lr", "number", 1.0, "the learning rate η", sign="positive"),
-    Key("gamma", "number", 0.0, "the damping γ of rule = \"momentum\"", sign="non-negative"),
+    Key("gamma", "number", 0.0, 'the damping γ of rule = "momentum"', sign="non-negative"),
     Key(
         "steps", "integer", 100, "training steps (or give t_end)", sign="positive", conditional=True
     ),
     Key("t_end", "number", None, "the final time, a multiple of dt (or steps)", sign="positive"),
     Key("dt", "number", 0.01, "the time step", sign="positive"),
-    Key("batch", "integer", 1, "samples per batch of rule = \"sgd\"", sign="positive"),
+    Key("batch", "integer", 1, 'samples per batch of rule = "sgd"', sign="positive"),
     Key("seed", "integer", 0, "seeds the batches", sign="non-negative"),
     Key("metric", "choice", "continuum", "the metric of the gradient", choices=METRICS),
     Key("momentum_form", "choice", "central", "the heavy ball's form", choices=MOMENTUM_FORMS),
@@ -391,9 +391,7 @@ class DiscreteConfig:
     """Added to the message refusing a section that :attr:`SECTIONS` does not declare."""
 
     @classmethod
-    def parse_sections(
-        cls, sections: dict[str, Section], parsed: DiscreteConfig
-    ) -> dict[str, Any]:
+    def parse_sections(cls, sections: dict[str, Section], parsed: DiscreteConfig) -> dict[str, Any]:
         """The sections a subclass adds, read from ``sections`` beside the ``parsed`` discrete
         ones (none here)."""
         return {}

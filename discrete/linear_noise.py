@@ -219,7 +219,5 @@ def discrete_linear_noise(setup) -> FactoredLinearNoise:
 def field_variances(setup, variances: Array) -> tuple[list[Array], list[Array]]:
     """Per-parameter variances as those of the field-normalised ``w = W/Δy`` and ``b``."""
     net, conv = setup.network, setup.convention
-    w = [
-        net.params.W(variances, m) / conv.input_measure(net, m) ** 2 for m in range(net.depth)
-    ]
+    w = [net.params.W(variances, m) / conv.input_measure(net, m) ** 2 for m in range(net.depth)]
     return w, [net.params.b(variances, m) for m in range(net.depth)]

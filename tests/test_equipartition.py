@@ -114,7 +114,12 @@ def test_momentum_sgd_equipartition_against_a_long_ensemble():
     dense = LinearNoise(setup.cost, setup.dictionary.rates(), tr.dt, tr.batch, law.theta)
     hessian = dense.hessian(law.theta)
     eq = heavy_ball_equilibrium(
-        hessian, dense.noise(law.theta), setup.dictionary.rates(), tr.gamma, tr.dt, tr.batch,
+        hessian,
+        dense.noise(law.theta),
+        setup.dictionary.rates(),
+        tr.gamma,
+        tr.dt,
+        tr.batch,
         law.groups,
     )
     closed = float(eq.kinetic[0])

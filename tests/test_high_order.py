@@ -181,8 +181,10 @@ def test_converge_prints_the_p_convergence_in_json(tmp_path):
         timeout=300,
     )
     assert refused.returncode == 1
-    assert "--degrees: p-convergence needs at least three degrees of 1 … 8 (the reference has " \
+    assert (
+        "--degrees: p-convergence needs at least three degrees of 1 … 8 (the reference has "
         "degree max(p) + 2 ≤ 10), got 2 4 9" in refused.stderr
+    )
 
 
 @pytest.mark.mpi

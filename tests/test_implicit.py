@@ -161,8 +161,6 @@ def test_implicit_integrator_from_the_config_matches_the_explicit_one(tmp_path):
                 dt=0.01 if integrator == "implicit" else None,
             ),
         )
-        summary = run_experiment(
-            cfg, tmp_path / integrator, MPI.COMM_SELF, quiet=True
-        )
+        summary = run_experiment(cfg, tmp_path / integrator, MPI.COMM_SELF, quiet=True)
         errors[integrator] = summary["final"]["l2_error_w"]
     assert errors["implicit"] < 2 * errors["matched"] < 1e-3

@@ -175,7 +175,9 @@ def test_synfield_run_writes_the_fields_of_the_matched_scheme(tmp_path):
         path.write_text(DEEP_TANH + f'scheme = "{scheme}"\n[output]\nevery = 2\n')
         proc = subprocess.run(
             [str(SYNFIELD), "run", str(path), "-o", str(tmp_path / scheme)],
-            capture_output=True, text=True, timeout=300,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         assert proc.returncode == 0, proc.stderr
         files[scheme] = h5py.File(tmp_path / scheme / "fields.h5", "r")

@@ -265,7 +265,7 @@ def test_two_ranks_give_the_mixed_fields_of_one_rank(distribute, input_layer):
             MIXED.replace(
                 '["product", "unit-cell", "product"]', '["product", "product", "unit-cell"]'
             ),
-            '[coordinates] weights: weight layer 1 is banded ([network] connectivity) and needs '
+            "[coordinates] weights: weight layer 1 is banded ([network] connectivity) and needs "
             '"unit-cell" or "linear", got "product"',
         ),
         (
@@ -284,7 +284,6 @@ def test_hostile_series_are_refused_at_load(text, message):
     with pytest.raises(ConfigError) as error:
         parse_config(text.format(N=16, t_end=0.5, cells=8, extra=""))
     assert message in str(error.value)
-
 
 
 def test_the_energy_balance_of_a_series_with_a_unit_cell_layer_is_refused():

@@ -67,9 +67,7 @@ def test_two_ranks_give_the_fields_of_one_rank(example, input_layer, integrator)
     config = dataclasses.replace(config, continuum=continuum)
     run_experiment(config, tmp / "two", comm, quiet=True)
     if comm.rank == 0:
-        run_experiment(
-            config, tmp / "one", MPI.COMM_SELF, quiet=True
-        )
+        run_experiment(config, tmp / "one", MPI.COMM_SELF, quiet=True)
         with h5py.File(tmp / "one" / "fields.h5") as a, h5py.File(tmp / "two" / "fields.h5") as b:
             assert a.attrs["ranks"] == 1 and b.attrs["ranks"] == 2
             names = []

@@ -28,10 +28,30 @@ def test_a_failure_on_rank_0_ends_the_mpi_job_instead_of_hanging(tmp_path):
         )
     )
     proc = subprocess.run(
-        [str(MPIEXEC), "-n", "2", sys.executable, "-m", "pytest", "-p", "tests.conftest",
-         "-p", "no:cacheprovider", "-q", "-m", "mpi", "--rootdir", str(tmp_path),
-         "-c", str(ROOT / "pyproject.toml"), str(tmp_path / "test_hang.py")],
-        capture_output=True, text=True, timeout=120, cwd=ROOT,
+        [
+            str(MPIEXEC),
+            "-n",
+            "2",
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "tests.conftest",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "-m",
+            "mpi",
+            "--rootdir",
+            str(tmp_path),
+            "-c",
+            str(ROOT / "pyproject.toml"),
+            str(tmp_path / "test_hang.py"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT), "OPENBLAS_NUM_THREADS": "1"},
     )
     assert proc.returncode != 0

@@ -62,9 +62,7 @@ def quadrature_lattice(convention: Convention, cells: int, points: int) -> Conve
         else:
             at = np.column_stack([np.tile(x, len(x)), np.repeat(x, len(x))])
             measure = np.tile(w, len(w)) * np.repeat(w, len(w))
-        layers.append(
-            dataclasses.replace(layer, points=at, measure=measure, shape=(len(measure),))
-        )
+        layers.append(dataclasses.replace(layer, points=at, measure=measure, shape=(len(measure),)))
     return Convention(tuple(layers), convention.weights)
 
 

@@ -217,8 +217,8 @@ def _unit_cell_layers(cfg: Config, kinds: tuple[str, ...]) -> str | None:
         if kind == "unit-cell" and (widths[m], layout[m]) != (widths[m + 1], layout[m + 1]):
             return (
                 f"[coordinates] weights: the unit-cell layer {m} maps a field to one on the same "
-                f"domain, but [network] widths[{m}:{m + 2}] = {list(widths[m:m + 2])} and "
-                f"[coordinates] layout[{m}:{m + 2}] = {list(layout[m:m + 2])} differ"
+                f"domain, but [network] widths[{m}:{m + 2}] = {list(widths[m : m + 2])} and "
+                f"[coordinates] layout[{m}:{m + 2}] = {list(layout[m : m + 2])} differ"
             )
     return None
 
@@ -281,9 +281,13 @@ def _linear_noise(cfg: Config) -> str | None:
     reason = _galerkin("dense")(cfg)
     if reason is not None:
         return reason
-    return None if cfg.continuum.input_layer == "tensor" else (
-        f"[continuum] input_layer = {cfg.continuum.input_layer!r}: the linear-noise "
-        "approximation represents the input layer in the tensor space (input_layer = 'tensor')"
+    return (
+        None
+        if cfg.continuum.input_layer == "tensor"
+        else (
+            f"[continuum] input_layer = {cfg.continuum.input_layer!r}: the linear-noise "
+            "approximation represents the input layer in the tensor space (input_layer = 'tensor')"
+        )
     )
 
 
@@ -341,31 +345,31 @@ FAMILIES: dict[str, Family] = {
             "residual",
             "residual networks, depth as a coordinate: fields w(τ, x, y), b(τ, x) in "
             "V_τ ⊗ V_x ⊗ V_x, the stream ∂_τ s = ∫ w σ(s) dy + b by RK4 in τ with its exact "
-            "adjoint (docs/physics.md, \"Depth as a coordinate\")",
+            'adjoint (docs/physics.md, "Depth as a coordinate")',
             _depth,
             width_order=2,
         ),
         Family(
             "moments",
-            "`fluctuations = \"moments\"`, SGD with i.i.d. batches of one linear layer: the "
+            '`fluctuations = "moments"`, SGD with i.i.d. batches of one linear layer: the '
             "mean field and the covariance "
-            "Q, factored through the data (docs/physics.md, \"SGD fluctuations\")",
+            'Q, factored through the data (docs/physics.md, "SGD fluctuations")',
             _linear_layer_law,
             width_order=2,
             fluctuations="moments",
         ),
         Family(
             "linear-noise",
-            "`fluctuations = \"moments\"`, SGD or momentum SGD with i.i.d. batches of a dense "
+            '`fluctuations = "moments"`, SGD or momentum SGD with i.i.d. batches of a dense '
             "network of any depth and activation: the full-batch mean fields and the covariance "
-            "linearised around them, kept factored (docs/physics.md, \"SGD fluctuations\")",
+            'linearised around them, kept factored (docs/physics.md, "SGD fluctuations")',
             _linear_noise,
             width_order=2,
             fluctuations="moments",
         ),
         Family(
             "sme",
-            "`fluctuations = \"sde\"`, SGD with i.i.d. batches of one linear layer: paths of "
+            '`fluctuations = "sde"`, SGD with i.i.d. batches of one linear layer: paths of '
             "the stochastic modified equation with L noise channels",
             _linear_layer_law,
             width_order=2,
@@ -489,12 +493,12 @@ _LIMIT = "continuum.models.limit"
 
 ENTRIES: tuple[Entry, ...] = (
     Entry("galerkin", "matched", RULES, f"{_LIMIT}:galerkin_matched", samples=True),
-    Entry("galerkin", "exponential", ("flow",), f"{_LIMIT}:galerkin_exponential",
-          _one_linear_layer),
+    Entry(
+        "galerkin", "exponential", ("flow",), f"{_LIMIT}:galerkin_exponential", _one_linear_layer
+    ),
     Entry("galerkin", "adaptive", ("flow",), f"{_LIMIT}:galerkin_adaptive"),
     Entry("galerkin", "jax", ("flow",), f"{_LIMIT}:galerkin_jax", _compiled_flow),
-    Entry("galerkin", "implicit", ("flow", "momentum"), f"{_LIMIT}:galerkin_implicit",
-          _full_batch),
+    Entry("galerkin", "implicit", ("flow", "momentum"), f"{_LIMIT}:galerkin_implicit", _full_batch),
     Entry("unit-cell", "matched", RULES, f"{_LIMIT}:galerkin_matched", samples=True),
     Entry("unit-cell", "adaptive", ("flow",), f"{_LIMIT}:galerkin_adaptive"),
     Entry("perceptron", "theta", ("flow",), f"{_LIMIT}:PerceptronModel"),
@@ -581,7 +585,8 @@ def lookup(cfg: Config) -> Entry:
     model = "" if fluctuations == "none" else f" [continuum] fluctuations = {fluctuations!r}:"
     if not found:
         raise ConfigError(
-            f"{src}: no continuum solves this run:{model} " + "; ".join(dict.fromkeys(reasons))
+            f"{src}: no continuum solves this run:{model} "
+            + "; ".join(dict.fromkeys(reasons))
             + "; or set [continuum] enabled = false"
         )
     schemes = list(dict.fromkeys(e.scheme for e in found))
@@ -598,8 +603,11 @@ def lookup(cfg: Config) -> Entry:
         what = f"[continuum] scheme = {wanted!r}" if wanted else "no continuum scheme"
         raise ConfigError(
             f"{src}: [training] rule = {rule!r} with {what}: "
-            + (f"that scheme integrates rule(s) {_choices(_rules(found, wanted))}; " if wanted
-               else "")
+            + (
+                f"that scheme integrates rule(s) {_choices(_rules(found, wanted))}; "
+                if wanted
+                else ""
+            )
             + f"valid schemes for rule {rule!r} on this network and data: {_choices(valid)}"
         )
     problems = []
@@ -646,9 +654,7 @@ def table() -> str:
             f"| {needs} |"
         )
     lines += ["", "Model families (chosen by the network and the data):", ""]
-    lines += [
-        f"- {f.name}: {f.summary} (width order {f.width_order})" for f in FAMILIES.values()
-    ]
+    lines += [f"- {f.name}: {f.summary} (width order {f.width_order})" for f in FAMILIES.values()]
     lines += ["", "Schemes:", ""]
     lines += [f"- `{s.name}`: {s.summary}" for s in SCHEMES.values()]
     return "\n".join(lines)

@@ -129,10 +129,12 @@ class JaxFlow(Rule):
             raise ValueError("the compiled flow is that of dense layers in the tensor space")
         self.galerkin = galerkin
         net = galerkin.network
-        self._layers = [(*galerkin.layer_slices(m), shape) for m, shape in
-                        enumerate(galerkin.shapes)]
-        order = np.concatenate([np.arange(galerkin.size)[s] for w, b, _ in self._layers
-                                for s in (w, b)])
+        self._layers = [
+            (*galerkin.layer_slices(m), shape) for m, shape in enumerate(galerkin.shapes)
+        ]
+        order = np.concatenate(
+            [np.arange(galerkin.size)[s] for w, b, _ in self._layers for s in (w, b)]
+        )
         if not np.array_equal(order, np.arange(galerkin.size)):
             raise ValueError("the coefficient layout is not weights then biases, layer by layer")
         self._bias = net.bias

@@ -49,7 +49,6 @@ def check_field(
     check_growth(what, np.array([size]), reference, step, t, "reduce dt or check the data")
 
 
-
 class LowRankFlow(Protocol):
     """Rows ``u_a`` obeying ``M u̇_a + Ξ C (Ξᵀ u_a − p_a) = 0`` with one ``M`` and ``Ξ C Ξᵀ``."""
 

@@ -45,8 +45,16 @@ from continuum.fields.layers.kind import Factors, Inputs, LayerKind, ShiftFactor
 from continuum.fields.layers.unitcell import UnitCellLayer
 from discrete.network import Network
 
-__all__ = ["KINDS", "Factors", "Inputs", "LayerKind", "ShiftFactors", "Space", "kind_name",
-           "serial"]
+__all__ = [
+    "KINDS",
+    "Factors",
+    "Inputs",
+    "LayerKind",
+    "ShiftFactors",
+    "Space",
+    "kind_name",
+    "serial",
+]
 
 
 KINDS: dict[str, type[LayerKind]] = {kind.name: kind for kind in (DenseLayer, UnitCellLayer)}
