@@ -35,8 +35,9 @@ type Evaluation = sp.csr_matrix | Array
 
 
 class CoefficientFields(Protocol):
-    """The coefficient layout and cost of a model's fields (GalerkinNetwork, UnitCellNetwork,
-    DepthFields): ``θ`` to and from per-part weight and bias arrays, and ``C[θ]``."""
+    """The coefficient layout and cost of a model's fields (a GalerkinNetwork of any series of
+    layer kinds, or DepthFields): ``θ`` to and from per-part weight and bias arrays, and
+    ``C[θ]``."""
 
     def pack(self, w: list[Array], b: list[Array]) -> Array: ...
 
