@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from continuum.fields.layers import kind_name
+from continuum.fields.layers import KINDS, kind_name
 from discrete.config import ConfigError
 from discrete.conventions import layer_weights
 from discrete.training import RULES
@@ -171,21 +171,33 @@ def _mse(cfg: Config) -> str | None:
     return None
 
 
-def _galerkin(kind: str) -> Callable[[Config], str | None]:
+def series_family(cfg: Config) -> str | None:
+    """The model family of a feed-forward series of layer kinds (:data:`KINDS`, each naming its
+    own): ``galerkin`` when every kind's is, else the one other family its kinds name; ``None``
+    when a layer has no kind or the kinds name two other families."""
+    kinds = layer_kinds(cfg)
+    if "none" in kinds:
+        return None
+    special = {KINDS[kind].family for kind in kinds} - {"galerkin"}
+    if len(special) > 1:
+        return None
+    return special.pop() if special else "galerkin"
+
+
+def _galerkin(family: str, kind: str) -> Callable[[Config], str | None]:
+    """The family of series whose kinds are all ``galerkin``'s, or that hold a ``kind`` layer
+    (its family's); what each kind needs at its layer is its own :meth:`LayerKind.requires`."""
+
     def accepts(cfg: Config) -> str | None:
         if _feedforward(cfg) is not None:
             return _feedforward(cfg)
-        tabular = kind == "dense" and _tabular_on_index_layers(cfg)
+        tabular = family == "galerkin" and _tabular_on_index_layers(cfg)
         if cfg.data.kind != "expression" and not tabular:
             return (
                 f"[data] kind = {cfg.data.kind!r}: the {kind} Galerkin fields need data given as "
                 "expressions of the coordinates ([data] input and target), or arrays on index "
                 "input and output layers ([coordinates] layout)"
             )
-        if kind != "dense" and _mse(cfg) is not None:
-            return _mse(cfg)
-        if kind != "dense" and "index" in cfg.coordinates.layout:
-            return f"[coordinates] layout = 'index': the {kind} fields are those of line layers"
         single = cfg.network.widths[0] == 1 or cfg.coordinates.layout[0] == "index"
         dense_first = layer_kinds(cfg)[0] == "dense"
         if cfg.continuum.input_layer == "data-span" and (not dense_first or single):
@@ -197,35 +209,24 @@ def _galerkin(kind: str) -> Callable[[Config], str | None]:
         if reason is not None:
             return reason
         kinds = layer_kinds(cfg)
-        if kind == "dense" and set(kinds) != {"dense"}:
-            return "[network] connectivity: the dense fields need every layer dense"
-        if kind == "unit-cell":
-            return _unit_cell_layers(cfg, kinds)
+        if series_family(cfg) != family:
+            return (
+                f"[network] connectivity: the {kind} fields need every layer {kind}"
+                if family == "galerkin"
+                else f"[network] connectivity: the {kind} fields need a {kind} layer"
+            )
+        for m, name in enumerate(kinds):
+            reason = KINDS[name].requires(cfg, m)
+            if reason is not None:
+                return reason
         return None
 
     return accepts
 
 
-def _unit_cell_layers(cfg: Config, kinds: tuple[str, ...]) -> str | None:
-    """A series with a banded unit-cell layer, each on one domain: its fields ``w_s(x)`` map
-    ``h(x)`` to ``z(x)`` at the same point, so the widths and layouts on both sides are equal
-    (docs/physics.md "Layer kinds in series")."""
-    if "unit-cell" not in kinds:
-        return "[network] connectivity: the unit-cell fields need a banded layer"
-    widths, layout = cfg.network.widths, cfg.coordinates.layout
-    for m, kind in enumerate(kinds):
-        if kind == "unit-cell" and (widths[m], layout[m]) != (widths[m + 1], layout[m + 1]):
-            return (
-                f"[coordinates] weights: the unit-cell layer {m} maps a field to one on the same "
-                f"domain, but [network] widths[{m}:{m + 2}] = {list(widths[m : m + 2])} and "
-                f"[coordinates] layout[{m}:{m + 2}] = {list(layout[m : m + 2])} differ"
-            )
-    return None
-
-
 def _perceptron(cfg: Config) -> str | None:
     net = cfg.network
-    reason = _galerkin("dense")(cfg)
+    reason = _galerkin("galerkin", "dense")(cfg)
     if reason is not None:
         return reason
     if len(net.widths) != 2 or net.activation != "linear":
@@ -262,7 +263,7 @@ def _probes(cfg: Config) -> str | None:
 
 def _linear_layer_law(cfg: Config) -> str | None:
     net = cfg.network
-    reason = _galerkin("dense")(cfg)
+    reason = _galerkin("galerkin", "dense")(cfg)
     if reason is not None:
         return reason
     linear = net.output == "identity" or net.activation == "linear"
@@ -278,7 +279,7 @@ def _linear_layer_law(cfg: Config) -> str | None:
 
 
 def _linear_noise(cfg: Config) -> str | None:
-    reason = _galerkin("dense")(cfg)
+    reason = _galerkin("galerkin", "dense")(cfg)
     if reason is not None:
         return reason
     return (
@@ -317,7 +318,7 @@ FAMILIES: dict[str, Family] = {
         Family(
             "galerkin",
             "dense networks of any depth: tensor-product Galerkin fields",
-            _galerkin("dense"),
+            _galerkin("galerkin", "dense"),
             width_order=2,
         ),
         Family(
@@ -325,7 +326,7 @@ FAMILIES: dict[str, Family] = {
             "banded layers with weights = 'unit-cell', alone or in series with dense ones "
             "(weights = ['product', 'unit-cell', …]): the ultra-local limit "
             "z = Σ_s w_s(x) h(x) + b(x) of each banded layer, which drops the input shift s·a",
-            _galerkin("unit-cell"),
+            _galerkin("unit-cell", "unit-cell"),
             width_order=1,
         ),
         Family(

@@ -32,8 +32,11 @@ samples, the loss, the data and the factored-force path for every kind alike.  E
 coefficient matrix is distributed by its rows (:class:`~continuum.fem.row_partition.RowPartition`
 of the output factor), so every weight coefficient lives on exactly one rank.
 
-Adding a kind is one module with a :class:`LayerKind` class plus its entry in :data:`KINDS`
-(and the registry's family that accepts it, :mod:`continuum.models.registry`).
+Adding a kind is one module with a :class:`LayerKind` class plus its entry in :data:`KINDS`:
+the class names its registry family (``family``) and what it needs of the configuration at its
+layer (``requires``), which :mod:`continuum.models.registry` reads; only a kind that changes
+the width order of its series names a family the registry does not have yet (one ``Family``
+and its ``Entry`` lines).
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ class DenseLayer(LayerKind):
     name = "dense"
     connectivity = "dense"
     convention = "product"
+    family = "galerkin"
 
     @staticmethod
     def columns(layer: Layer, space_in: Space) -> int:

@@ -6,13 +6,16 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 import numpy as np
 from mpi4py import MPI
 
 from continuum.fem.row_partition import RowPartition, sum_over_ranks
 from discrete.network import Layer
+
+if TYPE_CHECKING:
+    from continuum.settings import Config
 
 Array = np.ndarray
 
@@ -52,11 +55,24 @@ class LayerKind(ABC):
     """One weight layer ``m``: discrete layer, input and output spaces, rows on this rank.
 
     The discrete half delegates to :class:`discrete.network.Layer`; a kind's module adds the
-    continuum half.  ``shape`` is the full coefficient matrix, distributed by its rows."""
+    continuum half.  ``shape`` is the full coefficient matrix, distributed by its rows.
+
+    ``family`` is the registry's model family (:mod:`continuum.models.registry`) of a series
+    holding this kind: ``galerkin`` where every layer's discrete half approaches its continuum
+    at second order in ``1/N``, another where one kind changes that order; :meth:`requires`
+    states what the kind needs of the configuration at its layer, so that the registry accepts
+    or refuses a series from the kinds' declarations alone."""
 
     name: ClassVar[str]
     connectivity: ClassVar[str]
     convention: ClassVar[str]
+    family: ClassVar[str]
+
+    @classmethod
+    def requires(cls, cfg: Config, m: int) -> str | None:
+        """``None`` when weight layer ``m`` of ``cfg`` can be of this kind, else the reason
+        (naming the keys)."""
+        return None
 
     def __init__(self, layer: Layer, space_in: Space, space_out: Space, comm: MPI.Comm):
         self.layer, self.space_in, self.space_out = layer, space_in, space_out

@@ -21,12 +21,16 @@ split over the ranks like a dense layer's; the forward pass gathers the ``n × S
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 from mpi4py import MPI
 
 from continuum.fields.layers.kind import Factors, Inputs, LayerKind, ShiftFactors, Space
 from discrete.network import Layer
+
+if TYPE_CHECKING:
+    from continuum.settings import Config
 
 Array = np.ndarray
 
@@ -37,6 +41,28 @@ class UnitCellLayer(LayerKind):
     name = "unit-cell"
     connectivity = "banded"
     convention = "unit-cell"
+    family = "unit-cell"
+
+    @classmethod
+    def requires(cls, cfg: Config, m: int) -> str | None:
+        """The squared error on line or grid layers, and one domain on both sides: ``w_s(x)``
+        maps ``h(x)`` to ``z(x)`` at the same point, so the widths and layouts of layers ``m``
+        and ``m + 1`` are equal (docs/physics.md "Layer kinds in series")."""
+        if cfg.network.loss != "mse":
+            return (
+                f"[network] loss = {cfg.network.loss!r}: only the tensor-product Galerkin fields "
+                "of dense networks solve it"
+            )
+        if "index" in cfg.coordinates.layout:
+            return "[coordinates] layout = 'index': the unit-cell fields are those of line layers"
+        widths, layout = cfg.network.widths, cfg.coordinates.layout
+        if (widths[m], layout[m]) != (widths[m + 1], layout[m + 1]):
+            return (
+                f"[coordinates] weights: the unit-cell layer {m} maps a field to one on the same "
+                f"domain, but [network] widths[{m}:{m + 2}] = {list(widths[m : m + 2])} and "
+                f"[coordinates] layout[{m}:{m + 2}] = {list(layout[m : m + 2])} differ"
+            )
+        return None
 
     def __init__(self, layer: Layer, space_in: Space, space_out: Space, comm: MPI.Comm):
         if space_in is not space_out:
