@@ -26,6 +26,9 @@ import copy
 import json
 import math
 import numbers
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import continuum
@@ -199,3 +202,20 @@ def load(base: str | Document, **sections: dict[str, Any] | None) -> Config:
 def resolved(base: str | Document, **sections: dict[str, Any] | None) -> Config:
     """The validated and resolved configuration of :func:`problem` ``(base, **sections)``."""
     return continuum.parse_config(problem(base, **sections))
+
+
+SYNFIELD = Path(sys.executable).parent / "synfield"
+"""The command, beside the interpreter that runs the tests."""
+
+
+def run_text(text: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    """``synfield run`` of the configuration ``text`` (written to ``tmp_path/case.toml``) into
+    ``tmp_path/out``, quietly."""
+    config = tmp_path / "case.toml"
+    config.write_text(text)
+    return subprocess.run(
+        [str(SYNFIELD), "run", str(config), "-o", str(tmp_path / "out"), "-q"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )

@@ -71,27 +71,25 @@ def test_jax_route_of_the_residual_network_equals_the_numpy_network():
         assert np.abs(theta - setup.theta0).max() > 1e-2  # the flow moved the parameters
 
 
-def test_accuracy_per_cost_smoke_run():
-    """Every route of the user-scale deep tanh and residual problems runs at tiny sizes; the
-    JAX networks agree with numpy's, the gradient-rate line is printed and the residual
-    networks are extrapolated at first order (N and M = N/2 doubled together)."""
+def smoke_run(script: str, *args: str) -> str:
+    """The standard output of ``benchmarks/<script> --smoke *args`` (which must succeed)."""
     env = dict(os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
     proc = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks/accuracy_per_cost.py"),
-            "--smoke",
-            "--problems",
-            "deep-tanh-L256",
-            "resnet",
-        ],
+        [sys.executable, str(ROOT / "benchmarks" / script), "--smoke", *args],
         capture_output=True,
         text=True,
         timeout=600,
         env=env,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    out = proc.stdout
+    return proc.stdout
+
+
+def test_accuracy_per_cost_smoke_run():
+    """Every route of the user-scale deep tanh and residual problems runs at tiny sizes; the
+    JAX networks agree with numpy's, the gradient-rate line is printed and the residual
+    networks are extrapolated at first order (N and M = N/2 doubled together)."""
+    out = smoke_run("accuracy_per_cost.py", "--problems", "deep-tanh-L256", "resnet")
     differences = [float(d) for d in re.findall(r"max relative difference (\S+)", out)]
     assert len(differences) == 2 and max(differences) < 1e-12, out
     assert "continuum gradient, P2 4 cells" in out
@@ -104,16 +102,7 @@ def test_fem_cost_smoke_run():
     route run; a looser quadrature tolerance takes a coarser Gauss rule, and each FEM row's
     error with τ = 1e-8 (deep-tanh) equals the τ = 1e-12 row's to 10τ; the compiled flow's
     rows have the errors of the numpy RK4's."""
-    env = dict(os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks/fem_cost.py"), "--smoke"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=env,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = proc.stdout
+    out = smoke_run("fem_cost.py")
     rules = dict(re.findall(r"after  deep-tanh-L256  P2  4 cells  tau (\S+)  q = +(\d+)", out))
     assert int(rules["1e-08"]) < int(rules["1e-12"]), rules
     rows = re.findall(r"after (FEM p c=4(?: adapt)?) tau=(\S+) +p=(\d) .* error (\S+)", out)

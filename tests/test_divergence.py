@@ -1,8 +1,6 @@
 """Divergence everywhere: one exception type from every solver family, and explicit steps
 beyond the stability bound of the largest mode refused before the run."""
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,9 +13,9 @@ from discrete.errors import GROWTH, DivergenceError
 from discrete.experiment import build
 from discrete.stability import max_growth, quadratic_cost, sharpness, stable_step
 from discrete.training import integrate
+from tests.configs import run_text
 
 ROOT = Path(__file__).resolve().parent.parent
-SYNFIELD = Path(sys.executable).parent / "synfield"
 GOLDSTEIN = (ROOT / "examples" / "goldstein.toml").read_text()
 
 
@@ -27,17 +25,6 @@ def goldstein(**training) -> str:
         old = next(line for line in text.splitlines() if line.startswith(f"{key} = "))
         text = text.replace(old, f"{key} = {value}")
     return text
-
-
-def run_text(text: str, tmp_path: Path) -> subprocess.CompletedProcess:
-    config = tmp_path / "case.toml"
-    config.write_text(text)
-    return subprocess.run(
-        [str(SYNFIELD), "run", str(config), "-o", str(tmp_path / "out"), "-q"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def test_the_largest_mode_of_goldsteins_chain_and_the_verlet_bound():

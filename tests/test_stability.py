@@ -4,7 +4,6 @@ step's stability checked before a run and at its output steps (docs/parallel-and
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import h5py
@@ -25,9 +24,9 @@ from discrete.stability import (
     stable_step,
 )
 from discrete.training import integrate
+from tests.configs import SYNFIELD, run_text
 
 ROOT = Path(__file__).resolve().parent.parent
-SYNFIELD = Path(sys.executable).parent / "synfield"
 
 
 def dense_sharpness(setup, theta, h=1e-5):
@@ -123,17 +122,6 @@ def test_the_largest_mode_of_goldsteins_chain_to_rounding():
     found = sharpness(setup.rule, setup.theta0, affine=quadratic_cost(setup), products=(1, 200))
     assert found.value == pytest.approx(4 * 64**2, rel=1e-8)
     assert found.products <= 100
-
-
-def run_text(text: str, tmp_path: Path) -> subprocess.CompletedProcess:
-    config = tmp_path / "case.toml"
-    config.write_text(text)
-    return subprocess.run(
-        [str(SYNFIELD), "run", str(config), "-o", str(tmp_path / "out"), "-q"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 @pytest.mark.parametrize(

@@ -171,11 +171,10 @@ def _mse(cfg: Config) -> str | None:
     return None
 
 
-def series_family(cfg: Config) -> str | None:
-    """The model family of a feed-forward series of layer kinds (:data:`KINDS`, each naming its
-    own): ``galerkin`` when every kind's is, else the one other family its kinds name; ``None``
-    when a layer has no kind or the kinds name two other families."""
-    kinds = layer_kinds(cfg)
+def series_family(kinds: tuple[str, ...]) -> str | None:
+    """The model family of a feed-forward series of layer ``kinds`` (:func:`layer_kinds`; each
+    kind of :data:`KINDS` names its own): ``galerkin`` when every kind's is, else the one other
+    family its kinds name; ``None`` when a layer has no kind or the kinds name two others."""
     if "none" in kinds:
         return None
     special = {KINDS[kind].family for kind in kinds} - {"galerkin"}
@@ -198,9 +197,9 @@ def _galerkin(family: str, kind: str) -> Callable[[Config], str | None]:
                 "expressions of the coordinates ([data] input and target), or arrays on index "
                 "input and output layers ([coordinates] layout)"
             )
+        kinds = layer_kinds(cfg)
         single = cfg.network.widths[0] == 1 or cfg.coordinates.layout[0] == "index"
-        dense_first = layer_kinds(cfg)[0] == "dense"
-        if cfg.continuum.input_layer == "data-span" and (not dense_first or single):
+        if cfg.continuum.input_layer == "data-span" and (kinds[0] != "dense" or single):
             return (
                 "[continuum] input_layer = 'data-span' represents a dense input layer on a line "
                 "or a grid; use input_layer = 'tensor' for this network"
@@ -208,8 +207,7 @@ def _galerkin(family: str, kind: str) -> Callable[[Config], str | None]:
         reason = _no_continuum_of_layers(cfg)
         if reason is not None:
             return reason
-        kinds = layer_kinds(cfg)
-        if series_family(cfg) != family:
+        if series_family(kinds) != family:
             return (
                 f"[network] connectivity: the {kind} fields need every layer {kind}"
                 if family == "galerkin"
