@@ -13,7 +13,7 @@ import pytest
 from mpi4py import MPI
 from test_dataspan import configured
 
-import continuum.models.limit
+import continuum.schemes.factored_flow
 from continuum.app.convergence import with_width
 from continuum.models.limit import continuum_model
 from continuum.schemes.factored_flow import FactoredFlow
@@ -59,18 +59,29 @@ def test_factored_rk4_is_the_rk4_of_the_flow(example, input_layer, change):
 
 
 @pytest.mark.parametrize(
-    ("rule", "threshold", "factored"),
-    [("flow", 0, True), ("flow", None, False), ("momentum", 0, False), ("gd", 0, False)],
+    ("rule", "threshold", "samples", "factored"),
+    [
+        ("flow", 0, 3, True),
+        ("flow", None, 3, False),
+        ("flow", 0, 8, False),
+        ("momentum", 0, 3, False),
+        ("gd", 0, 3, False),
+    ],
 )
 def test_the_matched_flow_of_a_large_dense_network_is_factored(
-    monkeypatch, rule, threshold, factored
+    monkeypatch, rule, threshold, samples, factored
 ):
     """``integrator = "matched"`` uses the factored RK4 for the flow above the size threshold
-    (here lowered to 0; 4 cells are below the real one) and the training rule otherwise."""
+    (here lowered to 0; 4 cells are below the real one) while its forces' rank is low: with 8
+    samples on blocks of 9 × 9 the low-rank work per coefficient, ``2L²/n`` = 14, is above
+    :data:`~continuum.schemes.factored_flow.LOW_RANK_WORK` and the generic RK4 runs; the
+    training rule otherwise."""
     if threshold is not None:
-        monkeypatch.setattr(continuum.models.limit, "FACTORED_STEP_SIZE", threshold)
+        monkeypatch.setattr(continuum.schemes.factored_flow, "FACTORED_STEP_SIZE", threshold)
     config = configured("deep-tanh", cells=4, scheme="matched")
     config = dataclasses.replace(
-        config, training=dataclasses.replace(config.training, rule=rule, gamma=1.0)
+        config,
+        training=dataclasses.replace(config.training, rule=rule, gamma=1.0),
+        data=dataclasses.replace(config.data, samples=samples),
     )
     assert isinstance(model_of(config).rule, FactoredFlow) == factored

@@ -42,7 +42,7 @@ from continuum.models.model import ContinuumModel, MeshSolver
 from continuum.models.registry import lookup, resolve
 from continuum.schemes.adaptive import AdaptiveFlow
 from continuum.schemes.exponential import ExponentialFlow
-from continuum.schemes.factored_flow import FACTORED_STEP_SIZE, FactoredFlow
+from continuum.schemes.factored_flow import FactoredFlow, factored_pays
 from continuum.schemes.implicit import ImplicitFlow, ImplicitMomentum
 from discrete.conventions import Convention, LayerCoordinates, coordinate_names
 from discrete.cost import accuracy
@@ -113,12 +113,11 @@ GalerkinFields = GalerkinNetwork
 
 def matched_rule(galerkin: GalerkinFields, setup: DiscreteSetup) -> Rule:
     """``scheme = "matched"``: the training rule's own scheme and step, on the same sample
-    schedule; the flow of a network of at least
-    :data:`~continuum.schemes.factored_flow.FACTORED_STEP_SIZE` weight coefficients (all ranks)
-    keeps its weight forces factored (the same RK4, fewer passes over the coefficients)."""
+    schedule; the flow keeps its weight forces factored (the same RK4, fewer passes over the
+    coefficients) where that is faster: a large network whose forces' rank, the samples, is low
+    against its blocks (:func:`~continuum.schemes.factored_flow.factored_pays`)."""
     tr = setup.config.training
-    coefficients = sum(n_out * n_in for n_out, n_in in galerkin.shapes)
-    if tr.rule == "flow" and coefficients >= FACTORED_STEP_SIZE:
+    if tr.rule == "flow" and factored_pays(galerkin.shapes, setup.data.samples):
         return FactoredFlow(galerkin, setup.dictionary.continuum_rates(), tr.dt)
     return make_rule(
         tr.rule,

@@ -53,6 +53,40 @@ extra low-rank products of every stage. Measured side by side on deep-tanh
 up to 1.3·10⁴ coefficients, 1.1× at 5·10⁴, 1.7–2.0× at 2·10⁵, 2.8–3.5× at 7.9·10⁵ and
 2.1–2.3× at 3.2·10⁶."""
 
+FACTORED_CACHE_SIZE = 1 << 19
+"""Weight coefficients (all blocks, 4 MiB per vector) above which the generic RK4's whole-vector
+passes no longer stay in this machine's caches: each then costs about six times more (the
+generic step's time per coefficient saved by the factored one, 1.4–2 ns at 5·10⁴–2·10⁵
+coefficients against 12.6 ns at 7.9·10⁵, ``L = 3``; ``benchmarks/factored_flow.py``)."""
+
+LOW_RANK_WORK = (3.0, 40.0)
+"""The most low-rank work per weight coefficient, ``L² Σ (n_out + n_in) / Σ n_out n_in``, at which
+the factored RK4 is still faster: within the caches, beyond them (:func:`factored_pays`)."""
+
+
+def factored_pays(shapes: list[tuple[int, int]], columns: int) -> bool:
+    """Whether the factored RK4 is faster for weight blocks of ``shapes`` ``(n_out, n_in)`` (all
+    ranks) whose forces have rank ``columns`` (the samples ``L`` of a full-batch gradient).
+
+    Per step the factored form adds the three shifted stages' low-rank products, ``A (Bᵀ x)``
+    forward and backward, ``12 L² (n_out + n_in)`` FLOPs per block, and saves the generic RK4's
+    whole-vector passes, a fixed cost per coefficient (both form the same ``n_out n_in L``
+    products ``R Sᵀ``, once per stage or once in the update). So it pays when the network is
+    large enough for the passes to matter (:data:`FACTORED_STEP_SIZE`) and its low-rank work per
+    coefficient, ``L² Σ (n_out + n_in) / Σ n_out n_in`` (``2L²/n`` for square blocks), is at most
+    :data:`LOW_RANK_WORK` — the first bound while the coefficients fit the caches
+    (:data:`FACTORED_CACHE_SIZE`), the second beyond them, where each saved pass costs more.
+
+    Measured on deep-tanh, P2 (``benchmarks/factored_flow.py --samples``): generic / factored step
+    time at ``L = 3`` 1.06–2.65 (factored chosen), at ``L = 256`` 0.43–0.85 (generic chosen); the
+    user-scale problems of 256–300 samples ran 1.3–2.0× faster with the generic RK4."""
+    coefficients = sum(n_out * n_in for n_out, n_in in shapes)
+    if coefficients < FACTORED_STEP_SIZE:
+        return False
+    work = columns**2 * sum(n_out + n_in for n_out, n_in in shapes) / coefficients
+    return work <= LOW_RANK_WORK[coefficients >= FACTORED_CACHE_SIZE]
+
+
 RK4_STAGES = ((0.0, 1 / 6), (0.5, 1 / 3), (0.5, 1 / 3), (1.0, 1 / 6))
 """``(c_i, b_i)`` of classical RK4: stage ``i`` at ``θ + c_i h k_{i−1}``, weight ``b_i h``."""
 
