@@ -136,3 +136,31 @@ def test_a_resumed_integration_keeps_the_bound_of_the_initial_state():
     with pytest.raises(DivergenceError, match=r"step 1 \(t = 0.002\): the state grew to 2e\+08"):
         next(states)
     assert list(integrate(setup.rule, state, 3))[-1].step == 3  # its own size: no stop
+
+
+@pytest.mark.mpi
+def test_a_part_diverging_on_one_rank_stops_every_rank_at_the_same_step():
+    """Rows split over two ranks: the coefficients of rank 1 alone are pushed past the bound.
+    The check measures the whole ``θ`` over the ranks, so both raise at step 1 with the same
+    message; a per-rank check reported each rank's own part (2.0e15 on one, 1.2e9 on the
+    other here), and none on a rank whose part stayed bounded."""
+    from continuum.models.limit import continuum_model
+
+    comm = MPI.COMM_WORLD
+    assert comm.size == 2, "run this test under mpiexec -n 2"
+    config = load_config(ROOT / "examples" / "deep-tanh.toml").replace(
+        continuum={"cells": 4, "distribute": "rows"}
+    )
+    model = continuum_model(build(config), comm)
+    assert model.distribution == "rows"
+    if comm.rank == 1:
+        model.state.theta[:] *= 10 * GROWTH
+    messages = []
+    try:
+        with np.errstate(over="ignore"):  # sech² of the saturated activations
+            model.advance_to(model.rule.h)
+    except DivergenceError as error:
+        messages.append(str(error))
+    everyone = comm.allgather(messages)
+    assert all(len(m) == 1 for m in everyone), everyone
+    assert everyone[0] == everyone[1] and "step 1 " in everyone[0][0], everyone

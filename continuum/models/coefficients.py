@@ -22,6 +22,7 @@ from typing import Protocol
 import h5py
 import numpy as np
 import scipy.sparse as sp
+from mpi4py import MPI
 
 from continuum.io import layout
 from discrete.conventions import Convention
@@ -37,7 +38,9 @@ type Evaluation = sp.csr_matrix | Array
 class CoefficientFields(Protocol):
     """The coefficient layout and cost of a model's fields (a GalerkinNetwork of any series of
     layer kinds, or DepthFields): ``θ`` to and from per-part weight and bias arrays, and
-    ``C[θ]``."""
+    ``C[θ]``; ``comm`` the ranks that share ``θ``."""
+
+    comm: MPI.Comm
 
     def pack(self, w: list[Array], b: list[Array]) -> Array: ...
 
@@ -99,11 +102,20 @@ class CoefficientModel[FieldsT: CoefficientFields, OffsetT](ABC):
         return self.state.t
 
     def advance_to(self, t: float) -> None:
-        """Step to ``t``; raises when the coefficients grow past the growth check's bound."""
+        """Step to ``t``; raises when the coefficients grow past the growth check's bound.
+
+        The bound and the size are those of the whole ``θ``, over all ranks (one ``Allreduce``
+        of a number per step): where the ranks hold different rows, a part that diverges on
+        one rank stops every rank at the same step with the same message, instead of one rank
+        raising while the others wait in the next collective."""
         steps = int(np.ceil((t - self.state.t) / self.rule.h - 1e-9))
+        comm = self.galerkin.comm
+        reference = comm.allreduce(self.reference, op=MPI.MAX)
         for state in self.rule.advance(self.state, steps):
+            local = float(np.max(np.abs(state.theta), initial=0.0))
+            size = comm.allreduce(local if np.isfinite(local) else np.inf, op=MPI.MAX)
             check_growth(
-                "continuum solve", state.theta, self.reference, state.step, state.t, "reduce dt"
+                "continuum solve", np.array([size]), reference, state.step, state.t, "reduce dt"
             )
             self.state = state
 
