@@ -3,7 +3,9 @@
 For the user-scale problems of :mod:`accuracy_per_cost` — ``digits`` (64 → N → N → 10, 300
 rows, cross-entropy, to t = 0.4) on 16 and 32 cells at ``p = 2 … 9``, and ``deep-tanh-L256``
 (four tanh layers, 256 samples, to t = 1) on 4 cells at ``p = 2 … 8`` — every ``(cells, p)``
-is solved twice with the networks' RK4 and ``dt`` (``scheme = "matched"``):
+is solved twice with the networks' RK4 and ``dt`` (``scheme = "matched"``, or with
+``--scheme jax`` the same RK4 compiled with JAX, :mod:`continuum.schemes.jax_flow`, each
+model solved once untimed first so that the timed solves reuse its compiled loop):
 
 * ``gauss``: ``[continuum] quadrature = "gauss"``, the checked Gauss rule (its check run once
   untimed per model, as :mod:`accuracy_per_cost` does: the timed runs use the recorded rule);
@@ -99,7 +101,7 @@ def layer_sizes(model) -> tuple[int, int]:
     return space.size, len(space.quadrature_weights)
 
 
-def run_case(case: Case, repeats: int, reference_degree: int) -> list[str]:
+def run_case(case: Case, repeats: int, reference_degree: int, scheme: str) -> list[str]:
     cfg = case.config
     t_end = cfg.training.steps * cfg.training.dt
     eval_conv = build(with_width(cfg, EVAL_WIDTH)).convention
@@ -109,7 +111,8 @@ def run_case(case: Case, repeats: int, reference_degree: int) -> list[str]:
     other = ModelReference(solve_fem(cfg, *case.check)).fields(eval_conv)
     print(
         f"\n=== {case.name}: t_end = {t_end:g}, {cfg.training.steps} RK4 steps of "
-        f"{cfg.training.dt:g}\n    reference: Gauss degree {reference_degree} on "
+        f"{cfg.training.dt:g} (scheme {scheme!r})\n    reference: Gauss degree "
+        f"{reference_degree} on "
         f"{case.reference_cells} cells; distance to degree {case.check[0]} on "
         f"{case.check[1]} cells {error(other, ref_fields):.1e} "
         f"({time.perf_counter() - start:.1f} s, untimed)"
@@ -126,8 +129,10 @@ def run_case(case: Case, repeats: int, reference_degree: int) -> list[str]:
             solve_fem(with_dt(cfg, t_end), p, cells)  # the Gauss check, once, untimed
             results = {}
             for name, c in (("gauss", cfg), ("nodal", nodal_cfg)):
+                if scheme == "jax":
+                    solve_fem(c, p, cells, scheme)  # compiles the loop, untimed
                 seconds, model = best_time(
-                    lambda c=c, p=p, cells=cells: solve_fem(c, p, cells), repeats
+                    lambda c=c, p=p, cells=cells: solve_fem(c, p, cells, scheme), repeats
                 )
                 e = error(ModelReference(model).fields(eval_conv), ref_fields)
                 results[name] = (e, seconds, layer_sizes(model))
@@ -152,6 +157,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--problems", nargs="+", default=list(cases()), choices=list(cases()))
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--scheme", default="matched", choices=["matched", "jax"])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks that it runs")
     args = parser.parse_args()
     print(
@@ -164,7 +170,8 @@ def main() -> None:
         case = cases()[name]
         if args.smoke:
             case = smoke(case)
-        run_case(case, 1 if args.smoke else args.repeats, 6 if args.smoke else REFERENCE_DEGREE)
+        repeats = 1 if args.smoke else args.repeats
+        run_case(case, repeats, 6 if args.smoke else REFERENCE_DEGREE, args.scheme)
     print(
         f"\ntotal {time.perf_counter() - start:.0f} s, load average {os.getloadavg()[0]:.2f} "
         "at the end"
