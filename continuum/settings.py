@@ -171,7 +171,6 @@ class Config(discrete.DiscreteConfig):
         section = sections["continuum"]
         plain = section.read_plain()
         _check_fluctuations(section, plain["fluctuations"])
-        _check_quadrature(section, plain["quadrature"])
         _check_residual(section, parsed.network, plain)
         sde = section.read("sde_scheme") if plain["fluctuations"] == "sde" else None
         return {
@@ -187,16 +186,6 @@ def _check_fluctuations(section: Section, fluctuations: str) -> None:
         raise section.error(
             "sde_scheme",
             f'integrates fluctuations = "sde", but [continuum] fluctuations = {show(fluctuations)}',
-        )
-
-
-def _check_quadrature(section: Section, quadrature: str) -> None:
-    """``quadrature_tolerance`` tunes the check of the Gauss rule, which the nodal rule (fixed by
-    the element's nodes) does not have."""
-    if quadrature == "nodal" and section.has("quadrature_tolerance"):
-        raise section.error(
-            "quadrature_tolerance",
-            'tunes the Gauss rule\'s check, but [continuum] quadrature = "nodal" has none',
         )
 
 

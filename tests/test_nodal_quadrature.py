@@ -346,14 +346,6 @@ def test_unknown_quadrature_is_refused_naming_the_key():
         parse_config(problem("deep_tanh", continuum={"quadrature": "lobatto"}))
 
 
-def test_quadrature_tolerance_is_refused_with_the_nodal_rule():
-    """The tolerance of the Gauss rule's check would be ignored: refused, naming both keys."""
-    text = problem("deep_tanh", continuum={"quadrature": "nodal", "quadrature_tolerance": 1e-8})
-    with pytest.raises(ConfigError, match=r"quadrature_tolerance.*quadrature = \"nodal\""):
-        parse_config(text)
-    assert parse_config(problem("deep_tanh", continuum={"quadrature_tolerance": 1e-8}))
-
-
 def test_synfield_run_of_a_nodal_config_writes_valid_fields(tmp_path):
     """``synfield run`` writes a fields.h5 whose every step verifies and whose resolved
     config records ``quadrature = "nodal"``."""
