@@ -172,6 +172,22 @@ def test_nodal_fields_are_a_nystrom_network_at_the_gll_points():
     )
 
 
+def test_nodal_models_skip_the_gauss_check():
+    """A nodal model is built once, on spaces with the rule of degree 2p − 1 and one point per
+    DOF, and records no Gauss rule; the Gauss model of the same inputs runs the check."""
+    from continuum.fem import quadrature
+
+    quadrature.VERIFIED_RULES.clear()
+    nodal = continuum_model(build(deep_tanh("nodal", degree=3)), COMM)
+    assert quadrature.VERIFIED_RULES == {}
+    for space in nodal.spaces:
+        assert isinstance(space, NodalSpace) and space.quadrature_degree == 5
+        assert len(space.quadrature_weights) == space.size
+    gauss = continuum_model(build(deep_tanh("gauss", degree=3)), COMM)
+    assert list(quadrature.VERIFIED_RULES.values()) == [gauss.spaces[0].quadrature_degree]
+    assert gauss.spaces[0].quadrature_degree >= 6
+
+
 # ------------------------------------------------------------------ p-convergence
 
 
