@@ -16,7 +16,9 @@ Both errors are measured against one reference, the Gauss continuum of degree 10
 ``reference_cells`` cells (its own error bounded by its distance to a second reference,
 printed), in :func:`accuracy_per_cost.error` on the evaluation lattice of width 97; times are
 the best of up to ``--repeats`` solves (config to final fields; runs over 0.5 s once), one
-BLAS thread.  Each row shows the DOFs and the quadrature points of one hidden layer's space.
+BLAS thread.  Each row shows the DOFs and the quadrature points of one hidden layer's space,
+and the milliseconds of one full-batch gradient of the numpy fields at the final coefficients
+(Gauss, nodal; best of 3 × 10 calls): the force alone, without the time loop.
 
     PYTHONPATH=$PWD python benchmarks/nodal_quadrature.py [--problems digits deep-tanh-L256]
     PYTHONPATH=$PWD python benchmarks/nodal_quadrature.py --smoke      # seconds
@@ -101,6 +103,19 @@ def layer_sizes(model) -> tuple[int, int]:
     return space.size, len(space.quadrature_weights)
 
 
+def gradient_ms(model, calls: int = 10, rounds: int = 3) -> float:
+    """Milliseconds of one full-batch gradient of the model's fields at its final coefficients
+    (best of ``rounds`` × ``calls``)."""
+    theta = model.state.theta
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for _ in range(calls):
+            model.galerkin.gradient(theta)
+        best = min(best, (time.perf_counter() - start) / calls)
+    return 1e3 * best
+
+
 def run_case(case: Case, repeats: int, reference_degree: int, scheme: str) -> list[str]:
     cfg = case.config
     t_end = cfg.training.steps * cfg.training.dt
@@ -120,6 +135,7 @@ def run_case(case: Case, repeats: int, reference_degree: int, scheme: str) -> li
     header = (
         f"    {'cells':>5} {'p':>2} {'dofs':>5} {'n_q':>5} | {'gauss error':>11} {'time s':>8}"
         f" | {'nodal error':>11} {'time s':>8} | {'time ratio':>10} {'error ratio':>11}"
+        f" | {'gradient ms':>15}"
     )
     print(header)
     lines = []
@@ -135,11 +151,11 @@ def run_case(case: Case, repeats: int, reference_degree: int, scheme: str) -> li
                     lambda c=c, p=p, cells=cells: solve_fem(c, p, cells, scheme), repeats
                 )
                 e = error(ModelReference(model).fields(eval_conv), ref_fields)
-                results[name] = (e, seconds, layer_sizes(model))
-            (eg, tg, (dofs, nq)), (en, tn, _) = results["gauss"], results["nodal"]
+                results[name] = (e, seconds, layer_sizes(model), gradient_ms(model))
+            (eg, tg, (dofs, nq), gg), (en, tn, _, gn) = results["gauss"], results["nodal"]
             line = (
                 f"    {cells:>5} {p:>2} {dofs:>5} {nq:>5} | {eg:11.2e} {tg:8.3f} | {en:11.2e} "
-                f"{tn:8.3f} | {tg / tn:10.2f} {en / eg:11.2f}"
+                f"{tn:8.3f} | {tg / tn:10.2f} {en / eg:11.2f} | {gg:7.3f} {gn:7.3f}"
             )
             print(line, flush=True)
             lines.append(line)

@@ -126,7 +126,9 @@ def test_nodal_quadrature_smoke_run():
     errors against the one reference agree to within 1.5× (same limit, same rate)."""
     out = smoke_run("nodal_quadrature.py")
     rows = re.findall(
-        r"^ +(\d+) +(\d) +(\d+) +(\d+) \| +(\S+) +\S+ \| +(\S+) +\S+ \| +\S+ +(\S+)$", out, re.M
+        r"^ +(\d+) +(\d) +(\d+) +(\d+) \| +(\S+) +\S+ \| +(\S+) +\S+ \| +\S+ +(\S+) \| +\S+ +\S+$",
+        out,
+        re.M,
     )
     assert len(rows) == 4, out
     for _, _, dofs, points, gauss, nodal, ratio in rows:
