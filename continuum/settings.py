@@ -32,6 +32,11 @@ from discrete.schema import Key, Section, show
 DEGREES = tuple(range(1, 11))
 """The polynomial degrees of the Lagrange elements (``[continuum] degree``)."""
 
+QUADRATURES = ("gauss", "nodal")
+"""The quadrature of the Galerkin fields (``[continuum] quadrature``): the checked Gauss rule
+(:mod:`continuum.fem.quadrature`) or the Gauss–Lobatto–Legendre rule at the element's nodes
+(:class:`continuum.fem.spaces.NodalSpace`)."""
+
 DEFAULT_TOML = (
     discrete.DEFAULT_TOML
     + """
@@ -59,7 +64,9 @@ class ContinuumConfig:
     docs/physics.md "SGD fluctuations"); ``distribute`` splits the rows of every weight block or the
     samples over the MPI ranks (``auto``: the rule of
     :mod:`continuum.fem.distribution`); ``quadrature_tolerance`` is the relative change at which
-    the check of the Gauss rule stops raising it (:mod:`continuum.fem.quadrature`)."""
+    the check of the Gauss rule stops raising it (:mod:`continuum.fem.quadrature`); ``quadrature``
+    is that checked Gauss rule or the Gauss–Lobatto–Legendre rule at the element's nodes, with
+    diagonal operators (``"nodal"``, :class:`continuum.fem.spaces.NodalSpace`)."""
 
     degree: int
     cells: int
@@ -74,6 +81,7 @@ class ContinuumConfig:
     depth_cells: int | None
     distribute: str
     quadrature_tolerance: float
+    quadrature: str
 
 
 CONTINUUM_KEYS = (
@@ -108,6 +116,13 @@ CONTINUUM_KEYS = (
         1e-12,
         "relative change at which the Gauss rule's check stops raising the rule",
         bounds=(1e-15, 1e-3),  # from rounding to far above any FE error
+    ),
+    Key(
+        "quadrature",
+        "choice",
+        "gauss",
+        "the Galerkin fields' quadrature: checked Gauss rule, or GLL at the nodes",
+        choices=QUADRATURES,
     ),
 )
 

@@ -118,3 +118,20 @@ def test_fem_cost_smoke_run():
     assert all(float(e) == errors[("FEM p c=4", tau, p)] for tau, p, e in compiled), compiled
     assert re.search(r"jax: call +\S+ ms, in the RK4 loop +\S+ ms \(compile", out), out
     assert re.search(r"44 x 33  @  33 x 256  numpy +\S+ µs +\S+ GFLOP/s \| XLA", out), out
+
+
+def test_nodal_quadrature_smoke_run():
+    """benchmarks/nodal_quadrature.py at tiny sizes: every (problem, cells, p) row has both
+    routes, the nodal rule has one point per DOF where the Gauss rule has more, and the two
+    errors against the one reference agree to within 1.5× (same limit, same rate)."""
+    out = smoke_run("nodal_quadrature.py")
+    rows = re.findall(
+        r"^ +(\d+) +(\d) +(\d+) +(\d+) \| +(\S+) +\S+ \| +(\S+) +\S+ \| +\S+ +(\S+) \| +\S+ +\S+$",
+        out,
+        re.M,
+    )
+    assert len(rows) == 4, out
+    for _, _, dofs, points, gauss, nodal, ratio in rows:
+        assert int(points) > int(dofs), rows
+        assert 1 / 1.5 < float(nodal) / float(gauss) < 1.5, rows
+        assert abs(float(ratio) - float(nodal) / float(gauss)) < 0.02, rows

@@ -214,15 +214,17 @@ class FactorSpace:
     def element(self):
         return self.V.element.basix_element
 
-    def _quadrature(self, qdeg: int) -> tuple[Array, Array, Array]:
-        """Gauss points, weights ``ω_q = w_q |det J|`` on all cells, and the entries
-        ``(rows, columns, values)`` of the tabulation ``T_qa = φ_a(x_q)``.
+    def _quadrature(
+        self, qdeg: int, rule: basix.QuadratureType = basix.QuadratureType.default
+    ) -> tuple[Array, Array, Array]:
+        """Gauss points (or those of basix's ``rule``), weights ``ω_q = w_q |det J|`` on all
+        cells, and the entries ``(rows, columns, values)`` of the tabulation ``T_qa = φ_a(x_q)``.
 
         The geometry is affine-or-bilinear (degree 1): points and Jacobians come from the
         degree-1 Lagrange basis of the cell, vectorised over cells.
         """
         cell = basix.CellType.interval if self.tdim == 1 else basix.CellType.quadrilateral
-        ref_points, ref_weights = map(np.asarray, basix.make_quadrature(cell, qdeg))
+        ref_points, ref_weights = map(np.asarray, basix.make_quadrature(cell, qdeg, rule=rule))
         phi = np.asarray(self.element.tabulate(0, ref_points))[0, :, :, 0]  # (nq, ndofs per cell)
         geometry_basis = basix.create_element(basix.ElementFamily.P, cell, 1)
         shape = np.asarray(geometry_basis.tabulate(1, ref_points))[..., 0]  # (1 + tdim, nq, nodes)
@@ -357,3 +359,96 @@ class PointSpace(IndexSpace):
 
     def evaluation_matrix(self, points: Array) -> sp.csr_matrix:
         return sp.csr_matrix(np.ones((len(points), 1)))
+
+
+NODAL_TOLERANCE = 1e-12
+"""How far the element's tabulation at the Gauss–Lobatto–Legendre points may be from a
+permutation of the identity, and the points from the DOF coordinates, for :class:`NodalSpace`."""
+
+
+class NodalSpace(FactorSpace):
+    """The Lagrange space of :class:`FactorSpace` with the quadrature at its own nodes
+    (``[continuum] quadrature = "nodal"``; docs/physics.md "Nodal quadrature").
+
+    The element's nodes (the ``gll_warped`` variant, :func:`lagrange_element`) are, on every
+    cell, the ``p + 1`` Gauss–Lobatto–Legendre points of an interval (their tensor product on
+    a quadrilateral), so the GLL rule of basix on each cell (exact for polynomials of degree
+    ``2p − 1`` per cell and direction) has its points at the DOFs.  With ``ξ_i`` the reference
+    GLL points, ``ŵ_i`` their weights and ``x_a`` the DOF coordinates, the rule is, summed over
+    the cells that share a node,
+
+        ω_a = Σ_{(c, i): x_{c,i} = x_a} ŵ_i |det J_c(ξ_i)|,       ∫ f ≈ Σ_a ω_a f(x_a),
+
+    and every operator of the fields is diagonal:
+
+        T = I  (u_h(x_a) = u_a),      ∫ f φ_a ≈ ω_a f(x_a),      M = diag(ω)  (lumped),
+        M⁻¹ ∫ f φ ≈ f(x_·),           ∫ u_h v_h ≈ Σ_a ω_a u_a v_a.
+
+    A dense layer on such spaces is a network of width ``n`` whose neurons sit at the nodes
+    with the measure ``ω`` (a Nyström discretisation: ``Σ_b W_ab ω_b h(x_b)``).  The rule is
+    fixed by the nodes: its error is part of the discretisation error and falls with ``p``
+    (docs/convergence.md "Nodal quadrature"); there is no Gauss rule to check.  The
+    coincidence of the GLL points with the nodes is asserted to :data:`NODAL_TOLERANCE` when
+    the space is built, so an element variant that breaks it fails loudly.
+    """
+
+    def __init__(self, domain: dmesh.Mesh, degree: int):
+        super().__init__(domain, degree, 2 * degree - 1)
+
+    def with_quadrature(self, quadrature_degree: int) -> FactorSpace:
+        """Refused: the nodal rule is fixed by the nodes."""
+        raise ValueError("the nodal quadrature is fixed by the element's nodes")
+
+    def _set_quadrature(self, quadrature_degree: int) -> None:
+        """The GLL rule of degree ``2p − 1`` on every cell, assembled onto the DOFs."""
+        if quadrature_degree != 2 * self.degree - 1:
+            raise ValueError(f"the nodal rule of degree {self.degree} has degree 2p − 1")
+        self.quadrature_degree = quadrature_degree
+        rows, cols, values = self._quadrature(quadrature_degree, basix.QuadratureType.gll)
+        cell_points, cell_weights = self.quadrature_points, self.quadrature_weights
+        table = sp.csr_matrix((values, (rows, cols)), shape=(len(cell_weights), self.size))
+        node = np.asarray(abs(table).argmax(axis=1)).ravel()  # the DOF at each cell point
+        permutation = sp.csr_matrix(
+            (np.ones(len(node)), (np.arange(len(node)), node)), shape=table.shape
+        )
+        if abs(table - permutation).max() > NODAL_TOLERANCE or len(set(node)) != self.size:
+            raise ValueError(
+                f"[continuum] quadrature = 'nodal': the degree-{self.degree} element's basis at "
+                "the Gauss–Lobatto–Legendre points is not a permutation of the identity (its "
+                "nodes are not those points)"
+            )
+        distance = np.abs(cell_points - self.dof_coordinates[node]).max()
+        if distance > NODAL_TOLERANCE:
+            raise ValueError(
+                f"[continuum] quadrature = 'nodal': the Gauss–Lobatto–Legendre points lie "
+                f"{distance:.1e} from the degree-{self.degree} element's DOF coordinates"
+            )
+        weights = np.bincount(node, weights=cell_weights, minlength=self.size)
+        self.quadrature_points = self.dof_coordinates
+        self.quadrature_weights = weights
+        self.tabulation = sp.identity(self.size, format="csr")
+        self.mass = sp.diags(weights, format="csr")
+        self._dense = None
+        self._moments = None
+
+    def dense_products(self, columns: int) -> tuple[bool, bool]:
+        """No products: every operator is diagonal."""
+        return False, False
+
+    def solve_mass(self, rhs: Array) -> Array:
+        """``diag(ω)⁻¹ rhs``."""
+        rhs = np.asarray(rhs, dtype=float)
+        return rhs / self.quadrature_weights.reshape(-1, *([1] * (rhs.ndim - 1)))
+
+    def load(self, values_q: Array) -> Array:
+        """``ω ⊙ f``: ``∫ f φ_a`` by the nodal rule."""
+        values = np.asarray(values_q, dtype=float)
+        return self.quadrature_weights.reshape(-1, *([1] * (values.ndim - 1))) * values
+
+    def moments(self, values_q: Array) -> tuple[Array, Array]:
+        """``ω ⊙ f`` and its Riesz image ``diag(ω)⁻¹ (ω ⊙ f) = f`` (the values themselves)."""
+        return self.load(values_q), np.asarray(values_q, dtype=float)
+
+    def at_quadrature(self, coefficients: Array) -> Array:
+        """``u_h(x_a) = u_a``: the coefficients are the values at the nodes."""
+        return np.asarray(coefficients, dtype=float)

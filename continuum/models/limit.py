@@ -31,7 +31,7 @@ from mpi4py import MPI
 
 from continuum.fem import distribution
 from continuum.fem.quadrature import converged_quadrature, with_quadrature
-from continuum.fem.spaces import FactorSpace, IndexSpace, PointSpace
+from continuum.fem.spaces import FactorSpace, IndexSpace, NodalSpace, PointSpace
 from continuum.fields.dataspan import DataSpan
 from continuum.fields.galerkin import GalerkinNetwork
 from continuum.fields.local import FlowSolver, LocalTheory, WaveSolver
@@ -56,10 +56,11 @@ Array = np.ndarray
 
 
 def coordinate_spaces(
-    layers: Sequence[LayerCoordinates], cells: int, degree: int
+    layers: Sequence[LayerCoordinates], cells: int, degree: int, quadrature: str = "gauss"
 ) -> list[FactorSpace | IndexSpace]:
     """The FE space of every neuron layer's coordinate domain (replicated on every rank);
-    layers on the same domain (the interval, the square) share one space."""
+    layers on the same domain (the interval, the square) share one space, a
+    :class:`~continuum.fem.spaces.NodalSpace` with ``quadrature = "nodal"``."""
     shared: dict[str, FactorSpace] = {}
     spaces: list[FactorSpace | IndexSpace] = []
     for coords in layers:
@@ -72,7 +73,8 @@ def coordinate_spaces(
         if coords.layout not in shared:
             comm = MPI.COMM_SELF
             domain = interval(comm, cells) if coords.layout == "line" else unit_square(comm, cells)
-            shared[coords.layout] = FactorSpace(domain, degree)
+            space = NodalSpace if quadrature == "nodal" else FactorSpace
+            shared[coords.layout] = space(domain, degree)
         spaces.append(shared[coords.layout])
     return spaces
 
@@ -199,7 +201,8 @@ class GalerkinModel(CoefficientModel[GalerkinFields, Array | None]):
         span = cfg.continuum.input_layer == "data-span"
         layers = conv.layers[1:] if span else conv.layers
         degree = cfg.continuum.degree
-        mesh_spaces = coordinate_spaces(layers, cfg.continuum.cells, degree)
+        quadrature = cfg.continuum.quadrature
+        mesh_spaces = coordinate_spaces(layers, cfg.continuum.cells, degree, quadrature)
         self.distribution = self._distribution(mesh_spaces, span, comm)
         fields = functools.partial(
             GalerkinNetwork,
@@ -210,9 +213,12 @@ class GalerkinModel(CoefficientModel[GalerkinFields, Array | None]):
 
         data_span: list[DataSpan] = []  # built once, moved to each rule's points
 
-        def build(quadrature_degree: int) -> GalerkinFields:
+        def build(quadrature_degree: int | None) -> GalerkinFields:
+            """The fields with Gauss rules of ``quadrature_degree`` (``None``: the spaces' own)."""
             spaces: list[FactorSpace | IndexSpace | DataSpan] = list(
-                with_quadrature(mesh_spaces, quadrature_degree)
+                mesh_spaces
+                if quadrature_degree is None
+                else with_quadrature(mesh_spaces, quadrature_degree)
             )
             if span:
                 if not data_span:
@@ -220,13 +226,18 @@ class GalerkinModel(CoefficientModel[GalerkinFields, Array | None]):
                 spaces.insert(0, data_span[0].at_points(spaces[0].quadrature_points))
             return fields(setup.network, spaces, inputs, targets, setup.data.samples, comm)
 
-        self.galerkin = converged_quadrature(
-            build,
-            lambda g: g.interpolate(self._weight_init(), self._bias_init()),
-            degree,
-            setup.network.activation.smooth,
-            fields_fingerprint(setup, comm),
-            cfg.continuum.quadrature_tolerance,
+        # the nodal rule is fixed by the nodes: no Gauss rule to check
+        self.galerkin = (
+            build(None)
+            if quadrature == "nodal"
+            else converged_quadrature(
+                build,
+                lambda g: g.interpolate(self._weight_init(), self._bias_init()),
+                degree,
+                setup.network.activation.smooth,
+                fields_fingerprint(setup, comm),
+                cfg.continuum.quadrature_tolerance,
+            )
         )
         self.spaces = self.galerkin.spaces
         self.rule = time_scheme(self.galerkin, setup)

@@ -474,7 +474,9 @@ class Entry:
     :class:`~continuum.models.model.ContinuumModel`; it is imported only when a model is built, so
     resolving a configuration never imports DOLFINx; ``samples`` marks the solvers that can
     split the samples over the MPI ranks (``[continuum] distribute``,
-    :mod:`continuum.fem.distribution`), the others split rows or their mesh."""
+    :mod:`continuum.fem.distribution`), the others split rows or their mesh; ``nodal`` marks
+    the solvers built on the Galerkin factor spaces, which run with ``[continuum] quadrature =
+    "nodal"`` (:class:`~continuum.fem.spaces.NodalSpace`), the others need the Gauss rule."""
 
     family: str
     scheme: str
@@ -482,6 +484,7 @@ class Entry:
     build: str
     requires: Callable[[Config], str | None] | None = None
     samples: bool = False
+    nodal: bool = False
 
     def builder(self) -> Callable:
         module, name = self.build.split(":")
@@ -491,15 +494,27 @@ class Entry:
 _LIMIT = "continuum.models.limit"
 
 ENTRIES: tuple[Entry, ...] = (
-    Entry("galerkin", "matched", RULES, f"{_LIMIT}:galerkin_matched", samples=True),
+    Entry("galerkin", "matched", RULES, f"{_LIMIT}:galerkin_matched", samples=True, nodal=True),
     Entry(
-        "galerkin", "exponential", ("flow",), f"{_LIMIT}:galerkin_exponential", _one_linear_layer
+        "galerkin",
+        "exponential",
+        ("flow",),
+        f"{_LIMIT}:galerkin_exponential",
+        _one_linear_layer,
+        nodal=True,
     ),
-    Entry("galerkin", "adaptive", ("flow",), f"{_LIMIT}:galerkin_adaptive"),
-    Entry("galerkin", "jax", ("flow",), f"{_LIMIT}:galerkin_jax", _compiled_flow),
-    Entry("galerkin", "implicit", ("flow", "momentum"), f"{_LIMIT}:galerkin_implicit", _full_batch),
-    Entry("unit-cell", "matched", RULES, f"{_LIMIT}:galerkin_matched", samples=True),
-    Entry("unit-cell", "adaptive", ("flow",), f"{_LIMIT}:galerkin_adaptive"),
+    Entry("galerkin", "adaptive", ("flow",), f"{_LIMIT}:galerkin_adaptive", nodal=True),
+    Entry("galerkin", "jax", ("flow",), f"{_LIMIT}:galerkin_jax", _compiled_flow, nodal=True),
+    Entry(
+        "galerkin",
+        "implicit",
+        ("flow", "momentum"),
+        f"{_LIMIT}:galerkin_implicit",
+        _full_batch,
+        nodal=True,
+    ),
+    Entry("unit-cell", "matched", RULES, f"{_LIMIT}:galerkin_matched", samples=True, nodal=True),
+    Entry("unit-cell", "adaptive", ("flow",), f"{_LIMIT}:galerkin_adaptive", nodal=True),
     Entry("perceptron", "theta", ("flow",), f"{_LIMIT}:PerceptronModel"),
     Entry("perceptron", "bdf2", ("flow",), f"{_LIMIT}:PerceptronModel"),
     Entry("local", "newmark", ("momentum",), f"{_LIMIT}:LocalModel", _full_batch),
@@ -546,6 +561,16 @@ def _distribution_problem(cfg: Config, entry: Entry) -> str | None:
             f"[continuum] distribute = 'samples' with the {entry.family} fields and scheme "
             f"{entry.scheme!r}: only the Galerkin fields with scheme 'matched' split the "
             "samples over the ranks; use distribute = 'rows' or 'auto'"
+        )
+    return None
+
+
+def _quadrature_problem(cfg: Config, entry: Entry) -> str | None:
+    if cfg.continuum.quadrature == "nodal" and not entry.nodal:
+        return (
+            f"[continuum] quadrature = 'nodal' with the {entry.family} fields and scheme "
+            f"{entry.scheme!r}: only the dense and unit-cell Galerkin fields (families "
+            "'galerkin', 'unit-cell') are built on the nodal spaces; use quadrature = 'gauss'"
         )
     return None
 
@@ -615,6 +640,7 @@ def lookup(cfg: Config) -> Entry:
             (entry.requires(cfg) if entry.requires else None)
             or _dt_problem(cfg, SCHEMES[entry.scheme])
             or _distribution_problem(cfg, entry)
+            or _quadrature_problem(cfg, entry)
         )
         if problem is None:
             return entry

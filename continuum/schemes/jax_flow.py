@@ -33,7 +33,9 @@ or off, ``mse`` or ``cross-entropy``, one MPI rank, the input layer in the tenso
 registry (:mod:`continuum.models.registry`) refuses the rest when the config is loaded, and
 :class:`JaxFlow` refuses more than one rank when it is built.  The tabulations are dense
 matrices: the scheme is meant for the small factor spaces of high-order elements on few
-cells, where a gradient is some thirty small products.
+cells, where a gradient is some thirty small products; on nodal spaces (``[continuum]
+quadrature = "nodal"``) ``T`` is the identity and ``ω``, ``M⁻¹`` are diagonals, applied as
+vectors.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ import jax
 import numpy as np
 import scipy.sparse as sp
 
-from continuum.fem.spaces import IndexSpace
+from continuum.fem.spaces import IndexSpace, NodalSpace
 from continuum.fields.galerkin import GalerkinNetwork
 from continuum.fields.layers import DenseLayer
 from continuum.schemes.factored_flow import RK4_STAGES
@@ -85,10 +87,19 @@ def _dense(matrix: Array | sp.spmatrix) -> Array:
 
 def space_arrays(space) -> dict[str, Array | None]:
     """One neuron layer's factor space as the compiled cost reads it: ``T``, ``Tᵀ diag(ω)``,
-    ``M⁻¹`` and ``ω`` (``None`` for the identities of an index layer)."""
+    ``M⁻¹`` and ``ω`` (``None`` for the identities of an index layer; on a nodal space,
+    :class:`~continuum.fem.spaces.NodalSpace`, ``T = I`` and the diagonals ``ω`` and ``1/ω``
+    as vectors)."""
     weights = np.asarray(space.quadrature_weights, dtype=float)
     if isinstance(space, IndexSpace):
         return {"tabulation": None, "load": None, "inverse_mass": None, "weights": weights}
+    if isinstance(space, NodalSpace):
+        return {
+            "tabulation": None,
+            "load": weights,
+            "inverse_mass": 1 / weights,
+            "weights": weights,
+        }
     T = _dense(space.tabulation)
     return {
         "tabulation": T,
@@ -99,8 +110,13 @@ def space_arrays(space) -> dict[str, Array | None]:
 
 
 def _apply(matrix: jax.Array | None, x: jax.Array) -> jax.Array:
-    """``A x``, or ``x`` for an identity (``None``)."""
-    return x if matrix is None else matrix @ x
+    """``A x``: ``x`` for an identity (``None``), ``diag(a) x`` for a diagonal given as its
+    vector ``a``."""
+    if matrix is None:
+        return x
+    if matrix.ndim == 1:
+        return matrix.reshape(-1, *([1] * (x.ndim - 1))) * x
+    return matrix @ x
 
 
 class JaxFlow(Rule):
@@ -197,7 +213,7 @@ class JaxFlow(Rule):
         for m, (w, b, shape) in enumerate(self._layers):
             out, inp = spaces[m + 1]["inverse_mass"], spaces[m]["inverse_mass"]
             gw = _apply(out, g[w].reshape(shape))
-            gw = gw if inp is None else gw @ inp.T
+            gw = _apply(inp, gw.T).T  # gw M_m⁻ᵀ = (M_m⁻¹ gwᵀ)ᵀ
             parts.append(gw.ravel())
             if self._bias:
                 parts.append(_apply(out, g[b]))
