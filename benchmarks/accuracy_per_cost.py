@@ -404,6 +404,7 @@ def solve_fem(
     cells: int,
     integrator: str = "matched",
     input_layer: str = "tensor",
+    quadrature: str = "gauss",
 ):
     """Continuum model of ``config`` (discrete side built at width 8), advanced to the end."""
     cfg = with_continuum(
@@ -413,6 +414,7 @@ def solve_fem(
         scheme=integrator,
         input_layer=input_layer,
         tolerance=ADAPTIVE_TOLERANCE,
+        quadrature=quadrature,
     )
     setup = build(with_width(cfg, 8))
     model = continuum_model(setup, COMM)
@@ -431,19 +433,25 @@ def route_integrator(route: str) -> str:
         return "exponential"
     if route.endswith(" adapt"):
         return "adaptive"
+    if route.endswith(" jax"):
+        return "jax"
     return "theta" if "CN" in route else "matched"
 
 
-def route_options(route: str, size: int) -> tuple[int, int, str, str]:
-    """``solve_fem`` arguments ``(degree, cells, integrator, input_layer)`` of an FEM route of
-    size ``size``: ``"FEM P2"``, ``"FEM span P1"``, ``"FEM span P2 exp"``,
+def route_options(route: str, size: int) -> tuple[int, int, str, str, str]:
+    """``solve_fem`` arguments ``(degree, cells, integrator, input_layer, quadrature)`` of an
+    FEM route of size ``size``: ``"FEM P2"``, ``"FEM span P1"``, ``"FEM span P2 exp"``,
     ``"FEM span P2 adapt"``, ``"FEM-CN P2"``, ``"FEM P3"`` (size = cells), or ``"FEM p c=8"``,
-    ``"FEM span p c=4 exp"`` (fixed cells, size = degree)."""
+    ``"FEM span p c=4 exp"``, ``"FEM p c=16 nodal"``, ``"FEM p c=16 nodal jax"`` (fixed cells,
+    size = degree; ``nodal``: ``[continuum] quadrature = "nodal"``; ``jax``: the RK4 flow
+    compiled with JAX, ``scheme = "jax"``)."""
     if " p c=" in route:
         degree, cells = size, int(route.split("c=")[1].split()[0])
     else:
         degree, cells = int(route.split(" P")[1].split()[0]), size
-    return degree, cells, route_integrator(route), "data-span" if "span" in route else "tensor"
+    input_layer = "data-span" if "span" in route else "tensor"
+    quadrature = "nodal" if " nodal" in route else "gauss"
+    return degree, cells, route_integrator(route), input_layer, quadrature
 
 
 def size_label(route: str, size: int) -> str:
@@ -518,9 +526,11 @@ def adaptive_time_error(cfg: Config, route: str, eval_conv: Convention) -> str:
     """An adaptive route's time error (P2 on 16 cells, or degree 8 for a p route): its distance
     to RK4 at ``dt/2``, beside RK4's own error there (``|u_dt − u_dt/2|/15``)."""
     size = 8 if " p c=" in route else 16
-    degree, cells, integrator, input_layer = route_options(route, size)
+    degree, cells, integrator, input_layer, quadrature = route_options(route, size)
     fields = {
-        name: ModelReference(solve_fem(c, degree, cells, i, input_layer)).fields(eval_conv)
+        name: ModelReference(solve_fem(c, degree, cells, i, input_layer, quadrature)).fields(
+            eval_conv
+        )
         for name, c, i in [
             ("adaptive", cfg, integrator),
             ("rk4", cfg, "matched"),
@@ -542,7 +552,7 @@ def library_floor(rows: list[Row], target: float, repeats: int) -> str:
     if not reached:
         return ""
     fastest = min(reached, key=lambda r: r.seconds)
-    degree, cells, _, _ = route_options(fastest.route, fastest.size)
+    degree, cells = route_options(fastest.route, fastest.size)[:2]
     mesh_s, _ = best_time(lambda: interval(COMM, cells), repeats)
     space_s, _ = best_time(lambda: FactorSpace(interval(COMM, cells), degree), repeats)
     label = size_label(fastest.route, fastest.size)
@@ -619,16 +629,19 @@ def run_problem(p: Problem, args) -> None:
 
     # (c) FEM: the quadrature check of every model runs once untimed (one step, its rule
     # recorded: docs/convergence.md "High order"), as the JAX routes compile untimed
-    check_seconds = 0.0
+    check_seconds, compile_seconds = 0.0, []
     for route, cells_list in p.cells.items():
         for c in cells_list:
             options = route_options(route, c)
             start = time.perf_counter()
-            solve_fem(with_dt(cfg, t_end), *options)
+            if options[2] == "jax":  # the loop compiles for the run's dt: the whole run, untimed
+                compile_seconds.append(solve_fem(cfg, *options).rule.compile_seconds)
+            else:
+                solve_fem(with_dt(cfg, t_end), *options)
             check_seconds += time.perf_counter() - start
             seconds, model = best_time(lambda o=options: solve_fem(cfg, *o), args.repeats)
             e = error(ModelReference(model).fields(eval_conv), ref_eval)
-            degree, cells, _, input_layer = options
+            degree, cells, _, input_layer, _ = options
             row = Row(route, c, fem_unknowns(cfg, model, degree, cells, input_layer), seconds, e)
             row.cost_error = None if p.ref_cost is None else abs(model.cost() - p.ref_cost)
             p.rows.append(row)
@@ -637,6 +650,11 @@ def run_problem(p: Problem, args) -> None:
     p.notes.append(
         f"FEM: quadrature checks and one step of every model, untimed: {check_seconds:.1f} s"
     )
+    if compile_seconds:
+        p.notes.append(
+            f"FEM jax routes: compile {min(compile_seconds):.2f}-{max(compile_seconds):.2f} s per "
+            "model (untimed, as the JAX networks' compile)"
+        )
     if p.name == "image-layer":
         p.floor = library_floor(p.rows, 1e-4, 50)
     if p.gradient_sizes:
@@ -1004,6 +1022,12 @@ def user_scale_problems() -> dict[str, Problem]:
                 "FEM p c=16": list(DEGREES),
                 "FEM p c=32": list(DEGREES),
                 "FEM p c=64": list(DEGREES),
+                "FEM p c=8 nodal": list(DEGREES),
+                "FEM p c=16 nodal": list(DEGREES),
+                "FEM p c=32 nodal": list(DEGREES),
+                "FEM p c=8 nodal jax": list(DEGREES),
+                "FEM p c=16 nodal jax": list(DEGREES),
+                "FEM p c=32 nodal jax": list(DEGREES),
             },
             "fem",
             97,
@@ -1020,6 +1044,9 @@ def user_scale_problems() -> dict[str, Problem]:
                 "FEM P2": [4, 8, 16, 32, 64],
                 "FEM p c=4": list(DEGREES),
                 "FEM p c=4 adapt": list(DEGREES),
+                "FEM p c=4 nodal": list(DEGREES),
+                "FEM p c=4 nodal jax": list(DEGREES),
+                "FEM p c=2 nodal jax": list(DEGREES),
             },
             "fem",
             97,

@@ -130,7 +130,8 @@ def problems(smoke: bool) -> dict[str, apc.Problem]:
 def fem_options(route: str, size: int) -> tuple:
     """``solve_fem`` arguments of an FEM route (:func:`accuracy_per_cost.route_options`; a
     route ending in ``jax`` with the compiled flow)."""
-    degree, cells, integrator, input_layer = apc.route_options(route.removesuffix(COMPILED), size)
+    options = apc.route_options(route.removesuffix(COMPILED), size)
+    degree, cells, integrator, input_layer = options[:4]
     return degree, cells, "jax" if route.endswith(COMPILED) else integrator, input_layer
 
 
