@@ -74,6 +74,7 @@ class ContinuumConfig:
     depth_cells: int | None
     distribute: str
     quadrature_tolerance: float
+    depth_degree: int | None
 
 
 CONTINUUM_KEYS = (
@@ -108,6 +109,13 @@ CONTINUUM_KEYS = (
         1e-12,
         "relative change at which the Gauss rule's check stops raising the rule",
         bounds=(1e-15, 1e-3),  # from rounding to far above any FE error
+    ),
+    Key(
+        "depth_degree",
+        "choice",
+        None,
+        'the depth space V_τ\'s degree (architecture = "residual" only; absent: degree)',
+        choices=DEGREES,
     ),
 )
 
@@ -175,26 +183,40 @@ def _check_fluctuations(section: Section, fluctuations: str) -> None:
 
 
 RESIDUAL_DEGREES = (1, 2, 3)
-"""Degrees of the depth continuum whose flow converges to the residual networks' (at degree
-≥ 4 the τ Riesz map of the RK4 stage evaluations converges to another flow,
-docs/convergence.md "Residual networks")."""
+"""Degrees of the depth space ``V_τ`` whose flow converges to the residual networks' (at
+degree ≥ 4 the τ Riesz map of the RK4 stage evaluations converges to another flow,
+docs/convergence.md "Residual networks"); the stream space ``V_x`` takes any of
+:data:`DEGREES` (``[continuum] depth_degree`` separates the two)."""
 
 
 def _check_residual(
     section: Section, network: discrete.NetworkConfig, plain: dict[str, Any]
 ) -> None:
-    """``depth_cells`` meshes the depth of a residual network, and that network's continuum has
-    a degree of :data:`RESIDUAL_DEGREES` (docs/physics.md "Depth as a coordinate")."""
+    """``depth_cells`` and ``depth_degree`` mesh the depth of a residual network, and that
+    network's depth space has a degree of :data:`RESIDUAL_DEGREES` (``depth_degree``, or
+    ``degree`` where it is absent; docs/physics.md "Depth as a coordinate")."""
     if network.architecture != "residual":
-        if section.has("depth_cells"):
-            raise section.error("depth_cells", 'only used with [network] architecture = "residual"')
+        for name in ("depth_cells", "depth_degree"):
+            if section.has(name):
+                raise section.error(name, 'only used with [network] architecture = "residual"')
         return
-    if plain["enabled"] and plain["degree"] not in RESIDUAL_DEGREES:
+    if not plain["enabled"]:
+        return
+    allowed = ", ".join(map(str, RESIDUAL_DEGREES))
+    reason = "at degree 4 and above in τ the depth continuum's flow converges to another limit"
+    if plain["depth_degree"] is not None:
+        if plain["depth_degree"] not in RESIDUAL_DEGREES:
+            raise section.error(
+                "depth_degree",
+                f'expected one of {allowed} with [network] architecture = "residual" '
+                f"({reason} than the networks'), got {plain['depth_degree']}",
+            )
+    elif plain["degree"] not in RESIDUAL_DEGREES:
         raise section.error(
             "degree",
-            f"expected one of {', '.join(map(str, RESIDUAL_DEGREES))} with [network] "
-            'architecture = "residual" (at degree 4 and above the depth continuum\'s flow '
-            f"converges to another limit than the networks'), got {plain['degree']}",
+            f'expected one of {allowed} with [network] architecture = "residual" and no '
+            f"[continuum] depth_degree ({reason} than the networks'), got {plain['degree']}: "
+            "set [continuum] depth_degree = 2 to keep this degree in x",
         )
 
 

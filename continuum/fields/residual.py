@@ -663,7 +663,9 @@ class ResidualModel(CoefficientModel[DepthFields, Array]):
         assert isinstance(inputs, FactorSpace) and isinstance(stream, FactorSpace)
         assert isinstance(outputs, FactorSpace)
         self.spaces = (inputs, stream, outputs)
-        self.depth_space = FactorSpace(interval(MPI.COMM_SELF, c.depth_cells or c.cells), c.degree)
+        self.depth_space = FactorSpace(
+            interval(MPI.COMM_SELF, c.depth_cells or c.cells), c.depth_degree or c.degree
+        )
         self.galerkin = DepthFields(
             net,
             self.spaces,
