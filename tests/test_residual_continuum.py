@@ -216,6 +216,28 @@ def test_residual_run_writes_blocks_and_the_stream_and_resumes_exactly(tmp_path)
     np.testing.assert_allclose(adjoint, p[2][at_nodes], atol=1e-14)
 
 
+def test_the_stream_output_keeps_the_nodes_of_a_high_x_degree(tmp_path):
+    """Degree 4 in x (Gauss–Lobatto–Legendre nodes, not uniform) with degree 2 in τ:
+    stream.xdmf's mesh has its vertices at the recorded grid ``τ × x`` and the P1 values there
+    are the recorded stream."""
+    problem = residual(blocks=2, cells=2, depth_cells=2, degree=4, depth_degree=2)
+    run_experiment(load(problem, training=DAMPED, output={"quiet": True}), tmp_path, MPI.COMM_SELF)
+    with h5py.File(tmp_path / "fields.h5") as f:
+        s, tau, x = (f[f"/continuum/stream/{name}"][()] for name in ("s", "tau", "x"))
+    gll = (1 + np.array([-1, -np.sqrt(3 / 7), 0, np.sqrt(3 / 7), 1])) / 2  # degree 4, [0, 1]
+    np.testing.assert_allclose(x[:5], gll / 2, atol=1e-4)  # the first of 2 cells
+    with h5py.File(tmp_path / "stream.h5") as out:
+        last = sorted(out["/Function/s_sample1"], key=float)[-1]
+        values = out["/Function/s_sample1"][last][()].ravel()
+        geometry = out["/Mesh/mesh/geometry"][()]
+    i_tau = np.abs(geometry[:, :1] - tau[None, :]).argmin(axis=1)
+    i_x = np.abs(geometry[:, 1:2] - x[None, :]).argmin(axis=1)
+    np.testing.assert_allclose(geometry[:, 0], tau[i_tau], atol=1e-14)
+    np.testing.assert_allclose(geometry[:, 1], x[i_x], atol=1e-14)
+    assert len(set(zip(i_tau, i_x, strict=True))) == len(tau) * len(x) == len(geometry)
+    np.testing.assert_allclose(values, s[-1, 1][i_tau, i_x], atol=1e-14)
+
+
 def damped(n: int, blocks: int, depth_cells: int):
     return build(
         load(residual(n=n, blocks=blocks, cells=8, depth_cells=depth_cells), training=DAMPED)

@@ -3,8 +3,8 @@ coordinate").
 
 Fields (docs/physics.md, "Depth as a coordinate"): the input layer ``w^in(x, y)``,
 ``b^in(x)`` in ``V_x ⊗ V_in``; the blocks' ``w(τ, x, y)`` in ``V_τ ⊗ V_x ⊗ V_x`` and
-``b(τ, x)`` in ``V_τ ⊗ V_x`` (``V_τ`` Lagrange of the same degree on ``[continuum]
-depth_cells`` cells of ``[0, 1]``); the readout ``w^out(z, y)``, ``b^out(z)`` in
+``b(τ, x)`` in ``V_τ ⊗ V_x`` (``V_τ`` Lagrange of degree ``[continuum] depth_degree``, by
+default ``degree``, on ``depth_cells`` cells of ``[0, 1]``); the readout ``w^out(z, y)``, ``b^out(z)`` in
 ``V_out ⊗ V_x``.  For every sample the stream solves the depth ODE
 
     ∂_τ s(τ, x) = ∫ w(τ, x, y) σ(s(τ, y)) dy + b(τ, x),    s(0) = ∫ w^in X dy + b^in,
@@ -13,15 +13,17 @@ depth_cells`` cells of ``[0, 1]``); the readout ``w^out(z, y)``, ``b^out(z)`` in
 With ``w(τ) ∈ V_x ⊗ V_x`` the right-hand side lies in ``V_x``, so ``s(τ)`` stays in ``V_x``:
 its coefficients obey ``ṡ = W(τ) η(s) + b(τ)`` with moments ``η_a(s) = ∫ ψ_a σ(s_h) dy``
 (FEM quadrature).  The ODE is integrated by classical RK4 with one step per τ-cell, whose
-stages sit at the cell's ends and midpoint, where ``W(τ)`` is read off the τ basis (for degree
-2 these are the nodes themselves).  The forward map's error is ``O(h_τ^{p+1})`` from the τ
-interpolation of the fields and ``O(h_τ⁴)`` from RK4: design order ``min(p + 1, 4)`` in
-``depth_cells`` for a fixed field (3 for degree 2; measured in
+stages sit at the cell's ends and midpoint, where ``W(τ)`` is read off the τ basis (for τ
+degree 2 these are the nodes themselves).  The forward map's error is ``O(h_τ^{q+1})`` from
+the τ interpolation of the fields (``q`` the τ degree) and ``O(h_τ⁴)`` from RK4: design order
+``min(q + 1, 4)`` in ``depth_cells`` for a fixed field (3 for degree 2; measured in
 tests/test_residual_continuum.py).  The training flow sees ``W(τ)`` only at the stage
 points, so its Riesz gradient ``M_τ⁻¹ Sᵀ g`` is consistent with the L2 gradient of the
-networks' limit only at degrees 2 and 3; from degree 4 the flow converges to another limit,
-and the configuration refuses those degrees (``continuum.settings.RESIDUAL_DEGREES``,
-tests/test_residual_degree.py).
+networks' limit only at τ degrees 1–3 (to ``O(h_τ²)`` at 1 and 2); from τ degree 4 the flow
+converges to another limit, and the configuration refuses those degrees
+(``continuum.settings.RESIDUAL_DEGREES``, tests/test_residual_degree.py).  The x degree is
+free: ``V_x`` enters through Galerkin products and loads, never through point values, and at
+a fixed τ discretisation the x error falls exponentially in it (tests/test_residual_degree.py).
 
 The gradient is the exact gradient of this discretised forward map, by the discrete adjoint
 of RK4 (with ``J_i = ∂f/∂s`` at stage ``i`` and ``λ' = ∂C/∂s`` after the step)::
@@ -283,7 +285,7 @@ class DepthFields:
 
     def at_stages(self, a: Array) -> Array:
         """Block coefficients ``(n_τ, …)`` evaluated at the RK4 stage points ``(2 cells + 1, …)``
-        (a sparse product: for degree 2 a permutation, for degree 1 the cells' averages)."""
+        (a sparse product: for τ degree 2 a permutation, for τ degree 1 the cells' averages)."""
         return (self._stage_matrix @ a.reshape(a.shape[0], -1)).reshape(-1, *a.shape[1:])
 
     def from_stages(self, g: Array) -> Array:
