@@ -4,8 +4,8 @@ coordinate").
 Fields (docs/physics.md, "Depth as a coordinate"): the input layer ``w^in(x, y)``,
 ``b^in(x)`` in ``V_x ⊗ V_in``; the blocks' ``w(τ, x, y)`` in ``V_τ ⊗ V_x ⊗ V_x`` and
 ``b(τ, x)`` in ``V_τ ⊗ V_x`` (``V_τ`` Lagrange of degree ``[continuum] depth_degree``, by
-default ``degree``, on ``depth_cells`` cells of ``[0, 1]``); the readout ``w^out(z, y)``, ``b^out(z)`` in
-``V_out ⊗ V_x``.  For every sample the stream solves the depth ODE
+default ``degree``, on ``depth_cells`` cells of ``[0, 1]``); the readout ``w^out(z, y)``,
+``b^out(z)`` in ``V_out ⊗ V_x``.  For every sample the stream solves the depth ODE
 
     ∂_τ s(τ, x) = ∫ w(τ, x, y) σ(s(τ, y)) dy + b(τ, x),    s(0) = ∫ w^in X dy + b^in,
     Z = ∫ w^out s(1) dy + b^out,    C = (1/L) Σ_l ½ ∫ (σ_out(Z^l) − Y^l)² dz.
@@ -741,7 +741,8 @@ class ResidualModel(CoefficientModel[DepthFields, Array]):
     @functools.cached_property
     def _stream_order(self) -> Array:
         """The stream space's DOFs sorted by coordinate: Lagrange coefficients are the values
-        of ``s`` on the uniform grid of the nodes (step ``1/(degree · cells)``)."""
+        of ``s`` at the nodes (Gauss–Lobatto–Legendre points of every cell: uniform, step
+        ``1/(degree · cells)``, up to degree 2)."""
         return np.argsort(self.spaces[1].dof_coordinates[:, 0], kind="stable")
 
     def stream(self) -> Array:
