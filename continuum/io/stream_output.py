@@ -37,7 +37,9 @@ def rectangle_function_space(tau: Array, x: Array) -> tuple[fem.FunctionSpace, A
     msh = mesh.create_rectangle(MPI.COMM_SELF, unit, cells, mesh.CellType.quadrilateral)
 
     def grid_indices(points: Array) -> tuple[Array, Array]:
-        return tuple(np.rint(points[:, k] * cells[k]).astype(int) for k in range(2))
+        return np.rint(points[:, 0] * cells[0]).astype(int), np.rint(
+            points[:, 1] * cells[1]
+        ).astype(int)
 
     V = fem.functionspace(msh, ("Lagrange", 1))
     i_tau, i_x = grid_indices(V.tabulate_dof_coordinates())
