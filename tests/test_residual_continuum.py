@@ -288,11 +288,12 @@ def test_block_energies_and_fluxes_converge_to_the_depth_continuum():
 def test_depth_continuum_bulk_boundary_identity_on_a_trajectory():
     """``L = (1/2η) ∫ φ̇² − C_l`` of the depth continuum equals ``L_bulk + L_boundary`` with the
     block biases traded for the stream's stage slopes (the continuum of Δs/Δτ), for every
-    sample, on a damped trajectory at t = 0.16, for degree 2 and degree 1 in τ."""
-    for degree in (2, 1):
-        setup = damped(8, 4, 5)
-        cfg = setup.config
-        cfg = dataclasses.replace(cfg, continuum=dataclasses.replace(cfg.continuum, degree=degree))
+    sample, on a damped trajectory at t = 0.16, for degree 2 and degree 1 in x and τ, and
+    degree 4 in x with degree 2 in τ."""
+    for degree, depth_degree in ((2, None), (1, None), (4, 2)):
+        cfg = damped(8, 4, 5).config.replace(
+            continuum={"degree": degree, "depth_degree": depth_degree}
+        )
         model = continuum_model(build(cfg), MPI.COMM_SELF)
         model.advance_to(0.16)
         g, state, rates = model.galerkin, model.state, list(model.rates)
