@@ -118,3 +118,14 @@ def test_fem_cost_smoke_run():
     assert all(float(e) == errors[("FEM p c=4", tau, p)] for tau, p, e in compiled), compiled
     assert re.search(r"jax: call +\S+ ms, in the RK4 loop +\S+ ms \(compile", out), out
     assert re.search(r"44 x 33  @  33 x 256  numpy +\S+ µs +\S+ GFLOP/s \| XLA", out), out
+
+
+def test_residual_degree_smoke_run():
+    """benchmarks/residual_degree.py at tiny sizes: the networks (numpy and JAX, equal to
+    rounding) and the depth continuum at x degrees 2 and 4 with τ degree 2 run; at 4 τ-cells
+    the x degree 4 is closer to the reference (x degree 6) than degree 2."""
+    out = smoke_run("residual_degree.py")
+    differences = [float(d) for d in re.findall(r"max relative difference (\S+)", out)]
+    assert len(differences) == 1 and differences[0] < 1e-12, out
+    rows = dict(re.findall(r"^  (FEM P\d c=2) +D=4 .* (\S+) +\S+$", out, re.M))
+    assert float(rows["FEM P4 c=2"]) < 0.5 * float(rows["FEM P2 c=2"]), out

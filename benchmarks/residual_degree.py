@@ -1,0 +1,164 @@
+"""The residual network's depth continuum at high order in x: x degree ``p``, τ degree 2.
+
+The ``resnet`` problem of :func:`accuracy_per_cost.user_scale_problems` (``examples/resnet.toml``:
+tanh stream of width N through M = N/2 blocks, 3 samples, RK4 dt = 0.02 to t = 1) solved by its
+depth continuum with the stream space ``V_x`` of degree ``p`` on ``--cells`` cells and the depth
+space ``V_τ`` of degree ``--depth-degree`` on ``depth_cells`` cells (``[continuum]
+depth_degree``, docs/convergence.md "Residual networks"), beside the numpy and JAX residual
+networks, plain and Richardson-extrapolated at first order over (N, M) and (2N, 2M) — the
+routes of ``accuracy_per_cost.py``, timed the same way (best of ``--repeats``, one run when
+slow; JAX compiled untimed).  Every error is the lattice L2 distance of all fields (block
+fields weighted by ``Δτ``) on the lattice of width 97 against the depth continuum of
+``--reference`` (x degree, x cells, τ cells), whose own error is bounded by its distance to
+``--check``.  The FEM rows are grouped by ``p``: within a group the τ-cells grow, and the
+time to a target is the first ``depth_cells`` reaching it.
+
+    PYTHONPATH=$PWD python benchmarks/residual_degree.py [--degrees 2 3 4 5 6 7 8]
+        [--cells 4] [--depth-cells 16 32 64 128] [--reference 10 4 512] [--check 10 4 256]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+
+from mpi4py import MPI  # noqa: F401  first: it loads the MPI library that DOLFINx links against
+
+# isort: split
+from accuracy_per_cost import (  # benchmarks/, the script's directory
+    TARGETS,
+    ModelReference,
+    Problem,
+    Row,
+    best_time,
+    error,
+    jax_routes,
+    network_routes,
+    solve_fem,
+    time_to_target,
+    train,
+    user_scale_problems,
+    with_continuum,
+    with_dt,
+    with_width,
+)
+
+from continuum.settings import Config
+from discrete.experiment import build
+
+EVAL_WIDTH = 97
+"""Lattice width of the errors (as ``accuracy_per_cost.py``'s resnet problem)."""
+
+
+def solve_depth(config: Config, degree: int, cells: int, depth_degree: int, depth_cells: int):
+    """The depth continuum at ``degree`` on ``cells`` cells in x and ``depth_degree`` on
+    ``depth_cells`` cells in τ, advanced to ``t_end``."""
+    return solve_fem(
+        with_continuum(config, depth_degree=depth_degree, depth_cells=depth_cells), degree, cells
+    )
+
+
+def fem_routes(p: Problem, args, ref: ModelReference, conv) -> None:
+    """One route per ``(p, cells)``, a row per ``depth_cells``."""
+    cfg, t_end = p.config, p.config.training.steps * p.config.training.dt
+    for cells in args.cells:
+        for degree in args.degrees:
+            route = f"FEM P{degree} c={cells}"
+            for depth_cells in args.depth_cells:
+                options = (degree, cells, args.depth_degree, depth_cells)
+                solve_depth(with_dt(cfg, t_end), *options)  # one step, untimed (set-up caches)
+                seconds, model = best_time(lambda o=options: solve_depth(cfg, *o), args.repeats)
+                row = Row(route, depth_cells, int(model.galerkin.size), seconds, 0.0)
+                row.error = error(ModelReference(model).fields(conv), ref.fields(conv))
+                row.cost_error = abs(model.cost() - ref.model.cost())
+                p.rows.append(row)
+                print(
+                    f"    {route:<14} D={depth_cells:<4} {seconds:9.4f} s  error {row.error:.3e}"
+                    f"  cost {row.cost_error:.1e}",
+                    flush=True,
+                )
+
+
+def label(route: str, size: int) -> str:
+    return f"D={size}" if route.startswith("FEM") else f"N={size}"
+
+
+def print_report(p: Problem, depth_degree: int) -> None:
+    print(f"\n--- {p.name}: x degree p, τ degree {depth_degree} ---")
+    for note in p.notes:
+        print(f"  {note}")
+    print(f"  {'route':<18} {'size':>6} {'unknowns':>10} {'wall s':>10} {'error':>10} {'cost':>10}")
+    for r in p.rows:
+        cost = "-" if r.cost_error is None else f"{r.cost_error:.3e}"
+        print(
+            f"  {r.route:<18} {label(r.route, r.size):>6} {r.unknowns:>10} {r.seconds:>10.4f}"
+            f" {r.error:>10.3e} {cost:>10}"
+        )
+    print("\n  time to target: first size reaching it, its wall time [log-log interpolated]")
+    print("  " + f"{'route':<18}" + "".join(f"{f'e <= {t:g}':>30}" for t in TARGETS))
+    for route in dict.fromkeys(r.route for r in p.rows):
+        cells = []
+        for t in TARGETS:
+            r, interp = time_to_target([x for x in p.rows if x.route == route], t)
+            if r is None:
+                cells.append("not reached")
+                continue
+            extra = f" [{interp:.4f}]" if interp is not None else ""
+            cells.append(f"{label(route, r.size)} {r.seconds:.4f}s{extra}")
+        print("  " + f"{route:<18}" + "".join(f"{c:>30}" for c in cells))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--degrees", type=int, nargs="+", default=[2, 3, 4, 5, 6, 7, 8])
+    parser.add_argument("--cells", type=int, nargs="+", default=[4])
+    parser.add_argument("--depth-degree", type=int, default=2)
+    parser.add_argument("--depth-cells", type=int, nargs="+", default=[16, 32, 64, 128])
+    parser.add_argument("--reference", type=int, nargs=3, default=[10, 4, 512])
+    parser.add_argument("--check", type=int, nargs=3, default=[10, 4, 256])
+    parser.add_argument("--widths", type=int, nargs="+", default=[16, 32, 64, 128, 256])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, two training steps")
+    args = parser.parse_args()
+    p = user_scale_problems()["resnet"]
+    if args.smoke:
+        p.config = p.config.replace(training={"steps": 2})
+        args.degrees, args.cells, args.depth_cells = [2, 4], [2], [2, 4]
+        args.reference, args.check, args.widths, args.repeats = [6, 2, 8], [6, 2, 6], [8, 16], 1
+    print(
+        f"residual degree — {platform.node()} {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}, one rank"
+    )
+    start = time.perf_counter()
+    cfg = p.config
+    conv = build(with_width(cfg, EVAL_WIDTH)).convention
+    degree, depth = args.depth_degree, args.reference
+    ref = ModelReference(solve_depth(cfg, depth[0], depth[1], degree, depth[2]))
+    check = ModelReference(solve_depth(cfg, args.check[0], args.check[1], degree, args.check[2]))
+    p.notes = [
+        f"reference: x degree {depth[0]} on {depth[1]} cells, τ degree {degree} on {depth[2]} "
+        f"cells; its distance to {args.check[0]}, {args.check[1]}, {args.check[2]}: "
+        f"{error(check.fields(conv), ref.fields(conv)):.2e} "
+        f"(cost {abs(check.model.cost() - ref.model.cost()):.1e}); built in "
+        f"{time.perf_counter() - start:.1f} s (untimed)",
+    ]
+    print("  " + p.notes[0], flush=True)
+    c_ref = ref.model.cost()
+    train(cfg, 8)
+
+    def numpy_run(N: int):
+        seconds, (setup, theta) = best_time(lambda: train(cfg, N), args.repeats)
+        return seconds, setup, theta
+
+    network_routes(p, "discrete", args.widths, numpy_run, ref, c_ref)
+    p.jax_widths = args.widths
+    jax_routes(p, ref, c_ref, args.repeats)
+    fem_routes(p, args, ref, conv)
+    print_report(p, degree)
+    print(f"\ntotal {time.perf_counter() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
