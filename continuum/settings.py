@@ -75,6 +75,7 @@ class ContinuumConfig:
     distribute: str
     quadrature_tolerance: float
     depth_degree: int | None
+    depth_steps: int | None
 
 
 CONTINUUM_KEYS = (
@@ -116,6 +117,13 @@ CONTINUUM_KEYS = (
         None,
         'the depth space V_τ\'s degree (architecture = "residual" only; absent: degree)',
         choices=DEGREES,
+    ),
+    Key(
+        "depth_steps",
+        "integer",
+        None,
+        'RK4 steps in τ per depth cell (architecture = "residual" only; absent: 1)',
+        sign="positive",
     ),
 )
 
@@ -192,11 +200,12 @@ docs/convergence.md "Residual networks"); the stream space ``V_x`` takes any of
 def _check_residual(
     section: Section, network: discrete.NetworkConfig, plain: dict[str, Any]
 ) -> None:
-    """``depth_cells`` and ``depth_degree`` mesh the depth of a residual network, and that
+    """``depth_cells``, ``depth_degree`` and ``depth_steps`` belong to the depth of a residual
+    network, and that
     network's depth space has a degree of :data:`RESIDUAL_DEGREES` (``depth_degree``, or
     ``degree`` where it is absent; docs/physics.md "Depth as a coordinate")."""
     if network.architecture != "residual":
-        for name in ("depth_cells", "depth_degree"):
+        for name in ("depth_cells", "depth_degree", "depth_steps"):
             if section.has(name):
                 raise section.error(name, 'only used with [network] architecture = "residual"')
         return

@@ -96,7 +96,7 @@ InitialBias = Callable[[int, Array, Array], Array]
 
 @dataclass
 class StreamSolution:
-    """A forward solve: the stream at the τ-cell ends ``(cells + 1, n_x, L)``, every RK4
+    """A forward solve: the stream at the RK4 step ends ``(steps + 1, n_x, L)``, every RK4
     stage's moments ``η(u_i)`` and ``σ'(T u_i)`` (for the adjoint), the readout's moments
     ``η = M_x s(1)``, the output at quadrature points and the residual there."""
 
@@ -110,9 +110,9 @@ class StreamSolution:
 
 @dataclass
 class StreamMotion:
-    """The stream ``s`` and its time derivative ``ṡ`` at the τ-cell ends (``cells + 1``
+    """The stream ``s`` and its time derivative ``ṡ`` at the RK4 step ends (``steps + 1``
     arrays ``(n_x, L)``), the RK4 stage states ``u_i`` and their derivatives ``u̇_i`` (four per
-    cell, in order), and the derivative ``Ż`` of the readout's output coefficients."""
+    step, in order), and the derivative ``Ż`` of the readout's output coefficients."""
 
     s: list[Array]
     sdot: list[Array]
@@ -165,6 +165,7 @@ class DepthFields:
         targets: DataFunction,
         samples: int,
         comm: MPI.Comm = MPI.COMM_SELF,
+        substeps: int = 1,
     ):
         self.network = network
         self.inputs, self.stream, self.outputs = spaces
@@ -174,18 +175,22 @@ class DepthFields:
         cells = depth_space.mesh.topology.index_map(1).size_local
         self.h = 1.0 / cells
         self.cells = cells
-        # RK4 stages at τ = j h/2 (j = 0 … 2 cells): the fields there from the τ basis
-        stage_tau = np.arange(2 * cells + 1) * (0.5 * self.h)
+        # RK4 steps of δ = h/k, k = substeps per τ-cell (module docstring, "Sub-steps")
+        self.substeps = substeps
+        self.steps = cells * substeps
+        self.step = self.h / substeps
+        # RK4 stages at τ = j δ/2 (j = 0 … 2 steps): the fields there from the τ basis
+        stage_tau = np.arange(2 * self.steps + 1) * (0.5 * self.step)
         self._stage_matrix = depth_space.evaluation_matrix(stage_tau[:, None]).tocsr()
         self.stage_basis = self._stage_matrix.toarray()
-        # the stage point j(i) of RK4 stage i (cell n: 2n, 2n + 1, 2n + 1, 2n + 2)
-        self.stage_points = (2 * np.arange(cells)[:, None] + np.array([0, 1, 1, 2])).ravel()
+        # the stage point j(i) of RK4 stage i (step n: 2n, 2n + 1, 2n + 1, 2n + 2)
+        self.stage_points = (2 * np.arange(self.steps)[:, None] + np.array([0, 1, 1, 2])).ravel()
         # the τ Riesz map of stage gradients, R = M_τ⁻¹ Sᵀ, and its image at the stages S R
         self._tau_riesz = depth_space.solve_mass(self.stage_basis.T)
         self._stage_coupling = self.stage_basis @ self._tau_riesz
         self._coupling_columns: dict[int, Array] = {}
-        # the RK4 stages at each stage point j (two; one at τ = 0 and 1, padded with index 4 cells)
-        self._stage_pairs = np.full((2 * cells + 1, 2), len(self.stage_points))
+        # the RK4 stages at each stage point j (two; one at τ = 0 and 1, padded with index 4 steps)
+        self._stage_pairs = np.full((2 * self.steps + 1, 2), len(self.stage_points))
         for i, j in enumerate(self.stage_points):
             self._stage_pairs[j, int(self._stage_pairs[j, 0] != len(self.stage_points))] = i
         all_samples = np.arange(samples)
@@ -364,15 +369,15 @@ class DepthFields:
     def forward(
         self, theta: Array, cols: Array | slice, shift: DepthShift | None = None
     ) -> StreamSolution:
-        """RK4 in τ, one step per cell, for the samples ``cols`` (at ``θ`` or ``θ + s F``);
-        the stream is replicated on every rank."""
-        net, h = self.network, self.h
+        """RK4 in τ, ``substeps`` steps per cell, for the samples ``cols`` (at ``θ`` or
+        ``θ + s F``); the stream is replicated on every rank."""
+        net, h = self.network, self.step
         Wst = self.at_stages(self.W(theta, 1))
         bst = self.at_stages(self._bias(theta, 1, shift))
         s = self._apply(theta, 0, self.eta0[:, cols], shift)
         s += self._bias(theta, 0, shift)[:, None]
         path, etas, slopes = [s], [], []
-        for n in range(self.cells):
+        for n in range(self.steps):
             j = self.stage_points[4 * n : 4 * n + 4]
             k1, e1, d1 = self._slope(Wst, bst, j[0], s, shift)
             k2, e2, d2 = self._slope(Wst, bst, j[1], s + 0.5 * h * k1, shift)
@@ -405,7 +410,7 @@ class DepthFields:
         """``C``, ``∂C/∂θ`` as factors with all rows (the block part at the stage points, its
         bias already mapped to the τ coefficients by ``Sᵀ``), and the adjoint ``λ`` at the
         τ-cell ends followed by ``∂C/∂Z``: the discrete adjoint of RK4 (module docstring)."""
-        net, h = self.network, self.h
+        net, h = self.network, self.step
         cols, L = self._columns(samples)
         sol = self.forward(theta, cols, shift)
         r = sol.residual
@@ -426,7 +431,7 @@ class DepthFields:
             back = self.stream.at_quadrature(self._block_apply_transposed(Wst, j, g, shift))
             return self.stream.load(sol.slopes[i] * back)
 
-        for n in range(self.cells - 1, -1, -1):
+        for n in range(self.steps - 1, -1, -1):
             i0 = 4 * n
             a4 = pull(i0 + 3, h / 6 * lam)
             a3 = pull(i0 + 2, h / 3 * lam + h * a4)
@@ -440,7 +445,7 @@ class DepthFields:
             (d_out, sol.eta_out),
         ]
         biases = [lam.sum(axis=1), self.from_stages(gb), d_out.sum(axis=1)]
-        return cost, DepthForce(weights, biases), [*lams, d_out]
+        return cost, DepthForce(weights, biases), [*lams[:: self.substeps], d_out]
 
     def _local_rows(self, factors: DepthForce) -> DepthForce:
         """This rank's rows of the left factors."""
@@ -556,12 +561,12 @@ class DepthFields:
         that of the readout's output coefficients ``Ż``."""
         motion = self.stream_motion(theta, theta_dot, slice(None))
         assert motion.zdot is not None  # stream_motion sets the readout's rate
-        return [*motion.sdot, motion.zdot]
+        return [*motion.sdot[:: self.substeps], motion.zdot]
 
     def stream_motion(self, theta: Array, theta_dot: Array, cols: Array | slice) -> StreamMotion:
-        """The stream and its time derivative along θ(t): at the τ-cell ends and at every RK4
-        stage, by the forward-mode derivative of the RK4 map, for the samples ``cols``."""
-        h, act = self.h, self.network.activation
+        """The stream and its time derivative along θ(t): at the RK4 step ends and at every
+        RK4 stage, by the forward-mode derivative of the RK4 map, for the samples ``cols``."""
+        h, act = self.step, self.network.activation
         Wst, Wdot = self.at_stages(self.W(theta, 1)), self.at_stages(self.W(theta_dot, 1))
         bst, bdot = self.at_stages(self.b(theta, 1)), self.at_stages(self.b(theta_dot, 1))
         eta0 = self.eta0[:, cols]
@@ -579,7 +584,7 @@ class DepthFields:
             rate = Wdot[j] @ eta + Wst[j] @ eta_dot
             return k, self.stream_rows.gather(rate) + bdot[j][:, None]
 
-        for n in range(self.cells):
+        for n in range(self.steps):
             j = 2 * n
             k1, q1 = slope(j, s, sd)
             k2, q2 = slope(j + 1, s + 0.5 * h * k1, sd + 0.5 * h * q1)
@@ -676,6 +681,7 @@ class ResidualModel(CoefficientModel[DepthFields, Array]):
             data_function(cfg.data.target, conv.layers[-1], "x"),
             setup.data.samples,
             comm,
+            c.depth_steps or 1,
         )
         rates = setup.dictionary.continuum_rates()
         self.rates = rates[0], rates[1], rates[-1]
@@ -748,7 +754,7 @@ class ResidualModel(CoefficientModel[DepthFields, Array]):
     def stream(self) -> Array:
         """``s(t, τ_n, x_a)`` of every sample on the grid of the τ-cell ends and the stream
         space's nodes: ``(L, depth_cells + 1, n_x)``."""
-        s = self.galerkin.forward(self.state.theta, slice(None)).s
+        s = self.galerkin.forward(self.state.theta, slice(None)).s[:: self.galerkin.substeps]
         return np.transpose(s[:, self._stream_order, :], (2, 0, 1))
 
     def adjoint_stream(self) -> Array:
