@@ -3,23 +3,26 @@
 The ``resnet`` problem of :func:`accuracy_per_cost.user_scale_problems` (``examples/resnet.toml``:
 tanh stream of width N through M = N/2 blocks, 3 samples, RK4 dt = 0.02 to t = 1) solved by its
 depth continuum with the stream space ``V_x`` of degree ``p`` on ``--cells`` cells and the depth
-space ``V_τ`` of degree ``--depth-degree`` on ``depth_cells`` cells (``[continuum]
-depth_degree``, docs/convergence.md "Residual networks"), beside the numpy and JAX residual
-networks, plain and Richardson-extrapolated at first order over (N, M) and (2N, 2M) — the
-routes of ``accuracy_per_cost.py``, timed the same way (best of ``--repeats``, one run when
-slow; JAX compiled untimed).  Every error is the lattice L2 distance of all fields (block
-fields weighted by ``Δτ``) on the lattice of width 97 against the depth continuum of
-``--reference`` (x degree, x cells, τ cells), whose own error is bounded by its distance to
-``--check``.  The FEM rows are grouped by ``p``: within a group the τ-cells grow, and the
-time to a target is the first ``depth_cells`` reaching it.
+space ``V_τ`` of degree ``--depth-degree`` on ``depth_cells`` cells, ``k`` RK4 steps per τ-cell
+(``[continuum] depth_degree``, ``depth_steps``, docs/convergence.md "Residual networks"),
+beside the numpy and JAX residual networks, plain and Richardson-extrapolated at first order
+over (N, M) and (2N, 2M) — the routes of ``accuracy_per_cost.py``, timed the same way (best of
+``--repeats``, one run when slow; JAX compiled untimed).  Every error is the lattice L2
+distance of all fields (block fields weighted by ``Δτ``) on the lattice of width 97 against
+the depth continuum of ``--reference`` (x degree, x cells, τ cells, k), whose own error is
+bounded by its distances to the ``--check`` solutions (by default the reference at half its
+τ-cells and at x degree − 2).  The FEM rows are grouped by ``(p, k)``: within a group the
+τ-cells grow, and the time to a target is the first ``depth_cells`` reaching it.
 
     PYTHONPATH=$PWD python benchmarks/residual_degree.py [--degrees 2 3 4 5 6 7 8]
-        [--cells 4] [--depth-cells 16 32 64 128] [--reference 10 4 512] [--check 10 4 256]
+        [--cells 4] [--depth-cells 16 32 64 128] [--depth-steps 1 4]
+        [--reference 10 4 128 4] [--no-networks]
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import platform
 import time
@@ -52,33 +55,33 @@ EVAL_WIDTH = 97
 """Lattice width of the errors (as ``accuracy_per_cost.py``'s resnet problem)."""
 
 
-def solve_depth(config: Config, degree: int, cells: int, depth_degree: int, depth_cells: int):
+def solve_depth(
+    config: Config, degree: int, cells: int, depth_degree: int, depth_cells: int, steps: int
+):
     """The depth continuum at ``degree`` on ``cells`` cells in x and ``depth_degree`` on
-    ``depth_cells`` cells in τ, advanced to ``t_end``."""
-    return solve_fem(
-        with_continuum(config, depth_degree=depth_degree, depth_cells=depth_cells), degree, cells
-    )
+    ``depth_cells`` cells in τ with ``steps`` RK4 steps per τ-cell, advanced to ``t_end``."""
+    changes = {"depth_degree": depth_degree, "depth_cells": depth_cells, "depth_steps": steps}
+    return solve_fem(with_continuum(config, **changes), degree, cells)
 
 
 def fem_routes(p: Problem, args, ref: ModelReference, conv) -> None:
-    """One route per ``(p, cells)``, a row per ``depth_cells``."""
+    """One route per ``(p, cells, depth_steps)``, a row per ``depth_cells``."""
     cfg, t_end = p.config, p.config.training.steps * p.config.training.dt
-    for cells in args.cells:
-        for degree in args.degrees:
-            route = f"FEM P{degree} c={cells}"
-            for depth_cells in args.depth_cells:
-                options = (degree, cells, args.depth_degree, depth_cells)
-                solve_depth(with_dt(cfg, t_end), *options)  # one step, untimed (set-up caches)
-                seconds, model = best_time(lambda o=options: solve_depth(cfg, *o), args.repeats)
-                row = Row(route, depth_cells, int(model.galerkin.size), seconds, 0.0)
-                row.error = error(ModelReference(model).fields(conv), ref.fields(conv))
-                row.cost_error = abs(model.cost() - ref.model.cost())
-                p.rows.append(row)
-                print(
-                    f"    {route:<14} D={depth_cells:<4} {seconds:9.4f} s  error {row.error:.3e}"
-                    f"  cost {row.cost_error:.1e}",
-                    flush=True,
-                )
+    for steps, cells, degree in itertools.product(args.depth_steps, args.cells, args.degrees):
+        route = f"FEM P{degree} c={cells} k={steps}"
+        for depth_cells in args.depth_cells:
+            options = (degree, cells, args.depth_degree, depth_cells, steps)
+            solve_depth(with_dt(cfg, t_end), *options)  # one step, untimed (set-up caches)
+            seconds, model = best_time(lambda o=options: solve_depth(cfg, *o), args.repeats)
+            row = Row(route, depth_cells, int(model.galerkin.size), seconds, 0.0)
+            row.error = error(ModelReference(model).fields(conv), ref.fields(conv))
+            row.cost_error = abs(model.cost() - ref.model.cost())
+            p.rows.append(row)
+            print(
+                f"    {route:<18} D={depth_cells:<4} {seconds:9.4f} s  error {row.error:.3e}"
+                f"  cost {row.cost_error:.1e}",
+                flush=True,
+            )
 
 
 def label(route: str, size: int) -> str:
@@ -116,8 +119,17 @@ def main() -> None:
     parser.add_argument("--cells", type=int, nargs="+", default=[4])
     parser.add_argument("--depth-degree", type=int, default=2)
     parser.add_argument("--depth-cells", type=int, nargs="+", default=[16, 32, 64, 128])
-    parser.add_argument("--reference", type=int, nargs=3, default=[10, 4, 512])
-    parser.add_argument("--check", type=int, nargs=3, default=[10, 4, 256])
+    parser.add_argument("--depth-steps", type=int, nargs="+", default=[1, 4])
+    parser.add_argument("--reference", type=int, nargs=4, default=[10, 4, 128, 4])
+    parser.add_argument(
+        "--check",
+        type=int,
+        nargs=4,
+        action="append",
+        help="(p, cells, depth_cells, k) whose distance bounds the reference's own error "
+        "(repeatable; default: the reference's τ at half the cells, its x at degree 8)",
+    )
+    parser.add_argument("--networks", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--widths", type=int, nargs="+", default=[16, 32, 64, 128, 256])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, two training steps")
@@ -126,7 +138,9 @@ def main() -> None:
     if args.smoke:
         p.config = p.config.replace(training={"steps": 2})
         args.degrees, args.cells, args.depth_cells = [2, 4], [2], [2, 4]
-        args.reference, args.check, args.widths, args.repeats = [6, 2, 8], [6, 2, 6], [8, 16], 1
+        args.depth_steps = [1, 2]
+        args.reference, args.check = [6, 2, 8, 2], [[6, 2, 6, 2], [4, 2, 8, 2]]
+        args.widths, args.repeats = [8, 16], 1
     print(
         f"residual degree — {platform.node()} {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}, one rank"
@@ -134,17 +148,24 @@ def main() -> None:
     start = time.perf_counter()
     cfg = p.config
     conv = build(with_width(cfg, EVAL_WIDTH)).convention
-    degree, depth = args.depth_degree, args.reference
-    ref = ModelReference(solve_depth(cfg, depth[0], depth[1], degree, depth[2]))
-    check = ModelReference(solve_depth(cfg, args.check[0], args.check[1], degree, args.check[2]))
-    p.notes = [
-        f"reference: x degree {depth[0]} on {depth[1]} cells, τ degree {degree} on {depth[2]} "
-        f"cells; its distance to {args.check[0]}, {args.check[1]}, {args.check[2]}: "
-        f"{error(check.fields(conv), ref.fields(conv)):.2e} "
-        f"(cost {abs(check.model.cost() - ref.model.cost()):.1e}); built in "
-        f"{time.perf_counter() - start:.1f} s (untimed)",
+    degree, (x_degree, x_cells, depth_cells, steps) = args.depth_degree, args.reference
+    ref = ModelReference(solve_depth(cfg, x_degree, x_cells, degree, depth_cells, steps))
+    checks = args.check or [
+        [x_degree, x_cells, depth_cells // 2, steps],
+        [x_degree - 2, x_cells, depth_cells, steps],
     ]
-    print("  " + p.notes[0], flush=True)
+    p.notes = [
+        f"reference: x degree {x_degree} on {x_cells} cells, τ degree {degree} on {depth_cells} "
+        f"cells, {steps} RK4 steps each (built in {time.perf_counter() - start:.1f} s, untimed)"
+    ]
+    for other in checks:
+        check = ModelReference(solve_depth(cfg, other[0], other[1], degree, other[2], other[3]))
+        p.notes.append(
+            f"  its distance to (p, cells, depth_cells, k) = {tuple(other)}: "
+            f"{error(check.fields(conv), ref.fields(conv)):.2e} "
+            f"(cost {abs(check.model.cost() - ref.model.cost()):.1e})"
+        )
+    print("\n".join("  " + note for note in p.notes), flush=True)
     c_ref = ref.model.cost()
     train(cfg, 8)
 
@@ -152,9 +173,10 @@ def main() -> None:
         seconds, (setup, theta) = best_time(lambda: train(cfg, N), args.repeats)
         return seconds, setup, theta
 
-    network_routes(p, "discrete", args.widths, numpy_run, ref, c_ref)
-    p.jax_widths = args.widths
-    jax_routes(p, ref, c_ref, args.repeats)
+    if args.networks:
+        network_routes(p, "discrete", args.widths, numpy_run, ref, c_ref)
+        p.jax_widths = args.widths
+        jax_routes(p, ref, c_ref, args.repeats)
     fem_routes(p, args, ref, conv)
     print_report(p, degree)
     print(f"\ntotal {time.perf_counter() - start:.0f} s")

@@ -122,10 +122,12 @@ def test_fem_cost_smoke_run():
 
 def test_residual_degree_smoke_run():
     """benchmarks/residual_degree.py at tiny sizes: the networks (numpy and JAX, equal to
-    rounding) and the depth continuum at x degrees 2 and 4 with τ degree 2 run; at 4 τ-cells
-    the x degree 4 is closer to the reference (x degree 6) than degree 2."""
+    rounding) and the depth continuum at x degrees 2 and 4 with τ degree 2, one and two RK4
+    steps per τ-cell, run; at 4 τ-cells the x degree 4 is closer to the reference (x degree 6)
+    than degree 2."""
     out = smoke_run("residual_degree.py")
     differences = [float(d) for d in re.findall(r"max relative difference (\S+)", out)]
     assert len(differences) == 1 and differences[0] < 1e-12, out
-    rows = dict(re.findall(r"^  (FEM P\d c=2) +D=4 .* (\S+) +\S+$", out, re.M))
-    assert float(rows["FEM P4 c=2"]) < 0.5 * float(rows["FEM P2 c=2"]), out
+    rows = dict(re.findall(r"^  (FEM P\d c=2 k=\d) +D=4 .* (\S+) +\S+$", out, re.M))
+    assert float(rows["FEM P4 c=2 k=1"]) < 0.5 * float(rows["FEM P2 c=2 k=1"]), out
+    assert len(rows) == 4, out  # x degrees 2 and 4, one and two RK4 steps per τ-cell
