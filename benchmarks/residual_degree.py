@@ -1,22 +1,23 @@
-"""The residual network's depth continuum at high order in x: x degree ``p``, τ degree 2.
+"""The residual network's depth continuum at high order in x: x degree ``p``, τ degree 2 or 3.
 
 The ``resnet`` problem of :func:`accuracy_per_cost.user_scale_problems` (``examples/resnet.toml``:
 tanh stream of width N through M = N/2 blocks, 3 samples, RK4 dt = 0.02 to t = 1) solved by its
 depth continuum with the stream space ``V_x`` of degree ``p`` on ``--cells`` cells and the depth
-space ``V_τ`` of degree ``--depth-degree`` on ``depth_cells`` cells, ``k`` RK4 steps per τ-cell
-(``[continuum] depth_degree``, ``depth_steps``, docs/convergence.md "Residual networks"),
+space ``V_τ`` of degree ``q`` on ``depth_cells`` cells, ``k`` RK4 steps per τ-cell (``--depth
+q:k``; ``[continuum] depth_degree``, ``depth_steps``, docs/convergence.md "Residual networks"),
 beside the numpy and JAX residual networks, plain and Richardson-extrapolated at first order
 over (N, M) and (2N, 2M) — the routes of ``accuracy_per_cost.py``, timed the same way (best of
 ``--repeats``, one run when slow; JAX compiled untimed).  Every error is the lattice L2
 distance of all fields (block fields weighted by ``Δτ``) on the lattice of width 97 against
-the depth continuum of ``--reference`` (x degree, x cells, τ cells, k), whose own error is
+the depth continuum of ``--reference`` (p, x cells, q, τ cells, k), whose own error is
 bounded by its distances to the ``--check`` solutions (by default the reference at half its
-τ-cells and at x degree − 2).  The FEM rows are grouped by ``(p, k)``: within a group the
-τ-cells grow, and the time to a target is the first ``depth_cells`` reaching it.
+τ-cells, at half its k and at x degree − 2).  The FEM rows are grouped by ``(p, q, k)``:
+within a group the τ-cells grow, and the time to a target is the first ``depth_cells``
+reaching it.
 
     PYTHONPATH=$PWD python benchmarks/residual_degree.py [--degrees 2 3 4 5 6 7 8]
-        [--cells 4] [--depth-cells 16 32 64 128] [--depth-steps 1 4]
-        [--reference 10 4 128 4] [--no-networks]
+        [--cells 4] [--depth 2:1 3:4] [--depth-cells 8 16 32 64 128]
+        [--reference 10 4 3 64 8] [--no-networks]
 """
 
 from __future__ import annotations
@@ -59,18 +60,19 @@ def solve_depth(
     config: Config, degree: int, cells: int, depth_degree: int, depth_cells: int, steps: int
 ):
     """The depth continuum at ``degree`` on ``cells`` cells in x and ``depth_degree`` on
-    ``depth_cells`` cells in τ with ``steps`` RK4 steps per τ-cell, advanced to ``t_end``."""
+    ``depth_cells`` cells in τ with ``steps`` RK4 steps per τ-cell, advanced to ``t_end``
+    (the arguments in the order of ``--reference``)."""
     changes = {"depth_degree": depth_degree, "depth_cells": depth_cells, "depth_steps": steps}
     return solve_fem(with_continuum(config, **changes), degree, cells)
 
 
 def fem_routes(p: Problem, args, ref: ModelReference, conv) -> None:
-    """One route per ``(p, cells, depth_steps)``, a row per ``depth_cells``."""
+    """One route per ``(τ degree q, k, x cells, p)``, a row per ``depth_cells``."""
     cfg, t_end = p.config, p.config.training.steps * p.config.training.dt
-    for steps, cells, degree in itertools.product(args.depth_steps, args.cells, args.degrees):
-        route = f"FEM P{degree} c={cells} k={steps}"
+    for (q, steps), cells, degree in itertools.product(args.depth, args.cells, args.degrees):
+        route = f"FEM P{degree} c={cells} τP{q} k={steps}"
         for depth_cells in args.depth_cells:
-            options = (degree, cells, args.depth_degree, depth_cells, steps)
+            options = (degree, cells, q, depth_cells, steps)
             solve_depth(with_dt(cfg, t_end), *options)  # one step, untimed (set-up caches)
             seconds, model = best_time(lambda o=options: solve_depth(cfg, *o), args.repeats)
             row = Row(route, depth_cells, int(model.galerkin.size), seconds, 0.0)
@@ -78,18 +80,24 @@ def fem_routes(p: Problem, args, ref: ModelReference, conv) -> None:
             row.cost_error = abs(model.cost() - ref.model.cost())
             p.rows.append(row)
             print(
-                f"    {route:<18} D={depth_cells:<4} {seconds:9.4f} s  error {row.error:.3e}"
+                f"    {route:<22} D={depth_cells:<4} {seconds:9.4f} s  error {row.error:.3e}"
                 f"  cost {row.cost_error:.1e}",
                 flush=True,
             )
+
+
+def depth_rule(text: str) -> tuple[int, int]:
+    """``"q:k"``: the τ degree and the RK4 steps per τ-cell."""
+    q, k = text.split(":")
+    return int(q), int(k)
 
 
 def label(route: str, size: int) -> str:
     return f"D={size}" if route.startswith("FEM") else f"N={size}"
 
 
-def print_report(p: Problem, depth_degree: int) -> None:
-    print(f"\n--- {p.name}: x degree p, τ degree {depth_degree} ---")
+def print_report(p: Problem) -> None:
+    print(f"\n--- {p.name}: x degree p on c cells, τ degree q with k RK4 steps per τ-cell ---")
     for note in p.notes:
         print(f"  {note}")
     print(f"  {'route':<18} {'size':>6} {'unknowns':>10} {'wall s':>10} {'error':>10} {'cost':>10}")
@@ -117,17 +125,29 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--degrees", type=int, nargs="+", default=[2, 3, 4, 5, 6, 7, 8])
     parser.add_argument("--cells", type=int, nargs="+", default=[4])
-    parser.add_argument("--depth-degree", type=int, default=2)
-    parser.add_argument("--depth-cells", type=int, nargs="+", default=[16, 32, 64, 128])
-    parser.add_argument("--depth-steps", type=int, nargs="+", default=[1, 4])
-    parser.add_argument("--reference", type=int, nargs=4, default=[10, 4, 128, 4])
+    parser.add_argument(
+        "--depth",
+        type=depth_rule,
+        nargs="+",
+        default=[(2, 1), (3, 4)],
+        help="τ rules q:k, the τ degree q and k RK4 steps per τ-cell (default 2:1 3:4)",
+    )
+    parser.add_argument("--depth-cells", type=int, nargs="+", default=[8, 16, 32, 64, 128])
+    parser.add_argument(
+        "--reference",
+        type=int,
+        nargs=5,
+        default=[10, 4, 3, 64, 8],
+        help="p, x cells, q, depth_cells, k of the reference",
+    )
     parser.add_argument(
         "--check",
         type=int,
-        nargs=4,
+        nargs=5,
         action="append",
-        help="(p, cells, depth_cells, k) whose distance bounds the reference's own error "
-        "(repeatable; default: the reference's τ at half the cells, its x at degree 8)",
+        help="p, x cells, q, depth_cells, k of a solution whose distance bounds the "
+        "reference's own error (repeatable; default: the reference at half its τ-cells, at "
+        "half its k, and at x degree − 2)",
     )
     parser.add_argument("--networks", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--widths", type=int, nargs="+", default=[16, 32, 64, 128, 256])
@@ -138,8 +158,8 @@ def main() -> None:
     if args.smoke:
         p.config = p.config.replace(training={"steps": 2})
         args.degrees, args.cells, args.depth_cells = [2, 4], [2], [2, 4]
-        args.depth_steps = [1, 2]
-        args.reference, args.check = [6, 2, 8, 2], [[6, 2, 6, 2], [4, 2, 8, 2]]
+        args.depth = [(2, 1), (2, 2)]
+        args.reference, args.check = [6, 2, 2, 8, 2], [[6, 2, 2, 6, 2], [4, 2, 2, 8, 2]]
         args.widths, args.repeats = [8, 16], 1
     print(
         f"residual degree — {platform.node()} {platform.processor() or platform.machine()}, "
@@ -148,20 +168,21 @@ def main() -> None:
     start = time.perf_counter()
     cfg = p.config
     conv = build(with_width(cfg, EVAL_WIDTH)).convention
-    degree, (x_degree, x_cells, depth_cells, steps) = args.depth_degree, args.reference
-    ref = ModelReference(solve_depth(cfg, x_degree, x_cells, degree, depth_cells, steps))
+    x_degree, x_cells, q, depth_cells, steps = args.reference
+    ref = ModelReference(solve_depth(cfg, *args.reference))
     checks = args.check or [
-        [x_degree, x_cells, depth_cells // 2, steps],
-        [x_degree - 2, x_cells, depth_cells, steps],
+        [x_degree, x_cells, q, depth_cells // 2, steps],
+        [x_degree, x_cells, q, depth_cells, max(1, steps // 2)],
+        [x_degree - 2, x_cells, q, depth_cells, steps],
     ]
     p.notes = [
-        f"reference: x degree {x_degree} on {x_cells} cells, τ degree {degree} on {depth_cells} "
+        f"reference: x degree {x_degree} on {x_cells} cells, τ degree {q} on {depth_cells} "
         f"cells, {steps} RK4 steps each (built in {time.perf_counter() - start:.1f} s, untimed)"
     ]
     for other in checks:
-        check = ModelReference(solve_depth(cfg, other[0], other[1], degree, other[2], other[3]))
+        check = ModelReference(solve_depth(cfg, *other))
         p.notes.append(
-            f"  its distance to (p, cells, depth_cells, k) = {tuple(other)}: "
+            f"  its distance to (p, cells, q, depth_cells, k) = {tuple(other)}: "
             f"{error(check.fields(conv), ref.fields(conv)):.2e} "
             f"(cost {abs(check.model.cost() - ref.model.cost()):.1e})"
         )
@@ -178,7 +199,7 @@ def main() -> None:
         p.jax_widths = args.widths
         jax_routes(p, ref, c_ref, args.repeats)
     fem_routes(p, args, ref, conv)
-    print_report(p, degree)
+    print_report(p)
     print(f"\ntotal {time.perf_counter() - start:.0f} s")
 
 

@@ -128,6 +128,6 @@ def test_residual_degree_smoke_run():
     out = smoke_run("residual_degree.py")
     differences = [float(d) for d in re.findall(r"max relative difference (\S+)", out)]
     assert len(differences) == 1 and differences[0] < 1e-12, out
-    rows = dict(re.findall(r"^  (FEM P\d c=2 k=\d) +D=4 .* (\S+) +\S+$", out, re.M))
-    assert float(rows["FEM P4 c=2 k=1"]) < 0.5 * float(rows["FEM P2 c=2 k=1"]), out
+    rows = dict(re.findall(r"^  (FEM P\d c=2 τP2 k=\d) +D=4 .* (\S+) +\S+$", out, re.M))
+    assert float(rows["FEM P4 c=2 τP2 k=1"]) < 0.5 * float(rows["FEM P2 c=2 τP2 k=1"]), out
     assert len(rows) == 4, out  # x degrees 2 and 4, one and two RK4 steps per τ-cell
