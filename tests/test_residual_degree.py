@@ -105,7 +105,10 @@ def test_the_x_error_falls_exponentially_in_the_x_degree_at_a_fixed_depth_degree
 def test_the_depth_error_falls_at_the_order_of_the_depth_degree_at_a_high_x_degree(
     depth_degree, depth_steps, resolutions, field_order, cost_order
 ):
-    """Degree 6 on 2 cells in x (fixed), ``depth_cells`` as given against the last: with one RK4
+    """Degree 6 on 2 cells in x (fixed), ``depth_cells`` as given against the last, the fields
+    at the blocks' depths ``τ_k = (k + ½)/4`` — nodes of ``V_τ`` at these ``depth_cells``, so the
+    τ interpolation error ``O(h_τ^{q+1})`` of the fields does not enter and what falls is the
+    flow's own error there.  With one RK4
     step per τ-cell the fields at t = 0.1 converge at order 2 — the flow moves the stage values
     of ``w(τ)`` by ``S M_τ⁻¹ Sᵀ g``, consistent with the networks' rates to O(h_τ²) at degrees
     1 and 2 (docs/convergence.md "Residual networks"; measured 2.02, 2.07 and 1.95, 2.05); the

@@ -25,6 +25,15 @@ converges to another limit, and the configuration refuses those degrees
 free: ``V_x`` enters through Galerkin products and loads, never through point values, and at
 a fixed τ discretisation the x error falls exponentially in it (tests/test_residual_degree.py).
 
+Sub-steps.  With ``[continuum] depth_steps = k`` RK4 takes ``k`` steps ``δ = h_τ/k`` per
+τ-cell, so the stage points are ``τ_j = j δ/2`` (``j = 0 … 2k·cells``) and the flow's stage
+rule is composite Simpson on ``δ``: the Riesz map ``S M_τ⁻¹ Sᵀ`` of the stage gradients
+misses the L2 projection by ``O(h_τ^{4 − min(q, 4)} k⁻⁴)`` (docs/convergence.md "Residual
+networks"), so ``k = 4`` at τ degree 2 leaves the projection's ``O(h_τ³)`` instead of
+``O(h_τ²)``, and makes τ degree 3 (first order, ``k⁻⁴``) accurate.  The stream, its adjoint
+and its tangent are reported at the τ-cell ends.  In what follows ``h`` is the RK4 step ``δ``
+and "cells" the RK4 steps.
+
 The gradient is the exact gradient of this discretised forward map, by the discrete adjoint
 of RK4 (with ``J_i = ∂f/∂s`` at stage ``i`` and ``λ' = ∂C/∂s`` after the step)::
 
@@ -289,7 +298,7 @@ class DepthFields:
     # ----------------------------------------------------------------- products
 
     def at_stages(self, a: Array) -> Array:
-        """Block coefficients ``(n_τ, …)`` evaluated at the RK4 stage points ``(2 cells + 1, …)``
+        """Block coefficients ``(n_τ, …)`` evaluated at the RK4 stage points ``(2 steps + 1, …)``
         (a sparse product: for τ degree 2 a permutation, for τ degree 1 the cells' averages)."""
         return (self._stage_matrix @ a.reshape(a.shape[0], -1)).reshape(-1, *a.shape[1:])
 
