@@ -180,3 +180,35 @@ def test_the_depth_keys_belong_to_residual_networks(key):
     message = f'[continuum] {name}: only used with [network] architecture = "residual"'
     with pytest.raises(ConfigError, match=re.escape(message)):
         parse_config(text)
+
+
+def stage_consistency(depth_degree: int, depth_steps: int, depth_cells: int) -> float:
+    """``max_j |S M_τ⁻¹ Sᵀ (w δ ⊙ f) − f|(τ_j)`` over the stage points of the depth continuum
+    (its own ``S M_τ⁻¹ Sᵀ``), ``w δ`` the composite Simpson weights of its RK4 steps ``δ``,
+    ``f = cos 3τ + τ²`` (built past the config's check of the τ degree)."""
+    config = separate_degrees(1, depth_cells, 2, degree=1, depth_steps=depth_steps)
+    continuum = dataclasses.replace(config.continuum, depth_degree=depth_degree)
+    model = continuum_model(build(dataclasses.replace(config, continuum=continuum)), MPI.COMM_SELF)
+    galerkin = model.galerkin
+    tau = np.arange(len(galerkin.stage_basis)) * (0.5 * galerkin.step)
+    weights = np.zeros(len(tau))
+    for n in range(galerkin.steps):
+        weights[2 * n : 2 * n + 3] += galerkin.step * np.array([1, 4, 1]) / 6
+    f = np.cos(3 * tau) + tau**2
+    return float(np.abs(galerkin._stage_coupling @ (weights * f) - f).max())
+
+
+def test_the_stage_riesz_map_misses_the_projection_by_h_to_the_four_minus_q_over_k_to_the_four():
+    """docs/convergence.md "Residual networks": with ``k`` RK4 steps per τ-cell the stage
+    rule's error relative to the L2 projection is ``O(h^{4 − min(q, 4)} k⁻⁴)``.  Degree 2, 8 / 16
+    / 32 cells: order 2 with one step (2.0e-2 / 5.2e-3 / 1.3e-3), the projection's 3 with four
+    (4.1e-4 / 5.2e-5 / 6.7e-6); degree 4: no convergence in h (5.2 at every h with one step,
+    2.0e-2 with four: ``k⁻⁴`` = 1/256, measured 1/257)."""
+    cells = [8, 16, 32]
+    p2 = {k: [stage_consistency(2, k, c) for c in cells] for k in (1, 4)}
+    p4 = {k: [stage_consistency(4, k, c) for c in cells] for k in (1, 4)}
+    assert abs(-observed_order(cells, p2[1]) - 2.0) < 0.2, p2
+    assert abs(-observed_order(cells, p2[4]) - 3.0) < 0.3, p2
+    assert min(p4[1]) > 1.0 and abs(observed_order(cells, p4[1])) < 0.1, p4
+    assert abs(observed_order(cells, p4[4])) < 0.1, p4
+    assert 150 < p4[1][-1] / p4[4][-1] < 400, p4
