@@ -201,9 +201,9 @@ def _check_residual(
     section: Section, network: discrete.NetworkConfig, plain: dict[str, Any]
 ) -> None:
     """``depth_cells``, ``depth_degree`` and ``depth_steps`` belong to the depth of a residual
-    network, and that
-    network's depth space has a degree of :data:`RESIDUAL_DEGREES` (``depth_degree``, or
-    ``degree`` where it is absent; docs/physics.md "Depth as a coordinate")."""
+    network, and that network's depth space has a degree of :data:`RESIDUAL_DEGREES`
+    (``depth_degree``, or ``degree`` where it is absent; docs/physics.md "Depth as a
+    coordinate")."""
     if network.architecture != "residual":
         for name in ("depth_cells", "depth_degree", "depth_steps"):
             if section.has(name):

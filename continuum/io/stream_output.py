@@ -37,9 +37,8 @@ def rectangle_function_space(tau: Array, x: Array) -> tuple[fem.FunctionSpace, A
     msh = mesh.create_rectangle(MPI.COMM_SELF, unit, cells, mesh.CellType.quadrilateral)
 
     def grid_indices(points: Array) -> tuple[Array, Array]:
-        return np.rint(points[:, 0] * cells[0]).astype(int), np.rint(
-            points[:, 1] * cells[1]
-        ).astype(int)
+        index = np.rint(points[:, :2] * np.array(cells)).astype(int)
+        return index[:, 0], index[:, 1]
 
     V = fem.functionspace(msh, ("Lagrange", 1))
     i_tau, i_x = grid_indices(V.tabulate_dof_coordinates())
