@@ -82,6 +82,8 @@ class ContinuumConfig:
     distribute: str
     quadrature_tolerance: float
     quadrature: str
+    depth_degree: int | None
+    depth_steps: int | None
 
 
 CONTINUUM_KEYS = (
@@ -123,6 +125,20 @@ CONTINUUM_KEYS = (
         "gauss",
         "the Galerkin fields' quadrature: checked Gauss rule, or GLL at the nodes",
         choices=QUADRATURES,
+    ),
+    Key(
+        "depth_degree",
+        "choice",
+        None,
+        'the depth space V_τ\'s degree (architecture = "residual" only; absent: degree)',
+        choices=DEGREES,
+    ),
+    Key(
+        "depth_steps",
+        "integer",
+        None,
+        'RK4 steps in τ per depth cell (architecture = "residual" only; absent: 1)',
+        sign="positive",
     ),
 )
 
@@ -190,26 +206,41 @@ def _check_fluctuations(section: Section, fluctuations: str) -> None:
 
 
 RESIDUAL_DEGREES = (1, 2, 3)
-"""Degrees of the depth continuum whose flow converges to the residual networks' (at degree
-≥ 4 the τ Riesz map of the RK4 stage evaluations converges to another flow,
-docs/convergence.md "Residual networks")."""
+"""Degrees of the depth space ``V_τ`` whose flow converges to the residual networks' (at
+degree ≥ 4 the τ Riesz map of the RK4 stage evaluations converges to another flow,
+docs/convergence.md "Residual networks"); the stream space ``V_x`` takes any of
+:data:`DEGREES` (``[continuum] depth_degree`` separates the two)."""
 
 
 def _check_residual(
     section: Section, network: discrete.NetworkConfig, plain: dict[str, Any]
 ) -> None:
-    """``depth_cells`` meshes the depth of a residual network, and that network's continuum has
-    a degree of :data:`RESIDUAL_DEGREES` (docs/physics.md "Depth as a coordinate")."""
+    """``depth_cells``, ``depth_degree`` and ``depth_steps`` belong to the depth of a residual
+    network, and that network's depth space has a degree of :data:`RESIDUAL_DEGREES`
+    (``depth_degree``, or ``degree`` where it is absent; docs/physics.md "Depth as a
+    coordinate")."""
     if network.architecture != "residual":
-        if section.has("depth_cells"):
-            raise section.error("depth_cells", 'only used with [network] architecture = "residual"')
+        for name in ("depth_cells", "depth_degree", "depth_steps"):
+            if section.has(name):
+                raise section.error(name, 'only used with [network] architecture = "residual"')
         return
-    if plain["enabled"] and plain["degree"] not in RESIDUAL_DEGREES:
+    if not plain["enabled"]:
+        return
+    allowed = ", ".join(map(str, RESIDUAL_DEGREES))
+    reason = "at degree 4 and above in τ the depth continuum's flow converges to another limit"
+    if plain["depth_degree"] is not None:
+        if plain["depth_degree"] not in RESIDUAL_DEGREES:
+            raise section.error(
+                "depth_degree",
+                f'expected one of {allowed} with [network] architecture = "residual" '
+                f"({reason} than the networks'), got {plain['depth_degree']}",
+            )
+    elif plain["degree"] not in RESIDUAL_DEGREES:
         raise section.error(
             "degree",
-            f"expected one of {', '.join(map(str, RESIDUAL_DEGREES))} with [network] "
-            'architecture = "residual" (at degree 4 and above the depth continuum\'s flow '
-            f"converges to another limit than the networks'), got {plain['degree']}",
+            f'expected one of {allowed} with [network] architecture = "residual" and no '
+            f"[continuum] depth_degree ({reason} than the networks'), got {plain['degree']}: "
+            "set [continuum] depth_degree = 2 to keep this degree in x",
         )
 
 

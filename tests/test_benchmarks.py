@@ -135,3 +135,16 @@ def test_nodal_quadrature_smoke_run():
         assert int(points) > int(dofs), rows
         assert 1 / 1.5 < float(nodal) / float(gauss) < 1.5, rows
         assert abs(float(ratio) - float(nodal) / float(gauss)) < 0.02, rows
+
+
+def test_residual_degree_smoke_run():
+    """benchmarks/residual_degree.py at tiny sizes: the networks (numpy and JAX, equal to
+    rounding) and the depth continuum at x degrees 2 and 4 with τ degree 2, one and two RK4
+    steps per τ-cell, run; at 4 τ-cells the x degree 4 is closer to the reference (x degree 6)
+    than degree 2."""
+    out = smoke_run("residual_degree.py")
+    differences = [float(d) for d in re.findall(r"max relative difference (\S+)", out)]
+    assert len(differences) == 1 and differences[0] < 1e-12, out
+    rows = dict(re.findall(r"^  (FEM P\d c=2 τP2 k=\d) +D=4 .* (\S+) +\S+$", out, re.M))
+    assert float(rows["FEM P4 c=2 τP2 k=1"]) < 0.5 * float(rows["FEM P2 c=2 τP2 k=1"]), out
+    assert len(rows) == 4, out  # x degrees 2 and 4, one and two RK4 steps per τ-cell

@@ -90,8 +90,9 @@ def depth_energy_balance(
 
 
 def _tau_nodes(fields: DepthFields) -> Array:
-    """For every τ DOF the RK4 stage point ``j`` (index of ``τ = j h/2``) where it is the
-    nodal value (degree 1: the cell ends; degree 2: the cell ends and midpoints)."""
+    """For every τ DOF the RK4 stage point ``j`` (index of ``τ = j δ/2``, ``δ`` the RK4 step)
+    where it is the nodal value (degree 1: the cell ends; degree 2: the cell ends and
+    midpoints)."""
     basis = fields.stage_basis
     j = np.argmax(np.abs(basis), axis=0)
     if not np.allclose(basis[j], np.eye(basis.shape[1]), atol=1e-12):
@@ -122,9 +123,9 @@ def depth_bulk_boundary(
         raise ValueError("the bulk–boundary decomposition trades biases: it needs bias = true")
     cols = np.array([sample])
     motion = fields.stream_motion(theta, theta_dot, cols)
-    h, act, x = fields.h, fields.network.activation, fields.stream
+    h, act, x = fields.step, fields.network.activation, fields.stream
     slopes = []  # ∂_t of the stage slopes, from the stage tangents
-    for n in range(fields.cells):
+    for n in range(fields.steps):
         sd0, sd1 = motion.sdot[n], motion.sdot[n + 1]
         u2, u3, u4 = motion.stage_rates[4 * n + 1 : 4 * n + 4]
         q1, q2, q3 = 2 * (u2 - sd0) / h, 2 * (u3 - sd0) / h, (u4 - sd0) / h
@@ -133,7 +134,7 @@ def depth_bulk_boundary(
     W_stage, Wdot_stage = fields.at_stages(fields.full_W(theta, 1)), fields.at_stages(Wdot)
     D_rows, A_rows = [], []
     for j in _tau_nodes(fields):
-        i = 4 * (j // 2) + (j % 2) if j < 2 * fields.cells else 4 * fields.cells - 1
+        i = 4 * (j // 2) + (j % 2) if j < 2 * fields.steps else 4 * fields.steps - 1
         u, ud = motion.stages[i], motion.stage_rates[i]
         uq = x.at_quadrature(u)
         eta = x.load(act.sigma(uq))

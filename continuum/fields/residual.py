@@ -3,9 +3,9 @@ coordinate").
 
 Fields (docs/physics.md, "Depth as a coordinate"): the input layer ``w^in(x, y)``,
 ``b^in(x)`` in ``V_x ⊗ V_in``; the blocks' ``w(τ, x, y)`` in ``V_τ ⊗ V_x ⊗ V_x`` and
-``b(τ, x)`` in ``V_τ ⊗ V_x`` (``V_τ`` Lagrange of the same degree on ``[continuum]
-depth_cells`` cells of ``[0, 1]``); the readout ``w^out(z, y)``, ``b^out(z)`` in
-``V_out ⊗ V_x``.  For every sample the stream solves the depth ODE
+``b(τ, x)`` in ``V_τ ⊗ V_x`` (``V_τ`` Lagrange of degree ``[continuum] depth_degree``, by
+default ``degree``, on ``depth_cells`` cells of ``[0, 1]``); the readout ``w^out(z, y)``,
+``b^out(z)`` in ``V_out ⊗ V_x``.  For every sample the stream solves the depth ODE
 
     ∂_τ s(τ, x) = ∫ w(τ, x, y) σ(s(τ, y)) dy + b(τ, x),    s(0) = ∫ w^in X dy + b^in,
     Z = ∫ w^out s(1) dy + b^out,    C = (1/L) Σ_l ½ ∫ (σ_out(Z^l) − Y^l)² dz.
@@ -13,15 +13,26 @@ depth_cells`` cells of ``[0, 1]``); the readout ``w^out(z, y)``, ``b^out(z)`` in
 With ``w(τ) ∈ V_x ⊗ V_x`` the right-hand side lies in ``V_x``, so ``s(τ)`` stays in ``V_x``:
 its coefficients obey ``ṡ = W(τ) η(s) + b(τ)`` with moments ``η_a(s) = ∫ ψ_a σ(s_h) dy``
 (FEM quadrature).  The ODE is integrated by classical RK4 with one step per τ-cell, whose
-stages sit at the cell's ends and midpoint, where ``W(τ)`` is read off the τ basis (for degree
-2 these are the nodes themselves).  The forward map's error is ``O(h_τ^{p+1})`` from the τ
-interpolation of the fields and ``O(h_τ⁴)`` from RK4: design order ``min(p + 1, 4)`` in
-``depth_cells`` for a fixed field (3 for degree 2; measured in
+stages sit at the cell's ends and midpoint, where ``W(τ)`` is read off the τ basis (for τ
+degree 2 these are the nodes themselves).  The forward map's error is ``O(h_τ^{q+1})`` from
+the τ interpolation of the fields (``q`` the τ degree) and ``O(h_τ⁴)`` from RK4: design order
+``min(q + 1, 4)`` in ``depth_cells`` for a fixed field (3 for degree 2; measured in
 tests/test_residual_continuum.py).  The training flow sees ``W(τ)`` only at the stage
 points, so its Riesz gradient ``M_τ⁻¹ Sᵀ g`` is consistent with the L2 gradient of the
-networks' limit only at degrees 2 and 3; from degree 4 the flow converges to another limit,
-and the configuration refuses those degrees (``continuum.settings.RESIDUAL_DEGREES``,
-tests/test_residual_degree.py).
+networks' limit only at τ degrees 1–3 (to ``O(h_τ²)`` at 1 and 2); from τ degree 4 the flow
+converges to another limit, and the configuration refuses those degrees
+(``continuum.settings.RESIDUAL_DEGREES``, tests/test_residual_degree.py).  The x degree is
+free: ``V_x`` enters through Galerkin products and loads, never through point values, and at
+a fixed τ discretisation the x error falls exponentially in it (tests/test_residual_degree.py).
+
+Sub-steps.  With ``[continuum] depth_steps = k`` RK4 takes ``k`` steps ``δ = h_τ/k`` per
+τ-cell, so the stage points are ``τ_j = j δ/2`` (``j = 0 … 2k·cells``) and the flow's stage
+rule is composite Simpson on ``δ``: the Riesz map ``S M_τ⁻¹ Sᵀ`` of the stage gradients
+misses the L2 projection by ``O(h_τ^{4 − min(q, 4)} k⁻⁴)`` (docs/convergence.md "Residual
+networks"), so ``k = 4`` at τ degree 2 leaves the projection's ``O(h_τ³)`` instead of
+``O(h_τ²)``, and makes τ degree 3 (first order, ``k⁻⁴``) accurate.  The stream, its adjoint
+and its tangent are reported at the τ-cell ends.  In what follows ``h`` is the RK4 step ``δ``
+and "cells" the RK4 steps.
 
 The gradient is the exact gradient of this discretised forward map, by the discrete adjoint
 of RK4 (with ``J_i = ∂f/∂s`` at stage ``i`` and ``λ' = ∂C/∂s`` after the step)::
@@ -94,7 +105,7 @@ InitialBias = Callable[[int, Array, Array], Array]
 
 @dataclass
 class StreamSolution:
-    """A forward solve: the stream at the τ-cell ends ``(cells + 1, n_x, L)``, every RK4
+    """A forward solve: the stream at the RK4 step ends ``(steps + 1, n_x, L)``, every RK4
     stage's moments ``η(u_i)`` and ``σ'(T u_i)`` (for the adjoint), the readout's moments
     ``η = M_x s(1)``, the output at quadrature points and the residual there."""
 
@@ -108,9 +119,9 @@ class StreamSolution:
 
 @dataclass
 class StreamMotion:
-    """The stream ``s`` and its time derivative ``ṡ`` at the τ-cell ends (``cells + 1``
+    """The stream ``s`` and its time derivative ``ṡ`` at the RK4 step ends (``steps + 1``
     arrays ``(n_x, L)``), the RK4 stage states ``u_i`` and their derivatives ``u̇_i`` (four per
-    cell, in order), and the derivative ``Ż`` of the readout's output coefficients."""
+    step, in order), and the derivative ``Ż`` of the readout's output coefficients."""
 
     s: list[Array]
     sdot: list[Array]
@@ -163,6 +174,7 @@ class DepthFields:
         targets: DataFunction,
         samples: int,
         comm: MPI.Comm = MPI.COMM_SELF,
+        substeps: int = 1,
     ):
         self.network = network
         self.inputs, self.stream, self.outputs = spaces
@@ -172,18 +184,22 @@ class DepthFields:
         cells = depth_space.mesh.topology.index_map(1).size_local
         self.h = 1.0 / cells
         self.cells = cells
-        # RK4 stages at τ = j h/2 (j = 0 … 2 cells): the fields there from the τ basis
-        stage_tau = np.arange(2 * cells + 1) * (0.5 * self.h)
+        # RK4 steps of δ = h/k, k = substeps per τ-cell (module docstring, "Sub-steps")
+        self.substeps = substeps
+        self.steps = cells * substeps
+        self.step = self.h / substeps
+        # RK4 stages at τ = j δ/2 (j = 0 … 2 steps): the fields there from the τ basis
+        stage_tau = np.arange(2 * self.steps + 1) * (0.5 * self.step)
         self._stage_matrix = depth_space.evaluation_matrix(stage_tau[:, None]).tocsr()
         self.stage_basis = self._stage_matrix.toarray()
-        # the stage point j(i) of RK4 stage i (cell n: 2n, 2n + 1, 2n + 1, 2n + 2)
-        self.stage_points = (2 * np.arange(cells)[:, None] + np.array([0, 1, 1, 2])).ravel()
+        # the stage point j(i) of RK4 stage i (step n: 2n, 2n + 1, 2n + 1, 2n + 2)
+        self.stage_points = (2 * np.arange(self.steps)[:, None] + np.array([0, 1, 1, 2])).ravel()
         # the τ Riesz map of stage gradients, R = M_τ⁻¹ Sᵀ, and its image at the stages S R
         self._tau_riesz = depth_space.solve_mass(self.stage_basis.T)
         self._stage_coupling = self.stage_basis @ self._tau_riesz
         self._coupling_columns: dict[int, Array] = {}
-        # the RK4 stages at each stage point j (two; one at τ = 0 and 1, padded with index 4 cells)
-        self._stage_pairs = np.full((2 * cells + 1, 2), len(self.stage_points))
+        # the RK4 stages at each stage point j (two; one at τ = 0 and 1, padded with index 4 steps)
+        self._stage_pairs = np.full((2 * self.steps + 1, 2), len(self.stage_points))
         for i, j in enumerate(self.stage_points):
             self._stage_pairs[j, int(self._stage_pairs[j, 0] != len(self.stage_points))] = i
         all_samples = np.arange(samples)
@@ -282,8 +298,8 @@ class DepthFields:
     # ----------------------------------------------------------------- products
 
     def at_stages(self, a: Array) -> Array:
-        """Block coefficients ``(n_τ, …)`` evaluated at the RK4 stage points ``(2 cells + 1, …)``
-        (a sparse product: for degree 2 a permutation, for degree 1 the cells' averages)."""
+        """Block coefficients ``(n_τ, …)`` evaluated at the RK4 stage points ``(2 steps + 1, …)``
+        (a sparse product: for τ degree 2 a permutation, for τ degree 1 the cells' averages)."""
         return (self._stage_matrix @ a.reshape(a.shape[0], -1)).reshape(-1, *a.shape[1:])
 
     def from_stages(self, g: Array) -> Array:
@@ -362,15 +378,15 @@ class DepthFields:
     def forward(
         self, theta: Array, cols: Array | slice, shift: DepthShift | None = None
     ) -> StreamSolution:
-        """RK4 in τ, one step per cell, for the samples ``cols`` (at ``θ`` or ``θ + s F``);
-        the stream is replicated on every rank."""
-        net, h = self.network, self.h
+        """RK4 in τ, ``substeps`` steps per cell, for the samples ``cols`` (at ``θ`` or
+        ``θ + s F``); the stream is replicated on every rank."""
+        net, h = self.network, self.step
         Wst = self.at_stages(self.W(theta, 1))
         bst = self.at_stages(self._bias(theta, 1, shift))
         s = self._apply(theta, 0, self.eta0[:, cols], shift)
         s += self._bias(theta, 0, shift)[:, None]
         path, etas, slopes = [s], [], []
-        for n in range(self.cells):
+        for n in range(self.steps):
             j = self.stage_points[4 * n : 4 * n + 4]
             k1, e1, d1 = self._slope(Wst, bst, j[0], s, shift)
             k2, e2, d2 = self._slope(Wst, bst, j[1], s + 0.5 * h * k1, shift)
@@ -403,7 +419,7 @@ class DepthFields:
         """``C``, ``∂C/∂θ`` as factors with all rows (the block part at the stage points, its
         bias already mapped to the τ coefficients by ``Sᵀ``), and the adjoint ``λ`` at the
         τ-cell ends followed by ``∂C/∂Z``: the discrete adjoint of RK4 (module docstring)."""
-        net, h = self.network, self.h
+        net, h = self.network, self.step
         cols, L = self._columns(samples)
         sol = self.forward(theta, cols, shift)
         r = sol.residual
@@ -424,7 +440,7 @@ class DepthFields:
             back = self.stream.at_quadrature(self._block_apply_transposed(Wst, j, g, shift))
             return self.stream.load(sol.slopes[i] * back)
 
-        for n in range(self.cells - 1, -1, -1):
+        for n in range(self.steps - 1, -1, -1):
             i0 = 4 * n
             a4 = pull(i0 + 3, h / 6 * lam)
             a3 = pull(i0 + 2, h / 3 * lam + h * a4)
@@ -438,7 +454,7 @@ class DepthFields:
             (d_out, sol.eta_out),
         ]
         biases = [lam.sum(axis=1), self.from_stages(gb), d_out.sum(axis=1)]
-        return cost, DepthForce(weights, biases), [*lams, d_out]
+        return cost, DepthForce(weights, biases), [*lams[:: self.substeps], d_out]
 
     def _local_rows(self, factors: DepthForce) -> DepthForce:
         """This rank's rows of the left factors."""
@@ -554,12 +570,12 @@ class DepthFields:
         that of the readout's output coefficients ``Ż``."""
         motion = self.stream_motion(theta, theta_dot, slice(None))
         assert motion.zdot is not None  # stream_motion sets the readout's rate
-        return [*motion.sdot, motion.zdot]
+        return [*motion.sdot[:: self.substeps], motion.zdot]
 
     def stream_motion(self, theta: Array, theta_dot: Array, cols: Array | slice) -> StreamMotion:
-        """The stream and its time derivative along θ(t): at the τ-cell ends and at every RK4
-        stage, by the forward-mode derivative of the RK4 map, for the samples ``cols``."""
-        h, act = self.h, self.network.activation
+        """The stream and its time derivative along θ(t): at the RK4 step ends and at every
+        RK4 stage, by the forward-mode derivative of the RK4 map, for the samples ``cols``."""
+        h, act = self.step, self.network.activation
         Wst, Wdot = self.at_stages(self.W(theta, 1)), self.at_stages(self.W(theta_dot, 1))
         bst, bdot = self.at_stages(self.b(theta, 1)), self.at_stages(self.b(theta_dot, 1))
         eta0 = self.eta0[:, cols]
@@ -577,7 +593,7 @@ class DepthFields:
             rate = Wdot[j] @ eta + Wst[j] @ eta_dot
             return k, self.stream_rows.gather(rate) + bdot[j][:, None]
 
-        for n in range(self.cells):
+        for n in range(self.steps):
             j = 2 * n
             k1, q1 = slope(j, s, sd)
             k2, q2 = slope(j + 1, s + 0.5 * h * k1, sd + 0.5 * h * q1)
@@ -663,7 +679,9 @@ class ResidualModel(CoefficientModel[DepthFields, Array]):
         assert isinstance(inputs, FactorSpace) and isinstance(stream, FactorSpace)
         assert isinstance(outputs, FactorSpace)
         self.spaces = (inputs, stream, outputs)
-        self.depth_space = FactorSpace(interval(MPI.COMM_SELF, c.depth_cells or c.cells), c.degree)
+        self.depth_space = FactorSpace(
+            interval(MPI.COMM_SELF, c.depth_cells or c.cells), c.depth_degree or c.degree
+        )
         self.galerkin = DepthFields(
             net,
             self.spaces,
@@ -672,6 +690,7 @@ class ResidualModel(CoefficientModel[DepthFields, Array]):
             data_function(cfg.data.target, conv.layers[-1], "x"),
             setup.data.samples,
             comm,
+            c.depth_steps or 1,
         )
         rates = setup.dictionary.continuum_rates()
         self.rates = rates[0], rates[1], rates[-1]
@@ -737,13 +756,14 @@ class ResidualModel(CoefficientModel[DepthFields, Array]):
     @functools.cached_property
     def _stream_order(self) -> Array:
         """The stream space's DOFs sorted by coordinate: Lagrange coefficients are the values
-        of ``s`` on the uniform grid of the nodes (step ``1/(degree · cells)``)."""
+        of ``s`` at the nodes (Gauss–Lobatto–Legendre points of every cell: uniform, step
+        ``1/(degree · cells)``, up to degree 2)."""
         return np.argsort(self.spaces[1].dof_coordinates[:, 0], kind="stable")
 
     def stream(self) -> Array:
         """``s(t, τ_n, x_a)`` of every sample on the grid of the τ-cell ends and the stream
         space's nodes: ``(L, depth_cells + 1, n_x)``."""
-        s = self.galerkin.forward(self.state.theta, slice(None)).s
+        s = self.galerkin.forward(self.state.theta, slice(None)).s[:: self.galerkin.substeps]
         return np.transpose(s[:, self._stream_order, :], (2, 0, 1))
 
     def adjoint_stream(self) -> Array:

@@ -26,17 +26,24 @@ Array = np.ndarray
 
 
 def rectangle_function_space(tau: Array, x: Array) -> tuple[fem.FunctionSpace, Array, Array]:
-    """P1 on the quadrilateral mesh of ``[0,1]²`` with vertices at the uniform grid
-    ``tau × x``, and the grid indices ``(i_τ, i_x)`` of every DOF."""
+    """P1 on the quadrilateral mesh of ``[0,1]²`` with vertices at the grid ``tau × x`` (both
+    increasing; the stream space's nodes are Gauss–Lobatto–Legendre points, not uniform from
+    degree 3), and the grid indices ``(i_τ, i_x)`` of every DOF: the mesh is built on the
+    uniform grid of the same counts and its vertices are moved to the recorded one."""
+    if np.any(np.diff(tau) <= 0) or np.any(np.diff(x) <= 0):
+        raise ValueError("the recorded (τ, x) grid of the stream is not increasing")
     cells = [len(tau) - 1, len(x) - 1]
-    corners = [np.array([tau[0], x[0]]), np.array([tau[-1], x[-1]])]
-    msh = mesh.create_rectangle(MPI.COMM_SELF, corners, cells, mesh.CellType.quadrilateral)
+    unit = [np.array([0.0, 0.0]), np.array([1.0, 1.0])]
+    msh = mesh.create_rectangle(MPI.COMM_SELF, unit, cells, mesh.CellType.quadrilateral)
+
+    def grid_indices(points: Array) -> tuple[Array, Array]:
+        index = np.rint(points[:, :2] * np.array(cells)).astype(int)
+        return index[:, 0], index[:, 1]
+
     V = fem.functionspace(msh, ("Lagrange", 1))
-    dofs = V.tabulate_dof_coordinates()
-    i_tau = np.rint((dofs[:, 0] - tau[0]) / (tau[-1] - tau[0]) * cells[0]).astype(int)
-    i_x = np.rint((dofs[:, 1] - x[0]) / (x[-1] - x[0]) * cells[1]).astype(int)
-    if not (np.allclose(tau[i_tau], dofs[:, 0]) and np.allclose(x[i_x], dofs[:, 1])):
-        raise ValueError("the recorded (τ, x) grid of the stream is not uniform")
+    i_tau, i_x = grid_indices(V.tabulate_dof_coordinates())
+    g_tau, g_x = grid_indices(msh.geometry.x)
+    msh.geometry.x[:, 0], msh.geometry.x[:, 1] = tau[g_tau], x[g_x]
     return V, i_tau, i_x
 
 

@@ -1,0 +1,207 @@
+"""The residual network's depth continuum at high order in x: x degree ``p``, τ degree 2 or 3.
+
+The ``resnet`` problem of :func:`accuracy_per_cost.user_scale_problems` (``examples/resnet.toml``:
+tanh stream of width N through M = N/2 blocks, 3 samples, RK4 dt = 0.02 to t = 1) solved by its
+depth continuum with the stream space ``V_x`` of degree ``p`` on ``--cells`` cells and the depth
+space ``V_τ`` of degree ``q`` on ``depth_cells`` cells, ``k`` RK4 steps per τ-cell (``--depth
+q:k``; ``[continuum] depth_degree``, ``depth_steps``, docs/convergence.md "Residual networks"),
+beside the numpy and JAX residual networks, plain and Richardson-extrapolated at first order
+over (N, M) and (2N, 2M) — the routes of ``accuracy_per_cost.py``, timed the same way (best of
+``--repeats``, one run when slow; JAX compiled untimed).  Every error is the lattice L2
+distance of all fields (block fields weighted by ``Δτ``) on the lattice of width 97 against
+the depth continuum of ``--reference`` (p, x cells, q, τ cells, k), whose own error is
+bounded by its distances to the ``--check`` solutions (by default the reference at half its
+τ-cells, at half its k and at x degree − 2).  The FEM rows are grouped by ``(p, q, k)``:
+within a group the τ-cells grow, and the time to a target is the first ``depth_cells``
+reaching it.
+
+    PYTHONPATH=$PWD python benchmarks/residual_degree.py [--degrees 2 3 4 5 6 7 8]
+        [--cells 4] [--depth 2:1 3:4] [--depth-cells 8 16 32 64 128]
+        [--reference 10 4 3 64 8] [--no-networks]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import platform
+import time
+
+from mpi4py import MPI  # noqa: F401  first: it loads the MPI library that DOLFINx links against
+
+# isort: split
+from accuracy_per_cost import (  # benchmarks/, the script's directory
+    TARGETS,
+    ModelReference,
+    Problem,
+    Row,
+    best_time,
+    error,
+    jax_routes,
+    network_routes,
+    solve_fem,
+    time_to_target,
+    train,
+    user_scale_problems,
+    with_continuum,
+    with_dt,
+    with_width,
+)
+
+from continuum.settings import Config
+from discrete.experiment import build
+
+EVAL_WIDTH = 97
+"""Lattice width of the errors (as ``accuracy_per_cost.py``'s resnet problem)."""
+
+
+def solve_depth(
+    config: Config, degree: int, cells: int, depth_degree: int, depth_cells: int, steps: int
+):
+    """The depth continuum at ``degree`` on ``cells`` cells in x and ``depth_degree`` on
+    ``depth_cells`` cells in τ with ``steps`` RK4 steps per τ-cell, advanced to ``t_end``
+    (the arguments in the order of ``--reference``)."""
+    changes = {"depth_degree": depth_degree, "depth_cells": depth_cells, "depth_steps": steps}
+    return solve_fem(with_continuum(config, **changes), degree, cells)
+
+
+def fem_routes(p: Problem, args, ref: ModelReference, conv) -> None:
+    """One route per ``(τ degree q, k, x cells, p)``, a row per ``depth_cells``."""
+    cfg, t_end = p.config, p.config.training.steps * p.config.training.dt
+    for (q, steps), cells, degree in itertools.product(args.depth, args.cells, args.degrees):
+        route = f"FEM P{degree} c={cells} τP{q} k={steps}"
+        for depth_cells in args.depth_cells:
+            options = (degree, cells, q, depth_cells, steps)
+            solve_depth(with_dt(cfg, t_end), *options)  # one step, untimed (set-up caches)
+            seconds, model = best_time(lambda o=options: solve_depth(cfg, *o), args.repeats)
+            row = Row(route, depth_cells, int(model.galerkin.size), seconds, 0.0)
+            row.error = error(ModelReference(model).fields(conv), ref.fields(conv))
+            row.cost_error = abs(model.cost() - ref.model.cost())
+            p.rows.append(row)
+            print(
+                f"    {route:<22} D={depth_cells:<4} {seconds:9.4f} s  error {row.error:.3e}"
+                f"  cost {row.cost_error:.1e}",
+                flush=True,
+            )
+
+
+def depth_rule(text: str) -> tuple[int, int]:
+    """``"q:k"``: the τ degree and the RK4 steps per τ-cell."""
+    q, k = text.split(":")
+    return int(q), int(k)
+
+
+def label(route: str, size: int) -> str:
+    return f"D={size}" if route.startswith("FEM") else f"N={size}"
+
+
+def print_report(p: Problem) -> None:
+    print(f"\n--- {p.name}: x degree p on c cells, τ degree q with k RK4 steps per τ-cell ---")
+    for note in p.notes:
+        print(f"  {note}")
+    print(f"  {'route':<18} {'size':>6} {'unknowns':>10} {'wall s':>10} {'error':>10} {'cost':>10}")
+    for r in p.rows:
+        cost = "-" if r.cost_error is None else f"{r.cost_error:.3e}"
+        print(
+            f"  {r.route:<18} {label(r.route, r.size):>6} {r.unknowns:>10} {r.seconds:>10.4f}"
+            f" {r.error:>10.3e} {cost:>10}"
+        )
+    print("\n  time to target: first size reaching it, its wall time [log-log interpolated]")
+    print("  " + f"{'route':<18}" + "".join(f"{f'e <= {t:g}':>30}" for t in TARGETS))
+    for route in dict.fromkeys(r.route for r in p.rows):
+        cells = []
+        for t in TARGETS:
+            r, interp = time_to_target([x for x in p.rows if x.route == route], t)
+            if r is None:
+                cells.append("not reached")
+                continue
+            extra = f" [{interp:.4f}]" if interp is not None else ""
+            cells.append(f"{label(route, r.size)} {r.seconds:.4f}s{extra}")
+        print("  " + f"{route:<18}" + "".join(f"{c:>30}" for c in cells))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--degrees", type=int, nargs="+", default=[2, 3, 4, 5, 6, 7, 8])
+    parser.add_argument("--cells", type=int, nargs="+", default=[4])
+    parser.add_argument(
+        "--depth",
+        type=depth_rule,
+        nargs="+",
+        default=[(2, 1), (3, 4)],
+        help="τ rules q:k, the τ degree q and k RK4 steps per τ-cell (default 2:1 3:4)",
+    )
+    parser.add_argument("--depth-cells", type=int, nargs="+", default=[8, 16, 32, 64, 128])
+    parser.add_argument(
+        "--reference",
+        type=int,
+        nargs=5,
+        default=[10, 4, 3, 64, 8],
+        help="p, x cells, q, depth_cells, k of the reference",
+    )
+    parser.add_argument(
+        "--check",
+        type=int,
+        nargs=5,
+        action="append",
+        help="p, x cells, q, depth_cells, k of a solution whose distance bounds the "
+        "reference's own error (repeatable; default: the reference at half its τ-cells, at "
+        "half its k, and at x degree − 2)",
+    )
+    parser.add_argument("--networks", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--widths", type=int, nargs="+", default=[16, 32, 64, 128, 256])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, two training steps")
+    args = parser.parse_args()
+    p = user_scale_problems()["resnet"]
+    if args.smoke:
+        p.config = p.config.replace(training={"steps": 2})
+        args.degrees, args.cells, args.depth_cells = [2, 4], [2], [2, 4]
+        args.depth = [(2, 1), (2, 2)]
+        args.reference, args.check = [6, 2, 2, 8, 2], [[6, 2, 2, 6, 2], [4, 2, 2, 8, 2]]
+        args.widths, args.repeats = [8, 16], 1
+    print(
+        f"residual degree — {platform.node()} {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}, one rank"
+    )
+    start = time.perf_counter()
+    cfg = p.config
+    conv = build(with_width(cfg, EVAL_WIDTH)).convention
+    x_degree, x_cells, q, depth_cells, steps = args.reference
+    ref = ModelReference(solve_depth(cfg, *args.reference))
+    checks = args.check or [
+        [x_degree, x_cells, q, depth_cells // 2, steps],
+        [x_degree, x_cells, q, depth_cells, max(1, steps // 2)],
+        [x_degree - 2, x_cells, q, depth_cells, steps],
+    ]
+    p.notes = [
+        f"reference: x degree {x_degree} on {x_cells} cells, τ degree {q} on {depth_cells} "
+        f"cells, {steps} RK4 steps each (built in {time.perf_counter() - start:.1f} s, untimed)"
+    ]
+    for other in checks:
+        check = ModelReference(solve_depth(cfg, *other))
+        p.notes.append(
+            f"  its distance to (p, cells, q, depth_cells, k) = {tuple(other)}: "
+            f"{error(check.fields(conv), ref.fields(conv)):.2e} "
+            f"(cost {abs(check.model.cost() - ref.model.cost()):.1e})"
+        )
+    print("\n".join("  " + note for note in p.notes), flush=True)
+    c_ref = ref.model.cost()
+    train(cfg, 8)
+
+    def numpy_run(N: int):
+        seconds, (setup, theta) = best_time(lambda: train(cfg, N), args.repeats)
+        return seconds, setup, theta
+
+    if args.networks:
+        network_routes(p, "discrete", args.widths, numpy_run, ref, c_ref)
+        p.jax_widths = args.widths
+        jax_routes(p, ref, c_ref, args.repeats)
+    fem_routes(p, args, ref, conv)
+    print_report(p)
+    print(f"\ntotal {time.perf_counter() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
