@@ -800,10 +800,11 @@ def report(p: Problem) -> dict:
 
 
 def fem_families(p: Problem) -> dict[str, list[str]]:
-    """The FEM routes as a whole, and those that step with the networks' own RK4 and dt."""
+    """The FEM routes as a whole, and those that step with the networks' own RK4 and dt (in
+    numpy, ``matched``, or compiled, ``jax``)."""
     routes = sorted({x.route for x in p.rows if x.route.startswith("FEM")})
     families = {"FEM": routes}
-    matched = [r for r in routes if route_integrator(r) == "matched"]
+    matched = [r for r in routes if route_integrator(r) in ("matched", "jax")]
     if matched != routes:
         families["FEM (RK4, as the networks)"] = matched
     return families
@@ -1025,6 +1026,7 @@ def user_scale_problems() -> dict[str, Problem]:
                 "FEM p c=8 nodal": list(DEGREES),
                 "FEM p c=16 nodal": list(DEGREES),
                 "FEM p c=32 nodal": list(DEGREES),
+                "FEM p c=4 nodal jax": list(DEGREES),
                 "FEM p c=8 nodal jax": list(DEGREES),
                 "FEM p c=16 nodal jax": list(DEGREES),
                 "FEM p c=32 nodal jax": list(DEGREES),
