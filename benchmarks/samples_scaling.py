@@ -16,7 +16,11 @@ communication: the speed-up the split allows).  Then the continuum solve time of
 speed-up over one rank (best of the repeats and per repeat, the ratio of one side-by-side
 run), and the largest difference of any coefficient from the one-rank run.
 
+``--quadrature nodal`` solves the same continuum with the Gauss–Lobatto–Legendre rule at the
+nodes (``[continuum] quadrature = "nodal"``).
+
     OPENBLAS_NUM_THREADS=1 python benchmarks/samples_scaling.py [--repeats 3] [--t-end 10]
+        [--quadrature gauss|nodal]
 """
 
 from __future__ import annotations
@@ -64,10 +68,15 @@ def child(config_path: str, out: str) -> None:
         print(json.dumps(summary))
 
 
-def write_config(folder: Path, distribute: str, t_end: float) -> Path:
+def write_config(folder: Path, distribute: str, t_end: float, quadrature: str) -> Path:
     text = (ROOT / "examples" / "digits.toml").read_text()
     text = re.sub(r"^t_end\s*=.*$", f"t_end = {t_end}", text, flags=re.M)
-    text = re.sub(r"^(cells\s*=.*)$", rf'\1\ndistribute = "{distribute}"', text, flags=re.M)
+    text = re.sub(
+        r"^(cells\s*=.*)$",
+        rf'\1\ndistribute = "{distribute}"\nquadrature = "{quadrature}"',
+        text,
+        flags=re.M,
+    )
     path = folder / f"digits-{distribute}.toml"
     path.write_text(text)
     return path
@@ -127,16 +136,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--t-end", type=float, default=10.0)
+    parser.add_argument(
+        "--quadrature", choices=("gauss", "nodal"), default="gauss", help="[continuum] quadrature"
+    )
     args = parser.parse_args()
     print(
         f"digits continuum, 1 → 2 ranks — {os.cpu_count()} cores, load average "
-        f"{os.getloadavg()[0]:.2f}, one BLAS thread per rank, t_end = {args.t_end:g}"
+        f"{os.getloadavg()[0]:.2f}, one BLAS thread per rank, t_end = {args.t_end:g}, "
+        f"{args.quadrature} quadrature"
     )
     runs = [("1 rank", 1, "rows"), ("2 ranks, rows", 2, "rows"), ("2 ranks, samples", 2, "samples")]
     times: dict[str, list[float]] = {label: [] for label, _, _ in runs}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        configs = {d: write_config(folder, d, args.t_end) for d in ("rows", "samples")}
+        configs = {
+            d: write_config(folder, d, args.t_end, args.quadrature) for d in ("rows", "samples")
+        }
         full, half = work_split(configs["samples"])
         print(
             f"one gradient on one process: all samples {full * 1e3:.2f} ms, half of them "
