@@ -19,9 +19,12 @@ read twice, the gradient block written once: ``24 Σ_m n_{m+1} n_m``) beside num
 bandwidth (read + write of 800 MB).
 
     python benchmarks/gradient_rate.py [--problems digits deep-tanh-L256] [--profile]
+        [--quadrature gauss nodal]
 
 prints the rates at the user-scale sizes of :func:`accuracy_per_cost.user_scale_problems`
-and, with ``--profile``, the functions the gradient spends its time in (cProfile).
+and, with ``--profile``, the functions the gradient spends its time in (cProfile); with
+``--quadrature nodal`` (``[continuum] quadrature = "nodal"``) the factor spaces' products are
+element-wise and only the weight products remain.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from collections.abc import Callable
 import numpy as np
 import scipy.sparse as sp
 
-from continuum.fem.spaces import DENSE_INVERSE_SIZE, FactorSpace
+from continuum.fem.spaces import DENSE_INVERSE_SIZE, FactorSpace, NodalSpace
 from continuum.fields.galerkin import GalerkinNetwork
 
 
@@ -66,8 +69,9 @@ def copy_bandwidth(megabytes: int = 800, repeats: int = 3) -> float:
 
 def space_flops(space, samples: int) -> tuple[int, int]:
     """FLOPs of one ``at_quadrature`` and of one ``moments`` call of ``space`` on ``samples``
-    columns, as executed (0 for index and one-point layers)."""
-    if not isinstance(space, FactorSpace):
+    columns, as executed (0 for index and one-point layers, and for nodal spaces, whose
+    tabulation, loads and Riesz images are element-wise)."""
+    if not isinstance(space, FactorSpace) or isinstance(space, NodalSpace):
         return 0, 0
     n, nq = space.size, len(space.quadrature_weights)
     dense, fused = space.dense_products(samples)
@@ -139,17 +143,21 @@ def main() -> None:
     parser.add_argument("--problems", nargs="+", default=list(USER_SCALE), choices=USER_SCALE)
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--quadrature", nargs="+", default=["gauss"], choices=("gauss", "nodal"), help="rules"
+    )
     args = parser.parse_args()
     print(f"gradient rate — {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
     problems = user_scale_problems()
     for name in args.problems:
         p = problems[name]
         cfg = with_dt(p.config, p.config.training.steps * p.config.training.dt)  # one step
-        for degree, cells in p.gradient_sizes:
-            model = solve_fem(cfg, degree, cells)
+        for (degree, cells), rule in ((s, q) for s in p.gradient_sizes for q in args.quadrature):
+            model = solve_fem(cfg, degree, cells, quadrature=rule)
             g, theta = model.galerkin, model.state.theta
             r = gradient_rate(g, theta, args.repeats)
-            print(f"  {name}: {describe(f'P{degree} {cells} cells', g, r)}", flush=True)
+            label = f"P{degree} {cells} cells, {rule}"
+            print(f"  {name}: {describe(label, g, r)}", flush=True)
             if args.profile:
                 profile = cProfile.Profile(time.process_time)  # CPU time: robust to load
                 profile.runcall(lambda g=g, theta=theta: [g.gradient(theta) for _ in range(20)])
