@@ -781,19 +781,27 @@ def report(p: Problem) -> dict:
             slope = np.polyfit(np.log([r.size for r in rows]), np.log([r.error for r in rows]), 1)
             orders.append(f"{route} {-slope[0]:.2f}")
     print("  observed order in 1/size over the 4 largest sizes: " + ", ".join(orders))
+    return print_time_to_target(p.rows, size_label)
+
+
+def print_time_to_target(
+    rows: list[Row], label: Callable[[str, int], str], targets: tuple[float, ...] = TARGETS
+) -> dict[tuple[str, float], float]:
+    """Print, per route of ``rows`` and target error, the first size reaching it with its wall
+    time and the log-log interpolated time; return the time per ``(route, target)`` (the
+    interpolated one where there is one)."""
     print("\n  time to target: first size reaching it, its wall time [log-log interpolated]")
-    print("  " + f"{'route':<18}" + "".join(f"{f'e <= {t:g}':>30}" for t in TARGETS))
+    print("  " + f"{'route':<18}" + "".join(f"{f'e <= {t:g}':>30}" for t in targets))
     best: dict[tuple[str, float], float] = {}
-    for route in routes:
+    for route in dict.fromkeys(r.route for r in rows):
         cells = []
-        for t in TARGETS:
-            r, interp = time_to_target([x for x in p.rows if x.route == route], t)
+        for t in targets:
+            r, interp = time_to_target([x for x in rows if x.route == route], t)
             if r is None:
                 cells.append("not reached")
                 continue
-            size = size_label(route, r.size)
             extra = f" [{interp:.4f}]" if interp is not None else ""
-            cells.append(f"{size} {r.seconds:.4f}s{extra}")
+            cells.append(f"{label(route, r.size)} {r.seconds:.4f}s{extra}")
             best[(route, t)] = interp if interp is not None else r.seconds
         print("  " + f"{route:<18}" + "".join(f"{c:>30}" for c in cells))
     return best
