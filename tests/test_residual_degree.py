@@ -150,8 +150,8 @@ def test_the_config_refuses_degrees_above_three_for_residual_networks(degree):
     """``degree`` ≥ 4 alone sets the τ degree too: refused, naming ``depth_degree``."""
     text = (EXAMPLES / "resnet.toml").read_text().replace("degree = 2", f"degree = {degree}")
     message = (
-        '[continuum] degree: expected one of 1, 2, 3 with [network] architecture = "residual" '
-        "and no [continuum] depth_degree"
+        '[continuum] degree: expected one of 1, 2, 3 with [network] architecture = "residual", '
+        '[continuum] depth_rule = "rk4" and no [continuum] depth_degree'
     )
     with pytest.raises(
         ConfigError, match=re.escape(message) + ".*set \\[continuum\\] depth_degree"

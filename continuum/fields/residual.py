@@ -83,6 +83,7 @@ from mpi4py import MPI
 
 from continuum.fem.row_partition import RowPartition, sum_over_ranks
 from continuum.fem.spaces import FactorSpace
+from continuum.fields.depth_rule import ButcherTableau, depth_rule
 from continuum.fields.galerkin import DataFunction
 from continuum.io import layout
 from continuum.models.coefficients import CoefficientModel, CoefficientPart, Evaluation
@@ -119,14 +120,16 @@ class StreamSolution:
 
 @dataclass
 class StreamMotion:
-    """The stream ``s`` and its time derivative ``ṡ`` at the RK4 step ends (``steps + 1``
-    arrays ``(n_x, L)``), the RK4 stage states ``u_i`` and their derivatives ``u̇_i`` (four per
-    step, in order), and the derivative ``Ż`` of the readout's output coefficients."""
+    """The stream ``s`` and its time derivative ``ṡ`` at the step ends (``steps + 1`` arrays
+    ``(n_x, L)``), the stage states ``u_i``, their derivatives ``u̇_i`` and those of the stage
+    slopes ``∂_t k_i`` (``stages`` per step, in order), and the derivative ``Ż`` of the
+    readout's output coefficients."""
 
     s: list[Array]
     sdot: list[Array]
     stages: list[Array]
     stage_rates: list[Array]
+    slope_rates: list[Array]
     zdot: Array | None
 
 
@@ -175,6 +178,7 @@ class DepthFields:
         samples: int,
         comm: MPI.Comm = MPI.COMM_SELF,
         substeps: int = 1,
+        rule: ButcherTableau | None = None,
     ):
         self.network = network
         self.inputs, self.stream, self.outputs = spaces
@@ -184,24 +188,31 @@ class DepthFields:
         cells = depth_space.mesh.topology.index_map(1).size_local
         self.h = 1.0 / cells
         self.cells = cells
-        # RK4 steps of δ = h/k, k = substeps per τ-cell (module docstring, "Sub-steps")
+        # steps of δ = h/k, k = substeps per τ-cell (module docstring, "Sub-steps")
+        self.rule = rule = rule or depth_rule("rk4")
         self.substeps = substeps
         self.steps = cells * substeps
         self.step = self.h / substeps
-        # RK4 stages at τ = j δ/2 (j = 0 … 2 steps): the fields there from the τ basis
-        stage_tau = np.arange(2 * self.steps + 1) * (0.5 * self.step)
-        self._stage_matrix = depth_space.evaluation_matrix(stage_tau[:, None]).tocsr()
+        self._couplings = [rule.couplings(i) for i in range(rule.stages)]
+        self._feedbacks = [rule.feedbacks(i) for i in range(rule.stages)]
+        # the stage points: the distinct τ = (n + c_i) δ, and the stage point j(i) of every
+        # stage i (stage i of step n is i + n·stages; RK4: 2n, 2n + 1, 2n + 1, 2n + 2)
+        offsets = (np.arange(self.steps)[:, None] + rule.c[None, :]).ravel()
+        points, self.stage_points = np.unique(np.round(offsets, 12), return_inverse=True)
+        self.stage_tau = points * self.step
+        self._stage_matrix = depth_space.evaluation_matrix(self.stage_tau[:, None]).tocsr()
         self.stage_basis = self._stage_matrix.toarray()
-        # the stage point j(i) of RK4 stage i (step n: 2n, 2n + 1, 2n + 1, 2n + 2)
-        self.stage_points = (2 * np.arange(self.steps)[:, None] + np.array([0, 1, 1, 2])).ravel()
         # the τ Riesz map of stage gradients, R = M_τ⁻¹ Sᵀ, and its image at the stages S R
         self._tau_riesz = depth_space.solve_mass(self.stage_basis.T)
         self._stage_coupling = self.stage_basis @ self._tau_riesz
         self._coupling_columns: dict[int, Array] = {}
-        # the RK4 stages at each stage point j (two; one at τ = 0 and 1, padded with index 4 steps)
-        self._stage_pairs = np.full((2 * self.steps + 1, 2), len(self.stage_points))
+        # the stages at each stage point j, ascending, padded with the index ``stages · steps``
+        per_point = np.bincount(self.stage_points)
+        self._stage_groups = np.full((len(points), per_point.max()), len(self.stage_points))
+        filled = np.zeros(len(points), dtype=int)
         for i, j in enumerate(self.stage_points):
-            self._stage_pairs[j, int(self._stage_pairs[j, 0] != len(self.stage_points))] = i
+            self._stage_groups[j, filled[j]] = i
+            filled[j] += 1
         all_samples = np.arange(samples)
         self.eta0 = self.inputs.load(inputs(self.inputs.quadrature_points, all_samples))
         self.Y_q = targets(self.outputs.quadrature_points, all_samples)
@@ -375,27 +386,37 @@ class DepthFields:
         k = self._block_apply(Wst, j, eta, shift) + bst[j][:, None]
         return k, eta, self.network.activation.dsigma(uq)
 
+    def _stage_state(self, s: Array, ks: list[Array], i: int) -> Array:
+        """The state of stage ``i``, ``u_i = s + δ Σ_{j<i} a_ij k_j``."""
+        u = s
+        for j, a in self._couplings[i]:
+            u = u + (self.step * a) * ks[j]
+        return u
+
+    def _step_end(self, s: Array, ks: list[Array]) -> Array:
+        """``s + δ Σ_i b_i k_i``."""
+        return s + self.step * sum(b * k for b, k in zip(self.rule.b, ks, strict=True) if b)
+
     def forward(
         self, theta: Array, cols: Array | slice, shift: DepthShift | None = None
     ) -> StreamSolution:
-        """RK4 in τ, ``substeps`` steps per cell, for the samples ``cols`` (at ``θ`` or
-        ``θ + s F``); the stream is replicated on every rank."""
-        net, h = self.network, self.step
+        """The depth rule in τ, ``substeps`` steps per cell, for the samples ``cols`` (at ``θ``
+        or ``θ + s F``); the stream is replicated on every rank."""
+        net, m = self.network, self.rule.stages
         Wst = self.at_stages(self.W(theta, 1))
         bst = self.at_stages(self._bias(theta, 1, shift))
         s = self._apply(theta, 0, self.eta0[:, cols], shift)
         s += self._bias(theta, 0, shift)[:, None]
         path, etas, slopes = [s], [], []
         for n in range(self.steps):
-            j = self.stage_points[4 * n : 4 * n + 4]
-            k1, e1, d1 = self._slope(Wst, bst, j[0], s, shift)
-            k2, e2, d2 = self._slope(Wst, bst, j[1], s + 0.5 * h * k1, shift)
-            k3, e3, d3 = self._slope(Wst, bst, j[2], s + 0.5 * h * k2, shift)
-            k4, e4, d4 = self._slope(Wst, bst, j[3], s + h * k3, shift)
-            s = s + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+            ks: list[Array] = []
+            for i, j in enumerate(self.stage_points[m * n : m * n + m]):
+                k, eta, dsigma = self._slope(Wst, bst, j, self._stage_state(s, ks, i), shift)
+                ks.append(k)
+                etas.append(eta)
+                slopes.append(dsigma)
+            s = self._step_end(s, ks)
             path.append(s)
-            etas += [e1, e2, e3, e4]
-            slopes += [d1, d2, d3, d4]
         eta_out = self.stream.mass @ s
         z = self._apply(theta, 2, eta_out, shift) + self._bias(theta, 2, shift)[:, None]
         z_q = self.outputs.at_quadrature(z)
@@ -419,7 +440,7 @@ class DepthFields:
         """``C``, ``∂C/∂θ`` as factors with all rows (the block part at the stage points, its
         bias already mapped to the τ coefficients by ``Sᵀ``), and the adjoint ``λ`` at the
         τ-cell ends followed by ``∂C/∂Z``: the discrete adjoint of RK4 (module docstring)."""
-        net, h = self.network, self.step
+        net, h, m = self.network, self.step, self.rule.stages
         cols, L = self._columns(samples)
         sol = self.forward(theta, cols, shift)
         r = sol.residual
@@ -441,12 +462,13 @@ class DepthFields:
             return self.stream.load(sol.slopes[i] * back)
 
         for n in range(self.steps - 1, -1, -1):
-            i0 = 4 * n
-            a4 = pull(i0 + 3, h / 6 * lam)
-            a3 = pull(i0 + 2, h / 3 * lam + h * a4)
-            a2 = pull(i0 + 1, h / 3 * lam + 0.5 * h * a3)
-            a1 = pull(i0, h / 6 * lam + 0.5 * h * a2)
-            lam = lam + a1 + a2 + a3 + a4
+            pulled: list[Array] = [np.empty(0)] * m
+            for i in range(m - 1, -1, -1):  # g_i = δ b_i λ' + δ Σ_{j>i} a_ji J_jᵀ g_j
+                g = (h * self.rule.b[i]) * lam
+                for j, a in self._feedbacks[i]:
+                    g = g + (h * a) * pulled[j]
+                pulled[i] = pull(m * n + i, g)
+            lam = lam + sum(pulled)
             lams.insert(0, lam)
         weights = [
             (lam, self.eta0[:, cols]),
@@ -503,14 +525,16 @@ class DepthFields:
                 self.b(theta, part)[...] += sum(c * f.biases[part] for c, f in weighted)
 
     def _by_stage_point(self, c: float, factors: tuple[Array, Array]) -> tuple[Array, Array]:
-        """The columns of the (at most two) RK4 stages at every stage point, ``(J, rows, 2L)``
-        of ``c A`` and ``(J, n_x, 2L)`` of ``B`` (the end points padded with zeros)."""
+        """The columns of the (at most ``m``) stages at every stage point, ``(J, rows, m L)`` of
+        ``c A`` and ``(J, n_x, m L)`` of ``B`` (points with fewer stages padded with zeros;
+        RK4: ``m = 2``, one stage at τ = 0 and 1)."""
         out = []
+        groups = self._stage_groups
         for f in (c * factors[0], factors[1]):
             blocks = f.reshape(len(f), len(self.stage_points), -1)
             padded = np.concatenate([blocks, np.zeros_like(blocks[:, :1])], axis=1)
-            pairs = padded[:, self._stage_pairs, :]  # (rows, J, 2, L)
-            out.append(pairs.transpose(1, 0, 2, 3).reshape(len(self._stage_pairs), len(f), -1))
+            grouped = padded[:, groups, :]  # (rows, J, m, L)
+            out.append(grouped.transpose(1, 0, 2, 3).reshape(len(groups), len(f), -1))
         return out[0], out[1]
 
     def adjoint(
@@ -573,15 +597,15 @@ class DepthFields:
         return [*motion.sdot[:: self.substeps], motion.zdot]
 
     def stream_motion(self, theta: Array, theta_dot: Array, cols: Array | slice) -> StreamMotion:
-        """The stream and its time derivative along θ(t): at the RK4 step ends and at every
-        RK4 stage, by the forward-mode derivative of the RK4 map, for the samples ``cols``."""
-        h, act = self.step, self.network.activation
+        """The stream and its time derivative along θ(t): at the step ends and at every stage,
+        by the forward-mode derivative of the depth rule's map, for the samples ``cols``."""
+        act, m = self.network.activation, self.rule.stages
         Wst, Wdot = self.at_stages(self.W(theta, 1)), self.at_stages(self.W(theta_dot, 1))
         bst, bdot = self.at_stages(self.b(theta, 1)), self.at_stages(self.b(theta_dot, 1))
         eta0 = self.eta0[:, cols]
         s = self._apply(theta, 0, eta0, None) + self.b(theta, 0)[:, None]
         sd = self._apply(theta_dot, 0, eta0, None) + self.b(theta_dot, 0)[:, None]
-        motion = StreamMotion([s], [sd], [], [], None)
+        motion = StreamMotion([s], [sd], [], [], [], None)
 
         def slope(j: int, u: Array, ud: Array) -> tuple[Array, Array]:
             motion.stages.append(u)
@@ -590,17 +614,18 @@ class DepthFields:
             eta = self.stream.load(act.sigma(uq))
             eta_dot = self.stream.load(act.dsigma(uq) * self.stream.at_quadrature(ud))
             k = self._block_apply(Wst, j, eta, None) + bst[j][:, None]
-            rate = Wdot[j] @ eta + Wst[j] @ eta_dot
-            return k, self.stream_rows.gather(rate) + bdot[j][:, None]
+            rate = self.stream_rows.gather(Wdot[j] @ eta + Wst[j] @ eta_dot) + bdot[j][:, None]
+            motion.slope_rates.append(rate)
+            return k, rate
 
         for n in range(self.steps):
-            j = 2 * n
-            k1, q1 = slope(j, s, sd)
-            k2, q2 = slope(j + 1, s + 0.5 * h * k1, sd + 0.5 * h * q1)
-            k3, q3 = slope(j + 1, s + 0.5 * h * k2, sd + 0.5 * h * q2)
-            k4, q4 = slope(j + 2, s + h * k3, sd + h * q3)
-            s = s + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
-            sd = sd + h / 6 * (q1 + 2 * q2 + 2 * q3 + q4)
+            ks: list[Array] = []
+            qs: list[Array] = []
+            for i, j in enumerate(self.stage_points[m * n : m * n + m]):
+                k, q = slope(j, self._stage_state(s, ks, i), self._stage_state(sd, qs, i))
+                ks.append(k)
+                qs.append(q)
+            s, sd = self._step_end(s, ks), self._step_end(sd, qs)
             motion.s.append(s)
             motion.sdot.append(sd)
         M = self.stream.mass
@@ -691,6 +716,7 @@ class ResidualModel(CoefficientModel[DepthFields, Array]):
             setup.data.samples,
             comm,
             c.depth_steps or 1,
+            depth_rule(c.depth_rule or "rk4"),
         )
         rates = setup.dictionary.continuum_rates()
         self.rates = rates[0], rates[1], rates[-1]
