@@ -214,7 +214,7 @@ def _check_fluctuations(section: Section, fluctuations: str) -> None:
         )
 
 
-RESIDUAL_DEGREES = {"rk4": (1, 2, 3), "dop853": (1, 2, 3, 4, 5, 6)}
+RESIDUAL_DEGREES = {"rk4": (1, 2, 3), "dop853": (1, 2, 3, 4, 5, 6, 7)}
 """Per ``[continuum] depth_rule``, the degrees of the depth space ``V_τ`` whose flow converges
 to the residual networks' (above them the τ Riesz map of the stage evaluations converges to
 another flow: the stage rule of an order-r tableau is exact to degree r − 1, docs/convergence.md

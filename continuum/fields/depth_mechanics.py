@@ -100,8 +100,12 @@ def _tau_nodes(fields: DepthFields) -> list[tuple[int, int]]:
             f"the τ nodes of this degree are not stage points of the depth rule {fields.rule.name}"
         )
     m = fields.rule.stages
-    stages = [np.flatnonzero(fields.stage_points == j) for j in nodes]
-    return [(int(j), int(min(i, key=lambda k: (-(k // m), k)))) for j, i in zip(nodes, stages)]
+    out = []
+    for j in nodes:
+        stages = np.flatnonzero(fields.stage_points == j)
+        last_step = stages // m == stages.max() // m
+        out.append((int(j), int(stages[last_step].min())))
+    return out
 
 
 def depth_bulk_boundary(
