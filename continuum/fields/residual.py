@@ -12,34 +12,43 @@ default ``degree``, on ``depth_cells`` cells of ``[0, 1]``); the readout ``w^out
 
 With ``w(τ) ∈ V_x ⊗ V_x`` the right-hand side lies in ``V_x``, so ``s(τ)`` stays in ``V_x``:
 its coefficients obey ``ṡ = W(τ) η(s) + b(τ)`` with moments ``η_a(s) = ∫ ψ_a σ(s_h) dy``
-(FEM quadrature).  The ODE is integrated by classical RK4 with one step per τ-cell, whose
-stages sit at the cell's ends and midpoint, where ``W(τ)`` is read off the τ basis (for τ
-degree 2 these are the nodes themselves).  The forward map's error is ``O(h_τ^{q+1})`` from
-the τ interpolation of the fields (``q`` the τ degree) and ``O(h_τ⁴)`` from RK4: design order
-``min(q + 1, 4)`` in ``depth_cells`` for a fixed field (3 for degree 2; measured in
-tests/test_residual_continuum.py).  The training flow sees ``W(τ)`` only at the stage
-points, so its Riesz gradient ``M_τ⁻¹ Sᵀ g`` is consistent with the L2 gradient of the
-networks' limit only at τ degrees 1–3 (to ``O(h_τ²)`` at 1 and 2); from τ degree 4 the flow
-converges to another limit, and the configuration refuses those degrees
-(``continuum.settings.RESIDUAL_DEGREES``, tests/test_residual_degree.py).  The x degree is
-free: ``V_x`` enters through Galerkin products and loads, never through point values, and at
-a fixed τ discretisation the x error falls exponentially in it (tests/test_residual_degree.py).
+(FEM quadrature).  The ODE is integrated by the explicit Runge–Kutta tableau ``(A, b, c)`` of
+``[continuum] depth_rule`` (:mod:`continuum.fields.depth_rule`: classical RK4 by default, or
+the order-8 Dormand–Prince tableau), one step per τ-cell; stage ``i`` of the step from
+``τ_n`` sits at ``τ_n + c_i h``, where ``W(τ)`` is read off the τ basis (RK4: the cell's ends
+and midpoint, for τ degree 2 the nodes themselves).  The forward map's error is
+``O(h_τ^{q+1})`` from the τ interpolation of the fields (``q`` the τ degree) and ``O(h_τ^r)``
+from the rule of order ``r``: design order ``min(q + 1, r)`` in ``depth_cells`` for a fixed
+field (3 for degree 2; measured in tests/test_residual_continuum.py).  The training flow sees
+``W(τ)`` only at the stage points, so its Riesz gradient ``M_τ⁻¹ Sᵀ g`` is consistent with
+the L2 gradient of the networks' limit only where the stage rule ``(c, b)``, exact to degree
+``r − 1``, integrates the τ basis against smooth densities: with RK4 at τ degrees 1–3 (to
+``O(h_τ²)`` at 1 and 2), with dop853 at 1–7; above, the flow converges to another limit, and
+the configuration refuses those degrees (``continuum.settings.RESIDUAL_DEGREES``,
+tests/test_residual_degree.py).  The x degree is free: ``V_x`` enters through Galerkin
+products and loads, never through point values, and at a fixed τ discretisation the x error
+falls exponentially in it (tests/test_residual_degree.py).
 
-Sub-steps.  With ``[continuum] depth_steps = k`` RK4 takes ``k`` steps ``δ = h_τ/k`` per
-τ-cell, so the stage points are ``τ_j = j δ/2`` (``j = 0 … 2k·cells``) and the flow's stage
-rule is composite Simpson on ``δ``: the Riesz map ``S M_τ⁻¹ Sᵀ`` of the stage gradients
-misses the L2 projection by ``O(h_τ^{4 − min(q, 4)} k⁻⁴)`` (docs/convergence.md "Residual
-networks"), so ``k = 4`` at τ degree 2 leaves the projection's ``O(h_τ³)`` instead of
-``O(h_τ²)``, and makes τ degree 3 (first order, ``k⁻⁴``) accurate.  The stream, its adjoint
-and its tangent are reported at the τ-cell ends.  In what follows ``h`` is the RK4 step ``δ``
-and "cells" the RK4 steps.
+Sub-steps.  With ``[continuum] depth_steps = k`` the rule takes ``k`` steps ``δ = h_τ/k`` per
+τ-cell, so the stage points are the distinct ``τ = (n + c_i) δ`` (RK4: ``τ_j = j δ/2``, ``j = 0
+… 2k·cells``) and the flow's stage rule is the composite ``(c, b)`` on ``δ`` (RK4: Simpson):
+the Riesz map ``S M_τ⁻¹ Sᵀ`` of the stage gradients misses the L2 projection by
+``O(h_τ^{r − min(q, r)} k^{−r})`` (docs/convergence.md "Residual networks"), so with RK4
+``k = 4`` at τ degree 2 leaves the projection's ``O(h_τ³)`` instead of ``O(h_τ²)``, and makes
+τ degree 3 (first order, ``k⁻⁴``) accurate; with dop853 ``k = 2`` at τ degree 4 leaves the
+projection's ``O(h_τ⁵)``.  The stream, its adjoint and its tangent are reported at the
+τ-cell ends.  In what follows ``h`` is the step ``δ`` and "cells" the steps.
 
 The gradient is the exact gradient of this discretised forward map, by the discrete adjoint
-of RK4 (with ``J_i = ∂f/∂s`` at stage ``i`` and ``λ' = ∂C/∂s`` after the step)::
+of the explicit step ``u_i = s + h Σ_{j<i} a_ij f_j``, ``s' = s + h Σ_i b_i f_i`` (with
+``J_i = ∂f/∂s`` at stage ``i`` and ``λ' = ∂C/∂s`` after the step), the stages taken last to
+first::
 
-    g₄ = h/6 λ',  a₄ = J₄ᵀ g₄,   g₃ = h/3 λ' + h a₄,    a₃ = J₃ᵀ g₃,
-    g₂ = h/3 λ' + h/2 a₃,  a₂ = J₂ᵀ g₂,   g₁ = h/6 λ' + h/2 a₂,  a₁ = J₁ᵀ g₁,
-    λ = λ' + a₁ + a₂ + a₃ + a₄,      ∂C/∂W(τ_i) += g_i η(u_i)ᵀ,   ∂C/∂b(τ_i) += g_i 1,
+    g_i = h b_i λ' + h Σ_{j>i} a_ji J_jᵀ g_j,      λ = λ' + Σ_i J_iᵀ g_i,
+    ∂C/∂W(τ_i) += g_i η(u_i)ᵀ,   ∂C/∂b(τ_i) += g_i 1
+
+(RK4: ``g₄ = h/6 λ'``, ``g₃ = h/3 λ' + h J₄ᵀ g₄``, ``g₂ = h/3 λ' + h/2 J₃ᵀ g₃``, ``g₁ = h/6
+λ' + h/2 J₂ᵀ g₂``),
 
 where ``Jᵀ g = Tᵀ(ω σ'(T u) ⊙ T Wᵀ g)`` (``T`` the tabulation, ``ω`` the quadrature weights).
 The stage gradients go back to the τ coefficients through the τ basis ``S`` (``S_{jk} =
@@ -51,13 +60,14 @@ factors of the stage gradients (docs/physics.md, "The factored force in depth"):
 
     δC/δw ↦ Σ_i R_{k j(i)} (M_x⁻¹ g_i)(M_x⁻¹ η(u_i))ᵀ,      R = M_τ⁻¹ Sᵀ,
 
-with ``j(i)`` the stage point of RK4 stage ``i``: a sum of rank-``L`` terms, ``4·cells`` of
+with ``j(i)`` the stage point of stage ``i``: a sum of rank-``L`` terms, ``stages·cells`` of
 them, over all stage points (``M_τ⁻¹`` is dense).
 
 Factored force.  The RK4 of the flow (:class:`~continuum.schemes.factored_flow.FactoredFlow`) keeps
 each force as these factors ``(A_i, B_i)``: a shifted stage applies the block field at stage
 point ``j`` as ``W_j x + s Σ_i P_{j j(i)} A_i (B_iᵀ x)`` with ``P = S M_τ⁻¹ Sᵀ``, and the step
-adds the four forces in one pass, ``G_j = Σ_f c_f Σ_{i: j(i)=j} A_{f,i} B_{f,i}ᵀ``,
+adds the four forces of the flow's RK4 in one pass,
+``G_j = Σ_f c_f Σ_{i: j(i)=j} A_{f,i} B_{f,i}ᵀ``,
 ``W += R G``.  It saves three of the four τ Riesz maps (``O(cells² n_x²)`` each) and the
 whole-vector work of the generic RK4, and pays ``O(cells² L² n_x)`` per force for the shifts:
 it is used from :data:`FACTORED_DEPTH_WIDTH`.
@@ -65,10 +75,10 @@ it is used from :data:`FACTORED_DEPTH_WIDTH`.
 MPI (docs/parallel-and-output.md): the factor spaces are replicated; the rows of every weight
 field — ``x`` of ``w^in(x, y)`` and of ``w(τ, x, y)``, ``z`` of ``w^out(z, y)`` — are split
 over the ranks (:class:`~continuum.fem.row_partition.RowPartition`), the biases and the stream
-``s(τ, x)`` of every sample are replicated.  Every RK4 stage of the forward map gathers its
+``s(τ, x)`` of every sample are replicated.  Every stage of the forward map gathers its
 slope ``W_j η + b_j`` (``Allgatherv``), every stage of the adjoint sums ``W_jᵀ g`` over the
-ranks (``Allreduce``): ``8 cells + 3`` collectives of ``n_x × L`` (or ``n_out × L``) per
-gradient.
+ranks (``Allreduce``): ``2·stages·cells + 3`` collectives of ``n_x × L`` (or ``n_out × L``)
+per gradient.
 """
 
 from __future__ import annotations
@@ -106,8 +116,8 @@ InitialBias = Callable[[int, Array, Array], Array]
 
 @dataclass
 class StreamSolution:
-    """A forward solve: the stream at the RK4 step ends ``(steps + 1, n_x, L)``, every RK4
-    stage's moments ``η(u_i)`` and ``σ'(T u_i)`` (for the adjoint), the readout's moments
+    """A forward solve: the stream at the step ends ``(steps + 1, n_x, L)``, every stage's
+    moments ``η(u_i)`` and ``σ'(T u_i)`` (for the adjoint), the readout's moments
     ``η = M_x s(1)``, the output at quadrature points and the residual there."""
 
     s: Array
@@ -136,11 +146,11 @@ class StreamMotion:
 @dataclass
 class DepthForce:
     """Weight gradients or forces kept as factors (module docstring, "Factored force"): for
-    the input layer and the readout ``A Bᵀ``; for the blocks the columns ``A`` (rows × 4·cells·L)
-    and ``B`` (``n_x`` × 4·cells·L) of all RK4 stages, column block ``i`` belonging to the
-    stage point ``j(i)``, which the τ map ``R`` (``Sᵀ`` or ``M_τ⁻¹ Sᵀ``) spreads over the τ
-    coefficients: ``F_k = Σ_i R_{k j(i)} A_i B_iᵀ``.  ``A`` holds this rank's rows, ``B`` all of
-    its factor's; the bias parts are whole arrays (replicated)."""
+    the input layer and the readout ``A Bᵀ``; for the blocks the columns ``A`` (rows ×
+    stages·cells·L) and ``B`` (``n_x`` × stages·cells·L) of all stages, column block ``i``
+    belonging to the stage point ``j(i)``, which the τ map ``R`` (``Sᵀ`` or ``M_τ⁻¹ Sᵀ``)
+    spreads over the τ coefficients: ``F_k = Σ_i R_{k j(i)} A_i B_iᵀ``.  ``A`` holds this rank's
+    rows, ``B`` all of its factor's; the bias parts are whole arrays (replicated)."""
 
     weights: list[tuple[Array, Array]]
     biases: list[Array]
@@ -309,7 +319,7 @@ class DepthFields:
     # ----------------------------------------------------------------- products
 
     def at_stages(self, a: Array) -> Array:
-        """Block coefficients ``(n_τ, …)`` evaluated at the RK4 stage points ``(2 steps + 1, …)``
+        """Block coefficients ``(n_τ, …)`` evaluated at the stage points ``(J, …)``
         (a sparse product: for τ degree 2 a permutation, for τ degree 1 the cells' averages)."""
         return (self._stage_matrix @ a.reshape(a.shape[0], -1)).reshape(-1, *a.shape[1:])
 
@@ -439,7 +449,8 @@ class DepthFields:
     ) -> tuple[float, DepthForce, list[Array]]:
         """``C``, ``∂C/∂θ`` as factors with all rows (the block part at the stage points, its
         bias already mapped to the τ coefficients by ``Sᵀ``), and the adjoint ``λ`` at the
-        τ-cell ends followed by ``∂C/∂Z``: the discrete adjoint of RK4 (module docstring)."""
+        τ-cell ends followed by ``∂C/∂Z``: the discrete adjoint of the depth rule (module
+        docstring)."""
         net, h, m = self.network, self.step, self.rule.stages
         cols, L = self._columns(samples)
         sol = self.forward(theta, cols, shift)
@@ -559,7 +570,7 @@ class DepthFields:
     def coefficient_gradient(
         self, theta: Array, samples: Array | None = None
     ) -> tuple[float, Array]:
-        """``C`` and ``∂C/∂θ`` of the discretised forward map (the discrete adjoint of RK4)."""
+        """``C`` and ``∂C/∂θ`` of the discretised forward map (the depth rule's adjoint)."""
         cost, grad, _ = self.adjoint(theta, samples)
         return cost, grad
 
@@ -590,7 +601,7 @@ class DepthFields:
 
     def tangent(self, theta: Array, theta_dot: Array) -> list[Array]:
         """Time derivatives of the stream's coefficients at the τ-cell ends along θ(t) with
-        velocity θ̇ (the forward-mode derivative of the RK4 map, all samples), followed by
+        velocity θ̇ (the forward-mode derivative of the depth rule's map, all samples), followed by
         that of the readout's output coefficients ``Ż``."""
         motion = self.stream_motion(theta, theta_dot, slice(None))
         assert motion.zdot is not None  # stream_motion sets the readout's rate
