@@ -139,7 +139,7 @@ CONTINUUM_KEYS = (
         "depth_steps",
         "integer",
         None,
-        'RK4 steps in τ per depth cell (architecture = "residual" only; absent: 1)',
+        'steps of depth_rule in τ per depth cell (architecture = "residual" only; absent: 1)',
         sign="positive",
     ),
     Key(
