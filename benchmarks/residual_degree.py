@@ -1,23 +1,25 @@
-"""The residual network's depth continuum at high order in x: x degree ``p``, τ degree 2 or 3.
+"""The residual network's depth continuum at high order in x: x degree ``p``, τ degree ``q``.
 
 The ``resnet`` problem of :func:`accuracy_per_cost.user_scale_problems` (``examples/resnet.toml``:
 tanh stream of width N through M = N/2 blocks, 3 samples, RK4 dt = 0.02 to t = 1) solved by its
 depth continuum with the stream space ``V_x`` of degree ``p`` on ``--cells`` cells and the depth
-space ``V_τ`` of degree ``q`` on ``depth_cells`` cells, ``k`` RK4 steps per τ-cell (``--depth
-q:k``; ``[continuum] depth_degree``, ``depth_steps``, docs/convergence.md "Residual networks"),
+space ``V_τ`` of degree ``q`` on ``depth_cells`` cells, ``k`` steps of the Runge–Kutta rule
+``r`` per τ-cell (``--depth q:k`` for RK4, ``q:k:r`` for another ``[continuum] depth_rule``;
+``depth_degree``, ``depth_steps``, docs/convergence.md "Residual networks"),
 beside the numpy and JAX residual networks, plain and Richardson-extrapolated at first order
 over (N, M) and (2N, 2M) — the routes of ``accuracy_per_cost.py``, timed the same way (best of
 ``--repeats``, one run when slow; JAX compiled untimed).  Every error is the lattice L2
 distance of all fields (block fields weighted by ``Δτ``) on the lattice of width 97 against
-the depth continuum of ``--reference`` (p, x cells, q, τ cells, k), whose own error is
-bounded by its distances to the ``--check`` solutions (by default the reference at half its
-τ-cells, at half its k and at x degree − 2).  The FEM rows are grouped by ``(p, q, k)``:
+the depth continuum of ``--reference`` (p, x cells, q, τ cells, k) by ``--reference-rule``,
+whose own error is bounded by its distances to the ``--check`` solutions (by default the
+reference at half its τ-cells, at half its k and at x degree − 2, by the same rule).  The FEM
+rows are grouped by ``(p, q, k, r)``:
 within a group the τ-cells grow, and the time to a target is the first ``depth_cells``
 reaching it.
 
     PYTHONPATH=$PWD python benchmarks/residual_degree.py [--degrees 2 3 4 5 6 7 8]
-        [--cells 4] [--depth 2:1 3:4] [--depth-cells 8 16 32 64 128]
-        [--reference 10 4 3 64 8] [--no-networks]
+        [--cells 4] [--depth 2:1 3:4 4:2:dop853] [--depth-cells 8 16 32 64 128]
+        [--reference 10 4 3 64 8] [--reference-rule rk4] [--no-networks]
 """
 
 from __future__ import annotations
@@ -57,22 +59,28 @@ EVAL_WIDTH = 97
 
 
 def solve_depth(
-    config: Config, degree: int, cells: int, depth_degree: int, depth_cells: int, steps: int
+    config: Config,
+    degree: int,
+    cells: int,
+    depth_degree: int,
+    depth_cells: int,
+    steps: int,
+    rule: str = "rk4",
 ):
     """The depth continuum at ``degree`` on ``cells`` cells in x and ``depth_degree`` on
-    ``depth_cells`` cells in τ with ``steps`` RK4 steps per τ-cell, advanced to ``t_end``
-    (the arguments in the order of ``--reference``)."""
+    ``depth_cells`` cells in τ with ``steps`` steps of the Runge–Kutta rule ``rule`` per
+    τ-cell, advanced to ``t_end`` (the arguments in the order of ``--reference``)."""
     changes = {"depth_degree": depth_degree, "depth_cells": depth_cells, "depth_steps": steps}
-    return solve_fem(with_continuum(config, **changes), degree, cells)
+    return solve_fem(with_continuum(config, **changes, depth_rule=rule), degree, cells)
 
 
 def fem_routes(p: Problem, args, ref: ModelReference, conv) -> None:
-    """One route per ``(τ degree q, k, x cells, p)``, a row per ``depth_cells``."""
+    """One route per ``(τ degree q, k, rule, x cells, p)``, a row per ``depth_cells``."""
     cfg, t_end = p.config, p.config.training.steps * p.config.training.dt
-    for (q, steps), cells, degree in itertools.product(args.depth, args.cells, args.degrees):
-        route = f"FEM P{degree} c={cells} τP{q} k={steps}"
+    for (q, steps, rule), cells, degree in itertools.product(args.depth, args.cells, args.degrees):
+        route = f"FEM P{degree} c={cells} τP{q} k={steps}" + ("" if rule == "rk4" else f" {rule}")
         for depth_cells in args.depth_cells:
-            options = (degree, cells, q, depth_cells, steps)
+            options = (degree, cells, q, depth_cells, steps, rule)
             solve_depth(with_dt(cfg, t_end), *options)  # one step, untimed (set-up caches)
             seconds, model = best_time(lambda o=options: solve_depth(cfg, *o), args.repeats)
             row = Row(route, depth_cells, int(model.galerkin.size), seconds, 0.0)
@@ -80,16 +88,17 @@ def fem_routes(p: Problem, args, ref: ModelReference, conv) -> None:
             row.cost_error = abs(model.cost() - ref.model.cost())
             p.rows.append(row)
             print(
-                f"    {route:<22} D={depth_cells:<4} {seconds:9.4f} s  error {row.error:.3e}"
+                f"    {route:<29} D={depth_cells:<4} {seconds:9.4f} s  error {row.error:.3e}"
                 f"  cost {row.cost_error:.1e}",
                 flush=True,
             )
 
 
-def depth_rule(text: str) -> tuple[int, int]:
-    """``"q:k"``: the τ degree and the RK4 steps per τ-cell."""
-    q, k = text.split(":")
-    return int(q), int(k)
+def depth_spec(text: str) -> tuple[int, int, str]:
+    """``"q:k"`` or ``"q:k:r"``: the τ degree, the steps per τ-cell and the Runge–Kutta rule
+    (``[continuum] depth_rule``; absent: rk4)."""
+    q, k, *rule = text.split(":")
+    return int(q), int(k), rule[0] if rule else "rk4"
 
 
 def label(route: str, size: int) -> str:
@@ -97,18 +106,18 @@ def label(route: str, size: int) -> str:
 
 
 def print_report(p: Problem) -> None:
-    print(f"\n--- {p.name}: x degree p on c cells, τ degree q with k RK4 steps per τ-cell ---")
+    print(f"\n--- {p.name}: x degree p on c cells, τ degree q with k steps per τ-cell ---")
     for note in p.notes:
         print(f"  {note}")
-    print(f"  {'route':<18} {'size':>6} {'unknowns':>10} {'wall s':>10} {'error':>10} {'cost':>10}")
+    print(f"  {'route':<29} {'size':>6} {'unknowns':>10} {'wall s':>10} {'error':>10} {'cost':>10}")
     for r in p.rows:
         cost = "-" if r.cost_error is None else f"{r.cost_error:.3e}"
         print(
-            f"  {r.route:<18} {label(r.route, r.size):>6} {r.unknowns:>10} {r.seconds:>10.4f}"
+            f"  {r.route:<29} {label(r.route, r.size):>6} {r.unknowns:>10} {r.seconds:>10.4f}"
             f" {r.error:>10.3e} {cost:>10}"
         )
     print("\n  time to target: first size reaching it, its wall time [log-log interpolated]")
-    print("  " + f"{'route':<18}" + "".join(f"{f'e <= {t:g}':>30}" for t in TARGETS))
+    print("  " + f"{'route':<29}" + "".join(f"{f'e <= {t:g}':>30}" for t in TARGETS))
     for route in dict.fromkeys(r.route for r in p.rows):
         cells = []
         for t in TARGETS:
@@ -118,7 +127,7 @@ def print_report(p: Problem) -> None:
                 continue
             extra = f" [{interp:.4f}]" if interp is not None else ""
             cells.append(f"{label(route, r.size)} {r.seconds:.4f}s{extra}")
-        print("  " + f"{route:<18}" + "".join(f"{c:>30}" for c in cells))
+        print("  " + f"{route:<29}" + "".join(f"{c:>30}" for c in cells))
 
 
 def main() -> None:
@@ -127,10 +136,11 @@ def main() -> None:
     parser.add_argument("--cells", type=int, nargs="+", default=[4])
     parser.add_argument(
         "--depth",
-        type=depth_rule,
+        type=depth_spec,
         nargs="+",
-        default=[(2, 1), (3, 4)],
-        help="τ rules q:k, the τ degree q and k RK4 steps per τ-cell (default 2:1 3:4)",
+        default=[(2, 1, "rk4"), (3, 4, "rk4")],
+        help="τ rules q:k[:r], the τ degree q and k steps of the rule r (default rk4) per "
+        "τ-cell (default 2:1 3:4)",
     )
     parser.add_argument("--depth-cells", type=int, nargs="+", default=[8, 16, 32, 64, 128])
     parser.add_argument(
@@ -140,6 +150,7 @@ def main() -> None:
         default=[10, 4, 3, 64, 8],
         help="p, x cells, q, depth_cells, k of the reference",
     )
+    parser.add_argument("--reference-rule", default="rk4", help="the reference's depth_rule")
     parser.add_argument(
         "--check",
         type=int,
@@ -158,7 +169,7 @@ def main() -> None:
     if args.smoke:
         p.config = p.config.replace(training={"steps": 2})
         args.degrees, args.cells, args.depth_cells = [2, 4], [2], [2, 4]
-        args.depth = [(2, 1), (2, 2)]
+        args.depth = [(2, 1, "rk4"), (2, 2, "rk4"), (4, 1, "dop853")]
         args.reference, args.check = [6, 2, 2, 8, 2], [[6, 2, 2, 6, 2], [4, 2, 2, 8, 2]]
         args.widths, args.repeats = [8, 16], 1
     print(
@@ -169,7 +180,8 @@ def main() -> None:
     cfg = p.config
     conv = build(with_width(cfg, EVAL_WIDTH)).convention
     x_degree, x_cells, q, depth_cells, steps = args.reference
-    ref = ModelReference(solve_depth(cfg, *args.reference))
+    rule = args.reference_rule
+    ref = ModelReference(solve_depth(cfg, *args.reference, rule))
     checks = args.check or [
         [x_degree, x_cells, q, depth_cells // 2, steps],
         [x_degree, x_cells, q, depth_cells, max(1, steps // 2)],
@@ -177,10 +189,11 @@ def main() -> None:
     ]
     p.notes = [
         f"reference: x degree {x_degree} on {x_cells} cells, τ degree {q} on {depth_cells} "
-        f"cells, {steps} RK4 steps each (built in {time.perf_counter() - start:.1f} s, untimed)"
+        f"cells, {steps} {rule} steps each (built in {time.perf_counter() - start:.1f} s, "
+        "untimed)"
     ]
     for other in checks:
-        check = ModelReference(solve_depth(cfg, *other))
+        check = ModelReference(solve_depth(cfg, *other, rule))
         p.notes.append(
             f"  its distance to (p, cells, q, depth_cells, k) = {tuple(other)}: "
             f"{error(check.fields(conv), ref.fields(conv)):.2e} "

@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 
 from continuum.fem.distribution import DISTRIBUTIONS
 from continuum.fields.dataspan import INPUT_LAYERS
+from continuum.fields.depth_rule import DEPTH_RULES
 from continuum.fields.sme import SCHEMES as SDE_SCHEMES
 from continuum.io.output import OUTPUT_FIELDS
 from continuum.models.registry import FLUCTUATIONS
@@ -84,6 +85,7 @@ class ContinuumConfig:
     quadrature: str
     depth_degree: int | None
     depth_steps: int | None
+    depth_rule: str | None
 
 
 CONTINUUM_KEYS = (
@@ -137,8 +139,15 @@ CONTINUUM_KEYS = (
         "depth_steps",
         "integer",
         None,
-        'RK4 steps in τ per depth cell (architecture = "residual" only; absent: 1)',
+        'steps of depth_rule in τ per depth cell (architecture = "residual" only; absent: 1)',
         sign="positive",
+    ),
+    Key(
+        "depth_rule",
+        "choice",
+        None,
+        'the Runge–Kutta rule in τ (architecture = "residual" only; absent: rk4)',
+        choices=DEPTH_RULES,
     ),
 )
 
@@ -205,41 +214,49 @@ def _check_fluctuations(section: Section, fluctuations: str) -> None:
         )
 
 
-RESIDUAL_DEGREES = (1, 2, 3)
-"""Degrees of the depth space ``V_τ`` whose flow converges to the residual networks' (at
-degree ≥ 4 the τ Riesz map of the RK4 stage evaluations converges to another flow,
-docs/convergence.md "Residual networks"); the stream space ``V_x`` takes any of
-:data:`DEGREES` (``[continuum] depth_degree`` separates the two)."""
+RESIDUAL_DEGREES = {"rk4": (1, 2, 3), "dop853": (1, 2, 3, 4, 5, 6, 7)}
+"""Per ``[continuum] depth_rule``, the degrees of the depth space ``V_τ`` whose flow converges
+to the residual networks' (above them the τ Riesz map of the stage evaluations converges to
+another flow: the stage rule of an order-r tableau is exact to degree r − 1, docs/convergence.md
+"Residual networks"); the stream space ``V_x`` takes any of :data:`DEGREES`
+(``[continuum] depth_degree`` separates the two)."""
 
 
 def _check_residual(
     section: Section, network: discrete.NetworkConfig, plain: dict[str, Any]
 ) -> None:
-    """``depth_cells``, ``depth_degree`` and ``depth_steps`` belong to the depth of a residual
-    network, and that network's depth space has a degree of :data:`RESIDUAL_DEGREES`
-    (``depth_degree``, or ``degree`` where it is absent; docs/physics.md "Depth as a
-    coordinate")."""
+    """``depth_cells``, ``depth_degree``, ``depth_steps`` and ``depth_rule`` belong to the depth
+    of a residual network, and that network's depth space has a degree of
+    :data:`RESIDUAL_DEGREES` for its ``depth_rule`` (``depth_degree``, or ``degree`` where it is
+    absent; docs/physics.md "Depth as a coordinate")."""
     if network.architecture != "residual":
-        for name in ("depth_cells", "depth_degree", "depth_steps"):
+        for name in ("depth_cells", "depth_degree", "depth_steps", "depth_rule"):
             if section.has(name):
                 raise section.error(name, 'only used with [network] architecture = "residual"')
         return
     if not plain["enabled"]:
         return
-    allowed = ", ".join(map(str, RESIDUAL_DEGREES))
-    reason = "at degree 4 and above in τ the depth continuum's flow converges to another limit"
+    rule = plain["depth_rule"] or "rk4"
+    degrees = RESIDUAL_DEGREES[rule]
+    allowed = ", ".join(map(str, degrees))
+    above = degrees[-1] + 1
+    reason = (
+        f"at degree {above} and above in τ the depth continuum's flow converges to another limit"
+    )
     if plain["depth_degree"] is not None:
-        if plain["depth_degree"] not in RESIDUAL_DEGREES:
+        if plain["depth_degree"] not in degrees:
             raise section.error(
                 "depth_degree",
-                f'expected one of {allowed} with [network] architecture = "residual" '
-                f"({reason} than the networks'), got {plain['depth_degree']}",
+                f'expected one of {allowed} with [network] architecture = "residual" and '
+                f"[continuum] depth_rule = {show(rule)} ({reason} than the networks'), "
+                f"got {plain['depth_degree']}",
             )
-    elif plain["degree"] not in RESIDUAL_DEGREES:
+    elif plain["degree"] not in degrees:
         raise section.error(
             "degree",
-            f'expected one of {allowed} with [network] architecture = "residual" and no '
-            f"[continuum] depth_degree ({reason} than the networks'), got {plain['degree']}: "
+            f'expected one of {allowed} with [network] architecture = "residual", '
+            f"[continuum] depth_rule = {show(rule)} and no [continuum] depth_degree "
+            f"({reason} than the networks'), got {plain['degree']}: "
             "set [continuum] depth_degree = 2 to keep this degree in x",
         )
 

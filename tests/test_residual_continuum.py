@@ -43,16 +43,18 @@ def residual(
     degree: int = 2,
     depth_degree: int | None = None,
     depth_steps: int = 1,
+    depth_rule: str = "rk4",
 ) -> Document:
     """The resnet problem at width ``n`` with ``blocks`` blocks, ``fields`` (``w`` of the input
     layer, the blocks and the readout, ``b`` of the blocks), on ``cells`` × ``depth_cells``, at
-    ``degree`` in x and ``depth_degree`` in τ (absent: ``degree``), ``depth_steps`` RK4 steps
-    per τ-cell."""
+    ``degree`` in x and ``depth_degree`` in τ (absent: ``degree``), ``depth_steps`` steps of the
+    Runge–Kutta rule ``depth_rule`` per τ-cell."""
     continuum = {
         "cells": cells,
         "depth_cells": depth_cells,
         "degree": degree,
         "depth_steps": depth_steps,
+        "depth_rule": depth_rule,
     }
     if depth_degree is not None:
         continuum["depth_degree"] = depth_degree
@@ -70,20 +72,22 @@ def setup_for(**problem) -> DiscreteSetup[Config]:
 
 
 @pytest.mark.parametrize(
-    ("act", "bias", "degree", "depth_degree", "depth_steps"),
+    ("act", "bias", "degree", "depth_degree", "depth_steps", "depth_rule"),
     [
-        ("tanh", True, 2, None, 1),
-        ("softplus", False, 2, None, 1),
-        ("tanh", True, 6, 2, 1),
-        ("tanh", True, 4, 2, 3),
+        ("tanh", True, 2, None, 1, "rk4"),
+        ("softplus", False, 2, None, 1, "rk4"),
+        ("tanh", True, 6, 2, 1, "rk4"),
+        ("tanh", True, 4, 2, 3, "rk4"),
+        ("tanh", True, 4, 4, 1, "dop853"),
     ],
 )
 def test_depth_continuum_gradient_is_the_exact_gradient_of_its_forward_map(
-    act, bias, degree, depth_degree, depth_steps
+    act, bias, degree, depth_degree, depth_steps, depth_rule
 ):
-    """The adjoint of RK4 in τ against central differences of the continuum cost (also at
-    degree 6 in x with degree 2 in τ, and with three RK4 steps per τ-cell): measured 4e-11,
-    2e-11, 1.6e-10, 2.6e-11 relative."""
+    """The adjoint of the explicit Runge–Kutta step in τ against central differences of the
+    continuum cost (also at degree 6 in x with degree 2 in τ, with three RK4 steps per τ-cell,
+    and by the 12-stage order-8 tableau at degree 4 in τ): measured 4e-11, 2e-11, 1.6e-10,
+    2.6e-11, 1.1e-10 relative."""
     problem = setup_for(
         cells=3,
         depth_cells=3,
@@ -92,6 +96,7 @@ def test_depth_continuum_gradient_is_the_exact_gradient_of_its_forward_map(
         degree=degree,
         depth_degree=depth_degree,
         depth_steps=depth_steps,
+        depth_rule=depth_rule,
     )
     model = continuum_model(problem, MPI.COMM_SELF)
     fields = model.galerkin
@@ -272,11 +277,19 @@ def continuum_balance(setup):
     return depth_energy_balance(model.galerkin, state.theta, state.velocity, list(model.rates), 2.0)
 
 
-@pytest.mark.parametrize("continuum", [{}, {"degree": 4, "depth_degree": 2, "depth_steps": 3}])
+@pytest.mark.parametrize(
+    "continuum",
+    [
+        {},
+        {"degree": 4, "depth_degree": 2, "depth_steps": 3},
+        {"degree": 4, "depth_degree": 4, "depth_rule": "dop853"},
+    ],
+)
 def test_depth_energy_continuity_closes(continuum):
     """``∂_t e + ∂_τ f = −2γe`` per τ-cell to the depth discretisation error (the density
     residual, relative, falls at order 3.16: 3.0e-5, 3.2e-6, 3.7e-7 at 8, 16, 32 cells; at x
-    degree 4 with three RK4 steps per τ-cell 2.8e-6, 3.6e-7, 4.3e-8, order 3.03), and to
+    degree 4 with three RK4 steps per τ-cell 2.8e-6, 3.6e-7, 4.3e-8, order 3.03; by the order-8
+    tableau at degree 4 in x and τ 1.1e-8, 4.1e-10, 1.0e-11, orders 4.81, 5.31), and to
     rounding (≤ 4e-16 relative) for the end layers and summed over depth."""
     cells, densities = [8, 16, 32], []
     for depth_cells in cells:
@@ -312,11 +325,19 @@ def test_block_energies_and_fluxes_converge_to_the_depth_continuum():
 def test_depth_continuum_bulk_boundary_identity_on_a_trajectory():
     """``L = (1/2η) ∫ φ̇² − C_l`` of the depth continuum equals ``L_bulk + L_boundary`` with the
     block biases traded for the stream's stage slopes (the continuum of Δs/Δτ), for every
-    sample, on a damped trajectory at t = 0.16, for degree 2 and degree 1 in x and τ, and
-    degree 4 in x with degree 2 in τ, one and three RK4 steps per τ-cell."""
-    for degree, depth_degree, steps in ((2, None, 1), (1, None, 1), (4, 2, 1), (4, 2, 3)):
+    sample, on a damped trajectory at t = 0.16, for degree 2 and degree 1 in x and τ, degree 4
+    in x with degree 2 in τ, one and three RK4 steps per τ-cell, and degree 1 in τ by the
+    order-8 tableau (its τ nodes, the cell ends, are stage points; those of degree 2 are not,
+    and the decomposition is refused)."""
+    cases = [(2, None, 1, "rk4"), (1, None, 1, "rk4"), (4, 2, 1, "rk4"), (4, 2, 3, "rk4")]
+    for degree, depth_degree, steps, rule in [*cases, (4, 1, 1, "dop853")]:
         cfg = damped(8, 4, 5).config.replace(
-            continuum={"degree": degree, "depth_degree": depth_degree, "depth_steps": steps}
+            continuum={
+                "degree": degree,
+                "depth_degree": depth_degree,
+                "depth_steps": steps,
+                "depth_rule": rule,
+            }
         )
         model = continuum_model(build(cfg), MPI.COMM_SELF)
         model.advance_to(0.16)
@@ -326,6 +347,10 @@ def test_depth_continuum_bulk_boundary_identity_on_a_trajectory():
             parts = depth_bulk_boundary(g, state.theta, state.velocity, rates, sample)
             L = kinetic - g.value(state.theta, np.array([sample]))
             assert abs(L - parts.bulk - parts.boundary) < 1e-12 * abs(parts.bulk)
+    cfg = damped(8, 4, 5).config.replace(continuum={"depth_degree": 2, "depth_rule": "dop853"})
+    model = continuum_model(build(cfg), MPI.COMM_SELF)
+    with pytest.raises(ValueError, match="not stage points of the depth rule dop853"):
+        depth_bulk_boundary(model.galerkin, model.state.theta, model.state.velocity, rates, 0)
 
 
 def simpson_defect(balances, T: float) -> float:
@@ -388,14 +413,16 @@ def test_depth_energy_balance_along_trajectories_has_the_integrator_order():
 
 
 @pytest.mark.parametrize(
-    ("degree", "bias", "depth_steps"), [(2, True, 1), (1, False, 1), (2, True, 3)]
+    ("degree", "bias", "depth_steps", "depth_rule"),
+    [(2, True, 1, "rk4"), (1, False, 1, "rk4"), (2, True, 3, "rk4"), (4, True, 1, "dop853")],
 )
-def test_factored_rk4_of_the_depth_continuum_is_its_rk4(degree, bias, depth_steps):
-    """Three steps of the flow with the forces kept as their RK4 stage factors (shifts through
+def test_factored_rk4_of_the_depth_continuum_is_its_rk4(degree, bias, depth_steps, depth_rule):
+    """Three steps of the flow with the forces kept as their stage factors (shifts through
     ``S M_τ⁻¹ Sᵀ``, docs/physics.md "The factored force in depth") equal three generic RK4 steps
-    to rounding (measured 1.1e-16 relative; also with three RK4 steps in τ per τ-cell)."""
+    to rounding (measured 1.1e-16 relative; also with three RK4 steps in τ per τ-cell, and with
+    the forces' stage factors of the 12-stage order-8 tableau at degree 4 in x and τ)."""
     setup = setup_for(n=8, blocks=4, cells=4, depth_cells=3, bias=bias, depth_steps=depth_steps)
-    cfg = setup.config.replace(continuum={"degree": degree})
+    cfg = setup.config.replace(continuum={"degree": degree, "depth_rule": depth_rule})
     model = continuum_model(build(cfg), MPI.COMM_SELF)
     fields, rates = model.galerkin, list(model.rates)
     generic = Flow(fields, fields.per_group(rates), setup.dt)
@@ -423,21 +450,26 @@ def test_the_flow_of_a_wide_depth_continuum_is_factored(monkeypatch, rule, thres
 
 @pytest.mark.mpi
 @pytest.mark.parametrize(
-    ("cells", "degree", "depth_degree", "nt", "nx", "rows"),
-    [(4, 2, None, 7, 9, (5, 4)), (2, 5, 1, 4, 11, (6, 5))],
+    ("cells", "degree", "depth_degree", "rule", "nt", "nx", "rows"),
+    [
+        (4, 2, None, "rk4", 7, 9, (5, 4)),
+        (2, 5, 1, "rk4", 4, 11, (6, 5)),
+        (2, 3, 4, "dop853", 13, 7, (4, 3)),
+    ],
 )
 def test_two_ranks_hold_their_rows_and_give_the_fields_of_one_rank(
-    cells, degree, depth_degree, nt, nx, rows
+    cells, degree, depth_degree, rule, nt, nx, rows
 ):
     """Under two ranks each holds its rows of w(τ, x, y) and of the end layers' weights (the
     biases replicated), and the gradient (full batch and minibatch), its Riesz representative,
     the generic and the factored RK4 of the flow and the depth energy balance equal those of
-    one rank to 1e-10 (one τ and x degree, and degree 5 in x with degree 1 in τ, two RK4 steps
-    per τ-cell)."""
+    one rank to 1e-10 (one τ and x degree, degree 5 in x with degree 1 in τ, two RK4 steps per
+    τ-cell, and degree 3 in x with degree 4 in τ by the order-8 tableau, two steps)."""
     comm = MPI.COMM_WORLD
     assert comm.size == 2, "run this test under mpiexec -n 2"
     steps = 1 if depth_degree is None else 2
     problem = {"cells": cells, "degree": degree, "depth_degree": depth_degree, "depth_steps": steps}
+    problem["depth_rule"] = rule
     setup = setup_for(n=8, blocks=4, depth_cells=3, **problem)
     one, two = continuum_model(setup, MPI.COMM_SELF), continuum_model(setup, comm)
     f1, f2 = one.galerkin, two.galerkin

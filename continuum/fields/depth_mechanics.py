@@ -13,7 +13,7 @@ close it at the ends as the ordinary layers of docs/physics.md "Mechanics" (``dE
 −2γE_in``, ``dE_out/dt + F_out − f(1) = −2γE_out``, ``F_out`` the power into the cost).
 
 Here ``f`` is evaluated at the τ-cell ends from the exact adjoint and the tangent of the
-RK4 map (``DepthFields.adjoint`` and ``DepthFields.tangent``), and ``e`` integrated over
+depth rule's map (``DepthFields.adjoint`` and ``DepthFields.tangent``), and ``e`` integrated over
 each τ-cell with the τ space's Gauss rule; ``∂_t e`` comes from the equation of motion.  The
 balance per cell, ``∫_cell (∂_t e + 2γ e) dτ + f(τ_{n+1}) − f(τ_n)``, closes to the depth
 discretisation error (the Galerkin gradient couples neighbouring cells through ``M_τ⁻¹``);
@@ -89,15 +89,23 @@ def depth_energy_balance(
     )
 
 
-def _tau_nodes(fields: DepthFields) -> Array:
-    """For every τ DOF the RK4 stage point ``j`` (index of ``τ = j δ/2``, ``δ`` the RK4 step)
-    where it is the nodal value (degree 1: the cell ends; degree 2: the cell ends and
-    midpoints)."""
+def _tau_nodes(fields: DepthFields) -> list[tuple[int, int]]:
+    """For every τ DOF the stage point ``j`` (of ``DepthFields.stage_tau``) where it is the
+    nodal value and a stage ``i`` there: the first stage of the last step reaching ``τ_j``
+    (RK4, degree 1: the cell ends; degree 2: the cell ends and midpoints)."""
     basis = fields.stage_basis
-    j = np.argmax(np.abs(basis), axis=0)
-    if not np.allclose(basis[j], np.eye(basis.shape[1]), atol=1e-12):
-        raise ValueError("the τ nodes of this degree are not RK4 stage points")
-    return j
+    nodes = np.argmax(np.abs(basis), axis=0)
+    if not np.allclose(basis[nodes], np.eye(basis.shape[1]), atol=1e-12):
+        raise ValueError(
+            f"the τ nodes of this degree are not stage points of the depth rule {fields.rule.name}"
+        )
+    m = fields.rule.stages
+    out = []
+    for j in nodes:
+        stages = np.flatnonzero(fields.stage_points == j)
+        last_step = stages // m == stages.max() // m
+        out.append((int(j), int(stages[last_step].min())))
+    return out
 
 
 def depth_bulk_boundary(
@@ -110,11 +118,11 @@ def depth_bulk_boundary(
     """``L = L_bulk + L_boundary`` of the depth continuum for one sample (docs/physics.md,
     "Bulk and boundary in depth"), biases traded for the stream.
 
-    At a τ node (an RK4 stage point ``τ_j``) the block bias is ``b_j = ∂_τ s − W_j η(u_i)``
-    with ``∂_τ s`` the stage slope ``k_i`` of a stage ``i`` at ``τ_j``, written as the
-    difference quotient of the stage states (``k₁ = 2(u₂ − s_n)/h``, ``k₂ = 2(u₃ − s_n)/h``,
-    ``k₃ = (u₄ − s_n)/h``, ``k₄ = 6(s_{n+1} − s_n)/h − k₁ − 2k₂ − 2k₃``): the continuum of
-    ``(s^(k+1) − s^(k))/Δτ``.  Its time derivative ``D_j`` comes from the stream's tangent, and
+    At a τ node (a stage point ``τ_j`` of the depth rule) the block bias is ``b_j = ∂_τ s −
+    W_j η(u_i)`` with ``∂_τ s`` the stage slope ``k_i`` of a stage ``i`` at ``τ_j`` (for RK4 the
+    difference quotient of the stage states, ``k₁ = 2(u₂ − s_n)/h`` …): the continuum of
+    ``(s^(k+1) − s^(k))/Δτ``.  Its time derivative ``D_j = ∂_t k_i`` comes from the stream's
+    tangent, and
     with ``A_j = ∂_t(W_j η(u_i))`` the bias kinetic energy ``(1/2η_b) ∫∫ ḃ² dτ dx`` becomes
     ``(1/2η_b)(⟨D, D⟩ − 2⟨D, A⟩ + ⟨A, A⟩)`` in the ``M_τ ⊗ M_x`` inner product: local in τ
     (``M_τ`` couples neighbouring nodes only).  The end layers' biases go to the boundary:
@@ -123,23 +131,16 @@ def depth_bulk_boundary(
         raise ValueError("the bulk–boundary decomposition trades biases: it needs bias = true")
     cols = np.array([sample])
     motion = fields.stream_motion(theta, theta_dot, cols)
-    h, act, x = fields.step, fields.network.activation, fields.stream
-    slopes = []  # ∂_t of the stage slopes, from the stage tangents
-    for n in range(fields.steps):
-        sd0, sd1 = motion.sdot[n], motion.sdot[n + 1]
-        u2, u3, u4 = motion.stage_rates[4 * n + 1 : 4 * n + 4]
-        q1, q2, q3 = 2 * (u2 - sd0) / h, 2 * (u3 - sd0) / h, (u4 - sd0) / h
-        slopes += [q1, q2, q3, 6 * (sd1 - sd0) / h - q1 - 2 * q2 - 2 * q3]
+    act, x = fields.network.activation, fields.stream
     Wdot = fields.full_W(theta_dot, 1)
     W_stage, Wdot_stage = fields.at_stages(fields.full_W(theta, 1)), fields.at_stages(Wdot)
     D_rows, A_rows = [], []
-    for j in _tau_nodes(fields):
-        i = 4 * (j // 2) + (j % 2) if j < 2 * fields.steps else 4 * fields.steps - 1
+    for j, i in _tau_nodes(fields):
         u, ud = motion.stages[i], motion.stage_rates[i]
         uq = x.at_quadrature(u)
         eta = x.load(act.sigma(uq))
         eta_dot = x.load(act.dsigma(uq) * x.at_quadrature(ud))
-        D_rows.append(slopes[i][:, 0])
+        D_rows.append(motion.slope_rates[i][:, 0])
         A_rows.append((Wdot_stage[j] @ eta + W_stage[j] @ eta_dot)[:, 0])
     D, A = np.array(D_rows), np.array(A_rows)
     Mt, Mx = fields.depth.mass, x.mass

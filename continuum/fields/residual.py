@@ -12,34 +12,43 @@ default ``degree``, on ``depth_cells`` cells of ``[0, 1]``); the readout ``w^out
 
 With ``w(τ) ∈ V_x ⊗ V_x`` the right-hand side lies in ``V_x``, so ``s(τ)`` stays in ``V_x``:
 its coefficients obey ``ṡ = W(τ) η(s) + b(τ)`` with moments ``η_a(s) = ∫ ψ_a σ(s_h) dy``
-(FEM quadrature).  The ODE is integrated by classical RK4 with one step per τ-cell, whose
-stages sit at the cell's ends and midpoint, where ``W(τ)`` is read off the τ basis (for τ
-degree 2 these are the nodes themselves).  The forward map's error is ``O(h_τ^{q+1})`` from
-the τ interpolation of the fields (``q`` the τ degree) and ``O(h_τ⁴)`` from RK4: design order
-``min(q + 1, 4)`` in ``depth_cells`` for a fixed field (3 for degree 2; measured in
-tests/test_residual_continuum.py).  The training flow sees ``W(τ)`` only at the stage
-points, so its Riesz gradient ``M_τ⁻¹ Sᵀ g`` is consistent with the L2 gradient of the
-networks' limit only at τ degrees 1–3 (to ``O(h_τ²)`` at 1 and 2); from τ degree 4 the flow
-converges to another limit, and the configuration refuses those degrees
-(``continuum.settings.RESIDUAL_DEGREES``, tests/test_residual_degree.py).  The x degree is
-free: ``V_x`` enters through Galerkin products and loads, never through point values, and at
-a fixed τ discretisation the x error falls exponentially in it (tests/test_residual_degree.py).
+(FEM quadrature).  The ODE is integrated by the explicit Runge–Kutta tableau ``(A, b, c)`` of
+``[continuum] depth_rule`` (:mod:`continuum.fields.depth_rule`: classical RK4 by default, or
+the order-8 Dormand–Prince tableau), one step per τ-cell; stage ``i`` of the step from
+``τ_n`` sits at ``τ_n + c_i h``, where ``W(τ)`` is read off the τ basis (RK4: the cell's ends
+and midpoint, for τ degree 2 the nodes themselves).  The forward map's error is
+``O(h_τ^{q+1})`` from the τ interpolation of the fields (``q`` the τ degree) and ``O(h_τ^r)``
+from the rule of order ``r``: design order ``min(q + 1, r)`` in ``depth_cells`` for a fixed
+field (3 for degree 2; measured in tests/test_residual_continuum.py).  The training flow sees
+``W(τ)`` only at the stage points, so its Riesz gradient ``M_τ⁻¹ Sᵀ g`` is consistent with
+the L2 gradient of the networks' limit only where the stage rule ``(c, b)``, exact to degree
+``r − 1``, integrates the τ basis against smooth densities: with RK4 at τ degrees 1–3 (to
+``O(h_τ²)`` at 1 and 2), with dop853 at 1–7; above, the flow converges to another limit, and
+the configuration refuses those degrees (``continuum.settings.RESIDUAL_DEGREES``,
+tests/test_residual_degree.py).  The x degree is free: ``V_x`` enters through Galerkin
+products and loads, never through point values, and at a fixed τ discretisation the x error
+falls exponentially in it (tests/test_residual_degree.py).
 
-Sub-steps.  With ``[continuum] depth_steps = k`` RK4 takes ``k`` steps ``δ = h_τ/k`` per
-τ-cell, so the stage points are ``τ_j = j δ/2`` (``j = 0 … 2k·cells``) and the flow's stage
-rule is composite Simpson on ``δ``: the Riesz map ``S M_τ⁻¹ Sᵀ`` of the stage gradients
-misses the L2 projection by ``O(h_τ^{4 − min(q, 4)} k⁻⁴)`` (docs/convergence.md "Residual
-networks"), so ``k = 4`` at τ degree 2 leaves the projection's ``O(h_τ³)`` instead of
-``O(h_τ²)``, and makes τ degree 3 (first order, ``k⁻⁴``) accurate.  The stream, its adjoint
-and its tangent are reported at the τ-cell ends.  In what follows ``h`` is the RK4 step ``δ``
-and "cells" the RK4 steps.
+Sub-steps.  With ``[continuum] depth_steps = k`` the rule takes ``k`` steps ``δ = h_τ/k`` per
+τ-cell, so the stage points are the distinct ``τ = (n + c_i) δ`` (RK4: ``τ_j = j δ/2``, ``j = 0
+… 2k·cells``) and the flow's stage rule is the composite ``(c, b)`` on ``δ`` (RK4: Simpson):
+the Riesz map ``S M_τ⁻¹ Sᵀ`` of the stage gradients misses the L2 projection by
+``O(h_τ^{r − min(q, r)} k^{−r})`` (docs/convergence.md "Residual networks"), so with RK4
+``k = 4`` at τ degree 2 leaves the projection's ``O(h_τ³)`` instead of ``O(h_τ²)``, and makes
+τ degree 3 (first order, ``k⁻⁴``) accurate; with dop853 ``k = 2`` at τ degree 4 leaves the
+projection's ``O(h_τ⁵)``.  The stream, its adjoint and its tangent are reported at the
+τ-cell ends.  In what follows ``h`` is the step ``δ`` and "cells" the steps.
 
 The gradient is the exact gradient of this discretised forward map, by the discrete adjoint
-of RK4 (with ``J_i = ∂f/∂s`` at stage ``i`` and ``λ' = ∂C/∂s`` after the step)::
+of the explicit step ``u_i = s + h Σ_{j<i} a_ij f_j``, ``s' = s + h Σ_i b_i f_i`` (with
+``J_i = ∂f/∂s`` at stage ``i`` and ``λ' = ∂C/∂s`` after the step), the stages taken last to
+first::
 
-    g₄ = h/6 λ',  a₄ = J₄ᵀ g₄,   g₃ = h/3 λ' + h a₄,    a₃ = J₃ᵀ g₃,
-    g₂ = h/3 λ' + h/2 a₃,  a₂ = J₂ᵀ g₂,   g₁ = h/6 λ' + h/2 a₂,  a₁ = J₁ᵀ g₁,
-    λ = λ' + a₁ + a₂ + a₃ + a₄,      ∂C/∂W(τ_i) += g_i η(u_i)ᵀ,   ∂C/∂b(τ_i) += g_i 1,
+    g_i = h b_i λ' + h Σ_{j>i} a_ji J_jᵀ g_j,      λ = λ' + Σ_i J_iᵀ g_i,
+    ∂C/∂W(τ_i) += g_i η(u_i)ᵀ,   ∂C/∂b(τ_i) += g_i 1
+
+(RK4: ``g₄ = h/6 λ'``, ``g₃ = h/3 λ' + h J₄ᵀ g₄``, ``g₂ = h/3 λ' + h/2 J₃ᵀ g₃``, ``g₁ = h/6
+λ' + h/2 J₂ᵀ g₂``),
 
 where ``Jᵀ g = Tᵀ(ω σ'(T u) ⊙ T Wᵀ g)`` (``T`` the tabulation, ``ω`` the quadrature weights).
 The stage gradients go back to the τ coefficients through the τ basis ``S`` (``S_{jk} =
@@ -51,13 +60,14 @@ factors of the stage gradients (docs/physics.md, "The factored force in depth"):
 
     δC/δw ↦ Σ_i R_{k j(i)} (M_x⁻¹ g_i)(M_x⁻¹ η(u_i))ᵀ,      R = M_τ⁻¹ Sᵀ,
 
-with ``j(i)`` the stage point of RK4 stage ``i``: a sum of rank-``L`` terms, ``4·cells`` of
+with ``j(i)`` the stage point of stage ``i``: a sum of rank-``L`` terms, ``stages·cells`` of
 them, over all stage points (``M_τ⁻¹`` is dense).
 
 Factored force.  The RK4 of the flow (:class:`~continuum.schemes.factored_flow.FactoredFlow`) keeps
 each force as these factors ``(A_i, B_i)``: a shifted stage applies the block field at stage
 point ``j`` as ``W_j x + s Σ_i P_{j j(i)} A_i (B_iᵀ x)`` with ``P = S M_τ⁻¹ Sᵀ``, and the step
-adds the four forces in one pass, ``G_j = Σ_f c_f Σ_{i: j(i)=j} A_{f,i} B_{f,i}ᵀ``,
+adds the four forces of the flow's RK4 in one pass,
+``G_j = Σ_f c_f Σ_{i: j(i)=j} A_{f,i} B_{f,i}ᵀ``,
 ``W += R G``.  It saves three of the four τ Riesz maps (``O(cells² n_x²)`` each) and the
 whole-vector work of the generic RK4, and pays ``O(cells² L² n_x)`` per force for the shifts:
 it is used from :data:`FACTORED_DEPTH_WIDTH`.
@@ -65,10 +75,10 @@ it is used from :data:`FACTORED_DEPTH_WIDTH`.
 MPI (docs/parallel-and-output.md): the factor spaces are replicated; the rows of every weight
 field — ``x`` of ``w^in(x, y)`` and of ``w(τ, x, y)``, ``z`` of ``w^out(z, y)`` — are split
 over the ranks (:class:`~continuum.fem.row_partition.RowPartition`), the biases and the stream
-``s(τ, x)`` of every sample are replicated.  Every RK4 stage of the forward map gathers its
+``s(τ, x)`` of every sample are replicated.  Every stage of the forward map gathers its
 slope ``W_j η + b_j`` (``Allgatherv``), every stage of the adjoint sums ``W_jᵀ g`` over the
-ranks (``Allreduce``): ``8 cells + 3`` collectives of ``n_x × L`` (or ``n_out × L``) per
-gradient.
+ranks (``Allreduce``): ``2·stages·cells + 3`` collectives of ``n_x × L`` (or ``n_out × L``)
+per gradient.
 """
 
 from __future__ import annotations
@@ -83,6 +93,7 @@ from mpi4py import MPI
 
 from continuum.fem.row_partition import RowPartition, sum_over_ranks
 from continuum.fem.spaces import FactorSpace
+from continuum.fields.depth_rule import ButcherTableau, depth_rule
 from continuum.fields.galerkin import DataFunction
 from continuum.io import layout
 from continuum.models.coefficients import CoefficientModel, CoefficientPart, Evaluation
@@ -105,8 +116,8 @@ InitialBias = Callable[[int, Array, Array], Array]
 
 @dataclass
 class StreamSolution:
-    """A forward solve: the stream at the RK4 step ends ``(steps + 1, n_x, L)``, every RK4
-    stage's moments ``η(u_i)`` and ``σ'(T u_i)`` (for the adjoint), the readout's moments
+    """A forward solve: the stream at the step ends ``(steps + 1, n_x, L)``, every stage's
+    moments ``η(u_i)`` and ``σ'(T u_i)`` (for the adjoint), the readout's moments
     ``η = M_x s(1)``, the output at quadrature points and the residual there."""
 
     s: Array
@@ -119,25 +130,27 @@ class StreamSolution:
 
 @dataclass
 class StreamMotion:
-    """The stream ``s`` and its time derivative ``ṡ`` at the RK4 step ends (``steps + 1``
-    arrays ``(n_x, L)``), the RK4 stage states ``u_i`` and their derivatives ``u̇_i`` (four per
-    step, in order), and the derivative ``Ż`` of the readout's output coefficients."""
+    """The stream ``s`` and its time derivative ``ṡ`` at the step ends (``steps + 1`` arrays
+    ``(n_x, L)``), the stage states ``u_i``, their derivatives ``u̇_i`` and those of the stage
+    slopes ``∂_t k_i`` (``stages`` per step, in order), and the derivative ``Ż`` of the
+    readout's output coefficients."""
 
     s: list[Array]
     sdot: list[Array]
     stages: list[Array]
     stage_rates: list[Array]
+    slope_rates: list[Array]
     zdot: Array | None
 
 
 @dataclass
 class DepthForce:
     """Weight gradients or forces kept as factors (module docstring, "Factored force"): for
-    the input layer and the readout ``A Bᵀ``; for the blocks the columns ``A`` (rows × 4·cells·L)
-    and ``B`` (``n_x`` × 4·cells·L) of all RK4 stages, column block ``i`` belonging to the
-    stage point ``j(i)``, which the τ map ``R`` (``Sᵀ`` or ``M_τ⁻¹ Sᵀ``) spreads over the τ
-    coefficients: ``F_k = Σ_i R_{k j(i)} A_i B_iᵀ``.  ``A`` holds this rank's rows, ``B`` all of
-    its factor's; the bias parts are whole arrays (replicated)."""
+    the input layer and the readout ``A Bᵀ``; for the blocks the columns ``A`` (rows ×
+    stages·cells·L) and ``B`` (``n_x`` × stages·cells·L) of all stages, column block ``i``
+    belonging to the stage point ``j(i)``, which the τ map ``R`` (``Sᵀ`` or ``M_τ⁻¹ Sᵀ``)
+    spreads over the τ coefficients: ``F_k = Σ_i R_{k j(i)} A_i B_iᵀ``.  ``A`` holds this rank's
+    rows, ``B`` all of its factor's; the bias parts are whole arrays (replicated)."""
 
     weights: list[tuple[Array, Array]]
     biases: list[Array]
@@ -175,6 +188,7 @@ class DepthFields:
         samples: int,
         comm: MPI.Comm = MPI.COMM_SELF,
         substeps: int = 1,
+        rule: ButcherTableau | None = None,
     ):
         self.network = network
         self.inputs, self.stream, self.outputs = spaces
@@ -184,24 +198,31 @@ class DepthFields:
         cells = depth_space.mesh.topology.index_map(1).size_local
         self.h = 1.0 / cells
         self.cells = cells
-        # RK4 steps of δ = h/k, k = substeps per τ-cell (module docstring, "Sub-steps")
+        # steps of δ = h/k, k = substeps per τ-cell (module docstring, "Sub-steps")
+        self.rule = rule = rule or depth_rule("rk4")
         self.substeps = substeps
         self.steps = cells * substeps
         self.step = self.h / substeps
-        # RK4 stages at τ = j δ/2 (j = 0 … 2 steps): the fields there from the τ basis
-        stage_tau = np.arange(2 * self.steps + 1) * (0.5 * self.step)
-        self._stage_matrix = depth_space.evaluation_matrix(stage_tau[:, None]).tocsr()
+        self._couplings = [rule.couplings(i) for i in range(rule.stages)]
+        self._feedbacks = [rule.feedbacks(i) for i in range(rule.stages)]
+        # the stage points: the distinct τ = (n + c_i) δ, and the stage point j(i) of every
+        # stage i (stage i of step n is i + n·stages; RK4: 2n, 2n + 1, 2n + 1, 2n + 2)
+        offsets = (np.arange(self.steps)[:, None] + rule.c[None, :]).ravel()
+        points, self.stage_points = np.unique(np.round(offsets, 12), return_inverse=True)
+        self.stage_tau = points * self.step
+        self._stage_matrix = depth_space.evaluation_matrix(self.stage_tau[:, None]).tocsr()
         self.stage_basis = self._stage_matrix.toarray()
-        # the stage point j(i) of RK4 stage i (step n: 2n, 2n + 1, 2n + 1, 2n + 2)
-        self.stage_points = (2 * np.arange(self.steps)[:, None] + np.array([0, 1, 1, 2])).ravel()
         # the τ Riesz map of stage gradients, R = M_τ⁻¹ Sᵀ, and its image at the stages S R
         self._tau_riesz = depth_space.solve_mass(self.stage_basis.T)
         self._stage_coupling = self.stage_basis @ self._tau_riesz
         self._coupling_columns: dict[int, Array] = {}
-        # the RK4 stages at each stage point j (two; one at τ = 0 and 1, padded with index 4 steps)
-        self._stage_pairs = np.full((2 * self.steps + 1, 2), len(self.stage_points))
+        # the stages at each stage point j, ascending, padded with the index ``stages · steps``
+        per_point = np.bincount(self.stage_points)
+        self._stage_groups = np.full((len(points), per_point.max()), len(self.stage_points))
+        filled = np.zeros(len(points), dtype=int)
         for i, j in enumerate(self.stage_points):
-            self._stage_pairs[j, int(self._stage_pairs[j, 0] != len(self.stage_points))] = i
+            self._stage_groups[j, filled[j]] = i
+            filled[j] += 1
         all_samples = np.arange(samples)
         self.eta0 = self.inputs.load(inputs(self.inputs.quadrature_points, all_samples))
         self.Y_q = targets(self.outputs.quadrature_points, all_samples)
@@ -298,7 +319,7 @@ class DepthFields:
     # ----------------------------------------------------------------- products
 
     def at_stages(self, a: Array) -> Array:
-        """Block coefficients ``(n_τ, …)`` evaluated at the RK4 stage points ``(2 steps + 1, …)``
+        """Block coefficients ``(n_τ, …)`` evaluated at the stage points ``(J, …)``
         (a sparse product: for τ degree 2 a permutation, for τ degree 1 the cells' averages)."""
         return (self._stage_matrix @ a.reshape(a.shape[0], -1)).reshape(-1, *a.shape[1:])
 
@@ -375,27 +396,37 @@ class DepthFields:
         k = self._block_apply(Wst, j, eta, shift) + bst[j][:, None]
         return k, eta, self.network.activation.dsigma(uq)
 
+    def _stage_state(self, s: Array, ks: list[Array], i: int) -> Array:
+        """The state of stage ``i``, ``u_i = s + δ Σ_{j<i} a_ij k_j``."""
+        u = s
+        for j, a in self._couplings[i]:
+            u = u + (self.step * a) * ks[j]
+        return u
+
+    def _step_end(self, s: Array, ks: list[Array]) -> Array:
+        """``s + δ Σ_i b_i k_i``."""
+        return s + self.step * sum(b * k for b, k in zip(self.rule.b, ks, strict=True) if b)
+
     def forward(
         self, theta: Array, cols: Array | slice, shift: DepthShift | None = None
     ) -> StreamSolution:
-        """RK4 in τ, ``substeps`` steps per cell, for the samples ``cols`` (at ``θ`` or
-        ``θ + s F``); the stream is replicated on every rank."""
-        net, h = self.network, self.step
+        """The depth rule in τ, ``substeps`` steps per cell, for the samples ``cols`` (at ``θ``
+        or ``θ + s F``); the stream is replicated on every rank."""
+        net, m = self.network, self.rule.stages
         Wst = self.at_stages(self.W(theta, 1))
         bst = self.at_stages(self._bias(theta, 1, shift))
         s = self._apply(theta, 0, self.eta0[:, cols], shift)
         s += self._bias(theta, 0, shift)[:, None]
         path, etas, slopes = [s], [], []
         for n in range(self.steps):
-            j = self.stage_points[4 * n : 4 * n + 4]
-            k1, e1, d1 = self._slope(Wst, bst, j[0], s, shift)
-            k2, e2, d2 = self._slope(Wst, bst, j[1], s + 0.5 * h * k1, shift)
-            k3, e3, d3 = self._slope(Wst, bst, j[2], s + 0.5 * h * k2, shift)
-            k4, e4, d4 = self._slope(Wst, bst, j[3], s + h * k3, shift)
-            s = s + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+            ks: list[Array] = []
+            for i, j in enumerate(self.stage_points[m * n : m * n + m]):
+                k, eta, dsigma = self._slope(Wst, bst, j, self._stage_state(s, ks, i), shift)
+                ks.append(k)
+                etas.append(eta)
+                slopes.append(dsigma)
+            s = self._step_end(s, ks)
             path.append(s)
-            etas += [e1, e2, e3, e4]
-            slopes += [d1, d2, d3, d4]
         eta_out = self.stream.mass @ s
         z = self._apply(theta, 2, eta_out, shift) + self._bias(theta, 2, shift)[:, None]
         z_q = self.outputs.at_quadrature(z)
@@ -418,8 +449,9 @@ class DepthFields:
     ) -> tuple[float, DepthForce, list[Array]]:
         """``C``, ``∂C/∂θ`` as factors with all rows (the block part at the stage points, its
         bias already mapped to the τ coefficients by ``Sᵀ``), and the adjoint ``λ`` at the
-        τ-cell ends followed by ``∂C/∂Z``: the discrete adjoint of RK4 (module docstring)."""
-        net, h = self.network, self.step
+        τ-cell ends followed by ``∂C/∂Z``: the discrete adjoint of the depth rule (module
+        docstring)."""
+        net, h, m = self.network, self.step, self.rule.stages
         cols, L = self._columns(samples)
         sol = self.forward(theta, cols, shift)
         r = sol.residual
@@ -441,12 +473,13 @@ class DepthFields:
             return self.stream.load(sol.slopes[i] * back)
 
         for n in range(self.steps - 1, -1, -1):
-            i0 = 4 * n
-            a4 = pull(i0 + 3, h / 6 * lam)
-            a3 = pull(i0 + 2, h / 3 * lam + h * a4)
-            a2 = pull(i0 + 1, h / 3 * lam + 0.5 * h * a3)
-            a1 = pull(i0, h / 6 * lam + 0.5 * h * a2)
-            lam = lam + a1 + a2 + a3 + a4
+            pulled: list[Array] = [np.empty(0)] * m
+            for i in range(m - 1, -1, -1):  # g_i = δ b_i λ' + δ Σ_{j>i} a_ji J_jᵀ g_j
+                g = (h * self.rule.b[i]) * lam
+                for j, a in self._feedbacks[i]:
+                    g = g + (h * a) * pulled[j]
+                pulled[i] = pull(m * n + i, g)
+            lam = lam + sum(pulled)
             lams.insert(0, lam)
         weights = [
             (lam, self.eta0[:, cols]),
@@ -503,14 +536,16 @@ class DepthFields:
                 self.b(theta, part)[...] += sum(c * f.biases[part] for c, f in weighted)
 
     def _by_stage_point(self, c: float, factors: tuple[Array, Array]) -> tuple[Array, Array]:
-        """The columns of the (at most two) RK4 stages at every stage point, ``(J, rows, 2L)``
-        of ``c A`` and ``(J, n_x, 2L)`` of ``B`` (the end points padded with zeros)."""
+        """The columns of the (at most ``m``) stages at every stage point, ``(J, rows, m L)`` of
+        ``c A`` and ``(J, n_x, m L)`` of ``B`` (points with fewer stages padded with zeros;
+        RK4: ``m = 2``, one stage at τ = 0 and 1)."""
         out = []
+        groups = self._stage_groups
         for f in (c * factors[0], factors[1]):
             blocks = f.reshape(len(f), len(self.stage_points), -1)
             padded = np.concatenate([blocks, np.zeros_like(blocks[:, :1])], axis=1)
-            pairs = padded[:, self._stage_pairs, :]  # (rows, J, 2, L)
-            out.append(pairs.transpose(1, 0, 2, 3).reshape(len(self._stage_pairs), len(f), -1))
+            grouped = padded[:, groups, :]  # (rows, J, m, L)
+            out.append(grouped.transpose(1, 0, 2, 3).reshape(len(groups), len(f), -1))
         return out[0], out[1]
 
     def adjoint(
@@ -535,7 +570,7 @@ class DepthFields:
     def coefficient_gradient(
         self, theta: Array, samples: Array | None = None
     ) -> tuple[float, Array]:
-        """``C`` and ``∂C/∂θ`` of the discretised forward map (the discrete adjoint of RK4)."""
+        """``C`` and ``∂C/∂θ`` of the discretised forward map (the depth rule's adjoint)."""
         cost, grad, _ = self.adjoint(theta, samples)
         return cost, grad
 
@@ -566,22 +601,22 @@ class DepthFields:
 
     def tangent(self, theta: Array, theta_dot: Array) -> list[Array]:
         """Time derivatives of the stream's coefficients at the τ-cell ends along θ(t) with
-        velocity θ̇ (the forward-mode derivative of the RK4 map, all samples), followed by
+        velocity θ̇ (the forward-mode derivative of the depth rule's map, all samples), followed by
         that of the readout's output coefficients ``Ż``."""
         motion = self.stream_motion(theta, theta_dot, slice(None))
         assert motion.zdot is not None  # stream_motion sets the readout's rate
         return [*motion.sdot[:: self.substeps], motion.zdot]
 
     def stream_motion(self, theta: Array, theta_dot: Array, cols: Array | slice) -> StreamMotion:
-        """The stream and its time derivative along θ(t): at the RK4 step ends and at every
-        RK4 stage, by the forward-mode derivative of the RK4 map, for the samples ``cols``."""
-        h, act = self.step, self.network.activation
+        """The stream and its time derivative along θ(t): at the step ends and at every stage,
+        by the forward-mode derivative of the depth rule's map, for the samples ``cols``."""
+        act, m = self.network.activation, self.rule.stages
         Wst, Wdot = self.at_stages(self.W(theta, 1)), self.at_stages(self.W(theta_dot, 1))
         bst, bdot = self.at_stages(self.b(theta, 1)), self.at_stages(self.b(theta_dot, 1))
         eta0 = self.eta0[:, cols]
         s = self._apply(theta, 0, eta0, None) + self.b(theta, 0)[:, None]
         sd = self._apply(theta_dot, 0, eta0, None) + self.b(theta_dot, 0)[:, None]
-        motion = StreamMotion([s], [sd], [], [], None)
+        motion = StreamMotion([s], [sd], [], [], [], None)
 
         def slope(j: int, u: Array, ud: Array) -> tuple[Array, Array]:
             motion.stages.append(u)
@@ -590,17 +625,18 @@ class DepthFields:
             eta = self.stream.load(act.sigma(uq))
             eta_dot = self.stream.load(act.dsigma(uq) * self.stream.at_quadrature(ud))
             k = self._block_apply(Wst, j, eta, None) + bst[j][:, None]
-            rate = Wdot[j] @ eta + Wst[j] @ eta_dot
-            return k, self.stream_rows.gather(rate) + bdot[j][:, None]
+            rate = self.stream_rows.gather(Wdot[j] @ eta + Wst[j] @ eta_dot) + bdot[j][:, None]
+            motion.slope_rates.append(rate)
+            return k, rate
 
         for n in range(self.steps):
-            j = 2 * n
-            k1, q1 = slope(j, s, sd)
-            k2, q2 = slope(j + 1, s + 0.5 * h * k1, sd + 0.5 * h * q1)
-            k3, q3 = slope(j + 1, s + 0.5 * h * k2, sd + 0.5 * h * q2)
-            k4, q4 = slope(j + 2, s + h * k3, sd + h * q3)
-            s = s + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
-            sd = sd + h / 6 * (q1 + 2 * q2 + 2 * q3 + q4)
+            ks: list[Array] = []
+            qs: list[Array] = []
+            for i, j in enumerate(self.stage_points[m * n : m * n + m]):
+                k, q = slope(j, self._stage_state(s, ks, i), self._stage_state(sd, qs, i))
+                ks.append(k)
+                qs.append(q)
+            s, sd = self._step_end(s, ks), self._step_end(sd, qs)
             motion.s.append(s)
             motion.sdot.append(sd)
         M = self.stream.mass
@@ -691,6 +727,7 @@ class ResidualModel(CoefficientModel[DepthFields, Array]):
             setup.data.samples,
             comm,
             c.depth_steps or 1,
+            depth_rule(c.depth_rule or "rk4"),
         )
         rates = setup.dictionary.continuum_rates()
         self.rates = rates[0], rates[1], rates[-1]
