@@ -785,17 +785,17 @@ def report(p: Problem) -> dict:
 
 
 def print_time_to_target(
-    rows: list[Row], label: Callable[[str, int], str], targets: tuple[float, ...] = TARGETS
+    rows: list[Row], label: Callable[[str, int], str], width: int = 18
 ) -> dict[tuple[str, float], float]:
-    """Print, per route of ``rows`` and target error, the first size reaching it with its wall
-    time and the log-log interpolated time; return the time per ``(route, target)`` (the
-    interpolated one where there is one)."""
+    """Print, per route of ``rows`` (a column ``width`` wide) and target error, the first size
+    reaching it with its wall time and the log-log interpolated time; return the time per
+    ``(route, target)`` (the interpolated one where there is one)."""
     print("\n  time to target: first size reaching it, its wall time [log-log interpolated]")
-    print("  " + f"{'route':<18}" + "".join(f"{f'e <= {t:g}':>30}" for t in targets))
+    print("  " + f"{'route':<{width}}" + "".join(f"{f'e <= {t:g}':>30}" for t in TARGETS))
     best: dict[tuple[str, float], float] = {}
     for route in dict.fromkeys(r.route for r in rows):
         cells = []
-        for t in targets:
+        for t in TARGETS:
             r, interp = time_to_target([x for x in rows if x.route == route], t)
             if r is None:
                 cells.append("not reached")
@@ -803,7 +803,7 @@ def print_time_to_target(
             extra = f" [{interp:.4f}]" if interp is not None else ""
             cells.append(f"{label(route, r.size)} {r.seconds:.4f}s{extra}")
             best[(route, t)] = interp if interp is not None else r.seconds
-        print("  " + f"{route:<18}" + "".join(f"{c:>30}" for c in cells))
+        print("  " + f"{route:<{width}}" + "".join(f"{c:>30}" for c in cells))
     return best
 
 

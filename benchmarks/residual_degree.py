@@ -34,7 +34,6 @@ from mpi4py import MPI  # noqa: F401  first: it loads the MPI library that DOLFI
 
 # isort: split
 from accuracy_per_cost import (  # benchmarks/, the script's directory
-    TARGETS,
     ModelReference,
     Problem,
     Row,
@@ -42,8 +41,8 @@ from accuracy_per_cost import (  # benchmarks/, the script's directory
     error,
     jax_routes,
     network_routes,
+    print_time_to_target,
     solve_fem,
-    time_to_target,
     train,
     user_scale_problems,
     with_continuum,
@@ -116,18 +115,7 @@ def print_report(p: Problem) -> None:
             f"  {r.route:<29} {label(r.route, r.size):>6} {r.unknowns:>10} {r.seconds:>10.4f}"
             f" {r.error:>10.3e} {cost:>10}"
         )
-    print("\n  time to target: first size reaching it, its wall time [log-log interpolated]")
-    print("  " + f"{'route':<29}" + "".join(f"{f'e <= {t:g}':>30}" for t in TARGETS))
-    for route in dict.fromkeys(r.route for r in p.rows):
-        cells = []
-        for t in TARGETS:
-            r, interp = time_to_target([x for x in p.rows if x.route == route], t)
-            if r is None:
-                cells.append("not reached")
-                continue
-            extra = f" [{interp:.4f}]" if interp is not None else ""
-            cells.append(f"{label(route, r.size)} {r.seconds:.4f}s{extra}")
-        print("  " + f"{route:<29}" + "".join(f"{c:>30}" for c in cells))
+    print_time_to_target(p.rows, label, width=29)
 
 
 def main() -> None:
