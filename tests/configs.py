@@ -118,6 +118,27 @@ PROBLEMS: dict[str, Document] = {
         "training": {"rule": "flow", "dt": 0.02, "t_end": 1.0},
         "continuum": {"degree": 2, "cells": 8},
     },
+    # the digits classifier of examples/digits.toml (64 pixels → N → N → 10 classes, index
+    # input and output layers), narrow, on 40 rows, the network alone
+    "digits": {
+        "network": {
+            "widths": [64, 8, 8, 10],
+            "activation": "tanh",
+            "loss": "cross-entropy",
+        },
+        "coordinates": {"layout": ["index", "line", "line", "index"]},
+        "data": {"kind": "dataset", "name": "digits", "samples": 40, "scale": 0.0625},
+        "init": {
+            "weight": [
+                "0.5*cos(pi*x*(1 + j/32) + j)",
+                "2*cos(pi*(x - y))",
+                "2*cos(pi*y*(1 + i/3))",
+            ],
+            "bias": ["0.5*cos(pi*x)", "0.2*sin(pi*x)", "0"],
+        },
+        "training": {"rule": "flow", "lr": 20.0, "dt": 0.02, "steps": 5},
+        "continuum": {"enabled": False},
+    },
     # a tanh residual network (docs/physics.md "Depth as a coordinate"): a stream of N = 8
     # through 4 blocks, the fields smooth in x, y and the depth τ
     "resnet": {

@@ -13,41 +13,18 @@ import numpy as np
 from continuum.app.convergence import final_state
 from continuum.settings import load_config, parse_config
 from discrete.experiment import build
+from tests.configs import problem
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from jax_flow import jax_flow  # noqa: E402  (benchmarks/ on the path)
 
-DIGITS = """
-[network]
-widths = [64, 8, 8, 10]
-activation = "tanh"
-loss = "cross-entropy"
-[coordinates]
-layout = ["index", "line", "line", "index"]
-[data]
-kind = "dataset"
-name = "digits"
-samples = 40
-scale = 0.0625
-[init]
-weight = ["0.5*cos(pi*x*(1 + j/32) + j)", "2*cos(pi*(x - y))", "2*cos(pi*y*(1 + i/3))"]
-bias = ["0.5*cos(pi*x)", "0.2*sin(pi*x)", "0"]
-[training]
-rule = "flow"
-lr = 20.0
-dt = 0.02
-steps = 5
-[continuum]
-enabled = false
-"""
-
 
 def test_jax_route_with_cross_entropy_equals_the_numpy_network():
     """The JAX peer of the benchmark (jitted RK4, jax.grad of the softmax cross-entropy on
     index layers) ends where synfield's network does, to rounding."""
-    setup = build(parse_config(DIGITS))
+    setup = build(parse_config(problem("digits")))
     theta = jax_flow(setup)()
     numpy_theta = final_state(setup).theta
     assert np.abs(theta - numpy_theta).max() <= 1e-12 * np.abs(numpy_theta).max()

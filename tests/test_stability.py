@@ -24,7 +24,7 @@ from discrete.stability import (
     stable_step,
 )
 from discrete.training import integrate
-from tests.configs import SYNFIELD, run_text
+from tests.configs import SYNFIELD, problem, run_text
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -62,41 +62,21 @@ steps = 20
 enabled = false
 """
 
-DIGITS = """
-[network]
-widths = [64, {width}, {width}, 10]
-activation = "tanh"
-loss = "cross-entropy"
-[coordinates]
-placement = "cell"
-layout = ["index", "line", "line", "index"]
-[data]
-kind = "dataset"
-name = "digits"
-samples = 100
-scale = 0.0625
-seed = 0
-[init]
-weight = ["0.5*cos(pi*x*(1 + j/32) + j)", "2*cos(pi*(x - y))", "2*cos(pi*y*(1 + i/3))"]
-bias = ["0.5*cos(pi*x)", "0.2*sin(pi*x)", "0"]
-[training]
-rule = "flow"
-lr = 20.0
-dt = {dt}
-steps = 20
-[continuum]
-enabled = false
-[output]
-every = 5
-"""
-
 
 def tanh(rule="flow", lr=1.0, dt=0.01):
     return TANH.format(rule=rule, lr=lr, dt=dt)
 
 
 def digits(width=8, dt=0.0185):
-    return DIGITS.format(width=width, dt=dt)
+    """The digits classifier (:data:`tests.configs.PROBLEMS`) of ``width`` on 100 rows, 20 steps."""
+    return problem(
+        "digits",
+        network={"widths": [64, width, width, 10]},
+        coordinates={"placement": "cell"},
+        data={"samples": 100, "seed": 0},
+        training={"dt": dt, "steps": 20},
+        output={"every": 5},
+    )
 
 
 @pytest.mark.parametrize("text", [tanh(), digits(width=4)], ids=["tanh-mse", "cross-entropy"])
