@@ -47,6 +47,7 @@ from accuracy_per_cost import (
     with_dt,
     with_width,
 )
+from gradient_rate import best_of
 
 from continuum.settings import Config
 from discrete.experiment import build
@@ -106,14 +107,8 @@ def layer_sizes(model) -> tuple[int, int]:
 def gradient_ms(model, calls: int = 10, rounds: int = 3) -> float:
     """Milliseconds of one full-batch gradient of the model's fields at its final coefficients
     (best of ``rounds`` × ``calls``)."""
-    theta = model.state.theta
-    best = float("inf")
-    for _ in range(rounds):
-        start = time.perf_counter()
-        for _ in range(calls):
-            model.galerkin.gradient(theta)
-        best = min(best, (time.perf_counter() - start) / calls)
-    return 1e3 * best
+    g, theta = model.galerkin, model.state.theta
+    return 1e3 * best_of(lambda: [g.gradient(theta) for _ in range(calls)], rounds) / calls
 
 
 def run_case(case: Case, repeats: int, reference_degree: int, scheme: str) -> list[str]:

@@ -435,15 +435,19 @@ class NodalSpace(FactorSpace):
         """No products: every operator is diagonal."""
         return False, False
 
+    def _weights_for(self, values: Array) -> Array:
+        """``ω`` shaped to scale the rows of ``values`` (a vector or a matrix of columns)."""
+        return self.quadrature_weights.reshape(-1, *([1] * (values.ndim - 1)))
+
     def solve_mass(self, rhs: Array) -> Array:
         """``diag(ω)⁻¹ rhs``."""
         rhs = np.asarray(rhs, dtype=float)
-        return rhs / self.quadrature_weights.reshape(-1, *([1] * (rhs.ndim - 1)))
+        return rhs / self._weights_for(rhs)
 
     def load(self, values_q: Array) -> Array:
         """``ω ⊙ f``: ``∫ f φ_a`` by the nodal rule."""
         values = np.asarray(values_q, dtype=float)
-        return self.quadrature_weights.reshape(-1, *([1] * (values.ndim - 1))) * values
+        return self._weights_for(values) * values
 
     def moments(self, values_q: Array) -> tuple[Array, Array]:
         """``ω ⊙ f`` and its Riesz image ``diag(ω)⁻¹ (ω ⊙ f) = f`` (the values themselves)."""
