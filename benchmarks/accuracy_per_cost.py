@@ -37,6 +37,14 @@ timed and its error measured against one reference:
 * ``FEM p c=C`` (and ``FEM span p c=C``, ``… exp``, ``… adapt``): p-refinement on a fixed mesh
   of ``C`` cells, Lagrange degrees ``p = 1 … 8`` with Gauss–Lobatto–Legendre nodes (the row's
   size is ``p``);
+* ``FEM p c=C nodal`` (and ``… nodal jax``): nodal quadrature (``[continuum] quadrature =
+  "nodal"``), in numpy or compiled (``scheme = "jax"``); each such run gives two rows, the
+  error on the evaluation lattice and, ``… at nodes``, the error over its own nodes with the GLL
+  measure (:meth:`continuum.models.limit.GalerkinModel.node_lattice`): the norm of the
+  networks' rows, taken over their own neurons.  The nodal coefficients are the fields at the
+  nodes, driven by the GLL rule alone, so they converge at twice the rate in ``p`` of the
+  interpolant between them (docs/physics.md "The fields at the nodes"); the targets are
+  checked for both families;
 * ``jax`` and ``jax richardson``: the same networks and RK4 flow written in JAX
   (:mod:`jax_flow`: jitted, float64, gradient by ``jax.grad``, all steps in one
   ``fori_loop``), plain and Richardson-extrapolated; compile time excluded (printed), the
@@ -138,6 +146,10 @@ COMM = MPI.COMM_SELF
 TARGETS = (1e-3, 1e-4, 1e-6, 1e-9)
 NETWORK_ROUTES = ("discrete", "richardson", "jax", "jax richardson")
 REFERENCE_DEGREE = 10
+AT_NODES = " at nodes"
+"""Suffix of the rows of a nodal FEM route measured over its own nodes with the GLL measure
+(:meth:`~continuum.models.limit.GalerkinModel.node_lattice`), as a network is over its own
+neurons."""
 """Degree of the deep-tanh reference continuum (on ``--reference-cells`` cells)."""
 BLOCKS_PER_WIDTH = 0.5
 """A residual network of width ``N`` has ``M = N/2`` blocks: width and depth are refined
@@ -429,6 +441,7 @@ def train(config: Config, N: int):
 
 def route_integrator(route: str) -> str:
     """The ``[continuum] integrator`` of an FEM route."""
+    route = route.removesuffix(AT_NODES)
     if route.endswith(" exp"):
         return "exponential"
     if route.endswith(" adapt"):
@@ -640,13 +653,19 @@ def run_problem(p: Problem, args) -> None:
                 solve_fem(with_dt(cfg, t_end), *options)
             check_seconds += time.perf_counter() - start
             seconds, model = best_time(lambda o=options: solve_fem(cfg, *o), args.repeats)
-            e = error(ModelReference(model).fields(eval_conv), ref_eval)
-            degree, cells, _, input_layer, _ = options
-            row = Row(route, c, fem_unknowns(cfg, model, degree, cells, input_layer), seconds, e)
-            row.cost_error = None if p.ref_cost is None else abs(model.cost() - p.ref_cost)
-            p.rows.append(row)
-            label = size_label(route, c)
-            print(f"    {route} {label:<6} {seconds:9.4f} s  error {e:.3e}", flush=True)
+            degree, cells, _, input_layer, quadrature = options
+            unknowns = fem_unknowns(cfg, model, degree, cells, input_layer)
+            measured = [(route, ModelReference(model).fields(eval_conv), ref_eval)]
+            if quadrature == "nodal" and input_layer == "tensor":
+                nodes = model.node_lattice()
+                own = ModelReference(model).fields(nodes)
+                measured.append((route + AT_NODES, own, ref.fields(nodes)))
+            for name, fields, ref_fields in measured:
+                row = Row(name, c, unknowns, seconds, error(fields, ref_fields))
+                row.cost_error = None if p.ref_cost is None else abs(model.cost() - p.ref_cost)
+                p.rows.append(row)
+                label = size_label(name, c)
+                print(f"    {name} {label:<6} {seconds:9.4f} s  error {row.error:.3e}", flush=True)
     p.notes.append(
         f"FEM: quadrature checks and one step of every model, untimed: {check_seconds:.1f} s"
     )
@@ -781,7 +800,7 @@ def report(p: Problem) -> dict:
             slope = np.polyfit(np.log([r.size for r in rows]), np.log([r.error for r in rows]), 1)
             orders.append(f"{route} {-slope[0]:.2f}")
     print("  observed order in 1/size over the 4 largest sizes: " + ", ".join(orders))
-    return print_time_to_target(p.rows, size_label)
+    return print_time_to_target(p.rows, size_label, 30)
 
 
 def print_time_to_target(
@@ -809,12 +828,18 @@ def print_time_to_target(
 
 def fem_families(p: Problem) -> dict[str, list[str]]:
     """The FEM routes as a whole, and those that step with the networks' own RK4 and dt (in
-    numpy, ``matched``, or compiled, ``jax``)."""
-    routes = sorted({x.route for x in p.rows if x.route.startswith("FEM")})
+    numpy, ``matched``, or compiled, ``jax``), with errors on the evaluation lattice; and the
+    nodal routes with errors over their own nodes (:data:`AT_NODES`), the norm of the
+    networks' rows."""
+    fem = sorted({x.route for x in p.rows if x.route.startswith("FEM")})
+    routes = [r for r in fem if not r.endswith(AT_NODES)]
     families = {"FEM": routes}
     matched = [r for r in routes if route_integrator(r) in ("matched", "jax")]
     if matched != routes:
         families["FEM (RK4, as the networks)"] = matched
+    at_nodes = [r for r in fem if r.endswith(AT_NODES)]
+    if at_nodes:
+        families["FEM at its nodes"] = at_nodes
     return families
 
 
@@ -1057,6 +1082,7 @@ def user_scale_problems() -> dict[str, Problem]:
                 "FEM p c=4 nodal": list(DEGREES),
                 "FEM p c=4 nodal jax": list(DEGREES),
                 "FEM p c=2 nodal jax": list(DEGREES),
+                "FEM p c=1 nodal jax": list(DEGREES),
             },
             "fem",
             97,

@@ -65,8 +65,17 @@ def smoke_run(script: str, *args: str) -> str:
 def test_accuracy_per_cost_smoke_run():
     """Every route of the user-scale deep tanh and residual problems runs at tiny sizes; the
     JAX networks agree with numpy's, the gradient-rate line is printed and the residual
-    networks are extrapolated at first order (N and M = N/2 doubled together)."""
+    networks are extrapolated at first order (N and M = N/2 doubled together); every nodal
+    run is measured over its own nodes as well, where its error is smaller (the GLL rule's
+    alone, docs/physics.md "The fields at the nodes")."""
     out = smoke_run("accuracy_per_cost.py", "--problems", "deep-tanh-L256", "resnet")
+    rows = re.findall(
+        r"^ +(FEM p c=\d nodal(?: jax)?)( at nodes)? p=(\d+) .* error (\S+)", out, re.M
+    )
+    errors = {(route, bool(nodes), p): float(e) for route, nodes, p, e in rows}
+    between = {(r, p): e for (r, nodes, p), e in errors.items() if not nodes}
+    assert len(between) == 8 and len(errors) == 16, rows
+    assert all(errors[(r, True, p)] < e for (r, p), e in between.items()), errors
     differences = [float(d) for d in re.findall(r"max relative difference (\S+)", out)]
     assert len(differences) == 2 and max(differences) < 1e-12, out
     assert "continuum gradient, P2 4 cells" in out

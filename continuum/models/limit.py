@@ -293,6 +293,39 @@ class GalerkinModel(CoefficientModel[GalerkinFields, Array | None]):
             w[0] = w[0] + offset
         return w, b
 
+    def node_lattice(self) -> Convention:
+        """The lattice of the continuum's own neurons, with ``quadrature = "nodal"``: on every
+        coordinate layer the DOF coordinates ``x_a`` with the GLL measure ``ω_a``, on index and
+        one-neuron layers their own points (docs/physics.md "Nodal quadrature").
+
+        With nodal quadrature the coefficients are the fields at the nodes, and they evolve as
+        the neurons of a network whose sums over a layer are the GLL rule (a Nyström
+        discretisation): their error is the rule's alone, ``O(ρ^{−2p})`` on the Bernstein
+        ellipse of an analytic integrand, where a field between the nodes adds the
+        interpolation error ``O(ρ^{−p})``.  The lattice L2 norm over this lattice is the norm
+        in which a network's error is measured over its own neurons (``Σ Δx_i Δy_j d_ij²``
+        with ``Δx = ω``)."""
+        if self.setup.config.continuum.quadrature != "nodal":
+            raise ValueError(
+                "the node lattice is the quadrature's only with [continuum] quadrature = 'nodal'"
+            )
+        if isinstance(self.spaces[0], DataSpan):
+            raise ValueError(
+                "the node lattice needs every layer on a mesh or an index set; the input layer "
+                "is in the span of the data ([continuum] input_layer = 'data-span')"
+            )
+        layers = []
+        for space, coords in zip(self.spaces, self.setup.convention.layers, strict=True):
+            if isinstance(space, NodalSpace):
+                coords = dataclasses.replace(
+                    coords,
+                    points=space.quadrature_points,
+                    measure=space.quadrature_weights,
+                    shape=(space.size,),
+                )
+            layers.append(coords)
+        return Convention(tuple(layers), self.setup.convention.weights)
+
     def _weight_init(self):
         cfg, conv = self.setup.config, self.setup.convention
 
