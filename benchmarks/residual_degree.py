@@ -13,13 +13,15 @@ distance of all fields (block fields weighted by ``Δτ``) on the lattice of wid
 the depth continuum of ``--reference`` (p, x cells, q, τ cells, k) by ``--reference-rule``,
 whose own error is bounded by its distances to the ``--check`` solutions (by default the
 reference at half its τ-cells, at half its k and at x degree − 2, by the same rule).  The FEM
-rows are grouped by ``(p, q, k, r)``:
+rows are grouped by ``(p, q, k, r)`` and ``--schemes`` (``jax``: the same RK4 flow compiled with
+JAX, :mod:`continuum.schemes.jax_depth_flow`, compiled by one untimed run):
 within a group the τ-cells grow, and the time to a target is the first ``depth_cells``
 reaching it.
 
     PYTHONPATH=$PWD python benchmarks/residual_degree.py [--degrees 2 3 4 5 6 7 8]
         [--cells 4] [--depth 2:1 3:4 4:2:dop853] [--depth-cells 8 16 32 64 128]
-        [--reference 10 4 3 64 8] [--reference-rule rk4] [--no-networks]
+        [--reference 10 4 3 64 8] [--reference-rule rk4] [--schemes matched jax]
+        [--no-networks]
 """
 
 from __future__ import annotations
@@ -65,29 +67,36 @@ def solve_depth(
     depth_cells: int,
     steps: int,
     rule: str = "rk4",
+    scheme: str = "matched",
 ):
     """The depth continuum at ``degree`` on ``cells`` cells in x and ``depth_degree`` on
     ``depth_cells`` cells in τ with ``steps`` steps of the Runge–Kutta rule ``rule`` per
-    τ-cell, advanced to ``t_end`` (the arguments in the order of ``--reference``)."""
+    τ-cell, advanced to ``t_end`` by ``[continuum] scheme`` (the arguments in the order of
+    ``--reference``)."""
     changes = {"depth_degree": depth_degree, "depth_cells": depth_cells, "depth_steps": steps}
-    return solve_fem(with_continuum(config, **changes, depth_rule=rule), degree, cells)
+    return solve_fem(with_continuum(config, **changes, depth_rule=rule), degree, cells, scheme)
 
 
 def fem_routes(p: Problem, args, ref: ModelReference, conv) -> None:
-    """One route per ``(τ degree q, k, rule, x cells, p)``, a row per ``depth_cells``."""
+    """One route per ``(τ degree q, k, rule, x cells, p, scheme)``, a row per ``depth_cells``;
+    the compiled flow (``scheme = "jax"``) is compiled by one untimed run, as the JAX
+    networks are."""
     cfg, t_end = p.config, p.config.training.steps * p.config.training.dt
-    for (q, steps, rule), cells, degree in itertools.product(args.depth, args.cells, args.degrees):
+    routes = itertools.product(args.depth, args.cells, args.degrees, args.schemes)
+    for (q, steps, rule), cells, degree, scheme in routes:
         route = f"FEM P{degree} c={cells} τP{q} k={steps}" + ("" if rule == "rk4" else f" {rule}")
+        route += "" if scheme == "matched" else f" {scheme}"
         for depth_cells in args.depth_cells:
-            options = (degree, cells, q, depth_cells, steps, rule)
-            solve_depth(with_dt(cfg, t_end), *options)  # one step, untimed (set-up caches)
+            options = (degree, cells, q, depth_cells, steps, rule, scheme)
+            warm = cfg if scheme == "jax" else with_dt(cfg, t_end)  # the loop compiles for dt
+            solve_depth(warm, *options)  # untimed: set-up caches, the compiled loop
             seconds, model = best_time(lambda o=options: solve_depth(cfg, *o), args.repeats)
             row = Row(route, depth_cells, int(model.galerkin.size), seconds, 0.0)
             row.error = error(ModelReference(model).fields(conv), ref.fields(conv))
             row.cost_error = abs(model.cost() - ref.model.cost())
             p.rows.append(row)
             print(
-                f"    {route:<29} D={depth_cells:<4} {seconds:9.4f} s  error {row.error:.3e}"
+                f"    {route:<33} D={depth_cells:<4} {seconds:9.4f} s  error {row.error:.3e}"
                 f"  cost {row.cost_error:.1e}",
                 flush=True,
             )
@@ -108,14 +117,14 @@ def print_report(p: Problem) -> None:
     print(f"\n--- {p.name}: x degree p on c cells, τ degree q with k steps per τ-cell ---")
     for note in p.notes:
         print(f"  {note}")
-    print(f"  {'route':<29} {'size':>6} {'unknowns':>10} {'wall s':>10} {'error':>10} {'cost':>10}")
+    print(f"  {'route':<33} {'size':>6} {'unknowns':>10} {'wall s':>10} {'error':>10} {'cost':>10}")
     for r in p.rows:
         cost = "-" if r.cost_error is None else f"{r.cost_error:.3e}"
         print(
-            f"  {r.route:<29} {label(r.route, r.size):>6} {r.unknowns:>10} {r.seconds:>10.4f}"
+            f"  {r.route:<33} {label(r.route, r.size):>6} {r.unknowns:>10} {r.seconds:>10.4f}"
             f" {r.error:>10.3e} {cost:>10}"
         )
-    print_time_to_target(p.rows, label, width=29)
+    print_time_to_target(p.rows, label, width=33)
 
 
 def main() -> None:
@@ -148,6 +157,13 @@ def main() -> None:
         "reference's own error (repeatable; default: the reference at half its τ-cells, at "
         "half its k, and at x degree − 2)",
     )
+    parser.add_argument(
+        "--schemes",
+        nargs="+",
+        default=["matched"],
+        choices=("matched", "jax"),
+        help="[continuum] scheme of the FEM routes (jax: the RK4 flow compiled with JAX)",
+    )
     parser.add_argument("--networks", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--widths", type=int, nargs="+", default=[16, 32, 64, 128, 256])
     parser.add_argument("--repeats", type=int, default=3)
@@ -158,6 +174,7 @@ def main() -> None:
         p.config = p.config.replace(training={"steps": 2})
         args.degrees, args.cells, args.depth_cells = [2, 4], [2], [2, 4]
         args.depth = [(2, 1, "rk4"), (2, 2, "rk4"), (4, 1, "dop853")]
+        args.schemes = ["matched", "jax"]
         args.reference, args.check = [6, 2, 2, 8, 2], [[6, 2, 2, 6, 2], [4, 2, 2, 8, 2]]
         args.widths, args.repeats = [8, 16], 1
     print(

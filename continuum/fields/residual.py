@@ -255,6 +255,11 @@ class DepthFields:
 
     # ----------------------------------------------------------------- layout
 
+    def slices(self, part: int) -> tuple[slice, slice]:
+        """Where this rank's weight and bias coefficients of ``part`` lie in ``θ`` (shapes
+        :attr:`local_shapes`)."""
+        return self._slices[part]
+
     def W(self, theta: Array, part: int) -> Array:
         """This rank's rows of the weight coefficients of part 0 (input layer), 1 (blocks)
         or 2 (readout)."""
@@ -680,6 +685,31 @@ class DepthFields:
         return w, [np.asarray(a) for a in b]
 
 
+DepthScheme = Callable[[DepthFields, DiscreteSetup, list[tuple[float, float]]], Rule]
+"""``(fields, setup, rates) -> Rule``: a time scheme of the depth continuum, with the continuum
+rates ``(η_w, η_b)`` of the input layer, the blocks and the readout."""
+
+
+def matched_depth_rule(
+    fields: DepthFields, setup: DiscreteSetup, rates: list[tuple[float, float]]
+) -> Rule:
+    """``scheme = "matched"``: the training rule's own scheme and step; the RK4 flow keeps its
+    forces factored where that is cheaper (:meth:`DepthFields.factored_pays`)."""
+    tr = setup.config.training
+    if tr.rule == "flow" and fields.factored_pays():
+        return FactoredFlow(fields, rates, tr.dt)
+    return make_rule(
+        tr.rule,
+        fields,
+        fields.per_group(rates),
+        tr.dt,
+        gamma=tr.gamma,
+        schedule=setup.schedule,
+        scheme=tr.momentum_scheme,
+        form=tr.momentum_form,
+    )
+
+
 def _solve_axes(a: Array, spaces: tuple[FactorSpace, ...]) -> Array:
     """Apply ``M⁻¹`` of ``spaces[k]`` along axis ``k`` of ``a``."""
     for axis, space in enumerate(spaces):
@@ -702,7 +732,14 @@ class ResidualModel(CoefficientModel[DepthFields, Array]):
 
     spaces: tuple[FactorSpace, FactorSpace, FactorSpace]
 
-    def __init__(self, setup: DiscreteSetup, comm: MPI.Comm):
+    def __init__(
+        self,
+        setup: DiscreteSetup,
+        comm: MPI.Comm,
+        time_scheme: DepthScheme | None = None,
+    ):
+        """``time_scheme(fields, setup, rates)``: the rule stepping the coefficients, by
+        default :func:`matched_depth_rule` (``[continuum] scheme = "matched"``)."""
         cfg, conv = setup.config, setup.convention
         net = setup.network
         assert isinstance(net, ResidualNetwork)  # the registry's model of residual networks
@@ -731,21 +768,7 @@ class ResidualModel(CoefficientModel[DepthFields, Array]):
         )
         rates = setup.dictionary.continuum_rates()
         self.rates = rates[0], rates[1], rates[-1]
-        tr = cfg.training
-        self.rule: Rule
-        if tr.rule == "flow" and self.galerkin.factored_pays():
-            self.rule = FactoredFlow(self.galerkin, list(self.rates), tr.dt)
-        else:
-            self.rule = make_rule(
-                tr.rule,
-                self.galerkin,
-                self.galerkin.per_group(list(self.rates)),
-                tr.dt,
-                gamma=tr.gamma,
-                schedule=setup.schedule,
-                scheme=tr.momentum_scheme,
-                form=tr.momentum_form,
-            )
+        self.rule = (time_scheme or matched_depth_rule)(self.galerkin, setup, list(self.rates))
         self.state = self.rule.initial(self.galerkin.interpolate(*self._initial_fields()))
         self.reference = reference_size(self.state.theta)  # of the growth check
 

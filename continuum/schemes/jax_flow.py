@@ -41,6 +41,7 @@ vectors.
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -119,7 +120,85 @@ def _apply(matrix: jax.Array | None, x: jax.Array) -> jax.Array:
     return matrix @ x
 
 
-class JaxFlow(Rule):
+class CompiledFlow(Rule, ABC):
+    """Classical RK4 of ``θ̇ = −η ⊙ R(θ)`` with the training ``dt``, compiled with JAX: a
+    subclass writes the Riesz gradient ``R(θ, arrays)`` of its fields in JAX
+    (:meth:`_riesz_gradient`) and hands over the arrays it reads and a key of what else its
+    trace depends on; all steps between two output times then run in one ``lax.fori_loop``
+    under ``jax.jit``, compiled when the rule is built (:attr:`compile_seconds`) and shared by
+    the rules of equal keys in the process (:data:`COMPILED`).  One MPI rank."""
+
+    def __init__(self, cost, rates: Array, h: float, comm_size: int, arrays: dict, key: tuple):
+        super().__init__(cost, rates, h)
+        if comm_size > 1:
+            raise ConfigError(
+                f"[continuum] scheme = 'jax' runs on one MPI rank, not {comm_size}: "
+                "choose scheme = 'matched' to split the fields over the ranks"
+            )
+        self._arrays = jax.tree.map(
+            jnp.asarray, {**arrays, "rates": np.asarray(rates, dtype=float)}
+        )
+        shapes = jax.tree.map(lambda a: (a.shape, str(a.dtype)), self._arrays)
+        key = (type(self).__name__, key, self.h, str(shapes))
+        start = time.perf_counter()
+        if key not in COMPILED:
+            theta = jax.ShapeDtypeStruct((len(rates),), jnp.float64)
+            steps = jax.ShapeDtypeStruct((), jnp.int32)
+            COMPILED[key] = jax.jit(self._steps).lower(theta, steps, self._arrays).compile()
+        self._run = COMPILED[key]
+        self.compile_seconds = time.perf_counter() - start
+        """Wall time of compiling the loop when the rule was built (about 0 when reused)."""
+        self._gradient: Callable | None = None
+
+    @abstractmethod
+    def _riesz_gradient(self, theta: jax.Array, arrays: dict) -> jax.Array:
+        """The Riesz representative of ``δC/δθ`` at ``θ``, in the layout of ``θ``."""
+
+    def _steps(self, theta: jax.Array, steps: jax.Array, arrays: dict) -> jax.Array:
+        """``steps`` classical RK4 steps of ``θ̇ = −η ⊙ δC/δθ`` in one ``fori_loop``; the four
+        stages ``k_i = F(θ + c_i h k_{i−1})``, ``θ' = θ + Σ_i b_i h k_i`` (:data:`RK4_STAGES`)
+        are one ``scan``, so the force is compiled once."""
+        h, rates = self.h, arrays["rates"]
+        c, b = (jnp.asarray(column) for column in zip(*RK4_STAGES, strict=True))
+
+        def step(_, th):
+            def stage(carry, weights):
+                theta_next, k = carry
+                c_i, b_i = weights
+                k = -rates * self._riesz_gradient(th + c_i * h * k, arrays)
+                return (theta_next + b_i * h * k, k), None
+
+            (theta_next, _), _ = jax.lax.scan(stage, (th, jnp.zeros_like(th)), (c, b))
+            return theta_next
+
+        return jax.lax.fori_loop(0, steps, step, theta)
+
+    # ------------------------------------------------------------------ the Rule interface
+
+    def riesz_gradient(self, theta: Array) -> Array:
+        """The Riesz gradient at ``θ`` (jitted on first use): what the fields' own
+        ``gradient`` returns, to rounding."""
+        if self._gradient is None:
+            self._gradient = jax.jit(self._riesz_gradient)
+        return np.asarray(self._gradient(jnp.asarray(theta), self._arrays))
+
+    def leap(self, state: State, steps: int) -> State:
+        """The state ``steps`` RK4 steps later, in one call of the compiled loop."""
+        theta = np.asarray(self._run(jnp.asarray(state.theta), np.int32(steps), self._arrays))
+        step = state.step + steps
+        return State(step * self.h, step, theta)
+
+    def step(self, state: State) -> State:
+        return self.leap(state, 1)
+
+    def advance(self, state: State, steps: int) -> Iterator[State]:
+        """The state after ``steps`` steps, all taken in one compiled loop (the intermediate
+        states stay inside it)."""
+        if steps > 0:
+            yield self.leap(state, steps)
+
+
+class JaxFlow(CompiledFlow):
     """RK4 of the full-batch Galerkin flow ``θ̇ = −η ⊙ δC/δθ`` of a dense
     :class:`~continuum.fields.galerkin.GalerkinNetwork`, compiled with JAX (module docstring);
     ``rates`` per coefficient (:meth:`~continuum.fields.galerkin.CoefficientLayout.per_group`),
@@ -133,12 +212,6 @@ class JaxFlow(Rule):
         h: float,
         activation: tuple[str, tuple[float, float, float]],
     ):
-        super().__init__(galerkin, rates, h)
-        if galerkin.comm.size > 1:
-            raise ConfigError(
-                f"[continuum] scheme = 'jax' runs on one MPI rank, not {galerkin.comm.size}: "
-                "choose scheme = 'matched' to split the fields over the ranks"
-            )
         if galerkin.span is not None or not all(
             isinstance(layer, DenseLayer) for layer in galerkin.layers
         ):
@@ -158,30 +231,16 @@ class JaxFlow(Rule):
         self._sigma = jax_activation(*activation)
         self._identity_output = net.output == "identity" or net.activation.name == "linear"
         self._cross_entropy = galerkin.loss.name == "cross-entropy"
-        self._arrays = jax.tree.map(
-            jnp.asarray,
-            {
-                "spaces": [space_arrays(galerkin.layer_space(m)) for m in range(net.depth + 1)],
-                "eta0": galerkin.eta0,
-                "targets": galerkin.Y_q,
-                "rates": np.asarray(rates, dtype=float),
-            },
-        )
-        shapes = jax.tree.map(lambda a: (a.shape, str(a.dtype)), self._arrays)
+        arrays = {
+            "spaces": [space_arrays(galerkin.layer_space(m)) for m in range(net.depth + 1)],
+            "eta0": galerkin.eta0,
+            "targets": galerkin.Y_q,
+        }
         key = (
             tuple((w.start, w.stop, b.start, b.stop, shape) for w, b, shape in self._layers),
-            (self._bias, activation, self._identity_output, self._cross_entropy, self.h),
-            str(shapes),
+            (self._bias, activation, self._identity_output, self._cross_entropy),
         )
-        start = time.perf_counter()
-        if key not in COMPILED:
-            theta = jax.ShapeDtypeStruct((galerkin.size,), jnp.float64)
-            steps = jax.ShapeDtypeStruct((), jnp.int32)
-            COMPILED[key] = jax.jit(self._steps).lower(theta, steps, self._arrays).compile()
-        self._run = COMPILED[key]
-        self.compile_seconds = time.perf_counter() - start
-        """Wall time of compiling the loop when the rule was built (about 0 when reused)."""
-        self._gradient: Callable | None = None
+        super().__init__(galerkin, rates, h, galerkin.comm.size, arrays, key)
 
     # ------------------------------------------------------------------ the compiled cost
 
@@ -219,49 +278,6 @@ class JaxFlow(Rule):
                 parts.append(_apply(out, g[b]))
         return jnp.concatenate(parts)
 
-    def _steps(self, theta: jax.Array, steps: jax.Array, arrays: dict) -> jax.Array:
-        """``steps`` classical RK4 steps of ``θ̇ = −η ⊙ δC/δθ`` in one ``fori_loop``; the four
-        stages ``k_i = F(θ + c_i h k_{i−1})``, ``θ' = θ + Σ_i b_i h k_i`` (:data:`RK4_STAGES`)
-        are one ``scan``, so the force is compiled once."""
-        h, rates = self.h, arrays["rates"]
-        c, b = (jnp.asarray(column) for column in zip(*RK4_STAGES, strict=True))
-
-        def step(_, th):
-            def stage(carry, weights):
-                theta_next, k = carry
-                c_i, b_i = weights
-                k = -rates * self._riesz_gradient(th + c_i * h * k, arrays)
-                return (theta_next + b_i * h * k, k), None
-
-            (theta_next, _), _ = jax.lax.scan(stage, (th, jnp.zeros_like(th)), (c, b))
-            return theta_next
-
-        return jax.lax.fori_loop(0, steps, step, theta)
-
-    # ------------------------------------------------------------------ the Rule interface
-
-    def riesz_gradient(self, theta: Array) -> Array:
-        """The Riesz gradient at ``θ`` (jitted on first use): what
-        :meth:`~continuum.fields.galerkin.GalerkinNetwork.gradient` returns, to rounding."""
-        if self._gradient is None:
-            self._gradient = jax.jit(self._riesz_gradient)
-        return np.asarray(self._gradient(jnp.asarray(theta), self._arrays))
-
-    def leap(self, state: State, steps: int) -> State:
-        """The state ``steps`` RK4 steps later, in one call of the compiled loop."""
-        theta = np.asarray(self._run(jnp.asarray(state.theta), np.int32(steps), self._arrays))
-        step = state.step + steps
-        return State(step * self.h, step, theta)
-
-    def step(self, state: State) -> State:
-        return self.leap(state, 1)
-
-    def advance(self, state: State, steps: int) -> Iterator[State]:
-        """The state after ``steps`` steps, all taken in one compiled loop (the intermediate
-        states stay inside it)."""
-        if steps > 0:
-            yield self.leap(state, steps)
-
 
 def jax_rule(galerkin: GalerkinNetwork, setup: DiscreteSetup) -> JaxFlow:
     """``scheme = "jax"``: the compiled RK4 flow with the training dt and the continuum rates."""
@@ -272,8 +288,8 @@ def jax_rule(galerkin: GalerkinNetwork, setup: DiscreteSetup) -> JaxFlow:
 
 
 COMPILED: dict[tuple, Any] = {}
-"""The compiled RK4 loops of this process by what their trace depends on (layer layout, biases,
-activation, output, loss, ``dt``, arrays' shapes)."""
+"""The compiled RK4 loops of this process by what their trace depends on (the rule's class,
+its layout and options, ``dt``, the arrays' shapes)."""
 
 
 def forget_compiled() -> None:

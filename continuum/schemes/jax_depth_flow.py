@@ -1,0 +1,164 @@
+"""The full-batch gradient flow of a residual network's depth continuum by RK4, compiled with
+JAX (``[continuum] scheme = "jax"`` for ``architecture = "residual"``; docs/physics.md "Depth
+as a coordinate", the compiled flow).
+
+The depth continuum's cost (:class:`~continuum.fields.residual.DepthFields`) is dense linear
+algebra on fixed arrays once its spaces are built: the stream space's tabulation ``T``, load
+``Tᵀ diag(ω)`` and mass ``M_x``; the τ basis at the stage points ``S`` (``J × n_τ``); the
+input moments ``η⁰``, the readout's tabulation and weights and the targets.  Per sample the
+stream starts at ``s = W^in η⁰ + b^in`` and takes the depth rule's explicit steps ``δ``
+(tableau ``(A, b, c)`` of ``[continuum] depth_rule``, stage ``i`` of step ``n`` at the stage
+point ``j(n, i)``),
+
+    u_i = s + δ Σ_{j<i} a_ij k_j,    k_i = W_{j(n,i)} Tᵀ(ω σ(T u_i)) + b_{j(n,i)},
+    s ← s + δ Σ_i b_i k_i,           W_j = Σ_k S_jk W_k,
+
+    Z = T_out (W^out M_x s + b^out),     C = (1/2L) Σ_l ω_out · (σ_out(Z^l) − Y^l)²,
+
+written once in JAX, the steps as one ``lax.scan``.  ``jax.grad`` of it is the exact gradient
+of the discretised forward map — the discrete adjoint that :class:`DepthFields` writes by
+hand — and the Riesz map of :meth:`DepthFields.riesz` (``M_x⁻¹ G M_in⁻¹``, ``(M_τ ⊗ M_x ⊗
+M_x)⁻¹ G``, ``M_out⁻¹ G M_x⁻¹``; ``M⁻¹`` on every factor of the biases) turns it into the force
+of the flow, equal to :meth:`DepthFields.gradient` to rounding.  The RK4 loop over the training
+steps is :class:`~continuum.schemes.jax_flow.CompiledFlow`'s.
+
+Covered: the RK4 flow of residual networks (every depth rule, ``depth_steps``, biases on or
+off, identity or activated readout), one MPI rank; the registry refuses the other training
+rules when the config is loaded.  Meant for the small spaces of high-order elements on few
+cells, where a gradient is a few hundred small products and the numpy path pays Python's
+overhead for each.
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+from mpi4py import MPI
+
+from continuum.fields.residual import DepthFields, ResidualModel
+from continuum.schemes.jax_flow import CompiledFlow, _apply, _dense, jax_activation, space_arrays
+from discrete.experiment import DiscreteSetup
+
+jax.config.update("jax_enable_x64", True)
+import jax.numpy as jnp  # noqa: E402  (after float64 is switched on)
+
+Array = np.ndarray
+
+
+class JaxDepthFlow(CompiledFlow):
+    """RK4 of the full-batch flow ``θ̇ = −η ⊙ δC/δθ`` of a residual network's
+    :class:`~continuum.fields.residual.DepthFields`, compiled with JAX (module docstring);
+    ``rates`` per coefficient (:meth:`DepthFields.per_group`), ``activation`` the name and the
+    quadratic coefficients of σ (:func:`~continuum.schemes.jax_flow.jax_activation`)."""
+
+    def __init__(
+        self,
+        fields: DepthFields,
+        rates: Array,
+        h: float,
+        activation: tuple[str, tuple[float, float, float]],
+    ):
+        self.fields = fields
+        net, rule = fields.network, fields.rule
+        self._sigma = jax_activation(*activation)
+        self._identity_output = net.output == "identity"
+        self._bias = net.bias
+        self._parts = [(*fields.slices(k), *fields.local_shapes[k]) for k in range(3)]
+        order = np.concatenate(
+            [np.arange(fields.size)[s] for w, b, _, _ in self._parts for s in (w, b)]
+        )
+        if not np.array_equal(order, np.arange(fields.size)):
+            raise ValueError("the coefficient layout is not weights then biases, part by part")
+        # the stage points of every step, (steps, stages): the scanned structure
+        stages = rule.stages
+        self._couplings = tuple(tuple(rule.couplings(i)) for i in range(stages))
+        self._b = tuple(float(b) for b in rule.b)
+        arrays = {
+            "inputs": space_arrays(fields.inputs),
+            "stream": {**space_arrays(fields.stream), "mass": _dense(fields.stream.mass)},
+            "outputs": space_arrays(fields.outputs),
+            "depth_inverse_mass": np.linalg.inv(_dense(fields.depth.mass)),
+            "stage_basis": fields.stage_basis,
+            "stage_points": fields.stage_points.reshape(fields.steps, stages).astype(np.int32),
+            "eta0": fields.eta0,
+            "targets": fields.Y_q,
+        }
+        key = (
+            tuple((w.start, w.stop, b.start, b.stop) for w, b, _, _ in self._parts),
+            (self._bias, activation, self._identity_output, self._couplings, self._b),
+            fields.step,
+        )
+        super().__init__(fields, rates, h, fields.comm.size, arrays, key)
+
+    def _part(self, theta: jax.Array, k: int) -> tuple[jax.Array, jax.Array]:
+        """Weights and biases of part ``k``: the input layer, the blocks, the readout (zero
+        biases without them)."""
+        w, b, w_shape, b_shape = self._parts[k]
+        return theta[w].reshape(w_shape), (
+            theta[b].reshape(b_shape) if self._bias else jnp.zeros(b_shape)
+        )
+
+    def _cost(self, theta: jax.Array, arrays: dict) -> jax.Array:
+        """``C(θ)`` of the depth rule's forward map (module docstring)."""
+        x, out = arrays["stream"], arrays["outputs"]
+        (w_in, b_in), (w, b), (w_out, b_out) = (self._part(theta, k) for k in range(3))
+        S = arrays["stage_basis"]
+        Wst = (S @ w.reshape(w.shape[0], -1)).reshape(S.shape[0], *w.shape[1:])
+        bst = S @ b
+        s0 = w_in @ arrays["eta0"] + b_in[:, None]
+        delta = self.fields.step
+
+        def slope(u: jax.Array, j: jax.Array) -> jax.Array:
+            eta = _apply(x["load"], self._sigma(_apply(x["tabulation"], u)))
+            return Wst[j] @ eta + bst[j][:, None]
+
+        def step(s: jax.Array, points: jax.Array) -> tuple[jax.Array, None]:
+            ks: list[jax.Array] = []
+            for i, couplings in enumerate(self._couplings):
+                u = s
+                for j, a in couplings:
+                    u = u + (delta * a) * ks[j]
+                ks.append(slope(u, points[i]))
+            return s + delta * sum(b_i * k for b_i, k in zip(self._b, ks, strict=True) if b_i), None
+
+        s, _ = jax.lax.scan(step, s0, arrays["stage_points"])
+        z_q = _apply(out["tabulation"], w_out @ (x["mass"] @ s) + b_out[:, None])
+        Z = z_q if self._identity_output else self._sigma(z_q)
+        r = Z - arrays["targets"]
+        return 0.5 * jnp.sum(out["weights"] @ (r * r)) / r.shape[1]
+
+    def _riesz_gradient(self, theta: jax.Array, arrays: dict) -> jax.Array:
+        """The Riesz map of :meth:`DepthFields.riesz` applied to ``jax.grad`` of the cost."""
+        g = jax.grad(self._cost)(theta, arrays)
+        m_in = arrays["inputs"]["inverse_mass"]
+        m_x = arrays["stream"]["inverse_mass"]
+        m_out = arrays["outputs"]["inverse_mass"]
+        m_tau = arrays["depth_inverse_mass"]
+        (g_in, gb_in), (g_w, gb_w), (g_out, gb_out) = (self._part(g, k) for k in range(3))
+        blocks = jnp.einsum("tk,kab,ac,bd->tcd", m_tau, g_w, m_x.T, m_x.T)
+        weights = [
+            _apply(m_x, _apply(m_in, g_in.T).T),
+            blocks,
+            _apply(m_out, _apply(m_x, g_out.T).T),
+        ]
+        biases = [_apply(m_x, gb_in), _apply(m_x, (m_tau @ gb_w).T).T, _apply(m_out, gb_out)]
+        parts = []
+        for gw, gb in zip(weights, biases, strict=True):
+            parts.append(gw.ravel())
+            if self._bias:
+                parts.append(gb.ravel())
+        return jnp.concatenate(parts)
+
+
+def depth_jax_rule(
+    fields: DepthFields, setup: DiscreteSetup, rates: list[tuple[float, float]]
+) -> JaxDepthFlow:
+    """``scheme = "jax"``: the compiled RK4 flow with the training dt and the continuum rates."""
+    cfg = setup.config
+    activation = (cfg.network.activation, tuple(cfg.network.quadratic))
+    return JaxDepthFlow(fields, fields.per_group(rates), cfg.training.dt, activation)
+
+
+def residual_jax(setup: DiscreteSetup, comm: MPI.Comm) -> ResidualModel:
+    """The depth continuum stepped by :class:`JaxDepthFlow`."""
+    return ResidualModel(setup, comm, depth_jax_rule)
