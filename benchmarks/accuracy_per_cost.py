@@ -1030,9 +1030,11 @@ def user_scale_problems() -> dict[str, Problem]:
       M = N/2 blocks, 3 samples) to ``t = 1`` (50 RK4 steps); its error is ``O(1/M)`` from the
       blocks (explicit Euler in τ) and ``O(1/N²)`` from the width, so with N and M doubled
       together the leading term is first order and Richardson removes it (``2 f_2N − f_N``).
-      The depth continuum at degree 2 and 3 in x and τ with ``depth_cells = cells``; degree
-      ≥ 4 is refused for residual networks (its τ Riesz map of the stage evaluations converges
-      to another flow, docs/convergence.md); reference degree 2 on 96 cells in x and τ.
+      The depth continuum at degree 2 and 3 in x and τ with ``depth_cells = cells`` (one
+      degree for both: under RK4 in τ a τ degree ≥ 4 converges to another flow,
+      docs/convergence.md; ``benchmarks/residual_degree.py`` sets the x degree, the τ degree,
+      the depth rule, the quadrature and the scheme apart); reference degree 2 on 96 cells in
+      x and τ.
     """
     digits = load_config(ROOT / "examples/digits.toml").replace(training={"t_end": 0.4})
     resnet = with_continuum(load_config(ROOT / "examples/resnet.toml"), depth_cells=None)

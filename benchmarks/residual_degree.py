@@ -13,14 +13,16 @@ distance of all fields (block fields weighted by ``Δτ``) on the lattice of wid
 the depth continuum of ``--reference`` (p, x cells, q, τ cells, k) by ``--reference-rule``,
 whose own error is bounded by its distances to the ``--check`` solutions (by default the
 reference at half its τ-cells, at half its k and at x degree − 2, by the same rule).  The FEM
-rows are grouped by ``(p, q, k, r)`` and ``--schemes`` (``jax``: the same RK4 flow compiled with
-JAX, :mod:`continuum.schemes.jax_depth_flow`, compiled by one untimed run):
+rows are grouped by ``(p, q, k, r)``, ``--quadratures`` of the x spaces (``nodal``: the
+Gauss–Lobatto–Legendre rule at the nodes) and ``--schemes`` (``jax``: the same RK4 flow
+compiled with JAX, :mod:`continuum.schemes.jax_depth_flow`, compiled by one untimed run):
 within a group the τ-cells grow, and the time to a target is the first ``depth_cells``
 reaching it.
 
     PYTHONPATH=$PWD python benchmarks/residual_degree.py [--degrees 2 3 4 5 6 7 8]
         [--cells 4] [--depth 2:1 3:4 4:2:dop853] [--depth-cells 8 16 32 64 128]
         [--reference 10 4 3 64 8] [--reference-rule rk4] [--schemes matched jax]
+        [--quadratures gauss nodal]
         [--no-networks]
 """
 
@@ -68,13 +70,15 @@ def solve_depth(
     steps: int,
     rule: str = "rk4",
     scheme: str = "matched",
+    quadrature: str = "gauss",
 ):
     """The depth continuum at ``degree`` on ``cells`` cells in x and ``depth_degree`` on
     ``depth_cells`` cells in τ with ``steps`` steps of the Runge–Kutta rule ``rule`` per
-    τ-cell, advanced to ``t_end`` by ``[continuum] scheme`` (the arguments in the order of
-    ``--reference``)."""
+    τ-cell, advanced to ``t_end`` by ``[continuum] scheme`` with the x spaces' ``quadrature``
+    (the arguments in the order of ``--reference``)."""
     changes = {"depth_degree": depth_degree, "depth_cells": depth_cells, "depth_steps": steps}
-    return solve_fem(with_continuum(config, **changes, depth_rule=rule), degree, cells, scheme)
+    config = with_continuum(config, **changes, depth_rule=rule)
+    return solve_fem(config, degree, cells, scheme, quadrature=quadrature)
 
 
 def fem_routes(p: Problem, args, ref: ModelReference, conv) -> None:
@@ -82,12 +86,12 @@ def fem_routes(p: Problem, args, ref: ModelReference, conv) -> None:
     the compiled flow (``scheme = "jax"``) is compiled by one untimed run, as the JAX
     networks are."""
     cfg, t_end = p.config, p.config.training.steps * p.config.training.dt
-    routes = itertools.product(args.depth, args.cells, args.degrees, args.schemes)
-    for (q, steps, rule), cells, degree, scheme in routes:
+    routes = itertools.product(args.depth, args.cells, args.degrees, args.quadratures, args.schemes)
+    for (q, steps, rule), cells, degree, quadrature, scheme in routes:
         route = f"FEM P{degree} c={cells} τP{q} k={steps}" + ("" if rule == "rk4" else f" {rule}")
-        route += "" if scheme == "matched" else f" {scheme}"
+        route += "".join(f" {o}" for o in (quadrature, scheme) if o not in ("gauss", "matched"))
         for depth_cells in args.depth_cells:
-            options = (degree, cells, q, depth_cells, steps, rule, scheme)
+            options = (degree, cells, q, depth_cells, steps, rule, scheme, quadrature)
             warm = cfg if scheme == "jax" else with_dt(cfg, t_end)  # the loop compiles for dt
             solve_depth(warm, *options)  # untimed: set-up caches, the compiled loop
             seconds, model = best_time(lambda o=options: solve_depth(cfg, *o), args.repeats)
@@ -164,6 +168,13 @@ def main() -> None:
         choices=("matched", "jax"),
         help="[continuum] scheme of the FEM routes (jax: the RK4 flow compiled with JAX)",
     )
+    parser.add_argument(
+        "--quadratures",
+        nargs="+",
+        default=["gauss"],
+        choices=("gauss", "nodal"),
+        help="[continuum] quadrature of the x spaces (nodal: the GLL rule at the nodes)",
+    )
     parser.add_argument("--networks", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--widths", type=int, nargs="+", default=[16, 32, 64, 128, 256])
     parser.add_argument("--repeats", type=int, default=3)
@@ -174,7 +185,7 @@ def main() -> None:
         p.config = p.config.replace(training={"steps": 2})
         args.degrees, args.cells, args.depth_cells = [2, 4], [2], [2, 4]
         args.depth = [(2, 1, "rk4"), (2, 2, "rk4"), (4, 1, "dop853")]
-        args.schemes = ["matched", "jax"]
+        args.schemes, args.quadratures = ["matched", "jax"], ["gauss", "nodal"]
         args.reference, args.check = [6, 2, 2, 8, 2], [[6, 2, 2, 6, 2], [4, 2, 2, 8, 2]]
         args.widths, args.repeats = [8, 16], 1
     print(

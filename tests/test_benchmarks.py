@@ -127,8 +127,8 @@ def test_residual_degree_smoke_run():
     """benchmarks/residual_degree.py at tiny sizes: the networks (numpy and JAX, equal to
     rounding) and the depth continuum at x degrees 2 and 4 with τ degree 2, one and two RK4
     steps per τ-cell, run; at 4 τ-cells the x degree 4 is closer to the reference (x degree 6)
-    than degree 2; every route compiled with JAX (``scheme = "jax"``) has the errors of its
-    numpy twin (the same RK4 flow) to the printed digits."""
+    than degree 2; every route compiled with JAX (``scheme = "jax"``), on Gauss or nodal x
+    spaces, has the errors of its numpy twin (the same RK4 flow) to the printed digits."""
     out = smoke_run("residual_degree.py")
     differences = [float(d) for d in re.findall(r"max relative difference (\S+)", out)]
     assert len(differences) == 1 and differences[0] < 1e-12, out
@@ -138,5 +138,5 @@ def test_residual_degree_smoke_run():
     table = re.findall(r"^  (FEM [^\n]*?)( jax)? +(D=\d) +\d+ +\S+ +(\S+) +(\S+)$", out, re.M)
     errors = {(route, size, bool(jax)): (e, c) for route, jax, size, e, c in table}
     compiled = [key for key in errors if key[2]]
-    assert len(compiled) == 12, table  # 6 routes × 2 depth cells
+    assert len(compiled) == 24, table  # 6 routes × Gauss and nodal x spaces × 2 depth cells
     assert all(errors[key] == errors[(key[0], key[1], False)] for key in compiled), errors

@@ -2,7 +2,8 @@
 (continuum/schemes/jax_depth_flow.py, ``[continuum] scheme = "jax"``): ``jax.grad`` of the
 depth rule's forward map is the hand-written discrete adjoint, so the force and the
 coefficients equal the numpy flow's (``scheme = "matched"``) to rounding, under either depth
-rule, with sub-steps and without biases; what it does not cover is refused."""
+rule, with sub-steps, without biases and on nodal x spaces; what it does not cover is
+refused."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ CASES = {
         "continuum": {"degree": 3, "depth_degree": 4, "depth_rule": "dop853", "depth_steps": 2}
     },
     "no-biases": {"network": {"bias": False}, "continuum": {"degree": 3, "depth_degree": 2}},
+    "nodal-x": {"continuum": {"degree": 3, "depth_degree": 2, "quadrature": "nodal"}},
 }
 
 

@@ -747,7 +747,7 @@ class ResidualModel(CoefficientModel[DepthFields, Array]):
         self.network = net
         c = cfg.continuum
         outer = [conv.layers[0], conv.layers[1], conv.layers[-1]]
-        inputs, stream, outputs = coordinate_spaces(outer, c.cells, c.degree)
+        inputs, stream, outputs = coordinate_spaces(outer, c.cells, c.degree, c.quadrature)
         # the registry's residual networks have line layers of several neurons: mesh factors
         assert isinstance(inputs, FactorSpace) and isinstance(stream, FactorSpace)
         assert isinstance(outputs, FactorSpace)

@@ -519,13 +519,14 @@ ENTRIES: tuple[Entry, ...] = (
     Entry("perceptron", "bdf2", ("flow",), f"{_LIMIT}:PerceptronModel"),
     Entry("local", "newmark", ("momentum",), f"{_LIMIT}:LocalModel", _full_batch),
     Entry("local", "theta", ("flow",), f"{_LIMIT}:LocalModel", _theta_for_the_local_flow),
-    Entry("residual", "matched", RULES, "continuum.fields.residual:ResidualModel"),
+    Entry("residual", "matched", RULES, "continuum.fields.residual:ResidualModel", nodal=True),
     Entry(
         "residual",
         "jax",
         ("flow",),
         "continuum.schemes.jax_depth_flow:residual_jax",
         _compiled_flow,
+        nodal=True,
     ),
     Entry("moments", "law", ("sgd",), f"{_LIMIT}:sgd_moments", _iid_batches),
     Entry(

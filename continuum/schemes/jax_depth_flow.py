@@ -4,7 +4,8 @@ as a coordinate", the compiled flow).
 
 The depth continuum's cost (:class:`~continuum.fields.residual.DepthFields`) is dense linear
 algebra on fixed arrays once its spaces are built: the stream space's tabulation ``T``, load
-``Tᵀ diag(ω)`` and mass ``M_x``; the τ basis at the stage points ``S`` (``J × n_τ``); the
+``Tᵀ diag(ω)`` and mass ``M_x``; the τ basis at the stage points ``S`` (``J × n_τ``, kept as
+its ``q + 1`` nonzeros per row: :func:`stage_rows`); the
 input moments ``η⁰``, the readout's tabulation and weights and the targets.  Per sample the
 stream starts at ``s = W^in η⁰ + b^in`` and takes the depth rule's explicit steps ``δ``
 (tableau ``(A, b, c)`` of ``[continuum] depth_rule``, stage ``i`` of step ``n`` at the stage
@@ -78,7 +79,7 @@ class JaxDepthFlow(CompiledFlow):
             "stream": {**space_arrays(fields.stream), "mass": _dense(fields.stream.mass)},
             "outputs": space_arrays(fields.outputs),
             "depth_inverse_mass": np.linalg.inv(_dense(fields.depth.mass)),
-            "stage_basis": fields.stage_basis,
+            "stage_basis": stage_rows(fields.stage_basis),
             "stage_points": fields.stage_points.reshape(fields.steps, stages).astype(np.int32),
             "eta0": fields.eta0,
             "targets": fields.Y_q,
@@ -102,26 +103,27 @@ class JaxDepthFlow(CompiledFlow):
         """``C(θ)`` of the depth rule's forward map (module docstring)."""
         x, out = arrays["stream"], arrays["outputs"]
         (w_in, b_in), (w, b), (w_out, b_out) = (self._part(theta, k) for k in range(3))
-        S = arrays["stage_basis"]
-        Wst = (S @ w.reshape(w.shape[0], -1)).reshape(S.shape[0], *w.shape[1:])
-        bst = S @ b
+        # the block fields at the stages of every step, (steps, stages, n_x, n_x): one gather
+        columns, values = arrays["stage_basis"]
+        points = arrays["stage_points"]
+        Wst = jnp.einsum("nil,nilab->niab", values[points], w[columns[points]])
+        bst = jnp.einsum("nil,nila->nia", values[points], b[columns[points]])
         s0 = w_in @ arrays["eta0"] + b_in[:, None]
         delta = self.fields.step
 
-        def slope(u: jax.Array, j: jax.Array) -> jax.Array:
-            eta = _apply(x["load"], self._sigma(_apply(x["tabulation"], u)))
-            return Wst[j] @ eta + bst[j][:, None]
-
-        def step(s: jax.Array, points: jax.Array) -> tuple[jax.Array, None]:
+        def step(s: jax.Array, fields: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, None]:
+            """One step of the depth rule; ``fields``: the block fields at its stages."""
+            W, bias = fields
             ks: list[jax.Array] = []
             for i, couplings in enumerate(self._couplings):
                 u = s
                 for j, a in couplings:
                     u = u + (delta * a) * ks[j]
-                ks.append(slope(u, points[i]))
+                eta = _apply(x["load"], self._sigma(_apply(x["tabulation"], u)))
+                ks.append(W[i] @ eta + bias[i][:, None])
             return s + delta * sum(b_i * k for b_i, k in zip(self._b, ks, strict=True) if b_i), None
 
-        s, _ = jax.lax.scan(step, s0, arrays["stage_points"])
+        s, _ = jax.lax.scan(step, s0, (Wst, bst))
         z_q = _apply(out["tabulation"], w_out @ (x["mass"] @ s) + b_out[:, None])
         Z = z_q if self._identity_output else self._sigma(z_q)
         r = Z - arrays["targets"]
@@ -135,19 +137,41 @@ class JaxDepthFlow(CompiledFlow):
         m_out = arrays["outputs"]["inverse_mass"]
         m_tau = arrays["depth_inverse_mass"]
         (g_in, gb_in), (g_w, gb_w), (g_out, gb_out) = (self._part(g, k) for k in range(3))
-        blocks = jnp.einsum("tk,kab,ac,bd->tcd", m_tau, g_w, m_x.T, m_x.T)
         weights = [
-            _apply(m_x, _apply(m_in, g_in.T).T),
-            blocks,
-            _apply(m_out, _apply(m_x, g_out.T).T),
+            _along(_along(g_in, m_x, 0), m_in, 1),
+            _along(_along(_along(g_w, m_tau, 0), m_x, 1), m_x, 2),
+            _along(_along(g_out, m_out, 0), m_x, 1),
         ]
-        biases = [_apply(m_x, gb_in), _apply(m_x, (m_tau @ gb_w).T).T, _apply(m_out, gb_out)]
+        biases = [_along(gb_in, m_x, 0), _along(_along(gb_w, m_tau, 0), m_x, 1)]
+        biases.append(_along(gb_out, m_out, 0))
         parts = []
         for gw, gb in zip(weights, biases, strict=True):
             parts.append(gw.ravel())
             if self._bias:
                 parts.append(gb.ravel())
         return jnp.concatenate(parts)
+
+
+def stage_rows(S: Array) -> tuple[Array, Array]:
+    """The τ basis at the stage points, ``S`` (``J × n_τ``), row by row as the columns and
+    values of its nonzeros (a stage point lies in one τ-cell: ``q + 1`` of them), padded
+    with zeros: ``(SW)_j = Σ_l values_jl W_{columns_jl}`` costs ``J (q + 1) n_x²``, not
+    ``J n_τ n_x²``."""
+    width = max(1, int((S != 0).sum(axis=1).max()))
+    columns = np.zeros((len(S), width), dtype=np.int32)
+    values = np.zeros((len(S), width))
+    for j, row in enumerate(S):
+        nonzero = np.flatnonzero(row)
+        columns[j, : len(nonzero)], values[j, : len(nonzero)] = nonzero, row[nonzero]
+    return columns, values
+
+
+def _along(a: jax.Array, matrix: jax.Array | None, axis: int) -> jax.Array:
+    """``matrix`` applied along ``axis`` of ``a`` (a dense matrix, the diagonal of a nodal
+    space as its vector, or ``None`` for the identity)."""
+    moved = jnp.moveaxis(a, axis, 0)
+    shape = moved.shape
+    return jnp.moveaxis(_apply(matrix, moved.reshape(shape[0], -1)).reshape(shape), 0, axis)
 
 
 def depth_jax_rule(
