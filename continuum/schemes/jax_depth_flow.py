@@ -37,7 +37,13 @@ import numpy as np
 from mpi4py import MPI
 
 from continuum.fields.residual import DepthFields, ResidualModel
-from continuum.schemes.jax_flow import CompiledFlow, _apply, _dense, jax_activation, space_arrays
+from continuum.schemes.jax_flow import (
+    CompiledFlow,
+    apply_operator,
+    as_dense,
+    jax_activation,
+    space_arrays,
+)
 from discrete.experiment import DiscreteSetup
 
 jax.config.update("jax_enable_x64", True)
@@ -76,9 +82,9 @@ class JaxDepthFlow(CompiledFlow):
         self._b = tuple(float(b) for b in rule.b)
         arrays = {
             "inputs": space_arrays(fields.inputs),
-            "stream": {**space_arrays(fields.stream), "mass": _dense(fields.stream.mass)},
+            "stream": {**space_arrays(fields.stream), "mass": as_dense(fields.stream.mass)},
             "outputs": space_arrays(fields.outputs),
-            "depth_inverse_mass": np.linalg.inv(_dense(fields.depth.mass)),
+            "depth_inverse_mass": np.linalg.inv(as_dense(fields.depth.mass)),
             "stage_basis": stage_rows(fields.stage_basis),
             "stage_points": fields.stage_points.reshape(fields.steps, stages).astype(np.int32),
             "eta0": fields.eta0,
@@ -119,12 +125,12 @@ class JaxDepthFlow(CompiledFlow):
                 u = s
                 for j, a in couplings:
                     u = u + (delta * a) * ks[j]
-                eta = _apply(x["load"], self._sigma(_apply(x["tabulation"], u)))
+                eta = apply_operator(x["load"], self._sigma(apply_operator(x["tabulation"], u)))
                 ks.append(W[i] @ eta + bias[i][:, None])
             return s + delta * sum(b_i * k for b_i, k in zip(self._b, ks, strict=True) if b_i), None
 
         s, _ = jax.lax.scan(step, s0, (Wst, bst))
-        z_q = _apply(out["tabulation"], w_out @ (x["mass"] @ s) + b_out[:, None])
+        z_q = apply_operator(out["tabulation"], w_out @ (x["mass"] @ s) + b_out[:, None])
         Z = z_q if self._identity_output else self._sigma(z_q)
         r = Z - arrays["targets"]
         return 0.5 * jnp.sum(out["weights"] @ (r * r)) / r.shape[1]
@@ -171,7 +177,7 @@ def _along(a: jax.Array, matrix: jax.Array | None, axis: int) -> jax.Array:
     space as its vector, or ``None`` for the identity)."""
     moved = jnp.moveaxis(a, axis, 0)
     shape = moved.shape
-    return jnp.moveaxis(_apply(matrix, moved.reshape(shape[0], -1)).reshape(shape), 0, axis)
+    return jnp.moveaxis(apply_operator(matrix, moved.reshape(shape[0], -1)).reshape(shape), 0, axis)
 
 
 def depth_jax_rule(

@@ -80,7 +80,8 @@ def jax_activation(name: str, quadratic: tuple[float, float, float]) -> Activati
     return table[name]
 
 
-def _dense(matrix: Array | sp.spmatrix) -> Array:
+def as_dense(matrix: Array | sp.spmatrix) -> Array:
+    """``matrix`` as a dense array (sparse matrices converted)."""
     if isinstance(matrix, np.ndarray):
         return matrix
     return matrix.toarray()
@@ -101,16 +102,16 @@ def space_arrays(space) -> dict[str, Array | None]:
             "inverse_mass": 1 / weights,
             "weights": weights,
         }
-    T = _dense(space.tabulation)
+    T = as_dense(space.tabulation)
     return {
         "tabulation": T,
         "load": np.ascontiguousarray((weights[:, None] * T).T),
-        "inverse_mass": np.linalg.inv(_dense(space.mass)),
+        "inverse_mass": np.linalg.inv(as_dense(space.mass)),
         "weights": weights,
     }
 
 
-def _apply(matrix: jax.Array | None, x: jax.Array) -> jax.Array:
+def apply_operator(matrix: jax.Array | None, x: jax.Array) -> jax.Array:
     """``A x``: ``x`` for an identity (``None``), ``diag(a) x`` for a diagonal given as its
     vector ``a``."""
     if matrix is None:
@@ -253,9 +254,9 @@ class JaxFlow(CompiledFlow):
             z = theta[w].reshape(shape) @ eta
             if self._bias:
                 z = z + theta[b][:, None]
-            z_q = _apply(spaces[m + 1]["tabulation"], z)
+            z_q = apply_operator(spaces[m + 1]["tabulation"], z)
             if m + 1 < self._depth:
-                eta = _apply(spaces[m + 1]["load"], self._sigma(z_q))
+                eta = apply_operator(spaces[m + 1]["load"], self._sigma(z_q))
         Z = z_q if self._identity_output else self._sigma(z_q)
         Y = arrays["targets"]
         if self._cross_entropy:
@@ -271,11 +272,11 @@ class JaxFlow(CompiledFlow):
         parts = []
         for m, (w, b, shape) in enumerate(self._layers):
             out, inp = spaces[m + 1]["inverse_mass"], spaces[m]["inverse_mass"]
-            gw = _apply(out, g[w].reshape(shape))
-            gw = _apply(inp, gw.T).T  # gw M_m⁻ᵀ = (M_m⁻¹ gwᵀ)ᵀ
+            gw = apply_operator(out, g[w].reshape(shape))
+            gw = apply_operator(inp, gw.T).T  # gw M_m⁻ᵀ = (M_m⁻¹ gwᵀ)ᵀ
             parts.append(gw.ravel())
             if self._bias:
-                parts.append(_apply(out, g[b]))
+                parts.append(apply_operator(out, g[b]))
         return jnp.concatenate(parts)
 
 
