@@ -35,7 +35,8 @@ timed and its error measured against one reference:
   (``integrator = "theta"``, Crank–Nicolson at the config's ``dt``), shown for its cost; its
   error includes its O(dt²) time error;
 * ``FEM p c=C`` (and ``FEM span p c=C``, ``… exp``, ``… adapt``): p-refinement on a fixed mesh
-  of ``C`` cells, Lagrange degrees ``p = 1 … 8`` with Gauss–Lobatto–Legendre nodes (the row's
+  of ``C`` cells, Lagrange degrees ``p = 1 … 10`` (:data:`ROUTE_DEGREES`; digits' ``FEM p c=4
+  nodal jax`` to 24) with Gauss–Lobatto–Legendre nodes (the row's
   size is ``p``);
 * ``FEM p c=C nodal`` (and ``… nodal jax``): nodal quadrature (``[continuum] quadrature =
   "nodal"``), in numpy or compiled (``scheme = "jax"``); each such run gives two rows, the
@@ -146,6 +147,8 @@ COMM = MPI.COMM_SELF
 TARGETS = (1e-3, 1e-4, 1e-6, 1e-9)
 NETWORK_ROUTES = ("discrete", "richardson", "jax", "jax richardson")
 REFERENCE_DEGREE = 10
+ROUTE_DEGREES = DEGREES[:10]
+"""The degrees of a ``p`` route, ``1 … 10`` (one route goes on to :data:`DEGREES`' last)."""
 AT_NODES = " at nodes"
 """Suffix of the rows of a nodal FEM route measured over its own nodes with the GLL measure
 (:meth:`~continuum.models.limit.GalerkinModel.node_lattice`), as a network is over its own
@@ -943,10 +946,10 @@ def problems(args) -> list[Problem]:
                 "FEM span P1 exp": [4, 8, 16, 32, 64, 128, 256],
                 "FEM span P2 exp": [4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192],
                 "FEM-CN P2": [8, 16, 32, 64, 128],
-                "FEM p c=4": list(DEGREES),
-                "FEM p c=8": list(DEGREES),
-                "FEM span p c=4 exp": list(DEGREES),
-                "FEM span p c=8 exp": list(DEGREES),
+                "FEM p c=4": list(ROUTE_DEGREES),
+                "FEM p c=8": list(ROUTE_DEGREES),
+                "FEM span p c=4 exp": list(ROUTE_DEGREES),
+                "FEM span p c=8 exp": list(ROUTE_DEGREES),
             },
             "exact",
             97,
@@ -960,10 +963,10 @@ def problems(args) -> list[Problem]:
                 "FEM P2": [4, 6, 8, 12, 16, 24, 32, 48, 64, 96],
                 "FEM span P2": [4, 6, 8, 12, 16, 24, 32, 48, 64, 96],
                 "FEM span P2 adapt": [4, 6, 8, 12, 16, 24, 32, 48, 64, 96],
-                "FEM p c=4": list(DEGREES),
-                "FEM p c=8": list(DEGREES),
-                "FEM span p c=4": list(DEGREES),
-                "FEM span p c=8 adapt": list(DEGREES),
+                "FEM p c=4": list(ROUTE_DEGREES),
+                "FEM p c=8": list(ROUTE_DEGREES),
+                "FEM span p c=4": list(ROUTE_DEGREES),
+                "FEM span p c=8 adapt": list(ROUTE_DEGREES),
             },
             "fem",
             97,
@@ -981,9 +984,9 @@ def problems(args) -> list[Problem]:
                 "FEM span P2": [2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128],
                 "FEM span P1 exp": [4, 8, 16, 32, 64, 128, 256],
                 "FEM span P2 exp": [2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128],
-                "FEM span p c=2 exp": list(DEGREES),
-                "FEM span p c=4 exp": list(DEGREES),
-                "FEM span p c=8 exp": list(DEGREES),
+                "FEM span p c=2 exp": list(ROUTE_DEGREES),
+                "FEM span p c=4 exp": list(ROUTE_DEGREES),
+                "FEM span p c=8 exp": list(ROUTE_DEGREES),
             },
             "exact",
             29,
@@ -1055,16 +1058,16 @@ def user_scale_problems() -> dict[str, Problem]:
             widths,
             {
                 "FEM P2": [8, 16, 32, 64],
-                "FEM p c=16": list(DEGREES),
-                "FEM p c=32": list(DEGREES),
-                "FEM p c=64": list(DEGREES),
-                "FEM p c=8 nodal": list(DEGREES),
-                "FEM p c=16 nodal": list(DEGREES),
-                "FEM p c=32 nodal": list(DEGREES),
+                "FEM p c=16": list(ROUTE_DEGREES),
+                "FEM p c=32": list(ROUTE_DEGREES),
+                "FEM p c=64": list(ROUTE_DEGREES),
+                "FEM p c=8 nodal": list(ROUTE_DEGREES),
+                "FEM p c=16 nodal": list(ROUTE_DEGREES),
+                "FEM p c=32 nodal": list(ROUTE_DEGREES),
                 "FEM p c=4 nodal jax": list(DEGREES),
-                "FEM p c=8 nodal jax": list(DEGREES),
-                "FEM p c=16 nodal jax": list(DEGREES),
-                "FEM p c=32 nodal jax": list(DEGREES),
+                "FEM p c=8 nodal jax": list(ROUTE_DEGREES),
+                "FEM p c=16 nodal jax": list(ROUTE_DEGREES),
+                "FEM p c=32 nodal jax": list(ROUTE_DEGREES),
             },
             "fem",
             97,
@@ -1079,12 +1082,12 @@ def user_scale_problems() -> dict[str, Problem]:
             widths,
             {
                 "FEM P2": [4, 8, 16, 32, 64],
-                "FEM p c=4": list(DEGREES),
-                "FEM p c=4 adapt": list(DEGREES),
-                "FEM p c=4 nodal": list(DEGREES),
-                "FEM p c=4 nodal jax": list(DEGREES),
-                "FEM p c=2 nodal jax": list(DEGREES),
-                "FEM p c=1 nodal jax": list(DEGREES),
+                "FEM p c=4": list(ROUTE_DEGREES),
+                "FEM p c=4 adapt": list(ROUTE_DEGREES),
+                "FEM p c=4 nodal": list(ROUTE_DEGREES),
+                "FEM p c=4 nodal jax": list(ROUTE_DEGREES),
+                "FEM p c=2 nodal jax": list(ROUTE_DEGREES),
+                "FEM p c=1 nodal jax": list(ROUTE_DEGREES),
             },
             "fem",
             97,

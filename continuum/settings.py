@@ -30,7 +30,7 @@ from continuum.models.registry import FLUCTUATIONS
 from discrete import config as discrete
 from discrete.schema import Key, Section, show
 
-DEGREES = tuple(range(1, 11))
+DEGREES = tuple(range(1, 25))
 """The polynomial degrees of the Lagrange elements (``[continuum] degree``)."""
 
 QUADRATURES = ("gauss", "nodal")

@@ -219,8 +219,9 @@ def test_relative_data_path_is_resolved_against_the_config_file(tmp_path):
         ),
         (MINIMAL + '[data]\npath = "x.npz"\n', '[data] path: only used when kind = "file"'),
         (
-            MINIMAL + "[continuum]\ndegree = 11\n",
-            "[continuum] degree: expected one of 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, got 11",
+            MINIMAL + "[continuum]\ndegree = 25\n",
+            "[continuum] degree: expected one of 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, "
+            "15, 16, 17, 18, 19, 20, 21, 22, 23, 24, got 25",
         ),
         (
             MINIMAL + "[continuum]\ntheta = 1.5\n",

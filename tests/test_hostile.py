@@ -150,10 +150,10 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], int, str]] = {
         2,
         "at least 2 strictly increasing widths, got 16 16 16",
     ),
-    "converge --degrees 11": (
-        converge("--widths", "8", "16", "--degrees", "11"),
+    "converge --degrees 25": (
+        converge("--widths", "8", "16", "--degrees", "25"),
         2,
-        "argument --degrees: invalid choice: 11",
+        "argument --degrees: invalid choice: 25",
     ),
 }
 

@@ -48,7 +48,7 @@ def rounded(points: np.ndarray) -> list[tuple[float, ...]]:
     return [tuple(round(float(v), 12) for v in point) for point in points]
 
 
-@pytest.mark.parametrize("degree", [1, 3, 8])
+@pytest.mark.parametrize("degree", [1, 3, 8, 24])
 def test_weights_are_the_closed_form_gll_weights_scaled_by_the_cells(degree):
     """ω at every node equals the closed form summed over the cells sharing it, on intervals
     and (tensor products) on quadrilaterals; ω sums to the domain's measure."""

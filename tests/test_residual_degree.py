@@ -8,7 +8,7 @@ with the L2 gradient of the networks' limit only where the stage rule integrates
 ``v · g`` accurately for every ``v`` of ``V_τ``: degree 2 (the stage points are the nodes)
 and degree 3 converge to the networks' flow; from degree 4 the flow converges, under
 refinement, to another limit, and the config refuses it.  The stream space ``V_x`` is not
-read at points: with ``depth_degree`` in 1 … 3 its degree goes up to 10, and at fixed τ
+read at points: with ``depth_degree`` in 1 … 3 its degree goes up to 24, and at fixed τ
 discretisation the x error falls exponentially in it."""
 
 import dataclasses

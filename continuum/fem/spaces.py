@@ -9,7 +9,7 @@ Every integral over one factor then needs, per space,
   ``T_qa = φ_a(x_q)``, so that ``∫ f φ_a ≈ (Tᵀ (ω ⊙ f))_a`` and ``u_h(x_q) = (T u)_q``;
 * point evaluation ``E_ia = φ_a(p_i)`` at the neuron lattice.
 
-Lagrange degrees 1 … 8 (and the references above them, :mod:`continuum.app.pconvergence`) on
+Lagrange degrees 1 … 24 (``[continuum] degree``) on
 intervals and quadrilaterals, with the Gauss–Lobatto–Legendre node variant of basix
 (:func:`lagrange_element`): the nodal basis stays well conditioned at high degree, and DOLFINx
 applies the DOF permutations of quadrilateral edges to the dofmap, so no DOF transformations
