@@ -9,7 +9,6 @@ input that reads until memory runs out fails the case instead of taking the mach
 
 from __future__ import annotations
 
-import resource
 import subprocess
 import sys
 from collections.abc import Callable
@@ -29,18 +28,22 @@ DATA_CONFIG = (
 )
 
 
-def _bounded() -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+BOUNDED = (
+    "import os, resource, sys; "
+    f"resource.setrlimit(resource.RLIMIT_AS, ({MEMORY_LIMIT}, {MEMORY_LIMIT})); "
+    "os.execv(sys.argv[1], sys.argv[1:])"
+)
+"""A launcher that bounds its address space and becomes the command it is given: the limit is
+set in a fresh interpreter, not between fork and exec in this threaded one (``preexec_fn``)."""
 
 
 def synfield(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [str(SYNFIELD), *args],
+        [sys.executable, "-c", BOUNDED, str(SYNFIELD), *args],
         capture_output=True,
         text=True,
         timeout=60,
         cwd=cwd,
-        preexec_fn=_bounded,
     )
 
 
