@@ -40,7 +40,7 @@ from collections.abc import Callable
 import numpy as np
 import scipy.sparse as sp
 
-from continuum.fem.spaces import DENSE_INVERSE_SIZE, FactorSpace, NodalSpace
+from continuum.fem.spaces import DENSE_INVERSE_SIZE
 from continuum.fields.galerkin import GalerkinNetwork
 
 
@@ -71,7 +71,7 @@ def space_flops(space, samples: int) -> tuple[int, int]:
     """FLOPs of one ``at_quadrature`` and of one ``moments`` call of ``space`` on ``samples``
     columns, as executed (0 for index and one-point layers, and for nodal spaces, whose
     tabulation, loads and Riesz images are element-wise)."""
-    if not isinstance(space, FactorSpace) or isinstance(space, NodalSpace):
+    if space.elementwise:
         return 0, 0
     n, nq = space.size, len(space.quadrature_weights)
     dense, fused = space.dense_products(samples)

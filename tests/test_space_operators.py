@@ -120,3 +120,37 @@ def test_cell_batched_load_with_weights_that_differ_in_shape_from_cell_to_cell()
     u = rng.random((size, 7))
     assert relative(batched.load(f), csr.T @ (weights[:, None] * f)) < 1e-13
     assert relative(batched.values(u), csr @ u) < 1e-13
+
+
+def _applied(matrix, x: np.ndarray) -> np.ndarray:
+    """An :class:`~continuum.fem.spaces.Operators` entry applied: ``None`` the identity, a
+    vector a diagonal."""
+    if matrix is None:
+        return x
+    return matrix[:, None] * x if matrix.ndim == 1 else matrix @ x
+
+
+@pytest.mark.parametrize(
+    "space",
+    [
+        lambda: FactorSpace(interval(MPI.COMM_SELF, 3), 4),
+        lambda: spaces.NodalSpace(interval(MPI.COMM_SELF, 3), 4),
+        lambda: FactorSpace(unit_square(MPI.COMM_SELF, 2), 2),
+        lambda: spaces.IndexSpace.of_size(5),
+    ],
+    ids=["gauss-line", "nodal-line", "gauss-square", "index"],
+)
+def test_the_operators_as_arrays_act_as_the_space_does(space):
+    """``operators()`` (what the compiled flows apply) gives the space's own tabulation, load
+    and Riesz map to 1e-12 relative on random columns; nodal and index spaces give only
+    vectors and identities (``elementwise``), the Gauss spaces matrices."""
+    s = space()
+    ops = s.operators()
+    rng = np.random.default_rng(0)
+    u, f = rng.standard_normal((s.size, 3)), rng.standard_normal((len(s.quadrature_weights), 3))
+    assert relative(_applied(ops.tabulation, u), s.at_quadrature(u)) < 1e-12
+    assert relative(_applied(ops.load, f), s.load(f)) < 1e-12
+    assert relative(_applied(ops.inverse_mass, u), s.solve_mass(u)) < 1e-12
+    np.testing.assert_array_equal(ops.weights, s.quadrature_weights)
+    matrices = [a for a in (ops.tabulation, ops.load, ops.inverse_mass) if a is not None]
+    assert s.elementwise == all(a.ndim == 1 for a in matrices)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import basix
 import basix.ufl
@@ -136,9 +137,27 @@ def dense_is_faster(dense_entries: int, sparse_entries: int, columns: int) -> bo
     return dense_entries * columns <= GEMM_SPEEDUP * sparse_entries * columns + CALL_OVERHEAD
 
 
+@dataclass(frozen=True)
+class Operators:
+    """A factor space's operators as arrays, for code that applies them itself (the compiled
+    flows, :mod:`continuum.schemes.jax_flow`): the tabulation ``T`` (``n_q × n``), the load
+    ``Tᵀ diag(ω)``, ``M⁻¹`` and the weights ``ω``; a vector stands for a diagonal matrix and
+    ``None`` for the identity."""
+
+    tabulation: Array | None
+    load: Array | None
+    inverse_mass: Array | None
+    weights: Array
+
+
 def _columns(values: Array) -> int:
     """Number of columns of a right-hand side (1 for a vector)."""
     return values.size // max(values.shape[0], 1)
+
+
+def as_dense(matrix: Array | sp.spmatrix) -> Array:
+    """``matrix`` as a dense array (sparse matrices converted)."""
+    return matrix if isinstance(matrix, np.ndarray) else matrix.toarray()
 
 
 class FactorSpace:
@@ -153,6 +172,9 @@ class FactorSpace:
     product uses the one the rule picks for its number of columns.  ``M⁻¹`` is dense up to
     :data:`DENSE_INVERSE_SIZE` DOFs, a sparse LU above.
     """
+
+    elementwise = False
+    """Whether every operator (tabulation, load, ``M⁻¹``) is element-wise: no matrix product."""
 
     def __init__(self, domain: dmesh.Mesh, degree: int, quadrature_degree: int | None = None):
         self.mesh = domain
@@ -246,6 +268,13 @@ class FactorSpace:
         """``M⁻¹ rhs`` (``rhs`` of shape ``(n,)`` or ``(n, k)``)."""
         return self._mass_solve(rhs)
 
+    def operators(self) -> Operators:
+        """The dense ``T``, ``Tᵀ diag(ω)`` and ``M⁻¹`` (inverted here) and ``ω``."""
+        weights = np.asarray(self.quadrature_weights, dtype=float)
+        T = as_dense(self.tabulation)
+        load = np.ascontiguousarray((weights[:, None] * T).T)
+        return Operators(T, load, np.linalg.inv(as_dense(self.mass)), weights)
+
     def _dense_operators(self, values: Array) -> tuple[Array, Array] | None:
         """The dense ``T`` and ``Tᵀω`` where :func:`dense_is_faster` picks them for ``values``
         (``None``: the cell-batched product)."""
@@ -308,6 +337,7 @@ class IndexSpace:
 
     degree = 0
     tdim = 0
+    elementwise = True
 
     def __init__(self, points: Array):
         self.dof_coordinates = np.asarray(points, dtype=float).reshape(len(points), -1)
@@ -323,6 +353,10 @@ class IndexSpace:
 
     def solve_mass(self, rhs: Array) -> Array:
         return np.asarray(rhs, dtype=float)
+
+    def operators(self) -> Operators:
+        """Identities, and unit weights."""
+        return Operators(None, None, None, np.asarray(self.quadrature_weights, dtype=float))
 
     def load(self, values_q: Array) -> Array:
         return np.asarray(values_q, dtype=float)
@@ -392,6 +426,8 @@ class NodalSpace(FactorSpace):
     the space is built, so an element variant that breaks it fails loudly.
     """
 
+    elementwise = True
+
     def __init__(self, domain: dmesh.Mesh, degree: int):
         super().__init__(domain, degree, 2 * degree - 1)
 
@@ -443,6 +479,11 @@ class NodalSpace(FactorSpace):
         """``diag(ω)⁻¹ rhs``."""
         rhs = np.asarray(rhs, dtype=float)
         return rhs / self._weights_for(rhs)
+
+    def operators(self) -> Operators:
+        """``T = I`` and the diagonals ``ω`` (the load) and ``1/ω`` (``M⁻¹``) as vectors."""
+        weights = np.asarray(self.quadrature_weights, dtype=float)
+        return Operators(None, weights, 1 / weights, weights)
 
     def load(self, values_q: Array) -> Array:
         """``ω ⊙ f``: ``∫ f φ_a`` by the nodal rule."""

@@ -36,11 +36,11 @@ import jax
 import numpy as np
 from mpi4py import MPI
 
+from continuum.fem.spaces import as_dense
 from continuum.fields.residual import DepthFields, ResidualModel
 from continuum.schemes.jax_flow import (
     CompiledFlow,
     apply_operator,
-    as_dense,
     jax_activation,
     space_arrays,
 )
@@ -84,7 +84,7 @@ class JaxDepthFlow(CompiledFlow):
             "inputs": space_arrays(fields.inputs),
             "stream": {**space_arrays(fields.stream), "mass": as_dense(fields.stream.mass)},
             "outputs": space_arrays(fields.outputs),
-            "depth_inverse_mass": np.linalg.inv(as_dense(fields.depth.mass)),
+            "depth_inverse_mass": fields.depth.operators().inverse_mass,
             "stage_basis": stage_rows(fields.stage_basis),
             "stage_points": fields.stage_points.reshape(fields.steps, stages).astype(np.int32),
             "eta0": fields.eta0,

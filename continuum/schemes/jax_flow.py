@@ -40,6 +40,7 @@ vectors.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
@@ -47,9 +48,8 @@ from typing import Any
 
 import jax
 import numpy as np
-import scipy.sparse as sp
 
-from continuum.fem.spaces import IndexSpace, NodalSpace
+from continuum.fem.spaces import FactorSpace, IndexSpace
 from continuum.fields.galerkin import GalerkinNetwork
 from continuum.fields.layers import DenseLayer
 from continuum.schemes.factored_flow import RK4_STAGES
@@ -80,35 +80,11 @@ def jax_activation(name: str, quadratic: tuple[float, float, float]) -> Activati
     return table[name]
 
 
-def as_dense(matrix: Array | sp.spmatrix) -> Array:
-    """``matrix`` as a dense array (sparse matrices converted)."""
-    if isinstance(matrix, np.ndarray):
-        return matrix
-    return matrix.toarray()
-
-
-def space_arrays(space) -> dict[str, Array | None]:
+def space_arrays(space: FactorSpace | IndexSpace) -> dict[str, Array | None]:
     """One neuron layer's factor space as the compiled cost reads it: ``T``, ``Tᵀ diag(ω)``,
-    ``M⁻¹`` and ``ω`` (``None`` for the identities of an index layer; on a nodal space,
-    :class:`~continuum.fem.spaces.NodalSpace`, ``T = I`` and the diagonals ``ω`` and ``1/ω``
-    as vectors)."""
-    weights = np.asarray(space.quadrature_weights, dtype=float)
-    if isinstance(space, IndexSpace):
-        return {"tabulation": None, "load": None, "inverse_mass": None, "weights": weights}
-    if isinstance(space, NodalSpace):
-        return {
-            "tabulation": None,
-            "load": weights,
-            "inverse_mass": 1 / weights,
-            "weights": weights,
-        }
-    T = as_dense(space.tabulation)
-    return {
-        "tabulation": T,
-        "load": np.ascontiguousarray((weights[:, None] * T).T),
-        "inverse_mass": np.linalg.inv(as_dense(space.mass)),
-        "weights": weights,
-    }
+    ``M⁻¹`` and ``ω`` (:meth:`~continuum.fem.spaces.FactorSpace.operators`: ``None`` for an
+    identity, a vector for a diagonal)."""
+    return dataclasses.asdict(space.operators())
 
 
 def apply_operator(matrix: jax.Array | None, x: jax.Array) -> jax.Array:
