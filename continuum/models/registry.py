@@ -575,10 +575,11 @@ def _distribution_problem(cfg: Config, entry: Entry) -> str | None:
 
 def _quadrature_problem(cfg: Config, entry: Entry) -> str | None:
     if cfg.continuum.quadrature == "nodal" and not entry.nodal:
+        nodal = sorted({f"{e.family}/{e.scheme}" for e in ENTRIES if e.nodal})
         return (
             f"[continuum] quadrature = 'nodal' with the {entry.family} fields and scheme "
-            f"{entry.scheme!r}: only the dense and unit-cell Galerkin fields (families "
-            "'galerkin', 'unit-cell') are built on the nodal spaces; use quadrature = 'gauss'"
+            f"{entry.scheme!r}: the nodal spaces are built by {_choices(nodal)} "
+            "(family/scheme); use quadrature = 'gauss'"
         )
     return None
 

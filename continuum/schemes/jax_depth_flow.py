@@ -71,12 +71,8 @@ class JaxDepthFlow(CompiledFlow):
         self._identity_output = net.output == "identity"
         self._bias = net.bias
         self._parts = [(*fields.slices(k), *fields.local_shapes[k]) for k in range(3)]
-        order = np.concatenate(
-            [np.arange(fields.size)[s] for w, b, _, _ in self._parts for s in (w, b)]
-        )
-        if not np.array_equal(order, np.arange(fields.size)):
-            raise ValueError("the coefficient layout is not weights then biases, part by part")
-        # the stage points of every step, (steps, stages): the scanned structure
+        self.check_layout([(w, b) for w, b, _, _ in self._parts], fields.size)
+        # the tableau, unrolled inside each step of the scan
         stages = rule.stages
         self._couplings = tuple(tuple(rule.couplings(i)) for i in range(stages))
         self._b = tuple(float(b) for b in rule.b)
@@ -85,8 +81,9 @@ class JaxDepthFlow(CompiledFlow):
             "stream": {**space_arrays(fields.stream), "mass": as_dense(fields.stream.mass)},
             "outputs": space_arrays(fields.outputs),
             "depth_inverse_mass": fields.depth.operators().inverse_mass,
-            "stage_basis": stage_rows(fields.stage_basis),
-            "stage_points": fields.stage_points.reshape(fields.steps, stages).astype(np.int32),
+            "stage_basis": stage_rows(
+                fields.stage_basis, fields.stage_points.reshape(fields.steps, stages)
+            ),
             "eta0": fields.eta0,
             "targets": fields.Y_q,
         }
@@ -111,9 +108,8 @@ class JaxDepthFlow(CompiledFlow):
         (w_in, b_in), (w, b), (w_out, b_out) = (self._part(theta, k) for k in range(3))
         # the block fields at the stages of every step, (steps, stages, n_x, n_x): one gather
         columns, values = arrays["stage_basis"]
-        points = arrays["stage_points"]
-        Wst = jnp.einsum("nil,nilab->niab", values[points], w[columns[points]])
-        bst = jnp.einsum("nil,nila->nia", values[points], b[columns[points]])
+        Wst = jnp.einsum("nil,nilab->niab", values, w[columns])
+        bst = jnp.einsum("nil,nila->nia", values, b[columns])
         s0 = w_in @ arrays["eta0"] + b_in[:, None]
         delta = self.fields.step
 
@@ -158,18 +154,18 @@ class JaxDepthFlow(CompiledFlow):
         return jnp.concatenate(parts)
 
 
-def stage_rows(S: Array) -> tuple[Array, Array]:
-    """The τ basis at the stage points, ``S`` (``J × n_τ``), row by row as the columns and
-    values of its nonzeros (a stage point lies in one τ-cell: ``q + 1`` of them), padded
-    with zeros: ``(SW)_j = Σ_l values_jl W_{columns_jl}`` costs ``J (q + 1) n_x²``, not
-    ``J n_τ n_x²``."""
+def stage_rows(S: Array, points: Array) -> tuple[Array, Array]:
+    """The τ basis at the stage points, ``S`` (``J × n_τ``), as the columns and values of
+    the nonzeros of its row ``points[n, i]`` for stage ``i`` of step ``n`` (a stage point
+    lies in one τ-cell: ``q + 1`` of them), padded with zeros, each ``(steps, stages, q + 1)``:
+    ``W_{n,i} = Σ_l values_nil W_{columns_nil}`` costs ``J (q + 1) n_x²``, not ``J n_τ n_x²``."""
     width = max(1, int((S != 0).sum(axis=1).max()))
     columns = np.zeros((len(S), width), dtype=np.int32)
     values = np.zeros((len(S), width))
     for j, row in enumerate(S):
         nonzero = np.flatnonzero(row)
         columns[j, : len(nonzero)], values[j, : len(nonzero)] = nonzero, row[nonzero]
-    return columns, values
+    return columns[points], values[points]
 
 
 def _along(a: jax.Array, matrix: jax.Array | None, axis: int) -> jax.Array:

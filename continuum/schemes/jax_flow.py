@@ -127,6 +127,14 @@ class CompiledFlow(Rule, ABC):
         """Wall time of compiling the loop when the rule was built (about 0 when reused)."""
         self._gradient: Callable | None = None
 
+    @staticmethod
+    def check_layout(parts: list[tuple[slice, slice]], size: int) -> None:
+        """Raise unless the ``(weights, biases)`` slices of ``parts`` tile ``θ`` in order (the
+        layout the compiled gradient concatenates)."""
+        order = np.concatenate([np.arange(size)[s] for part in parts for s in part])
+        if not np.array_equal(order, np.arange(size)):
+            raise ValueError("the coefficient layout is not weights then biases, part by part")
+
     @abstractmethod
     def _riesz_gradient(self, theta: jax.Array, arrays: dict) -> jax.Array:
         """The Riesz representative of ``δC/δθ`` at ``θ``, in the layout of ``θ``."""
@@ -198,11 +206,7 @@ class JaxFlow(CompiledFlow):
         self._layers = [
             (*galerkin.layer_slices(m), shape) for m, shape in enumerate(galerkin.shapes)
         ]
-        order = np.concatenate(
-            [np.arange(galerkin.size)[s] for w, b, _ in self._layers for s in (w, b)]
-        )
-        if not np.array_equal(order, np.arange(galerkin.size)):
-            raise ValueError("the coefficient layout is not weights then biases, layer by layer")
+        self.check_layout([(w, b) for w, b, _ in self._layers], galerkin.size)
         self._bias = net.bias
         self._depth = net.depth
         self._sigma = jax_activation(*activation)
