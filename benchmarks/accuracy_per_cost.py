@@ -51,11 +51,13 @@ timed and its error measured against one reference:
   ``fori_loop``), plain and Richardson-extrapolated; compile time excluded (printed), the
   final coefficients checked against the numpy network's.
 
-Wall times are the best of up to ``--repeats`` runs (runs longer than 0.5 s run once), from the
-config to the final fields, with warm FFCx/JIT caches (one untimed FEM build first) and, for
-every FEM model, its quadrature check run once untimed (one step; the timed runs use the
-recorded rule, as the JAX routes are timed after compiling);
-measuring the error is not timed.
+Wall times are the best of up to ``--repeats`` runs (runs longer than 0.5 s run once), on one
+core for every route (:mod:`one_core`), from the built set-up (``discrete.experiment.build``:
+the data set, the config and a network's initial weights, untimed for every route) to the
+final fields: a network's flow; the FEM's model (meshes, spaces, initial fields, the arrays of
+the compiled flow) and its flow.  FFCx/JIT caches are warm (one untimed FEM build first) and,
+for every FEM model, its quadrature check runs once untimed (one step; the timed runs use the
+recorded rule, as the JAX routes are timed after compiling); measuring the error is not timed.
 
 References ("infinite width"):
 
@@ -112,15 +114,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# One thread per route, as `synfield` runs (continuum/app/cli.py): numpy's BLAS and XLA's CPU
-# backend alike, so that no route gains or loses by threading on a shared machine.  Set
-# before numpy and jax load; the caller's environment wins.
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault(
-    "XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-)
+# One core for every route, numpy's BLAS and XLA's CPU runtime alike, so that no route gains
+# or loses by threading: importing one_core (benchmarks/) pins the process, before numpy and
+# jax load.
+import one_core
 
+# isort: split
 import numpy as np
 from mpi4py import MPI  # first: it loads the MPI library that DOLFINx links against
 
@@ -413,7 +412,7 @@ def with_dt(config: Config, dt: float) -> Config:
     )
 
 
-def solve_fem(
+def fem_setup(
     config: Config,
     degree: int,
     cells: int,
@@ -421,7 +420,8 @@ def solve_fem(
     input_layer: str = "tensor",
     quadrature: str = "gauss",
 ):
-    """Continuum model of ``config`` (discrete side built at width 8), advanced to the end."""
+    """The discrete side of ``config`` with the continuum options of an FEM route, built at
+    width 8: the data set and the config the continuum model is built from."""
     cfg = with_continuum(
         config,
         degree=degree,
@@ -431,15 +431,35 @@ def solve_fem(
         tolerance=ADAPTIVE_TOLERANCE,
         quadrature=quadrature,
     )
-    setup = build(with_width(cfg, 8))
+    return build(with_width(cfg, 8))
+
+
+def fem_solve(setup):
+    """The continuum model of ``setup`` advanced to the end: what an FEM route's time counts
+    (the model's meshes, spaces, initial fields and its flow), as a network route's counts its
+    flow from the built set-up."""
     model = continuum_model(setup, COMM)
     model.advance_to(setup.steps * setup.dt)
     return model
 
 
+def solve_fem(config: Config, *options):
+    """Continuum model of ``config`` (``options`` those of :func:`fem_setup`), advanced to
+    the end."""
+    return fem_solve(fem_setup(config, *options))
+
+
 def train(config: Config, N: int):
     setup = build(with_width(config, N))
     return setup, final_state(setup).theta
+
+
+def numpy_network(config: Config, N: int, repeats: int):
+    """``(seconds, setup, θ(t_end))`` of synfield's network of width ``N``: the best time of
+    its flow from the built set-up (the build untimed, as for the JAX networks and the FEM)."""
+    setup = build(with_width(config, N))
+    seconds, state = best_time(lambda: final_state(setup), repeats)
+    return seconds, setup, state.theta
 
 
 def route_integrator(route: str) -> str:
@@ -636,8 +656,7 @@ def run_problem(p: Problem, args) -> None:
     p.ref_cost = c_ref
 
     def numpy_run(N: int):
-        seconds, (setup, theta) = best_time(lambda: train(cfg, N), args.repeats)
-        return seconds, setup, theta
+        return numpy_network(cfg, N, args.repeats)
 
     network_routes(p, "discrete", p.widths, numpy_run, ref, c_ref)
     if p.jax_widths:
@@ -655,7 +674,8 @@ def run_problem(p: Problem, args) -> None:
             else:
                 solve_fem(with_dt(cfg, t_end), *options)
             check_seconds += time.perf_counter() - start
-            seconds, model = best_time(lambda o=options: solve_fem(cfg, *o), args.repeats)
+            setup = fem_setup(cfg, *options)  # the data and config, untimed as the networks'
+            seconds, model = best_time(lambda s=setup: fem_solve(s), args.repeats)
             degree, cells, _, input_layer, quadrature = options
             unknowns = fem_unknowns(cfg, model, degree, cells, input_layer)
             measured = [(route, ModelReference(model).fields(eval_conv), ref_eval)]
@@ -1131,7 +1151,8 @@ def main() -> None:
         args.repeats = 1
     print(
         f"accuracy per cost — {platform.node()} {platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}, one rank"
+        f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}, one rank on "
+        f"cores {sorted(one_core.CORES)}"
     )
     start = time.perf_counter()
     summary = []

@@ -44,12 +44,9 @@ import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # one thread, as `synfield` runs
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault(
-    "XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-)
+import one_core  # noqa: F401  (benchmarks/: one core for every route, before numpy and jax load)
 
+# isort: split
 import numpy as np
 from mpi4py import MPI  # first: it loads the MPI library that DOLFINx links against
 

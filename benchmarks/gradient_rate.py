@@ -13,10 +13,10 @@ One Galerkin gradient (:meth:`continuum.fields.galerkin.GalerkinNetwork.gradient
   DOFs and a sparse LU above, whose FLOPs are not counted) as the space's rule picks them
   for ``L`` columns (:func:`continuum.fem.spaces.dense_is_faster`).
 
-The rate is ``FLOPs / time`` (best of repeats, one BLAS thread), printed beside the dgemm rate
-of the same run (``2048³``); the bytes are the compulsory traffic of the weight blocks (each
-read twice, the gradient block written once: ``24 Σ_m n_{m+1} n_m``) beside numpy's copy
-bandwidth (read + write of 800 MB).
+The rate is ``FLOPs / time`` (best of repeats, on one core: benchmarks/one_core.py), printed
+beside the dgemm rate of the same run (``2048³``); the bytes are the compulsory traffic of the
+weight blocks (each read twice, the gradient block written once: ``24 Σ_m n_{m+1} n_m``) beside
+numpy's copy bandwidth (read + write of 800 MB).
 
     python benchmarks/gradient_rate.py [--problems digits deep-tanh-L256] [--profile]
         [--quadrature gauss nodal]
@@ -31,8 +31,9 @@ from __future__ import annotations
 
 import os
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # one thread, as `synfield` runs
-os.environ.setdefault("OMP_NUM_THREADS", "1")
+import one_core  # benchmarks/: one core, as `synfield` runs a rank, before numpy loads
+
+# isort: split
 
 import time
 from collections.abc import Callable
@@ -147,7 +148,10 @@ def main() -> None:
         "--quadrature", nargs="+", default=["gauss"], choices=("gauss", "nodal"), help="rules"
     )
     args = parser.parse_args()
-    print(f"gradient rate — {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
+    print(
+        f"gradient rate — {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}, on "
+        f"cores {sorted(one_core.CORES)}"
+    )
     problems = user_scale_problems()
     for name in args.problems:
         p = problems[name]

@@ -35,7 +35,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-# the environment of accuracy_per_cost (one BLAS / XLA thread) is set when it is imported
+# importing accuracy_per_cost pins the process to one core (benchmarks/one_core.py)
 from accuracy_per_cost import (
     REFERENCE_DEGREE,
     ModelReference,

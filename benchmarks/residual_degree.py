@@ -43,10 +43,12 @@ from accuracy_per_cost import (  # benchmarks/, the script's directory
     Row,
     best_time,
     error,
+    fem_setup,
+    fem_solve,
     jax_routes,
     network_routes,
+    numpy_network,
     print_time_to_target,
-    solve_fem,
     train,
     user_scale_problems,
     with_continuum,
@@ -61,7 +63,7 @@ EVAL_WIDTH = 97
 """Lattice width of the errors (as ``accuracy_per_cost.py``'s resnet problem)."""
 
 
-def solve_depth(
+def depth_setup(
     config: Config,
     degree: int,
     cells: int,
@@ -72,13 +74,18 @@ def solve_depth(
     scheme: str = "matched",
     quadrature: str = "gauss",
 ):
-    """The depth continuum at ``degree`` on ``cells`` cells in x and ``depth_degree`` on
-    ``depth_cells`` cells in τ with ``steps`` steps of the Runge–Kutta rule ``rule`` per
-    τ-cell, advanced to ``t_end`` by ``[continuum] scheme`` with the x spaces' ``quadrature``
-    (the arguments in the order of ``--reference``)."""
+    """The set-up of the depth continuum at ``degree`` on ``cells`` cells in x and
+    ``depth_degree`` on ``depth_cells`` cells in τ with ``steps`` steps of the Runge–Kutta rule
+    ``rule`` per τ-cell, advanced by ``[continuum] scheme`` with the x spaces' ``quadrature``
+    (the arguments in the order of ``--reference``; :func:`accuracy_per_cost.fem_setup`)."""
     changes = {"depth_degree": depth_degree, "depth_cells": depth_cells, "depth_steps": steps}
     config = with_continuum(config, **changes, depth_rule=rule)
-    return solve_fem(config, degree, cells, scheme, quadrature=quadrature)
+    return fem_setup(config, degree, cells, scheme, quadrature=quadrature)
+
+
+def solve_depth(config: Config, *options):
+    """The depth continuum of :func:`depth_setup`, advanced to ``t_end``."""
+    return fem_solve(depth_setup(config, *options))
 
 
 def fem_routes(p: Problem, args, ref: ModelReference, conv) -> None:
@@ -94,7 +101,8 @@ def fem_routes(p: Problem, args, ref: ModelReference, conv) -> None:
             options = (degree, cells, q, depth_cells, steps, rule, scheme, quadrature)
             warm = cfg if scheme == "jax" else with_dt(cfg, t_end)  # the loop compiles for dt
             solve_depth(warm, *options)  # untimed: set-up caches, the compiled loop
-            seconds, model = best_time(lambda o=options: solve_depth(cfg, *o), args.repeats)
+            setup = depth_setup(cfg, *options)  # the data and config, untimed as the networks'
+            seconds, model = best_time(lambda s=setup: fem_solve(s), args.repeats)
             row = Row(route, depth_cells, int(model.galerkin.size), seconds, 0.0)
             row.error = error(ModelReference(model).fields(conv), ref.fields(conv))
             row.cost_error = abs(model.cost() - ref.model.cost())
@@ -220,8 +228,7 @@ def main() -> None:
     train(cfg, 8)
 
     def numpy_run(N: int):
-        seconds, (setup, theta) = best_time(lambda: train(cfg, N), args.repeats)
-        return seconds, setup, theta
+        return numpy_network(cfg, N, args.repeats)
 
     if args.networks:
         network_routes(p, "discrete", args.widths, numpy_run, ref, c_ref)

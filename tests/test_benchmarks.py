@@ -62,6 +62,28 @@ def smoke_run(script: str, *args: str) -> str:
     return proc.stdout
 
 
+def test_benchmarks_run_on_one_core_unless_told_otherwise():
+    """Importing benchmarks/one_core.py binds the process to one core of those it may use (and
+    its threads, started after it), with one BLAS thread; ``BENCHMARK_CORES=all`` keeps them
+    all."""
+    code = (
+        "import os, one_core; import numpy; "
+        "print(len(os.sched_getaffinity(0)), os.environ['OPENBLAS_NUM_THREADS'])"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    env["PYTHONPATH"] = str(ROOT / "benchmarks")
+    available = len(os.sched_getaffinity(0))
+    for cores, expected in (("1", "1"), ("all", str(available))):
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            env=dict(env, BENCHMARK_CORES=cores),
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        assert out == [expected, "1"], (cores, out)
+
+
 def test_accuracy_per_cost_smoke_run():
     """Every route of the user-scale deep tanh and residual problems runs at tiny sizes; the
     JAX networks agree with numpy's, the gradient-rate line is printed and the residual
