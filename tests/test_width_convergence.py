@@ -11,10 +11,11 @@ width error at the largest N (measured 1e-4 … 1e-2 % of it).
 import dataclasses
 from pathlib import Path
 
+import numpy as np
 import pytest
 from mpi4py import MPI
 
-from continuum.app.convergence import convergence_study
+from continuum.app.convergence import Lattice, convergence_study, solved_model
 from continuum.app.pconvergence import degree_distance
 from continuum.settings import load_config
 
@@ -149,3 +150,28 @@ def test_banded_unit_cell_continuum_is_reached_at_first_order():
     shift s·a of the inputs, so the network reaches it at first order in 1/N."""
     r = study(configured("toy-banded-unit-cell"), (16, 32, 64))
     assert 0.85 <= r["fitted_order"] <= 1.15, r
+
+
+def test_open_banded_chains_converge_at_half_order_from_their_end_neuron():
+    """The same toy with open ends (cell placement): the last neuron has no input ``h_{i+1}``,
+    so its weights keep an O(1) distance from the limit ``w_s(x)`` (0.51–0.54 at N = 32 … 128);
+    one neuron of weight ``Δx`` puts ``O(N^{-1/2})`` into the lattice L2 norm, so the network
+    reaches the continuum at order ½ (measured 0.52), while without the end neuron the fields
+    converge at first order (successive orders 0.94, 0.98), as the periodic chain does
+    (docs/convergence.md)."""
+    config = configured("toy-banded-unit-cell").replace(
+        network={"ends": "open"}, coordinates={"placement": "cell"}
+    )
+    widths = (32, 64, 128)
+    r = study(config, widths)
+    assert 0.4 <= r["fitted_order"] <= 0.6, r
+    lattices = [Lattice.trained(config, N) for N in widths]
+    model = solved_model(config, lattices[0], MPI.COMM_SELF)
+    ends, interior = [], []
+    for lattice in lattices:
+        w = lattice.w[0] - model.evaluate_lattice(lattice.setup.convention)[0][0]
+        ends.append(float(np.abs(w[-1]).max()))
+        interior.append(float(np.sqrt(np.sum(w[:-1] ** 2) / len(w))))
+    assert min(ends) > 0.4, ends
+    order = -np.polyfit(np.log(widths), np.log(interior), 1)[0]
+    assert 0.85 <= order <= 1.15, interior
