@@ -3,11 +3,26 @@
 Under ``mpiexec -n 2`` a test that fails on one rank while the other waits in a collective
 would hang the job until its timeout; the failing rank prints its report and aborts the job
 instead, so a failure ends the MPI run at once with a non-zero exit code.
+
+Every rank of an ``mpiexec`` run also gets a root for its temporary directories of its own
+(``tmp_path``): two pytest processes sharing ``/tmp/pytest-of-<user>`` race to delete its
+old entries (pytest's ``rm_rf`` warnings).
 """
 
+import getpass
+import os
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
+
+
+def pytest_configure(config):
+    rank = os.environ.get("PMI_RANK")  # set by mpiexec (MPICH's Hydra) in every rank
+    if rank is not None and config.option.basetemp is None:
+        root = Path(tempfile.gettempdir()) / f"pytest-of-{getpass.getuser()}-rank{rank}"
+        config.option.basetemp = str(root)
 
 
 @pytest.hookimpl(hookwrapper=True)
