@@ -443,10 +443,10 @@ def fem_solve(setup):
     return model
 
 
-def solve_fem(config: Config, *options):
-    """Continuum model of ``config`` (``options`` those of :func:`fem_setup`), advanced to
-    the end."""
-    return fem_solve(fem_setup(config, *options))
+def solve_fem(config: Config, *options, **keywords):
+    """Continuum model of ``config`` (``options`` and ``keywords`` those of
+    :func:`fem_setup`), advanced to the end."""
+    return fem_solve(fem_setup(config, *options, **keywords))
 
 
 def train(config: Config, N: int):

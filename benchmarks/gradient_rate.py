@@ -19,7 +19,7 @@ weight blocks (each read twice, the gradient block written once: ``24 Σ_m n_{m+
 numpy's copy bandwidth (read + write of 800 MB).
 
     python benchmarks/gradient_rate.py [--problems digits deep-tanh-L256] [--profile]
-        [--quadrature gauss nodal]
+        [--quadrature gauss nodal] [--smoke]
 
 prints the rates at the user-scale sizes of :func:`accuracy_per_cost.user_scale_problems`
 and, with ``--profile``, the functions the gradient spends its time in (cProfile); with
@@ -141,13 +141,18 @@ def main() -> None:
     from accuracy_per_cost import USER_SCALE, solve_fem, user_scale_problems, with_dt
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--problems", nargs="+", default=list(USER_SCALE), choices=USER_SCALE)
+    # the problems of dense Galerkin fields (the residual network's are depth fields)
+    dense = [name for name in USER_SCALE if user_scale_problems()[name].gradient_sizes]
+    parser.add_argument("--problems", nargs="+", default=dense, choices=dense)
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument(
         "--quadrature", nargs="+", default=["gauss"], choices=("gauss", "nodal"), help="rules"
     )
+    parser.add_argument("--smoke", action="store_true", help="P2 on 4 cells, one repeat")
     args = parser.parse_args()
+    if args.smoke:
+        args.repeats = 1
     print(
         f"gradient rate — {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}, on "
         f"cores {sorted(one_core.CORES)}"
@@ -156,7 +161,8 @@ def main() -> None:
     for name in args.problems:
         p = problems[name]
         cfg = with_dt(p.config, p.config.training.steps * p.config.training.dt)  # one step
-        for (degree, cells), rule in ((s, q) for s in p.gradient_sizes for q in args.quadrature):
+        sizes = [(2, 4)] if args.smoke else p.gradient_sizes
+        for (degree, cells), rule in ((s, q) for s in sizes for q in args.quadrature):
             model = solve_fem(cfg, degree, cells, quadrature=rule)
             g, theta = model.galerkin, model.state.theta
             r = gradient_rate(g, theta, args.repeats)

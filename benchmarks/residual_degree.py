@@ -83,9 +83,9 @@ def depth_setup(
     return fem_setup(config, degree, cells, scheme, quadrature=quadrature)
 
 
-def solve_depth(config: Config, *options):
+def solve_depth(config: Config, *options, **keywords):
     """The depth continuum of :func:`depth_setup`, advanced to ``t_end``."""
-    return fem_solve(depth_setup(config, *options))
+    return fem_solve(depth_setup(config, *options, **keywords))
 
 
 def fem_routes(p: Problem, args, ref: ModelReference, conv) -> None:

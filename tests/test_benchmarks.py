@@ -105,6 +105,24 @@ def test_accuracy_per_cost_smoke_run():
     assert re.search(r"richardson +N=16 .* N and 2N = 32, order 1", out), out
 
 
+def test_gradient_rate_smoke_run():
+    """benchmarks/gradient_rate.py at P2 on 4 cells: a rate line per problem and rule; on
+    nodal spaces the factor spaces' products are element-wise, so all counted products are
+    the weight products, while Gauss spaces add their tabulations and loads."""
+    out = smoke_run("gradient_rate.py", "--quadrature", "gauss", "nodal")
+    rows = re.findall(
+        r"^  (\S+): continuum gradient, P2 4 cells, (gauss|nodal) .* weight products (\S+) "
+        r"GFLOP/s = \S+ of dgemm, all counted products (\S+) GFLOP/s",
+        out,
+        re.M,
+    )
+    assert {(name, rule) for name, rule, _, _ in rows} == {
+        (name, rule) for name in ("digits", "deep-tanh-L256") for rule in ("gauss", "nodal")
+    }, out
+    for _, rule, weights, total in rows:
+        assert (float(total) == float(weights)) == (rule == "nodal"), rows
+
+
 def test_fem_cost_smoke_run():
     """benchmarks/fem_cost.py at tiny sizes: the operator table, the gradients and every FEM
     route run; a looser quadrature tolerance takes a coarser Gauss rule, and each FEM row's
