@@ -141,8 +141,9 @@ def main() -> None:
     from accuracy_per_cost import USER_SCALE, solve_fem, user_scale_problems, with_dt
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    problems = user_scale_problems()
     # the problems of dense Galerkin fields (the residual network's are depth fields)
-    dense = [name for name in USER_SCALE if user_scale_problems()[name].gradient_sizes]
+    dense = [name for name in USER_SCALE if problems[name].gradient_sizes]
     parser.add_argument("--problems", nargs="+", default=dense, choices=dense)
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--repeats", type=int, default=5)
@@ -157,7 +158,6 @@ def main() -> None:
         f"gradient rate — {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}, on "
         f"cores {sorted(one_core.CORES)}"
     )
-    problems = user_scale_problems()
     for name in args.problems:
         p = problems[name]
         cfg = with_dt(p.config, p.config.training.steps * p.config.training.dt)  # one step
