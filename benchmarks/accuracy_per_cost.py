@@ -46,6 +46,11 @@ timed and its error measured against one reference:
   nodes, driven by the GLL rule alone, so they converge at twice the rate in ``p`` of the
   interpolant between them (docs/physics.md "The fields at the nodes"); the targets are
   checked for both families;
+* deep-tanh-L256, ``FEM p c=C nodal jax adapt tol=1e-6``: the flow to a tolerance compiled with
+  JAX (``scheme = "jax-adaptive"``, :mod:`continuum.schemes.jax_adaptive`: DOP853 with steps of
+  its own in one ``while_loop``) at ``tolerance = 1e-6``; its time error against the RK4
+  reference is printed (the reference's own, about 2.4e-9, is the floor of every route that is
+  exact in time);
 * ``jax`` and ``jax richardson``: the same networks and RK4 flow written in JAX
   (:mod:`jax_flow`: jitted, float64, gradient by ``jax.grad``, all steps in one
   ``fori_loop``), plain and Richardson-extrapolated; compile time excluded (printed), the
@@ -419,6 +424,7 @@ def fem_setup(
     integrator: str = "matched",
     input_layer: str = "tensor",
     quadrature: str = "gauss",
+    tolerance: float = ADAPTIVE_TOLERANCE,
 ):
     """The discrete side of ``config`` with the continuum options of an FEM route, built at
     width 8: the data set and the config the continuum model is built from."""
@@ -428,7 +434,7 @@ def fem_setup(
         cells=cells,
         scheme=integrator,
         input_layer=input_layer,
-        tolerance=ADAPTIVE_TOLERANCE,
+        tolerance=tolerance,
         quadrature=quadrature,
     )
     return build(with_width(cfg, 8))
@@ -458,10 +464,12 @@ def numpy_network(config: Config, N: int, repeats: int):
 
 
 def route_integrator(route: str) -> str:
-    """The ``[continuum] integrator`` of an FEM route."""
-    route = route.removesuffix(AT_NODES)
+    """The ``[continuum] scheme`` of an FEM route."""
+    route = route.removesuffix(AT_NODES).split(" tol=")[0]
     if route.endswith(" exp"):
         return "exponential"
+    if route.endswith(" jax adapt"):
+        return "jax-adaptive"
     if route.endswith(" adapt"):
         return "adaptive"
     if route.endswith(" jax"):
@@ -469,20 +477,31 @@ def route_integrator(route: str) -> str:
     return "theta" if "CN" in route else "matched"
 
 
-def route_options(route: str, size: int) -> tuple[int, int, str, str, str]:
-    """``solve_fem`` arguments ``(degree, cells, integrator, input_layer, quadrature)`` of an
-    FEM route of size ``size``: ``"FEM P2"``, ``"FEM span P1"``, ``"FEM span P2 exp"``,
-    ``"FEM span P2 adapt"``, ``"FEM-CN P2"``, ``"FEM P3"`` (size = cells), or ``"FEM p c=8"``,
-    ``"FEM span p c=4 exp"``, ``"FEM p c=16 nodal"``, ``"FEM p c=16 nodal jax"`` (fixed cells,
-    size = degree; ``nodal``: ``[continuum] quadrature = "nodal"``; ``jax``: the RK4 flow
-    compiled with JAX, ``scheme = "jax"``)."""
+def route_tolerance(route: str) -> float:
+    """The ``[continuum] tolerance`` of an adaptive route: its ``tol=`` token, else
+    :data:`ADAPTIVE_TOLERANCE`."""
+    token = route.removesuffix(AT_NODES).partition(" tol=")[2]
+    return float(token) if token else ADAPTIVE_TOLERANCE
+
+
+def route_options(route: str, size: int) -> tuple[int, int, str, str, str, float]:
+    """``solve_fem`` arguments ``(degree, cells, integrator, input_layer, quadrature,
+    tolerance)`` of an FEM route of size ``size``: ``"FEM P2"``, ``"FEM span P1"``, ``"FEM span
+    P2 exp"``, ``"FEM span P2 adapt"``, ``"FEM-CN P2"``, ``"FEM P3"`` (size = cells), or ``"FEM
+    p c=8"``, ``"FEM span p c=4 exp"``, ``"FEM p c=16 nodal"``, ``"FEM p c=16 nodal jax"``,
+    ``"FEM p c=1 nodal jax adapt tol=1e-6"`` (fixed cells, size = degree; ``nodal``:
+    ``[continuum] quadrature = "nodal"``; ``jax``: the RK4 flow compiled with JAX, ``scheme =
+    "jax"``; ``jax adapt``: the flow to a tolerance compiled, ``scheme = "jax-adaptive"``;
+    ``tol=``: the adaptive routes' tolerance, default :data:`ADAPTIVE_TOLERANCE`)."""
+    tolerance = route_tolerance(route)
+    route = route.split(" tol=")[0]
     if " p c=" in route:
         degree, cells = size, int(route.split("c=")[1].split()[0])
     else:
         degree, cells = int(route.split(" P")[1].split()[0]), size
     input_layer = "data-span" if "span" in route else "tensor"
     quadrature = "nodal" if " nodal" in route else "gauss"
-    return degree, cells, route_integrator(route), input_layer, quadrature
+    return degree, cells, route_integrator(route), input_layer, quadrature, tolerance
 
 
 def size_label(route: str, size: int) -> str:
@@ -557,11 +576,11 @@ def adaptive_time_error(cfg: Config, route: str, eval_conv: Convention) -> str:
     """An adaptive route's time error (P2 on 16 cells, or degree 8 for a p route): its distance
     to RK4 at ``dt/2``, beside RK4's own error there (``|u_dt − u_dt/2|/15``)."""
     size = 8 if " p c=" in route else 16
-    degree, cells, integrator, input_layer, quadrature = route_options(route, size)
+    degree, cells, integrator, input_layer, quadrature, tolerance = route_options(route, size)
     fields = {
-        name: ModelReference(solve_fem(c, degree, cells, i, input_layer, quadrature)).fields(
-            eval_conv
-        )
+        name: ModelReference(
+            solve_fem(c, degree, cells, i, input_layer, quadrature, tolerance)
+        ).fields(eval_conv)
         for name, c, i in [
             ("adaptive", cfg, integrator),
             ("rk4", cfg, "matched"),
@@ -570,7 +589,7 @@ def adaptive_time_error(cfg: Config, route: str, eval_conv: Convention) -> str:
     }
     return (
         f"time error of {route} {size_label(route, size)} at tolerance "
-        f"{ADAPTIVE_TOLERANCE:g} (against RK4 at dt/2): "
+        f"{tolerance:g} (against RK4 at dt/2): "
         f"{error(fields['adaptive'], fields['rk4/2']):.2e}; RK4's own at dt/2: "
         f"{error(fields['rk4'], fields['rk4/2']) / 15:.2e}"
     )
@@ -641,7 +660,7 @@ def run_problem(p: Problem, args) -> None:
             f"error is below the distance to degree {check_degree} on {check_cells} cells, "
             f"{self_err:.2e} on the eval lattice (cost {abs(other.cost() - ref.model.cost()):.1e})"
         )
-    for route in (r for r in p.cells if route_integrator(r) == "adaptive"):
+    for route in (r for r in p.cells if route_integrator(r) in ("adaptive", "jax-adaptive")):
         p.notes.append(adaptive_time_error(cfg, route, eval_conv))
     p.notes.append(f"reference built in {time.perf_counter() - start:.1f} s (untimed)")
     ref_eval = ref.fields(eval_conv)
@@ -665,13 +684,13 @@ def run_problem(p: Problem, args) -> None:
             options = route_options(route, c)
             setup = fem_setup(cfg, *options)  # the data and config, untimed as the networks'
             start = time.perf_counter()
-            if options[2] == "jax":  # the loop compiles for the run's dt: the whole run, untimed
+            if options[2].startswith("jax"):  # compiled for the run's dt: the whole run, untimed
                 compile_seconds.append(fem_solve(setup).rule.compile_seconds)
             else:
                 solve_fem(with_dt(cfg, t_end), *options)
             check_seconds += time.perf_counter() - start
             seconds, model = best_time(lambda s=setup: fem_solve(s), args.repeats)
-            degree, cells, _, input_layer, quadrature = options
+            degree, cells, _, input_layer, quadrature, _ = options
             unknowns = fem_unknowns(cfg, model, degree, cells, input_layer)
             measured = [(route, ModelReference(model).fields(eval_conv), ref_eval)]
             if quadrature == "nodal" and input_layer == "tensor":
@@ -1103,6 +1122,8 @@ def user_scale_problems() -> dict[str, Problem]:
                 "FEM p c=4 nodal jax": list(ROUTE_DEGREES),
                 "FEM p c=2 nodal jax": list(ROUTE_DEGREES),
                 "FEM p c=1 nodal jax": list(ROUTE_DEGREES),
+                "FEM p c=2 nodal jax adapt tol=1e-6": list(ROUTE_DEGREES),
+                "FEM p c=1 nodal jax adapt tol=1e-6": list(ROUTE_DEGREES),
             },
             "fem",
             97,

@@ -158,14 +158,15 @@ def test_without_jax_installed_the_scheme_is_refused_at_load(monkeypatch):
 
 
 @pytest.mark.mpi
-def test_more_than_one_rank_is_refused_when_the_model_is_built():
+@pytest.mark.parametrize("scheme", ["jax", "jax-adaptive"])
+def test_more_than_one_rank_is_refused_when_the_model_is_built(scheme):
     comm = MPI.COMM_WORLD
     config = parse_config(DEEP_TANH)
     if comm.size == 1:
-        assert solved(config, "jax", comm).state.step == config.training.steps
+        assert solved(config, scheme, comm).state.step == config.training.steps
         return
-    with pytest.raises(ConfigError, match=r"scheme = 'jax' runs on one MPI rank, not 2"):
-        solved(config, "jax", comm)
+    with pytest.raises(ConfigError, match=rf"scheme = '{scheme}' runs on one MPI rank, not 2"):
+        solved(config, scheme, comm)
 
 
 def test_synfield_run_writes_the_fields_of_the_matched_scheme(tmp_path):

@@ -236,11 +236,12 @@ class FactorSpace:
     def element(self):
         return self.V.element.basix_element
 
-    def _quadrature(
+    def _cell_rule(
         self, qdeg: int, rule: basix.QuadratureType = basix.QuadratureType.default
     ) -> tuple[Array, Array, Array]:
-        """Gauss points (or those of basix's ``rule``), weights ``ω_q = w_q |det J|`` on all
-        cells, and the entries ``(rows, columns, values)`` of the tabulation ``T_qa = φ_a(x_q)``.
+        """The reference tabulation ``φ_a(ξ_q)`` (``n_q × `` DOFs per cell) of basix's rule of
+        degree ``qdeg`` (Gauss unless ``rule`` says otherwise), and on every cell its points
+        (``cells × n_q × tdim``) and weights ``ω_q = w_q |det J|`` (``cells × n_q``).
 
         The geometry is affine-or-bilinear (degree 1): points and Jacobians come from the
         degree-1 Lagrange basis of the cell, vectorised over cells.
@@ -254,13 +255,19 @@ class FactorSpace:
         points = np.einsum("qk,ckd->cqd", shape[0], nodes)
         jacobian = np.einsum("iqk,ckd->cqdi", shape[1:], nodes)
         det = np.abs(np.linalg.det(jacobian)) if self.tdim > 1 else np.abs(jacobian[..., 0, 0])
+        return phi, points, det * ref_weights[None, :]
+
+    def _quadrature(self, qdeg: int) -> tuple[Array, Array, Array]:
+        """Gauss points and weights on all cells (:meth:`_cell_rule`), and the entries
+        ``(rows, columns, values)`` of the tabulation ``T_qa = φ_a(x_q)``."""
+        phi, points, weights = self._cell_rule(qdeg)
         dofs = self.V.dofmap.list
-        ncells, nq = dofs.shape[0], len(ref_weights)
+        ncells, nq = weights.shape
         rows = np.repeat(np.arange(ncells * nq), dofs.shape[1])
         cols = np.repeat(dofs, nq, axis=0).ravel()
         vals = np.tile(phi, (ncells, 1)).ravel()
         self.quadrature_points = points.reshape(-1, self.tdim)
-        self.quadrature_weights = (det * ref_weights[None, :]).ravel()
+        self.quadrature_weights = weights.ravel()
         self._batched = CellBatchedTabulation(phi, dofs, self.quadrature_weights, self.size)
         return rows, cols, vals
 
@@ -440,30 +447,31 @@ class NodalSpace(FactorSpace):
         if quadrature_degree != 2 * self.degree - 1:
             raise ValueError(f"the nodal rule of degree {self.degree} has degree 2p − 1")
         self.quadrature_degree = quadrature_degree
-        rows, cols, values = self._quadrature(quadrature_degree, basix.QuadratureType.gll)
-        cell_points, cell_weights = self.quadrature_points, self.quadrature_weights
-        table = sp.csr_matrix((values, (rows, cols)), shape=(len(cell_weights), self.size))
-        node = np.asarray(abs(table).argmax(axis=1)).ravel()  # the DOF at each cell point
-        permutation = sp.csr_matrix(
-            (np.ones(len(node)), (np.arange(len(node)), node)), shape=table.shape
+        phi, cell_points, cell_weights = self._cell_rule(
+            quadrature_degree, basix.QuadratureType.gll
         )
-        if abs(table - permutation).max() > NODAL_TOLERANCE or len(set(node)) != self.size:
+        local = np.abs(phi).argmax(axis=1)  # the cell's DOF at each GLL point
+        permutation = np.zeros_like(phi)
+        permutation[np.arange(len(local)), local] = 1.0
+        if np.abs(phi - permutation).max() > NODAL_TOLERANCE or len(set(local)) != phi.shape[1]:
             raise ValueError(
                 f"[continuum] quadrature = 'nodal': the degree-{self.degree} element's basis at "
                 "the Gauss–Lobatto–Legendre points is not a permutation of the identity (its "
                 "nodes are not those points)"
             )
+        node = self.V.dofmap.list[:, local]  # (cells, n_q): the DOF at each cell point
         distance = np.abs(cell_points - self.dof_coordinates[node]).max()
         if distance > NODAL_TOLERANCE:
             raise ValueError(
                 f"[continuum] quadrature = 'nodal': the Gauss–Lobatto–Legendre points lie "
                 f"{distance:.1e} from the degree-{self.degree} element's DOF coordinates"
             )
-        weights = np.bincount(node, weights=cell_weights, minlength=self.size)
+        weights = np.bincount(node.ravel(), weights=cell_weights.ravel(), minlength=self.size)
         self.quadrature_points = self.dof_coordinates
         self.quadrature_weights = weights
-        self.tabulation = sp.identity(self.size, format="csr")
-        self.mass = sp.diags(weights, format="csr")
+        diagonal = np.arange(self.size + 1)  # CSR of a diagonal, built directly (cheaper)
+        self.tabulation = sp.csr_matrix((np.ones(self.size), diagonal[:-1], diagonal))
+        self.mass = sp.csr_matrix((weights, diagonal[:-1], diagonal))
         self._dense = None
         self._moments = None
 

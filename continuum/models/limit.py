@@ -567,6 +567,13 @@ def galerkin_jax(setup: DiscreteSetup, comm: MPI.Comm) -> GalerkinModel:
     return GalerkinModel(setup, comm, jax_rule)
 
 
+def galerkin_jax_adaptive(setup: DiscreteSetup, comm: MPI.Comm) -> GalerkinModel:
+    """The flow to a tolerance compiled with JAX (:mod:`continuum.schemes.jax_adaptive`)."""
+    from continuum.schemes.jax_adaptive import jax_adaptive_rule
+
+    return GalerkinModel(setup, comm, jax_adaptive_rule)
+
+
 def galerkin_implicit(setup: DiscreteSetup, comm: MPI.Comm) -> GalerkinModel:
     return GalerkinModel(setup, comm, implicit_rule)
 

@@ -74,6 +74,13 @@ SCHEMES: dict[str, Scheme] = {
             "between output times in one lax.fori_loop",
             "training",
         ),
+        Scheme(
+            "jax-adaptive",
+            "the gradient flow to [continuum] tolerance compiled with JAX: the force of scheme "
+            "'jax', Dormand–Prince 8(5,3) with steps of its own in one lax.while_loop per "
+            "output interval, reported at the training dt",
+            "adaptive",
+        ),
         Scheme("implicit", "Newton (PETSc SNES): θ-method (flow) or implicit midpoint", "own"),
         Scheme("theta", "θ-method (`[continuum] theta`) of a linear flow", "own"),
         Scheme("bdf2", "BDF2 of a linear flow", "own"),
@@ -460,8 +467,8 @@ def _compiled_flow(cfg: Config) -> str | None:
         )
     if importlib.util.find_spec("jax") is None:
         return (
-            "[continuum] scheme = 'jax' needs the jax package (pip install 'synfield[jax]'); "
-            "or choose scheme = 'matched'"
+            f"[continuum] scheme = {cfg.continuum.scheme or 'jax'!r} needs the jax package "
+            "(pip install 'synfield[jax]'); or choose scheme = 'matched'"
         )
     return None
 
@@ -505,6 +512,14 @@ ENTRIES: tuple[Entry, ...] = (
     ),
     Entry("galerkin", "adaptive", ("flow",), f"{_LIMIT}:galerkin_adaptive", nodal=True),
     Entry("galerkin", "jax", ("flow",), f"{_LIMIT}:galerkin_jax", _compiled_flow, nodal=True),
+    Entry(
+        "galerkin",
+        "jax-adaptive",
+        ("flow",),
+        f"{_LIMIT}:galerkin_jax_adaptive",
+        _compiled_flow,
+        nodal=True,
+    ),
     Entry(
         "galerkin",
         "implicit",
@@ -557,8 +572,9 @@ def _dt_problem(cfg: Config, scheme: Scheme) -> str | None:
         )
     if scheme.dt == "adaptive" and dt is not None:
         return (
-            f"[continuum] dt = {dt:g} with [continuum] scheme = 'adaptive': this scheme chooses "
-            "its own steps to [continuum] tolerance and reports at the training dt; drop the key"
+            f"[continuum] dt = {dt:g} with [continuum] scheme = {scheme.name!r}: this scheme "
+            "chooses its own steps to [continuum] tolerance and reports at the training dt; drop "
+            "the key"
         )
     return None
 

@@ -41,10 +41,12 @@ vectors.
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import jax
 import numpy as np
@@ -62,6 +64,7 @@ import jax.numpy as jnp  # noqa: E402  (after float64 is switched on)
 
 Array = np.ndarray
 Activation = Callable[[jax.Array], jax.Array]
+Force = Callable[[jax.Array, dict], jax.Array]
 
 
 def jax_activation(name: str, quadratic: tuple[float, float, float]) -> Activation:
@@ -84,7 +87,8 @@ def space_arrays(space: FactorSpace | IndexSpace) -> dict[str, Array | None]:
     """One neuron layer's factor space as the compiled cost reads it: ``T``, ``Tᵀ diag(ω)``,
     ``M⁻¹`` and ``ω`` (:meth:`~continuum.fem.spaces.FactorSpace.operators`: ``None`` for an
     identity, a vector for a diagonal)."""
-    return dataclasses.asdict(space.operators())
+    operators = space.operators()  # its fields as they are (``asdict`` would copy them)
+    return {f.name: getattr(operators, f.name) for f in dataclasses.fields(operators)}
 
 
 def apply_operator(matrix: jax.Array | None, x: jax.Array) -> jax.Array:
@@ -97,31 +101,129 @@ def apply_operator(matrix: jax.Array | None, x: jax.Array) -> jax.Array:
     return matrix @ x
 
 
-class CompiledFlow(Rule, ABC):
-    """Classical RK4 of ``θ̇ = −η ⊙ R(θ)`` with the training ``dt``, compiled with JAX: a
-    subclass writes the Riesz gradient ``R(θ, arrays)`` of its fields in JAX
-    (:meth:`_riesz_gradient`) and hands over the arrays it reads and a key of what else its
-    trace depends on; all steps between two output times then run in one ``lax.fori_loop``
-    under ``jax.jit``, compiled when the rule is built (:attr:`compile_seconds`) and shared by
-    the rules of equal keys in the process (:data:`COMPILED`).  One MPI rank."""
+@dataclass(frozen=True)
+class PackedArrays:
+    """The arrays of a compiled flow (a pytree of numpy arrays and ``None``) as one float64
+    vector: one transfer to the device when a model is built instead of one per array (tens
+    of microseconds each), unpacked by static slices at the top of the compiled call."""
 
-    def __init__(self, cost, rates: Array, h: float, comm_size: int, arrays: dict, key: tuple):
+    treedef: Any
+    shapes: tuple[tuple[int, ...], ...]
+    dtypes: tuple[np.dtype, ...]
+
+    @classmethod
+    def pack(cls, tree: dict) -> tuple[PackedArrays, Array]:
+        """The layout of ``tree`` and its leaves concatenated (integers are small indices:
+        exact in float64)."""
+        leaves, treedef = jax.tree.flatten(tree)
+        leaves = [np.asarray(leaf) for leaf in leaves]
+        flat = np.concatenate([leaf.ravel().astype(float) for leaf in leaves] or [np.zeros(0)])
+        layout = cls(treedef, tuple(a.shape for a in leaves), tuple(a.dtype for a in leaves))
+        return layout, flat
+
+    def unpack(self, flat: jax.Array) -> dict:
+        """The pytree back from its vector (traced: the slices are static)."""
+        leaves, start = [], 0
+        for shape, dtype in zip(self.shapes, self.dtypes, strict=True):
+            size = math.prod(shape)
+            leaves.append(flat[start : start + size].reshape(shape).astype(dtype))
+            start += size
+        return jax.tree.unflatten(self.treedef, leaves)
+
+
+class Loop(Protocol):
+    """How a compiled flow advances ``θ̇ = F(θ)`` over a leap of training steps: ``trace``
+    writes the loop in JAX around the force ``F(θ, arrays)``, ``abstract`` gives the shapes of
+    the loop's arguments before ``arrays`` (it is compiled ahead of time for them), and
+    ``leap`` calls the compiled loop and returns ``θ`` after ``steps`` training steps of ``h``
+    (``key``: what else the trace depends on)."""
+
+    key: tuple
+    scheme: str
+    """The ``[continuum] scheme`` that runs this loop."""
+
+    def trace(self, force: Force) -> Callable: ...
+
+    def abstract(self, size: int) -> tuple: ...
+
+    def leap(self, run: Callable, theta: Array, steps: int, arrays: Any) -> Array:
+        """``θ`` after ``steps`` training steps by the compiled loop ``run`` (``arrays``: its
+        last argument, passed through to the force)."""
+
+
+class RK4Loop:
+    """Classical RK4 with the training step ``h``: all steps of a leap in one ``fori_loop``;
+    the four stages ``k_i = F(θ + c_i h k_{i−1})``, ``θ' = θ + Σ_i b_i h k_i``
+    (:data:`RK4_STAGES`) are one ``scan``, so the force is compiled once."""
+
+    scheme = "jax"
+
+    def __init__(self, h: float):
+        self.h = h
+        self.key = ("rk4", h)
+
+    def abstract(self, size: int) -> tuple:
+        return jax.ShapeDtypeStruct((size,), jnp.float64), jax.ShapeDtypeStruct((), jnp.int32)
+
+    def trace(self, force: Force) -> Callable:
+        h = self.h
+        c, b = (jnp.asarray(column) for column in zip(*RK4_STAGES, strict=True))
+
+        def steps_of_rk4(theta: jax.Array, steps: jax.Array, arrays: dict) -> jax.Array:
+            def step(_, th):
+                def stage(carry, weights):
+                    theta_next, k = carry
+                    c_i, b_i = weights
+                    k = force(th + c_i * h * k, arrays)
+                    return (theta_next + b_i * h * k, k), None
+
+                (theta_next, _), _ = jax.lax.scan(stage, (th, jnp.zeros_like(th)), (c, b))
+                return theta_next
+
+            return jax.lax.fori_loop(0, steps, step, theta)
+
+        return steps_of_rk4
+
+    def leap(self, run: Callable, theta: Array, steps: int, arrays: Any) -> Array:
+        return np.asarray(run(jnp.asarray(theta), np.int32(steps), arrays))
+
+
+class CompiledFlow(Rule, ABC):
+    """The flow ``θ̇ = −η ⊙ R(θ)`` compiled with JAX: a subclass writes the Riesz gradient
+    ``R(θ, arrays)`` of its fields in JAX (:meth:`_riesz_gradient`) and hands over the arrays
+    it reads and a key of what else its trace depends on; the time loop (``loop``: classical
+    RK4 with the training ``dt`` by default, :class:`RK4Loop`; or
+    :class:`~continuum.schemes.jax_adaptive.ToleranceLoop`) runs all steps between two output
+    times in one compiled call, compiled when the rule is built (:attr:`compile_seconds`) and
+    shared by the rules of equal keys in the process (:data:`COMPILED`).  One MPI rank."""
+
+    def __init__(
+        self,
+        cost,
+        rates: Array,
+        h: float,
+        comm_size: int,
+        arrays: dict,
+        key: tuple,
+        loop: Loop | None = None,
+    ):
         super().__init__(cost, rates, h)
+        self.loop: Loop = loop or RK4Loop(self.h)
         if comm_size > 1:
             raise ConfigError(
-                f"[continuum] scheme = 'jax' runs on one MPI rank, not {comm_size}: "
-                "choose scheme = 'matched' to split the fields over the ranks"
+                f"[continuum] scheme = {self.loop.scheme!r} runs on one MPI rank, not "
+                f"{comm_size}: choose scheme = 'matched' to split the fields over the ranks"
             )
-        self._arrays = jax.tree.map(
-            jnp.asarray, {**arrays, "rates": np.asarray(rates, dtype=float)}
-        )
-        shapes = jax.tree.map(lambda a: (a.shape, str(a.dtype)), self._arrays)
-        key = (type(self).__name__, key, self.h, str(shapes))
+        self._layout, flat = PackedArrays.pack({**arrays, "rates": np.asarray(rates, float)})
+        self._arrays = jax.device_put(flat)
+        key = (type(self).__name__, key, self.loop.key, self._layout)
         start = time.perf_counter()
         if key not in COMPILED:
-            theta = jax.ShapeDtypeStruct((len(rates),), jnp.float64)
-            steps = jax.ShapeDtypeStruct((), jnp.int32)
-            COMPILED[key] = jax.jit(self._steps).lower(theta, steps, self._arrays).compile()
+            run, unpack = self.loop.trace(self._force), self._layout.unpack
+            traced = jax.jit(
+                lambda *head_and_flat: run(*head_and_flat[:-1], unpack(head_and_flat[-1]))
+            )
+            COMPILED[key] = traced.lower(*self.loop.abstract(len(rates)), self._arrays).compile()
         self._run = COMPILED[key]
         self.compile_seconds = time.perf_counter() - start
         """Wall time of compiling the loop when the rule was built (about 0 when reused)."""
@@ -139,24 +241,9 @@ class CompiledFlow(Rule, ABC):
     def _riesz_gradient(self, theta: jax.Array, arrays: dict) -> jax.Array:
         """The Riesz representative of ``δC/δθ`` at ``θ``, in the layout of ``θ``."""
 
-    def _steps(self, theta: jax.Array, steps: jax.Array, arrays: dict) -> jax.Array:
-        """``steps`` classical RK4 steps of ``θ̇ = −η ⊙ δC/δθ`` in one ``fori_loop``; the four
-        stages ``k_i = F(θ + c_i h k_{i−1})``, ``θ' = θ + Σ_i b_i h k_i`` (:data:`RK4_STAGES`)
-        are one ``scan``, so the force is compiled once."""
-        h, rates = self.h, arrays["rates"]
-        c, b = (jnp.asarray(column) for column in zip(*RK4_STAGES, strict=True))
-
-        def step(_, th):
-            def stage(carry, weights):
-                theta_next, k = carry
-                c_i, b_i = weights
-                k = -rates * self._riesz_gradient(th + c_i * h * k, arrays)
-                return (theta_next + b_i * h * k, k), None
-
-            (theta_next, _), _ = jax.lax.scan(stage, (th, jnp.zeros_like(th)), (c, b))
-            return theta_next
-
-        return jax.lax.fori_loop(0, steps, step, theta)
+    def _force(self, theta: jax.Array, arrays: dict) -> jax.Array:
+        """The flow's right-hand side ``F(θ) = −η ⊙ R(θ)``."""
+        return -arrays["rates"] * self._riesz_gradient(theta, arrays)
 
     # ------------------------------------------------------------------ the Rule interface
 
@@ -164,12 +251,13 @@ class CompiledFlow(Rule, ABC):
         """The Riesz gradient at ``θ`` (jitted on first use): what the fields' own
         ``gradient`` returns, to rounding."""
         if self._gradient is None:
-            self._gradient = jax.jit(self._riesz_gradient)
+            unpack = self._layout.unpack
+            self._gradient = jax.jit(lambda th, flat: self._riesz_gradient(th, unpack(flat)))
         return np.asarray(self._gradient(jnp.asarray(theta), self._arrays))
 
     def leap(self, state: State, steps: int) -> State:
-        """The state ``steps`` RK4 steps later, in one call of the compiled loop."""
-        theta = np.asarray(self._run(jnp.asarray(state.theta), np.int32(steps), self._arrays))
+        """The state ``steps`` training steps later, in one call of the compiled loop."""
+        theta = self.loop.leap(self._run, state.theta, steps, self._arrays)
         step = state.step + steps
         return State(step * self.h, step, theta)
 
@@ -196,6 +284,7 @@ class JaxFlow(CompiledFlow):
         rates: Array,
         h: float,
         activation: tuple[str, tuple[float, float, float]],
+        loop: Loop | None = None,
     ):
         if galerkin.span is not None or not all(
             isinstance(layer, DenseLayer) for layer in galerkin.layers
@@ -221,7 +310,7 @@ class JaxFlow(CompiledFlow):
             tuple((w.start, w.stop, b.start, b.stop, shape) for w, b, shape in self._layers),
             (self._bias, activation, self._identity_output, self._cross_entropy),
         )
-        super().__init__(galerkin, rates, h, galerkin.comm.size, arrays, key)
+        super().__init__(galerkin, rates, h, galerkin.comm.size, arrays, key, loop)
 
     # ------------------------------------------------------------------ the compiled cost
 
