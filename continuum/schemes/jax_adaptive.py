@@ -111,7 +111,9 @@ class ToleranceLoop:
                     i, a = row
                     return K.at[i].set(force(theta + delta * (a @ K), arrays)), None
 
-                K, _ = jax.lax.scan(stage, K, (order, A[1:]))
+                # unrolled: a rolled scan costs about a third of a force per stage at the
+                # user-scale sizes (benchmarks/README.md, run 17); the compile takes 25 % longer
+                K, _ = jax.lax.scan(stage, K, (order, A[1:]), unroll=True)
                 new = theta + delta * (A[-1] @ K)
                 scale = tolerance * (1.0 + jnp.maximum(jnp.abs(theta), jnp.abs(new)))
                 e5 = jnp.max(jnp.abs(E5 @ K) / scale) ** 2
@@ -190,7 +192,7 @@ class ToleranceLoop:
         """``θ`` after ``steps`` training steps, by one compiled error-controlled solve."""
         span = steps * self.h
         out = run(jnp.asarray(theta), span, self.trial, self.tolerance, arrays)
-        new, trial, accepted, rejected, evaluations, reached, status = map(np.asarray, out)
+        new, trial, accepted, rejected, evaluations, reached, status = jax.device_get(out)
         self.last = {"accepted": int(accepted), "rejected": int(rejected)}
         self.last["evaluations"] = int(evaluations)
         self.evaluations += int(evaluations)
