@@ -11,6 +11,7 @@ import jax
 import numpy as np
 import pytest
 from mpi4py import MPI
+from test_jax_flow import DEEP_TANH as RK4_DEEP_TANH
 
 from continuum import parse_config
 from continuum.models.limit import continuum_model
@@ -18,26 +19,10 @@ from continuum.schemes.jax_adaptive import FORCES_PER_STEP, ToleranceLoop
 from discrete.config import ConfigError
 from discrete.experiment import build
 
-DEEP_TANH = """
-[network]
-widths = [6, 6, 6, 6]
-activation = "tanh"
-[data]
-samples = 4
-input = "sin(pi*(l+1)*y) + 0.5"
-target = "0.5*cos(pi*(l+1)*x)"
-[init]
-weight = "0.8*cos(pi*(x - y)) + 0.2*m"
-bias = "0.1*sin(pi*x)"
-[training]
-rule = "flow"
-dt = 0.05
-steps = 20
-[continuum]
-degree = 4
-cells = 2
-quadrature = "nodal"
-"""
+# the compiled RK4 flow's deep tanh network, twenty steps, on nodal spaces
+DEEP_TANH = RK4_DEEP_TANH.replace("steps = 4", "steps = 20").replace(
+    "cells = 2\n", 'cells = 2\nquadrature = "nodal"\n'
+)
 
 
 def compiled(loop: ToleranceLoop, force, size: int):
