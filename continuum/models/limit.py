@@ -39,7 +39,7 @@ from continuum.fields.perceptron import PerceptronProblem, PerceptronSolver
 from continuum.io import layout
 from continuum.models.coefficients import CoefficientModel, CoefficientPart, Evaluation
 from continuum.models.model import ContinuumModel, MeshSolver
-from continuum.models.registry import lookup, resolve
+from continuum.models.registry import lookup, resolve_entry
 from continuum.schemes.adaptive import AdaptiveFlow
 from continuum.schemes.exponential import ExponentialFlow
 from continuum.schemes.factored_flow import FactoredFlow, factored_pays
@@ -600,9 +600,9 @@ def continuum_model(setup: DiscreteSetup, comm: MPI.Comm):
     Raises:
         ConfigError: no registered model and scheme solve this run.
     """
-    config = resolve(setup.config)
-    if not config.continuum.enabled:
+    config, entry = resolve_entry(setup.config)
+    if entry is None:
         return None
     if config is not setup.config:
         setup = dataclasses.replace(setup, config=config)
-    return lookup(config).builder()(setup, comm)
+    return entry.builder()(setup, comm)

@@ -680,14 +680,20 @@ def _rules(found: list[Entry], scheme: str | None) -> list[str]:
 def resolve(cfg: Config) -> Config:
     """``cfg`` with ``[continuum] scheme`` set to the scheme that will run (unchanged when the
     continuum is disabled), after :func:`lookup` has accepted it."""
+    return resolve_entry(cfg)[0]
+
+
+def resolve_entry(cfg: Config) -> tuple[Config, Entry | None]:
+    """:func:`resolve` and the entry that solves the run (``None`` when the continuum is
+    disabled): one :func:`lookup`."""
     if not cfg.continuum.enabled:
-        return cfg
+        return cfg, None
     entry = lookup(cfg)
     if cfg.continuum.scheme == entry.scheme:
-        return cfg
+        return cfg, entry
     return dataclasses.replace(
         cfg, continuum=dataclasses.replace(cfg.continuum, scheme=entry.scheme)
-    )
+    ), entry
 
 
 def table() -> str:
