@@ -58,7 +58,7 @@ class ContinuumConfig:
     """``[continuum]``: the finite-element model; ``scheme`` is the time scheme (its choices and
     what each solves are declared by :mod:`continuum.models.registry`, which resolves ``None`` to
     the scheme that runs; ``integrator`` is accepted as its former spelling); ``dt`` is ``None`` to
-    use the training dt; ``tolerance`` is the local error tolerance of the adaptive scheme;
+    use the training dt; ``tolerance`` is the local error tolerance of the adaptive schemes;
     ``input_layer`` represents ``w^(0)`` in ``V_1 ⊗ V_0`` or in the span of the data; ``fluctuations
     = "moments"`` solves for the mean field and the SGD covariance instead, ``"sde"`` for one seeded
     path of the stochastic modified equation with ``sde_scheme`` (``None`` for the other models;
@@ -94,7 +94,13 @@ CONTINUUM_KEYS = (
     Key("scheme", "string", None, "the time scheme (the registry's; absent: the first that runs)"),
     Key("theta", "number", 0.5, "θ of the theta scheme", bounds=(0.0, 1.0)),
     Key("dt", "number", None, "the continuum's step (absent: the training dt)", sign="positive"),
-    Key("tolerance", "number", 1e-10, "local error tolerance (adaptive scheme)", sign="positive"),
+    Key(
+        "tolerance",
+        "number",
+        1e-10,
+        "local error tolerance (schemes adaptive and jax-adaptive)",
+        sign="positive",
+    ),
     Key("enabled", "boolean", True, "whether the continuum is solved beside the network"),
     Key("input_layer", "choice", "tensor", "the input layer's field", choices=INPUT_LAYERS),
     Key("fluctuations", "choice", "none", "the SGD fluctuation model", choices=FLUCTUATIONS),
