@@ -26,8 +26,8 @@ as Hairer's code does (SciPy's ``select_initial_step``, here in the max norm): a
 Euler step of ``h₀ = 0.01 ‖θ/s‖/‖F/s‖`` estimates the second derivative ``d₂ = ‖(F(θ + h₀F) −
 F)/s‖/h₀``, and ``δ₀ = min(100 h₀, (0.01/max(‖F/s‖, d₂))^{1/8})`` — one force more.
 
-Every output interval costs at least one step of twelve forces (and its first one force
-more), against RK4's four per training step: the scheme pays where outputs are sparser than
+Every output interval costs at least thirteen forces (the force at its start and one step;
+the first interval one more, for its first step), against RK4's four per training step: the scheme pays where outputs are sparser than
 every third training step or so (deep-tanh with 256 samples to ``t = 1`` in one interval at
 ``tolerance = 1e-6``: 38 forces against RK4's 200).
 
