@@ -543,6 +543,14 @@ ENTRIES: tuple[Entry, ...] = (
         _compiled_flow,
         nodal=True,
     ),
+    Entry(
+        "residual",
+        "jax-adaptive",
+        ("flow",),
+        "continuum.schemes.jax_depth_flow:residual_jax_adaptive",
+        _compiled_flow,
+        nodal=True,
+    ),
     Entry("moments", "law", ("sgd",), f"{_LIMIT}:sgd_moments", _iid_batches),
     Entry(
         "linear-noise",

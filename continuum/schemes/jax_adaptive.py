@@ -6,7 +6,9 @@ side does not depend on any network's width, so its time step is set by the accu
 for, not by the training ``dt`` (the argument of :mod:`continuum.schemes.adaptive`, which
 integrates it with PETSc TS and numpy).  Here the whole error-controlled integration between
 two output times is one ``lax.while_loop`` compiled with the force of
-:class:`~continuum.schemes.jax_flow.JaxFlow`: no Python between stages or steps.
+:class:`~continuum.schemes.jax_flow.JaxFlow` (dense Galerkin fields) or of
+:class:`~continuum.schemes.jax_depth_flow.JaxDepthFlow` (a residual network's depth
+continuum): no Python between stages or steps.
 
 The pair is Dormand and Prince's 8(5,3) (Hairer's DOP853; the coefficients are SciPy's
 ``scipy.integrate._ivp.dop853_coefficients``): twelve stages ``k_i = F(θ + δ Σ_{j<i} a_ij
@@ -27,9 +29,10 @@ Euler step of ``h₀ = 0.01 ‖θ/s‖/‖F/s‖`` estimates the second derivati
 F)/s‖/h₀``, and ``δ₀ = min(100 h₀, (0.01/max(‖F/s‖, d₂))^{1/8})`` — one force more.
 
 Every output interval costs at least thirteen forces (the force at its start and one step;
-the first interval one more, for its first step), against RK4's four per training step: the scheme pays where outputs are sparser than
-every third training step or so (deep-tanh with 256 samples to ``t = 1`` in one interval at
-``tolerance = 1e-6``: 38 forces against RK4's 200).
+the first interval one more, for its first step), against RK4's four per training step: the
+scheme pays where outputs are sparser than every third training step or so (deep-tanh with
+256 samples to ``t = 1`` in one interval at ``tolerance = 1e-6``: 38 forces against RK4's
+200).
 
 Errors are loud: a leap that needs a step below ``10⁻¹²`` of its length (a flow that blows up:
 non-finite forces are rejected until the step underflows) or more than :data:`MAX_ATTEMPTS`

@@ -21,7 +21,9 @@ of the discretised forward map — the discrete adjoint that :class:`DepthFields
 hand — and the Riesz map of :meth:`DepthFields.riesz` (``M_x⁻¹ G M_in⁻¹``, ``(M_τ ⊗ M_x ⊗
 M_x)⁻¹ G``, ``M_out⁻¹ G M_x⁻¹``; ``M⁻¹`` on every factor of the biases) turns it into the force
 of the flow, equal to :meth:`DepthFields.gradient` to rounding.  The RK4 loop over the training
-steps is :class:`~continuum.schemes.jax_flow.CompiledFlow`'s.
+steps is :class:`~continuum.schemes.jax_flow.CompiledFlow`'s; ``scheme = "jax-adaptive"`` runs
+the same force to ``[continuum] tolerance`` instead
+(:class:`~continuum.schemes.jax_adaptive.ToleranceLoop`).
 
 Covered: the RK4 flow of residual networks (every depth rule, ``depth_steps``, biases on or
 off, identity or activated readout), one MPI rank; the registry refuses the other training
@@ -38,8 +40,10 @@ from mpi4py import MPI
 
 from continuum.fem.spaces import as_dense
 from continuum.fields.residual import DepthFields, ResidualModel
+from continuum.schemes.jax_adaptive import ToleranceLoop
 from continuum.schemes.jax_flow import (
     CompiledFlow,
+    Loop,
     apply_operator,
     jax_activation,
     space_arrays,
@@ -64,6 +68,7 @@ class JaxDepthFlow(CompiledFlow):
         rates: Array,
         h: float,
         activation: tuple[str, tuple[float, float, float]],
+        loop: Loop | None = None,
     ):
         self.fields = fields
         net, rule = fields.network, fields.rule
@@ -92,7 +97,7 @@ class JaxDepthFlow(CompiledFlow):
             (self._bias, activation, self._identity_output, self._couplings, self._b),
             fields.step,
         )
-        super().__init__(fields, rates, h, fields.comm.size, arrays, key)
+        super().__init__(fields, rates, h, fields.comm.size, arrays, key, loop)
 
     def _part(self, theta: jax.Array, k: int) -> tuple[jax.Array, jax.Array]:
         """Weights and biases of part ``k``: the input layer, the blocks, the readout (zero
@@ -177,14 +182,33 @@ def _along(a: jax.Array, matrix: jax.Array | None, axis: int) -> jax.Array:
 
 
 def depth_jax_rule(
-    fields: DepthFields, setup: DiscreteSetup, rates: list[tuple[float, float]]
+    fields: DepthFields,
+    setup: DiscreteSetup,
+    rates: list[tuple[float, float]],
+    loop: Loop | None = None,
 ) -> JaxDepthFlow:
-    """``scheme = "jax"``: the compiled RK4 flow with the training dt and the continuum rates."""
+    """``scheme = "jax"``: the compiled RK4 flow with the training dt and the continuum rates
+    (``loop``: another compiled time loop of the same force)."""
     cfg = setup.config
     activation = (cfg.network.activation, tuple(cfg.network.quadratic))
-    return JaxDepthFlow(fields, fields.per_group(rates), cfg.training.dt, activation)
+    return JaxDepthFlow(fields, fields.per_group(rates), cfg.training.dt, activation, loop)
+
+
+def depth_jax_adaptive_rule(
+    fields: DepthFields, setup: DiscreteSetup, rates: list[tuple[float, float]]
+) -> JaxDepthFlow:
+    """``scheme = "jax-adaptive"``: the compiled force to ``[continuum] tolerance``
+    (:class:`~continuum.schemes.jax_adaptive.ToleranceLoop`)."""
+    cfg = setup.config
+    loop = ToleranceLoop(cfg.training.dt, cfg.continuum.tolerance)
+    return depth_jax_rule(fields, setup, rates, loop)
 
 
 def residual_jax(setup: DiscreteSetup, comm: MPI.Comm) -> ResidualModel:
     """The depth continuum stepped by :class:`JaxDepthFlow`."""
     return ResidualModel(setup, comm, depth_jax_rule)
+
+
+def residual_jax_adaptive(setup: DiscreteSetup, comm: MPI.Comm) -> ResidualModel:
+    """The depth continuum's flow to a tolerance, compiled."""
+    return ResidualModel(setup, comm, depth_jax_adaptive_rule)
