@@ -89,17 +89,27 @@ def test_accuracy_per_cost_smoke_run():
     JAX networks agree with numpy's, the gradient-rate line is printed and the residual
     networks are extrapolated at first order (N and M = N/2 doubled together); every nodal
     run is measured over its own nodes as well, where its error is smaller (the GLL rule's
-    alone, docs/physics.md "The fields at the nodes")."""
+    alone, docs/physics.md "The fields at the nodes"); the routes of the compiled flow to a
+    tolerance run at the tolerance their name gives."""
     out = smoke_run("accuracy_per_cost.py", "--problems", "deep-tanh-L256", "resnet")
     rows = re.findall(
-        r"^ +(FEM p c=\d nodal(?: jax)?)( at nodes)? p=(\d+) .* error (\S+)", out, re.M
+        r"^ +(FEM p c=\d nodal(?: jax(?: adapt tol=\S+)?)?)( at nodes)? p=(\d+) .* error (\S+)",
+        out,
+        re.M,
     )
     errors = {(route, bool(nodes), p): float(e) for route, nodes, p, e in rows}
     between = {(r, p): e for (r, nodes, p), e in errors.items() if not nodes}
-    assert len(between) == 8 and len(errors) == 16, rows
+    assert len(between) == 12 and len(errors) == 24, rows
     assert all(errors[(r, True, p)] < e for (r, p), e in between.items()), errors
     differences = [float(d) for d in re.findall(r"max relative difference (\S+)", out)]
     assert len(differences) == 2 and max(differences) < 1e-12, out
+    # the compiled flow to a tolerance runs at its route's tolerance, off RK4 by about it
+    adaptive = re.search(
+        r"time error of FEM p c=1 nodal jax adapt tol=1e-6 p=\d+ at tolerance "
+        r"1e-06 \(against RK4 at dt/2\): (\S+);",
+        out,
+    )
+    assert adaptive and 0 < float(adaptive.group(1)) < 1e-6, out
     assert "continuum gradient, P2 4 cells" in out
     assert re.search(r"deep-tanh-L256: at 0\.001 FEM .* -> (MET|MISSED)", out), out
     assert re.search(r"richardson +N=16 .* N and 2N = 32, order 1", out), out
