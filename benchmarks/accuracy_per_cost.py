@@ -463,9 +463,16 @@ def numpy_network(config: Config, N: int, repeats: int):
     return seconds, setup, state.theta
 
 
+def route_tolerance(route: str) -> tuple[str, float]:
+    """An FEM route's name without its ``at nodes`` and ``tol=`` tokens, and the ``[continuum]
+    tolerance`` of an adaptive route: its ``tol=`` token, else :data:`ADAPTIVE_TOLERANCE`."""
+    name, _, token = route.removesuffix(AT_NODES).partition(" tol=")
+    return name, float(token) if token else ADAPTIVE_TOLERANCE
+
+
 def route_integrator(route: str) -> str:
     """The ``[continuum] scheme`` of an FEM route."""
-    route = route.removesuffix(AT_NODES).split(" tol=")[0]
+    route = route_tolerance(route)[0]
     if route.endswith(" exp"):
         return "exponential"
     if route.endswith(" jax adapt"):
@@ -477,13 +484,6 @@ def route_integrator(route: str) -> str:
     return "theta" if "CN" in route else "matched"
 
 
-def route_tolerance(route: str) -> float:
-    """The ``[continuum] tolerance`` of an adaptive route: its ``tol=`` token, else
-    :data:`ADAPTIVE_TOLERANCE`."""
-    token = route.removesuffix(AT_NODES).partition(" tol=")[2]
-    return float(token) if token else ADAPTIVE_TOLERANCE
-
-
 def route_options(route: str, size: int) -> tuple[int, int, str, str, str, float]:
     """``solve_fem`` arguments ``(degree, cells, integrator, input_layer, quadrature,
     tolerance)`` of an FEM route of size ``size``: ``"FEM P2"``, ``"FEM span P1"``, ``"FEM span
@@ -493,8 +493,7 @@ def route_options(route: str, size: int) -> tuple[int, int, str, str, str, float
     ``[continuum] quadrature = "nodal"``; ``jax``: the RK4 flow compiled with JAX, ``scheme =
     "jax"``; ``jax adapt``: the flow to a tolerance compiled, ``scheme = "jax-adaptive"``;
     ``tol=``: the adaptive routes' tolerance, default :data:`ADAPTIVE_TOLERANCE`)."""
-    tolerance = route_tolerance(route)
-    route = route.split(" tol=")[0]
+    route, tolerance = route_tolerance(route)
     if " p c=" in route:
         degree, cells = size, int(route.split("c=")[1].split()[0])
     else:

@@ -49,7 +49,7 @@ import jax
 import numpy as np
 
 from continuum.fields.galerkin import GalerkinNetwork
-from continuum.schemes.jax_flow import Force, JaxFlow
+from continuum.schemes.jax_flow import Force, JaxFlow, jax_rule
 from discrete.experiment import DiscreteSetup
 
 jax.config.update("jax_enable_x64", True)
@@ -223,7 +223,4 @@ def jax_adaptive_rule(galerkin: GalerkinNetwork, setup: DiscreteSetup) -> JaxFlo
     """``scheme = "jax-adaptive"``: the compiled flow to ``[continuum] tolerance``, reported at
     the training dt, with the continuum rates."""
     cfg = setup.config
-    rates = galerkin.per_group(setup.dictionary.continuum_rates())
-    activation = (cfg.network.activation, tuple(cfg.network.quadratic))
-    loop = ToleranceLoop(cfg.training.dt, cfg.continuum.tolerance)
-    return JaxFlow(galerkin, rates, cfg.training.dt, activation, loop)
+    return jax_rule(galerkin, setup, ToleranceLoop(cfg.training.dt, cfg.continuum.tolerance))

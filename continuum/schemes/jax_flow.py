@@ -349,12 +349,13 @@ class JaxFlow(CompiledFlow):
         return jnp.concatenate(parts)
 
 
-def jax_rule(galerkin: GalerkinNetwork, setup: DiscreteSetup) -> JaxFlow:
-    """``scheme = "jax"``: the compiled RK4 flow with the training dt and the continuum rates."""
+def jax_rule(galerkin: GalerkinNetwork, setup: DiscreteSetup, loop: Loop | None = None) -> JaxFlow:
+    """``scheme = "jax"``: the compiled RK4 flow with the training dt and the continuum rates
+    (``loop``: another compiled time loop of the same force)."""
     cfg = setup.config
     rates = galerkin.per_group(setup.dictionary.continuum_rates())
     activation = (cfg.network.activation, tuple(cfg.network.quadratic))
-    return JaxFlow(galerkin, rates, cfg.training.dt, activation)
+    return JaxFlow(galerkin, rates, cfg.training.dt, activation, loop)
 
 
 COMPILED: dict[tuple, Any] = {}
