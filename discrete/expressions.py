@@ -386,15 +386,15 @@ class Expression:
             ExpressionError: A value is missing, not allowed, not real, the shapes do not
                 broadcast, or the result contains NaN or infinity.
         """
-        unknown = sorted(set(values) - set(self.variables))
-        if unknown:
+        if not values.keys() <= set(self.variables):
+            unknown = sorted(set(values) - set(self.variables))
             allowed = ", ".join(self.variables) or "none"
             raise ExpressionError(
                 f"cannot evaluate \"{self.text}\": unknown variable '{unknown[0]}'; "
                 f"allowed: {allowed}"
             )
-        missing = sorted(self.used - set(values))
-        if missing:
+        if not self.used <= values.keys():
+            missing = sorted(self.used - set(values))
             raise ExpressionError(
                 f'cannot evaluate "{self.text}": no value given for '
                 + ", ".join(f"'{name}'" for name in missing)
@@ -408,7 +408,9 @@ class Expression:
                 f'cannot evaluate "{self.text}": variables have incompatible shapes {shapes}'
             ) from None
         with np.errstate(all="ignore"):
-            result = np.array(np.broadcast_to(self._tree.evaluate(arrays), shape), np.float64)
+            value = self._tree.evaluate(arrays)
+        # a new array of the broadcast shape (the tree may return an input itself)
+        result = np.array(value if value.shape == shape else np.broadcast_to(value, shape), float)
         finite = np.isfinite(result)
         if not finite.all():
             raise self._non_finite(result, finite, arrays)

@@ -19,6 +19,7 @@ are needed on the tabulated reference basis.
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -43,9 +44,37 @@ def lagrange_element(domain: dmesh.Mesh, degree: int) -> ufl.AbstractFiniteEleme
     at the (warped) Gauss–Lobatto–Legendre points: at degree ``p`` the Lebesgue constant of
     the interpolation grows like ``log p`` instead of ``2^p / p`` for equispaced nodes, and the
     mass matrix stays well conditioned (docs/convergence.md, high order)."""
+    return _lagrange_element(domain.basix_cell(), degree)
+
+
+@functools.cache
+def _lagrange_element(cell: basix.CellType, degree: int) -> ufl.AbstractFiniteElement:
+    """:func:`lagrange_element` on a reference cell: basix elements are immutable, so one per
+    cell and degree serves every space (creating one costs tens of microseconds)."""
     return basix.ufl.element(
-        "Lagrange", domain.basix_cell(), degree, lagrange_variant=basix.LagrangeVariant.gll_warped
+        "Lagrange", cell, degree, lagrange_variant=basix.LagrangeVariant.gll_warped
     )
+
+
+@functools.cache
+def reference_rule(
+    cell: basix.CellType, degree: int, qdeg: int, rule: basix.QuadratureType
+) -> tuple[Array, Array, Array]:
+    """On the reference ``cell``, at the points ``ξ_q`` of basix's rule of degree ``qdeg``
+    (kind ``rule``): its weights ``w_q``, the tabulation ``φ_a(ξ_q)`` (``n_q ×`` DOFs per
+    cell) of :func:`lagrange_element` of ``degree``, and the values and derivatives
+    (``(1 + tdim) × n_q × vertices``) of the degree-1 geometry basis; as
+    :func:`_lagrange_element`, one per argument set (the arrays are read-only)."""
+    points, weights = map(np.asarray, basix.make_quadrature(cell, qdeg, rule=rule))
+    element = basix.create_element(
+        basix.ElementFamily.P, cell, degree, basix.LagrangeVariant.gll_warped
+    )
+    phi = np.asarray(element.tabulate(0, points))[0, :, :, 0]
+    geometry_basis = basix.create_element(basix.ElementFamily.P, cell, 1)
+    shape = np.asarray(geometry_basis.tabulate(1, points))[..., 0]
+    for array in (weights, phi, shape):
+        array.setflags(write=False)
+    return weights, phi, shape
 
 
 def local_dofs(space: fem.FunctionSpace) -> int:
@@ -247,10 +276,7 @@ class FactorSpace:
         degree-1 Lagrange basis of the cell, vectorised over cells.
         """
         cell = basix.CellType.interval if self.tdim == 1 else basix.CellType.quadrilateral
-        ref_points, ref_weights = map(np.asarray, basix.make_quadrature(cell, qdeg, rule=rule))
-        phi = np.asarray(self.element.tabulate(0, ref_points))[0, :, :, 0]  # (nq, ndofs per cell)
-        geometry_basis = basix.create_element(basix.ElementFamily.P, cell, 1)
-        shape = np.asarray(geometry_basis.tabulate(1, ref_points))[..., 0]  # (1 + tdim, nq, nodes)
+        ref_weights, phi, shape = reference_rule(cell, self.degree, qdeg, rule)
         nodes = self.mesh.geometry.x[self.mesh.geometry.dofmaps[0]][..., : self.tdim]
         points = np.einsum("qk,ckd->cqd", shape[0], nodes)
         jacobian = np.einsum("iqk,ckd->cqdi", shape[1:], nodes)
@@ -469,9 +495,10 @@ class NodalSpace(FactorSpace):
         weights = np.bincount(node.ravel(), weights=cell_weights.ravel(), minlength=self.size)
         self.quadrature_points = self.dof_coordinates
         self.quadrature_weights = weights
-        diagonal = np.arange(self.size + 1)  # CSR of a diagonal, built directly (cheaper)
-        self.tabulation = sp.csr_matrix((np.ones(self.size), diagonal[:-1], diagonal))
-        self.mass = sp.csr_matrix((weights, diagonal[:-1], diagonal))
+        # CSR of a diagonal, built directly with its shape (cheaper)
+        diagonal, square = np.arange(self.size + 1), (self.size, self.size)
+        self.tabulation = sp.csr_matrix((np.ones(self.size), diagonal[:-1], diagonal), square)
+        self.mass = sp.csr_matrix((weights, diagonal[:-1], diagonal), square)
         self._dense = None
         self._moments = None
 

@@ -66,6 +66,11 @@ MAX_ATTEMPTS = 100_000
 SMALLEST_STEP = 1e-12
 """The smallest step, relative to the leap's length, before the leap is called failed."""
 
+COUNTS = ("trial", "accepted", "rejected", "evaluations", "reached", "status")
+"""What the compiled leap returns beside ``θ``, in one vector (one transfer back): the step the
+next leap tries first, the accepted and rejected steps, the force evaluations, the time
+reached and the status (0 done, 1 step underflow, 2 too many attempts)."""
+
 FORCES_PER_STEP = 12
 """Force evaluations per attempted step: stages 2–12 and ``F(θ̂)`` (stage 1 is the last
 step's ``F(θ̂)``)."""
@@ -108,9 +113,7 @@ class ToleranceLoop:
         order = jnp.arange(1, stages)
 
         def to_tolerance(theta, span, trial, tolerance, arrays):
-            """``θ`` after a time ``span``: ``(θ, the next trial step, accepted, rejected,
-            force evaluations, time reached, status)``; status 0 done, 1 step underflow, 2 too
-            many attempts."""
+            """``θ`` after a time ``span``, and the vector of :data:`COUNTS`."""
 
             def attempt(theta, f0, delta):
                 K = jnp.zeros((stages, theta.shape[0])).at[0].set(f0)
@@ -177,7 +180,8 @@ class ToleranceLoop:
                 cond, body, start
             )
             evaluations = 1 + chosen + FORCES_PER_STEP * (accepted + rejected)
-            return theta, trial, accepted, rejected, evaluations, t, status
+            counts = (trial, accepted, rejected, evaluations, t, status)  # as COUNTS
+            return theta, jnp.stack([jnp.asarray(c, jnp.float64) for c in counts])
 
         def initial_step(theta, f0, span, tolerance, arrays):
             """Hairer's choice of the first step (module docstring), at most ``span``."""
@@ -199,11 +203,13 @@ class ToleranceLoop:
     def leap(self, run: Callable, theta: Array, steps: int, arrays: Any) -> Array:
         """``θ`` after ``steps`` training steps, by one compiled error-controlled solve."""
         span = steps * self.h
-        out = run(jnp.asarray(theta), span, self.trial, self.tolerance, arrays)
-        new, trial, accepted, rejected, evaluations, reached, status = jax.device_get(out)
-        self.last = {"accepted": int(accepted), "rejected": int(rejected)}
-        self.last["evaluations"] = int(evaluations)
-        self.evaluations += int(evaluations)
+        new, vector = run(theta, span, self.trial, self.tolerance, arrays)
+        counts = dict(zip(COUNTS, np.asarray(vector).tolist(), strict=True))
+        accepted, rejected, evaluations, status = (
+            int(counts[name]) for name in ("accepted", "rejected", "evaluations", "status")
+        )
+        self.last = {"accepted": accepted, "rejected": rejected, "evaluations": evaluations}
+        self.evaluations += evaluations
         if status != 0:
             why = (
                 f"the step fell below {SMALLEST_STEP:g} of the interval (the forces are not "
@@ -212,11 +218,11 @@ class ToleranceLoop:
                 else f"{MAX_ATTEMPTS} steps were not enough (a stiff flow: choose scheme = 'jax')"
             )
             raise FloatingPointError(
-                f"[continuum] scheme = 'jax-adaptive' failed {float(reached):.9g} into a leap of "
-                f"{span:g} after {accepted} accepted and {rejected} rejected steps: {why}"
+                f"[continuum] scheme = 'jax-adaptive' failed {counts['reached']:.9g} into a leap "
+                f"of {span:g} after {accepted} accepted and {rejected} rejected steps: {why}"
             )
-        self.trial = float(trial)
-        return new
+        self.trial = counts["trial"]
+        return np.asarray(new)
 
 
 def jax_adaptive_rule(galerkin: GalerkinNetwork, setup: DiscreteSetup) -> JaxFlow:

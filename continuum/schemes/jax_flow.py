@@ -104,8 +104,9 @@ def apply_operator(matrix: jax.Array | None, x: jax.Array) -> jax.Array:
 @dataclass(frozen=True)
 class PackedArrays:
     """The arrays of a compiled flow (a pytree of numpy arrays and ``None``) as one float64
-    vector: one transfer to the device when a model is built instead of one per array (tens
-    of microseconds each), unpacked by static slices at the top of the compiled call."""
+    vector: one numpy argument of the compiled call (a few microseconds to hand over) instead
+    of one device array per array (tens of microseconds each to put there), unpacked by static
+    slices at the top of the compiled call."""
 
     treedef: Any
     shapes: tuple[tuple[int, ...], ...]
@@ -185,7 +186,7 @@ class RK4Loop:
         return steps_of_rk4
 
     def leap(self, run: Callable, theta: Array, steps: int, arrays: Any) -> Array:
-        return np.asarray(run(jnp.asarray(theta), np.int32(steps), arrays))
+        return np.asarray(run(theta, np.int32(steps), arrays))
 
 
 class CompiledFlow(Rule, ABC):
@@ -214,8 +215,10 @@ class CompiledFlow(Rule, ABC):
                 f"[continuum] scheme = {self.loop.scheme!r} runs on one MPI rank, not "
                 f"{comm_size}: choose scheme = 'matched' to split the fields over the ranks"
             )
-        self._layout, flat = PackedArrays.pack({**arrays, "rates": np.asarray(rates, float)})
-        self._arrays = jax.device_put(flat)
+        # handed to the compiled call as numpy: its own transfer is cheaper than a device_put
+        self._layout, self._arrays = PackedArrays.pack(
+            {**arrays, "rates": np.asarray(rates, float)}
+        )
         key = (type(self).__name__, key, self.loop.key, self._layout)
         start = time.perf_counter()
         if key not in COMPILED:
@@ -253,7 +256,7 @@ class CompiledFlow(Rule, ABC):
         if self._gradient is None:
             unpack = self._layout.unpack
             self._gradient = jax.jit(lambda th, flat: self._riesz_gradient(th, unpack(flat)))
-        return np.asarray(self._gradient(jnp.asarray(theta), self._arrays))
+        return np.asarray(self._gradient(theta, self._arrays))
 
     def leap(self, state: State, steps: int) -> State:
         """The state ``steps`` training steps later, in one call of the compiled loop."""
@@ -314,15 +317,15 @@ class JaxFlow(CompiledFlow):
 
     # ------------------------------------------------------------------ the compiled cost
 
-    def _cost(self, theta: jax.Array, arrays: dict) -> jax.Array:
-        """``C(θ)`` from the spaces' arrays (module docstring)."""
+    def _cost(self, parts: list[tuple[jax.Array, jax.Array | None]], arrays: dict) -> jax.Array:
+        """``C`` of the layers' ``(W^(m), b^(m))`` from the spaces' arrays (module docstring)."""
         spaces, eta = arrays["spaces"], arrays["eta0"]
         L = eta.shape[1]
         z_q = eta
-        for m, (w, b, shape) in enumerate(self._layers):
-            z = theta[w].reshape(shape) @ eta
-            if self._bias:
-                z = z + theta[b][:, None]
+        for m, (W, b) in enumerate(parts):
+            z = W @ eta
+            if b is not None:
+                z = z + b[:, None]
             z_q = apply_operator(spaces[m + 1]["tabulation"], z)
             if m + 1 < self._depth:
                 eta = apply_operator(spaces[m + 1]["load"], self._sigma(z_q))
@@ -335,17 +338,20 @@ class JaxFlow(CompiledFlow):
 
     def _riesz_gradient(self, theta: jax.Array, arrays: dict) -> jax.Array:
         """The Riesz representative ``M_{m+1}⁻¹ (∂C/∂W) M_m⁻¹``, ``M_{m+1}⁻¹ ∂C/∂b`` of
-        ``δC/δθ``, in the layout of ``θ``."""
-        g = jax.grad(self._cost)(theta, arrays)
+        ``δC/δθ``, in the layout of ``θ``; differentiated by the layers' blocks, not by ``θ``
+        (whose slices would differentiate to padded copies of ``θ``, one per block)."""
+        blocks = [
+            (theta[w].reshape(shape), theta[b] if self._bias else None)
+            for w, b, shape in self._layers
+        ]
         spaces = arrays["spaces"]
         parts = []
-        for m, (w, b, shape) in enumerate(self._layers):
+        for m, (gw, gb) in enumerate(jax.grad(self._cost)(blocks, arrays)):
             out, inp = spaces[m + 1]["inverse_mass"], spaces[m]["inverse_mass"]
-            gw = apply_operator(out, g[w].reshape(shape))
-            gw = apply_operator(inp, gw.T).T  # gw M_m⁻ᵀ = (M_m⁻¹ gwᵀ)ᵀ
+            gw = apply_operator(inp, apply_operator(out, gw).T).T  # gw M_m⁻ᵀ = (M_m⁻¹ gwᵀ)ᵀ
             parts.append(gw.ravel())
-            if self._bias:
-                parts.append(apply_operator(out, g[b]))
+            if gb is not None:
+                parts.append(apply_operator(out, gb))
         return jnp.concatenate(parts)
 
 
