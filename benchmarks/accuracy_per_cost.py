@@ -56,11 +56,14 @@ timed and its error measured against one reference:
   ``fori_loop``), plain and Richardson-extrapolated; compile time excluded (printed), the
   final coefficients checked against the numpy network's.
 
-Wall times are the best of up to ``--repeats`` runs (runs longer than 0.5 s run once), on one
-core for every route (:mod:`one_core`), from the built set-up (``discrete.experiment.build``:
-the data set, the config and a network's initial weights, untimed for every route) to the
-final fields: a network's flow; the FEM's model (meshes, spaces, initial fields, the arrays of
-the compiled flow) and its flow.  FFCx/JIT caches are warm (one untimed FEM build first) and,
+Wall times are the best of ``--repeats`` runs, or of more while they have taken less than
+``--window`` seconds (default 1; best × runs), or of fewer once they have taken a second (runs
+longer than 0.5 s run once: :func:`best_time`), so that every route is timed over as long a
+stretch of the machine's time, however short its runs; on one core for every route
+(:mod:`one_core`), from the built set-up (``discrete.experiment.build``: the data set, the
+config and a network's initial weights, untimed for every route) to the final fields: a
+network's flow; the FEM's model (meshes, spaces, initial fields, the arrays of the compiled
+flow) and its flow.  FFCx/JIT caches are warm (one untimed FEM build first) and,
 for every FEM model, its quadrature check runs once untimed (one step; the timed runs use the
 recorded rule, as the JAX routes are timed after compiling); measuring the error is not timed.
 
@@ -169,15 +172,26 @@ error it leaves is measured and printed."""
 # ----------------------------------------------------------------------------- timing
 
 
+WINDOW = 0.0
+"""The least time (seconds, as best × calls) that :func:`best_time` spends on a route: this
+VM's speed drifts over fractions of a second (benchmarks/README.md, run 18), so a route of a
+few milliseconds timed over five calls sees one moment where a route of 0.2 s sees several.
+This script's ``--window`` sets it (default 1 s) for every route alike; 0: ``repeats`` calls."""
+
+
 def best_time(run: Callable[[], object], repeats: int) -> tuple[float, object]:
-    """Best wall time of ``run()`` over up to ``repeats`` calls (one call when it is slow)."""
+    """Best wall time of ``run()`` over ``repeats`` calls, more while they have taken less
+    than :data:`WINDOW`, fewer once they have taken a second or the window (best × calls); one
+    call when it takes over 0.5 s."""
     best, result = np.inf, None
-    for k in range(repeats):
+    for calls in itertools.count(1):
         start = time.perf_counter()
         result = run()
         elapsed = time.perf_counter() - start
         best = min(best, elapsed)
-        if elapsed > 0.5 or (k >= 1 and best * (k + 1) > 1.0):
+        taken = best * calls
+        enough = calls >= repeats and taken >= WINDOW
+        if elapsed > 0.5 or (calls >= 2 and taken > max(1.0, WINDOW)) or enough:
             break
     return best, result
 
@@ -812,8 +826,8 @@ def report(p: Problem) -> dict:
     for note in p.notes:
         print(f"  {note}")
     print(
-        f"  FEM errors on the lattice of width {p.eval_width}; times: best of repeats, "
-        "config -> final fields"
+        f"  FEM errors on the lattice of width {p.eval_width}; times: best of repeats over "
+        f"at least {WINDOW:g} s of runs, config -> final fields"
     )
     header = (
         f"  {'route':<18} {'size':>6} {'unknowns':>10} {'wall s':>10} {'error':>10} "
@@ -1155,6 +1169,12 @@ def main() -> None:
         choices=["perceptron", "deep-tanh", "image-layer", *USER_SCALE, "user-scale"],
     )
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--window",
+        type=float,
+        default=1.0,
+        help="seconds of calls every route is timed over, at least (best × calls; WINDOW)",
+    )
     parser.add_argument("--reference-cells", type=int, default=16)
     parser.add_argument(
         "--smoke",
@@ -1163,7 +1183,9 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.smoke:
-        args.repeats = 1
+        args.repeats, args.window = 1, 0.0
+    global WINDOW
+    WINDOW = args.window
     print(
         f"accuracy per cost — {platform.node()} {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}, one rank on "
