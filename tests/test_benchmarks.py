@@ -90,7 +90,8 @@ def test_accuracy_per_cost_smoke_run():
     networks are extrapolated at first order (N and M = N/2 doubled together); every nodal
     run is measured over its own nodes as well, where its error is smaller (the GLL rule's
     alone, docs/physics.md "The fields at the nodes"); the routes of the compiled flow to a
-    tolerance run at the tolerance their name gives."""
+    tolerance run at the tolerance their name gives; the rows of the ratios at 1e-6 and 1e-9
+    are timed again side by side."""
     out = smoke_run("accuracy_per_cost.py", "--problems", "deep-tanh-L256", "resnet")
     rows = re.findall(
         r"^ +(FEM p c=\d nodal(?: jax(?: adapt tol=\S+)?)?)( at nodes)? p=(\d+) .* error (\S+)",
@@ -113,6 +114,11 @@ def test_accuracy_per_cost_smoke_run():
     assert "continuum gradient, P2 4 cells" in out
     assert re.search(r"deep-tanh-L256: at 0\.001 FEM .* -> (MET|MISSED)", out), out
     assert re.search(r"richardson +N=16 .* N and 2N = 32, order 1", out), out
+    # the rows of the ratios are timed again, in turn, and keep their best
+    again = re.findall(r"side by side: (\d+) runs .*", out)
+    timed = re.findall(r"(\d+\.\d+) -> (\d+\.\d+) ms", "\n".join(re.findall("side by side.*", out)))
+    assert again and sum(map(int, again)) == len(timed) > 0, out
+    assert all(float(after) <= float(before) for before, after in timed), timed
 
 
 def test_gradient_rate_smoke_run():
