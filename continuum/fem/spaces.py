@@ -48,7 +48,7 @@ def lagrange_element(domain: dmesh.Mesh, degree: int) -> ufl.AbstractFiniteEleme
 
 
 @functools.cache
-def _lagrange_element(cell: basix.CellType, degree: int) -> ufl.AbstractFiniteElement:
+def _lagrange_element(cell: basix.CellType, degree: int) -> basix.ufl._ElementBase:
     """:func:`lagrange_element` on a reference cell: basix elements are immutable, so one per
     cell and degree serves every space (creating one costs tens of microseconds)."""
     return basix.ufl.element(
@@ -66,9 +66,7 @@ def reference_rule(
     (``(1 + tdim) × n_q × vertices``) of the degree-1 geometry basis; as
     :func:`_lagrange_element`, one per argument set (the arrays are read-only)."""
     points, weights = map(np.asarray, basix.make_quadrature(cell, qdeg, rule=rule))
-    element = basix.create_element(
-        basix.ElementFamily.P, cell, degree, basix.LagrangeVariant.gll_warped
-    )
+    element = _lagrange_element(cell, degree).basix_element
     phi = np.asarray(element.tabulate(0, points))[0, :, :, 0]
     geometry_basis = basix.create_element(basix.ElementFamily.P, cell, 1)
     shape = np.asarray(geometry_basis.tabulate(1, points))[..., 0]
