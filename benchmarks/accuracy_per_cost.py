@@ -813,29 +813,26 @@ def gradient_rates(p: Problem, repeats: int) -> list[str]:
 # ----------------------------------------------------------------------------- reporting
 
 
-def time_to_target(rows: list[Row], target: float) -> tuple[Row | None, float | None]:
-    """First row (by size) reaching ``target`` and the log-log interpolated time to it."""
-    rows = sorted(rows, key=lambda r: r.size)
-    for k, r in enumerate(rows):
-        if r.error <= target:
-            if k == 0:
-                return r, None
-            a = rows[k - 1]
-            if a.error <= r.error or a.seconds <= 0:
-                return r, r.seconds
-            s = np.log(a.error / target) / np.log(a.error / r.error)
-            return r, float(np.exp(np.log(a.seconds) + s * np.log(r.seconds / a.seconds)))
-    return None, None
-
-
 def bracket(rows: list[Row], target: float) -> list[Row]:
-    """The rows :func:`time_to_target` reads its time from: the first (by size) reaching
-    ``target`` and the one before it."""
+    """The first row (by size) reaching ``target``, after the one before it (if any): the rows
+    :func:`time_to_target` reads its time from."""
     rows = sorted(rows, key=lambda r: r.size)
     for k, r in enumerate(rows):
         if r.error <= target:
             return rows[max(k - 1, 0) : k + 1]
     return []
+
+
+def time_to_target(rows: list[Row], target: float) -> tuple[Row | None, float | None]:
+    """First row (by size) reaching ``target`` and the log-log interpolated time to it."""
+    found = bracket(rows, target)
+    if len(found) < 2:
+        return (found[0], None) if found else (None, None)
+    a, r = found
+    if a.error <= r.error or a.seconds <= 0:
+        return r, r.seconds
+    s = np.log(a.error / target) / np.log(a.error / r.error)
+    return r, float(np.exp(np.log(a.seconds) + s * np.log(r.seconds / a.seconds)))
 
 
 def times_to_target(rows: list[Row]) -> dict[tuple[str, float], tuple[Row, float | None]]:

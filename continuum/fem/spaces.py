@@ -259,10 +259,6 @@ class FactorSpace:
         )
         return dense, fused
 
-    @property
-    def element(self):
-        return self.V.element.basix_element
-
     def _cell_rule(
         self, qdeg: int, rule: basix.QuadratureType = basix.QuadratureType.default
     ) -> tuple[Array, Array, Array]:

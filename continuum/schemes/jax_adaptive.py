@@ -92,6 +92,11 @@ class ToleranceLoop:
     scheme = "jax-adaptive"
     key = ("dop853",)  # the tolerance and the leap's length are arguments of the loop
 
+    @classmethod
+    def of(cls, setup: DiscreteSetup) -> ToleranceLoop:
+        """The loop of a run: leaps of its training ``dt``, to its ``[continuum] tolerance``."""
+        return cls(setup.config.training.dt, setup.config.continuum.tolerance)
+
     def __init__(self, h: float, tolerance: float):
         self.h = h
         self.tolerance = tolerance
@@ -180,8 +185,15 @@ class ToleranceLoop:
                 cond, body, start
             )
             evaluations = 1 + chosen + FORCES_PER_STEP * (accepted + rejected)
-            counts = (trial, accepted, rejected, evaluations, t, status)  # as COUNTS
-            return theta, jnp.stack([jnp.asarray(c, jnp.float64) for c in counts])
+            counts = dict(
+                trial=trial,
+                accepted=accepted,
+                rejected=rejected,
+                evaluations=evaluations,
+                reached=t,
+                status=status,
+            )
+            return theta, jnp.stack([jnp.asarray(counts[name], jnp.float64) for name in COUNTS])
 
         def initial_step(theta, f0, span, tolerance, arrays):
             """Hairer's choice of the first step (module docstring), at most ``span``."""
@@ -228,5 +240,4 @@ class ToleranceLoop:
 def jax_adaptive_rule(galerkin: GalerkinNetwork, setup: DiscreteSetup) -> JaxFlow:
     """``scheme = "jax-adaptive"``: the compiled flow to ``[continuum] tolerance``, reported at
     the training dt, with the continuum rates."""
-    cfg = setup.config
-    return jax_rule(galerkin, setup, ToleranceLoop(cfg.training.dt, cfg.continuum.tolerance))
+    return jax_rule(galerkin, setup, ToleranceLoop.of(setup))

@@ -199,9 +199,7 @@ def depth_jax_adaptive_rule(
 ) -> JaxDepthFlow:
     """``scheme = "jax-adaptive"``: the compiled force to ``[continuum] tolerance``
     (:class:`~continuum.schemes.jax_adaptive.ToleranceLoop`)."""
-    cfg = setup.config
-    loop = ToleranceLoop(cfg.training.dt, cfg.continuum.tolerance)
-    return depth_jax_rule(fields, setup, rates, loop)
+    return depth_jax_rule(fields, setup, rates, ToleranceLoop.of(setup))
 
 
 def residual_jax(setup: DiscreteSetup, comm: MPI.Comm) -> ResidualModel:
