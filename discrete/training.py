@@ -105,6 +105,10 @@ class GradientCost(Protocol):
     def value(self, theta: Array, samples: Array | None = None) -> float: ...
 
 
+NEXT_STEP = "next_step"
+"""The name an adaptive rule carries its next trial step under (:meth:`Rule.carried`)."""
+
+
 class Rule(ABC):
     """A training rule: advances a :class:`State` by one step of size ``h``."""
 
@@ -131,6 +135,17 @@ class Rule(ABC):
 
     def initial(self, theta: Array) -> State:
         return State(0.0, 0, theta.copy(), np.zeros_like(theta) if self.second_order else None)
+
+    def carried(self) -> dict[str, float]:
+        """What the rule carries from one output step to the next beside the state, which a
+        run resumed there needs to take the uninterrupted run's steps: nothing for a fixed
+        step; an adaptive rule's next trial step."""
+        return {}
+
+    def carry(self, values: dict[str, float]) -> None:
+        """Continue with numbers saved from :meth:`carried` (a fixed step carries none)."""
+        if values:
+            raise ValueError(f"{type(self).__name__} carries nothing, given {sorted(values)}")
 
 
 class Flow(Rule):

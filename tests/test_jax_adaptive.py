@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 
+import h5py
 import jax
 import numpy as np
 import pytest
@@ -14,6 +15,8 @@ from mpi4py import MPI
 from test_jax_flow import DEEP_TANH as RK4_DEEP_TANH
 
 from continuum import parse_config
+from continuum.app.run import run_experiment
+from continuum.io import layout
 from continuum.models.limit import continuum_model
 from continuum.schemes.jax_adaptive import COUNTS, FORCES_PER_STEP, ToleranceLoop
 from discrete.config import ConfigError
@@ -93,3 +96,28 @@ def test_a_continuum_dt_is_refused_at_load():
     message = str(info.value)
     assert "[continuum] dt = 0.01 with [continuum] scheme = 'jax-adaptive'" in message
     assert "\n" not in message
+
+
+@pytest.mark.parametrize("scheme", ["adaptive", "jax-adaptive"])
+def test_a_run_resumed_from_an_output_step_takes_the_uninterrupted_runs_steps(tmp_path, scheme):
+    """Each leap starts from the step the last one proposed, which ``fields.h5`` carries
+    (``/continuum/scheme/next_step``): a run cut after two of its five output steps and resumed
+    there ends on the uninterrupted run's coefficients bit for bit.  (Started again from the
+    training ``dt``, as it was before the step was carried, the resumed run took other steps
+    and ended 2.8e-12 (PETSc) and 1.6e-12 (JAX) away.)"""
+    config = parse_config(DEEP_TANH + "[output]\nevery = 5\n").replace(
+        continuum={"scheme": scheme, "tolerance": 1e-6}
+    )
+    full, cut = tmp_path / "full", tmp_path / "cut"
+    run_experiment(config, full, MPI.COMM_SELF, quiet=True)
+    run_experiment(config, cut, MPI.COMM_SELF, quiet=True)
+    with h5py.File(cut / "fields.h5", "a") as f:  # as if killed after two output steps
+        for name in layout.TIME_SERIES:
+            f[name].resize((2,))
+    run_experiment(config, cut, MPI.COMM_SELF, resume=True, quiet=True)
+    coefficients = layout.coefficient_group("layer1") + "/coefficients"
+    with h5py.File(full / "fields.h5") as a, h5py.File(cut / "fields.h5") as b:
+        steps = a[layout.scheme_state("next_step")][()]
+        assert len(steps) == 5 and np.all(steps[1:] > 0)  # the step proposed at each output
+        np.testing.assert_array_equal(b[layout.scheme_state("next_step")][()], steps)
+        np.testing.assert_array_equal(b[coefficients][()], a[coefficients][()])

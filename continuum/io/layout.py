@@ -121,6 +121,18 @@ class CoefficientSeries:
         )
 
 
+SCHEME_STATE = f"{CONTINUUM}/scheme"
+"""What an adaptive time scheme carries from one output step to the next beside the
+coefficients (:meth:`discrete.training.Rule.carried`): a resumed run reads it back and takes
+the uninterrupted run's steps."""
+
+
+def scheme_state(name: str) -> str:
+    """One number the time scheme carries (``next_step``: the step its next solve tries
+    first), ``(nt,)``."""
+    return f"{SCHEME_STATE}/{name}"
+
+
 def mesh_state(name: str) -> str:
     """One field of the state of a solver that owns its state (the perceptron's rows, the
     local theories): ``coefficients``, ``bias_coefficients``, ``velocity``, ``acceleration``
@@ -265,6 +277,11 @@ FIELDS_H5: tuple[Entry, ...] = (
         f"{coefficient_group('{layer}')}/{_PARTS}",
         "(nt, n_out, n_in), (nt, n_out)",
         "FE coefficients of a layer's fields (and velocities)",
+    ),
+    Entry(
+        scheme_state("next_step"),
+        "(nt,)",
+        "the step an adaptive time scheme tries first after this output step (--resume)",
     ),
     Entry(
         mesh_state("{coefficients,bias_coefficients,velocity,acceleration}"),

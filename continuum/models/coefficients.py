@@ -141,13 +141,16 @@ class CoefficientModel[FieldsT: CoefficientFields, OffsetT](ABC):
         return self._lattice_values(*self._lattice(convention))
 
     def _coefficient_series(self) -> dict[str, tuple[int, ...]]:
-        """Path → per-step shape of the coefficients (and velocities) of every part."""
+        """Path → per-step shape of the state a resumed run reads back: the coefficients (and
+        velocities) of every part and what the time scheme carries (:meth:`Rule.carried
+        <discrete.training.Rule.carried>`)."""
         out: dict[str, tuple[int, ...]] = {}
         for part in self.coefficient_parts():
             s = part.series
             out[s.weights], out[s.biases] = part.weights, part.biases
             if self.state.velocity is not None:
                 out[s.weight_velocity], out[s.bias_velocity] = part.weights, part.biases
+        out.update((layout.scheme_state(name), ()) for name in self.rule.carried())
         return out
 
     def series(self) -> dict[str, tuple[int, ...]]:
@@ -164,6 +167,8 @@ class CoefficientModel[FieldsT: CoefficientFields, OffsetT](ABC):
             vw, vb = self.galerkin.unpack(self.state.velocity)
             for part, wp, bp in zip(parts, vw, vb, strict=True):
                 out[part.series.weight_velocity], out[part.series.bias_velocity] = wp, bp
+        for name, value in self.rule.carried().items():
+            out[layout.scheme_state(name)] = np.asarray(value, dtype=float)
         return out
 
     def static(self) -> dict[str, Array]:
@@ -179,7 +184,8 @@ class CoefficientModel[FieldsT: CoefficientFields, OffsetT](ABC):
 
     def set_state(self, arrays: dict[str, Array], step: int) -> None:
         """Continue from coefficients read by :meth:`read_state` at training step ``step``,
-        at the model's own step ``round(step Δt_training / Δt)``."""
+        at the model's own step ``round(step Δt_training / Δt)``, with what the time scheme
+        carried there."""
         series = [part.series for part in self.coefficient_parts()]
         theta = self.galerkin.pack(
             [arrays[s.weights] for s in series], [arrays[s.biases] for s in series]
@@ -192,3 +198,6 @@ class CoefficientModel[FieldsT: CoefficientFields, OffsetT](ABC):
             )
         own_step = round(step * self.setup.dt / self.rule.h)
         self.state = type(self.state)(own_step * self.rule.h, own_step, theta, vel)
+        self.rule.carry(
+            {name: float(arrays[layout.scheme_state(name)]) for name in self.rule.carried()}
+        )

@@ -17,9 +17,9 @@ rejecting and shrinking a step that does not.  The fields are reported at the tr
 rule's output times: one ``TS`` solve per output interval, ending exactly on the output
 time (``TS_EXACTFINALTIME_MATCHSTEP``).  The first solve's trial step is the training ``dt``;
 each later one starts from the step the adaptor proposed last, so output intervals do not
-cost a new climb to the step size the flow allows.  A run resumed from an output step starts
-again from the training ``dt`` and takes other steps than the uninterrupted run: the two
-agree to the tolerance, not to rounding.  Every interval costs at least one step of 13
+cost a new climb to the step size the flow allows.  That step is carried in the output file
+(:meth:`carried`): a run resumed from an output step tries it first, as the uninterrupted run
+does, and takes the same steps.  Every interval costs at least one step of 13
 gradients: the integrator pays off when outputs are sparser than about every third training
 step (deep-tanh, ``t = 1``, outputs every 10 of 50 steps: 65 gradients against RK4's 200;
 output at every step: 650).
@@ -46,7 +46,7 @@ from mpi4py import MPI
 from petsc4py import PETSc
 
 from continuum.fem.petsc import converged_reason, reason_name
-from discrete.training import GradientCost, Rule, State
+from discrete.training import NEXT_STEP, GradientCost, Rule, State
 
 Array = np.ndarray
 
@@ -133,6 +133,13 @@ class AdaptiveFlow(Rule):
 
     def step(self, state: State) -> State:
         return self.leap(state, 1)
+
+    def carried(self) -> dict[str, float]:
+        """The step the next solve tries first: the one the adaptor proposed last."""
+        return {NEXT_STEP: self.first_step}
+
+    def carry(self, values: dict[str, float]) -> None:
+        self.first_step = float(values[NEXT_STEP])
 
     def advance(self, state: State, steps: int) -> Iterator[State]:
         """One adaptive solve over all ``steps``: no intermediate states are kept."""

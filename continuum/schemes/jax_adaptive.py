@@ -23,7 +23,9 @@ error of a step is Hairer's combination in the max norm,
 and the step is accepted when ``err ≤ 1``.  Either way the next step is ``δ' = δ min(10,
 max(0.2, 0.9 err^{−1/8}))`` (no growth right after a rejection; a non-finite error counts as
 a rejection with the smallest factor).  The last step of a leap is cut to end on the output
-time; the next leap starts from the step proposed last.  The first leap chooses its first step
+time; the next leap starts from the step proposed last, which the output file carries, so
+a run resumed from an output step takes the uninterrupted run's steps.  The first leap
+chooses its first step
 as Hairer's code does (SciPy's ``select_initial_step``, here in the max norm): an explicit
 Euler step of ``h₀ = 0.01 ‖θ/s‖/‖F/s‖`` estimates the second derivative ``d₂ = ‖(F(θ + h₀F) −
 F)/s‖/h₀``, and ``δ₀ = min(100 h₀, (0.01/max(‖F/s‖, d₂))^{1/8})`` — one force more.
@@ -51,6 +53,7 @@ import numpy as np
 from continuum.fields.galerkin import GalerkinNetwork
 from continuum.schemes.jax_flow import Force, JaxFlow, jax_rule
 from discrete.experiment import DiscreteSetup
+from discrete.training import NEXT_STEP
 
 jax.config.update("jax_enable_x64", True)
 import jax.numpy as jnp  # noqa: E402  (after float64 is switched on)
@@ -235,6 +238,13 @@ class ToleranceLoop:
             )
         self.trial = counts["trial"]
         return np.asarray(new)
+
+    def carried(self) -> dict[str, float]:
+        """The step the next leap tries first (0 before the first leap: it chooses one)."""
+        return {NEXT_STEP: self.trial}
+
+    def carry(self, values: dict[str, float]) -> None:
+        self.trial = float(values[NEXT_STEP])
 
 
 def jax_adaptive_rule(galerkin: GalerkinNetwork, setup: DiscreteSetup) -> JaxFlow:

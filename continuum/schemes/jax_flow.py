@@ -151,6 +151,12 @@ class Loop(Protocol):
         """``θ`` after ``steps`` training steps by the compiled loop ``run`` (``arrays``: its
         last argument, passed through to the force)."""
 
+    def carried(self) -> dict[str, float]:
+        """What the loop carries from leap to leap (:meth:`discrete.training.Rule.carried`)."""
+
+    def carry(self, values: dict[str, float]) -> None:
+        """Continue with numbers saved from :meth:`carried`."""
+
 
 class RK4Loop:
     """Classical RK4 with the training step ``h``: all steps of a leap in one ``fori_loop``;
@@ -187,6 +193,13 @@ class RK4Loop:
 
     def leap(self, run: Callable, theta: Array, steps: int, arrays: Any) -> Array:
         return np.asarray(run(theta, np.int32(steps), arrays))
+
+    def carried(self) -> dict[str, float]:
+        return {}  # a fixed step
+
+    def carry(self, values: dict[str, float]) -> None:
+        if values:
+            raise ValueError(f"RK4 at a fixed step carries nothing, given {sorted(values)}")
 
 
 class CompiledFlow(Rule, ABC):
@@ -266,6 +279,12 @@ class CompiledFlow(Rule, ABC):
 
     def step(self, state: State) -> State:
         return self.leap(state, 1)
+
+    def carried(self) -> dict[str, float]:
+        return self.loop.carried()
+
+    def carry(self, values: dict[str, float]) -> None:
+        self.loop.carry(values)
 
     def advance(self, state: State, steps: int) -> Iterator[State]:
         """The state after ``steps`` steps, all taken in one compiled loop (the intermediate
