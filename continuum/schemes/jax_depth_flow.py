@@ -107,10 +107,11 @@ class JaxDepthFlow(CompiledFlow):
             theta[b].reshape(b_shape) if self._bias else jnp.zeros(b_shape)
         )
 
-    def _cost(self, theta: jax.Array, arrays: dict) -> jax.Array:
-        """``C(θ)`` of the depth rule's forward map (module docstring)."""
+    def _cost(self, parts: list[tuple[jax.Array, jax.Array]], arrays: dict) -> jax.Array:
+        """``C`` of the parts' weights and biases (input layer, blocks, readout) by the depth
+        rule's forward map (module docstring)."""
         x, out = arrays["stream"], arrays["outputs"]
-        (w_in, b_in), (w, b), (w_out, b_out) = (self._part(theta, k) for k in range(3))
+        (w_in, b_in), (w, b), (w_out, b_out) = parts
         # the block fields at the stages of every step, (steps, stages, n_x, n_x): one gather
         columns, values = arrays["stage_basis"]
         Wst = jnp.einsum("nil,nilab->niab", values, w[columns])
@@ -137,13 +138,15 @@ class JaxDepthFlow(CompiledFlow):
         return 0.5 * jnp.sum(out["weights"] @ (r * r)) / r.shape[1]
 
     def _riesz_gradient(self, theta: jax.Array, arrays: dict) -> jax.Array:
-        """The Riesz map of :meth:`DepthFields.riesz` applied to ``jax.grad`` of the cost."""
-        g = jax.grad(self._cost)(theta, arrays)
+        """The Riesz map of :meth:`DepthFields.riesz` applied to ``jax.grad`` of the cost,
+        differentiated by the parts' blocks, not by ``θ`` (whose slices would differentiate to
+        padded copies of ``θ``, one per block: :class:`~continuum.schemes.jax_flow.JaxFlow`)."""
+        blocks = [self._part(theta, k) for k in range(3)]
+        (g_in, gb_in), (g_w, gb_w), (g_out, gb_out) = jax.grad(self._cost)(blocks, arrays)
         m_in = arrays["inputs"]["inverse_mass"]
         m_x = arrays["stream"]["inverse_mass"]
         m_out = arrays["outputs"]["inverse_mass"]
         m_tau = arrays["depth_inverse_mass"]
-        (g_in, gb_in), (g_w, gb_w), (g_out, gb_out) = (self._part(g, k) for k in range(3))
         weights = [
             _along(_along(g_in, m_x, 0), m_in, 1),
             _along(_along(_along(g_w, m_tau, 0), m_x, 1), m_x, 2),
