@@ -851,12 +851,20 @@ CONTENDERS = 2.0
 by :func:`side_by_side` (a route timed in a slow stretch may be the fastest)."""
 
 
-def side_by_side(p: Problem, repeats: int, rounds: int) -> None:
-    """Time again, in turn and ``rounds`` times over, the rows that the ratios at 1e-6 and 1e-9
+def side_by_side(
+    p: Problem,
+    repeats: int,
+    rounds: int,
+    targets: tuple[float, ...] = (1e-6, 1e-9),
+    label: Callable[[str, int], str] | None = None,
+) -> None:
+    """Time again, in turn and ``rounds`` times over, the rows that the ratios at ``targets``
     are read from (those of every network route, and of each FEM family's routes within
     :data:`CONTENDERS` of its fastest; runs under 0.5 s), and keep each row's best: the
     machine's speed drifts over seconds to minutes (benchmarks/README.md, run 18), and a route
-    timed in a slow stretch would be compared with one timed in a quick one."""
+    timed in a slow stretch would be compared with one timed in a quick one (``label``: a row's
+    size in the printout, default :func:`size_label`)."""
+    label = label or size_label
     table = times_to_target(p.rows)
 
     def seconds(route: str, t: float) -> float:
@@ -864,7 +872,7 @@ def side_by_side(p: Problem, repeats: int, rounds: int) -> None:
         return row.seconds if interp is None else interp
 
     groups: dict[int, list[Row]] = {}  # by the run: an FEM run gives rows in two norms
-    for t in (1e-6, 1e-9):
+    for t in targets:
         routes = [r for r in NETWORK_ROUTES if (r, t) in table]
         for fem in fem_families(p).values():
             reached = [r for r in fem if (r, t) in table]
@@ -884,10 +892,11 @@ def side_by_side(p: Problem, repeats: int, rounds: int) -> None:
             for row in group:
                 row.seconds = min(row.seconds, best)
     p.notes.append(
-        f"side by side: {len(runs)} runs the 1e-6 and 1e-9 ratios are read from, timed again in "
+        f"side by side: {len(runs)} runs the ratios at {', '.join(f'{t:g}' for t in targets)} "
+        "are read from, timed again in "
         f"turn {rounds} times (best kept): "
         + ", ".join(
-            f"{g[0].route} {size_label(g[0].route, g[0].size)} {1e3 * b:.2f} -> "
+            f"{g[0].route} {label(g[0].route, g[0].size)} {1e3 * b:.2f} -> "
             f"{1e3 * g[0].seconds:.2f} ms"
             for g, b in zip(runs, before, strict=True)
         )

@@ -15,20 +15,24 @@ whose own error is bounded by its distances to the ``--check`` solutions (by def
 reference at half its τ-cells, at half its k and at x degree − 2, by the same rule).  The FEM
 rows are grouped by ``(p, q, k, r)``, ``--quadratures`` of the x spaces (``nodal``: the
 Gauss–Lobatto–Legendre rule at the nodes) and ``--schemes`` (``jax``: the same RK4 flow
-compiled with JAX, :mod:`continuum.schemes.jax_depth_flow`, compiled by one untimed run):
-within a group the τ-cells grow, and the time to a target is the first ``depth_cells``
-reaching it.
+compiled with JAX, :mod:`continuum.schemes.jax_depth_flow`, compiled by one untimed run;
+``jax-adaptive``: the flow in t to ``--tolerance`` compiled, ``jax adapt`` in the route's
+name): within a group the τ-cells grow, and the time to a target is the first ``depth_cells``
+reaching it.  Every route is timed over ``--window`` seconds at least, and the rows of the
+time to every target are timed again, in turn, ``--rounds`` times (those of
+``accuracy_per_cost.py``: :func:`accuracy_per_cost.side_by_side`).
 
     PYTHONPATH=$PWD python benchmarks/residual_degree.py [--degrees 2 3 4 5 6 7 8]
         [--cells 4] [--depth 2:1 3:4 4:2:dop853] [--depth-cells 8 16 32 64 128]
         [--reference 10 4 3 64 8] [--reference-rule rk4] [--schemes matched jax]
-        [--quadratures gauss nodal]
+        [--quadratures gauss nodal] [--tolerance 1e-8] [--window 1] [--rounds 5]
         [--no-networks]
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import os
 import platform
@@ -37,7 +41,10 @@ import time
 from mpi4py import MPI  # noqa: F401  first: it loads the MPI library that DOLFINx links against
 
 # isort: split
+import accuracy_per_cost
 from accuracy_per_cost import (  # benchmarks/, the script's directory
+    ADAPTIVE_TOLERANCE,
+    TARGETS,
     ModelReference,
     Problem,
     Row,
@@ -49,6 +56,7 @@ from accuracy_per_cost import (  # benchmarks/, the script's directory
     network_routes,
     numpy_network,
     print_time_to_target,
+    side_by_side,
     user_scale_problems,
     with_continuum,
     with_dt,
@@ -72,14 +80,16 @@ def depth_setup(
     rule: str = "rk4",
     scheme: str = "matched",
     quadrature: str = "gauss",
+    tolerance: float = ADAPTIVE_TOLERANCE,
 ):
     """The set-up of the depth continuum at ``degree`` on ``cells`` cells in x and
     ``depth_degree`` on ``depth_cells`` cells in τ with ``steps`` steps of the Runge–Kutta rule
-    ``rule`` per τ-cell, advanced by ``[continuum] scheme`` with the x spaces' ``quadrature``
-    (the arguments in the order of ``--reference``; :func:`accuracy_per_cost.fem_setup`)."""
+    ``rule`` per τ-cell, advanced by ``[continuum] scheme`` (to ``tolerance`` if adaptive) with
+    the x spaces' ``quadrature`` (the arguments in the order of ``--reference``;
+    :func:`accuracy_per_cost.fem_setup`)."""
     changes = {"depth_degree": depth_degree, "depth_cells": depth_cells, "depth_steps": steps}
     config = with_continuum(config, **changes, depth_rule=rule)
-    return fem_setup(config, degree, cells, scheme, quadrature=quadrature)
+    return fem_setup(config, degree, cells, scheme, quadrature=quadrature, tolerance=tolerance)
 
 
 def solve_depth(config: Config, *options, **keywords):
@@ -89,22 +99,25 @@ def solve_depth(config: Config, *options, **keywords):
 
 def fem_routes(p: Problem, args, ref: ModelReference, conv) -> None:
     """One route per ``(τ degree q, k, rule, x cells, p, scheme)``, a row per ``depth_cells``;
-    the compiled flow (``scheme = "jax"``) is compiled by one untimed run, as the JAX
-    networks are."""
+    the compiled flows (``scheme = "jax"``, ``"jax-adaptive"``) are compiled by one untimed run,
+    as the JAX networks are."""
     cfg, t_end = p.config, p.config.training.steps * p.config.training.dt
     routes = itertools.product(args.depth, args.cells, args.degrees, args.quadratures, args.schemes)
     for (q, steps, rule), cells, degree, quadrature, scheme in routes:
         route = f"FEM P{degree} c={cells} τP{q} k={steps}" + ("" if rule == "rk4" else f" {rule}")
-        route += "".join(f" {o}" for o in (quadrature, scheme) if o not in ("gauss", "matched"))
+        route += "".join(f" {o}" for o in (quadrature,) if o != "gauss")
+        route += {"matched": "", "jax": " jax"}.get(scheme, f" jax adapt tol={args.tolerance:g}")
         for depth_cells in args.depth_cells:
             options = (degree, cells, q, depth_cells, steps, rule, scheme, quadrature)
-            setup = depth_setup(cfg, *options)  # the data and config, untimed as the networks'
-            if scheme == "jax":  # untimed: the loop compiles for the run's dt
+            # the data and config, untimed as the networks'
+            setup = depth_setup(cfg, *options, tolerance=args.tolerance)
+            if scheme.startswith("jax"):  # untimed: the loop compiles for the run's dt
                 fem_solve(setup)
             else:  # untimed: one step fills the set-up caches
                 solve_depth(with_dt(cfg, t_end), *options)
-            seconds, model = best_time(lambda s=setup: fem_solve(s), args.repeats)
-            row = Row(route, depth_cells, int(model.galerkin.size), seconds, 0.0)
+            again = functools.partial(fem_solve, setup)
+            seconds, model = best_time(again, args.repeats)
+            row = Row(route, depth_cells, int(model.galerkin.size), seconds, 0.0, again=again)
             row.error = error(ModelReference(model).fields(conv), ref.fields(conv))
             row.cost_error = abs(model.cost() - ref.model.cost())
             p.rows.append(row)
@@ -174,8 +187,15 @@ def main() -> None:
         "--schemes",
         nargs="+",
         default=["matched"],
-        choices=("matched", "jax"),
-        help="[continuum] scheme of the FEM routes (jax: the RK4 flow compiled with JAX)",
+        choices=("matched", "jax", "jax-adaptive"),
+        help="[continuum] scheme of the FEM routes (jax: the RK4 flow compiled with JAX; "
+        "jax-adaptive: the flow to --tolerance compiled)",
+    )
+    parser.add_argument(
+        "--tolerance",
+        type=float,
+        default=ADAPTIVE_TOLERANCE,
+        help="[continuum] tolerance of the jax-adaptive routes",
     )
     parser.add_argument(
         "--quadratures",
@@ -187,6 +207,18 @@ def main() -> None:
     parser.add_argument("--networks", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--widths", type=int, nargs="+", default=[16, 32, 64, 128, 256])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--window",
+        type=float,
+        default=1.0,
+        help="seconds of calls every route is timed over, at least (accuracy_per_cost.WINDOW)",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=5,
+        help="times the rows of the time to every target are timed again, in turn",
+    )
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, two training steps")
     args = parser.parse_args()
     p = user_scale_problems()["resnet"]
@@ -196,7 +228,8 @@ def main() -> None:
         args.depth = [(2, 1, "rk4"), (2, 2, "rk4"), (4, 1, "dop853")]
         args.schemes, args.quadratures = ["matched", "jax"], ["gauss", "nodal"]
         args.reference, args.check = [6, 2, 2, 8, 2], [[6, 2, 2, 6, 2], [4, 2, 2, 8, 2]]
-        args.widths, args.repeats = [8, 16], 1
+        args.widths, args.repeats, args.window, args.rounds = [8, 16], 1, 0.0, 1
+    accuracy_per_cost.WINDOW = args.window
     print(
         f"residual degree — {platform.node()} {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}, one rank"
@@ -236,6 +269,7 @@ def main() -> None:
         p.jax_widths = args.widths
         jax_routes(p, ref, c_ref, args.repeats)
     fem_routes(p, args, ref, conv)
+    side_by_side(p, args.repeats, args.rounds, TARGETS, label)
     print_report(p)
     print(f"\ntotal {time.perf_counter() - start:.0f} s")
 

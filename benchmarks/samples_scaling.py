@@ -12,7 +12,9 @@ splitting samples, each an ``mpiexec -n P`` child with one BLAS thread per rank
 ``advance_to(t_end)`` alone (the slowest rank, after a barrier), then writes its final
 coefficients.  Printed first: one gradient of all samples against one of half of them on
 one process (the work each of two ranks does when they split the samples, without
-communication: the speed-up the split allows).  Then the continuum solve time of each, the
+communication: the speed-up the split allows), and the time of the gradient's ``Allreduce``
+alone between two ranks (the one collective per gradient of the samples split, without the
+wait for the slower rank).  Then the continuum solve time of each, the
 speed-up over one rank (best of the repeats and per repeat, the ratio of one side-by-side
 run), and the largest difference of any coefficient from the one-rank run.
 
@@ -103,9 +105,10 @@ def run_child(ranks: int, config: Path, out: Path) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def work_split(config: Path, repeats: int = 50) -> tuple[float, float]:
+def work_split(config: Path, repeats: int = 50) -> tuple[float, float, int]:
     """Seconds of one gradient of all samples and of the first half (one process, in this
-    one: the work each of two ranks splitting the samples does, without communication)."""
+    one: the work each of two ranks splitting the samples does, without communication), and
+    the numbers the samples split sums per gradient (the gradient and the cost)."""
     from mpi4py import MPI
 
     from continuum.models.limit import continuum_model
@@ -121,7 +124,38 @@ def work_split(config: Path, repeats: int = 50) -> tuple[float, float]:
         for _ in range(repeats):
             galerkin.gradient(theta, samples)
         times.append((time.perf_counter() - start) / repeats)
-    return times[0], times[1]
+    return times[0], times[1], galerkin.size + 1
+
+
+def allreduce_child(size: int, calls: int = 5000) -> None:
+    """Print the seconds of one ``Allreduce`` of ``size`` numbers (under ``mpiexec``; mean of
+    ``calls`` after a warm-up)."""
+    from mpi4py import MPI
+
+    comm = MPI.COMM_WORLD
+    send, out = np.ones(size), np.empty(size)
+    for _ in range(200):
+        comm.Allreduce(send, out)
+    comm.Barrier()
+    start = time.perf_counter()
+    for _ in range(calls):
+        comm.Allreduce(send, out)
+    seconds = comm.allreduce((time.perf_counter() - start) / calls, op=MPI.MAX)
+    if comm.rank == 0:
+        print(json.dumps({"allreduce": seconds}))
+
+
+def allreduce_seconds(size: int) -> float:
+    """:func:`allreduce_child` on two ranks."""
+    result = subprocess.run(
+        [str(BIN / "mpiexec"), "-n", "2", sys.executable, __file__, "--allreduce", str(size)],
+        check=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **ONE_THREAD},
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])["allreduce"]
 
 
 def largest_difference(a: Path, b: Path) -> float:
@@ -132,6 +166,9 @@ def largest_difference(a: Path, b: Path) -> float:
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         child(sys.argv[2], sys.argv[3])
+        return
+    if len(sys.argv) > 1 and sys.argv[1] == "--allreduce":
+        allreduce_child(int(sys.argv[2]))
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
@@ -152,10 +189,11 @@ def main() -> None:
         configs = {
             d: write_config(folder, d, args.t_end, args.quadrature) for d in ("rows", "samples")
         }
-        full, half = work_split(configs["samples"])
+        full, half, size = work_split(configs["samples"])
         print(
             f"one gradient on one process: all samples {full * 1e3:.2f} ms, half of them "
-            f"{half * 1e3:.2f} ms (the work split: {full / half:.2f}×)"
+            f"{half * 1e3:.2f} ms (the work split: {full / half:.2f}×); the Allreduce of its "
+            f"{size} numbers on two ranks alone: {allreduce_seconds(size) * 1e6:.0f} µs"
         )
         differences: dict[str, float] = {}
         for k in range(args.repeats):
