@@ -13,7 +13,15 @@ import h5py
 import numpy as np
 import pytest
 
-from continuum.io.integrity import CHECKSUMS, checked_series, copy_steps, truncation, verify
+from continuum.io import layout
+from continuum.io.integrity import (
+    CHECKSUMS,
+    checked_series,
+    copy_steps,
+    row_checksum,
+    truncation,
+    verify,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 SYNFIELD = Path(sys.executable).parent / "synfield"
@@ -295,6 +303,25 @@ def test_a_file_without_checksums_is_listed_unverified_and_not_resumed(full, tmp
     assert "complete output steps: 10 (no checksums: not verified)" in inspect.stdout
     line = one_line(run_cli("run", "--resume", str(out), "-q"))
     assert "has no per-step checksums (written by an older synfield)" in line
+
+
+def test_a_file_without_a_series_the_model_writes_is_not_resumed(full, tmp_path):
+    """A file intact but without a series this synfield writes (an older one's: here the
+    solver's velocities removed and the checksums recomputed without them): ``--resume``
+    refuses it by the series' name, instead of restarting from it or failing at its first
+    append."""
+    out = cut_copy(full, tmp_path, 10)
+    name = layout.mesh_state("velocity")
+    with h5py.File(out / "fields.h5", "a") as f:
+        del f[name]
+        series = checked_series(f)
+        dtypes = {n: ds.dtype for n, ds in series}
+        for k in range(10):
+            f[CHECKSUMS][k] = row_checksum(((n, ds[k]) for n, ds in series), dtypes)
+    verdict = verify(out / "fields.h5")
+    assert (verdict.good, verdict.damaged) == (10, False)
+    line = one_line(run_cli("run", "--resume", str(out), "-q"))
+    assert f"lacks {name}," in line and "older synfield" in line, line
 
 
 def one_line(proc) -> str:

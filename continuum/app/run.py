@@ -267,7 +267,8 @@ def open_for_resume(path: Path, setup: DiscreteSetup, model, ranks: int, from_la
     """Rank 0: the verified file of an interrupted run, its last complete state and the
     continuum arrays of that step.  A different number of ranks is refused: the coefficient
     arrays of a distributed mesh are numbered by the partition, and no other run is
-    guaranteed bit-identical across rank counts."""
+    guaranteed bit-identical across rank counts.  So is a file without a series the model
+    writes (an older synfield's): the run could neither restart from it nor append to it."""
     out, complete = FieldsFile.reopen(path, from_last_good)
     stored = int(out.h5.attrs["ranks"])
     if stored != ranks or complete == 0:
@@ -278,6 +279,14 @@ def open_for_resume(path: Path, setup: DiscreteSetup, model, ranks: int, from_la
             f"{path} was written by a run on {stored} MPI rank(s); this resume runs on "
             f"{ranks}: resume with mpiexec -n {stored} (coefficients on a distributed mesh "
             "are numbered by its partition)"
+        )
+    missing = [name for name in model.series() if name not in out.h5] if model is not None else []
+    if missing:
+        out.close()
+        raise ValueError(
+            f"{path} lacks {', '.join(missing)}, which this synfield writes at every output "
+            "step and --resume reads back (the file was written by an older synfield): start "
+            "the run afresh"
         )
     state = restore_state(out.h5, setup, complete - 1)
     arrays = model.read_state(out.h5, complete - 1) if model is not None else None
