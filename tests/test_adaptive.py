@@ -12,13 +12,17 @@ from __future__ import annotations
 
 import dataclasses
 
+import h5py
 import numpy as np
 import pytest
 from mpi4py import MPI
 from problems import observed_order
 from test_dataspan import configured
+from test_mpi import shared_tmpdir
 
 from continuum.app.convergence import with_width
+from continuum.app.run import run_experiment
+from continuum.io import layout
 from continuum.models.limit import continuum_model
 from continuum.schemes.adaptive import AdaptiveFlow
 from continuum.settings import Config
@@ -94,3 +98,38 @@ def test_a_flow_that_blows_up_is_stopped_with_its_time():
 def test_what_is_not_the_full_batch_flow_is_refused_by_name(config, message):
     with pytest.raises(ValueError, match=message):
         solved(config, "adaptive")
+
+
+@pytest.mark.mpi
+def test_an_adaptive_run_on_two_ranks_resumes_on_its_own_steps():
+    """``scheme = "adaptive"`` on two ranks, cut after three of its six output steps and resumed
+    there: the coefficients equal the uninterrupted two-rank run's bit for bit (the trial step
+    carried in ``fields.h5`` is the same on every rank) and the one-rank run's to 1e-10."""
+    comm = MPI.COMM_WORLD
+    assert comm.size == 2, "run this test under mpiexec -n 2"
+    tmp = shared_tmpdir(comm)
+    config = deep_tanh()
+    config = dataclasses.replace(
+        config,
+        continuum=dataclasses.replace(config.continuum, scheme="adaptive", tolerance=1e-6),
+        output=dataclasses.replace(config.output, every=10),
+    )
+    run_experiment(config, tmp / "full", comm, quiet=True)
+    run_experiment(config, tmp / "cut", comm, quiet=True)
+    if comm.rank == 0:
+        with h5py.File(tmp / "cut" / "fields.h5", "a") as f:  # as if killed after three steps
+            for name in layout.TIME_SERIES:
+                f[name].resize((3,))
+        run_experiment(config, tmp / "one", MPI.COMM_SELF, quiet=True)
+    comm.Barrier()
+    run_experiment(config, tmp / "cut", comm, resume=True, quiet=True)
+    if comm.rank == 0:
+        name = layout.coefficient_group("layer1") + "/coefficients"
+        with (
+            h5py.File(tmp / "full" / "fields.h5") as full,
+            h5py.File(tmp / "cut" / "fields.h5") as cut,
+            h5py.File(tmp / "one" / "fields.h5") as one,
+        ):
+            assert cut.attrs["ranks"] == 2 and len(cut[layout.CONTINUUM_TIMES]) == 6
+            np.testing.assert_array_equal(cut[name][()], full[name][()])
+            np.testing.assert_allclose(cut[name][()], one[name][()], rtol=0, atol=1e-10)
