@@ -23,12 +23,12 @@ error of a step is Hairer's combination in the max norm,
 and the step is accepted when ``err ≤ 1``.  Either way the next step is ``δ' = δ min(10,
 max(0.2, 0.9 err^{−1/8}))`` (no growth right after a rejection; a non-finite error counts as
 a rejection with the smallest factor).  The last step of a leap is cut to end on the output
-time; the next leap starts from the step proposed last, which the output file carries, so
-a run resumed from an output step takes the uninterrupted run's steps.  The first leap
-chooses its first step
-as Hairer's code does (SciPy's ``select_initial_step``, here in the max norm): an explicit
-Euler step of ``h₀ = 0.01 ‖θ/s‖/‖F/s‖`` estimates the second derivative ``d₂ = ‖(F(θ + h₀F) −
-F)/s‖/h₀``, and ``δ₀ = min(100 h₀, (0.01/max(‖F/s‖, d₂))^{1/8})`` — one force more.
+time; the next leap starts from the step proposed last, which the output file carries, so a
+run resumed from an output step takes the uninterrupted run's steps.  The first leap chooses
+its first step as Hairer's code does (SciPy's ``select_initial_step``, here in the max norm):
+an explicit Euler step of ``h₀ = 0.01 ‖θ/s‖/‖F/s‖`` estimates the second derivative ``d₂ =
+‖(F(θ + h₀F) − F)/s‖/h₀``, and ``δ₀ = min(100 h₀, (0.01/max(‖F/s‖, d₂))^{1/8})`` — one force
+more.
 
 Every output interval costs at least thirteen forces (the force at its start and one step;
 the first interval one more, for its first step), against RK4's four per training step: the
