@@ -12,7 +12,7 @@ evaluations inherits that exactness (:class:`continuum.fields.residual.DepthFiel
 
 - ``"rk4"``: classical RK4, order 4, stages at ``c = 0, ½, ½, 1`` (Simpson's rule).
 - ``"dop853"``: the order-8 Dormand–Prince tableau, its 12 stages of the propagating step
-  (coefficients from SciPy's ``scipy.integrate._ivp.dop853_coefficients``).
+  (coefficients from SciPy's ``scipy.integrate.DOP853``).
 """
 
 from __future__ import annotations
@@ -56,10 +56,9 @@ def _rk4() -> ButcherTableau:
 
 
 def _dop853() -> ButcherTableau:
-    from scipy.integrate._ivp import dop853_coefficients as d  # SciPy only where it is used
+    from scipy.integrate import DOP853  # SciPy only where it is used
 
-    n = d.N_STAGES
-    return ButcherTableau("dop853", 8, d.A[:n, :n].copy(), d.B[:n].copy(), d.C[:n].copy())
+    return ButcherTableau("dop853", 8, DOP853.A.copy(), DOP853.B.copy(), DOP853.C.copy())
 
 
 DEPTH_RULES = ("rk4", "dop853")

@@ -10,9 +10,9 @@ two output times is one ``lax.while_loop`` compiled with the force of
 :class:`~continuum.schemes.jax_depth_flow.JaxDepthFlow` (a residual network's depth
 continuum): no Python between stages or steps.
 
-The pair is Dormand and Prince's 8(5,3) (Hairer's DOP853; the coefficients are SciPy's
-``scipy.integrate._ivp.dop853_coefficients``): twelve stages ``k_i = F(θ + δ Σ_{j<i} a_ij
-k_j)``, the order-8 step ``θ̂ = θ + δ Σ_i b_i k_i`` and ``k_13 = F(θ̂)``, which is the next
+The pair is Dormand and Prince's 8(5,3) (Hairer's DOP853; the coefficients are those of
+SciPy's ``scipy.integrate.DOP853``): twelve stages ``k_i = F(θ + δ Σ_{j<i} a_ij k_j)``, the
+order-8 step ``θ̂ = θ + δ Σ_i b_i k_i`` and ``k_13 = F(θ̂)``, which is the next
 step's first stage.  With the scale ``s_i = τ + τ max(|θ_i|, |θ̂_i|)`` (``τ = [continuum]
 tolerance``, absolute and relative alike, as :mod:`continuum.schemes.adaptive`) and the
 embedded fifth- and third-order error vectors ``e⁵ = Σ_i E⁵_i k_i``, ``e³ = Σ_i E³_i k_i``, the
@@ -81,11 +81,14 @@ step's ``F(θ̂)``)."""
 
 def dop853_tableau() -> tuple[Array, Array, Array]:
     """``A`` (13 × 13: row 12 holds ``b``, so stage 13 is ``F(θ̂)``) and the error weights
-    ``E⁵``, ``E³`` (13 each) of DOP853, from SciPy."""
-    from scipy.integrate._ivp import dop853_coefficients as d  # SciPy only where it is used
+    ``E⁵``, ``E³`` (13 each) of DOP853, from SciPy's ``DOP853`` (its 12 stages' ``A`` and
+    ``b``)."""
+    from scipy.integrate import DOP853  # SciPy only where it is used
 
-    stages = d.N_STAGES + 1
-    return d.A[:stages, :stages].copy(), d.E5.copy(), d.E3.copy()
+    stages = DOP853.n_stages
+    A = np.zeros((stages + 1, stages + 1))
+    A[:stages, :stages], A[stages, :stages] = DOP853.A, DOP853.B
+    return A, DOP853.E5.copy(), DOP853.E3.copy()
 
 
 class ToleranceLoop:
