@@ -84,18 +84,11 @@ def write_config(folder: Path, distribute: str, t_end: float, quadrature: str) -
     return path
 
 
-def run_child(ranks: int, config: Path, out: Path) -> dict:
+def run_child(ranks: int, *args: str) -> dict:
+    """Run this script under ``mpiexec -n ranks`` with ``args`` (one BLAS thread per rank) and
+    return the JSON its rank 0 prints last."""
     result = subprocess.run(
-        [
-            str(BIN / "mpiexec"),
-            "-n",
-            str(ranks),
-            sys.executable,
-            __file__,
-            "--child",
-            str(config),
-            str(out),
-        ],
+        [str(BIN / "mpiexec"), "-n", str(ranks), sys.executable, __file__, *args],
         check=True,
         cwd=ROOT,
         capture_output=True,
@@ -147,15 +140,7 @@ def allreduce_child(size: int, calls: int = 5000) -> None:
 
 def allreduce_seconds(size: int) -> float:
     """:func:`allreduce_child` on two ranks."""
-    result = subprocess.run(
-        [str(BIN / "mpiexec"), "-n", "2", sys.executable, __file__, "--allreduce", str(size)],
-        check=True,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **ONE_THREAD},
-    )
-    return json.loads(result.stdout.strip().splitlines()[-1])["allreduce"]
+    return run_child(2, "--allreduce", str(size))["allreduce"]
 
 
 def largest_difference(a: Path, b: Path) -> float:
@@ -200,7 +185,7 @@ def main() -> None:
             line = []
             for label, ranks, distribute in runs:
                 out = folder / f"{ranks}-{distribute}.npz"
-                result = run_child(ranks, configs[distribute], out)
+                result = run_child(ranks, "--child", str(configs[distribute]), str(out))
                 assert result["distribution"] == distribute
                 times[label].append(result["advance"])
                 if ranks > 1:

@@ -223,11 +223,9 @@ class ToleranceLoop:
         span = steps * self.h
         new, vector = run(theta, span, self.trial, self.tolerance, arrays)
         counts = dict(zip(COUNTS, np.asarray(vector).tolist(), strict=True))
-        accepted, rejected, evaluations, status = (
-            int(counts[name]) for name in ("accepted", "rejected", "evaluations", "status")
-        )
-        self.last = {"accepted": accepted, "rejected": rejected, "evaluations": evaluations}
-        self.evaluations += evaluations
+        self.last = {name: int(counts[name]) for name in ("accepted", "rejected", "evaluations")}
+        self.evaluations += self.last["evaluations"]
+        status = int(counts["status"])
         if status != 0:
             why = (
                 f"the step fell below {SMALLEST_STEP:g} of the interval (the forces are not "
@@ -237,7 +235,8 @@ class ToleranceLoop:
             )
             raise FloatingPointError(
                 f"[continuum] scheme = 'jax-adaptive' failed {counts['reached']:.9g} into a leap "
-                f"of {span:g} after {accepted} accepted and {rejected} rejected steps: {why}"
+                f"of {span:g} after {self.last['accepted']} accepted and "
+                f"{self.last['rejected']} rejected steps: {why}"
             )
         self.trial = counts["trial"]
         return np.asarray(new)
