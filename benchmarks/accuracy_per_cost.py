@@ -806,7 +806,7 @@ def gradient_rates(p: Problem, repeats: int) -> list[str]:
     for degree, cells in p.gradient_sizes:
         model = solve_fem(cfg, degree, cells)
         rates = gradient_rate(model.galerkin, model.state.theta, repeats)
-        lines.append(describe(f"P{degree} {cells} cells", model.galerkin, rates))
+        lines.append(describe(f"P{degree} {cells} cells, gauss", model.galerkin, rates))
     return lines
 
 

@@ -111,7 +111,7 @@ def test_accuracy_per_cost_smoke_run():
         out,
     )
     assert adaptive and 0 < float(adaptive.group(1)) < 1e-6, out
-    assert "continuum gradient, P2 4 cells" in out
+    assert "continuum gradient, P2 4 cells, gauss" in out
     assert re.search(r"deep-tanh-L256: at 0\.001 FEM .* -> (MET|MISSED)", out), out
     assert re.search(r"richardson +N=16 .* N and 2N = 32, order 1", out), out
     # the rows of the ratios are timed again, in turn, and keep their best

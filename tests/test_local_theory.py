@@ -156,7 +156,9 @@ def test_newmark_energy(periodic, degree):
         else:
             assert solver.dissipated == 0.0
         if not periodic:
-            assert np.all(np.abs(solver.evaluate([0.0, 1.0])) < 1e-15)
+            # the boundary DOFs are zero; the point evaluation sums the other basis functions
+            # there, which vanish to rounding (4.7e-15 on AVX-512 OpenBLAS, two ranks)
+            assert np.all(np.abs(solver.evaluate([0.0, 1.0])) < 1e-13)
 
 
 @pytest.mark.mpi
