@@ -18,6 +18,7 @@ import pytest
 from mpi4py import MPI
 
 from continuum.app.run import run_experiment
+from continuum.io.layout import SCHEME_STATE
 from continuum.settings import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,7 +77,13 @@ def test_two_ranks_give_the_fields_of_one_rank(example, input_layer, integrator)
             for name in names:
                 if renumbered and any(key in name for key in DOLFINX_NUMBERED):
                     continue
-                if name.startswith(("continuum", "discrete", "comparison")):
+                if name.startswith(SCHEME_STATE.lstrip("/")):
+                    # the step an adaptive scheme tries next, h·(tol/err)^(1/q): err, a
+                    # difference of two solutions, carries the ranks' summation order (5e-8
+                    # relative in h measured with AVX-512 OpenBLAS); a different sequence of
+                    # accepted and rejected steps would move h by O(1)
+                    np.testing.assert_allclose(b[name][()], a[name][()], rtol=1e-6, err_msg=name)
+                elif name.startswith(("continuum", "discrete", "comparison")):
                     np.testing.assert_allclose(
                         b[name][()], a[name][()], rtol=0, atol=1e-10, err_msg=name
                     )
