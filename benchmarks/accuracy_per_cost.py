@@ -802,11 +802,11 @@ def gradient_rates(p: Problem, repeats: int) -> list[str]:
     """The continuum gradient's FLOP and byte rates (:mod:`gradient_rate`) at the problem's
     ``gradient_sizes`` (degree, cells), beside dgemm and the copy bandwidth measured with it."""
     cfg = with_dt(p.config, p.config.training.steps * p.config.training.dt)  # one step
-    lines = []
+    lines, rule = [], "gauss"
     for degree, cells in p.gradient_sizes:
-        model = solve_fem(cfg, degree, cells)
+        model = solve_fem(cfg, degree, cells, quadrature=rule)
         rates = gradient_rate(model.galerkin, model.state.theta, repeats)
-        lines.append(describe(f"P{degree} {cells} cells, gauss", model.galerkin, rates))
+        lines.append(describe(f"P{degree} {cells} cells, {rule}", model.galerkin, rates))
     return lines
 
 
