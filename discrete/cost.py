@@ -37,12 +37,18 @@ class SquaredError:
 
     def per_sample(self, Z: Array, Y: Array, measure: Array, axis: int = -1) -> Array:
         """``ℓ`` of every sample; ``axis`` is the output axis, ``measure`` the ``Δ_i`` along it."""
-        r = Z - Y
-        return 0.5 * np.sum(_along(measure, axis, Z.ndim) * r * r, axis=axis)
+        return self.per_sample_and_density(Z, Y, measure, axis)[0]
 
     def density(self, Z: Array, Y: Array, axis: int = -1) -> Array:
         """``g`` with ``∂ℓ/∂Z_i = Δ_i g_i``."""
         return Z - Y
+
+    def per_sample_and_density(
+        self, Z: Array, Y: Array, measure: Array, axis: int = -1
+    ) -> tuple[Array, Array]:
+        """``ℓ`` of every sample and ``g`` (a gradient needs both), from one residual."""
+        r = self.density(Z, Y, axis)
+        return 0.5 * np.sum(_along(measure, axis, Z.ndim) * r * r, axis=axis), r
 
 
 class CrossEntropy:
@@ -56,8 +62,19 @@ class CrossEntropy:
         return -np.sum(Y * log_softmax(Z, axis), axis=axis)
 
     def density(self, Z: Array, Y: Array, axis: int = -1) -> Array:
-        p = np.exp(log_softmax(Z, axis))
-        return p * np.sum(Y, axis=axis, keepdims=True) - Y
+        return self._density(log_softmax(Z, axis), Y, axis)
+
+    def per_sample_and_density(
+        self, Z: Array, Y: Array, measure: Array, axis: int = -1
+    ) -> tuple[Array, Array]:
+        """``ℓ`` of every sample and ``g`` (a gradient needs both), from one ``log softmax``."""
+        log_p = log_softmax(Z, axis)
+        return -np.sum(Y * log_p, axis=axis), self._density(log_p, Y, axis)
+
+    @staticmethod
+    def _density(log_p: Array, Y: Array, axis: int) -> Array:
+        """``g = softmax(Z) Σ_k Y_k − Y`` from ``log softmax(Z)``."""
+        return np.exp(log_p) * np.sum(Y, axis=axis, keepdims=True) - Y
 
 
 Loss = SquaredError | CrossEntropy
@@ -76,10 +93,10 @@ def log_softmax(Z: Array, axis: int = -1) -> Array:
     """``Z_k − log Σ_k' e^{Z_k'}``, shifted by the maximum ``Z_*`` (no overflow) and written
     ``log Σ_k' e^{Z_k' − Z_*} = log1p(Σ_{k' ≠ *} e^{Z_k' − Z_*})`` (full relative accuracy for a
     confident prediction, whose loss is tiny)."""
-    top = np.argmax(Z, axis=axis)
-    shifted = Z - np.take_along_axis(Z, np.expand_dims(top, axis), axis)
+    top = np.argmax(Z, axis=axis, keepdims=True)
+    shifted = Z - np.max(Z, axis=axis, keepdims=True)  # the entry at ``top``: exactly 0
     others = np.exp(shifted)
-    np.put_along_axis(others, np.expand_dims(top, axis), 0.0, axis)
+    np.put_along_axis(others, top, 0.0, axis)
     return shifted - np.log1p(np.sum(others, axis=axis, keepdims=True))
 
 
@@ -143,5 +160,6 @@ class Cost:
         X, Y = self.batch(samples)
         trace: Trace = self.network.forward(theta, X)
         Z, L = trace.output, X.shape[0]
-        grad, _ = self.network.backward(theta, trace, self.output_gradient(Z, Y) / L)
-        return float(np.sum(self.loss.per_sample(Z, Y, self.dx))) / L, grad
+        losses, g = self.loss.per_sample_and_density(Z, Y, self.dx)
+        grad, _ = self.network.backward(theta, trace, self.dx * g / L)
+        return float(np.sum(losses)) / L, grad

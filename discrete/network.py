@@ -257,10 +257,12 @@ class Network:
             return z
         return self.activation.sigma(z)
 
-    def dsigma(self, m: int, z: Array) -> Array:
+    def dsigma(self, m: int, z: Array, h: Array | None = None) -> Array:
+        """``σ'(z^(m))`` (1 at an identity output); ``h``: ``σ(z^(m))`` when the forward pass
+        has it (:meth:`Activation.slope`)."""
         if m == self.depth and self.output == "identity":
             return np.ones_like(z)
-        return self.activation.dsigma(z)
+        return self.activation.dsigma(z) if h is None else self.activation.slope(z, h)
 
     def forward(self, theta: Array, X: Array) -> Trace:
         """Forward pass of a batch ``X`` of shape ``(L, N_0)``."""
@@ -284,7 +286,7 @@ class Network:
         """
         grad = self.params.zeros()
         M = self.depth
-        delta = self.dsigma(M, layer_value(trace.z, M)) * dZ
+        delta = self.dsigma(M, layer_value(trace.z, M), trace.h[M]) * dZ
         deltas: list[Array] = [delta]
         for m in range(M - 1, -1, -1):
             layer = self.layers[m]
@@ -292,7 +294,7 @@ class Network:
             if self.bias:
                 self.params.b(grad, m)[...] = delta.sum(axis=0)
             if m > 0:
-                delta = self.dsigma(m, layer_value(trace.z, m)) * layer.apply_transpose(
+                delta = self.dsigma(m, layer_value(trace.z, m), trace.h[m]) * layer.apply_transpose(
                     self.params.W(theta, m), delta
                 )
                 deltas.insert(0, delta)
@@ -314,7 +316,7 @@ class Network:
                 + P.b(theta_dot, m)
             )
             zdot.append(zd)
-            hdot = self.dsigma(m + 1, layer_value(trace.z, m + 1)) * zd
+            hdot = self.dsigma(m + 1, layer_value(trace.z, m + 1), trace.h[m + 1]) * zd
         return zdot
 
     def __str__(self) -> str:

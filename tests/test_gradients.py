@@ -55,3 +55,12 @@ def test_banded_layer_equals_its_dense_matrix():
         assert np.count_nonzero(D) == np.count_nonzero(W)
         np.testing.assert_allclose(layer.apply(W, h), h @ D.T, rtol=1e-14, atol=1e-14)
         np.testing.assert_allclose(layer.apply_transpose(W, d), d @ D, rtol=1e-14, atol=1e-14)
+
+
+@pytest.mark.parametrize("name", ["linear", "quadratic", "tanh", "softplus", "relu"])
+def test_slope_from_the_activity_is_the_derivative(name):
+    """``σ'`` from the forward pass's ``h = σ(z)`` (tanh: ``1 − h²``) equals ``σ'(z)`` to
+    rounding, out to where ``σ`` saturates."""
+    act = activation(name)
+    z = np.linspace(-40.0, 40.0, 4001)
+    assert np.abs(act.slope(z, act.sigma(z)) - act.dsigma(z)).max() <= 1e-15

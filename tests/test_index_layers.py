@@ -158,6 +158,10 @@ def test_cross_entropy_of_two_classes_is_the_logistic_loss():
     np.testing.assert_allclose(ce.density(Z, Y)[:, 1], p - labels, rtol=1e-12, atol=1e-15)
     # a shift of all logits changes nothing, even far beyond exp's range
     np.testing.assert_allclose(ce.per_sample(Z + 1e3, Y, np.ones(2)), np.logaddexp(0.0, -margin))
+    # the gradient's one pass gives both, as the two calls do
+    losses, g = ce.per_sample_and_density(Z, Y, np.ones(2))
+    np.testing.assert_array_equal(losses, ce.per_sample(Z, Y, np.ones(2)))
+    np.testing.assert_array_equal(g, ce.density(Z, Y))
 
 
 def test_mse_with_index_layers_equals_a_hand_computed_case():

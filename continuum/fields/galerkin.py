@@ -45,6 +45,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import scipy.linalg.blas
@@ -67,6 +68,16 @@ def hidden(z_q: list[Array | None], m: int) -> Array:
     z = z_q[m]
     assert z is not None
     return z
+
+
+class ForwardPass(NamedTuple):
+    """What :meth:`GalerkinNetwork.forward` computes: the pre-activations ``z`` and the hidden
+    activities ``h = σ(z)`` at the quadrature points (index 0 the input's placeholder, ``h``
+    of layers 1 … M − 1), and each layer's inputs."""
+
+    z: list[Array | None]
+    h: list[Array | None]
+    inputs: list[Inputs]
 
 
 @dataclass
@@ -301,16 +312,18 @@ class GalerkinNetwork(CoefficientLayout):
         samples: Array | slice,
         riesz: bool = False,
         shift: Shift | None = None,
-    ) -> tuple[list[Array | None], list[Inputs]]:
-        """Pre-activations at quadrature points ``z_q^(m)`` and what each layer read of its
-        input activities (:meth:`continuum.fields.layers.LayerKind.inputs`: moments ``η^(m)``
-        of a dense layer, with ``riesz`` their Riesz images ``M_m⁻¹ η^(m)``, which the gradient
-        needs) of the samples (columns) ``samples``, at the coefficients ``θ`` (or ``θ + s F``):
+    ) -> ForwardPass:
+        """Pre-activations at quadrature points ``z_q^(m)``, the hidden activities
+        ``h_q^(m) = σ(z_q^(m))`` there, and what each layer read of its input activities
+        (:meth:`continuum.fields.layers.LayerKind.inputs`: moments ``η^(m)`` of a dense layer,
+        with ``riesz`` their Riesz images ``M_m⁻¹ η^(m)``, which the gradient needs) of the
+        samples (columns) ``samples``, at the coefficients ``θ`` (or ``θ + s F``):
 
             z^(m+1) = layer_m(h^(m)) + b^(m),     h^(0) = X,  h^(m) = σ(z^(m)).
         """
         net = self.network
         z_q: list[Array | None] = [None]
+        h_q: list[Array | None] = [None]
         image = self._data.image[:, samples] if riesz and self._data.image is not None else None
         xs = [Inputs(self._data.values[:, samples], image)]
         for m, layer in enumerate(self.layers):
@@ -321,8 +334,10 @@ class GalerkinNetwork(CoefficientLayout):
                 zq += self.span.initial_moments[:, samples]
             z_q.append(zq)
             if m + 1 < net.depth:
-                xs.append(self.layers[m + 1].inputs(net.sigma(m + 1, zq), riesz))
-        return z_q, xs
+                h = net.sigma(m + 1, zq)
+                h_q.append(h)
+                xs.append(self.layers[m + 1].inputs(h, riesz))
+        return ForwardPass(z_q, h_q, xs)
 
     def outputs(self, theta: Array, inputs_q: Array) -> Array:
         """``Z = σ_out(z^(M))`` at the output quadrature points for other inputs (values at
@@ -334,7 +349,7 @@ class GalerkinNetwork(CoefficientLayout):
         saved = self._data
         self._data = self.layers[0].data_inputs(inputs_q)
         try:
-            z_q = self.forward(theta, slice(None))[0]
+            z_q = self.forward(theta, slice(None)).z
         finally:
             self._data = saved
         return self.network.sigma(self.network.depth, hidden(z_q, -1))
@@ -353,9 +368,15 @@ class GalerkinNetwork(CoefficientLayout):
         weights = self.spaces[-1].quadrature_weights
         return float(self.loss.per_sample(Z, Y, weights, axis=0).sum()) / L
 
+    def _cost_and_density(self, Z: Array, Y: Array, L: int) -> tuple[float, Array]:
+        """:meth:`_cost` and the loss's density ``g`` (``∂ℓ/∂Z = ω g``) from one pass."""
+        weights = self.spaces[-1].quadrature_weights
+        losses, g = self.loss.per_sample_and_density(Z, Y, weights, axis=0)
+        return float(losses.sum()) / L, g
+
     def value(self, theta: Array, samples: Array | None = None) -> float:
         cols, L = self._columns(samples)
-        z_q = self.forward(theta, cols)[0]
+        z_q = self.forward(theta, cols).z
         Z = self.network.sigma(self.network.depth, hidden(z_q, -1))
         cost = self._cost(Z, self.Y_q[:, cols], L)
         return float(self.sum_over_samples(np.array([cost]))[0])
@@ -422,12 +443,11 @@ class GalerkinNetwork(CoefficientLayout):
         cols, L = self._columns(samples)
         if self._readout is not None:
             return self._linear_readout_factors(theta, cols, L, shift)
-        z_q, xs = self.forward(theta, cols, riesz=True, shift=shift)
+        z_q, h_q, xs = self.forward(theta, cols, riesz=True, shift=shift)
         M = net.depth
         Z, Y = net.sigma(M, hidden(z_q, M)), self.Y_q[:, cols]
-        cost = self._cost(Z, Y, L)
-        g = self.loss.density(Z, Y, axis=0)
-        delta_q = g if self._linear_output else net.dsigma(M, hidden(z_q, M)) * g
+        cost, g = self._cost_and_density(Z, Y, L)
+        delta_q = g if self._linear_output else net.dsigma(M, hidden(z_q, M), Z) * g
         factors: list[tuple[Array, Array]] = [(np.empty(0), np.empty(0))] * M
         biases: list[Array] = [np.empty(0)] * M
         loads: list[Array] = [np.empty(0)] * M
@@ -441,7 +461,7 @@ class GalerkinNetwork(CoefficientLayout):
                 biases[m] = rd.sum(axis=1)
             if m > 0:
                 back = layer.backward(self.W(theta, m), delta_q, d, self._shift(shift, m))
-                delta_q = net.dsigma(m, hidden(z_q, m)) * back
+                delta_q = net.dsigma(m, hidden(z_q, m), h_q[m]) * back
         return cost, factors, biases, loads
 
     def _linear_readout_factors(
@@ -477,7 +497,7 @@ class GalerkinNetwork(CoefficientLayout):
         net = self.network
         for m in range(net.depth):
             self._dense(m)
-        z_q, xs = self.forward(theta, samples)
+        z_q, h_q, xs = self.forward(theta, samples)
         zdot: list[Array] = []
         eta_dot = np.zeros_like(xs[0].values)
         for m in range(net.depth):
@@ -489,7 +509,8 @@ class GalerkinNetwork(CoefficientLayout):
             zdot.append(c)
             if m + 1 < net.depth:
                 space = self.layer_space(m + 1)
-                eta_dot = space.load(net.dsigma(m + 1, hidden(z_q, m + 1)) * space.at_quadrature(c))
+                slope = net.dsigma(m + 1, hidden(z_q, m + 1), h_q[m + 1])
+                eta_dot = space.load(slope * space.at_quadrature(c))
         return zdot
 
     def lattice_values(self, theta: Array, evaluators: list) -> tuple[list[Array], list[Array]]:
