@@ -123,10 +123,11 @@ class ResidualNetwork(Network):
         adjoint = [p]
         for m in range(self.blocks, 0, -1):
             s = trace.s[m - 1]
-            P.W(grad, m)[...] = self.dtau * (p.T @ act.sigma(s))
+            h = act.sigma(s)
+            P.W(grad, m)[...] = self.dtau * (p.T @ h)
             if self.bias:
                 P.b(grad, m)[...] = self.dtau * p.sum(axis=0)
-            p = p + self.dtau * act.dsigma(s) * (p @ P.W(theta, m))
+            p = p + self.dtau * act.slope(s, h) * (p @ P.W(theta, m))
             adjoint.insert(0, p)
         P.W(grad, 0)[...] = p.T @ trace.X
         if self.bias:
@@ -150,7 +151,8 @@ class ResidualNetwork(Network):
         out: list[Array | None] = [None, sdot]
         for m in range(1, self.blocks + 1):
             s = trace.s[m - 1]
-            drive = act.sigma(s) @ P.W(theta_dot, m).T + (act.dsigma(s) * sdot) @ P.W(theta, m).T
+            h = act.sigma(s)
+            drive = h @ P.W(theta_dot, m).T + (act.slope(s, h) * sdot) @ P.W(theta, m).T
             sdot = sdot + self.dtau * (drive + P.b(theta_dot, m))
             out.append(sdot)
         last = self.depth - 1
