@@ -34,6 +34,7 @@ from dolfinx import mesh as dmesh
 from dolfinx.fem.petsc import assemble_matrix
 
 from continuum.fem.cell_batched import CellBatchedTabulation
+from continuum.fem.condensation import CondensedMass
 from continuum.io import layout
 
 Array = np.ndarray
@@ -147,7 +148,10 @@ DENSE_INVERSE_SIZE = 400
 """Spaces of at most this many DOFs apply ``M⁻¹`` as a dense matrix: for ``L = 3`` columns it
 takes 2 / 8 / 13 µs at n = 65 / 193 / 257 against 10 / 26 / 30 µs for a SuperLU solve (the two
 meet near n = 500); at ``L = 256`` columns 0.45 / 2.0 ms against 1.3 / 4.9 ms at n = 129 /
-257, and about equal at n = 513."""
+257, and about equal at n = 513.  Above it, on an interval, the condensed solve
+(:mod:`continuum.fem.condensation`) takes 0.45 ms at n = 385 (P8) and 300 columns against the
+dense product's 1.41 ms, and 0.64 ms at n = 513 against SuperLU's 2.0 ms; at P2 the two meet
+near n = 257 (benchmarks/README.md, "Run 21")."""
 
 
 def dense_is_faster(dense_entries: int, sparse_entries: int, columns: int) -> bool:
@@ -197,7 +201,8 @@ class FactorSpace:
     tabulation (:mod:`continuum.fem.cell_batched`) or, where a dense product can ever be faster
     (:func:`dense_is_faster` with one column), with the dense ``T`` and ``Tᵀω`` too; every
     product uses the one the rule picks for its number of columns.  ``M⁻¹`` is dense up to
-    :data:`DENSE_INVERSE_SIZE` DOFs, a sparse LU above.
+    :data:`DENSE_INVERSE_SIZE` DOFs; above, on an interval, the cells' interiors are condensed
+    (:mod:`continuum.fem.condensation`), and on a square a sparse LU solves.
     """
 
     elementwise = False
@@ -244,6 +249,12 @@ class FactorSpace:
             self._mass_solve = lambda rhs: inverse @ rhs
             if self._dense is not None:
                 self._moments = np.vstack([self._dense[1], inverse @ self._dense[1]])
+        elif self.tdim == 1:  # the cells' interiors condensed, a tridiagonal system left
+            phi, dofs = self._batched.reference, self._batched.dofs
+            cell_weights = self.quadrature_weights.reshape(len(dofs), -1)
+            local = np.einsum("qa,cq,qb->cab", phi, cell_weights, phi)
+            condensed = CondensedMass(local, dofs, self.dof_coordinates[:, 0])
+            self._mass_solve = condensed.solve
         else:
             lu = spla.splu(sp.csc_matrix(self.mass))
             self._mass_solve = lambda rhs: lu.solve(np.asarray(rhs, dtype=float))
