@@ -165,14 +165,40 @@ def test_condensed_mass_solve_equals_a_sparse_lu_of_the_assembled_matrix(cells, 
     solve of the assembled ``M`` to 1e-12 relative, and ``M`` times it gives ``b`` back."""
     space = FactorSpace(interval(MPI.COMM_SELF, cells), degree)
     assert space.size > spaces.DENSE_INVERSE_SIZE
-    assert isinstance(space._mass_solve.__self__, CondensedMass)
     rng = np.random.default_rng(cells)
     b = rng.standard_normal((space.size, columns)).squeeze()
     x = space.solve_mass(b)
+    assert isinstance(space._condensed, CondensedMass)  # the solve that ran
     assert x.shape == b.shape
     mass = sp.csc_matrix(space.mass)
     assert relative(x, spla.splu(mass).solve(b)) < 1e-12
     assert relative(mass @ x, b) < 1e-12
+
+
+@pytest.mark.parametrize(
+    ("cells", "degree", "columns", "condensed"),
+    [
+        (32, 8, 300, True),
+        (16, 8, 300, True),
+        (8, 8, 300, False),
+        (32, 8, 3, False),
+        (64, 2, 300, False),
+    ],
+)
+def test_below_the_dense_size_the_rule_picks_the_condensed_solve_at_full_batches(
+    cells, degree, columns, condensed
+):
+    """Below :data:`~continuum.fem.spaces.DENSE_INVERSE_SIZE` an interval space solves by
+    condensation where :func:`~continuum.fem.spaces.condensed_is_faster` says so (P8 from 129
+    DOFs at 300 columns; not at 65 DOFs, 3 columns or P2 on 129 DOFs), and both give the dense
+    inverse's ``M⁻¹ b`` to 1e-12 relative."""
+    space = FactorSpace(interval(MPI.COMM_SELF, cells), degree)
+    assert space.size <= spaces.DENSE_INVERSE_SIZE
+    assert spaces.condensed_is_faster(space.size, degree, columns) == condensed
+    b = np.random.default_rng(1).standard_normal((space.size, columns))
+    x = space.solve_mass(b)
+    assert (space._condensed is not None) == condensed
+    assert relative(x, np.linalg.solve(spaces.as_dense(space.mass), b)) < 1e-12
 
 
 def test_condensation_refuses_cells_that_are_not_a_chain():

@@ -148,10 +148,28 @@ DENSE_INVERSE_SIZE = 400
 """Spaces of at most this many DOFs apply ``M⁻¹`` as a dense matrix: for ``L = 3`` columns it
 takes 2 / 8 / 13 µs at n = 65 / 193 / 257 against 10 / 26 / 30 µs for a SuperLU solve (the two
 meet near n = 500); at ``L = 256`` columns 0.45 / 2.0 ms against 1.3 / 4.9 ms at n = 129 /
-257, and about equal at n = 513.  Above it, on an interval, the condensed solve
-(:mod:`continuum.fem.condensation`) takes 0.45 ms at n = 385 (P8) and 300 columns against the
-dense product's 1.41 ms, and 0.64 ms at n = 513 against SuperLU's 2.0 ms; at P2 the two meet
-near n = 257 (benchmarks/README.md, "Run 21")."""
+257, and about equal at n = 513.  On an interval the condensed solve
+(:mod:`continuum.fem.condensation`) replaces SuperLU above this size (0.64 ms at n = 513, P8,
+300 columns, against 2.0 ms) and the dense product below it where
+:func:`condensed_is_faster` says so (0.45 against 1.41 ms at n = 385, P8, 300 columns)."""
+
+
+CONDENSED_PER_VERTEX = 293.0
+CONDENSED_PER_DOF = 63.0
+CONDENSED_OVERHEAD = 472_000
+"""The cost of a condensed solve (:mod:`continuum.fem.condensation`) of a degree-``p`` space of
+``n`` DOFs on ``k`` columns, in multiply-adds of the dense ``M⁻¹`` product (32 ps each,
+measured): ``(293/p + 63) n k + 472 000`` (the vertices' tridiagonal solve, ``n/p`` of them,
+the cells' stacked products and gathers, and a fixed 15 µs), fitted to the solves of
+benchmarks/README.md "Run 21" (P2 and P8, 65–385 DOFs, 1–300 columns)."""
+
+
+def condensed_is_faster(size: int, degree: int, columns: int) -> bool:
+    """Whether the condensed solve beats the dense ``M⁻¹`` product (``size² · columns``
+    multiply-adds) on ``columns`` columns (:data:`CONDENSED_PER_VERTEX`): at full batches
+    from about 129 DOFs at P8 and 257 at P2, never for a few columns below 400 DOFs."""
+    per_column = (CONDENSED_PER_VERTEX / degree + CONDENSED_PER_DOF) * size
+    return per_column * columns + CONDENSED_OVERHEAD < size * size * columns
 
 
 def dense_is_faster(dense_entries: int, sparse_entries: int, columns: int) -> bool:
@@ -201,8 +219,9 @@ class FactorSpace:
     tabulation (:mod:`continuum.fem.cell_batched`) or, where a dense product can ever be faster
     (:func:`dense_is_faster` with one column), with the dense ``T`` and ``Tᵀω`` too; every
     product uses the one the rule picks for its number of columns.  ``M⁻¹`` is dense up to
-    :data:`DENSE_INVERSE_SIZE` DOFs; above, on an interval, the cells' interiors are condensed
-    (:mod:`continuum.fem.condensation`), and on a square a sparse LU solves.
+    :data:`DENSE_INVERSE_SIZE` DOFs, and SuperLU solves above on a square; on an interval the
+    cells' interiors are condensed (:mod:`continuum.fem.condensation`) above that size and
+    wherever :func:`condensed_is_faster` picks it for the columns.
     """
 
     elementwise = False
@@ -242,22 +261,25 @@ class FactorSpace:
         load = stored[1]
         self.mass: Array | sp.csr_matrix = load @ self.tabulation  # dense or CSR, as T
         self._moments = None
+        self._inverse: Array | None = None
+        self._condensed: CondensedMass | None = None  # built on its first solve
+        self._lu = None
         if self.size <= DENSE_INVERSE_SIZE:
-            inverse = np.linalg.inv(
-                self.mass if isinstance(self.mass, np.ndarray) else self.mass.toarray()
-            )
-            self._mass_solve = lambda rhs: inverse @ rhs
+            self._inverse = np.linalg.inv(as_dense(self.mass))
             if self._dense is not None:
-                self._moments = np.vstack([self._dense[1], inverse @ self._dense[1]])
-        elif self.tdim == 1:  # the cells' interiors condensed, a tridiagonal system left
+                self._moments = np.vstack([self._dense[1], self._inverse @ self._dense[1]])
+        elif self.tdim != 1:
+            self._lu = spla.splu(sp.csc_matrix(self.mass))
+
+    def _condensation(self) -> CondensedMass:
+        """The condensed Riesz map of an interval space (:mod:`continuum.fem.condensation`),
+        from the cells' mass matrices ``Φᵀ diag(ω_c) Φ`` of the load quadrature."""
+        if self._condensed is None:
             phi, dofs = self._batched.reference, self._batched.dofs
             cell_weights = self.quadrature_weights.reshape(len(dofs), -1)
             local = np.einsum("qa,cq,qb->cab", phi, cell_weights, phi)
-            condensed = CondensedMass(local, dofs, self.dof_coordinates[:, 0])
-            self._mass_solve = condensed.solve
-        else:
-            lu = spla.splu(sp.csc_matrix(self.mass))
-            self._mass_solve = lambda rhs: lu.solve(np.asarray(rhs, dtype=float))
+            self._condensed = CondensedMass(local, dofs, self.dof_coordinates[:, 0])
+        return self._condensed
 
     def dense_products(self, columns: int) -> tuple[bool, bool]:
         """Whether, on ``columns`` columns, the tabulation and load products are dense and
@@ -303,8 +325,17 @@ class FactorSpace:
         return rows, cols, vals
 
     def solve_mass(self, rhs: Array) -> Array:
-        """``M⁻¹ rhs`` (``rhs`` of shape ``(n,)`` or ``(n, k)``)."""
-        return self._mass_solve(rhs)
+        """``M⁻¹ rhs`` (``rhs`` of shape ``(n,)`` or ``(n, k)``): on an interval the dense
+        inverse or the condensed solve, as :func:`condensed_is_faster` picks for the columns
+        (the condensed one above :data:`DENSE_INVERSE_SIZE`); on a square the dense inverse or,
+        above that size, SuperLU."""
+        if self._lu is not None:
+            return self._lu.solve(np.asarray(rhs, dtype=float))
+        if self._inverse is not None and (
+            self.tdim != 1 or not condensed_is_faster(self.size, self.degree, _columns(rhs))
+        ):
+            return self._inverse @ rhs
+        return self._condensation().solve(rhs)
 
     def operators(self) -> Operators:
         """The dense ``T``, ``Tᵀ diag(ω)`` and ``M⁻¹`` (inverted here) and ``ω``."""
