@@ -338,11 +338,13 @@ class FactorSpace:
         return self._condensation().solve(rhs)
 
     def operators(self) -> Operators:
-        """The dense ``T``, ``Tᵀ diag(ω)`` and ``M⁻¹`` (inverted here) and ``ω``."""
+        """The dense ``T``, ``Tᵀ diag(ω)`` and ``M⁻¹`` (the space's own, or inverted here
+        above :data:`DENSE_INVERSE_SIZE`) and ``ω``."""
         weights = np.asarray(self.quadrature_weights, dtype=float)
         T = as_dense(self.tabulation)
         load = np.ascontiguousarray((weights[:, None] * T).T)
-        return Operators(T, load, np.linalg.inv(as_dense(self.mass)), weights)
+        inverse = self._inverse if self._inverse is not None else np.linalg.inv(as_dense(self.mass))
+        return Operators(T, load, inverse, weights)
 
     def _dense_operators(self, values: Array) -> tuple[Array, Array] | None:
         """The dense ``T`` and ``Tᵀω`` where :func:`dense_is_faster` picks them for ``values``
