@@ -166,7 +166,7 @@ benchmarks/README.md "Run 21" (P2 and P8, 65–385 DOFs, 1–300 columns)."""
 
 def condensed_is_faster(size: int, degree: int, columns: int) -> bool:
     """Whether the condensed solve beats the dense ``M⁻¹`` product (``size² · columns``
-    multiply-adds) on ``columns`` columns (:data:`CONDENSED_PER_VERTEX`): at full batches
+    multiply-adds) on ``columns`` columns (the model of :data:`CONDENSED_OVERHEAD`): at full batches
     from about 129 DOFs at P8 and 257 at P2, never for a few columns below 400 DOFs."""
     per_column = (CONDENSED_PER_VERTEX / degree + CONDENSED_PER_DOF) * size
     return per_column * columns + CONDENSED_OVERHEAD < size * size * columns
