@@ -134,9 +134,11 @@ class Cost:
             return self.data.X, self.data.Y
         return self.data.X[samples], self.data.Y[samples]
 
-    def output_gradient(self, Z: Array, Y: Array) -> Array:
-        """``∂ℓ/∂Z = Δx ⊙ g`` of every sample (rows)."""
-        return self.dx * self.loss.density(Z, Y)
+    def losses_and_output_gradient(self, Z: Array, Y: Array) -> tuple[Array, Array]:
+        """``ℓ(Z^l, Y^l)`` and ``∂ℓ/∂Z = Δx ⊙ g`` of every sample (rows), from one pass of the
+        loss (:meth:`CrossEntropy.per_sample_and_density`)."""
+        losses, g = self.loss.per_sample_and_density(Z, Y, self.dx)
+        return losses, self.dx * g
 
     def value(self, theta: Array, samples: Array | None = None) -> float:
         X, Y = self.batch(samples)
@@ -160,6 +162,6 @@ class Cost:
         X, Y = self.batch(samples)
         trace: Trace = self.network.forward(theta, X)
         Z, L = trace.output, X.shape[0]
-        losses, g = self.loss.per_sample_and_density(Z, Y, self.dx)
-        grad, _ = self.network.backward(theta, trace, self.dx * g / L)
+        losses, dZ = self.losses_and_output_gradient(Z, Y)
+        grad, _ = self.network.backward(theta, trace, dZ / L)
         return float(np.sum(losses)) / L, grad

@@ -152,7 +152,8 @@ def energy_balance(
     X, Y = cost.batch(samples)
     trace = net.forward(theta, X)
     L = X.shape[0]
-    grad, deltas = net.backward(theta, trace, cost.output_gradient(trace.output, Y) / L)
+    losses, dZ = cost.losses_and_output_gradient(trace.output, Y)
+    grad, deltas = net.backward(theta, trace, dZ / L)
     zdot = net.tangent(theta, theta_dot, trace)
     masses = 1.0 / rates
     accel = -gamma * theta_dot - rates * grad
@@ -168,5 +169,5 @@ def energy_balance(
         rate=rate,
         flux=flux,
         friction=-2.0 * gamma * energy,
-        cost=float(np.sum(cost.loss.per_sample(trace.output, Y, cost.dx))) / L,
+        cost=float(np.sum(losses)) / L,
     )

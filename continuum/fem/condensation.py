@@ -53,7 +53,7 @@ class CondensedMass:
         if not chained or shared or np.any(number[self.interior] >= 0):
             raise ValueError("static condensation needs the cells of an interval, in a chain")
         a_iv = local[:, inner][:, :, ends]
-        self._inverse = np.linalg.inv(local[:, inner, inner]) if per_cell > 2 else a_iv[:, :, :0]
+        self._inverse = np.linalg.inv(local[:, inner, inner])  # (cells, p − 1, p − 1)
         self._coupling = np.swapaxes(a_iv, 1, 2).copy()  # A_vi^c (cells, 2, p − 1)
         self._elimination = self._inverse @ a_iv  # E_c (cells, p − 1, 2)
         schur = local[:, ends][:, :, ends] - self._coupling @ self._elimination  # (cells, 2, 2)

@@ -362,14 +362,10 @@ class GalerkinNetwork(CoefficientLayout):
         samples = np.asarray(samples)
         return samples[RowPartition.of(len(samples), self._sample_comm).rows], len(samples)
 
-    def _cost(self, Z: Array, Y: Array, L: int) -> float:
-        """``C = (1/L) Σ_l ℓ(Z^l, Y^l)`` for outputs at the output quadrature points (one
-        column per sample; the loss's measure is the quadrature weights)."""
-        weights = self.spaces[-1].quadrature_weights
-        return float(self.loss.per_sample(Z, Y, weights, axis=0).sum()) / L
-
     def _cost_and_density(self, Z: Array, Y: Array, L: int) -> tuple[float, Array]:
-        """:meth:`_cost` and the loss's density ``g`` (``∂ℓ/∂Z = ω g``) from one pass."""
+        """``C = (1/L) Σ_l ℓ(Z^l, Y^l)`` for outputs at the output quadrature points (one
+        column per sample; the loss's measure is the quadrature weights), and the loss's
+        density ``g`` (``∂ℓ/∂Z = ω g``), from one pass of the loss."""
         weights = self.spaces[-1].quadrature_weights
         losses, g = self.loss.per_sample_and_density(Z, Y, weights, axis=0)
         return float(losses.sum()) / L, g
@@ -378,7 +374,7 @@ class GalerkinNetwork(CoefficientLayout):
         cols, L = self._columns(samples)
         z_q = self.forward(theta, cols).z
         Z = self.network.sigma(self.network.depth, hidden(z_q, -1))
-        cost = self._cost(Z, self.Y_q[:, cols], L)
+        cost = self._cost_and_density(Z, self.Y_q[:, cols], L)[0]
         return float(self.sum_over_samples(np.array([cost]))[0])
 
     def gradient(self, theta: Array, samples: Array | None = None) -> tuple[float, Array]:
