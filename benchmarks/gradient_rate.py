@@ -10,7 +10,7 @@ One Galerkin gradient (:meth:`continuum.fields.galerkin.GalerkinNetwork.gradient
   quadrature points), the loads ``Tᵀ(ω f)`` and the Riesz images ``M⁻¹ (·)``; dense
   (``2 n_q n L``, and ``4 n_q n L`` for the fused ``[Tᵀω; M⁻¹Tᵀω]``) or cell-batched
   (``2 nnz L``, ``nnz = n_q`` × DOFs per cell, with a dense ``M⁻¹`` (``2 n² L``) up to 400
-  DOFs and above it the cells' interiors condensed on an interval
+  DOFs and above it the interiors of blocks of cells condensed on an interval
   (:mod:`continuum.fem.condensation`), whose FLOPs are not counted) as the space's rule picks them
   for ``L`` columns (:func:`continuum.fem.spaces.dense_is_faster`).
 

@@ -196,3 +196,20 @@ def test_residual_degree_smoke_run():
     compiled = [key for key in errors if key[2]]
     assert len(compiled) == 24, table  # 6 routes × Gauss and nodal x spaces × 2 depth cells
     assert all(errors[key] == errors[(key[0], key[1], False)] for key in compiled), errors
+
+
+def test_mass_solve_smoke_run():
+    """benchmarks/mass_solve.py on two small spaces: every space and column count timed (the
+    script checks each condensed solve against SuperLU's), in blocks of 8 cells at P2 and 2 at
+    P8 (at most 15 interior DOFs a block), and the rule's pick named below the dense size; with
+    ``--sweep`` one time for each distinct block of P2 on 16 cells (1 to 31 interior DOFs)."""
+    out = smoke_run("mass_solve.py")
+    rows = re.findall(
+        r"^\s+P(\d+)x(\d+)\s+\d+\s+(\d+)(?:\s+\S+){4}\s+(\d+)\s+(dense|condensed) ", out, re.M
+    )
+    assert {(p, k) for p, _, k, _, _ in rows} == {
+        (p, k) for p in ("2", "8") for k in ("1", "3", "30", "300")
+    }, out
+    assert {(p, g) for p, _, _, g, _ in rows} == {("2", "8"), ("8", "2")}, out
+    sweep = re.search(r"^\s+P2x16\s+33\s+(.*)$", smoke_run("mass_solve.py", "--sweep"), re.M)
+    assert sweep and re.findall(r"(\d+): \d", sweep.group(1)) == ["1", "3", "7", "15", "31"], sweep

@@ -157,18 +157,26 @@ def test_the_operators_as_arrays_act_as_the_space_does(space):
     assert s.elementwise == all(a.ndim == 1 for a in matrices)
 
 
-@pytest.mark.parametrize(("cells", "degree"), [(512, 1), (256, 2), (64, 8), (48, 11)])
+@pytest.mark.parametrize(
+    ("cells", "degree", "block"),
+    [(512, 1, 16), (401, 1, 1), (256, 2, 8), (270, 2, 6), (64, 8, 2), (48, 11, 1)],
+)
 @pytest.mark.parametrize("columns", [1, 300])
-def test_condensed_mass_solve_equals_a_sparse_lu_of_the_assembled_matrix(cells, degree, columns):
-    """Above :data:`~continuum.fem.spaces.DENSE_INVERSE_SIZE` DOFs on an interval the cells'
-    interiors are condensed (:mod:`continuum.fem.condensation`): ``M⁻¹ b`` equals SuperLU's
-    solve of the assembled ``M`` to 1e-12 relative, and ``M`` times it gives ``b`` back."""
+def test_condensed_mass_solve_equals_a_sparse_lu_of_the_assembled_matrix(
+    cells, degree, block, columns
+):
+    """Above :data:`~continuum.fem.spaces.DENSE_INVERSE_SIZE` DOFs on an interval the
+    interiors of blocks of cells are condensed (:mod:`continuum.fem.condensation`; the largest
+    divisor of the cells with at most 15 interior DOFs a block, one cell where none is):
+    ``M⁻¹ b`` equals SuperLU's solve of the assembled ``M`` to 1e-12 relative, and ``M`` times it
+    gives ``b`` back."""
     space = FactorSpace(interval(MPI.COMM_SELF, cells), degree)
     assert space.size > spaces.DENSE_INVERSE_SIZE
     rng = np.random.default_rng(cells)
     b = rng.standard_normal((space.size, columns)).squeeze()
     x = space.solve_mass(b)
     assert isinstance(space._condensed, CondensedMass)  # the solve that ran
+    assert space._condensed.interior.shape == (cells // block, block * degree - 1)
     assert x.shape == b.shape
     mass = sp.csc_matrix(space.mass)
     assert relative(x, spla.splu(mass).solve(b)) < 1e-12
@@ -182,16 +190,19 @@ def test_condensed_mass_solve_equals_a_sparse_lu_of_the_assembled_matrix(cells, 
         (16, 8, 300, True),
         (8, 8, 300, False),
         (32, 8, 3, False),
-        (64, 2, 300, False),
+        (64, 2, 300, True),
+        (32, 2, 300, False),
+        (128, 2, 30, True),
+        (16, 12, 3, False),
     ],
 )
 def test_below_the_dense_size_the_rule_picks_the_condensed_solve_at_full_batches(
     cells, degree, columns, condensed
 ):
     """Below :data:`~continuum.fem.spaces.DENSE_INVERSE_SIZE` an interval space solves by
-    condensation where :func:`~continuum.fem.spaces.condensed_is_faster` says so (P8 from 129
-    DOFs at 300 columns; not at 65 DOFs, 3 columns or P2 on 129 DOFs), and both give the dense
-    inverse's ``M⁻¹ b`` to 1e-12 relative."""
+    condensation where :func:`~continuum.fem.spaces.condensed_is_faster` says so (P2 and P8 from
+    129 DOFs at 300 columns, P2 on 257 DOFs at 30; not at 65 DOFs or 3 columns), and both give
+    the dense inverse's ``M⁻¹ b`` to 1e-12 relative."""
     space = FactorSpace(interval(MPI.COMM_SELF, cells), degree)
     assert space.size <= spaces.DENSE_INVERSE_SIZE
     assert spaces.condensed_is_faster(space.size, degree, columns) == condensed

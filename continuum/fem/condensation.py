@@ -1,20 +1,25 @@
-"""``M⁻¹`` of a Lagrange space on an interval mesh by static condensation of the cells'
-interiors (docs/physics.md "Continuum", dense layers).
+"""``M⁻¹`` of a Lagrange space on an interval mesh by static condensation of blocks of cells
+(docs/physics.md "Continuum", dense layers).
 
 On a chain of cells the DOFs of a degree-``p`` space are the vertices and ``p − 1`` interior
-DOFs per cell, and an interior DOF couples only to its own cell.  With each cell's mass matrix
-split into interior ``i`` and end-vertex ``v`` blocks, ``M x = b`` is solved as
+DOFs per cell.  Group the cells, along the line, into blocks of ``g`` neighbours
+(:func:`cells_per_block`): a block's interior — its cells' interiors and the ``g − 1`` vertices
+between them, ``g p − 1`` DOFs — couples only to itself and to the block's two end vertices.  With
+each block's mass matrix (the sum of its cells') split into interior ``i`` and end ``v`` parts,
+``M x = b`` is solved as
 
-    y_c = (A_ii^c)⁻¹ b_i^c                                   (each cell, one stacked product)
+    y_c = (A_ii^c)⁻¹ b_i^c                                   (each block, one stacked product)
     S x_v = b_v − Σ_c A_vi^c y_c,    S = Σ_c (A_vv^c − A_vi^c E_c),   E_c = (A_ii^c)⁻¹ A_iv^c
     x_i^c = y_c − E_c x_v^c
 
-``S``, with the vertices numbered along the line, is tridiagonal and symmetric positive definite
-(the Schur complement of a positive definite ``M``): LAPACK's ``dpttrf`` factors it once and
-``dpttrs`` solves all columns together.  A solve is O(n p k) for ``k`` columns, in stacked
-products of the cells' ``(p − 1)``-square blocks, where a sparse LU's triangular solves run
-column by column (3.1× faster than SuperLU at n = 513, p = 8, k = 300; benchmarks/README.md,
-"Run 21").
+``S``, with the blocks' end vertices numbered along the line, is tridiagonal and symmetric
+positive definite (the Schur complement of a positive definite ``M``): LAPACK's ``dpttrf``
+factors it once and ``dpttrs`` solves all columns together.  A solve is ``O(n g p k)`` for ``k``
+columns, in stacked products of the blocks' ``(g p − 1)``-square matrices, where a sparse LU's
+triangular solves run column by column (3.1× faster than SuperLU at n = 513, p = 8, k = 300).
+Blocks of single cells at low ``p`` would make many tiny products and a long tridiagonal
+recurrence; blocks of about :data:`BLOCK_INTERIOR` DOFs run 2.1× faster at P2, 1.4× at P4 and
+the same from P8 (benchmarks/README.md, "Run 22").
 """
 
 from __future__ import annotations
@@ -23,6 +28,55 @@ import numpy as np
 import scipy.linalg.lapack as lapack
 
 Array = np.ndarray
+
+BLOCK_INTERIOR = 15
+"""The most interior DOFs ``g p − 1`` of a block: on n = 513 DOFs and 300 columns the solve
+took, at P2 with blocks of 1, 3, 7, 15, 31, 63 interior DOFs, 1.23, 0.78, 0.62, 0.61, 0.62,
+0.83 ms; at P4 with 3 … 63: 0.77, 0.62, 0.60, 0.63, 0.85 ms; at P8 with 7 … 63: 0.64, 0.60,
+0.63, 0.83 ms; at P12 on 385 DOFs with 11, 23, 47: 0.40, 0.40, 0.47 ms
+(``benchmarks/mass_solve.py --sweep``, benchmarks/README.md "Run 22")."""
+
+
+def cells_per_block(cells: int, degree: int) -> int:
+    """The cells ``g`` of a block: the largest divisor of ``cells`` whose block has at most
+    :data:`BLOCK_INTERIOR` interior DOFs (``g p − 1``), 1 where no larger one does."""
+    largest = (BLOCK_INTERIOR + 1) // degree
+    return max((g for g in range(1, largest + 1) if cells % g == 0), default=1)
+
+
+def along_the_line(local: Array, cell_dofs: Array, coordinates: Array) -> tuple[Array, Array]:
+    """The cells' DOFs and matrices with every cell's DOFs left to right and the cells in order
+    along the line.  Raises ``ValueError`` unless each cell's right end is the next one's left
+    end and every other DOF belongs to one cell alone."""
+    order = np.argsort(coordinates[cell_dofs], axis=1, kind="stable")
+    dofs = np.take_along_axis(cell_dofs, order, axis=1)
+    local = np.take_along_axis(np.take_along_axis(local, order[:, :, None], 1), order[:, None], 2)
+    line = np.argsort(coordinates[dofs[:, 0]], kind="stable")
+    dofs, local = dofs[line], local[line]
+    vertices = np.append(dofs[:, 0], dofs[-1, -1])
+    counts = np.bincount(dofs.ravel(), minlength=int(cell_dofs.max()) + 1)
+    if not (
+        np.array_equal(dofs[1:, 0], dofs[:-1, -1])
+        and np.all(counts[dofs[:, 1:-1]] == 1)
+        and np.all(counts[vertices[1:-1]] == 2)
+        and len(np.unique(vertices)) == len(vertices)
+    ):
+        raise ValueError("static condensation needs the cells of an interval, in a chain")
+    return local, dofs
+
+
+def in_blocks(local: Array, dofs: Array, g: int) -> tuple[Array, Array]:
+    """The matrices (the sums of their cells') and DOFs of blocks of ``g`` consecutive cells,
+    from cells in order along the line (:func:`along_the_line`)."""
+    cells, per_cell = dofs.shape
+    p = per_cell - 1
+    blocks = np.zeros((cells // g, g * p + 1, g * p + 1))
+    block_dofs = np.empty((cells // g, g * p + 1), dtype=dofs.dtype)
+    for j in range(g):
+        own = slice(j * p, j * p + per_cell)
+        blocks[:, own, own] += local[j::g]
+        block_dofs[:, own] = dofs[j::g]
+    return blocks, block_dofs
 
 
 class CondensedMass:
@@ -34,35 +88,20 @@ class CondensedMass:
     def __init__(self, local: Array, cell_dofs: Array, coordinates: Array):
         cells, per_cell = cell_dofs.shape
         self.size = int(cell_dofs.max()) + 1
-        order = np.argsort(coordinates[cell_dofs], axis=1, kind="stable")
-        dofs = np.take_along_axis(cell_dofs, order, axis=1)  # each cell left to right
-        local = np.take_along_axis(
-            np.take_along_axis(local, order[:, :, None], 1), order[:, None], 2
-        )
-        ends, inner = [0, per_cell - 1], slice(1, per_cell - 1)
-        vertices = np.unique(dofs[:, ends])
-        self.vertices = vertices[np.argsort(coordinates[vertices], kind="stable")]
-        number = np.full(self.size, -1)
-        number[self.vertices] = np.arange(len(self.vertices))
-        self.ends = number[dofs[:, ends]]  # (cells, 2): each cell's vertices, along the line
-        self.interior = dofs[:, inner]  # (cells, p − 1)
-        chained = np.array_equal(np.sort(self.ends[:, 0]), np.arange(cells)) and np.all(
-            self.ends[:, 1] == self.ends[:, 0] + 1
-        )
-        shared = np.bincount(self.interior.ravel(), minlength=self.size).max(initial=0) > 1
-        if not chained or shared or np.any(number[self.interior] >= 0):
-            raise ValueError("static condensation needs the cells of an interval, in a chain")
+        g = cells_per_block(cells, per_cell - 1)
+        local, dofs = in_blocks(*along_the_line(local, cell_dofs, coordinates), g)
+        ends, inner = [0, dofs.shape[1] - 1], slice(1, dofs.shape[1] - 1)
+        self.vertices = np.append(dofs[:, 0], dofs[-1, -1])  # the blocks' ends, along the line
+        self.interior = dofs[:, inner]  # (blocks, g p − 1)
         a_iv = local[:, inner][:, :, ends]
-        self._inverse = np.linalg.inv(local[:, inner, inner])  # (cells, p − 1, p − 1)
-        self._coupling = np.swapaxes(a_iv, 1, 2).copy()  # A_vi^c (cells, 2, p − 1)
-        self._elimination = self._inverse @ a_iv  # E_c (cells, p − 1, 2)
-        schur = local[:, ends][:, :, ends] - self._coupling @ self._elimination  # (cells, 2, 2)
+        self._inverse = np.linalg.inv(local[:, inner, inner])  # (blocks, g p − 1, g p − 1)
+        self._coupling = np.swapaxes(a_iv, 1, 2).copy()  # A_vi^c (blocks, 2, g p − 1)
+        self._elimination = self._inverse @ a_iv  # E_c (blocks, g p − 1, 2)
+        schur = local[:, ends][:, :, ends] - self._coupling @ self._elimination  # (blocks, 2, 2)
         diagonal = np.zeros(len(self.vertices))
-        np.add.at(diagonal, self.ends[:, 0], schur[:, 0, 0])
-        np.add.at(diagonal, self.ends[:, 1], schur[:, 1, 1])
-        off = np.zeros(len(self.vertices) - 1)
-        off[self.ends[:, 0]] = schur[:, 0, 1]
-        self._d, self._e, info = lapack.dpttrf(diagonal, off)
+        diagonal[:-1] += schur[:, 0, 0]
+        diagonal[1:] += schur[:, 1, 1]
+        self._d, self._e, info = lapack.dpttrf(diagonal, schur[:, 0, 1].copy())
         if info != 0:
             raise ValueError(
                 f"the vertices' Schur complement is not positive definite (dpttrf {info})"
@@ -71,15 +110,15 @@ class CondensedMass:
     def solve(self, rhs: Array) -> Array:
         """``M⁻¹ rhs`` for ``rhs`` of shape ``(n,)`` or ``(n, k)``."""
         b = np.asarray(rhs, dtype=float).reshape(self.size, -1)
-        y = self._inverse @ b[self.interior]  # (cells, p − 1, k)
+        y = self._inverse @ b[self.interior]  # (blocks, g p − 1, k)
+        pushed = self._coupling @ y  # (blocks, 2, k): each block's two ends
         r = b[self.vertices]
-        pushed = self._coupling @ y  # (cells, 2, k): each cell's ends appear once per column
-        r[self.ends[:, 0]] -= pushed[:, 0]
-        r[self.ends[:, 1]] -= pushed[:, 1]
+        r[:-1] -= pushed[:, 0]
+        r[1:] -= pushed[:, 1]
         x_v, info = lapack.dpttrs(self._d, self._e, r)
         if info != 0:
             raise ValueError(f"dpttrs failed ({info})")
         out = np.empty_like(b)
         out[self.vertices] = x_v
-        out[self.interior] = y - self._elimination @ x_v[self.ends]
+        out[self.interior] = y - self._elimination @ np.stack([x_v[:-1], x_v[1:]], axis=1)
         return out.reshape(np.shape(rhs))

@@ -34,7 +34,7 @@ from dolfinx import mesh as dmesh
 from dolfinx.fem.petsc import assemble_matrix
 
 from continuum.fem.cell_batched import CellBatchedTabulation
-from continuum.fem.condensation import CondensedMass
+from continuum.fem.condensation import CondensedMass, cells_per_block
 from continuum.io import layout
 
 Array = np.ndarray
@@ -149,26 +149,28 @@ DENSE_INVERSE_SIZE = 400
 takes 2 / 8 / 13 µs at n = 65 / 193 / 257 against 10 / 26 / 30 µs for a SuperLU solve (the two
 meet near n = 500); at ``L = 256`` columns 0.45 / 2.0 ms against 1.3 / 4.9 ms at n = 129 /
 257, and about equal at n = 513.  On an interval the condensed solve
-(:mod:`continuum.fem.condensation`) replaces SuperLU above this size (0.64 ms at n = 513, P8,
-300 columns, against 2.0 ms) and the dense product below it where
-:func:`condensed_is_faster` says so (0.45 against 1.41 ms at n = 385, P8, 300 columns)."""
+(:mod:`continuum.fem.condensation`) replaces SuperLU above this size (0.59 ms at n = 513, P2,
+P4 or P8, 300 columns, against 1.9–2.5 ms) and the dense product below it where
+:func:`condensed_is_faster` says so (0.40 against 1.31 ms at n = 385, P8, 300 columns)."""
 
 
-CONDENSED_PER_VERTEX = 293.0
-CONDENSED_PER_DOF = 63.0
-CONDENSED_OVERHEAD = 472_000
+CONDENSED_PER_VERTEX = 240.0
+CONDENSED_PER_DOF = 81.0
+CONDENSED_OVERHEAD = 556_000
 """The cost of a condensed solve (:mod:`continuum.fem.condensation`) of a degree-``p`` space of
-``n`` DOFs on ``k`` columns, in multiply-adds of the dense ``M⁻¹`` product (32 ps each,
-measured): ``(293/p + 63) n k + 472 000`` (the vertices' tridiagonal solve, ``n/p`` of them,
-the cells' stacked products and gathers, and a fixed 15 µs), fitted to the solves of
-benchmarks/README.md "Run 21" (P2 and P8, 65–385 DOFs, 1–300 columns)."""
+``n`` DOFs in blocks of ``g`` cells on ``k`` columns, in multiply-adds of the dense ``M⁻¹``
+product (31 ps each, measured): ``(240/(g p) + 81) n k + 556 000`` (the blocks' end vertices'
+tridiagonal solve, ``n/(g p)`` of them, the blocks' stacked products and gathers, and a fixed
+17 µs), fitted to the solves of benchmarks/README.md "Run 22" (P2–P12, 65–385 DOFs, 1–300
+columns)."""
 
 
 def condensed_is_faster(size: int, degree: int, columns: int) -> bool:
     """Whether the condensed solve beats the dense ``M⁻¹`` product (``size² · columns``
-    multiply-adds) on ``columns`` columns (the model of :data:`CONDENSED_OVERHEAD`): at full batches
-    from about 129 DOFs at P8 and 257 at P2, never for a few columns below 400 DOFs."""
-    per_column = (CONDENSED_PER_VERTEX / degree + CONDENSED_PER_DOF) * size
+    multiply-adds) on ``columns`` columns (the model of :data:`CONDENSED_OVERHEAD`): at 300
+    columns from 129 DOFs, at 30 from 257, never for a few columns below 400 DOFs."""
+    block = cells_per_block((size - 1) // degree, degree) * degree
+    per_column = (CONDENSED_PER_VERTEX / block + CONDENSED_PER_DOF) * size
     return per_column * columns + CONDENSED_OVERHEAD < size * size * columns
 
 
@@ -220,8 +222,8 @@ class FactorSpace:
     (:func:`dense_is_faster` with one column), with the dense ``T`` and ``Tᵀω`` too; every
     product uses the one the rule picks for its number of columns.  ``M⁻¹`` is dense up to
     :data:`DENSE_INVERSE_SIZE` DOFs, and SuperLU solves above on a square; on an interval the
-    cells' interiors are condensed (:mod:`continuum.fem.condensation`) above that size and
-    wherever :func:`condensed_is_faster` picks it for the columns.
+    interiors of blocks of cells are condensed (:mod:`continuum.fem.condensation`) above that
+    size and wherever :func:`condensed_is_faster` picks it for the columns.
     """
 
     elementwise = False
