@@ -12,11 +12,13 @@ columns, side by side in one run on one core (best of repeats):
 
 and what :func:`continuum.fem.spaces.condensed_is_faster` picks below the dense size, with
 whether it is the faster of ``dense`` and ``blocks`` (``ok``) and by how much the wrong pick
-loses (``slower``).  ``--sweep`` times instead the condensed solve at n = 513 (n = 385 at P12)
-and 300 columns for every bound on a block's interior DOFs of :data:`SWEEP` (the choice of
+loses (``slower``).  ``--fine``: the same on finer meshes, 1025–16 385 DOFs.  ``--sweep``: the
+condensed solve at n = 513 (n = 385 at P12) and 300 columns for every bound on a block's
+interior DOFs of :data:`SWEEP` (the choice of
 :data:`~continuum.fem.condensation.BLOCK_INTERIOR`).
 
-    OPENBLAS_NUM_THREADS=1 python benchmarks/mass_solve.py [--repeats 9] [--sweep] [--smoke]
+    OPENBLAS_NUM_THREADS=1 python benchmarks/mass_solve.py [--repeats 9] [--sweep | --fine]
+        [--smoke]
 """
 
 from __future__ import annotations
@@ -45,6 +47,9 @@ SPACES = [(1, 512), (2, 32), (2, 64), (2, 128), (2, 256), (4, 32), (4, 64), (4, 
 SPACES += [(8, 8), (8, 16), (8, 32), (8, 48), (8, 64), (12, 16), (12, 32)]
 COLUMNS = (1, 3, 30, 300)
 SWEEP = (1, 3, 7, 11, 15, 23, 31, 63)
+FINE = [(1, 1024), (2, 1024), (8, 256), (2, 4096), (4, 4096), (1, 16384)]
+DENSE_LIMIT = 2049
+"""No dense inverse is formed above this many DOFs (``--fine``: its row reads ``nan``)."""
 
 
 def best_ms(run: Callable[[], object], repeats: int, calls: int = 20) -> float:
@@ -90,6 +95,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--sweep", action="store_true", help="the block size, not the rule")
+    parser.add_argument("--fine", action="store_true", help="1025–16 385 DOFs, 1–256 columns")
     parser.add_argument("--smoke", action="store_true", help="two small spaces, one repeat")
     args = parser.parse_args()
     repeats = 1 if args.smoke else args.repeats
@@ -103,7 +109,8 @@ def main() -> None:
         big = [(2, 256), (4, 128), (8, 64), (12, 32)]
         sweep([(2, 16), (8, 4)] if args.smoke else big, repeats)
         return
-    spaces = [(2, 8), (8, 4)] if args.smoke else SPACES
+    spaces = [(2, 8), (8, 4)] if args.smoke else FINE if args.fine else SPACES
+    columns = (1, 3, 30, 256) if args.fine else COLUMNS
     print(
         f"{'space':>10} {'n':>5} {'k':>4} {'dense':>7} {'superlu':>7} {'cells':>7} "
         f"{'blocks':>7} {'g':>3}  rule"
@@ -111,18 +118,18 @@ def main() -> None:
     for degree, cells in spaces:
         space = FactorSpace(interval(MPI.COMM_SELF, cells), degree)
         mass = sp.csc_matrix(space.mass)
-        inverse = np.linalg.inv(as_dense(space.mass))
+        inverse = np.linalg.inv(as_dense(space.mass)) if space.size <= DENSE_LIMIT else None
         lu = spla.splu(mass)
         single, grouped = (
             condensed(space, degree - 1),
             condensed(space, condensation.BLOCK_INTERIOR),
         )
         g = condensation.cells_per_block(cells, degree)
-        for k in COLUMNS:
+        for k in columns:
             b = np.random.default_rng(k).standard_normal((space.size, k))
             assert np.abs(grouped.solve(b) - lu.solve(b)).max() < 1e-10 * np.abs(b).max()
             times = [
-                best_ms(partial(np.matmul, inverse, b), repeats),
+                np.nan if inverse is None else best_ms(partial(np.matmul, inverse, b), repeats),
                 best_ms(partial(lu.solve, b), repeats),
                 best_ms(partial(single.solve, b), repeats),
                 best_ms(partial(grouped.solve, b), repeats),

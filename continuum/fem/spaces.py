@@ -149,26 +149,28 @@ DENSE_INVERSE_SIZE = 400
 takes 2 / 8 / 13 µs at n = 65 / 193 / 257 against 10 / 26 / 30 µs for a SuperLU solve (the two
 meet near n = 500); at ``L = 256`` columns 0.45 / 2.0 ms against 1.3 / 4.9 ms at n = 129 /
 257, and about equal at n = 513.  On an interval the condensed solve
-(:mod:`continuum.fem.condensation`) replaces SuperLU above this size (0.59 ms at n = 513, P2,
-P4 or P8, 300 columns, against 1.9–2.5 ms) and the dense product below it where
-:func:`condensed_is_faster` says so (0.40 against 1.31 ms at n = 385, P8, 300 columns)."""
+(:mod:`continuum.fem.condensation`) replaces SuperLU above this size (0.51–0.58 ms at
+n = 513, P2, P4 or P8, 300 columns, against 1.9–2.5 ms) and the dense product below it where
+:func:`condensed_is_faster` says so (0.36 against 1.40 ms at n = 385, P8, 300 columns)."""
 
 
 CONDENSED_PER_VERTEX = 240.0
-CONDENSED_PER_DOF = 81.0
-CONDENSED_OVERHEAD = 556_000
+CONDENSED_PER_DOF = 65.0
+CONDENSED_OVERHEAD = 260_000
 """The cost of a condensed solve (:mod:`continuum.fem.condensation`) of a degree-``p`` space of
 ``n`` DOFs in blocks of ``g`` cells on ``k`` columns, in multiply-adds of the dense ``M⁻¹``
-product (31 ps each, measured): ``(240/(g p) + 81) n k + 556 000`` (the blocks' end vertices'
-tridiagonal solve, ``n/(g p)`` of them, the blocks' stacked products and gathers, and a fixed
-17 µs), fitted to the solves of benchmarks/README.md "Run 22" (P2–P12, 65–385 DOFs, 1–300
-columns)."""
+product (32 ps each, measured): ``(240/(g p) + 65) n k + 260 000`` (the blocks' end vertices'
+tridiagonal solve, ``n/(g p)`` of them, the blocks' stacked products and the two reorderings,
+and a fixed 8 µs).  Fitted to the 44 solves below 400 DOFs of benchmarks/README.md "Run 22"
+(P2–P12, 65–385 DOFs, 1–300 columns) as the constants that lose least time to wrong picks:
+one, 1.03× (the overhead anywhere in 200 000–325 000 does as well)."""
 
 
 def condensed_is_faster(size: int, degree: int, columns: int) -> bool:
     """Whether the condensed solve beats the dense ``M⁻¹`` product (``size² · columns``
     multiply-adds) on ``columns`` columns (the model of :data:`CONDENSED_OVERHEAD`): at 300
-    columns from 129 DOFs, at 30 from 257, never for a few columns below 400 DOFs."""
+    columns from 129 DOFs, at 30 from 257, at 3 from about 340, for one column never below 400
+    DOFs."""
     block = cells_per_block((size - 1) // degree, degree) * degree
     per_column = (CONDENSED_PER_VERTEX / block + CONDENSED_PER_DOF) * size
     return per_column * columns + CONDENSED_OVERHEAD < size * size * columns
