@@ -54,7 +54,7 @@ class CellBatchedTabulation:
     def values(self, coefficients: Array) -> Array:
         """``T u`` (``u`` of shape ``(n,)`` or ``(n, k…)``): the values at the points."""
         u = coefficients.reshape(self.size, -1)
-        z = np.matmul(self.reference, u[self.dofs])  # (cells, n_qc, k)
+        z = np.matmul(self.reference, np.take(u, self.dofs, axis=0))  # (cells, n_qc, k)
         return z.reshape(-1, *coefficients.shape[1:])
 
     def load(self, values_q: Array) -> Array:

@@ -24,6 +24,8 @@ the same from P8 (benchmarks/README.md, "Run 22").
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import scipy.linalg.lapack as lapack
 
@@ -37,6 +39,7 @@ took, at P2 with blocks of 1, 3, 7, 15, 31, 63 interior DOFs, 1.23, 0.78, 0.62, 
 (``benchmarks/mass_solve.py --sweep``, benchmarks/README.md "Run 22")."""
 
 
+@functools.cache
 def cells_per_block(cells: int, degree: int) -> int:
     """The cells ``g`` of a block: the largest divisor of ``cells`` whose block has at most
     :data:`BLOCK_INTERIOR` interior DOFs (``g p − 1``), 1 where no larger one does."""
