@@ -7,7 +7,7 @@ columns, side by side in one run on one core (best of repeats):
   :data:`continuum.fem.spaces.DENSE_INVERSE_SIZE` DOFs holds);
 * ``superlu``: SciPy's SuperLU solve of the assembled mass matrix;
 * ``cells``: the static condensation with blocks of one cell
-  (:mod:`continuum.fem.condensation`, :data:`~continuum.fem.condensation.BLOCK_INTERIOR` set so);
+  (:meth:`continuum.fem.spaces.FactorSpace.condensed` with ``p − 1`` interior DOFs a block);
 * ``blocks``: the same with the blocks :func:`~continuum.fem.condensation.cells_per_block` picks;
 
 and what :func:`continuum.fem.spaces.condensed_is_faster` picks below the dense size, with
@@ -63,17 +63,6 @@ def best_ms(run: Callable[[], object], repeats: int, calls: int = 20) -> float:
     return 1e3 * best
 
 
-def condensed(space: FactorSpace, interior: int) -> condensation.CondensedMass:
-    """The space's condensed mass with blocks of at most ``interior`` interior DOFs."""
-    saved, condensation.BLOCK_INTERIOR = condensation.BLOCK_INTERIOR, interior
-    try:
-        space._condensed = None
-        return space._condensation()
-    finally:
-        condensation.BLOCK_INTERIOR = saved
-        space._condensed = None
-
-
 def sweep(spaces: list[tuple[int, int]], repeats: int) -> None:
     """The condensed solve on 300 columns for every bound of :data:`SWEEP` that changes the
     blocks of ``spaces``."""
@@ -83,7 +72,7 @@ def sweep(spaces: list[tuple[int, int]], repeats: int) -> None:
         b = np.random.default_rng(0).standard_normal((space.size, 300))
         times = {}
         for bound in SWEEP:
-            solver = condensed(space, bound)
+            solver = space.condensed(bound)
             interior = solver.interior.shape[1]
             if bound >= degree - 1 and interior not in times:
                 times[interior] = best_ms(partial(solver.solve, b), repeats)
@@ -120,10 +109,7 @@ def main() -> None:
         mass = sp.csc_matrix(space.mass)
         inverse = np.linalg.inv(as_dense(space.mass)) if space.size <= DENSE_LIMIT else None
         lu = spla.splu(mass)
-        single, grouped = (
-            condensed(space, degree - 1),
-            condensed(space, condensation.BLOCK_INTERIOR),
-        )
+        single, grouped = space.condensed(degree - 1), space.condensed()
         g = condensation.cells_per_block(cells, degree)
         for k in columns:
             b = np.random.default_rng(k).standard_normal((space.size, k))

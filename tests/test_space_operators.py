@@ -201,8 +201,8 @@ def test_below_the_dense_size_the_rule_picks_the_condensed_solve_at_full_batches
 ):
     """Below :data:`~continuum.fem.spaces.DENSE_INVERSE_SIZE` an interval space solves by
     condensation where :func:`~continuum.fem.spaces.condensed_is_faster` says so (P2 and P8 from
-    129 DOFs at 300 columns, P2 on 257 DOFs at 30; not at 65 DOFs or 3 columns), and both give
-    the dense inverse's ``M⁻¹ b`` to 1e-12 relative."""
+    129 DOFs at 300 columns, P2 on 257 DOFs at 30; not at 65 DOFs, nor at 3 columns on 193 and
+    257 DOFs), and both give the dense inverse's ``M⁻¹ b`` to 1e-12 relative."""
     space = FactorSpace(interval(MPI.COMM_SELF, cells), degree)
     assert space.size <= spaces.DENSE_INVERSE_SIZE
     assert spaces.condensed_is_faster(space.size, degree, columns) == condensed

@@ -18,8 +18,8 @@ factors it once and ``dpttrs`` solves all columns together.  A solve is ``O(n g 
 columns, in stacked products of the blocks' ``(g p − 1)``-square matrices, where a sparse LU's
 triangular solves run column by column (3.6× faster than SuperLU at n = 513, p = 8, k = 300).
 Blocks of single cells at low ``p`` would make many tiny products and a long tridiagonal
-recurrence; blocks of about :data:`BLOCK_INTERIOR` DOFs run 2.1× faster at P2, 1.4× at P4 and
-the same from P8 (benchmarks/README.md, "Run 22").
+recurrence; blocks of about :data:`BLOCK_INTERIOR` DOFs run 3.0× faster at P1, 2.1× at P2,
+1.3× at P4 and the same from P8 (benchmarks/README.md, "Run 22").
 """
 
 from __future__ import annotations
@@ -40,15 +40,15 @@ took, at P2 with blocks of 1, 3, 7, 15, 31, 63 interior DOFs, 1.23, 0.78, 0.62, 
 
 
 @functools.cache
-def cells_per_block(cells: int, degree: int) -> int:
+def cells_per_block(cells: int, degree: int, interior: int = BLOCK_INTERIOR) -> int:
     """The cells ``g`` of a block: the largest divisor of ``cells`` whose block has at most
-    :data:`BLOCK_INTERIOR` interior DOFs (``g p − 1``), 1 where no larger one does."""
-    largest = (BLOCK_INTERIOR + 1) // degree
+    ``interior`` interior DOFs (``g p − 1``), 1 where no larger one does."""
+    largest = (interior + 1) // degree
     return max((g for g in range(1, largest + 1) if cells % g == 0), default=1)
 
 
 def along_the_line(local: Array, cell_dofs: Array, coordinates: Array) -> tuple[Array, Array]:
-    """The cells' DOFs and matrices with every cell's DOFs left to right and the cells in order
+    """The cells' matrices and DOFs with every cell's DOFs left to right and the cells in order
     along the line.  Raises ``ValueError`` unless each cell's right end is the next one's left
     end and every other DOF belongs to one cell alone."""
     order = np.argsort(coordinates[cell_dofs], axis=1, kind="stable")
@@ -85,13 +85,16 @@ def in_blocks(local: Array, dofs: Array, g: int) -> tuple[Array, Array]:
 class CondensedMass:
     """``M⁻¹ b`` of the mass matrix assembled from the cells' matrices ``local`` (``cells ×
     (p + 1) × (p + 1)``, in the dofmap's order ``cell_dofs``) of a space on a chain of
-    interval cells whose DOFs sit at ``coordinates`` (module docstring).  Raises
-    ``ValueError`` for cells that do not form a chain along the line."""
+    interval cells whose DOFs sit at ``coordinates`` (module docstring), in blocks of at most
+    ``interior`` interior DOFs.  Raises ``ValueError`` for cells that do not form a chain along
+    the line."""
 
-    def __init__(self, local: Array, cell_dofs: Array, coordinates: Array):
+    def __init__(
+        self, local: Array, cell_dofs: Array, coordinates: Array, interior: int = BLOCK_INTERIOR
+    ):
         cells, per_cell = cell_dofs.shape
         self.size = int(cell_dofs.max()) + 1
-        g = cells_per_block(cells, per_cell - 1)
+        g = cells_per_block(cells, per_cell - 1, interior)
         local, dofs = in_blocks(*along_the_line(local, cell_dofs, coordinates), g)
         ends, inner = [0, dofs.shape[1] - 1], slice(1, dofs.shape[1] - 1)
         self.vertices = np.append(dofs[:, 0], dofs[-1, -1])  # the blocks' ends, along the line

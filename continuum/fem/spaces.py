@@ -34,7 +34,7 @@ from dolfinx import mesh as dmesh
 from dolfinx.fem.petsc import assemble_matrix
 
 from continuum.fem.cell_batched import CellBatchedTabulation
-from continuum.fem.condensation import CondensedMass, cells_per_block
+from continuum.fem.condensation import BLOCK_INTERIOR, CondensedMass, cells_per_block
 from continuum.io import layout
 
 Array = np.ndarray
@@ -276,14 +276,19 @@ class FactorSpace:
             self._lu = spla.splu(sp.csc_matrix(self.mass))
 
     def _condensation(self) -> CondensedMass:
-        """The condensed Riesz map of an interval space (:mod:`continuum.fem.condensation`),
-        from the cells' mass matrices ``Φᵀ diag(ω_c) Φ`` of the load quadrature."""
+        """The space's condensed Riesz map (:meth:`condensed`), built once."""
         if self._condensed is None:
-            phi, dofs = self._batched.reference, self._batched.dofs
-            cell_weights = self.quadrature_weights.reshape(len(dofs), -1)
-            local = np.einsum("qa,cq,qb->cab", phi, cell_weights, phi)
-            self._condensed = CondensedMass(local, dofs, self.dof_coordinates[:, 0])
+            self._condensed = self.condensed()
         return self._condensed
+
+    def condensed(self, interior: int = BLOCK_INTERIOR) -> CondensedMass:
+        """The condensed Riesz map of an interval space (:mod:`continuum.fem.condensation`) in
+        blocks of at most ``interior`` interior DOFs, from the cells' mass matrices
+        ``Φᵀ diag(ω_c) Φ`` of the load quadrature."""
+        phi, dofs = self._batched.reference, self._batched.dofs
+        cell_weights = self.quadrature_weights.reshape(len(dofs), -1)
+        local = np.einsum("qa,cq,qb->cab", phi, cell_weights, phi)
+        return CondensedMass(local, dofs, self.dof_coordinates[:, 0], interior)
 
     def dense_products(self, columns: int) -> tuple[bool, bool]:
         """Whether, on ``columns`` columns, the tabulation and load products are dense and
