@@ -371,10 +371,12 @@ class GalerkinNetwork(CoefficientLayout):
         return float(losses.sum()) / L, g
 
     def value(self, theta: Array, samples: Array | None = None) -> float:
+        """``C`` alone: the forward pass and the loss, without its density."""
         cols, L = self._columns(samples)
         z_q = self.forward(theta, cols).z
         Z = self.network.sigma(self.network.depth, hidden(z_q, -1))
-        cost = self._cost_and_density(Z, self.Y_q[:, cols], L)[0]
+        weights = self.spaces[-1].quadrature_weights
+        cost = float(self.loss.per_sample(Z, self.Y_q[:, cols], weights, axis=0).sum()) / L
         return float(self.sum_over_samples(np.array([cost]))[0])
 
     def gradient(self, theta: Array, samples: Array | None = None) -> tuple[float, Array]:
