@@ -48,13 +48,15 @@ def lagrange_element(domain: dmesh.Mesh, degree: int) -> ufl.AbstractFiniteEleme
     return _lagrange_element(domain.basix_cell(), degree)
 
 
+NODES = basix.LagrangeVariant.gll_warped
+"""The node variant of every Lagrange element (:func:`lagrange_element`)."""
+
+
 @functools.cache
-def _lagrange_element(cell: basix.CellType, degree: int) -> basix.ufl._ElementBase:
+def _lagrange_element(cell: basix.CellType, degree: int) -> ufl.AbstractFiniteElement:
     """:func:`lagrange_element` on a reference cell: basix elements are immutable, so one per
     cell and degree serves every space (creating one costs tens of microseconds)."""
-    return basix.ufl.element(
-        "Lagrange", cell, degree, lagrange_variant=basix.LagrangeVariant.gll_warped
-    )
+    return basix.ufl.element("Lagrange", cell, degree, lagrange_variant=NODES)
 
 
 @functools.cache
@@ -67,7 +69,7 @@ def reference_rule(
     (``(1 + tdim) × n_q × vertices``) of the degree-1 geometry basis; as
     :func:`_lagrange_element`, one per argument set (the arrays are read-only)."""
     points, weights = map(np.asarray, basix.make_quadrature(cell, qdeg, rule=rule))
-    element = _lagrange_element(cell, degree).basix_element
+    element = basix.create_element(basix.ElementFamily.P, cell, degree, lagrange_variant=NODES)
     phi = np.asarray(element.tabulate(0, points))[0, :, :, 0]
     geometry_basis = basix.create_element(basix.ElementFamily.P, cell, 1)
     shape = np.asarray(geometry_basis.tabulate(1, points))[..., 0]
