@@ -9,7 +9,9 @@ measured side by side, alternating, best of ``--repeats``:
   as the first model of a process does;
 * ``recorded``: the record holds this model's verified rule: the fields are built once.
 
-    python benchmarks/quadrature_check.py [--repeats 30]
+    python benchmarks/quadrature_check.py [--repeats 30] [--smoke]
+
+``--smoke`` (the suite's run): one repeat.
 """
 
 from __future__ import annotations
@@ -51,7 +53,10 @@ CASES = {
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--smoke", action="store_true", help="one repeat (the suite's run)")
     args = parser.parse_args()
+    if args.smoke:
+        args.repeats = 1
     print(f"quadrature check set-up — load average {os.getloadavg()[0]:.2f}, one rank")
     print(f"  {'model':<36} {'rule q':>6} {'checked ms':>11} {'recorded ms':>12} {'saved ms':>9}")
     for label, (example, continuum) in CASES.items():

@@ -1,7 +1,7 @@
 """Strong scaling 1 → 2 MPI ranks of the digits classifier's continuum: rows or samples split.
 
 Problem: ``examples/digits.toml`` as shipped (64 → N → N → 10 tanh, cross-entropy, 300
-training rows, full-batch RK4 flow at dt = 0.02 to t = 10: 500 steps; continuum P2 on 32
+training rows, full-batch RK4 flow at dt = 0.01 to t = 10: 1000 steps; continuum P2 on 32
 cells, 65 dofs per hidden factor, 9 035 weight coefficients), with ``[continuum] distribute``
 set to ``rows`` and to ``samples`` (what ``auto`` chooses here: 300 samples ≥ 65 rows,
 :mod:`continuum.fem.distribution`).
@@ -22,7 +22,10 @@ run), and the largest difference of any coefficient from the one-rank run.
 nodes (``[continuum] quadrature = "nodal"``).
 
     OPENBLAS_NUM_THREADS=1 python benchmarks/samples_scaling.py [--repeats 3] [--t-end 10]
-        [--quadrature gauss|nodal]
+        [--quadrature gauss|nodal] [--smoke]
+
+``--smoke`` (the suite's run): one repeat of 5 steps, and few repeats of the gradient and of
+the ``Allreduce``.
 """
 
 from __future__ import annotations
@@ -98,7 +101,7 @@ def run_child(ranks: int, *args: str) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def work_split(config: Path, repeats: int = 50) -> tuple[float, float, int]:
+def work_split(config: Path, repeats: int) -> tuple[float, float, int]:
     """Seconds of one gradient of all samples and of the first half (one process, in this
     one: the work each of two ranks splitting the samples does, without communication), and
     the numbers the samples split sums per gradient (the gradient and the cost)."""
@@ -120,14 +123,14 @@ def work_split(config: Path, repeats: int = 50) -> tuple[float, float, int]:
     return times[0], times[1], galerkin.size + 1
 
 
-def allreduce_child(size: int, calls: int = 5000) -> None:
+def allreduce_child(size: int, calls: int) -> None:
     """Print the seconds of one ``Allreduce`` of ``size`` numbers (under ``mpiexec``; mean of
     ``calls`` after a warm-up)."""
     from mpi4py import MPI
 
     comm = MPI.COMM_WORLD
     send, out = np.ones(size), np.empty(size)
-    for _ in range(200):
+    for _ in range(min(calls, 200)):
         comm.Allreduce(send, out)
     comm.Barrier()
     start = time.perf_counter()
@@ -138,9 +141,9 @@ def allreduce_child(size: int, calls: int = 5000) -> None:
         print(json.dumps({"allreduce": seconds}))
 
 
-def allreduce_seconds(size: int) -> float:
+def allreduce_seconds(size: int, calls: int) -> float:
     """:func:`allreduce_child` on two ranks."""
-    return run_child(2, "--allreduce", str(size))["allreduce"]
+    return run_child(2, "--allreduce", str(size), str(calls))["allreduce"]
 
 
 def largest_difference(a: Path, b: Path) -> float:
@@ -153,7 +156,7 @@ def main() -> None:
         child(sys.argv[2], sys.argv[3])
         return
     if len(sys.argv) > 1 and sys.argv[1] == "--allreduce":
-        allreduce_child(int(sys.argv[2]))
+        allreduce_child(int(sys.argv[2]), int(sys.argv[3]))
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
@@ -161,7 +164,11 @@ def main() -> None:
     parser.add_argument(
         "--quadrature", choices=("gauss", "nodal"), default="gauss", help="[continuum] quadrature"
     )
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes (the suite's run)")
     args = parser.parse_args()
+    if args.smoke:
+        args.repeats, args.t_end = 1, 0.05
+    gradients, calls = (5, 100) if args.smoke else (50, 5000)
     print(
         f"digits continuum, 1 → 2 ranks — {os.cpu_count()} cores, load average "
         f"{os.getloadavg()[0]:.2f}, one BLAS thread per rank, t_end = {args.t_end:g}, "
@@ -174,11 +181,11 @@ def main() -> None:
         configs = {
             d: write_config(folder, d, args.t_end, args.quadrature) for d in ("rows", "samples")
         }
-        full, half, size = work_split(configs["samples"])
+        full, half, size = work_split(configs["samples"], gradients)
         print(
             f"one gradient on one process: all samples {full * 1e3:.2f} ms, half of them "
             f"{half * 1e3:.2f} ms (the work split: {full / half:.2f}×); the Allreduce of its "
-            f"{size} numbers on two ranks alone: {allreduce_seconds(size) * 1e6:.0f} µs"
+            f"{size} numbers on two ranks alone: {allreduce_seconds(size, calls) * 1e6:.0f} µs"
         )
         differences: dict[str, float] = {}
         for k in range(args.repeats):

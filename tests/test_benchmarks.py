@@ -1,6 +1,6 @@
-"""The accuracy-per-cost benchmark's peer routes, and smoke runs of it and of the FEM-cost
-script at tiny sizes (the benchmarks themselves are not part of the suite:
-benchmarks/README.md)."""
+"""The accuracy-per-cost benchmark's peer routes, and smoke runs at tiny sizes of it and of the
+other scripts of the high-order and user-scale work (the benchmarks themselves are not part
+of the suite: benchmarks/README.md)."""
 
 import os
 import re
@@ -213,3 +213,27 @@ def test_mass_solve_smoke_run():
     assert {(p, g) for p, _, _, g, _ in rows} == {("2", "8"), ("8", "2")}, out
     sweep = re.search(r"^\s+P2x16\s+33\s+(.*)$", smoke_run("mass_solve.py", "--sweep"), re.M)
     assert sweep and re.findall(r"(\d+): \d", sweep.group(1)) == ["1", "3", "7", "15", "31"], sweep
+
+
+def test_samples_scaling_smoke_run():
+    """benchmarks/samples_scaling.py for 5 steps of ``examples/digits.toml``: one rank, two ranks
+    splitting rows and two splitting samples each run under ``mpiexec`` (the script checks that
+    each took the split asked for), and both splits give one rank's coefficients to 1e-10; the
+    work split is printed, with half the samples cheaper than all of them."""
+    out = smoke_run("samples_scaling.py", "--quadrature", "nodal")
+    split = re.search(r"all samples (\S+) ms, half of them (\S+) ms", out)
+    assert split and float(split.group(2)) < float(split.group(1)), out
+    assert re.search(r"^repeat 1 \(5 steps\)", out, re.M), out
+    rows = dict(re.findall(r"^  (2 ranks, \w+) +\S+ +\S+ +(\S+)$", out, re.M))
+    assert set(rows) == {"2 ranks, rows", "2 ranks, samples"}, out
+    assert all(float(d) < 1e-10 for d in rows.values()), rows
+
+
+def test_quadrature_check_smoke_run():
+    """benchmarks/quadrature_check.py, one repeat: both builds of each model are timed, and the
+    check, which starts from the mass matrix's exact rule ``q = 2p``, raised every model's rule
+    above it (the exp and tanh data and activation terms are not polynomials)."""
+    out = smoke_run("quadrature_check.py")
+    rows = re.findall(r"^  (.+?) P(\d)\b.*? +(\d+) +(\S+) +(\S+) +\S+$", out, re.M)
+    assert len(rows) == 4, out
+    assert all(int(q) > 2 * int(p) and float(a) > 0 and float(b) > 0 for _, p, q, a, b in rows)
