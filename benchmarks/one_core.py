@@ -12,7 +12,7 @@ Importing the module pins the process (:data:`CORES`).  ``BENCHMARK_CORES=all`` 
 cores the process was given (to measure what threading buys); a process already bound to one
 core (``taskset -c 3``) stays there.
 
-Usage: ``python benchmarks/one_core.py`` (about 10 s).
+Usage: ``python benchmarks/one_core.py [--smoke]`` (about 10 s).
 """
 
 from __future__ import annotations
@@ -72,17 +72,23 @@ def product_rates(widths: tuple[int, ...] = (81, 2048), samples: int = 300) -> l
     return lines
 
 
+GIVEN = frozenset(os.sched_getaffinity(0))
+"""The cores this process was given, before :func:`pin`."""
+
 CORES = pin()
 """The cores this process runs on."""
 
 
 def main() -> None:
     """The product rates of :func:`product_rates` in three fresh processes: every core, every
-    core with XLA's one-thread flags, and one core by :func:`pin`."""
-    if sys.argv[1:] == ["--child"]:
+    core with XLA's one-thread flags, and one core by :func:`pin` (``--smoke``: width 81
+    alone)."""
+    widths = (81,) if "--smoke" in sys.argv else (81, 2048)
+    if "--child" in sys.argv:
         print(f"  cores {sorted(CORES)}, XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}")
-        print("\n".join(f"  {line}" for line in product_rates()), flush=True)
+        print("\n".join(f"  {line}" for line in product_rates(widths)), flush=True)
         return
+    os.sched_setaffinity(0, GIVEN)  # undo the import's pin: each child binds its own cores
     flags = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
     for label, env in (
         ("every core, no flags", {"BENCHMARK_CORES": "all"}),
@@ -91,7 +97,7 @@ def main() -> None:
     ):
         print(label, flush=True)
         child = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"} | env
-        subprocess.run([sys.executable, __file__, "--child"], env=child, check=True)
+        subprocess.run([sys.executable, __file__, "--child", *sys.argv[1:]], env=child, check=True)
 
 
 if __name__ == "__main__":

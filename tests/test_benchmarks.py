@@ -1,6 +1,6 @@
-"""The accuracy-per-cost benchmark's peer routes, and smoke runs at tiny sizes of it and of the
-other scripts of the high-order and user-scale work (the benchmarks themselves are not part
-of the suite: benchmarks/README.md)."""
+"""The accuracy-per-cost benchmark's peer routes, and a run of every script in benchmarks/ at
+tiny sizes (``--smoke``, or tiny sizes as arguments): the benchmarks themselves are not part
+of the suite (benchmarks/README.md), but each must still run and pass its own checks."""
 
 import os
 import re
@@ -48,11 +48,13 @@ def test_jax_route_of_the_residual_network_equals_the_numpy_network():
         assert np.abs(theta - setup.theta0).max() > 1e-2  # the flow moved the parameters
 
 
-def smoke_run(script: str, *args: str) -> str:
-    """The standard output of ``benchmarks/<script> --smoke *args`` (which must succeed)."""
+def smoke_run(script: str, *args: str, smoke: bool = True) -> str:
+    """The standard output of ``benchmarks/<script> --smoke *args`` (without ``--smoke`` if not
+    ``smoke``), which must succeed."""
     env = dict(os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    flag = ["--smoke"] if smoke else []
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / script), "--smoke", *args],
+        [sys.executable, str(ROOT / "benchmarks" / script), *flag, *args],
         capture_output=True,
         text=True,
         timeout=600,
@@ -82,6 +84,16 @@ def test_benchmarks_run_on_one_core_unless_told_otherwise():
             check=True,
         ).stdout.split()
         assert out == [expected, "1"], (cores, out)
+
+
+def test_one_core_script_gives_its_children_the_cores_they_ask_for():
+    """benchmarks/one_core.py (``--smoke``): the script's own import pins it, yet its
+    ``every core`` children run on every core this process may use and the pinned child on one,
+    each with a rate for both libraries."""
+    out = smoke_run("one_core.py")
+    cores = [len(c.split(",")) for c in re.findall(r"^  cores \[([\d, ]+)\]", out, re.M)]
+    assert cores == [len(os.sched_getaffinity(0))] * 2 + [1], out
+    assert len(re.findall(r"n = +81: jax +\S+ GFLOP/s, numpy +\S+ GFLOP/s", out)) == 3, out
 
 
 def test_accuracy_per_cost_smoke_run():
@@ -237,3 +249,87 @@ def test_quadrature_check_smoke_run():
     rows = re.findall(r"^  (.+?) P(\d)\b.*? +(\d+) +(\S+) +(\S+) +\S+$", out, re.M)
     assert len(rows) == 4, out
     assert all(int(q) > 2 * int(p) and float(a) > 0 and float(b) > 0 for _, p, q, a, b in rows)
+
+
+def script_run(script: str, *args: str) -> str:
+    """The standard output of ``benchmarks/<script> *args`` (tiny sizes given as arguments;
+    the script must succeed)."""
+    return smoke_run(script, *args, smoke=False)
+
+
+def test_operator_benchmarks_at_tiny_sizes_check_their_products():
+    """benchmarks/kernel_apply.py, bandwidth.py, residual_flow.py and factored_flow.py at one
+    tiny size each: the factored operators equal the dense product, DOLFINx's Gram matrix and
+    the generic RK4 steps to rounding (their own checks, printed)."""
+    out = script_run("kernel_apply.py", "--sizes", "1000", "--samples", "3", "--budget", "0.05")
+    row = re.search(r"^ +1000 +3 .* (\S+)$", out, re.M)
+    assert row and float(row.group(1)) < 1e-12, out
+    out = script_run(
+        "bandwidth.py", "--sizes", "10000", "--samples", "3", "--copy-mb", "8", "--budget", "0.05"
+    )
+    gram = re.search(r"factor check: .* rel\. diff (\S+)", out)
+    assert gram and float(gram.group(1)) < 1e-12, out
+    out = script_run(
+        "residual_flow.py",
+        "--cells",
+        "4",
+        "--depth-cells",
+        "4",
+        "--samples",
+        "3",
+        "--budget",
+        "0.05",
+    )
+    row = re.search(r"^ +3 +4 +4 .* (\S+)$", out, re.M)
+    assert row and float(row.group(1)) < 1e-12, out
+    out = script_run("factored_flow.py", "--cells", "4", "--budget", "0.05")
+    row = re.search(r"^ +3 +4 +270 .* (\S+) +(generic|factored)$", out, re.M)
+    assert row and float(row.group(1)) < 1e-12, out
+
+
+def test_timing_benchmarks_run_at_tiny_sizes(tmp_path):
+    """The timing scripts at tiny sizes: every case they time is printed (allocator.py,
+    step_cost.py, startup.py, mpi_scaling.py), serial stepping of the local theory calls no
+    collective of more than one rank (local_mpi.py), and digits_accuracy.py writes its figure
+    where it is told, with accuracies that are fractions of the test rows."""
+    out = script_run("allocator.py", "--widths", "16", "--cells", "4")
+    assert re.search(r"network N=16 .* \d\.\d\d$", out, re.M), out
+    assert re.search(r"FEM span P2 c=4 .* \d\.\d\d$", out, re.M), out
+    out = script_run(
+        "step_cost.py", "--sizes", "1000", "3000", "--budget", "0.05", "--fit-from", "1000"
+    )
+    solvers = re.findall(r"^(flow|wave|perceptron row|perceptron square) +\d+ ", out, re.M)
+    assert len(solvers) == 8 and len(set(solvers)) == 4, out
+    out = script_run("startup.py", "--configs", "default", "--repeats", "1")
+    assert re.search(r"cold cache: +\S+ s", out) and re.search(r"warm cache: +\S+ s", out), out
+    out = script_run("local_mpi.py", "--steps", "5", "--ranks", "1", "2", "--repeats", "1")
+    one = re.search(r"^ +1 +\(one rank\) +\S+ +(\S+) +(\S+)", out, re.M)
+    assert one and float(one.group(1)) == 0 and float(one.group(2)) == 0, out
+    assert re.search(r"^ +2 +replicated ", out, re.M) and re.search(
+        r"^ +2 +distributed ", out, re.M
+    )
+    out = script_run("mpi_scaling.py", "--cells", "16", "--width", "8", "--ranks", "1", "2")
+    assert len(re.findall(r"^ +2 +\S.*%", out, re.M)) == 4, out
+    figure = tmp_path / "digits-accuracy.png"
+    out = script_run(
+        "digits_accuracy.py",
+        "--widths",
+        "16",
+        "32",
+        "--samples",
+        "100",
+        "--test",
+        "50",
+        "--t-end",
+        "0.1",
+        "--cells",
+        "8",
+        "--figure",
+        str(figure),
+    )
+    accuracies = re.findall(r"^\| (?:16|32|∞) \| \S+ \| (\S+) \| \S+ \| (\S+) \|", out, re.M)
+    assert len(accuracies) == 3, out
+    assert all(
+        0 <= float(a) <= 1 and (50 * float(a)).is_integer() for row in accuracies for a in row
+    )
+    assert figure.stat().st_size > 0
