@@ -270,15 +270,7 @@ def test_operator_benchmarks_at_tiny_sizes_check_their_products():
     gram = re.search(r"factor check: .* rel\. diff (\S+)", out)
     assert gram and float(gram.group(1)) < 1e-12, out
     out = script_run(
-        "residual_flow.py",
-        "--cells",
-        "4",
-        "--depth-cells",
-        "4",
-        "--samples",
-        "3",
-        "--budget",
-        "0.05",
+        "residual_flow.py", *"--cells 4 --depth-cells 4 --samples 3 --budget 0.05".split()
     )
     row = re.search(r"^ +3 +4 +4 .* (\S+)$", out, re.M)
     assert row and float(row.group(1)) < 1e-12, out
@@ -311,22 +303,8 @@ def test_timing_benchmarks_run_at_tiny_sizes(tmp_path):
     out = script_run("mpi_scaling.py", "--cells", "16", "--width", "8", "--ranks", "1", "2")
     assert len(re.findall(r"^ +2 +\S.*%", out, re.M)) == 4, out
     figure = tmp_path / "digits-accuracy.png"
-    out = script_run(
-        "digits_accuracy.py",
-        "--widths",
-        "16",
-        "32",
-        "--samples",
-        "100",
-        "--test",
-        "50",
-        "--t-end",
-        "0.1",
-        "--cells",
-        "8",
-        "--figure",
-        str(figure),
-    )
+    tiny = "--widths 16 32 --samples 100 --test 50 --t-end 0.1 --cells 8".split()
+    out = script_run("digits_accuracy.py", *tiny, "--figure", str(figure))
     accuracies = re.findall(r"^\| (?:16|32|∞) \| \S+ \| (\S+) \| \S+ \| (\S+) \|", out, re.M)
     assert len(accuracies) == 3, out
     assert all(
