@@ -95,8 +95,14 @@ def stable(rule: Rule, h: float, lam_max: float, form: str = "central") -> bool:
 
 
 def stable_step(rule: Rule, lam_max: float, h: float, form: str = "central") -> float:
-    """The largest step ``≤ h`` with growth at most 1 on ``[0, lam_max]`` (bisection)."""
-    lo, hi = 0.0, h
+    """The largest step ``≤ h`` with growth at most 1 on ``[0, lam_max]``: halvings of ``h``
+    down to a stable step (the bound may lie many decades below ``h``), then bisection."""
+    lo = h
+    while lo > 0.0 and not stable(rule, lo, lam_max, form):
+        lo *= 0.5
+    if lo in (0.0, h):
+        return lo
+    hi = 2.0 * lo
     for _ in range(60):
         mid = 0.5 * (lo + hi)
         lo, hi = (mid, hi) if stable(rule, mid, lam_max, form) else (lo, mid)

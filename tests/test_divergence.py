@@ -36,6 +36,9 @@ def test_the_largest_mode_of_goldsteins_chain_and_the_verlet_bound():
     assert 0.995 * 4 * 64**2 <= lam <= 4 * 64**2 * (1 + 1e-12)
     assert stable_step(setup.rule, lam, 1.0) == pytest.approx(2 / np.sqrt(lam), rel=1e-9)
     assert max_growth(setup.rule, 0.002, lam) == pytest.approx(1.0, abs=1e-12)
+    # the bound many decades below the step (lr = 1e300 advised "dt below 0" before)
+    for huge in (1e60, 1e300):
+        assert stable_step(setup.rule, huge, 0.002) == pytest.approx(2 / np.sqrt(huge), 1e-9)
 
 
 def test_an_unstable_step_is_refused_before_the_run(tmp_path):

@@ -8,6 +8,10 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from continuum.app.cli import message
+from tests.configs import run_text
+
+ROOT = Path(__file__).resolve().parents[1]
 SYNFIELD = Path(sys.executable).parent / "synfield"
 
 BLOWUP = """
@@ -68,3 +72,26 @@ def test_bad_config_is_one_clear_line(tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "[data] input" in lines[0] and "__import__" in lines[0]
     assert "Traceback" not in proc.stderr
+
+
+def test_an_overflowing_run_ends_with_its_one_line_and_no_numpy_warnings(tmp_path):
+    """lr = 1e300 overflows the first gradient: the run stops with the divergence line alone
+    (before, eight NumPy RuntimeWarnings came first, 17 lines in all)."""
+    text = (ROOT / "examples" / "deep-tanh.toml").read_text().replace("lr = 1.0", "lr = 1e300")
+    assert "lr = 1e300" in text
+    proc = run_text(text, tmp_path)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 1 and len(lines) == 1, proc.stderr
+    assert "training diverged at step 1" in lines[0] and "reduce dt or lr" in lines[0]
+
+
+def test_the_limits_of_the_machine_are_named_with_the_keys_that_set_them():
+    """A MemoryError (from NumPy's allocator, or DOLFINx's std::bad_alloc with no text) and
+    an OverflowError of Python's float arithmetic name the keys that set the sizes and scales."""
+    empty, allocator = MemoryError(), MemoryError("Unable to allocate 29.1 TiB for an array")
+    assert message(empty).startswith("out of memory (MemoryError): the run's arrays do not fit")
+    assert message(allocator).startswith("out of memory (Unable to allocate 29.1 TiB")
+    assert "[continuum] cells" in message(empty) and "[network] widths" in message(empty)
+    overflow = message(OverflowError(34, "Numerical result out of range"))
+    assert overflow.startswith("a number overflowed float64") and "[training] lr" in overflow
+    assert message(KeyError("x")) == "KeyError: 'x'"

@@ -141,6 +141,17 @@ def test_the_silent_combinations_of_the_old_integrator_key_are_refused():
             (goldstein.replace('"newmark"', f'"{s}"'), f"[continuum] scheme = '{s}'")
             for s in ("adaptive", "bdf2", "implicit", "exponential")
         ],
+        # the linear chain's wave equation for a tanh output layer, or a banded layer
+        (
+            goldstein.replace(
+                'activation = "linear"', 'activation = "tanh"\noutput = "activation"'
+            ),
+            "Goldstein's chain is the linear layer's",
+        ),
+        (
+            goldstein.replace("bias = false", 'bias = false\nconnectivity = "banded"'),
+            "Goldstein's chain is the dense layer's",
+        ),
         # Newmark on a dense network
         (deep.replace("cells = 64", 'cells = 64\nintegrator = "newmark"'), "'newmark'"),
         # θ < ½ for the local flow solver
@@ -235,3 +246,21 @@ def test_every_example_resolves_and_its_resolved_text_reads_back_equal(path):
     config = load_config(path)
     assert config.continuum.scheme in SCHEMES or not config.continuum.enabled
     assert parse_config(config.text, source=config.source) == config
+
+
+@pytest.mark.parametrize(
+    ("example", "step"),
+    [("goldstein", 0.3), ("goldstein", 0.003), ("perceptron", 0.015), ("deep-tanh", 1e300)],
+)
+def test_an_own_step_that_does_not_divide_the_training_dt_is_refused(example, step):
+    """A scheme with a step of its own reaches the output times, multiples of the training
+    dt, only if its step divides that dt: before, Goldstein's chain at dt = 0.3 reported its
+    fields of t = 0.9 as those of t = 1, and the implicit flow at dt = 1e300 never left t = 0."""
+    config = load_config(ROOT / "examples" / f"{example}.toml")
+    if example == "deep-tanh":
+        config = config.replace(continuum={"scheme": "implicit"})
+    with pytest.raises(ConfigError) as info:
+        resolve(config.replace(continuum={"dt": step}))
+    assert "the continuum's own step must divide [training] dt" in str(info.value)
+    halved = resolve(config.replace(continuum={"dt": config.training.dt / 2}))
+    assert halved.continuum.dt == config.training.dt / 2

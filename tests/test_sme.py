@@ -123,7 +123,11 @@ def test_seeded_paths_sample_the_scheme_law(scheme):
     ("change", "message"),
     [
         ({"fluctuations": "moments"}, '[continuum] sde_scheme: integrates fluctuations = "sde"'),
-        ({"dt": 0.03}, "[continuum] dt = 0.03: the SDE step must divide"),
+        (
+            {"dt": 0.03},
+            "[continuum] dt = 0.03 with [continuum] scheme = 'sde': the continuum's own step "
+            "must divide",
+        ),
     ],
 )
 def test_sde_refuses_what_it_cannot_integrate(change, message):

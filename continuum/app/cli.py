@@ -26,6 +26,7 @@ import signal
 import sys
 from pathlib import Path
 
+import numpy as np
 import threadpoolctl
 from mpi4py import MPI
 
@@ -352,23 +353,47 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+RESOURCE_ADVICE = {
+    MemoryError: "out of memory ({}): the run's arrays do not fit; reduce [network] widths or "
+    "depth, [data] samples, or [continuum] cells, degree or depth_cells",
+    OverflowError: "a number overflowed float64: the run's scales are too large; reduce "
+    "[training] lr or dt, [continuum] dt, or the size of the data and the initial fields",
+}
+"""The line printed for a failure of the machine's limits rather than of the code, with the
+keys that set those limits."""
+
+
+def message(error: Exception) -> str:
+    """The one line that names a failure: the text of the errors the code raises to be read,
+    the resource advice of :data:`RESOURCE_ADVICE`, else the exception's type and text."""
+    plain = ConfigError | ValueError | DivergenceError | DamagedFileError | FolderError
+    if isinstance(error, plain | OutputError):
+        return str(error)
+    for kind, advice in RESOURCE_ADVICE.items():
+        if isinstance(error, kind):
+            return advice.format(str(error) or type(error).__name__)
+    return f"{type(error).__name__}: {error}"
+
+
 def guarded(func, comm: MPI.Comm = MPI.COMM_WORLD) -> int:
     """Run ``func()``; on any error print one line naming it and end every rank.
 
     With more than one rank the failing rank calls ``MPI.Abort``, which ends the whole job
-    at once: no rank is left waiting in a collective for a rank that has failed.
+    at once: no rank is left waiting in a collective for a rank that has failed.  NumPy's
+    floating-point warnings are not printed: a state that overflows or becomes NaN is caught
+    by the divergence checks of the training and of the continuum, which end the run with
+    the one line that names the step and the keys (:class:`~discrete.errors.DivergenceError`).
     """
     try:
-        return func()
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            return func()
     except KeyboardInterrupt:
         raise
     except Exception as error:  # every failure ends all ranks with one message
-        plain = ConfigError | ValueError | DivergenceError | DamagedFileError | FolderError
-        kind = "" if isinstance(error, plain | OutputError) else f"{type(error).__name__}: "
         where = f" (rank {comm.rank} of {comm.size})" if comm.size > 1 else ""
         if getattr(error, "reported_by_root", False):  # rank 0 prints it and ends the job
             comm.Barrier()
-        print(f"synfield: error{where}: {kind}{error}", file=sys.stderr, flush=True)
+        print(f"synfield: error{where}: {message(error)}", file=sys.stderr, flush=True)
         code = 2 if isinstance(error, ConfigError) else 1  # 2: a usage or config error
         if comm.size > 1:
             comm.Abort(code)

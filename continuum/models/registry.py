@@ -33,7 +33,8 @@ if TYPE_CHECKING:
 
 DtPolicy = Literal["training", "own", "adaptive"]
 """``training``: steps with ``[training] dt`` (``[continuum] dt`` refused unless equal);
-``own``: ``[continuum] dt`` may set a step of its own; ``adaptive``: chooses its own steps to
+``own``: ``[continuum] dt`` may set a step of its own, which divides the training ``dt`` (every
+time the fields are compared at is a multiple of it); ``adaptive``: chooses its own steps to
 ``[continuum] tolerance`` and reports at the training ``dt`` (``[continuum] dt`` refused)."""
 
 
@@ -263,6 +264,21 @@ def _probes(cfg: Config) -> str | None:
             "make Goldstein's chain from a one-layer, single-output network without bias; set "
             "widths = [N, 1], bias = false"
         )
+    if cfg.coordinates.placement == "periodic" and cfg.continuum.cells < 3:
+        return (
+            f"[continuum] cells = {cfg.continuum.cells}: the periodic chain's circle needs at "
+            "least 3 cells"
+        )
+    if net.output == "activation" and net.activation != "linear":
+        return (
+            f"[network] activation = {net.activation!r}, output = 'activation': Goldstein's "
+            "chain is the linear layer's; set output = 'identity' or activation = 'linear'"
+        )
+    if layer_kinds(cfg) != ("dense",):
+        return (
+            "[network] connectivity = 'banded': Goldstein's chain is the dense layer's "
+            "(connectivity = 'dense')"
+        )
     return None
 
 
@@ -415,19 +431,6 @@ def _iid_batches(cfg: Config) -> str | None:
     return None
 
 
-def _sde_step(cfg: Config) -> str | None:
-    """`sampling = "replacement"`; `[continuum] dt` divides the training dt"""
-    dt = cfg.continuum.dt
-    if dt is not None:
-        ratio = cfg.training.dt / dt
-        if abs(ratio - round(ratio)) > 1e-9 * ratio or round(ratio) < 1:
-            return (
-                f"[continuum] dt = {dt:g}: the SDE step must divide [training] dt = "
-                f"{cfg.training.dt:g} (the output times)"
-            )
-    return _iid_batches(cfg)
-
-
 def _batched_heavy_ball(cfg: Config) -> str | None:
     """`sampling = "replacement"`; momentum: `momentum_scheme = "heavy-ball"`"""
     tr = cfg.training
@@ -559,7 +562,7 @@ ENTRIES: tuple[Entry, ...] = (
         "continuum.fields.linear_noise:LinearNoiseModel",
         _batched_heavy_ball,
     ),
-    Entry("sme", "sde", ("sgd",), f"{_LIMIT}:sme_path", _sde_step),
+    Entry("sme", "sde", ("sgd",), f"{_LIMIT}:sme_path", _iid_batches),
 )
 
 
@@ -584,6 +587,14 @@ def _dt_problem(cfg: Config, scheme: Scheme) -> str | None:
             "chooses its own steps to [continuum] tolerance and reports at the training dt; drop "
             "the key"
         )
+    if scheme.dt == "own" and dt is not None:
+        ratio = cfg.training.dt / dt
+        if round(ratio) < 1 or abs(ratio - round(ratio)) > 1e-9 * ratio:
+            return (
+                f"[continuum] dt = {dt:g} with [continuum] scheme = {scheme.name!r}: the "
+                f"continuum's own step must divide [training] dt = {cfg.training.dt:g}, so that "
+                "it reaches every time the fields are compared at; choose [training] dt / k"
+            )
     return None
 
 
