@@ -147,6 +147,7 @@ from continuum.fem.spaces import FactorSpace
 from continuum.fields.perceptron import PerceptronProblem, exact_solution
 from continuum.fields.residual import ResidualModel
 from continuum.models.limit import continuum_model
+from continuum.models.registry import SCHEMES
 from continuum.settings import DEGREES, Config, load_config
 from discrete.conventions import Convention
 from discrete.experiment import build
@@ -446,14 +447,15 @@ def fem_setup(
 ):
     """The discrete side of ``config`` with the continuum options of an FEM route, built at
     width 8: the data set and the config the continuum model is built from."""
+    adaptive = {"tolerance": tolerance} if SCHEMES[integrator].dt == "adaptive" else {}
     cfg = with_continuum(
         config,
         degree=degree,
         cells=cells,
         scheme=integrator,
         input_layer=input_layer,
-        tolerance=tolerance,
         quadrature=quadrature,
+        **adaptive,
     )
     return build(with_width(cfg, 8))
 

@@ -203,6 +203,7 @@ class Config(discrete.DiscreteConfig):
         plain = section.read_plain()
         _check_fluctuations(section, plain["fluctuations"])
         _check_residual(section, parsed.network, plain)
+        _check_nodal(section, plain)
         sde = section.read("sde_scheme") if plain["fluctuations"] == "sde" else None
         return {
             "continuum": ContinuumConfig(**plain, sde_scheme=sde),
@@ -217,6 +218,17 @@ def _check_fluctuations(section: Section, fluctuations: str) -> None:
         raise section.error(
             "sde_scheme",
             f'integrates fluctuations = "sde", but [continuum] fluctuations = {show(fluctuations)}',
+        )
+
+
+def _check_nodal(section: Section, plain: dict[str, Any]) -> None:
+    """``quadrature_tolerance`` stops the check of the Gauss rule; the nodal rule has none."""
+    tolerance = plain["quadrature_tolerance"]
+    if plain["quadrature"] == "nodal" and tolerance != section.default("quadrature_tolerance"):
+        raise section.error(
+            "quadrature_tolerance",
+            f'{tolerance:g} is only read with quadrature = "gauss" (the checked rule), but '
+            'quadrature = "nodal" (the rule of the nodes, fixed)',
         )
 
 

@@ -30,6 +30,7 @@ import math
 import os
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, ClassVar, Self
@@ -808,6 +809,110 @@ def _parse_training(section: Section, data: DataConfig) -> TrainingConfig:
     return TrainingConfig(**plain, steps=steps)
 
 
+@dataclass(frozen=True)
+class UsedWith:
+    """The runs that read a key: ``applies(config)`` is true for them, ``wanted`` names them
+    (``[section] key = value`` phrases) and ``shown`` lists the ``(section, key)`` that decide it.
+    """
+
+    applies: Callable[[DiscreteConfig], bool]
+    wanted: str
+    shown: tuple[tuple[str, str], ...]
+
+
+def draws_batches(training: TrainingConfig) -> bool:
+    """Whether the rule trains on drawn batches (SGD, or momentum SGD with i.i.d. batches)
+    rather than on the full batch: what ``batch`` and the sample schedule belong to."""
+    return training.rule == "sgd" or (
+        training.rule == "momentum" and training.sampling == "replacement"
+    )
+
+
+_MOMENTUM = UsedWith(
+    lambda c: c.training.rule == "momentum", '[training] rule = "momentum"', (("training", "rule"),)
+)
+_BANDED = UsedWith(
+    lambda c: "banded" in c.network.connectivity,
+    '[network] connectivity = "banded"',
+    (("network", "connectivity"),),
+)
+_PROBES = UsedWith(lambda c: c.data.kind == "probes", '[data] kind = "probes"', (("data", "kind"),))
+_EXPRESSIONS = UsedWith(
+    lambda c: c.data.kind == "expression", '[data] kind = "expression"', (("data", "kind"),)
+)
+_NOISE = UsedWith(lambda c: c.init.kind == "random", '[init] kind = "random"', (("init", "kind"),))
+
+USED_WITH: dict[tuple[str, str], UsedWith] = {
+    ("network", "quadratic"): UsedWith(
+        lambda c: c.network.activation == "quadratic",
+        '[network] activation = "quadratic"',
+        (("network", "activation"),),
+    ),
+    ("network", "offsets"): _BANDED,
+    ("network", "ends"): _BANDED,
+    ("coordinates", "seed"): UsedWith(
+        lambda c: c.coordinates.placement == "random",
+        '[coordinates] placement = "random"',
+        (("coordinates", "placement"),),
+    ),
+    ("data", "samples"): UsedWith(
+        lambda c: c.data.kind != "probes",
+        '[data] kind = "expression", "dataset" or "file" (probe data hold one sample a site)',
+        (("data", "kind"),),
+    ),
+    ("data", "input"): _EXPRESSIONS,
+    ("data", "target"): _EXPRESSIONS,
+    ("data", "noise"): _EXPRESSIONS,
+    ("data", "stiffness"): _PROBES,
+    ("data", "mass"): _PROBES,
+    ("init", "scale"): _NOISE,
+    ("init", "seed"): _NOISE,
+    ("training", "gamma"): _MOMENTUM,
+    ("training", "momentum_form"): _MOMENTUM,
+    ("training", "momentum_scheme"): _MOMENTUM,
+    ("training", "batch"): UsedWith(
+        lambda c: draws_batches(c.training),
+        '[training] rule = "sgd", or "momentum" with sampling = "replacement"',
+        (("training", "rule"), ("training", "sampling")),
+    ),
+}
+"""The keys that only some runs read.  A key given a value other than its default where it is
+not read is refused (:func:`_check_used`): the run would not do what the file says.  Its
+default is accepted anywhere, as the resolved text of every run writes it."""
+
+
+def _is_default(section: Section, key: str, value: object) -> bool:
+    """Whether the parsed ``value`` of ``key`` is its declared default (the input formula's
+    default is written in ``j`` on an index input layer)."""
+    default = _plain(section.default(key))
+    plain = _plain(value)
+    if key == "input":
+        return plain in (default, default.replace("y", "j"))
+    return plain == default
+
+
+def _check_used(sections: dict[str, Section], config: DiscreteConfig) -> None:
+    """Refuse a key that this run would not read (:data:`USED_WITH`), naming the keys that
+    decide it."""
+    for (name, key), used in USED_WITH.items():
+        section = sections[name]
+        value = getattr(getattr(config, name), key)
+        if not section.has(key) or used.applies(config) or _is_default(section, key, value):
+            continue
+        here = ", ".join(
+            f"[{part}] {item} = {show(_plain(getattr(getattr(config, part), item)))}"
+            for part, item in used.shown
+        )
+        raise section.error(
+            key, f"{show(section.values[key])} is only read with {used.wanted}, but {here}"
+        )
+    init = config.init
+    if init.kind == "random" and init.scale == 0.0:
+        raise sections["init"].error(
+            "scale", 'kind = "random" adds noise of size scale, but scale = 0 (the default)'
+        )
+
+
 def _check_residual(sections: dict[str, Section], coordinates: CoordinatesConfig) -> None:
     """A residual network's stream lies on a line (docs/physics.md "Depth as a coordinate";
     which continuum solves it is declared by :mod:`continuum.models.registry`)."""
@@ -919,6 +1024,7 @@ def build_config[C: DiscreteConfig](
         training=training,
         source=source,
     )
+    _check_used(sections, discrete)
     parts = {item.name: getattr(discrete, item.name) for item in fields(DiscreteConfig)}
     return kind(**parts, **kind.parse_sections(sections, discrete))
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .activations import activation
-from .config import ConfigError, DiscreteConfig
+from .config import ConfigError, DiscreteConfig, draws_batches
 from .conventions import Convention, LayerCoordinates, coordinate_names
 from .cost import Cost, loss
 from .data import DataSet, ProbeFactors, coordinate_values, from_expressions, probes, read_arrays
@@ -180,7 +180,7 @@ def build[C: DiscreteConfig](config: C) -> DiscreteSetup[C]:
     cost = Cost(network, data, convention.layers[-1].measure, loss(config.network.loss))
     schedule = (
         sample_schedule(data.samples, tr.batch, tr.steps, tr.seed, tr.sampling)
-        if tr.rule == "sgd" or (tr.rule == "momentum" and tr.sampling == "replacement")
+        if draws_batches(tr)
         else None
     )
     rule = make_rule(

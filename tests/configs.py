@@ -13,8 +13,8 @@ The text is what a test writes to a file or hands to a parser: :func:`load` vali
 (:func:`continuum.settings.parse_config`, the whole configuration, ``[continuum]`` and
 ``[output]`` included), :func:`resolved` validates and resolves it
 (:func:`continuum.parse_config`: the scheme that will run named, a combination no continuum
-solves refused).  For example ``problem("iris", training={"rule": "sgd"})`` is the two-layer iris
-classifier trained by SGD (batches of 8) instead of gradient flow, and
+solves refused).  For example ``problem("iris", training={"rule": "sgd", "batch": 8})`` is the
+two-layer iris classifier trained by SGD (batches of 8) instead of gradient flow, and
 ``problem("iris", continuum=None)`` the classifier with the default ``[continuum]``.
 
 The tests pin numbers to these problems: a change to a base changes every test built on it.
@@ -56,7 +56,7 @@ PROBLEMS: dict[str, Document] = {
             "weight": ["0.5*cos(pi*(j+1)*x)", "sin(pi*(i+1)*y)"],
             "bias": ["0.3*cos(pi*x)", "0.1*i"],
         },
-        "training": {"rule": "flow", "lr": 1.0, "dt": 0.05, "steps": 20, "batch": 8},
+        "training": {"rule": "flow", "lr": 1.0, "dt": 0.05, "steps": 20},
         "continuum": {"degree": 2, "cells": 128},
     },
     # index → line → line → index: 40 standardized wine rows, 10 held out
@@ -75,7 +75,7 @@ PROBLEMS: dict[str, Document] = {
             "weight": ["0.5*cos(pi*x + j)", "cos(pi*(x - y))", "sin(pi*(i+1)*y)"],
             "bias": ["0.2*x", "0.1*cos(pi*x)", "0.1*i"],
         },
-        "training": {"rule": "flow", "lr": 1.0, "dt": 0.05, "steps": 20, "batch": 5},
+        "training": {"rule": "flow", "lr": 1.0, "dt": 0.05, "steps": 20},
         "continuum": {"degree": 2, "cells": 64},
     },
     # a linear layer under i.i.d. SGD batches with its moment law (docs/physics.md "SGD

@@ -17,7 +17,7 @@ IRIS = document(
     "iris",
     network={"widths": [4, 8, 3]},
     init={"bias": None},
-    training={"steps": 6, "batch": None},
+    training={"steps": 6},
     continuum={"degree": None, "cells": None, "enabled": False},
     output={"every": 3, "quiet": True},
 )

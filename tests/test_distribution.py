@@ -37,7 +37,7 @@ def iris(rule: str, cells: int, **continuum: str) -> str:
         "wine",
         network={"widths": [4, 8, 8, 3]},
         data={"name": "iris", "samples": 50, "seed": 3},
-        training={"rule": rule, "steps": 6, "batch": None, "gamma": 2.0},
+        training={"rule": rule, "steps": 6, **({"gamma": 2.0} if rule == "momentum" else {})},
         continuum={"cells": cells, **continuum},
     )
 

@@ -184,7 +184,7 @@ def test_momentum_sgd_rule_is_the_heavy_ball_on_each_batch():
         *_, last = integrate(setup.rule, setup.rule.initial(setup.theta0), setup.steps, 1)
         np.testing.assert_allclose(last.theta, theta[s], rtol=0, atol=1e-12)
         np.testing.assert_allclose(last.velocity, v[s], rtol=0, atol=1e-12)
-    full = build(at_width(DISCRETE, 8, training={"sampling": None, "t_end": 1.0}))
+    full = build(at_width(DISCRETE, 8, training={"sampling": None, "batch": None, "t_end": 1.0}))
     assert full.schedule is None
     *_, last = integrate(full.rule, full.rule.initial(full.theta0), full.steps, full.steps)
     assert np.abs(last.theta - theta[0]).max() > 1e-3

@@ -256,7 +256,7 @@ def test_schedule_ensemble_statistics_and_covariance_sketch(tmp_path):
 
 
 def test_schedule_ensemble_needs_sgd(tmp_path):
-    config = moments(4, training={"rule": "gd", "sampling": None}, continuum=None)
+    config = moments(4, training={"rule": "gd", "sampling": None, "batch": None}, continuum=None)
     with pytest.raises(ValueError, match="over schedule needs \\[training\\] rule = 'sgd'"):
         run_ensemble(config, 4, tmp_path, MPI.COMM_SELF, over="schedule")
 

@@ -89,7 +89,8 @@ def test_two_ranks_give_the_index_fields_of_one_rank(base, rule, distribute):
     comm = MPI.COMM_WORLD
     assert comm.size == 2, "run this test under mpiexec -n 2"
     tmp = Path(comm.bcast(tempfile.mkdtemp(prefix="synfield-mpi-") if comm.rank == 0 else None))
-    config = load(base, training={"rule": rule}, continuum={"distribute": distribute})
+    training = {"rule": rule, "batch": 8} if rule == "sgd" else {"rule": rule}
+    config = load(base, training=training, continuum={"distribute": distribute})
     run_experiment(config, tmp / "two", comm, quiet=True)
     if comm.rank == 0:
         run_experiment(config, tmp / "one", MPI.COMM_SELF, quiet=True)

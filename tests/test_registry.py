@@ -66,7 +66,9 @@ def config_text(
         dt, t_end = 2e-4, 0.01
     elif network == "probes":
         dt = 0.0025
-    training = {"rule": rule, "gamma": 1.0, "dt": dt, "t_end": t_end, "batch": 1}
+    training = {"rule": rule, "dt": dt, "t_end": t_end}
+    if rule == "momentum":
+        training["gamma"] = 1.0
     continuum: dict[str, Any] = {"degree": 2, "cells": 64}
     if scheme is not None:
         continuum["scheme"] = scheme
@@ -152,6 +154,8 @@ def test_the_silent_combinations_of_the_old_integrator_key_are_refused():
             goldstein.replace("bias = false", 'bias = false\nconnectivity = "banded"'),
             "Goldstein's chain is the dense layer's",
         ),
+        # a circle of one cell (a ValueError naming no key, when the mesh was built)
+        (goldstein.replace("cells = 128", "cells = 1"), "[continuum] cells = 1: the periodic"),
         # Newmark on a dense network
         (deep.replace("cells = 64", 'cells = 64\nintegrator = "newmark"'), "'newmark'"),
         # θ < ½ for the local flow solver
@@ -173,7 +177,7 @@ def test_file_data_are_refused_by_the_continuum_that_would_ignore_them(tmp_path)
     Galerkin fields cannot use them (before: the default expressions were used instead)."""
     rng = np.random.default_rng(0)
     np.savez(tmp_path / "data.npz", X=rng.standard_normal((3, 8)), Y=rng.standard_normal((3, 8)))
-    data = {"samples": None, "kind": "file", "path": "data.npz"}
+    data = {"samples": None, "kind": "file", "path": "data.npz", "input": None, "target": None}
     text = config_text("perceptron", 8, "flow", None, data=data)
     (tmp_path / "c.toml").write_text(text)
     with pytest.raises(ConfigError, match=r"\[data\] kind = 'file'.*\[continuum\] enabled"):

@@ -48,6 +48,7 @@ from continuum.io import layout
 from continuum.io.output import version
 from continuum.models.limit import continuum_model
 from continuum.settings import Config
+from discrete.config import draws_batches
 from discrete.experiment import build
 from discrete.training import integrate
 
@@ -161,12 +162,10 @@ def check_ensemble(config: Config, seeds: int, over: str) -> None:
             "[continuum] fluctuations describes the law over SGD schedules: use --over "
             "schedule, or drop the key for an ensemble over init"
         )
-    tr = config.training
-    batched = tr.rule == "sgd" or (tr.rule == "momentum" and tr.sampling == "replacement")
-    if over == "schedule" and not batched:
+    if over == "schedule" and not draws_batches(config.training):
         raise ValueError(
             "an ensemble over schedule needs [training] rule = 'sgd' (or 'momentum' with "
-            f"sampling = 'replacement'), got {tr.rule!r}"
+            f"sampling = 'replacement'), got {config.training.rule!r}"
         )
     if seeds < 2:
         raise ValueError(f"an ensemble needs at least 2 seeds, got {seeds}")
@@ -197,7 +196,7 @@ def run_ensemble(
     mean, std, sketch_values, sketch_vectors = stats
 
     if over == "init":
-        smooth = config.replace(init={"kind": None, "scale": None})
+        smooth = config.replace(init={"kind": None, "scale": None, "seed": None})
         setup = build(smooth)
         model = continuum_model(setup, comm)
     else:

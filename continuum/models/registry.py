@@ -486,7 +486,9 @@ class Entry:
     split the samples over the MPI ranks (``[continuum] distribute``,
     :mod:`continuum.fem.distribution`), the others split rows or their mesh; ``nodal`` marks
     the solvers built on the Galerkin factor spaces, which run with ``[continuum] quadrature =
-    "nodal"`` (:class:`~continuum.fem.spaces.NodalSpace`), the others need the Gauss rule."""
+    "nodal"`` (:class:`~continuum.fem.spaces.NodalSpace`), the others need the Gauss rule;
+    ``reads`` lists the keys of :data:`OPTIONAL_KEYS` that the solver reads (a value other than
+    the default of any other is refused, :func:`_unread_problem`)."""
 
     family: str
     scheme: str
@@ -495,6 +497,7 @@ class Entry:
     requires: Callable[[Config], str | None] | None = None
     samples: bool = False
     nodal: bool = False
+    reads: tuple[str, ...] = ()
 
     def builder(self) -> Callable:
         module, name = self.build.split(":")
@@ -504,7 +507,18 @@ class Entry:
 _LIMIT = "continuum.models.limit"
 
 ENTRIES: tuple[Entry, ...] = (
-    Entry("galerkin", "matched", RULES, f"{_LIMIT}:galerkin_matched", samples=True, nodal=True),
+    Entry(
+        "galerkin",
+        "matched",
+        RULES,
+        f"{_LIMIT}:galerkin_matched",
+        samples=True,
+        nodal=True,
+        reads=(
+            "quadrature_tolerance",
+            "input_layer",
+        ),
+    ),
     Entry(
         "galerkin",
         "exponential",
@@ -512,9 +526,28 @@ ENTRIES: tuple[Entry, ...] = (
         f"{_LIMIT}:galerkin_exponential",
         _one_linear_layer,
         nodal=True,
+        reads=(
+            "quadrature_tolerance",
+            "input_layer",
+        ),
     ),
-    Entry("galerkin", "adaptive", ("flow",), f"{_LIMIT}:galerkin_adaptive", nodal=True),
-    Entry("galerkin", "jax", ("flow",), f"{_LIMIT}:galerkin_jax", _compiled_flow, nodal=True),
+    Entry(
+        "galerkin",
+        "adaptive",
+        ("flow",),
+        f"{_LIMIT}:galerkin_adaptive",
+        nodal=True,
+        reads=("quadrature_tolerance", "tolerance", "input_layer"),
+    ),
+    Entry(
+        "galerkin",
+        "jax",
+        ("flow",),
+        f"{_LIMIT}:galerkin_jax",
+        _compiled_flow,
+        nodal=True,
+        reads=("quadrature_tolerance",),
+    ),
     Entry(
         "galerkin",
         "jax-adaptive",
@@ -522,6 +555,10 @@ ENTRIES: tuple[Entry, ...] = (
         f"{_LIMIT}:galerkin_jax_adaptive",
         _compiled_flow,
         nodal=True,
+        reads=(
+            "quadrature_tolerance",
+            "tolerance",
+        ),
     ),
     Entry(
         "galerkin",
@@ -530,13 +567,39 @@ ENTRIES: tuple[Entry, ...] = (
         f"{_LIMIT}:galerkin_implicit",
         _full_batch,
         nodal=True,
+        reads=("quadrature_tolerance", "theta", "input_layer"),
     ),
-    Entry("unit-cell", "matched", RULES, f"{_LIMIT}:galerkin_matched", samples=True, nodal=True),
-    Entry("unit-cell", "adaptive", ("flow",), f"{_LIMIT}:galerkin_adaptive", nodal=True),
-    Entry("perceptron", "theta", ("flow",), f"{_LIMIT}:PerceptronModel"),
+    Entry(
+        "unit-cell",
+        "matched",
+        RULES,
+        f"{_LIMIT}:galerkin_matched",
+        samples=True,
+        nodal=True,
+        reads=(
+            "quadrature_tolerance",
+            "input_layer",
+        ),
+    ),
+    Entry(
+        "unit-cell",
+        "adaptive",
+        ("flow",),
+        f"{_LIMIT}:galerkin_adaptive",
+        nodal=True,
+        reads=("quadrature_tolerance", "tolerance", "input_layer"),
+    ),
+    Entry("perceptron", "theta", ("flow",), f"{_LIMIT}:PerceptronModel", reads=("theta",)),
     Entry("perceptron", "bdf2", ("flow",), f"{_LIMIT}:PerceptronModel"),
     Entry("local", "newmark", ("momentum",), f"{_LIMIT}:LocalModel", _full_batch),
-    Entry("local", "theta", ("flow",), f"{_LIMIT}:LocalModel", _theta_for_the_local_flow),
+    Entry(
+        "local",
+        "theta",
+        ("flow",),
+        f"{_LIMIT}:LocalModel",
+        _theta_for_the_local_flow,
+        reads=("theta",),
+    ),
     Entry("residual", "matched", RULES, "continuum.fields.residual:ResidualModel", nodal=True),
     Entry(
         "residual",
@@ -553,6 +616,7 @@ ENTRIES: tuple[Entry, ...] = (
         "continuum.schemes.jax_depth_flow:residual_jax_adaptive",
         _compiled_flow,
         nodal=True,
+        reads=("tolerance",),
     ),
     Entry("moments", "law", ("sgd",), f"{_LIMIT}:sgd_moments", _iid_batches),
     Entry(
@@ -561,6 +625,7 @@ ENTRIES: tuple[Entry, ...] = (
         ("sgd", "momentum"),
         "continuum.fields.linear_noise:LinearNoiseModel",
         _batched_heavy_ball,
+        reads=("quadrature_tolerance",),
     ),
     Entry("sme", "sde", ("sgd",), f"{_LIMIT}:sme_path", _iid_batches),
 )
@@ -595,6 +660,29 @@ def _dt_problem(cfg: Config, scheme: Scheme) -> str | None:
                 f"continuum's own step must divide [training] dt = {cfg.training.dt:g}, so that "
                 "it reaches every time the fields are compared at; choose [training] dt / k"
             )
+    return None
+
+
+OPTIONAL_KEYS = ("theta", "tolerance", "input_layer", "quadrature_tolerance")
+"""The ``[continuum]`` keys that only some solvers read (:attr:`Entry.reads`)."""
+
+
+def _unread_problem(cfg: Config, entry: Entry, found: list[Entry]) -> str | None:
+    """A key of :data:`OPTIONAL_KEYS` set away from its default where ``entry`` does not read
+    it, with the schemes of this run that do (``found``, the entries of its family)."""
+    from continuum.settings import CONTINUUM_KEYS  # here: continuum.settings imports this module
+
+    defaults = {key.name: key.default for key in CONTINUUM_KEYS}
+    for key in OPTIONAL_KEYS:
+        value = getattr(cfg.continuum, key)
+        if key in entry.reads or value == defaults[key]:
+            continue
+        readers = [e.scheme for e in found if key in e.reads and cfg.training.rule in e.rules]
+        return (
+            f"[continuum] {key} = {value!r}: the {entry.family} fields with scheme "
+            f"{entry.scheme!r} do not read it (schemes that do for this run: "
+            f"{_choices(dict.fromkeys(readers))}); drop the key, or set [continuum] scheme"
+        )
     return None
 
 
@@ -687,6 +775,9 @@ def lookup(cfg: Config) -> Entry:
             or _quadrature_problem(cfg, entry)
         )
         if problem is None:
+            unread = _unread_problem(cfg, entry, found)
+            if unread is not None:
+                raise ConfigError(f"{src}:{model} {unread}")
             return entry
         problems.append(f"[continuum] scheme = {entry.scheme!r} needs: {problem}")
     raise ConfigError(f"{src}:{model} " + "; ".join(problems))
