@@ -514,10 +514,7 @@ ENTRIES: tuple[Entry, ...] = (
         f"{_LIMIT}:galerkin_matched",
         samples=True,
         nodal=True,
-        reads=(
-            "quadrature_tolerance",
-            "input_layer",
-        ),
+        reads=("quadrature_tolerance", "input_layer"),
     ),
     Entry(
         "galerkin",
@@ -526,10 +523,7 @@ ENTRIES: tuple[Entry, ...] = (
         f"{_LIMIT}:galerkin_exponential",
         _one_linear_layer,
         nodal=True,
-        reads=(
-            "quadrature_tolerance",
-            "input_layer",
-        ),
+        reads=("quadrature_tolerance", "input_layer"),
     ),
     Entry(
         "galerkin",
@@ -555,10 +549,7 @@ ENTRIES: tuple[Entry, ...] = (
         f"{_LIMIT}:galerkin_jax_adaptive",
         _compiled_flow,
         nodal=True,
-        reads=(
-            "quadrature_tolerance",
-            "tolerance",
-        ),
+        reads=("quadrature_tolerance", "tolerance"),
     ),
     Entry(
         "galerkin",
@@ -576,10 +567,7 @@ ENTRIES: tuple[Entry, ...] = (
         f"{_LIMIT}:galerkin_matched",
         samples=True,
         nodal=True,
-        reads=(
-            "quadrature_tolerance",
-            "input_layer",
-        ),
+        reads=("quadrature_tolerance", "input_layer"),
     ),
     Entry(
         "unit-cell",
@@ -810,14 +798,15 @@ def table() -> str:
     """The registry in Markdown, as the README shows it: one row per entry, then what each
     family and scheme is."""
     lines = [
-        "| `[continuum] scheme` | model family | rules | dt | also needs |",
-        "|---|---|---|---|---|",
+        "| `[continuum] scheme` | model family | rules | dt | reads | also needs |",
+        "|---|---|---|---|---|---|",
     ]
     for e in ENTRIES:
         needs = (e.requires.__doc__ or "").strip() if e.requires else ""
+        reads = ", ".join(f"`{key}`" for key in e.reads)
         lines.append(
             f"| `{e.scheme}` | {e.family} | {', '.join(e.rules)} | {SCHEMES[e.scheme].dt} "
-            f"| {needs} |"
+            f"| {reads} | {needs} |"
         )
     lines += ["", "Model families (chosen by the network and the data):", ""]
     lines += [f"- {f.name}: {f.summary} (width order {f.width_order})" for f in FAMILIES.values()]
