@@ -268,3 +268,14 @@ def test_an_own_step_that_does_not_divide_the_training_dt_is_refused(example, st
     assert "the continuum's own step must divide [training] dt" in str(info.value)
     halved = resolve(config.replace(continuum={"dt": config.training.dt / 2}))
     assert halved.continuum.dt == config.training.dt / 2
+
+
+def test_noisy_targets_are_refused_by_the_continuum_that_would_drop_the_noise():
+    """Target noise drawn at each output neuron has no field: the continuum trained on the
+    noise-free targets and its distance to the network grew with the noise at every width
+    (deep-tanh at t = 1: ‖w − w_h‖ 2.5e-5, 7.4e-4, 7.5e-3 at noise 0, 0.01, 0.1; before)."""
+    deep = load_config(ROOT / "examples" / "deep-tanh.toml")
+    with pytest.raises(ConfigError, match=r"\[data\] noise = 0.01: the target noise is drawn"):
+        resolve(deep.replace(data={"noise": 0.01}))
+    alone = resolve(deep.replace(data={"noise": 0.01}, continuum={"enabled": False}))
+    assert alone.data.noise == 0.01

@@ -714,8 +714,9 @@ def lookup(cfg: Config) -> Entry:
     """The one entry that solves ``cfg``, or a :class:`ConfigError` naming the keys.
 
     Raises:
-        ConfigError: no continuum of this network and data, an unknown scheme, a scheme
-            that does not integrate the rule, or a requirement of the entry not met.
+        ConfigError: no continuum of this network and data (noisy targets among them), an
+            unknown scheme, a scheme that does not integrate the rule, or a requirement of the
+            entry not met.
     """
     src, rule, wanted = cfg.source, cfg.training.rule, cfg.continuum.scheme
     if wanted is not None and wanted not in SCHEMES:
@@ -723,6 +724,13 @@ def lookup(cfg: Config) -> Entry:
         near = f" (did you mean {hint[0]!r}?)" if hint else ""
         raise ConfigError(
             f"{src}: [continuum] scheme: expected one of {_choices(SCHEMES)}, got {wanted!r}{near}"
+        )
+    if cfg.data.kind == "expression" and cfg.data.noise > 0:
+        raise ConfigError(
+            f"{src}: [data] noise = {cfg.data.noise:g}: the target noise is drawn at each output "
+            "neuron and has no continuum field (the continuum would train on the noise-free "
+            "targets, off by O(noise) at every width); set noise = 0, or [continuum] enabled = "
+            "false for the network alone"
         )
     found, reasons = candidates(cfg)
     fluctuations = cfg.continuum.fluctuations
