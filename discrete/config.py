@@ -503,6 +503,14 @@ def _parse_network(section: Section) -> NetworkConfig:
             "offsets", f"expected a non-empty list of distinct integers, got {show(offsets)}"
         )
     connectivity = section.read("connectivity", count=len(widths) - 1, what="weight layer")
+    for m, kind in enumerate(connectivity):
+        if kind == "banded" and plain["ends"] == "periodic" and widths[m + 1] > widths[m]:
+            raise section.error(
+                "widths",
+                f'banded weight layer {m} with ends = "periodic" wraps its band around its '
+                f"{widths[m]} inputs, so it needs at most as many outputs, got "
+                f'{widths[m]} -> {widths[m + 1]} (or ends = "open")',
+            )
     weights = sum(
         n_out * (len(offsets) if kind == "banded" else n_in)
         for n_in, n_out, kind in zip(widths, widths[1:], connectivity, strict=False)

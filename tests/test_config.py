@@ -88,7 +88,7 @@ def test_defaults_of_a_minimal_config():
 
 def test_per_layer_choices_are_normalised_to_tuples():
     config = parse_config(
-        '[network]\nwidths = [4, 9, 3]\nconnectivity = "banded"\n'
+        '[network]\nwidths = [9, 4, 3]\nconnectivity = "banded"\n'
         '[coordinates]\nlayout = ["line", "grid", "line"]\nweights = "unit-cell"\n'
     )
     assert config.network.connectivity == ("banded", "banded")
@@ -145,6 +145,10 @@ def test_relative_data_path_is_resolved_against_the_config_file(tmp_path):
             "[network] widths: expected a list of positive integers, got [3, true]",
         ),
         ("[network]\nwidths = [3]\n", "[network] widths: expected at least 2 layers"),
+        (  # a ValueError naming no key when the network was built, before
+            '[network]\nwidths = [16, 32]\nconnectivity = "banded"\n',
+            '[network] widths: banded weight layer 0 with ends = "periodic" wraps its band',
+        ),
         ('[experiment]\nname = "x"\n', "[network] widths: required key is missing"),
         (
             MINIMAL + "[training]\nsteps = true\n",
