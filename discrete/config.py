@@ -873,6 +873,9 @@ USED_WITH: dict[tuple[str, str], UsedWith] = {
     ("data", "noise"): _EXPRESSIONS,
     ("data", "stiffness"): _PROBES,
     ("data", "mass"): _PROBES,
+    ("init", "bias"): UsedWith(
+        lambda c: c.network.bias, "[network] bias = true", (("network", "bias"),)
+    ),
     ("init", "scale"): _NOISE,
     ("init", "seed"): _NOISE,
     ("training", "gamma"): _MOMENTUM,

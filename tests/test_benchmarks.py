@@ -39,7 +39,9 @@ def test_jax_route_of_the_residual_network_equals_the_numpy_network():
     for bias in (True, False):
         setup = build(
             config.replace(
-                network={"widths": [6, 6, 6], "depth": 3, "bias": bias}, training={"t_end": 0.1}
+                network={"widths": [6, 6, 6], "depth": 3, "bias": bias},
+                init={} if bias else {"bias": None},
+                training={"t_end": 0.1},
             )
         )
         theta = jax_flow(setup)()

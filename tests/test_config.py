@@ -343,3 +343,14 @@ def test_continuum_keys_the_solver_would_not_read_are_refused(change, message):
     with pytest.raises(ConfigError) as info:
         resolved(text)
     assert message in str(info.value), str(info.value)
+
+
+def test_a_bias_formula_beside_a_network_without_bias_is_refused():
+    """The network without bias has none; the row-decoupled perceptron solver froze its bias
+    at the formula instead (before: ‖w − w_h‖ = 0.0296 at t = 1, against 6.5e-5 for the
+    Galerkin fields of the same run)."""
+    text = DEFAULT_TOML.replace("bias = true", "bias = false")
+    assert 'bias = "0.1*x"' in text
+    message = config_error(text)
+    assert '[init] bias: "0.1*x" is only read with [network] bias = true, but' in message
+    assert parse_config(text.replace('bias = "0.1*x"', 'bias = "0"')).network.bias is False

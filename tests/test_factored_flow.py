@@ -27,7 +27,8 @@ def model_of(config: Config):
 
 
 def without_bias(config: Config) -> Config:
-    return dataclasses.replace(config, network=dataclasses.replace(config.network, bias=False))
+    """``config`` with no biases (and so no initial bias fields)."""
+    return config.replace(network={"bias": False}, init={"bias": None})
 
 
 @pytest.mark.parametrize(

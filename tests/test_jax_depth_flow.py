@@ -23,7 +23,11 @@ CASES = {
     "dop853-two-steps": {
         "continuum": {"degree": 3, "depth_degree": 4, "depth_rule": "dop853", "depth_steps": 2}
     },
-    "no-biases": {"network": {"bias": False}, "continuum": {"degree": 3, "depth_degree": 2}},
+    "no-biases": {
+        "network": {"bias": False},
+        "init": {"bias": None},
+        "continuum": {"degree": 3, "depth_degree": 2},
+    },
     "nodal-x": {"continuum": {"degree": 3, "depth_degree": 2, "quadrature": "nodal"}},
 }
 

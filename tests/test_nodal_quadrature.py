@@ -449,6 +449,7 @@ def test_probe_data_refuse_nodal_quadrature():
     text = problem(
         "deep_tanh",
         network={"widths": [16, 1], "bias": False, "activation": "linear"},
+        init={"bias": None},
         data={"kind": "probes", "samples": None, "input": None, "target": None},
         continuum={"quadrature": "nodal"},
     )

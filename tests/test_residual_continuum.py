@@ -61,7 +61,7 @@ def residual(
     return document(
         "resnet",
         network={"widths": [n, n, n], "depth": blocks, "activation": act, "bias": bias},
-        init={"weight": list(fields[:3]), "bias": ["0.1*x", fields[3], "0"]},
+        init={"weight": list(fields[:3]), "bias": ["0.1*x", fields[3], "0"] if bias else "0"},
         continuum=continuum,
     )
 
