@@ -836,33 +836,35 @@ def draws_batches(training: TrainingConfig) -> bool:
     )
 
 
-_MOMENTUM = UsedWith(
-    lambda c: c.training.rule == "momentum", '[training] rule = "momentum"', (("training", "rule"),)
-)
+def _value(config: DiscreteConfig, section: str, key: str) -> Any:
+    """The parsed value of ``[section] key``."""
+    return getattr(getattr(config, section), key)
+
+
+def _equals(section: str, key: str, value: str) -> UsedWith:
+    """The runs whose ``[section] key`` is ``value``."""
+    return UsedWith(
+        lambda c: _value(c, section, key) == value,
+        f'[{section}] {key} = "{value}"',
+        ((section, key),),
+    )
+
+
+_MOMENTUM = _equals("training", "rule", "momentum")
 _BANDED = UsedWith(
     lambda c: "banded" in c.network.connectivity,
     '[network] connectivity = "banded"',
     (("network", "connectivity"),),
 )
-_PROBES = UsedWith(lambda c: c.data.kind == "probes", '[data] kind = "probes"', (("data", "kind"),))
-_EXPRESSIONS = UsedWith(
-    lambda c: c.data.kind == "expression", '[data] kind = "expression"', (("data", "kind"),)
-)
-_NOISE = UsedWith(lambda c: c.init.kind == "random", '[init] kind = "random"', (("init", "kind"),))
+_PROBES = _equals("data", "kind", "probes")
+_EXPRESSIONS = _equals("data", "kind", "expression")
+_NOISE = _equals("init", "kind", "random")
 
 USED_WITH: dict[tuple[str, str], UsedWith] = {
-    ("network", "quadratic"): UsedWith(
-        lambda c: c.network.activation == "quadratic",
-        '[network] activation = "quadratic"',
-        (("network", "activation"),),
-    ),
+    ("network", "quadratic"): _equals("network", "activation", "quadratic"),
     ("network", "offsets"): _BANDED,
     ("network", "ends"): _BANDED,
-    ("coordinates", "seed"): UsedWith(
-        lambda c: c.coordinates.placement == "random",
-        '[coordinates] placement = "random"',
-        (("coordinates", "placement"),),
-    ),
+    ("coordinates", "seed"): _equals("coordinates", "placement", "random"),
     ("data", "samples"): UsedWith(
         lambda c: c.data.kind != "probes",
         '[data] kind = "expression", "dataset" or "file" (probe data hold one sample a site)',
@@ -907,11 +909,12 @@ def _check_used(sections: dict[str, Section], config: DiscreteConfig) -> None:
     decide it."""
     for (name, key), used in USED_WITH.items():
         section = sections[name]
-        value = getattr(getattr(config, name), key)
-        if not section.has(key) or used.applies(config) or _is_default(section, key, value):
+        if not section.has(key) or used.applies(config):
+            continue
+        if _is_default(section, key, _value(config, name, key)):
             continue
         here = ", ".join(
-            f"[{part}] {item} = {show(_plain(getattr(getattr(config, part), item)))}"
+            f"[{part}] {item} = {show(_plain(_value(config, part, item)))}"
             for part, item in used.shown
         )
         raise section.error(

@@ -40,11 +40,13 @@ time the fields are compared at is a multiple of it); ``adaptive``: chooses its 
 
 @dataclass(frozen=True)
 class Scheme:
-    """A time scheme of the continuum, ``[continuum] scheme = name``."""
+    """A time scheme of the continuum, ``[continuum] scheme = name``; ``reads`` lists the keys
+    of :data:`OPTIONAL_KEYS` that the scheme reads whatever fields it steps."""
 
     name: str
     summary: str
     dt: DtPolicy
+    reads: tuple[str, ...] = ()
 
 
 SCHEMES: dict[str, Scheme] = {
@@ -67,6 +69,7 @@ SCHEMES: dict[str, Scheme] = {
             "the gradient flow to [continuum] tolerance: PETSc TS Verner 8(7) with steps of "
             "its own, reported at the training dt",
             "adaptive",
+            ("tolerance",),
         ),
         Scheme(
             "jax",
@@ -81,9 +84,15 @@ SCHEMES: dict[str, Scheme] = {
             "'jax', Dormand–Prince 8(5,3) with steps of its own in one lax.while_loop per "
             "output interval, reported at the training dt",
             "adaptive",
+            ("tolerance",),
         ),
-        Scheme("implicit", "Newton (PETSc SNES): θ-method (flow) or implicit midpoint", "own"),
-        Scheme("theta", "θ-method (`[continuum] theta`) of a linear flow", "own"),
+        Scheme(
+            "implicit",
+            "Newton (PETSc SNES): θ-method (flow) or implicit midpoint",
+            "own",
+            ("theta",),
+        ),
+        Scheme("theta", "θ-method (`[continuum] theta`) of a linear flow", "own", ("theta",)),
         Scheme("bdf2", "BDF2 of a linear flow", "own"),
         Scheme("newmark", "Newmark β = ¼ of the damped wave equation", "own"),
         Scheme(
@@ -487,8 +496,9 @@ class Entry:
     :mod:`continuum.fem.distribution`), the others split rows or their mesh; ``nodal`` marks
     the solvers built on the Galerkin factor spaces, which run with ``[continuum] quadrature =
     "nodal"`` (:class:`~continuum.fem.spaces.NodalSpace`), the others need the Gauss rule;
-    ``reads`` lists the keys of :data:`OPTIONAL_KEYS` that the solver reads (a value other than
-    the default of any other is refused, :func:`_unread_problem`)."""
+    ``reads`` lists the keys of :data:`OPTIONAL_KEYS` that its fields read (its scheme's are
+    :attr:`Scheme.reads`; a value other than the default of any other is refused,
+    :func:`_unread_problem`)."""
 
     family: str
     scheme: str
@@ -499,12 +509,21 @@ class Entry:
     nodal: bool = False
     reads: tuple[str, ...] = ()
 
+    @property
+    def keys_read(self) -> tuple[str, ...]:
+        """The keys of :data:`OPTIONAL_KEYS` that the solver reads: its scheme's and its
+        fields'."""
+        return SCHEMES[self.scheme].reads + self.reads
+
     def builder(self) -> Callable:
         module, name = self.build.split(":")
         return getattr(importlib.import_module(module), name)
 
 
 _LIMIT = "continuum.models.limit"
+GALERKIN_READS = ("quadrature_tolerance", "input_layer")
+"""What the fields built on :class:`~continuum.models.limit.GalerkinModel` read: the tolerance
+of their Gauss rule's check and the input layer's representation."""
 
 ENTRIES: tuple[Entry, ...] = (
     Entry(
@@ -514,7 +533,7 @@ ENTRIES: tuple[Entry, ...] = (
         f"{_LIMIT}:galerkin_matched",
         samples=True,
         nodal=True,
-        reads=("quadrature_tolerance", "input_layer"),
+        reads=GALERKIN_READS,
     ),
     Entry(
         "galerkin",
@@ -523,7 +542,7 @@ ENTRIES: tuple[Entry, ...] = (
         f"{_LIMIT}:galerkin_exponential",
         _one_linear_layer,
         nodal=True,
-        reads=("quadrature_tolerance", "input_layer"),
+        reads=GALERKIN_READS,
     ),
     Entry(
         "galerkin",
@@ -531,7 +550,7 @@ ENTRIES: tuple[Entry, ...] = (
         ("flow",),
         f"{_LIMIT}:galerkin_adaptive",
         nodal=True,
-        reads=("quadrature_tolerance", "tolerance", "input_layer"),
+        reads=GALERKIN_READS,
     ),
     Entry(
         "galerkin",
@@ -540,7 +559,7 @@ ENTRIES: tuple[Entry, ...] = (
         f"{_LIMIT}:galerkin_jax",
         _compiled_flow,
         nodal=True,
-        reads=("quadrature_tolerance",),
+        reads=("quadrature_tolerance",),  # input_layer: "tensor" only,
     ),
     Entry(
         "galerkin",
@@ -549,7 +568,7 @@ ENTRIES: tuple[Entry, ...] = (
         f"{_LIMIT}:galerkin_jax_adaptive",
         _compiled_flow,
         nodal=True,
-        reads=("quadrature_tolerance", "tolerance"),
+        reads=("quadrature_tolerance",),  # input_layer: "tensor" only,
     ),
     Entry(
         "galerkin",
@@ -558,7 +577,7 @@ ENTRIES: tuple[Entry, ...] = (
         f"{_LIMIT}:galerkin_implicit",
         _full_batch,
         nodal=True,
-        reads=("quadrature_tolerance", "theta", "input_layer"),
+        reads=GALERKIN_READS,
     ),
     Entry(
         "unit-cell",
@@ -567,7 +586,7 @@ ENTRIES: tuple[Entry, ...] = (
         f"{_LIMIT}:galerkin_matched",
         samples=True,
         nodal=True,
-        reads=("quadrature_tolerance", "input_layer"),
+        reads=GALERKIN_READS,
     ),
     Entry(
         "unit-cell",
@@ -575,19 +594,12 @@ ENTRIES: tuple[Entry, ...] = (
         ("flow",),
         f"{_LIMIT}:galerkin_adaptive",
         nodal=True,
-        reads=("quadrature_tolerance", "tolerance", "input_layer"),
+        reads=GALERKIN_READS,
     ),
-    Entry("perceptron", "theta", ("flow",), f"{_LIMIT}:PerceptronModel", reads=("theta",)),
+    Entry("perceptron", "theta", ("flow",), f"{_LIMIT}:PerceptronModel"),
     Entry("perceptron", "bdf2", ("flow",), f"{_LIMIT}:PerceptronModel"),
     Entry("local", "newmark", ("momentum",), f"{_LIMIT}:LocalModel", _full_batch),
-    Entry(
-        "local",
-        "theta",
-        ("flow",),
-        f"{_LIMIT}:LocalModel",
-        _theta_for_the_local_flow,
-        reads=("theta",),
-    ),
+    Entry("local", "theta", ("flow",), f"{_LIMIT}:LocalModel", _theta_for_the_local_flow),
     Entry("residual", "matched", RULES, "continuum.fields.residual:ResidualModel", nodal=True),
     Entry(
         "residual",
@@ -604,7 +616,6 @@ ENTRIES: tuple[Entry, ...] = (
         "continuum.schemes.jax_depth_flow:residual_jax_adaptive",
         _compiled_flow,
         nodal=True,
-        reads=("tolerance",),
     ),
     Entry("moments", "law", ("sgd",), f"{_LIMIT}:sgd_moments", _iid_batches),
     Entry(
@@ -652,7 +663,7 @@ def _dt_problem(cfg: Config, scheme: Scheme) -> str | None:
 
 
 OPTIONAL_KEYS = ("theta", "tolerance", "input_layer", "quadrature_tolerance")
-"""The ``[continuum]`` keys that only some solvers read (:attr:`Entry.reads`)."""
+"""The ``[continuum]`` keys that only some solvers read (:attr:`Entry.keys_read`)."""
 
 
 def _unread_problem(cfg: Config, entry: Entry, found: list[Entry]) -> str | None:
@@ -663,9 +674,9 @@ def _unread_problem(cfg: Config, entry: Entry, found: list[Entry]) -> str | None
     defaults = {key.name: key.default for key in CONTINUUM_KEYS}
     for key in OPTIONAL_KEYS:
         value = getattr(cfg.continuum, key)
-        if key in entry.reads or value == defaults[key]:
+        if key in entry.keys_read or value == defaults[key]:
             continue
-        readers = [e.scheme for e in found if key in e.reads and cfg.training.rule in e.rules]
+        readers = [e.scheme for e in found if key in e.keys_read and cfg.training.rule in e.rules]
         return (
             f"[continuum] {key} = {value!r}: the {entry.family} fields with scheme "
             f"{entry.scheme!r} do not read it (schemes that do for this run: "
@@ -811,7 +822,7 @@ def table() -> str:
     ]
     for e in ENTRIES:
         needs = (e.requires.__doc__ or "").strip() if e.requires else ""
-        reads = ", ".join(f"`{key}`" for key in e.reads)
+        reads = ", ".join(f"`{key}`" for key in e.keys_read)
         lines.append(
             f"| `{e.scheme}` | {e.family} | {', '.join(e.rules)} | {SCHEMES[e.scheme].dt} "
             f"| {reads} | {needs} |"
