@@ -95,3 +95,24 @@ def test_the_limits_of_the_machine_are_named_with_the_keys_that_set_them():
     overflow = message(OverflowError(34, "Numerical result out of range"))
     assert overflow.startswith("a number overflowed float64") and "[training] lr" in overflow
     assert message(KeyError("x")) == "KeyError: 'x'"
+
+
+def test_a_library_value_error_is_named_as_such():
+    """A ``ValueError`` of synfield's own code prints as its text; one raised inside a library
+    keeps its type (was: NumPy's "negative dimensions are not allowed" printed bare, as if it
+    were one of synfield's messages)."""
+    from mpi4py import MPI
+
+    from meshes.domains import circle
+
+    for call, printed in [
+        (lambda: circle(MPI.COMM_SELF, 2), "a circle needs at least 3 cells, got 2"),
+        (lambda: np.zeros(-1), "ValueError: negative dimensions are not allowed"),
+    ]:
+        try:
+            call()
+        except ValueError as error:
+            assert message(error) == printed
+        else:
+            raise AssertionError("no ValueError")
+    assert message(ValueError("made by hand")) == "ValueError: made by hand"

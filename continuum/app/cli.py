@@ -19,11 +19,13 @@ Errors end every MPI rank: the rank that fails prints one line naming the cause 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import itertools
 import json
 import os
 import signal
 import sys
+import traceback
 from pathlib import Path
 
 import numpy as np
@@ -363,11 +365,27 @@ RESOURCE_ADVICE = {
 keys that set those limits."""
 
 
+PACKAGES = tuple(
+    Path(str(importlib.util.find_spec(name).origin)).resolve().parent  # type: ignore[union-attr]
+    for name in ("continuum", "discrete", "meshes")
+)
+"""The folders of synfield's own packages: a ``ValueError`` raised there is one of its messages."""
+
+
+def _raised_by_synfield(error: Exception) -> bool:
+    frames = traceback.extract_tb(error.__traceback__)
+    if not frames:
+        return False
+    where = Path(frames[-1].filename).resolve()
+    return any(where.is_relative_to(package) for package in PACKAGES)
+
+
 def message(error: Exception) -> str:
-    """The one line that names a failure: the text of the errors the code raises to be read,
-    the resource advice of :data:`RESOURCE_ADVICE`, else the exception's type and text."""
-    plain = ConfigError | ValueError | DivergenceError | DamagedFileError | FolderError
-    if isinstance(error, plain | OutputError):
+    """The one line that names a failure: the text of the errors the code raises to be read
+    (a ``ValueError`` only where synfield's own code raised it, :data:`PACKAGES`), the resource
+    advice of :data:`RESOURCE_ADVICE`, else the exception's type and text."""
+    plain = ConfigError | DivergenceError | DamagedFileError | FolderError | OutputError
+    if isinstance(error, plain) or (isinstance(error, ValueError) and _raised_by_synfield(error)):
         return str(error)
     for kind, advice in RESOURCE_ADVICE.items():
         if isinstance(error, kind):

@@ -1,12 +1,12 @@
 """Ensembles over random initialisations or over SGD sample schedules: mean, spread and a
 low-rank sketch of the covariance of the fields.
 
-An i.i.d. random initialisation has no pointwise field limit (docs/physics.md "Continuum"): the
-noise is treated statistically.  With ``[init] kind = "random"`` (smooth mean ``w̄(x, y)`` plus
-``scale`` times seeded noise), the ensemble of ``S`` seeds ``seed, seed + 1, …`` is split over the
-ranks (each member a discrete run on one rank, one member per rank in each round), the first
-two moments are reduced over the whole job, and the mean field is compared with the continuum
-solution started from the smooth mean::
+An i.i.d. random initialisation has no pointwise field limit (docs/physics.md "Random initial
+fields"): the noise is treated statistically. With ``[init] kind = "random"`` (smooth mean
+``w̄(x, y)`` plus ``scale`` times seeded noise), the ensemble of ``S`` seeds ``seed, seed + 1, …``
+is split over the ranks (each member a discrete run on one rank, one member per rank in each
+round), the first two moments are reduced over the whole job, and the mean field is compared with
+the continuum solution started from the smooth mean::
 
     w̄_S = (1/S) Σ_s w_s,      σ_S² = (1/(S−1)) Σ_s (w_s − w̄_S)².
 

@@ -215,6 +215,15 @@ HELD_OUT_COLUMNS = (
 )
 
 
+ONE_DRAW = (
+    "  [init] kind = 'random': the network started from one draw (scale = {scale:g}, seed = "
+    "{seed}) and the continuum from the draws' mean, so ‖w − w_h‖ and ‖b − b_h‖ hold that "
+    "draw's noise at every width; synfield ensemble averages draws (docs/physics.md "
+    '"Random initial fields")'
+)
+"""The caption of a comparison whose network started from random initial fields."""
+
+
 def comparison_table(table: list[tuple[float, dict[str, float]]], continuum: bool) -> str:
     """Discrete against continuum at (at most ten of) the output times."""
     head = f"  {'t':>10}  {'C discrete':>12}"
@@ -435,6 +444,8 @@ def _run(
         write_xdmf(path)
         write_stream_xdmf(path)
     console.print(comparison_table(table, recorder.model is not None))
+    if recorder.model is not None and config.init.kind == "random":
+        console.print(ONE_DRAW.format(scale=config.init.scale, seed=config.init.seed))
     if fluctuations is not None:
         console.print(
             "SGD fluctuations: "
