@@ -173,6 +173,17 @@ def test_more_than_one_rank_is_refused_when_the_model_is_built(scheme):
         solved(config, scheme, comm)
 
 
+def test_two_ranks_print_the_refusal_once(tmp_path):
+    """Every rank refuses alike and rank 0 alone prints it (was: once per rank)."""
+    path = tmp_path / "jax.toml"
+    path.write_text(DEEP_TANH + 'scheme = "jax"\n')
+    mpiexec = Path(sys.executable).parent / "mpiexec"
+    command = [str(mpiexec), "-n", "2", str(SYNFIELD), "run", str(path), "-o", str(tmp_path / "o")]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.count("runs on one MPI rank, not 2") == 1, proc.stderr
+
+
 def test_synfield_run_writes_the_fields_of_the_matched_scheme(tmp_path):
     files = {}
     for scheme in ("matched", "jax"):

@@ -99,6 +99,7 @@ class CoefficientLayout:
     """Where each layer's weight block (this rank's rows) and bias vector sit in θ."""
 
     network: Network
+    distribution: str
     _shapes: list[tuple[int, int]]
 
     def _lay_out(self, local_rows: list[int]) -> None:
@@ -135,6 +136,15 @@ class CoefficientLayout:
         ``nan`` without biases)."""
         rb = float(rates[self._b[m]][0]) if self.network.bias else float("nan")
         return float(rates[self._w[m]][0]), rb
+
+    @property
+    def shared(self) -> Array:
+        """Which entries of this rank's θ every rank of ``comm`` holds alike: the biases when
+        the rows are split, every entry when the samples are (a boolean mask of θ)."""
+        mask = np.full(self.size, self.distribution == "samples")
+        for sb in self._b:
+            mask[sb] = True
+        return mask
 
     def b(self, theta: Array, m: int) -> Array:
         """The (replicated) coefficient vector of ``b^(m)`` (zeros without biases)."""

@@ -97,7 +97,7 @@ class JaxDepthFlow(CompiledFlow):
             (self._bias, activation, self._identity_output, self._couplings, self._b),
             fields.step,
         )
-        super().__init__(fields, rates, h, fields.comm.size, arrays, key, loop)
+        super().__init__(fields, rates, h, fields.comm, arrays, key, loop)
 
     def _part(self, theta: jax.Array, k: int) -> tuple[jax.Array, jax.Array]:
         """Weights and biases of part ``k``: the input layer, the blocks, the readout (zero

@@ -50,6 +50,7 @@ from typing import Any, Protocol
 
 import jax
 import numpy as np
+from mpi4py import MPI
 
 from continuum.fem.spaces import FactorSpace, IndexSpace
 from continuum.fields.galerkin import GalerkinNetwork
@@ -215,18 +216,20 @@ class CompiledFlow(Rule, ABC):
         cost,
         rates: Array,
         h: float,
-        comm_size: int,
+        comm: MPI.Comm,
         arrays: dict,
         key: tuple,
         loop: Loop | None = None,
     ):
         super().__init__(cost, rates, h)
         self.loop: Loop = loop or RK4Loop(self.h)
-        if comm_size > 1:
-            raise ConfigError(
+        if comm.size > 1:  # every rank refuses alike: rank 0 alone prints it
+            refusal = ConfigError(
                 f"[continuum] scheme = {self.loop.scheme!r} runs on one MPI rank, not "
-                f"{comm_size}: choose scheme = 'matched' to split the fields over the ranks"
+                f"{comm.size}: choose scheme = 'matched' to split the fields over the ranks"
             )
+            refusal.reported_by_root = comm.rank != 0  # type: ignore[attr-defined]
+            raise refusal
         # handed to the compiled call as numpy: its own transfer is cheaper than a device_put
         self._layout, self._arrays = PackedArrays.pack(
             {**arrays, "rates": np.asarray(rates, float)}
@@ -331,7 +334,7 @@ class JaxFlow(CompiledFlow):
             tuple((w.start, w.stop, b.start, b.stop, shape) for w, b, shape in self._layers),
             (self._bias, activation, self._identity_output, self._cross_entropy),
         )
-        super().__init__(galerkin, rates, h, galerkin.comm.size, arrays, key, loop)
+        super().__init__(galerkin, rates, h, galerkin.comm, arrays, key, loop)
 
     # ------------------------------------------------------------------ the compiled cost
 
