@@ -289,6 +289,11 @@ FIELDS_H5: tuple[Entry, ...] = (
         "the state of a solver owning its state (perceptron, local theories)",
     ),
     Entry(
+        mesh_state("previous_rows"),
+        "(nt, n_dofs, n_in (+1))",
+        "the perceptron's BDF2 rows [W | β] one step back (--resume)",
+    ),
+    Entry(
         f"{coefficient_group('blocks')}/{_PARTS}",
         "(nt, n_τ, n_x, n_x), (nt, n_τ, n_x)",
         "the residual blocks' w(τ, x, y), b(τ, x)",

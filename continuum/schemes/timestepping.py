@@ -124,6 +124,16 @@ class RowStepper:
         self._previous: np.ndarray | None = None
 
     @property
+    def previous(self) -> np.ndarray | None:
+        """BDF2's rows one step back (``None`` before its first step and for the θ-method):
+        with the rows themselves, the whole state of the scheme (a resumed run sets it)."""
+        return self._previous
+
+    @previous.setter
+    def previous(self, rows: np.ndarray | None) -> None:
+        self._previous = None if rows is None else np.array(rows, dtype=float)
+
+    @property
     def ksps(self) -> list[PETSc.KSP]:
         """The KSPs of the implicit solves (θ: one; BDF2: its Crank–Nicolson start, then its
         own), to adjust their settings before the first step."""
