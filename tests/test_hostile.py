@@ -158,6 +158,16 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], int, str]] = {
         2,
         "argument --degrees: invalid choice: 25",
     ),
+    "converge of the SGD fluctuations' law": (  # was: AttributeError (rc 1)
+        lambda tmp: ["converge", "sgd-fluctuations", "--widths", "8", "16", "32"],
+        2,
+        "[continuum] fluctuations = 'moments': converge measures the width error",
+    ),
+    "converge --degrees of unit-cell layers": (  # was: rc 1
+        lambda tmp: ["converge", "toy-banded-unit-cell", "--degrees", "1", "2", "3"],
+        2,
+        "p-convergence compares the fields of dense layers on product domains",
+    ),
 }
 
 

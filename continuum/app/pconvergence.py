@@ -27,6 +27,7 @@ from continuum.app.convergence import with_degree
 from continuum.app.run import field_errors
 from continuum.models.limit import continuum_model
 from continuum.settings import DEGREES, Config
+from discrete.config import ConfigError
 from discrete.conventions import Convention, layer_weights
 from discrete.experiment import build
 
@@ -119,7 +120,7 @@ def p_convergence_study(
         )
     weights = config.coordinates.weights
     if set(layer_weights(weights, len(config.network.widths) - 1)) != {"product"}:
-        raise ValueError(
+        raise ConfigError(
             "p-convergence compares the fields of dense layers on product domains; "
             f"[coordinates] weights = {weights!r} maps a layer otherwise"
         )
