@@ -306,7 +306,7 @@ class PerceptronSolver:
         back (``previous_rows``; the rows themselves before the first step, which does not
         read them), without which a resumed run would restart BDF2 with a Crank–Nicolson
         step and leave the uninterrupted run's trajectory (by 3.8e-7 on
-        ``examples/perceptron.toml``)."""
+        ``examples/perceptron.toml`` with ``scheme = "bdf2"``)."""
         state = {"coefficients": self.W, "bias_coefficients": self.b}
         if self.stepper.integrator == "bdf2":
             owned = self.output_space.dofmap.index_map.size_local

@@ -160,7 +160,7 @@ class NewtonSolve:
 
     def _update_jacobian(self, snes: PETSc.SNES, x: PETSc.Vec, J: PETSc.Mat, P: PETSc.Mat) -> None:
         """Move the difference Jacobian's base point to ``y = λ x + μ``."""
-        y = self.lam * x.getArray(readonly=True) / self.omega + self.mu
+        y = self.lam * (x.getArray(readonly=True) / self.omega) + self.mu  # as in _residual
         last = self._last
         g = last[1] if last is not None and np.array_equal(last[0], y) else self.gradient(y)
         self.jacobian.y.setArray(self.omega * y)  # type: ignore[arg-type]
