@@ -165,13 +165,6 @@ def cmd_converge(args: argparse.Namespace, comm: MPI.Comm) -> int:
     )
 
     config = load_on_root(args.config, comm)
-    if config.continuum.fluctuations != "none":
-        raise ConfigError(
-            f"{config.source}: [continuum] fluctuations = {config.continuum.fluctuations!r}: "
-            "converge measures the width error of one network's fields, and these fields are "
-            "the law of SGD's fluctuations over its sample schedules; compare them with "
-            "synfield ensemble CONFIG --over schedule, or set fluctuations = 'none'"
-        )
     if args.widths is None:
         from continuum.app.pconvergence import format_p_table, p_convergence_study
 

@@ -26,6 +26,7 @@ from continuum.app.run import field_errors
 from continuum.models.limit import continuum_model
 from continuum.models.registry import SCHEMES, lookup
 from continuum.settings import Config
+from discrete.config import ConfigError
 from discrete.experiment import DiscreteSetup, build
 from discrete.training import integrate
 
@@ -102,6 +103,18 @@ def width_error(config: Config, N: int, model) -> float:
     return Lattice.trained(config, N).error(model)
 
 
+def refuse_fluctuations(config: Config) -> None:
+    """Both studies measure one network's fields against the continuum's; the fluctuation
+    models solve the law of SGD over its sample schedules instead (``synfield ensemble``)."""
+    if config.continuum.fluctuations != "none":
+        raise ConfigError(
+            f"{config.source}: [continuum] fluctuations = {config.continuum.fluctuations!r}: "
+            "converge measures the width error of one network's fields, and these fields are "
+            "the law of SGD's fluctuations over its sample schedules; compare them with "
+            "synfield ensemble CONFIG --over schedule, or set fluctuations = 'none'"
+        )
+
+
 def solved_model(config: Config, lattice: Lattice, comm: MPI.Comm):
     """The continuum model of ``config`` advanced to the final time."""
     model = continuum_model(build(with_width(config, lattice.setup.network.widths[0])), comm)
@@ -174,6 +187,7 @@ def convergence_study(
     :func:`format_table` prints a warning.  The discrete networks are trained once per
     width, whatever the degrees, meshes and steps.
     """
+    refuse_fluctuations(config)
     degrees = degrees or [config.continuum.degree]
     cells = cells or config.continuum.cells
     result: dict[str, Any] = {

@@ -23,7 +23,7 @@ import time
 import numpy as np
 from mpi4py import MPI
 
-from continuum.app.convergence import with_degree
+from continuum.app.convergence import refuse_fluctuations, with_degree
 from continuum.app.run import field_errors
 from continuum.models.limit import continuum_model
 from continuum.settings import DEGREES, Config
@@ -109,6 +109,7 @@ def p_convergence_study(
 ) -> dict:
     """Errors ``e(p)`` against the reference of degree ``max(p) + 2``, successive rates
     ``log(e(p₁)/e(p₂)) / (p₂ − p₁)``, the fitted rate and the seconds of every solve."""
+    refuse_fluctuations(config)
     degrees = sorted(set(degrees))
     highest = DEGREES[-1] - REFERENCE_EXTRA
     wrong = [p for p in degrees if p not in DEGREES or p > highest]

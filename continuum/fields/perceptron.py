@@ -269,6 +269,12 @@ class PerceptronSolver:
         self._reference = max(global_size(comm, self._state.array), 1.0)
 
     @property
+    def _owned_rows(self) -> np.ndarray:
+        """A view of this rank's owned rows ``[W | β]`` (the rows the stepper advances)."""
+        owned = self.output_space.dofmap.index_map.size_local
+        return self._state.array.reshape(-1, self._width)[:owned]
+
+    @property
     def t(self) -> float:
         """The current time ``n Δt``."""
         return self.stepper.steps * self.dt
@@ -281,8 +287,7 @@ class PerceptronSolver:
         is not finite or has grown beyond ``GROWTH`` times its initial size raises
         :class:`~discrete.errors.DivergenceError` (a collective check).
         """
-        owned = self.output_space.dofmap.index_map.size_local
-        rows = self._state.array.reshape(-1, self._width)[:owned]
+        rows = self._owned_rows
         for _ in range(steps):
             self.stepper.step(rows, self.t)
         where = self.output_space.mesh.comm
@@ -291,8 +296,7 @@ class PerceptronSolver:
     @property
     def W(self) -> np.ndarray:
         """A copy of the coefficient matrix ``W`` (owned x rows × ``n_y``)."""
-        owned = self.output_space.dofmap.index_map.size_local
-        return self._state.array.reshape(-1, self._width)[:owned, : self.n_y].copy()
+        return self._owned_rows[:, : self.n_y].copy()
 
     @property
     def b(self) -> np.ndarray:
@@ -309,10 +313,8 @@ class PerceptronSolver:
         ``examples/perceptron.toml`` with ``scheme = "bdf2"``)."""
         state = {"coefficients": self.W, "bias_coefficients": self.b}
         if self.stepper.integrator == "bdf2":
-            owned = self.output_space.dofmap.index_map.size_local
-            rows = self._state.array.reshape(-1, self._width)[:owned]
             previous = self.stepper.previous
-            state["previous_rows"] = (rows if previous is None else previous).copy()
+            state["previous_rows"] = (self._owned_rows if previous is None else previous).copy()
         return state
 
     def load_state(self, state: dict[str, np.ndarray], steps: int) -> None:
