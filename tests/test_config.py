@@ -345,6 +345,21 @@ def test_continuum_keys_the_solver_would_not_read_are_refused(change, message):
     assert message in str(info.value), str(info.value)
 
 
+def test_theta_is_refused_where_the_implicit_scheme_steps_momentum():
+    """The implicit scheme's θ-method is the flow's; momentum takes the implicit midpoint rule
+    whatever ``theta`` says (before: ``theta = 1`` was accepted and not used)."""
+    from continuum import parse_config as resolved
+
+    text = DEFAULT_TOML.split("[continuum]")[0] + '[continuum]\nscheme = "implicit"\ntheta = 1.0\n'
+    assert resolved(text).continuum.theta == 1.0
+    with pytest.raises(ConfigError) as info:
+        resolved(text.replace('rule = "flow"', 'rule = "momentum"'))
+    assert (
+        "[continuum] theta = 1.0: the galerkin fields with scheme 'implicit' do not read it with "
+        "[training] rule = 'momentum'" in str(info.value)
+    ), str(info.value)
+
+
 def test_a_bias_formula_beside_a_network_without_bias_is_refused():
     """The network without bias has none; the row-decoupled perceptron solver froze its bias
     at the formula instead (before: ‖w − w_h‖ = 0.0296 at t = 1, against 6.5e-5 for the

@@ -168,6 +168,26 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], int, str]] = {
         2,
         "p-convergence compares the fields of dense layers on product domains",
     ),
+    "converge --degrees --refine": (  # was: rc 0, --refine ignored
+        lambda tmp: ["converge", "perceptron", "--degrees", "1", "2", "3", "--refine"],
+        2,
+        "converge --refine refines the mesh of a width study (--widths)",
+    ),
+    "ensemble of one seed": (  # was: rc 1, after the config was read
+        lambda tmp: ["ensemble", "ensemble", "--seeds", "1"],
+        2,
+        "argument --seeds: an ensemble needs at least 2 seeds, got 1",
+    ),
+    "plot --times nan": (  # was: rc 0, the first output step drawn
+        lambda tmp: ["plot", str(tmp), "--times", "nan"],
+        2,
+        "argument --times: expected a finite number, got nan",
+    ),
+    "run -o below a file": (  # was: rc 1, "NotADirectoryError: [Errno 20] Not a directory"
+        lambda tmp: (tmp / "f").write_text("") or ["run", "-q", "-o", str(tmp / "f" / "out")],
+        1,
+        "is a file, not a folder; choose another with -o",
+    ),
 }
 
 

@@ -106,6 +106,16 @@ def test_the_plotted_series_and_fields_are_those_of_fields_h5(runs):
         )
 
 
+def test_a_time_outside_the_output_times_is_refused(runs):
+    """The output times are 0, 0.1, 0.2: a time up to half an interval beyond them draws the
+    nearest step; further out it is refused (before: the last step, drawn for t = 10⁹)."""
+    drawn = plot_run(runs / "line", times=[0.24])["fields-layer0.png"]
+    np.testing.assert_allclose(drawn.data["times"], [0.2])
+    for t in (0.26, -0.06, 1e9):
+        with pytest.raises(ValueError, match=r"outside the output times of this run, t = 0 … 0\.2"):
+            plot_run(runs / "line", times=[t])
+
+
 def test_a_grid_layer_is_shown_on_its_middle_row(runs, drawn_runs):
     fields = drawn_runs["grid"]["fields-layer0.png"].data
     with h5py.File(runs / "grid" / "fields.h5", "r") as f:
@@ -123,6 +133,10 @@ def test_an_ensemble_plot_shows_mean_and_spread(tmp_path, runs):
     (tmp_path / "random.toml").write_text(text)
     proc = synfield("ensemble", "random.toml", "--seeds", "3", "-o", "ens", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
+    written = (tmp_path / "ens" / "ensemble.h5").read_bytes()
+    again = synfield("ensemble", "random.toml", "--seeds", "2", "-o", "ens", cwd=tmp_path)
+    assert again.returncode == 1 and "already holds an ensemble" in again.stderr, again.stderr
+    assert (tmp_path / "ens" / "ensemble.h5").read_bytes() == written
     proc = synfield("plot", "ens", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "ensemble.png" in proc.stdout

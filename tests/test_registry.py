@@ -196,6 +196,12 @@ def test_unknown_scheme_and_both_spellings_are_errors():
         parse_config(both)
     alias = config_text("tanh", 8, "flow", None, continuum={"integrator": "adaptive"})
     assert parse_config(alias).continuum.scheme == "adaptive"
+    # the switch keeps the settings for the next run, but not a name no run can use
+    off = text.replace("[continuum]\n", "[continuum]\nenabled = false\n", 1)
+    assert "enabled = false" in off
+    with pytest.raises(ConfigError, match="did you mean 'matched'"):
+        parse_config(off)
+    assert parse_config(off.replace("matchd", "jax")).continuum.enabled is False
 
 
 def test_the_registry_declares_every_scheme_and_family_it_builds():

@@ -6,7 +6,7 @@
     synfield converge CONFIG.toml --degrees 1 2 3 4 5 6 7 8 [--json]   (p on a fixed mesh)
     synfield inspect OUTDIR/fields.h5
     synfield examples
-    synfield ensemble CONFIG.toml --seeds S [--over init|schedule] [-o OUTDIR]
+    synfield ensemble CONFIG.toml --seeds S [--over init|schedule] [-o OUTDIR] [--overwrite]
     synfield plot OUTDIR [--times T ...]
 
 A config argument is a path, or the name of a shipped example (``synfield examples``).
@@ -172,6 +172,11 @@ def cmd_converge(args: argparse.Namespace, comm: MPI.Comm) -> int:
             raise ConfigError(
                 "converge needs --widths (width study) or --degrees (p on a fixed mesh)"
             )
+        if args.refine:
+            raise ConfigError(
+                "converge --refine refines the mesh of a width study (--widths); the "
+                "p-convergence keeps its mesh fixed (set it with --cells)"
+            )
         if args.cells is not None:  # the fixed mesh of the p-study
             config = with_cells(config, args.cells)
         result = p_convergence_study(config, args.degrees, comm)
@@ -194,7 +199,7 @@ def cmd_ensemble(args: argparse.Namespace, comm: MPI.Comm) -> int:
 
     config = load_on_root(args.config, comm)
     outdir = Path(args.output or Path("runs") / f"{config.experiment.name}-ensemble")
-    result = run_ensemble(config, args.seeds, outdir, comm, args.over)
+    result = run_ensemble(config, args.seeds, outdir, comm, args.over, args.overwrite)
     if comm.rank == 0:
         errors = result["l2_error_mean"]
         final = f", final ‖w̄_S − w_h‖ = {errors[-1]:.4e}" if errors else ""
@@ -238,6 +243,25 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def ensemble_size(text: str) -> int:
+    """An argparse type: the members of an ensemble, at least two (a spread needs two)."""
+    value = positive_int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"an ensemble needs at least 2 seeds, got {value}")
+    return value
+
+
+def finite_float(text: str) -> float:
+    """An argparse type: a finite number."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not np.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text}")
     return value
 
 
@@ -326,9 +350,12 @@ def parser() -> argparse.ArgumentParser:
         '"momentum" with sampling = "replacement"; --over schedule)',
     )
     ens.add_argument(
-        "--seeds", type=positive_int, required=True, metavar="S", help="ensemble size (≥ 2)"
+        "--seeds", type=ensemble_size, required=True, metavar="S", help="ensemble size (≥ 2)"
     )
     ens.add_argument("-o", "--output", help="output folder (default runs/<name>-ensemble)")
+    ens.add_argument(
+        "--overwrite", action="store_true", help="replace an ensemble.h5 already in the folder"
+    )
     ens.add_argument(
         "--over",
         choices=("init", "schedule"),
@@ -343,7 +370,7 @@ def parser() -> argparse.ArgumentParser:
     plot.add_argument("outdir", help="an output folder holding fields.h5 or ensemble.h5")
     plot.add_argument(
         "--times",
-        type=float,
+        type=finite_float,
         nargs="+",
         metavar="T",
         help="training times of the field figures (nearest output steps; default: first, "

@@ -35,6 +35,7 @@ in the ``L × L`` random propagator of :mod:`discrete.fluctuations`).
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,7 @@ from mpi4py import MPI
 from continuum.app.run import lattice_l2
 from continuum.io import layout
 from continuum.io.output import version
+from continuum.io.rundir import FolderError, make_folder
 from continuum.models.limit import continuum_model
 from continuum.settings import Config
 from discrete.config import draws_batches
@@ -55,6 +57,8 @@ from discrete.training import integrate
 Array = np.ndarray
 
 OVER = ("init", "schedule")
+ENSEMBLE_FILE = "ensemble.h5"
+"""The file an ensemble writes into its output folder (docs/parallel-and-output.md)."""
 SKETCH_RANK = 16
 
 
@@ -171,11 +175,42 @@ def check_ensemble(config: Config, seeds: int, over: str) -> None:
         raise ValueError(f"an ensemble needs at least 2 seeds, got {seeds}")
 
 
+def ready_folder(outdir: Path, overwrite: bool, comm: MPI.Comm) -> None:
+    """Create ``outdir`` before the members train, and refuse to replace an ensemble there
+    unless ``overwrite``: the same answer on every rank (rank 0 looks).
+
+    Raises:
+        FolderError: the folder cannot be made, or holds an ``ensemble.h5``.
+    """
+    problem = None
+    if comm.rank == 0:
+        try:
+            make_folder(outdir)
+        except FolderError as error:
+            problem = str(error)
+        if problem is None and not overwrite and (outdir / ENSEMBLE_FILE).exists():
+            problem = (
+                f"{outdir} already holds an ensemble ({ENSEMBLE_FILE}); pass --overwrite to "
+                "replace it, or choose another folder with -o"
+            )
+    problem = comm.bcast(problem, root=0)
+    if problem is not None:
+        raise FolderError(problem)
+
+
 def run_ensemble(
-    config: Config, seeds: int, outdir: str | Path, comm: MPI.Comm, over: str = "init"
+    config: Config,
+    seeds: int,
+    outdir: str | Path,
+    comm: MPI.Comm,
+    over: str = "init",
+    overwrite: bool = False,
 ) -> dict:
-    """Train ``seeds`` members split over the ranks; write ``outdir/ensemble.h5``."""
+    """Train ``seeds`` members split over the ranks; write ``outdir/ensemble.h5`` (an existing
+    one is replaced only with ``overwrite``)."""
     check_ensemble(config, seeds, over)
+    outdir = Path(outdir)
+    ready_folder(outdir, overwrite, comm)
     base = config.init.seed if over == "init" else config.training.seed
     acc = Accumulator(base, SKETCH_RANK)
     times = None
@@ -242,9 +277,8 @@ def run_ensemble(
                 err = [lattice_l2(ws[m] ** 2 - var_w[m], *measures[m]) for m in range(net.depth)]
                 result["l2_error_var"].append(float(np.sqrt(np.sum(np.square(err)))))
     if comm.rank == 0:
-        outdir = Path(outdir)
-        outdir.mkdir(parents=True, exist_ok=True)
-        with h5py.File(outdir / "ensemble.h5", "w") as f:
+        partial = outdir / f"{ENSEMBLE_FILE}.partial"  # renamed over the file once whole
+        with h5py.File(partial, "w") as f:
             f.attrs.update(
                 {
                     "synfield_version": version(),
@@ -268,6 +302,7 @@ def run_ensemble(
             for key in ("l2_error_mean", "l2_error_var"):
                 if result.get(key):
                     f[layout.comparison(key)] = np.array(result[key])
+        os.replace(partial, outdir / ENSEMBLE_FILE)
         times_list = [float(t) for t in times]
         summary = {"experiment": config.experiment.name, **result, "times": times_list}
         (outdir / "summary.json").write_text(json.dumps(summary, indent=2))

@@ -50,9 +50,21 @@ def _save(fig: Figure, path: Path, data: dict[str, Array]) -> Drawn:
 
 
 def output_indices(times: Array, chosen: list[float] | None) -> list[int]:
-    """Output steps nearest to the ``chosen`` times (default: first, middle, last)."""
+    """Output steps nearest to the ``chosen`` times (default: first, middle, last).
+
+    Raises:
+        ValueError: a chosen time outside the output times (by more than half an interval).
+    """
     if chosen is None:
         return sorted({0, (len(times) - 1) // 2, len(times) - 1})
+    first, last = float(times[0]), float(times[-1])
+    half = (last - first) / (2 * (len(times) - 1)) if len(times) > 1 else 0.0
+    for t in chosen:
+        if not first - half <= t <= last + half:
+            raise ValueError(
+                f"time {t:g} lies outside the output times of this run, t = {first:g} … "
+                f"{last:g} ({len(times)} output steps); choose times in that range"
+            )
     return sorted({int(np.argmin(np.abs(times - t))) for t in chosen})
 
 

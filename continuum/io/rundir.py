@@ -31,6 +31,26 @@ class FolderError(RuntimeError):
     """The output folder cannot be used as asked (locked, or holding a result)."""
 
 
+def make_folder(folder: Path) -> None:
+    """Create the output folder ``folder`` and its parents where missing.
+
+    Raises:
+        FolderError: a file stands where the folder or one of its parents would be, or the
+            system refuses the folder (permissions, a read-only file system).
+    """
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        file = next(p for p in (folder, *folder.parents) if p.exists() and not p.is_dir())
+        raise FolderError(
+            f"output folder {folder}: {file} is a file, not a folder; choose another with -o"
+        ) from None
+    except OSError as error:
+        raise FolderError(
+            f"cannot create the output folder {folder}: {error.strerror}; choose another with -o"
+        ) from None
+
+
 class FolderLock:
     """An exclusive advisory lock on ``outdir/.synfield.lock``, held until :meth:`release`."""
 
@@ -39,7 +59,7 @@ class FolderLock:
         self._file: IO[str] | None = None
 
     def acquire(self) -> FolderLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_folder(self.path.parent)
         handle = open(self.path, "a+")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -41,12 +41,19 @@ time the fields are compared at is a multiple of it); ``adaptive``: chooses its 
 @dataclass(frozen=True)
 class Scheme:
     """A time scheme of the continuum, ``[continuum] scheme = name``; ``reads`` lists the keys
-    of :data:`OPTIONAL_KEYS` that the scheme reads whatever fields it steps."""
+    of :data:`OPTIONAL_KEYS` that the scheme reads whatever fields it steps, ``read_for`` the
+    rules a key of them is read for where that is not every rule the scheme integrates."""
 
     name: str
     summary: str
     dt: DtPolicy
     reads: tuple[str, ...] = ()
+    read_for: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def reads_key(self, key: str, rule: str) -> bool:
+        """Whether a run of ``[training] rule`` with this scheme reads ``[continuum] key``."""
+        only = dict(self.read_for).get(key)
+        return key in self.reads and (only is None or rule in only)
 
 
 SCHEMES: dict[str, Scheme] = {
@@ -88,9 +95,10 @@ SCHEMES: dict[str, Scheme] = {
         ),
         Scheme(
             "implicit",
-            "Newton (PETSc SNES): θ-method (flow) or implicit midpoint",
+            "Newton (PETSc SNES): θ-method (flow) or implicit midpoint (momentum)",
             "own",
             ("theta",),
+            (("theta", ("flow",)),),
         ),
         Scheme("theta", "θ-method (`[continuum] theta`) of a linear flow", "own", ("theta",)),
         Scheme("bdf2", "BDF2 of a linear flow", "own"),
@@ -511,9 +519,13 @@ class Entry:
 
     @property
     def keys_read(self) -> tuple[str, ...]:
-        """The keys of :data:`OPTIONAL_KEYS` that the solver reads: its scheme's and its
-        fields'."""
+        """The keys of :data:`OPTIONAL_KEYS` that the solver reads for some rule: its scheme's
+        and its fields'."""
         return SCHEMES[self.scheme].reads + self.reads
+
+    def reads_key(self, key: str, rule: str) -> bool:
+        """Whether the solver reads ``[continuum] key`` in a run of ``[training] rule``."""
+        return key in self.reads or SCHEMES[self.scheme].reads_key(key, rule)
 
     def builder(self) -> Callable:
         module, name = self.build.split(":")
@@ -672,14 +684,16 @@ def _unread_problem(cfg: Config, entry: Entry, found: list[Entry]) -> str | None
     from continuum.settings import CONTINUUM_KEYS  # here: continuum.settings imports this module
 
     defaults = {key.name: key.default for key in CONTINUUM_KEYS}
+    rule = cfg.training.rule
     for key in OPTIONAL_KEYS:
         value = getattr(cfg.continuum, key)
-        if key in entry.keys_read or value == defaults[key]:
+        if entry.reads_key(key, rule) or value == defaults[key]:
             continue
-        readers = [e.scheme for e in found if key in e.keys_read and cfg.training.rule in e.rules]
+        readers = [e.scheme for e in found if rule in e.rules and e.reads_key(key, rule)]
+        with_rule = f" with [training] rule = {rule!r}" if key in entry.keys_read else ""
         return (
             f"[continuum] {key} = {value!r}: the {entry.family} fields with scheme "
-            f"{entry.scheme!r} do not read it (schemes that do for this run: "
+            f"{entry.scheme!r} do not read it{with_rule} (schemes that do for this run: "
             f"{_choices(dict.fromkeys(readers))}); drop the key, or set [continuum] scheme"
         )
     return None
@@ -721,6 +735,23 @@ def candidates(cfg: Config) -> tuple[list[Entry], list[str]]:
     return found, reasons
 
 
+def check_scheme_name(cfg: Config) -> None:
+    """Refuse a ``[continuum] scheme`` that names no scheme of :data:`SCHEMES`, with the
+    nearest name; checked with the continuum disabled too, which keeps the setting.
+
+    Raises:
+        ConfigError: the unknown name and the valid ones.
+    """
+    wanted = cfg.continuum.scheme
+    if wanted is not None and wanted not in SCHEMES:
+        hint = difflib.get_close_matches(wanted, list(SCHEMES), n=1)
+        near = f" (did you mean {hint[0]!r}?)" if hint else ""
+        raise ConfigError(
+            f"{cfg.source}: [continuum] scheme: expected one of {_choices(SCHEMES)}, got "
+            f"{wanted!r}{near}"
+        )
+
+
 def lookup(cfg: Config) -> Entry:
     """The one entry that solves ``cfg``, or a :class:`ConfigError` naming the keys.
 
@@ -730,12 +761,7 @@ def lookup(cfg: Config) -> Entry:
             entry not met.
     """
     src, rule, wanted = cfg.source, cfg.training.rule, cfg.continuum.scheme
-    if wanted is not None and wanted not in SCHEMES:
-        hint = difflib.get_close_matches(wanted, list(SCHEMES), n=1)
-        near = f" (did you mean {hint[0]!r}?)" if hint else ""
-        raise ConfigError(
-            f"{src}: [continuum] scheme: expected one of {_choices(SCHEMES)}, got {wanted!r}{near}"
-        )
+    check_scheme_name(cfg)
     if cfg.data.kind == "expression" and cfg.data.noise > 0:
         raise ConfigError(
             f"{src}: [data] noise = {cfg.data.noise:g}: the target noise is drawn at each output "
@@ -804,6 +830,7 @@ def resolve_entry(cfg: Config) -> tuple[Config, Entry | None]:
     """:func:`resolve` and the entry that solves the run (``None`` when the continuum is
     disabled): one :func:`lookup`."""
     if not cfg.continuum.enabled:
+        check_scheme_name(cfg)
         return cfg, None
     entry = lookup(cfg)
     if cfg.continuum.scheme == entry.scheme:
@@ -822,7 +849,11 @@ def table() -> str:
     ]
     for e in ENTRIES:
         needs = (e.requires.__doc__ or "").strip() if e.requires else ""
-        reads = ", ".join(f"`{key}`" for key in e.keys_read)
+        only = dict(SCHEMES[e.scheme].read_for)
+        reads = ", ".join(
+            f"`{key}`" + (f" ({', '.join(only[key])})" if key in only else "")
+            for key in e.keys_read
+        )
         lines.append(
             f"| `{e.scheme}` | {e.family} | {', '.join(e.rules)} | {SCHEMES[e.scheme].dt} "
             f"| {reads} | {needs} |"
