@@ -101,3 +101,34 @@ def test_sigint_under_mpi_stops_every_rank_at_one_step(config, tmp_path):
     lines = [line for line in proc.stderr.strip().splitlines() if line.startswith("synfield")]
     assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert "SIGINT: interrupted at step " in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "signum", "leaves"),
+    [
+        (["converge", "digits", "--widths", "8", "16", "32", "64"], signal.SIGTERM, "converge"),
+        (
+            ["ensemble", "sgd-fluctuations", "--over", "schedule", "--seeds", "400"],
+            signal.SIGINT,
+            "no ensemble.h5 was written",
+        ),
+    ],
+    ids=["converge-SIGTERM", "ensemble-SIGINT"],
+)
+def test_a_command_without_output_steps_stops_at_once_with_one_line(args, signum, leaves, tmp_path):
+    """Before: converge ended by SIGTERM printed PETSc's crash report and MPI_Abort(59), and by
+    SIGINT a KeyboardInterrupt traceback, as did the ensemble."""
+    out = ["-o", str(tmp_path / "ens")] if args[0] == "ensemble" else []
+    proc = subprocess.Popen(
+        [str(SYNFIELD), *args, *out], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    time.sleep(6.0)  # past the imports (PETSc's among them): inside the computation
+    assert proc.poll() is None, "the command ended before it could be interrupted"
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signum, err
+    assert "Traceback" not in err and "PETSC ERROR" not in err, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(f"synfield: {signal.Signals(signum).name}: stopped at once; "), last
+    assert leaves in last
+    assert not (tmp_path / "ens" / "ensemble.h5").exists()

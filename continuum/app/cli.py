@@ -25,6 +25,7 @@ import json
 import os
 import signal
 import sys
+import time
 import traceback
 from pathlib import Path
 
@@ -392,6 +393,16 @@ RESOURCE_ADVICE = {
 keys that set those limits."""
 
 
+INTERRUPTED = {
+    "run": "; the run keeps the complete output steps of its fields.h5: continue it with "
+    "synfield run --resume OUTDIR (with --from-last-good if the last one was cut)",
+    "converge": "; converge prints its table when every width has run: nothing was printed",
+    "ensemble": "; no ensemble.h5 was written (it is written once every member has trained)",
+    "plot": "; each figure written before is whole (drawn into a side file, then renamed)",
+}
+"""What each command leaves when a signal stops it at once (:func:`guarded`)."""
+
+
 PACKAGES = tuple(
     Path(str(importlib.util.find_spec(name).origin)).resolve().parent  # type: ignore[union-attr]
     for name in ("continuum", "discrete", "meshes")
@@ -420,7 +431,7 @@ def message(error: Exception) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-def guarded(func, comm: MPI.Comm = MPI.COMM_WORLD) -> int:
+def guarded(func, comm: MPI.Comm = MPI.COMM_WORLD, interrupted: str = "") -> int:
     """Run ``func()``; on any error print one line naming it and end every rank.
 
     With more than one rank the failing rank calls ``MPI.Abort``, which ends the whole job
@@ -428,12 +439,25 @@ def guarded(func, comm: MPI.Comm = MPI.COMM_WORLD) -> int:
     floating-point warnings are not printed: a state that overflows or becomes NaN is caught
     by the divergence checks of the training and of the continuum, which end the run with
     the one line that names the step and the keys (:class:`~discrete.errors.DivergenceError`).
+    A signal that stops the command at once (:class:`~continuum.app.interrupt.Stopped`) ends
+    it with one line too, saying what the command leaves (``interrupted``), and the shell's
+    code ``128 + signal``.
     """
+    from continuum.app.interrupt import Stopped
+
     try:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
             return func()
-    except KeyboardInterrupt:
-        raise
+    except (Stopped, KeyboardInterrupt) as stop:  # KeyboardInterrupt: a handler not ours
+        signum = stop.signum if isinstance(stop, Stopped) else signal.SIGINT
+        where = f" (rank {comm.rank} of {comm.size})" if comm.size > 1 else ""
+        name = signal.Signals(signum).name
+        if comm.rank != 0:  # mpiexec signals every rank: rank 0 names it for the job ...
+            time.sleep(1.0)  # ... and ends it; a rank signalled alone names it itself
+        print(f"synfield{where}: {name}: stopped at once{interrupted}", file=sys.stderr, flush=True)
+        if comm.size > 1:
+            comm.Abort(128 + signum)
+        return 128 + signum
     except Exception as error:  # every failure ends all ranks with one message
         where = f" (rank {comm.rank} of {comm.size})" if comm.size > 1 else ""
         if getattr(error, "reported_by_root", False):  # rank 0 prints it and ends the job
@@ -449,10 +473,24 @@ def guarded(func, comm: MPI.Comm = MPI.COMM_WORLD) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from continuum.app.interrupt import SIGNALS, stop_at_once
+
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `synfield inspect … | head` ends quietly
     args = parser().parse_args(argv)
     comm = MPI.COMM_WORLD
-    return guarded(lambda: args.func(args, comm), comm)
+    # the signals are synfield's: PETSc, loaded later, would print a crash report and abort
+    options = os.environ.get("PETSC_OPTIONS")
+    os.environ["PETSC_OPTIONS"] = f"{options or ''} -no_signal_handler".strip()
+    previous = {signum: signal.signal(signum, stop_at_once) for signum in SIGNALS}
+    try:
+        return guarded(lambda: args.func(args, comm), comm, INTERRUPTED.get(args.command, ""))
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if options is None:
+            del os.environ["PETSC_OPTIONS"]
+        else:
+            os.environ["PETSC_OPTIONS"] = options
 
 
 if __name__ == "__main__":

@@ -8,6 +8,10 @@ with one ``Allreduce``, so all of them stop at the same step whichever rank the 
 reached.  A second signal ends the process at once.  The exit code is the shell's
 ``128 + signal number``: 130 for SIGINT, 143 for SIGTERM.
 
+Every other command (``converge``, ``ensemble``, ``plot``), and a run outside its output loop,
+stops at once on either signal (:func:`stop_at_once`, installed by the command line with PETSc
+told to keep out of the signals: ``-no_signal_handler``) with one line and the same codes.
+
 docs/parallel-and-output.md, "Interrupting a run".
 """
 
@@ -39,6 +43,25 @@ class RunInterrupted(Exception):
         return 128 + self.signum
 
 
+class Stopped(BaseException):
+    """A signal that ended a command at once: outside a run's output loop (every command but
+    ``run`` has none), or a second signal within it.  A ``BaseException``, as Python's
+    KeyboardInterrupt, so that no ``except Exception`` holds it up."""
+
+    def __init__(self, signum: int):
+        self.signum = signum
+        super().__init__(signal.Signals(signum).name)
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+
+def stop_at_once(signum: int, frame: FrameType | None) -> None:
+    """The handler of :data:`SIGNALS` outside a run's output loop: raise :class:`Stopped`."""
+    raise Stopped(signum)
+
+
 class Interrupts:
     """Records SIGINT/SIGTERM while active (a context manager; main thread only)."""
 
@@ -49,7 +72,7 @@ class Interrupts:
 
     def _record(self, signum: int, frame: FrameType | None) -> None:
         if self.received:
-            raise KeyboardInterrupt  # a second signal: stop now
+            raise Stopped(signum)  # a second signal: stop now
         self.received = signum
 
     def __enter__(self) -> Interrupts:

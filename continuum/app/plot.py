@@ -19,6 +19,7 @@ what is shown can be checked against the file.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,10 @@ class Drawn:
 
 
 def _save(fig: Figure, path: Path, data: dict[str, Array]) -> Drawn:
-    fig.savefig(path, dpi=DPI)
+    """Draw ``fig`` into ``path`` whole: into a side file, then renamed over it."""
+    partial = path.with_name(f"{path.name}.partial")
+    fig.savefig(partial, dpi=DPI, format="png")
+    os.replace(partial, path)
     width, height = fig.get_size_inches() * DPI
     return Drawn(path, (round(width), round(height)), data)
 
