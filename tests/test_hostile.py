@@ -28,6 +28,13 @@ DATA_CONFIG = (
 )
 
 
+NOT_INTEGRABLE = (
+    '[network]\nwidths = [8, 8]\n[data]\nsamples = 2\ninput = "1/y"\ntarget = "x"\n'
+    '[continuum]\nscheme = "theta"\n'
+)
+"""The perceptron's solver on inputs ``1/y``, whose moments on the first cell diverge."""
+
+
 BOUNDED = (
     "import os, resource, sys; "
     f"resource.setrlimit(resource.RLIMIT_AS, ({MEMORY_LIMIT}, {MEMORY_LIMIT})); "
@@ -49,6 +56,13 @@ def synfield(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 def shipped(name: str) -> Callable[[Path], list[str]]:
     return lambda tmp: ["run", str(HOSTILE / name), "-q", "-o", str(tmp / "out")]
+
+
+def written(path: Path, text: str, options: list[str], config: bool = True) -> list[str]:
+    """Write ``text`` to ``path``; the ``run`` of that config (or of the default one, with a
+    file at ``path``) with ``options``."""
+    path.write_text(text)
+    return ["run", *([str(path)] if config else []), *options]
 
 
 def data_file(name: str, write: Callable[[Path], None]) -> Callable[[Path], list[str]]:
@@ -183,8 +197,13 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], int, str]] = {
         2,
         "argument --times: expected a finite number, got nan",
     ),
+    "perceptron data not integrable": (  # was: rc 0, C continuum 4.44 against 1.78 at t = 0
+        lambda tmp: written(tmp / "c.toml", NOT_INTEGRABLE, ["-q", "-o", str(tmp / "out")]),
+        1,
+        "the data moments at the initial fields do not converge with Gauss rules",
+    ),
     "run -o below a file": (  # was: rc 1, "NotADirectoryError: [Errno 20] Not a directory"
-        lambda tmp: (tmp / "f").write_text("") or ["run", "-q", "-o", str(tmp / "f" / "out")],
+        lambda tmp: written(tmp / "f", "", ["-q", "-o", str(tmp / "f" / "out")], config=False),
         1,
         "is a file, not a folder; choose another with -o",
     ),

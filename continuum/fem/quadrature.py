@@ -124,13 +124,17 @@ def converged_quadrature[F: Fields](
                 VERIFIED_RULES[key] = q
             return coarse
         coarse, values, q = fine, fine_values, q + 2
-    raise ValueError(
-        f"[continuum] degree = {degree}: the data and activation integrals at the initial "
-        f"fields do not converge with Gauss rules up to degree {q} (relative change above "
-        f"[continuum] quadrature_tolerance = {tolerance:g}); check that [data] input, target "
-        "and [init] are smooth functions of the coordinates, or refine [continuum] cells (data "
-        "that vary many times per cell, e.g. many features on few cells, need finer cells, not "
-        "higher rules)"
+    raise ValueError(unsettled(degree, "data and activation integrals", q, tolerance))
+
+
+def unsettled(degree: int, integrals: str, rule: int, tolerance: float) -> str:
+    """The message of a check whose Gauss rules did not settle, up to degree ``rule``."""
+    return (
+        f"[continuum] degree = {degree}: the {integrals} at the initial fields do not converge "
+        f"with Gauss rules up to degree {rule} (relative change above [continuum] "
+        f"quadrature_tolerance = {tolerance:g}); check that [data] input, target and [init] "
+        "are smooth and integrable on the cells, or refine [continuum] cells (data that vary "
+        "many times per cell need finer cells, not higher rules)"
     )
 
 

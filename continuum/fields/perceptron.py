@@ -58,6 +58,7 @@ from petsc4py import PETSc
 import meshes
 from continuum.fem.lowrank import LowRankKernel
 from continuum.fem.petsc import checked_solve
+from continuum.fem.quadrature import QUADRATURE_RAISES, QUADRATURE_TOLERANCE, unsettled
 from continuum.fem.spaces import lagrange_element, local_dofs, mass_matrix, point_evaluation
 from continuum.schemes.timestepping import (
     RowStepper,
@@ -66,7 +67,8 @@ from continuum.schemes.timestepping import (
 )
 
 LOAD_POINTS_EXTRA = 6
-"""Gauss points per cell beyond the degree ``p`` for load vectors (``p + 6``)."""
+"""Gauss points per cell beyond the degree ``p`` where the check of the load rule starts
+(``p + 6``, :func:`checked_loads`)."""
 
 ERROR_POINTS_EXTRA = 4
 """Gauss points per cell beyond ``p`` for L2 errors (the cost uses the load rule)."""
@@ -142,6 +144,37 @@ class CellQuadrature:
     def loads(self, values: np.ndarray) -> np.ndarray:
         """Load vectors ``∫ f_l φ_j dx`` (local dofs × samples) of values ``f_l(points)``."""
         return self.basis.T @ (self.weights[:, None] * values)
+
+
+def checked_loads(
+    space: fem.FunctionSpace,
+    function: Callable[[np.ndarray, int], np.ndarray],
+    samples: int,
+    tolerance: float,
+) -> tuple[CellQuadrature, np.ndarray]:
+    """The data loads ``∫ f_l φ_j`` with the fewest Gauss points per cell, from ``p + 6``, that
+    agree with one point more to ``tolerance`` relative (max norm over the ranks of the
+    space's mesh), and that rule; the check of the Galerkin fields' rule
+    (:mod:`continuum.fem.quadrature`) for data that enter through their moments only.
+
+    Raises:
+        ValueError: the loads do not settle within ``QUADRATURE_RAISES`` more points (data
+            that are not smooth, or not integrable, on the cells).
+    """
+    comm = space.mesh.comm
+    degree = space.element.basix_element.degree
+    points = degree + LOAD_POINTS_EXTRA
+    coarse = CellQuadrature.on(space, points)
+    loads = coarse.loads(sample_values(function, coarse.points, samples))
+    for _ in range(QUADRATURE_RAISES + 1):
+        fine = CellQuadrature.on(space, points + 1)
+        fine_loads = fine.loads(sample_values(function, fine.points, samples))
+        change = comm.allreduce(float(np.abs(fine_loads - loads).max(initial=0.0)), op=MPI.MAX)
+        scale = comm.allreduce(float(np.abs(fine_loads).max(initial=0.0)), op=MPI.MAX)
+        if change <= tolerance * scale:
+            return coarse, loads
+        coarse, loads, points = fine, fine_loads, points + 1
+    raise ValueError(unsettled(degree, "data moments", 2 * points - 1, tolerance))
 
 
 def with_bias_row(mass: PETSc.Mat) -> PETSc.Mat:
@@ -224,6 +257,7 @@ class PerceptronSolver:
         dt: float = 0.01,
         *,
         input_cells: int | None = None,
+        quadrature_tolerance: float = QUADRATURE_TOLERANCE,
     ) -> None:
         self.problem, self.dt = problem, dt
         samples = problem.samples
@@ -233,11 +267,11 @@ class PerceptronSolver:
         self.input_space = fem.functionspace(y_mesh, lagrange_element(y_mesh, degree))
         self.n_y = local_dofs(self.input_space)
         self._width = self.n_y + 1 if problem.bias else self.n_y
-        self._quadrature_x = CellQuadrature.on(self.output_space, degree + LOAD_POINTS_EXTRA)
-        self._quadrature_y = CellQuadrature.on(self.input_space, degree + LOAD_POINTS_EXTRA)
-
-        loads = self._quadrature_y.loads(
-            sample_values(problem.inputs, self._quadrature_y.points, samples)
+        self._quadrature_y, loads = checked_loads(
+            self.input_space, problem.inputs, samples, quadrature_tolerance
+        )
+        self._quadrature_x, target_loads = checked_loads(
+            self.output_space, problem.targets, samples, quadrature_tolerance
         )
         mass = mass_matrix(self.input_space)
         if problem.bias:
@@ -248,12 +282,7 @@ class PerceptronSolver:
         y_dofs = self.input_space.tabulate_dof_coordinates()[:, 0]
         self._initial_bias = np.broadcast_to(problem.b0(x_dofs), x_dofs.shape).copy()
         owned = self.output_space.dofmap.index_map.size_local
-        targets = project(
-            self.output_space,
-            self._quadrature_x.loads(
-                sample_values(problem.targets, self._quadrature_x.points, samples)
-            ),
-        )
+        targets = project(self.output_space, target_loads)
         if not problem.bias:
             targets -= self._initial_bias[:owned, None]
         self.flow = RowFlow(mass, kernel, targets)

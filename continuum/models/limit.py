@@ -470,6 +470,7 @@ class PerceptronModel(MeshSolverModel):
             cfg.continuum.scheme,
             cfg.continuum.theta,
             self.dt,
+            quadrature_tolerance=cfg.continuum.quadrature_tolerance,
         )
         self.x, self.y = x_out.points[:, 0], x_in.points[:, 0]
         self.degree = cfg.continuum.degree

@@ -537,6 +537,9 @@ GALERKIN_READS = ("quadrature_tolerance", "input_layer")
 """What the fields built on :class:`~continuum.models.limit.GalerkinModel` read: the tolerance
 of their Gauss rule's check and the input layer's representation."""
 
+PERCEPTRON_READS = ("quadrature_tolerance",)
+"""The perceptron's fields read the tolerance of their data moments' Gauss rule."""
+
 ENTRIES: tuple[Entry, ...] = (
     Entry(
         "galerkin",
@@ -608,8 +611,8 @@ ENTRIES: tuple[Entry, ...] = (
         nodal=True,
         reads=GALERKIN_READS,
     ),
-    Entry("perceptron", "theta", ("flow",), f"{_LIMIT}:PerceptronModel"),
-    Entry("perceptron", "bdf2", ("flow",), f"{_LIMIT}:PerceptronModel"),
+    Entry("perceptron", "theta", ("flow",), f"{_LIMIT}:PerceptronModel", reads=PERCEPTRON_READS),
+    Entry("perceptron", "bdf2", ("flow",), f"{_LIMIT}:PerceptronModel", reads=PERCEPTRON_READS),
     Entry("local", "newmark", ("momentum",), f"{_LIMIT}:LocalModel", _full_batch),
     Entry("local", "theta", ("flow",), f"{_LIMIT}:LocalModel", _theta_for_the_local_flow),
     Entry("residual", "matched", RULES, "continuum.fields.residual:ResidualModel", nodal=True),
