@@ -180,7 +180,7 @@ def test_converge_prints_the_p_convergence_in_json(tmp_path):
         text=True,
         timeout=300,
     )
-    assert refused.returncode == 1
+    assert refused.returncode == 2  # a usage error (rc 1 before)
     assert (
         "--degrees: p-convergence needs at least three degrees of 1 … 22 (the reference has "
         "degree max(p) + 2 ≤ 24), got 2 4 23" in refused.stderr

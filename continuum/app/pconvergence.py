@@ -114,7 +114,7 @@ def p_convergence_study(
     highest = DEGREES[-1] - REFERENCE_EXTRA
     wrong = [p for p in degrees if p not in DEGREES or p > highest]
     if len(degrees) < 3 or wrong:
-        raise ValueError(
+        raise ConfigError(
             f"--degrees: p-convergence needs at least three degrees of {DEGREES[0]} … "
             f"{highest} (the reference has degree max(p) + {REFERENCE_EXTRA} ≤ {DEGREES[-1]}), "
             f"got {' '.join(map(str, degrees))}"
