@@ -65,10 +65,10 @@ fields it was chosen for and the tolerance it was checked to (:func:`converged_q
 
 
 class Fields(Protocol):
-    """What the check needs of a Galerkin network (dense or unit-cell)."""
+    """What the check needs of the fields (a Galerkin network, dense or unit-cell, or the
+    depth continuum of a residual network)."""
 
     comm: MPI.Comm
-    spaces: list
 
     def gradient(self, theta: Array) -> tuple[float, Array]: ...
 

@@ -86,18 +86,20 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import scipy.linalg.blas
 from mpi4py import MPI
 
+from continuum.fem.quadrature import converged_quadrature, with_quadrature
 from continuum.fem.row_partition import RowPartition, sum_over_ranks
 from continuum.fem.spaces import FactorSpace
 from continuum.fields.depth_rule import ButcherTableau, depth_rule
 from continuum.fields.galerkin import DataFunction
 from continuum.io import layout
 from continuum.models.coefficients import CoefficientModel, CoefficientPart, Evaluation
-from continuum.models.limit import coordinate_spaces, data_function
+from continuum.models.limit import coordinate_spaces, data_function, fields_fingerprint
 from continuum.models.model import ContinuumModel
 from continuum.schemes.factored_flow import FactoredFlow
 from discrete.conventions import Convention
@@ -191,6 +193,7 @@ class DepthFields:
         rule: ButcherTableau | None = None,
     ):
         self.network = network
+        self.spaces = spaces
         self.inputs, self.stream, self.outputs = spaces
         self.depth = depth_space
         self.samples = samples
@@ -751,21 +754,50 @@ class ResidualModel(CoefficientModel[DepthFields, Array]):
         # the registry's residual networks have line layers of several neurons: mesh factors
         assert isinstance(inputs, FactorSpace) and isinstance(stream, FactorSpace)
         assert isinstance(outputs, FactorSpace)
-        self.spaces = (inputs, stream, outputs)
         self.depth_space = FactorSpace(
             interval(MPI.COMM_SELF, c.depth_cells or c.cells), c.depth_degree or c.degree
         )
-        self.galerkin = DepthFields(
+        fields = functools.partial(
+            DepthFields,
             net,
-            self.spaces,
-            self.depth_space,
-            data_function(cfg.data.input, conv.layers[0], "y"),
-            data_function(cfg.data.target, conv.layers[-1], "x"),
-            setup.data.samples,
-            comm,
-            c.depth_steps or 1,
-            depth_rule(c.depth_rule or "rk4"),
+            depth_space=self.depth_space,
+            inputs=data_function(cfg.data.input, conv.layers[0], "y"),
+            targets=data_function(cfg.data.target, conv.layers[-1], "x"),
+            samples=setup.data.samples,
+            comm=comm,
+            substeps=c.depth_steps or 1,
+            rule=depth_rule(c.depth_rule or "rk4"),
         )
+
+        def build(quadrature_degree: int | None) -> DepthFields:
+            """The fields with Gauss rules of ``quadrature_degree`` in x (``None``: the
+            spaces' own)."""
+            if quadrature_degree is None:
+                return fields((inputs, stream, outputs))
+            x_in, x, x_out = (
+                cast(FactorSpace, space)
+                for space in with_quadrature([inputs, stream, outputs], quadrature_degree)
+            )
+            return fields((x_in, x, x_out))
+
+        # the Gauss rule in x checked as the Galerkin fields' (continuum/fem/quadrature.py);
+        # the nodal rule is fixed by the nodes
+        self.galerkin = (
+            build(None)
+            if c.quadrature == "nodal"
+            else converged_quadrature(
+                build,
+                lambda f: f.interpolate(*self._initial_fields()),
+                c.degree,
+                net.activation.smooth,
+                (
+                    *fields_fingerprint(setup, comm),
+                    (c.depth_cells, c.depth_degree, c.depth_steps, c.depth_rule),
+                ),
+                c.quadrature_tolerance,
+            )
+        )
+        self.spaces = self.galerkin.spaces
         rates = setup.dictionary.continuum_rates()
         self.rates = rates[0], rates[1], rates[-1]
         self.rule = (time_scheme or matched_depth_rule)(self.galerkin, setup, list(self.rates))

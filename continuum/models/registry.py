@@ -533,12 +533,14 @@ class Entry:
 
 
 _LIMIT = "continuum.models.limit"
-GALERKIN_READS = ("quadrature_tolerance", "input_layer")
+CHECKED_RULE = ("quadrature_tolerance",)
+"""What the fields whose Gauss rule is checked (continuum/fem/quadrature.py) read where they
+have no input layer to choose: the check's tolerance (the compiled and linear-noise Galerkin
+fields, the perceptron's solver for its data moments, the depth continuum for its rule in x)."""
+GALERKIN_READS = (*CHECKED_RULE, "input_layer")
 """What the fields built on :class:`~continuum.models.limit.GalerkinModel` read: the tolerance
 of their Gauss rule's check and the input layer's representation."""
 
-PERCEPTRON_READS = ("quadrature_tolerance",)
-"""The perceptron's fields read the tolerance of their data moments' Gauss rule."""
 
 ENTRIES: tuple[Entry, ...] = (
     Entry(
@@ -574,7 +576,7 @@ ENTRIES: tuple[Entry, ...] = (
         f"{_LIMIT}:galerkin_jax",
         _compiled_flow,
         nodal=True,
-        reads=("quadrature_tolerance",),  # input_layer: "tensor" only,
+        reads=CHECKED_RULE,  # input_layer: "tensor" only,
     ),
     Entry(
         "galerkin",
@@ -583,7 +585,7 @@ ENTRIES: tuple[Entry, ...] = (
         f"{_LIMIT}:galerkin_jax_adaptive",
         _compiled_flow,
         nodal=True,
-        reads=("quadrature_tolerance",),  # input_layer: "tensor" only,
+        reads=CHECKED_RULE,  # input_layer: "tensor" only,
     ),
     Entry(
         "galerkin",
@@ -611,11 +613,18 @@ ENTRIES: tuple[Entry, ...] = (
         nodal=True,
         reads=GALERKIN_READS,
     ),
-    Entry("perceptron", "theta", ("flow",), f"{_LIMIT}:PerceptronModel", reads=PERCEPTRON_READS),
-    Entry("perceptron", "bdf2", ("flow",), f"{_LIMIT}:PerceptronModel", reads=PERCEPTRON_READS),
+    Entry("perceptron", "theta", ("flow",), f"{_LIMIT}:PerceptronModel", reads=CHECKED_RULE),
+    Entry("perceptron", "bdf2", ("flow",), f"{_LIMIT}:PerceptronModel", reads=CHECKED_RULE),
     Entry("local", "newmark", ("momentum",), f"{_LIMIT}:LocalModel", _full_batch),
     Entry("local", "theta", ("flow",), f"{_LIMIT}:LocalModel", _theta_for_the_local_flow),
-    Entry("residual", "matched", RULES, "continuum.fields.residual:ResidualModel", nodal=True),
+    Entry(
+        "residual",
+        "matched",
+        RULES,
+        "continuum.fields.residual:ResidualModel",
+        nodal=True,
+        reads=CHECKED_RULE,
+    ),
     Entry(
         "residual",
         "jax",
@@ -623,6 +632,7 @@ ENTRIES: tuple[Entry, ...] = (
         "continuum.schemes.jax_depth_flow:residual_jax",
         _compiled_flow,
         nodal=True,
+        reads=CHECKED_RULE,
     ),
     Entry(
         "residual",
@@ -631,6 +641,7 @@ ENTRIES: tuple[Entry, ...] = (
         "continuum.schemes.jax_depth_flow:residual_jax_adaptive",
         _compiled_flow,
         nodal=True,
+        reads=CHECKED_RULE,
     ),
     Entry("moments", "law", ("sgd",), f"{_LIMIT}:sgd_moments", _iid_batches),
     Entry(
@@ -639,7 +650,7 @@ ENTRIES: tuple[Entry, ...] = (
         ("sgd", "momentum"),
         "continuum.fields.linear_noise:LinearNoiseModel",
         _batched_heavy_ball,
-        reads=("quadrature_tolerance",),
+        reads=CHECKED_RULE,
     ),
     Entry("sme", "sde", ("sgd",), f"{_LIMIT}:sme_path", _iid_batches),
 )
