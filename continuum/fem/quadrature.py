@@ -133,8 +133,8 @@ def unsettled(degree: int, integrals: str, rule: int, tolerance: float) -> str:
         f"[continuum] degree = {degree}: the {integrals} at the initial fields do not converge "
         f"with Gauss rules up to degree {rule} (relative change above [continuum] "
         f"quadrature_tolerance = {tolerance:g}); check that [data] input, target and [init] "
-        "are smooth and integrable on the cells, or refine [continuum] cells (data that vary "
-        "many times per cell need finer cells, not higher rules)"
+        "are smooth and integrable, refine [continuum] cells (for data that vary many times "
+        "per cell), or raise the tolerance (for data with kinks)"
     )
 
 
