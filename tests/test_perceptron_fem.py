@@ -279,5 +279,5 @@ def test_the_data_moments_take_the_points_they_need_and_refuse_data_that_do_not_
     old = CellQuadrature.on(space, 8)
     before = old.loads(np.stack([steep(old.points, l) for l in range(2)], axis=-1))
     assert np.abs(before - reference).max() > 1e-2 * np.abs(reference).max()
-    with pytest.raises(ValueError, match="the data moments at the initial fields do not conv"):
+    with pytest.raises(ValueError, match="the data moments do not converge with Gauss rules"):
         checked_loads(space, lambda y, l: 1 / y, 1, 1e-12)

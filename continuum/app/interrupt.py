@@ -52,10 +52,6 @@ class Stopped(BaseException):
         self.signum = signum
         super().__init__(signal.Signals(signum).name)
 
-    @property
-    def exit_code(self) -> int:
-        return 128 + self.signum
-
 
 def stop_at_once(signum: int, frame: FrameType | None) -> None:
     """The handler of :data:`SIGNALS` outside a run's output loop: raise :class:`Stopped`."""

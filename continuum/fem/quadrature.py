@@ -124,13 +124,15 @@ def converged_quadrature[F: Fields](
                 VERIFIED_RULES[key] = q
             return coarse
         coarse, values, q = fine, fine_values, q + 2
-    raise ValueError(unsettled(degree, "data and activation integrals", q, tolerance))
+    raise ValueError(
+        unsettled(degree, "data and activation integrals at the initial fields", q, tolerance)
+    )
 
 
 def unsettled(degree: int, integrals: str, rule: int, tolerance: float) -> str:
     """The message of a check whose Gauss rules did not settle, up to degree ``rule``."""
     return (
-        f"[continuum] degree = {degree}: the {integrals} at the initial fields do not converge "
+        f"[continuum] degree = {degree}: the {integrals} do not converge "
         f"with Gauss rules up to degree {rule} (relative change above [continuum] "
         f"quadrature_tolerance = {tolerance:g}); check that [data] input, target and [init] "
         "are smooth and integrable, refine [continuum] cells (for data that vary many times "
