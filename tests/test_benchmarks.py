@@ -253,6 +253,23 @@ def test_quadrature_check_smoke_run():
     assert all(int(q) > 2 * int(p) and float(a) > 0 and float(b) > 0 for _, p, q, a, b in rows)
 
 
+def test_node_errors_smoke_run():
+    """benchmarks/node_errors.py, p = 4 against 6 to t = 0.02: every hidden coordinate of the
+    three weight layers gets its four cells' maxima, each with its spread, and two degrees
+    lower the route's error (p-convergence, not a plateau)."""
+    out = smoke_run("node_errors.py")
+    rows = re.findall(
+        r"^  layer \d w, +(?:rows x|columns y): by cell((?: +\S+){4}) +spread (\S+)$", out, re.M
+    )
+    assert len(rows) == 4, out
+    for cells, spread in rows:
+        maxima = [float(v) for v in cells.split()]
+        assert all(v > 0 for v in maxima)
+        assert abs(float(spread) - max(maxima) / min(maxima)) <= 0.06 * float(spread)
+    coarse, fine = map(float, re.search(r"p = 2 (\S+), p = 4 (\S+)", out).groups())
+    assert fine < coarse / 2, out
+
+
 def script_run(script: str, *args: str) -> str:
     """The standard output of ``benchmarks/<script> *args`` (tiny sizes given as arguments;
     the script must succeed)."""
