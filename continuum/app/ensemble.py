@@ -44,7 +44,7 @@ import h5py
 import numpy as np
 from mpi4py import MPI
 
-from continuum.app.run import lattice_l2
+from continuum.app.run import lattice_l2, on_root
 from continuum.io import layout
 from continuum.io.output import version
 from continuum.io.rundir import FolderError, make_folder
@@ -175,27 +175,19 @@ def check_ensemble(config: Config, seeds: int, over: str) -> None:
         raise ValueError(f"an ensemble needs at least 2 seeds, got {seeds}")
 
 
-def ready_folder(outdir: Path, overwrite: bool, comm: MPI.Comm) -> None:
+def ready_folder(outdir: Path, overwrite: bool) -> None:
     """Create ``outdir`` before the members train, and refuse to replace an ensemble there
-    unless ``overwrite``: the same answer on every rank (rank 0 looks).
+    unless ``overwrite``.
 
     Raises:
         FolderError: the folder cannot be made, or holds an ``ensemble.h5``.
     """
-    problem = None
-    if comm.rank == 0:
-        try:
-            make_folder(outdir)
-        except FolderError as error:
-            problem = str(error)
-        if problem is None and not overwrite and (outdir / ENSEMBLE_FILE).exists():
-            problem = (
-                f"{outdir} already holds an ensemble ({ENSEMBLE_FILE}); pass --overwrite to "
-                "replace it, or choose another folder with -o"
-            )
-    problem = comm.bcast(problem, root=0)
-    if problem is not None:
-        raise FolderError(problem)
+    make_folder(outdir)
+    if not overwrite and (outdir / ENSEMBLE_FILE).exists():
+        raise FolderError(
+            f"{outdir} already holds an ensemble ({ENSEMBLE_FILE}); pass --overwrite to "
+            "replace it, or choose another folder with -o"
+        )
 
 
 def run_ensemble(
@@ -210,7 +202,7 @@ def run_ensemble(
     one is replaced only with ``overwrite``)."""
     check_ensemble(config, seeds, over)
     outdir = Path(outdir)
-    ready_folder(outdir, overwrite, comm)
+    on_root(comm, lambda: ready_folder(outdir, overwrite))  # rank 0 looks, every rank hears
     base = config.init.seed if over == "init" else config.training.seed
     acc = Accumulator(base, SKETCH_RANK)
     times = None
