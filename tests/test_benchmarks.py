@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from continuum.app.convergence import final_state
 from continuum.settings import load_config, parse_config
@@ -229,12 +230,15 @@ def test_mass_solve_smoke_run():
     assert sweep and re.findall(r"(\d+): \d", sweep.group(1)) == ["1", "3", "7", "15", "31"], sweep
 
 
-def test_samples_scaling_smoke_run():
+@pytest.mark.parametrize(
+    "options", [("--quadrature", "nodal"), ("--scheme", "adaptive")], ids=["nodal", "adaptive"]
+)
+def test_samples_scaling_smoke_run(options):
     """benchmarks/samples_scaling.py for 5 steps of ``examples/digits.toml``: one rank, two ranks
     splitting rows and two splitting samples each run under ``mpiexec`` (the script checks that
     each took the split asked for), and both splits give one rank's coefficients to 1e-10; the
     work split is printed, with half the samples cheaper than all of them."""
-    out = smoke_run("samples_scaling.py", "--quadrature", "nodal")
+    out = smoke_run("samples_scaling.py", *options)
     split = re.search(r"all samples (\S+) ms, half of them (\S+) ms", out)
     assert split and float(split.group(2)) < float(split.group(1)), out
     assert re.search(r"^repeat 1 \(5 steps\)", out, re.M), out

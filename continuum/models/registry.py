@@ -566,6 +566,7 @@ ENTRIES: tuple[Entry, ...] = (
         "adaptive",
         ("flow",),
         f"{_LIMIT}:galerkin_adaptive",
+        samples=True,
         nodal=True,
         reads=GALERKIN_READS,
     ),
@@ -713,12 +714,16 @@ def _unread_problem(cfg: Config, entry: Entry, found: list[Entry]) -> str | None
     return None
 
 
+_SPLITTING = sorted({f"{e.family}/{e.scheme}" for e in ENTRIES if e.samples})
+"""The solvers that split the samples over the ranks."""
+
+
 def _distribution_problem(cfg: Config, entry: Entry) -> str | None:
     if cfg.continuum.distribute == "samples" and not entry.samples:
         return (
             f"[continuum] distribute = 'samples' with the {entry.family} fields and scheme "
-            f"{entry.scheme!r}: only the Galerkin fields with scheme 'matched' split the "
-            "samples over the ranks; use distribute = 'rows' or 'auto'"
+            f"{entry.scheme!r}: only {_choices(_SPLITTING)} (family/scheme) split the samples "
+            "over the ranks; use distribute = 'rows' or 'auto'"
         )
     return None
 

@@ -68,6 +68,9 @@ class AdaptiveFlow(Rule):
     ):
         super().__init__(cost, rates, h)
         comm = getattr(cost, "comm", MPI.COMM_SELF)
+        shared = getattr(cost, "shared", None)
+        if shared is not None and bool(np.all(shared)):
+            comm = MPI.COMM_SELF  # θ whole on every rank (samples split): one TS per rank
         self.x = PETSc.Vec().create(comm)  # type: ignore[arg-type]
         self.x.setSizes((self.rates.size, PETSc.DECIDE))
         self.x.setUp()
