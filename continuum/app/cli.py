@@ -445,12 +445,12 @@ def guarded(func, comm: MPI.Comm = MPI.COMM_WORLD, interrupted: str = "") -> int
     """
     from continuum.app.interrupt import Stopped
 
+    where = f" (rank {comm.rank} of {comm.size})" if comm.size > 1 else ""
     try:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
             return func()
     except (Stopped, KeyboardInterrupt) as stop:  # KeyboardInterrupt: a handler not ours
         signum = stop.signum if isinstance(stop, Stopped) else signal.SIGINT
-        where = f" (rank {comm.rank} of {comm.size})" if comm.size > 1 else ""
         name = signal.Signals(signum).name
         if comm.rank != 0:  # mpiexec signals every rank: rank 0 names it for the job ...
             time.sleep(1.0)  # ... and ends it; a rank signalled alone names it itself
@@ -459,7 +459,6 @@ def guarded(func, comm: MPI.Comm = MPI.COMM_WORLD, interrupted: str = "") -> int
             comm.Abort(128 + signum)
         return 128 + signum
     except Exception as error:  # every failure ends all ranks with one message
-        where = f" (rank {comm.rank} of {comm.size})" if comm.size > 1 else ""
         if getattr(error, "reported_by_root", False):  # rank 0 prints it and ends the job
             comm.Barrier()
         print(f"synfield: error{where}: {message(error)}", file=sys.stderr, flush=True)

@@ -34,8 +34,6 @@ in the ``L × L`` random propagator of :mod:`discrete.fluctuations`).
 
 from __future__ import annotations
 
-import json
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -47,7 +45,7 @@ from mpi4py import MPI
 from continuum.app.run import lattice_l2, on_root
 from continuum.io import layout
 from continuum.io.output import version
-from continuum.io.rundir import FolderError, make_folder
+from continuum.io.rundir import FolderError, make_folder, whole, write_summary
 from continuum.models.limit import continuum_model
 from continuum.settings import Config
 from discrete.config import draws_batches
@@ -269,8 +267,7 @@ def run_ensemble(
                 err = [lattice_l2(ws[m] ** 2 - var_w[m], *measures[m]) for m in range(net.depth)]
                 result["l2_error_var"].append(float(np.sqrt(np.sum(np.square(err)))))
     if comm.rank == 0:
-        partial = outdir / f"{ENSEMBLE_FILE}.partial"  # renamed over the file once whole
-        with h5py.File(partial, "w") as f:
+        with whole(outdir / ENSEMBLE_FILE) as partial, h5py.File(partial, "w") as f:
             f.attrs.update(
                 {
                     "synfield_version": version(),
@@ -294,8 +291,6 @@ def run_ensemble(
             for key in ("l2_error_mean", "l2_error_var"):
                 if result.get(key):
                     f[layout.comparison(key)] = np.array(result[key])
-        os.replace(partial, outdir / ENSEMBLE_FILE)
         times_list = [float(t) for t in times]
-        summary = {"experiment": config.experiment.name, **result, "times": times_list}
-        (outdir / "summary.json").write_text(json.dumps(summary, indent=2))
+        write_summary(outdir, {"experiment": config.experiment.name, **result, "times": times_list})
     return result

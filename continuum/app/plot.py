@@ -19,7 +19,6 @@ what is shown can be checked against the file.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from continuum.io import layout
+from continuum.io.rundir import whole
 
 Array = np.ndarray
 DPI = 100
@@ -45,10 +45,9 @@ class Drawn:
 
 
 def _save(fig: Figure, path: Path, data: dict[str, Array]) -> Drawn:
-    """Draw ``fig`` into ``path`` whole: into a side file, then renamed over it."""
-    partial = path.with_name(f"{path.name}.partial")
-    fig.savefig(partial, dpi=DPI, format="png")
-    os.replace(partial, path)
+    """Draw ``fig`` into ``path`` whole (:func:`~continuum.io.rundir.whole`)."""
+    with whole(path) as partial:
+        fig.savefig(partial, dpi=DPI, format="png")
     width, height = fig.get_size_inches() * DPI
     return Drawn(path, (round(width), round(height)), data)
 

@@ -109,24 +109,46 @@ def converged_quadrature[F: Fields](
         return build(VERIFIED_RULES[key])
     if not smooth:
         return build(2 * degree + 2)
-    q = 2 * degree  # the coarsest rule that integrates the mass matrix exactly
-    coarse = build(q)
-    theta0 = initial(coarse)
-    values = _values(coarse, theta0)
+    first = build(2 * degree)  # the coarsest rule that integrates the mass matrix exactly
+    theta0 = initial(first)
+    built = {2 * degree: first}
+
+    def evaluate(q: int) -> tuple[F, Array]:
+        fields = built.pop(q) if q in built else build(q)
+        return fields, _values(fields, theta0)
+
+    q, fields = settled_rule(evaluate, 2 * degree, 2, first.comm, tolerance)
+    if fields is None:
+        raise ValueError(
+            unsettled(degree, "data and activation integrals at the initial fields", q, tolerance)
+        )
+    if fingerprint is not None:
+        VERIFIED_RULES[key] = q
+    return fields
+
+
+def settled_rule[T](
+    evaluate: Callable[[int], tuple[T, Array]],
+    first: int,
+    step: int,
+    comm: MPI.Comm,
+    tolerance: float,
+) -> tuple[int, T | None]:
+    """The coarsest rule ``q = first, first + step, …`` whose values ``evaluate(q)[1]`` agree
+    with those of ``q + step`` to ``tolerance`` relative (max norm over the ranks of ``comm``),
+    and what ``evaluate(q)[0]`` built with it; ``(q, None)`` with the last rule tried when
+    none settles within :data:`QUADRATURE_RAISES` + 1 raises.  The check of the Galerkin
+    fields' rule and of the perceptron's data moments."""
+    q = first
+    coarse, values = evaluate(q)
     for _ in range(QUADRATURE_RAISES + 1):
-        fine = build(q + 2)
-        fine_values = _values(fine, theta0)
-        comm = coarse.comm
-        change = comm.allreduce(float(np.abs(fine_values - values).max()), op=MPI.MAX)
-        scale = comm.allreduce(float(np.abs(fine_values).max()), op=MPI.MAX)
+        fine, fine_values = evaluate(q + step)
+        change = comm.allreduce(float(np.abs(fine_values - values).max(initial=0.0)), op=MPI.MAX)
+        scale = comm.allreduce(float(np.abs(fine_values).max(initial=0.0)), op=MPI.MAX)
         if change <= tolerance * scale:
-            if fingerprint is not None:
-                VERIFIED_RULES[key] = q
-            return coarse
-        coarse, values, q = fine, fine_values, q + 2
-    raise ValueError(
-        unsettled(degree, "data and activation integrals at the initial fields", q, tolerance)
-    )
+            return q, coarse
+        coarse, values, q = fine, fine_values, q + step
+    return q, None
 
 
 def unsettled(degree: int, integrals: str, rule: int, tolerance: float) -> str:

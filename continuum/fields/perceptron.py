@@ -58,7 +58,7 @@ from petsc4py import PETSc
 import meshes
 from continuum.fem.lowrank import LowRankKernel
 from continuum.fem.petsc import checked_solve
-from continuum.fem.quadrature import QUADRATURE_RAISES, QUADRATURE_TOLERANCE, unsettled
+from continuum.fem.quadrature import QUADRATURE_TOLERANCE, settled_rule, unsettled
 from continuum.fem.spaces import lagrange_element, local_dofs, mass_matrix, point_evaluation
 from continuum.schemes.timestepping import (
     RowStepper,
@@ -158,23 +158,21 @@ def checked_loads(
     (:mod:`continuum.fem.quadrature`) for data that enter through their moments only.
 
     Raises:
-        ValueError: the loads do not settle within ``QUADRATURE_RAISES`` more points (data
+        ValueError: the loads do not settle within ``QUADRATURE_RAISES`` + 1 more points (data
             that are not smooth, or not integrable, on the cells).
     """
-    comm = space.mesh.comm
     degree = space.element.basix_element.degree
-    points = degree + LOAD_POINTS_EXTRA
-    coarse = CellQuadrature.on(space, points)
-    loads = coarse.loads(sample_values(function, coarse.points, samples))
-    for _ in range(QUADRATURE_RAISES + 1):
-        fine = CellQuadrature.on(space, points + 1)
-        fine_loads = fine.loads(sample_values(function, fine.points, samples))
-        change = comm.allreduce(float(np.abs(fine_loads - loads).max(initial=0.0)), op=MPI.MAX)
-        scale = comm.allreduce(float(np.abs(fine_loads).max(initial=0.0)), op=MPI.MAX)
-        if change <= tolerance * scale:
-            return coarse, loads
-        coarse, loads, points = fine, fine_loads, points + 1
-    raise ValueError(unsettled(degree, "data moments", 2 * points - 1, tolerance))
+
+    def evaluate(points: int) -> tuple[tuple[CellQuadrature, np.ndarray], np.ndarray]:
+        rule = CellQuadrature.on(space, points)
+        loads = rule.loads(sample_values(function, rule.points, samples))
+        return (rule, loads), loads
+
+    first = degree + LOAD_POINTS_EXTRA
+    points, checked = settled_rule(evaluate, first, 1, space.mesh.comm, tolerance)
+    if checked is None:
+        raise ValueError(unsettled(degree, "data moments", 2 * points - 1, tolerance))
+    return checked
 
 
 def with_bias_row(mass: PETSc.Mat) -> PETSc.Mat:

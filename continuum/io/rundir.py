@@ -15,10 +15,12 @@ docs/parallel-and-output.md, "The output folder".
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import fcntl
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
@@ -105,12 +107,19 @@ def read_summary(outdir: str | Path) -> dict:
         return {}
 
 
-def write_summary(outdir: str | Path, summary: dict) -> None:
-    """Write ``summary.json`` atomically: a reader sees the old file or the new, never half."""
-    path = Path(outdir) / "summary.json"
-    partial = path.with_suffix(".json.partial")
-    partial.write_text(json.dumps(summary, indent=2))
+@contextlib.contextmanager
+def whole(path: Path) -> Iterator[Path]:
+    """The side file ``path.partial`` to write into, renamed over ``path`` once the block ends
+    without an error: a reader sees the old file or the new, never half of one."""
+    partial = path.with_name(f"{path.name}.partial")
+    yield partial
     os.replace(partial, path)
+
+
+def write_summary(outdir: str | Path, summary: dict) -> None:
+    """Write ``summary.json`` whole (:func:`whole`)."""
+    with whole(Path(outdir) / "summary.json") as partial:
+        partial.write_text(json.dumps(summary, indent=2))
 
 
 def config_differences(stored: Config, given: Config) -> list[str]:

@@ -714,23 +714,24 @@ def _unread_problem(cfg: Config, entry: Entry, found: list[Entry]) -> str | None
     return None
 
 
-_SPLITTING = sorted({f"{e.family}/{e.scheme}" for e in ENTRIES if e.samples})
-"""The solvers that split the samples over the ranks."""
+def _solvers(has: Callable[[Entry], bool]) -> list[str]:
+    """``family/scheme`` of the entries that ``has`` a property, sorted."""
+    return sorted({f"{e.family}/{e.scheme}" for e in ENTRIES if has(e)})
 
 
 def _distribution_problem(cfg: Config, entry: Entry) -> str | None:
     if cfg.continuum.distribute == "samples" and not entry.samples:
         return (
             f"[continuum] distribute = 'samples' with the {entry.family} fields and scheme "
-            f"{entry.scheme!r}: only {_choices(_SPLITTING)} (family/scheme) split the samples "
-            "over the ranks; use distribute = 'rows' or 'auto'"
+            f"{entry.scheme!r}: only {_choices(_solvers(lambda e: e.samples))} (family/scheme) "
+            "split the samples over the ranks; use distribute = 'rows' or 'auto'"
         )
     return None
 
 
 def _quadrature_problem(cfg: Config, entry: Entry) -> str | None:
     if cfg.continuum.quadrature == "nodal" and not entry.nodal:
-        nodal = sorted({f"{e.family}/{e.scheme}" for e in ENTRIES if e.nodal})
+        nodal = _solvers(lambda e: e.nodal)
         return (
             f"[continuum] quadrature = 'nodal' with the {entry.family} fields and scheme "
             f"{entry.scheme!r}: the nodal spaces are built by {_choices(nodal)} "
